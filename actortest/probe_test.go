@@ -1,0 +1,208 @@
+package actortest_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/actorkit"
+)
+
+// echo answers every StringValue with the same value upper-cased, after the
+// delay carried by a Duration message it last received.
+func echoProps() *actor.Props {
+	var delay time.Duration
+	return actorkit.Props(func() actor.Actor {
+		return actor.ReceiveFunc(func(c actor.Context) {
+			switch m := c.Message().(type) {
+			case *durationpb.Duration:
+				delay = m.AsDuration()
+			case *wrapperspb.StringValue:
+				if delay > 0 {
+					time.Sleep(delay) // stands for slow work; virtual time in synctest
+				}
+				c.Respond(wrapperspb.String(strings.ToUpper(m.GetValue())))
+			}
+		})
+	})
+}
+
+func TestRequestAndExpectMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		pid := sys.Root.Spawn(echoProps())
+		p.Request(pid, wrapperspb.String("hi"))
+		p.ExpectMessage(wrapperspb.String("HI"))
+	})
+}
+
+func TestExpectNoMessageIsExactInVirtualTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		pid := sys.Root.Spawn(echoProps())
+		p.Send(pid, durationpb.New(time.Hour))
+		start := time.Now()
+		p.Request(pid, wrapperspb.String("late"))
+		p.ExpectNoMessage(time.Hour - time.Nanosecond)
+		got := actortest.ExpectWithin[*wrapperspb.StringValue](p, time.Second)
+		if got.GetValue() != "LATE" || time.Since(start) != time.Hour {
+			t.Fatalf("got %q after %s, want LATE after 1h", got.GetValue(), time.Since(start))
+		}
+	})
+}
+
+func TestFishSkipsUntilMatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		pid := sys.Root.Spawn(echoProps())
+		for _, s := range []string{"a", "b", "c"} {
+			p.Request(pid, wrapperspb.String(s))
+		}
+		got := actortest.Fish(p, func(m *wrapperspb.StringValue) bool { return m.GetValue() == "C" })
+		if got.GetValue() != "C" {
+			t.Fatalf("fished %q", got.GetValue())
+		}
+		p.ExpectNoMessage(time.Second)
+	})
+}
+
+func TestWatchAndExpectTerminated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		pid := sys.Root.Spawn(echoProps())
+		p.Watch(pid)
+		sys.Root.Stop(pid)
+		p.ExpectTerminated(pid)
+	})
+}
+
+func TestRespondAnswersLastSender(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		asker := actortest.NewProbe(t, sys)
+		answerer := actortest.NewProbe(t, sys)
+		asker.Request(answerer.PID(), wrapperspb.String("question"))
+		answerer.ExpectMessage(wrapperspb.String("question"))
+		answerer.Respond(wrapperspb.String("answer"))
+		asker.ExpectMessage(wrapperspb.String("answer"))
+	})
+}
+
+func TestTapRecordsSendsAndReceives(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		tap := actortest.NewTap()
+		pid := sys.Root.Spawn(echoProps().Configure(tap.Options()...))
+		p.Request(pid, wrapperspb.String("x"))
+		p.ExpectMessage(wrapperspb.String("X"))
+		in := actortest.ReceivedOf[*wrapperspb.StringValue](tap)
+		out := actortest.SentOf[*wrapperspb.StringValue](tap)
+		if len(in) != 1 || in[0].GetValue() != "x" || len(out) != 1 || out[0].GetValue() != "X" {
+			t.Fatalf("tap recorded in=%v out=%v", in, out)
+		}
+	})
+}
+
+// recordingTB captures failures so the probe's own failure paths can be
+// asserted without failing this test.
+type recordingTB struct {
+	testing.TB
+	mu     sync.Mutex
+	errors []string
+	fatal  bool
+}
+
+func (r *recordingTB) Errorf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errors = append(r.errors, sprintf(format, args...))
+}
+
+func (r *recordingTB) Fatalf(format string, args ...any) {
+	r.Errorf(format, args...)
+	r.mu.Lock()
+	r.fatal = true
+	r.mu.Unlock()
+	panic(fatalSentinel{})
+}
+
+func (r *recordingTB) Helper() {}
+
+func (r *recordingTB) all() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.errors, "\n")
+}
+
+type fatalSentinel struct{}
+
+func runFailing(fn func()) (fatal bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			if _, ok := v.(fatalSentinel); !ok {
+				panic(v)
+			}
+			fatal = true
+		}
+	}()
+	fn()
+	return false
+}
+
+func TestNonProtobufSendFailsTheTest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recordingTB{TB: t}
+		sys := actortest.NewSystem(rec)
+		p := actortest.NewProbe(t, sys)
+		type plain struct{ s string }
+		sender := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				if _, ok := c.Message().(*wrapperspb.StringValue); ok {
+					c.Respond(&plain{s: "not protobuf"})
+				}
+			})
+		}))
+		p.Request(sender, wrapperspb.String("go"))
+		actortest.Expect[*plain](p)
+		if got := rec.all(); !strings.Contains(got, "non-protobuf message *actortest_test.plain") {
+			t.Fatalf("violation not reported; errors: %q", got)
+		}
+	})
+}
+
+func TestFailureListsWhatArrived(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		rec := &recordingTB{TB: t}
+		p := actortest.NewProbe(rec, sys)
+		other := actortest.NewProbe(t, sys)
+		other.Send(p.PID(), wrapperspb.String("surprise"))
+		if !runFailing(func() { actortest.Expect[*durationpb.Duration](p) }) {
+			t.Fatal("Expect of the wrong type did not fail")
+		}
+		msg := rec.all()
+		for _, want := range []string{"expected *durationpb.Duration", "surprise", "arrived (latest 1"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("failure %q lacks %q", msg, want)
+			}
+		}
+		if !runFailing(func() { p.ExpectMessage(wrapperspb.String("never")) }) {
+			t.Fatal("ExpectMessage with nothing arriving did not fail")
+		}
+		if !strings.Contains(rec.all(), "got nothing") {
+			t.Errorf("timeout failure unclear: %q", rec.all())
+		}
+	})
+}
