@@ -141,8 +141,8 @@ func (x *Registered) GetError() string {
 	return ""
 }
 
-// Unregister stops the ticks named `name` to the sender (a Request, or a Send
-// that carries the target explicitly through `target_id`).
+// Unregister stops the ticks named `name` to the sender (sent as a Request;
+// answered with Unregistered).
 type Unregister struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
