@@ -43,19 +43,3 @@ func Example() {
 		})
 	}
 }
-
-// TestExampleBody runs the body shown in Example, so the documentation is
-// known to pass.
-func TestExampleBody(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		sys := actortest.NewSystem(t)
-		probe := actortest.NewProbe(t, sys)
-		pid := sys.Root.Spawn(greeter())
-		probe.Request(pid, wrapperspb.String("peermesh"))
-		probe.ExpectMessage(wrapperspb.String("hello peermesh"))
-		probe.ExpectNoMessage(time.Minute)
-		probe.Watch(pid)
-		sys.Root.Stop(pid)
-		probe.ExpectTerminated(pid)
-	})
-}
