@@ -1,0 +1,173 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const validPeer = "/ip4/127.0.0.1/tcp/60001/p2p/16Uiu2HAmPLe7Mzm8TsYUubgCAW1aJoeFScxrLj8ppHFivPo97bUZ"
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "node.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsAreValidAndFollowNwaku(t *testing.T) {
+	s, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if s.TCPPort != 60000 || s.MaxConnections != 50 || s.IPColocationLimit != 5 ||
+		s.RESTPort != 8645 || s.RESTAddress != "127.0.0.1" || s.MetricsServerPort != 8008 ||
+		s.ListenAddress != "0.0.0.0" || s.DataDir != "./peermesh-data" || s.Profile != ProfileWaku ||
+		!slices.Equal(s.PubsubTopics, []string{DefaultPubsubTopic}) || s.RelayPeerExchange {
+		t.Fatalf("unexpected defaults: %+v", s)
+	}
+	if got := s.EffectivePeerStoreCapacity(); got != 250 {
+		t.Fatalf("peer store capacity = %d, want 5 × 50", got)
+	}
+}
+
+func TestPrecedence_FlagBeatsEnvBeatsFile(t *testing.T) {
+	file := writeFile(t, `
+tcp-port = 1111
+rest-port = 2222
+metrics-server-port = 3333
+staticnode = ["`+validPeer+`"]
+log-format = "json"
+peer-persistence = false
+`)
+	e := env(map[string]string{
+		"PEERMESH_CONFIG_FILE":  file,
+		"PEERMESH_TCP_PORT":     "4444",
+		"PEERMESH_REST_PORT":    "5555",
+		"PEERMESH_PUBSUB_TOPIC": "/a, /b",
+	})
+	s, err := Load([]string{"--tcp-port=6666", "--pubsub-topic", "/c"}, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"flag beats env and file", s.TCPPort, 6666},
+		{"env beats file", s.RESTPort, 5555},
+		{"file beats default", s.MetricsServerPort, 3333},
+		{"file list", len(s.StaticNodes), 1},
+		{"file string", s.LogFormat, "json"},
+		{"file bool", s.PeerPersistence, false},
+		{"flag list replaces env list", strings.Join(s.PubsubTopics, " "), "/c"},
+		{"config file from env", s.ConfigFile, file},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestRepeatableFlagsAccumulate(t *testing.T) {
+	s, err := Load([]string{"--pubsub-topic=/x", "--pubsub-topic=/y", "--staticnode", validPeer, "--rest=false"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.PubsubTopics, []string{"/x", "/y"}) || len(s.StaticNodes) != 1 || s.REST {
+		t.Fatalf("got %+v", s)
+	}
+}
+
+func TestEnvListIsCommaSeparated(t *testing.T) {
+	s, err := Load(nil, env(map[string]string{"PEERMESH_PUBSUB_TOPIC": "/a,/b", "PEERMESH_REST": "false"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.PubsubTopics, []string{"/a", "/b"}) || s.REST {
+		t.Fatalf("got %+v", s)
+	}
+}
+
+// Every class of invalid setting must fail with an error naming the setting.
+func TestInvalidSettingsNameTheSetting(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.toml")
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+		want string
+	}{
+		{name: "not an integer", args: []string{"--tcp-port=abc"}, want: "--tcp-port"},
+		{name: "port out of range", args: []string{"--tcp-port=70000"}, want: "--tcp-port"},
+		{name: "negative connections", args: []string{"--max-connections=0"}, want: "--max-connections"},
+		{name: "store smaller than connections", args: []string{"--peer-store-capacity=3"}, want: "--peer-store-capacity"},
+		{name: "negative colocation", args: []string{"--ip-colocation-limit=-1"}, want: "--ip-colocation-limit"},
+		{name: "bad bool", args: []string{"--peer-persistence=maybe"}, want: "--peer-persistence"},
+		{name: "bad ip", args: []string{"--listen-address=localhost:1"}, want: "--listen-address"},
+		{name: "bad rest ip", args: []string{"--rest-address=nowhere"}, want: "--rest-address"},
+		{name: "bad metrics port", args: []string{"--metrics-server-port=-5"}, want: "--metrics-server-port"},
+		{name: "bad staticnode", args: []string{"--staticnode=/ip4/1.2.3.4/tcp/1"}, want: "--staticnode"},
+		{name: "unparsable staticnode", args: []string{"--staticnode=hello"}, want: "--staticnode"},
+		{name: "empty topic", args: []string{"--pubsub-topic="}, want: "--pubsub-topic"},
+		{name: "bad nodekey", args: []string{"--nodekey=abcd"}, want: "--nodekey"},
+		{name: "bad profile", args: []string{"--profile=eth"}, want: "--profile"},
+		{name: "bad log level", args: []string{"--log-level=loud"}, want: "--log-level"},
+		{name: "bad log format", args: []string{"--log-format=xml"}, want: "--log-format"},
+		{name: "bad cache capacity", args: []string{"--rest-relay-cache-capacity=0"}, want: "--rest-relay-cache-capacity"},
+		{name: "empty data dir", args: []string{"--data-dir="}, want: "--data-dir"},
+		{name: "bad env value", env: map[string]string{"PEERMESH_MAX_CONNECTIONS": "lots"}, want: "PEERMESH_MAX_CONNECTIONS"},
+		{name: "unknown flag", args: []string{"--no-such-flag"}, want: "no-such-flag"},
+		{name: "stray argument", args: []string{"extra"}, want: "unexpected argument"},
+		{name: "unknown file key", file: "tcp-prot = 1\n", want: `unknown key "tcp-prot"`},
+		{name: "wrong file type", file: "staticnode = 5\n", want: "--staticnode"},
+		{name: "malformed file", file: "tcp-port = = 1\n", want: "--config-file"},
+		{name: "missing file", args: []string{"--config-file=" + missing}, want: "--config-file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := c.args
+			if c.file != "" {
+				args = append(args, "--config-file="+writeFile(t, c.file))
+			}
+			_, err := Load(args, env(c.env))
+			if err == nil {
+				t.Fatalf("Load(%v) succeeded, want an error mentioning %q", args, c.want)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	if _, err := Load([]string{"--help"}, env(nil)); !errors.Is(err, ErrHelp) {
+		t.Fatalf("--help: got %v, want ErrHelp", err)
+	}
+	var b bytes.Buffer
+	Usage(&b)
+	out := b.String()
+	for _, st := range table {
+		if !strings.Contains(out, "--"+st.name+"\n") || !strings.Contains(out, EnvName(st.name)) {
+			t.Errorf("usage lacks --%s or its environment variable", st.name)
+		}
+	}
+	for _, want := range []string{"default: 60000", "default: 50", "default: " + DefaultPubsubTopic, "default: 127.0.0.1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("usage lacks %q", want)
+		}
+	}
+}
