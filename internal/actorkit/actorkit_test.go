@@ -1,0 +1,127 @@
+package actorkit_test
+
+import (
+	"testing"
+	"testing/synctest"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/actorkit"
+)
+
+func TestIsAllowed(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  any
+		want bool
+	}{
+		{"protobuf message", wrapperspb.String("x"), true},
+		{"protoactor terminated (protobuf)", &actor.Terminated{}, true},
+		{"protoactor poison pill", &actor.PoisonPill{}, true},
+		{"protoactor system stop", &actor.Stop{}, true},
+		{"receive timeout", &actor.ReceiveTimeout{}, true},
+		{"plain struct", struct{ A int }{1}, false},
+		{"pointer to plain struct", &struct{ A int }{1}, false},
+		{"string", "hello", false},
+		{"channel", make(chan int), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := actorkit.IsAllowed(tt.msg); got != tt.want {
+				t.Fatalf("IsAllowed(%T) = %v, want %v", tt.msg, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestViolationWithoutReporterIsCountedAndDelivered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A bare system (no actortest reporter) behaves as in production.
+		sys := actor.NewActorSystem()
+		defer sys.Shutdown()
+		got := make(chan any, 1)
+		sink := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+			if s, ok := c.Message().(string); ok {
+				got <- s
+			}
+		}))
+		before := actorkit.Violations()
+		src := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				if _, ok := c.Message().(*wrapperspb.StringValue); ok {
+					c.Send(sink, "plain string")
+				}
+			})
+		}))
+		sys.Root.Send(src, wrapperspb.String("go"))
+		if v := <-got; v != "plain string" {
+			t.Fatalf("delivered %v", v)
+		}
+		if d := actorkit.Violations() - before; d != 1 {
+			t.Fatalf("violations counted %d, want 1", d)
+		}
+	})
+}
+
+func TestMailboxMetricsTrackDepth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		reg := prometheus.NewRegistry()
+		mm, err := actorkit.NewMailboxMetrics(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release := make(chan struct{})
+		done := make(chan struct{}, 8)
+		pid := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				if _, ok := c.Message().(*wrapperspb.StringValue); ok {
+					<-release
+					done <- struct{}{}
+				}
+			})
+		}, mm.Option("blocking")))
+		for range 5 {
+			sys.Root.Send(pid, wrapperspb.String("x"))
+		}
+		synctest.Wait()
+		// One message is in process and four wait; both count until handled.
+		depth := testutil.ToFloat64(mustGauge(t, reg, "peermesh_actor_mailbox_depth"))
+		if depth != 5 {
+			close(release)
+			t.Fatalf("depth = %v, want 5", depth)
+		}
+		close(release)
+		for range 5 {
+			<-done
+		}
+		synctest.Wait()
+		if depth := testutil.ToFloat64(mustGauge(t, reg, "peermesh_actor_mailbox_depth")); depth != 0 {
+			t.Fatalf("depth after drain = %v, want 0", depth)
+		}
+		if high := testutil.ToFloat64(mustGauge(t, reg, "peermesh_actor_mailbox_high_water")); high < 5 {
+			t.Fatalf("high water = %v, want >= 5", high)
+		}
+	})
+}
+
+func mustGauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name})
+			g.Set(mf.GetMetric()[0].GetGauge().GetValue())
+			return g
+		}
+	}
+	t.Fatalf("metric %s not registered", name)
+	return nil
+}
