@@ -303,6 +303,156 @@ func (x *Tick) GetNow() *timestamppb.Timestamp {
 	return nil
 }
 
+// Wake is the heartbeat actor's own timer firing, sent by the timer to the
+// actor itself so that the due ticks are computed on the actor's mailbox.
+// generation names the timer that fired: a Wake from a timer that was
+// re-armed since is stale and ignored.
+type Wake struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Generation    uint64                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Wake) Reset() {
+	*x = Wake{}
+	mi := &file_heartbeat_v1_heartbeat_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Wake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Wake) ProtoMessage() {}
+
+func (x *Wake) ProtoReflect() protoreflect.Message {
+	mi := &file_heartbeat_v1_heartbeat_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Wake.ProtoReflect.Descriptor instead.
+func (*Wake) Descriptor() ([]byte, []int) {
+	return file_heartbeat_v1_heartbeat_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Wake) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+// GetStats asks the heartbeat actor how much it holds (sent as a Request;
+// answered with Stats).
+type GetStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetStats) Reset() {
+	*x = GetStats{}
+	mi := &file_heartbeat_v1_heartbeat_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetStats) ProtoMessage() {}
+
+func (x *GetStats) ProtoReflect() protoreflect.Message {
+	mi := &file_heartbeat_v1_heartbeat_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetStats.ProtoReflect.Descriptor instead.
+func (*GetStats) Descriptor() ([]byte, []int) {
+	return file_heartbeat_v1_heartbeat_proto_rawDescGZIP(), []int{6}
+}
+
+// Stats answers GetStats.
+type Stats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Registrations currently scheduled, over all targets.
+	Registrations uint32 `protobuf:"varint,1,opt,name=registrations,proto3" json:"registrations,omitempty"`
+	// Distinct targets with at least one registration (each one is watched).
+	Targets uint32 `protobuf:"varint,2,opt,name=targets,proto3" json:"targets,omitempty"`
+	// Config.MaxRegistrations, so a caller can see the headroom.
+	MaxRegistrations uint32 `protobuf:"varint,3,opt,name=max_registrations,json=maxRegistrations,proto3" json:"max_registrations,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Stats) Reset() {
+	*x = Stats{}
+	mi := &file_heartbeat_v1_heartbeat_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stats) ProtoMessage() {}
+
+func (x *Stats) ProtoReflect() protoreflect.Message {
+	mi := &file_heartbeat_v1_heartbeat_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stats.ProtoReflect.Descriptor instead.
+func (*Stats) Descriptor() ([]byte, []int) {
+	return file_heartbeat_v1_heartbeat_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Stats) GetRegistrations() uint32 {
+	if x != nil {
+		return x.Registrations
+	}
+	return 0
+}
+
+func (x *Stats) GetTargets() uint32 {
+	if x != nil {
+		return x.Targets
+	}
+	return 0
+}
+
+func (x *Stats) GetMaxRegistrations() uint32 {
+	if x != nil {
+		return x.MaxRegistrations
+	}
+	return 0
+}
+
 var File_heartbeat_v1_heartbeat_proto protoreflect.FileDescriptor
 
 const file_heartbeat_v1_heartbeat_proto_rawDesc = "" +
@@ -325,7 +475,17 @@ const file_heartbeat_v1_heartbeat_proto_rawDesc = "" +
 	"\x04Tick\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12,\n" +
-	"\x03now\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x03nowB@Z>github.com/peermesh/peermesh/messages/heartbeat/v1;heartbeatv1b\x06proto3"
+	"\x03now\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\"&\n" +
+	"\x04Wake\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x04R\n" +
+	"generation\"\n" +
+	"\n" +
+	"\bGetStats\"t\n" +
+	"\x05Stats\x12$\n" +
+	"\rregistrations\x18\x01 \x01(\rR\rregistrations\x12\x18\n" +
+	"\atargets\x18\x02 \x01(\rR\atargets\x12+\n" +
+	"\x11max_registrations\x18\x03 \x01(\rR\x10maxRegistrationsB@Z>github.com/peermesh/peermesh/messages/heartbeat/v1;heartbeatv1b\x06proto3"
 
 var (
 	file_heartbeat_v1_heartbeat_proto_rawDescOnce sync.Once
@@ -339,20 +499,23 @@ func file_heartbeat_v1_heartbeat_proto_rawDescGZIP() []byte {
 	return file_heartbeat_v1_heartbeat_proto_rawDescData
 }
 
-var file_heartbeat_v1_heartbeat_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_heartbeat_v1_heartbeat_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_heartbeat_v1_heartbeat_proto_goTypes = []any{
 	(*Register)(nil),              // 0: peermesh.heartbeat.v1.Register
 	(*Registered)(nil),            // 1: peermesh.heartbeat.v1.Registered
 	(*Unregister)(nil),            // 2: peermesh.heartbeat.v1.Unregister
 	(*Unregistered)(nil),          // 3: peermesh.heartbeat.v1.Unregistered
 	(*Tick)(nil),                  // 4: peermesh.heartbeat.v1.Tick
-	(*durationpb.Duration)(nil),   // 5: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*Wake)(nil),                  // 5: peermesh.heartbeat.v1.Wake
+	(*GetStats)(nil),              // 6: peermesh.heartbeat.v1.GetStats
+	(*Stats)(nil),                 // 7: peermesh.heartbeat.v1.Stats
+	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_heartbeat_v1_heartbeat_proto_depIdxs = []int32{
-	5, // 0: peermesh.heartbeat.v1.Register.interval:type_name -> google.protobuf.Duration
-	5, // 1: peermesh.heartbeat.v1.Register.initial_delay:type_name -> google.protobuf.Duration
-	6, // 2: peermesh.heartbeat.v1.Tick.now:type_name -> google.protobuf.Timestamp
+	8, // 0: peermesh.heartbeat.v1.Register.interval:type_name -> google.protobuf.Duration
+	8, // 1: peermesh.heartbeat.v1.Register.initial_delay:type_name -> google.protobuf.Duration
+	9, // 2: peermesh.heartbeat.v1.Tick.now:type_name -> google.protobuf.Timestamp
 	3, // [3:3] is the sub-list for method output_type
 	3, // [3:3] is the sub-list for method input_type
 	3, // [3:3] is the sub-list for extension type_name
@@ -371,7 +534,7 @@ func file_heartbeat_v1_heartbeat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_heartbeat_v1_heartbeat_proto_rawDesc), len(file_heartbeat_v1_heartbeat_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
