@@ -35,7 +35,7 @@ func reg(at time.Duration, target, name string, interval, delay time.Duration) s
 }
 
 func (s step) ok(r RegisterResult) step { s.wantReg = r; return s }
-func (s step) fails(err error) step    { s.wantErr = err; return s }
+func (s step) fails(err error) step     { s.wantErr = err; return s }
 
 func unreg(target, name string, want UnregisterResult) step {
 	return step{kind: "unreg", target: target, name: name, wantUnreg: want}
@@ -102,7 +102,7 @@ func TestSchedule(t *testing.T) {
 			due(sec, fire("a", "t", 1, 0, sec, 0)),
 			due(2*sec, fire("a", "t", 2, 0, 2*sec, 0)),
 			reg(2*sec, "a", "t", 5*sec, 5*sec).ok(RegisterResult{Replaced: true}),
-			due(6*sec),
+			due(6 * sec),
 			due(7*sec, fire("a", "t", 1, 0, 7*sec, 0)),
 			count(1, 1),
 		}},
