@@ -1,0 +1,145 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/proto"
+
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+)
+
+// DefaultFlushThreshold is the buffered size at which a Writer flushes by
+// itself, so a caller that batches without bound still writes in chunks that
+// Yamux and Noise handle in a few frames.
+const DefaultFlushThreshold = 64 << 10
+
+// marshalCached reuses the size computed just before by proto.Size, so each
+// RPC is walked once for its size and once for its bytes.
+var marshalCached = proto.MarshalOptions{UseCachedSize: true}
+
+// AppendFrame appends uvarint(len) || protobuf(rpc) to dst. It does not
+// enforce a frame limit; Writer does.
+func AppendFrame(dst []byte, rpc *gossipsubv1.RPC) ([]byte, error) {
+	return appendFrame(dst, rpc, -1)
+}
+
+// appendFrame is AppendFrame refusing bodies over maxFrame (< 0: no limit).
+func appendFrame(dst []byte, rpc *gossipsubv1.RPC, maxFrame int) ([]byte, error) {
+	size := proto.Size(rpc)
+	if maxFrame >= 0 && size > maxFrame {
+		return dst, fmt.Errorf("%w: rpc of %d bytes, limit %d", ErrFrameTooLarge, size, maxFrame)
+	}
+	dst = binary.AppendUvarint(dst, uint64(size))
+	start := len(dst)
+	dst, err := marshalCached.MarshalAppend(dst, rpc)
+	if err != nil {
+		return dst[:start], fmt.Errorf("wire: encode rpc: %w", err)
+	}
+	if got := len(dst) - start; got != size {
+		// Only possible if rpc was mutated concurrently with encoding.
+		return dst[:start], fmt.Errorf("wire: encode rpc: size changed from %d to %d during encoding", size, got)
+	}
+	return dst, nil
+}
+
+// AppendEncodedFrame appends uvarint(len(body)) || body, for an RPC already
+// encoded once and sent to many peers.
+func AppendEncodedFrame(dst, body []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(body)))
+	return append(dst, body...)
+}
+
+// Writer batches frames in memory and writes them to the stream in one call
+// on Flush (or when the batch reaches the flush threshold). It is not safe for
+// concurrent use. After a write error every call returns that error.
+type Writer struct {
+	w        io.Writer
+	maxFrame int
+	flushAt  int
+	buf      []byte
+	err      error
+}
+
+// WriterOption configures a Writer.
+type WriterOption func(*Writer)
+
+// WithFlushThreshold sets the batch size in bytes at which Write flushes by
+// itself; n <= 0 disables automatic flushing.
+func WithFlushThreshold(n int) WriterOption {
+	return func(w *Writer) { w.flushAt = n }
+}
+
+// NewWriter returns a Writer refusing frames larger than maxFrame (the peer
+// would reset the stream on them); maxFrame <= 0 means MaxFrameDefault.
+func NewWriter(w io.Writer, maxFrame int, opts ...WriterOption) *Writer {
+	if maxFrame <= 0 {
+		maxFrame = MaxFrameDefault
+	}
+	wr := &Writer{w: w, maxFrame: maxFrame, flushAt: DefaultFlushThreshold}
+	for _, o := range opts {
+		o(wr)
+	}
+	return wr
+}
+
+// Write encodes rpc into the batch. A frame over the limit returns an error
+// matching ErrFrameTooLarge and leaves the batch unchanged.
+func (w *Writer) Write(rpc *gossipsubv1.RPC) error {
+	if w.err != nil {
+		return w.err
+	}
+	buf, err := appendFrame(w.buf, rpc, w.maxFrame)
+	if err != nil {
+		return err
+	}
+	w.buf = buf
+	return w.maybeFlush()
+}
+
+// WriteEncoded adds an already encoded RPC body to the batch.
+func (w *Writer) WriteEncoded(body []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(body) > w.maxFrame {
+		return fmt.Errorf("%w: rpc of %d bytes, limit %d", ErrFrameTooLarge, len(body), w.maxFrame)
+	}
+	w.buf = AppendEncodedFrame(w.buf, body)
+	return w.maybeFlush()
+}
+
+func (w *Writer) maybeFlush() error {
+	if w.flushAt > 0 && len(w.buf) >= w.flushAt {
+		return w.Flush()
+	}
+	return nil
+}
+
+// Buffered returns the number of bytes waiting for Flush.
+func (w *Writer) Buffered() int { return len(w.buf) }
+
+// Flush writes the batch to the stream in one Write call.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.buf) == 0 {
+		return nil
+	}
+	n, err := w.w.Write(w.buf)
+	if err == nil && n != len(w.buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		w.err = fmt.Errorf("wire: flush %d bytes: %w", len(w.buf), err)
+		return w.err
+	}
+	if cap(w.buf) > 4*DefaultFlushThreshold {
+		w.buf = nil // a rare huge batch should not pin its buffer
+	} else {
+		w.buf = w.buf[:0]
+	}
+	return nil
+}
