@@ -1,0 +1,112 @@
+package rest
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peermesh/peermesh/internal/actorkit"
+	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+)
+
+// backlog is one topic's ring of messages, oldest first.
+type backlog struct {
+	msgs    []*apiv1.MessageReceived
+	dropped uint64
+}
+
+// cacheMetrics are the relay cache's bounds made visible.
+type cacheMetrics struct {
+	messages *prometheus.GaugeVec
+	dropped  prometheus.Counter
+}
+
+func newCacheMetrics(reg prometheus.Registerer) *cacheMetrics {
+	m := &cacheMetrics{
+		messages: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "peermesh_rest_relay_cache_messages",
+			Help: "Messages waiting in the REST relay cache, per topic.",
+		}, []string{"topic"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "peermesh_rest_relay_cache_dropped_total",
+			Help: "Messages dropped from the REST relay cache because a topic's backlog was full or the topic was not cached.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.messages, m.dropped)
+	}
+	return m
+}
+
+// cache is the relay cache actor. Its state is touched only by Receive.
+type cache struct {
+	cfg     Config
+	m       *cacheMetrics
+	backlog map[string]*backlog
+}
+
+// CacheProps builds the relay cache actor. Its metrics are registered on reg
+// (nil registers none); build it once per registry.
+func CacheProps(cfg Config, reg prometheus.Registerer, opts ...actor.PropsOption) *actor.Props {
+	m := newCacheMetrics(reg)
+	return actorkit.Props(func() actor.Actor {
+		return &cache{cfg: cfg, m: m, backlog: map[string]*backlog{}}
+	}, opts...)
+}
+
+// Receive implements actor.Actor.
+func (c *cache) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *apiv1.OpenCache:
+		ctx.Respond(c.open(msg.GetTopic()))
+	case *apiv1.CloseCache:
+		_, found := c.backlog[msg.GetTopic()]
+		delete(c.backlog, msg.GetTopic())
+		c.m.messages.DeleteLabelValues(msg.GetTopic())
+		ctx.Respond(&apiv1.CacheClosed{Topic: msg.GetTopic(), Found: found})
+	case *apiv1.DrainCache:
+		ctx.Respond(c.drain(msg.GetTopic()))
+	case *apiv1.MessageReceived:
+		c.add(msg)
+	}
+}
+
+func (c *cache) open(topic string) *apiv1.CacheOpened {
+	if _, ok := c.backlog[topic]; ok {
+		return &apiv1.CacheOpened{Topic: topic}
+	}
+	if len(c.backlog) >= c.cfg.MaxCachedTopics {
+		return &apiv1.CacheOpened{Topic: topic, Error: "the REST relay cache already holds its maximum of topics"}
+	}
+	c.backlog[topic] = &backlog{}
+	c.m.messages.WithLabelValues(topic).Set(0)
+	return &apiv1.CacheOpened{Topic: topic}
+}
+
+// add appends msg, dropping the oldest message when the topic is full:
+// a REST client that stops polling must not grow the node's memory.
+func (c *cache) add(msg *apiv1.MessageReceived) {
+	b, ok := c.backlog[msg.GetTopic()]
+	if !ok {
+		c.m.dropped.Inc()
+		return
+	}
+	if len(b.msgs) >= c.cfg.CacheCapacity {
+		b.msgs[0] = nil
+		b.msgs = b.msgs[1:]
+		b.dropped++
+		c.m.dropped.Inc()
+	}
+	b.msgs = append(b.msgs, msg)
+	c.m.messages.WithLabelValues(msg.GetTopic()).Set(float64(len(b.msgs)))
+}
+
+func (c *cache) drain(topic string) *apiv1.CacheDrained {
+	b, ok := c.backlog[topic]
+	if !ok {
+		return &apiv1.CacheDrained{Topic: topic}
+	}
+	out := &apiv1.CacheDrained{Topic: topic, Open: true, Messages: b.msgs, Dropped: b.dropped}
+	c.backlog[topic] = &backlog{}
+	c.m.messages.WithLabelValues(topic).Set(0)
+	return out
+}

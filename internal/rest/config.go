@@ -1,0 +1,63 @@
+package rest
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config bounds the REST server and its relay cache.
+type Config struct {
+	// MaxBodyBytes limits every request body; larger bodies get 413.
+	MaxBodyBytes int64
+	// RequestTimeout bounds the node request behind one HTTP request
+	// (nwaku's publish timeout is 5 s).
+	RequestTimeout time.Duration
+	// CacheCapacity is the number of messages kept per topic for GET
+	// /relay/v1/messages (--rest-relay-cache-capacity); the oldest is dropped
+	// when a topic's cache is full.
+	CacheCapacity int
+	// MaxCachedTopics bounds the topics the cache holds; subscribing to
+	// more through REST fails with 400.
+	MaxCachedTopics int
+	// MaxTopicsPerRequest bounds the JSON arrays of subscription and peer
+	// requests.
+	MaxItemsPerRequest int
+	// WakuMessages says whether pubsub data is an encoded WakuMessage (the
+	// waku profile). When false, publish sends the payload alone and reads
+	// return the data as payload.
+	WakuMessages bool
+}
+
+// DefaultConfig returns a configuration sized like nwaku's REST server.
+func DefaultConfig() Config {
+	return Config{
+		MaxBodyBytes:       1 << 20,
+		RequestTimeout:     5 * time.Second,
+		CacheCapacity:      50,
+		MaxCachedTopics:    64,
+		MaxItemsPerRequest: 64,
+		WakuMessages:       true,
+	}
+}
+
+// Validate names the first invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBodyBytes < 1 {
+		errs = append(errs, fmt.Errorf("rest: MaxBodyBytes %d must be positive", c.MaxBodyBytes))
+	}
+	if c.RequestTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("rest: RequestTimeout %s must be positive", c.RequestTimeout))
+	}
+	if c.CacheCapacity < 1 {
+		errs = append(errs, fmt.Errorf("rest: CacheCapacity %d must be positive", c.CacheCapacity))
+	}
+	if c.MaxCachedTopics < 1 {
+		errs = append(errs, fmt.Errorf("rest: MaxCachedTopics %d must be positive", c.MaxCachedTopics))
+	}
+	if c.MaxItemsPerRequest < 1 {
+		errs = append(errs, fmt.Errorf("rest: MaxItemsPerRequest %d must be positive", c.MaxItemsPerRequest))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,543 @@
+package rest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/proto"
+
+	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
+)
+
+// Node is what the handlers need from the node's embedding facade.
+type Node interface {
+	Info(ctx context.Context) (*apiv1.Info, error)
+	Peers(ctx context.Context) ([]*apiv1.Peer, error)
+	// AddPeer stores and dials a peer given as a multiaddr with /p2p/<id>.
+	AddPeer(ctx context.Context, multiaddr string) (peerID string, err error)
+	Mesh(ctx context.Context) ([]*apiv1.TopicMesh, error)
+	Scores(ctx context.Context) ([]*apiv1.PeerScore, error)
+	Publish(ctx context.Context, topic string, data []byte) (messageID []byte, err error)
+}
+
+// Relay is the REST side of topic subscriptions: subscribing makes the relay
+// cache a subscriber of the topic so GET /relay/v1/messages can drain it.
+type Relay interface {
+	Subscribe(ctx context.Context, topic string) error
+	Unsubscribe(ctx context.Context, topic string) error
+	// Drain returns and clears the topic's backlog; ok is false when the
+	// topic is not subscribed through the cache.
+	Drain(ctx context.Context, topic string) (msgs []*apiv1.MessageReceived, ok bool, err error)
+}
+
+// Server holds the handlers. Build it with New and serve Handler().
+type Server struct {
+	cfg     Config
+	node    Node
+	relay   Relay
+	version string
+	log     *slog.Logger
+	mux     *http.ServeMux
+}
+
+// New builds the REST server. version is what /debug/v1/version answers.
+func New(cfg Config, node Node, relay Relay, version string, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, node: node, relay: relay, version: version, log: log, mux: http.NewServeMux()}
+	routes := []struct {
+		pattern string
+		h       func(http.ResponseWriter, *http.Request) error
+	}{
+		{"GET /health", s.health},
+		{"GET /debug/v1/info", s.info},
+		{"GET /debug/v1/version", s.versionText},
+		{"GET /admin/v1/peers", s.peers},
+		{"POST /admin/v1/peers", s.addPeers},
+		{"GET /admin/v1/peers/mesh", s.mesh},
+		{"GET /admin/v1/scores", s.scores},
+		{"POST /relay/v1/subscriptions", s.subscribe},
+		{"DELETE /relay/v1/subscriptions", s.unsubscribe},
+		{"POST /relay/v1/messages/{topic...}", s.publish},
+		{"GET /relay/v1/messages/{topic...}", s.messages},
+	}
+	for _, r := range routes {
+		s.mux.Handle(r.pattern, s.wrap(r.h))
+	}
+	return s, nil
+}
+
+// Handler serves every route; the errors the mux produces itself (404 for
+// an unknown route, 405 for a wrong method) are rewritten as JSON too.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mux.ServeHTTP(&jsonErrorWriter{ResponseWriter: w}, r)
+	})
+}
+
+// statusError is an error with the HTTP status it should be answered with.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+func httpError(code int, format string, args ...any) error {
+	return &statusError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// wrap bounds the body and the request time, and turns a returned error into
+// a JSON error response.
+func (s *Server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		err := h(w, r.WithContext(ctx))
+		if err == nil {
+			return
+		}
+		code := http.StatusInternalServerError
+		var se *statusError
+		if errors.As(err, &se) {
+			code = se.code
+		} else if errors.Is(err, context.DeadlineExceeded) {
+			code = http.StatusGatewayTimeout
+		}
+		if code >= 500 {
+			s.log.Warn("rest request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+		}
+		writeJSON(w, code, map[string]string{"error": err.Error()})
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decode reads one JSON value from the size-limited body.
+func decode(r *http.Request, v any) error {
+	err := json.NewDecoder(r.Body).Decode(v)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return httpError(http.StatusRequestEntityTooLarge, "request body exceeds %d bytes", tooBig.Limit)
+	case errors.Is(err, io.EOF):
+		return httpError(http.StatusBadRequest, "empty request body")
+	case err != nil:
+		return httpError(http.StatusBadRequest, "invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+// decodeList reads a JSON array of strings of at most MaxItemsPerRequest.
+func (s *Server) decodeList(r *http.Request, what string) ([]string, error) {
+	var list []string
+	if err := decode(r, &list); err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, httpError(http.StatusBadRequest, "the body must be a non-empty JSON array of %s", what)
+	}
+	if len(list) > s.cfg.MaxItemsPerRequest {
+		return nil, httpError(http.StatusBadRequest, "%d %s given, at most %d per request", len(list), what, s.cfg.MaxItemsPerRequest)
+	}
+	return list, nil
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	mesh, err := s.node.Mesh(r.Context())
+	relay := "NotReady"
+	if err == nil {
+		for _, t := range mesh {
+			if len(t.GetPeerIds()) > 0 {
+				relay = "Ready"
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"nodeHealth":      "Ready",
+		"protocolsHealth": []map[string]string{{"Relay": relay}},
+	})
+	return nil
+}
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
+	info, err := s.node.Info(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"listenAddresses": nonNil(info.GetListenAddresses()),
+		"enrUri":          "",
+		"peerId":          info.GetPeerId(),
+		"pubsubTopics":    nonNil(info.GetTopics()),
+		"profile":         info.GetProfile(),
+	})
+	return nil
+}
+
+// versionText answers as nwaku does: the version as plain text.
+func (s *Server) versionText(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err := io.WriteString(w, s.version)
+	return err
+}
+
+// wakuPeer is nwaku's WakuPeer JSON.
+type wakuPeer struct {
+	Multiaddr string   `json:"multiaddr"`
+	PeerID    string   `json:"peerId"`
+	Protocols []string `json:"protocols"`
+	Shards    []uint32 `json:"shards"`
+	Connected string   `json:"connected"`
+	Direction string   `json:"direction,omitempty"`
+	Agent     string   `json:"agent"`
+	Origin    string   `json:"origin"`
+	Score     float64  `json:"score"`
+}
+
+func toWakuPeer(p *apiv1.Peer) wakuPeer {
+	addr := ""
+	if as := p.GetAddresses(); len(as) > 0 {
+		addr = as[0] + "/p2p/" + p.GetPeerId()
+	}
+	return wakuPeer{
+		Multiaddr: addr, PeerID: p.GetPeerId(), Protocols: nonNil(p.GetProtocols()), Shards: nonNil(p.GetShards()),
+		Connected: connectedName(p.GetConnectedness()), Direction: p.GetDirection(), Agent: p.GetAgent(),
+		Origin: p.GetOrigin(), Score: p.GetScore(),
+	}
+}
+
+// connectedName maps our connectedness to nwaku's Connectedness names.
+func connectedName(c string) string {
+	switch c {
+	case "connected":
+		return "Connected"
+	case "can_connect":
+		return "CanConnect"
+	case "cannot_connect":
+		return "CannotConnect"
+	}
+	return "NotConnected"
+}
+
+func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
+	ps, err := s.node.Peers(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]wakuPeer, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, toWakuPeer(p))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// addPeers is nwaku's POST /admin/v1/peers: a JSON array of multiaddrs, each
+// stored and dialled; the first failure answers 400.
+func (s *Server) addPeers(w http.ResponseWriter, r *http.Request) error {
+	addrs, err := s.decodeList(r, "multiaddrs")
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		ma, err := multiaddr.NewMultiaddr(a)
+		if err != nil {
+			return httpError(http.StatusBadRequest, "bad multiaddr %q: %v", a, err)
+		}
+		if _, err := ma.ValueForProtocol(multiaddr.P_P2P); err != nil {
+			return httpError(http.StatusBadRequest, "multiaddr %q has no /p2p/<peer id>", a)
+		}
+	}
+	added := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		id, err := s.node.AddPeer(r.Context(), a)
+		if err != nil {
+			return httpError(http.StatusBadRequest, "failed to connect to %s: %v", a, err)
+		}
+		added = append(added, id)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"added": added})
+	return nil
+}
+
+func (s *Server) mesh(w http.ResponseWriter, r *http.Request) error {
+	mesh, err := s.node.Mesh(r.Context())
+	if err != nil {
+		return err
+	}
+	ps, err := s.node.Peers(r.Context())
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*apiv1.Peer, len(ps))
+	for _, p := range ps {
+		byID[p.GetPeerId()] = p
+	}
+	type shardPeers struct {
+		PubsubTopic string     `json:"pubsubTopic"`
+		Shard       *uint64    `json:"shard,omitempty"`
+		Peers       []wakuPeer `json:"peers"`
+	}
+	out := make([]shardPeers, 0, len(mesh))
+	for _, t := range mesh {
+		sp := shardPeers{PubsubTopic: t.GetTopic(), Shard: shardOf(t.GetTopic()), Peers: []wakuPeer{}}
+		for _, id := range t.GetPeerIds() {
+			p, ok := byID[id]
+			if !ok {
+				p = &apiv1.Peer{PeerId: id, Connectedness: "connected"}
+			}
+			sp.Peers = append(sp.Peers, toWakuPeer(p))
+		}
+		out = append(out, sp)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// shardOf extracts the shard of a static-sharding topic /waku/2/rs/<c>/<s>.
+func shardOf(topic string) *uint64 {
+	parts := strings.Split(topic, "/")
+	if len(parts) != 6 || parts[1] != "waku" || parts[3] != "rs" {
+		return nil
+	}
+	n, err := strconv.ParseUint(parts[5], 10, 16)
+	if err != nil {
+		return nil
+	}
+	return &n
+}
+
+func (s *Server) scores(w http.ResponseWriter, r *http.Request) error {
+	sc, err := s.node.Scores(r.Context())
+	if err != nil {
+		return err
+	}
+	type topicScore struct {
+		Topic                    string  `json:"topic"`
+		TimeInMesh               float64 `json:"timeInMesh"`
+		FirstMessageDeliveries   float64 `json:"firstMessageDeliveries"`
+		MeshMessageDeliveries    float64 `json:"meshMessageDeliveries"`
+		InvalidMessageDeliveries float64 `json:"invalidMessageDeliveries"`
+	}
+	type peerScore struct {
+		PeerID             string       `json:"peerId"`
+		Score              float64      `json:"score"`
+		AppSpecific        float64      `json:"appSpecific"`
+		IPColocationFactor float64      `json:"ipColocationFactor"`
+		BehaviourPenalty   float64      `json:"behaviourPenalty"`
+		Topics             []topicScore `json:"topics"`
+	}
+	out := make([]peerScore, 0, len(sc))
+	for _, p := range sc {
+		ps := peerScore{PeerID: p.GetPeerId(), Score: p.GetScore(), AppSpecific: p.GetAppSpecific(),
+			IPColocationFactor: p.GetIpColocationFactor(), BehaviourPenalty: p.GetBehaviourPenalty(), Topics: []topicScore{}}
+		for _, t := range p.GetTopics() {
+			ps.Topics = append(ps.Topics, topicScore{t.GetTopic(), t.GetTimeInMesh(), t.GetFirstMessageDeliveries(),
+				t.GetMeshMessageDeliveries(), t.GetInvalidMessageDeliveries()})
+		}
+		out = append(out, ps)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
+	return s.eachTopic(w, r, s.relay.Subscribe)
+}
+
+func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) error {
+	return s.eachTopic(w, r, s.relay.Unsubscribe)
+}
+
+func (s *Server) eachTopic(w http.ResponseWriter, r *http.Request, op func(context.Context, string) error) error {
+	topics, err := s.decodeList(r, "pubsub topics")
+	if err != nil {
+		return err
+	}
+	for _, t := range topics {
+		if err := checkTopic(t); err != nil {
+			return err
+		}
+	}
+	for _, t := range topics {
+		if err := op(r.Context(), t); err != nil {
+			return httpError(http.StatusBadRequest, "topic %s: %v", t, err)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"pubsubTopics": topics})
+	return nil
+}
+
+func checkTopic(t string) error {
+	if t == "" || len(t) > 255 || strings.ContainsAny(t, " \t\r\n") {
+		return httpError(http.StatusBadRequest, "invalid pubsub topic %q", t)
+	}
+	return nil
+}
+
+// relayMessage is nwaku's RelayWakuMessage JSON.
+type relayMessage struct {
+	Payload      *string `json:"payload"`
+	ContentTopic string  `json:"contentTopic"`
+	Version      *uint32 `json:"version,omitempty"`
+	Timestamp    *int64  `json:"timestamp,omitempty"`
+	Meta         *string `json:"meta,omitempty"`
+	Ephemeral    *bool   `json:"ephemeral,omitempty"`
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
+	topic := r.PathValue("topic")
+	if err := checkTopic(topic); err != nil {
+		return err
+	}
+	var m relayMessage
+	if err := decode(r, &m); err != nil {
+		return err
+	}
+	if m.Payload == nil {
+		return httpError(http.StatusBadRequest, "payload is required (base64)")
+	}
+	payload, err := base64.StdEncoding.DecodeString(*m.Payload)
+	if err != nil {
+		return httpError(http.StatusBadRequest, "payload is not valid base64: %v", err)
+	}
+	var data []byte
+	if s.cfg.WakuMessages {
+		wm := &wakuv1.WakuMessage{Payload: payload, ContentTopic: m.ContentTopic, Version: m.Version, Timestamp: m.Timestamp, Ephemeral: m.Ephemeral}
+		if m.ContentTopic == "" {
+			return httpError(http.StatusBadRequest, "contentTopic is required")
+		}
+		if m.Meta != nil {
+			meta, err := base64.StdEncoding.DecodeString(*m.Meta)
+			if err != nil {
+				return httpError(http.StatusBadRequest, "meta is not valid base64: %v", err)
+			}
+			if len(meta) > 64 {
+				return httpError(http.StatusBadRequest, "meta is %d bytes, at most 64", len(meta))
+			}
+			wm.Meta = meta
+		}
+		if wm.Timestamp == nil {
+			// nwaku stamps messages that come without a timestamp; the REST
+			// edge may read the clock.
+			now := time.Now().UnixNano()
+			wm.Timestamp = &now
+		}
+		if data, err = proto.Marshal(wm); err != nil {
+			return fmt.Errorf("encode WakuMessage: %w", err)
+		}
+	} else {
+		data = payload
+	}
+	info, err := s.node.Info(r.Context())
+	if err != nil {
+		return err
+	}
+	if !contains(info.GetTopics(), topic) {
+		return httpError(http.StatusBadRequest, "not subscribed to pubsub topic %s", topic)
+	}
+	id, err := s.node.Publish(r.Context(), topic, data)
+	if err != nil {
+		return httpError(http.StatusBadRequest, "publish on %s: %v", topic, err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"messageHash": "0x" + fmt.Sprintf("%x", id)})
+	return nil
+}
+
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) error {
+	topic := r.PathValue("topic")
+	if err := checkTopic(topic); err != nil {
+		return err
+	}
+	msgs, ok, err := s.relay.Drain(r.Context(), topic)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return httpError(http.StatusNotFound, "not subscribed to pubsub topic %s", topic)
+	}
+	out := make([]relayMessage, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, s.toRelayMessage(m))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) toRelayMessage(m *apiv1.MessageReceived) relayMessage {
+	enc := func(b []byte) *string { v := base64.StdEncoding.EncodeToString(b); return &v }
+	var wm wakuv1.WakuMessage
+	if !s.cfg.WakuMessages || proto.Unmarshal(m.GetData(), &wm) != nil {
+		// Data that is not a WakuMessage is still returned, as the payload.
+		return relayMessage{Payload: enc(m.GetData())}
+	}
+	rm := relayMessage{Payload: enc(wm.GetPayload()), ContentTopic: wm.GetContentTopic(), Version: wm.Version,
+		Timestamp: wm.Timestamp, Ephemeral: wm.Ephemeral}
+	if wm.Meta != nil {
+		rm.Meta = enc(wm.Meta)
+	}
+	return rm
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// jsonErrorWriter turns the plain-text errors that net/http writes itself
+// (405 from the mux) into the JSON error shape of every other answer.
+type jsonErrorWriter struct {
+	http.ResponseWriter
+	swallow bool
+}
+
+func (w *jsonErrorWriter) WriteHeader(code int) {
+	h := w.Header()
+	if code >= 400 && strings.HasPrefix(h.Get("Content-Type"), "text/plain") && h.Get("X-Content-Type-Options") == "nosniff" {
+		h.Set("Content-Type", "application/json")
+		w.ResponseWriter.WriteHeader(code)
+		_ = json.NewEncoder(w.ResponseWriter).Encode(map[string]string{"error": http.StatusText(code)})
+		w.swallow = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *jsonErrorWriter) Write(b []byte) (int, error) {
+	if w.swallow {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}

@@ -1,0 +1,280 @@
+package rest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
+)
+
+const (
+	topic   = "/waku/2/rs/0/0"
+	peerID  = "16Uiu2HAmPLe7Mzm8TsYUubgCAW1aJoeFScxrLj8ppHFivPo97bUZ"
+	peerMA  = "/ip4/127.0.0.1/tcp/60001/p2p/" + peerID
+	version = "v0.1.0-test"
+)
+
+type fakeNode struct {
+	mu        sync.Mutex
+	published map[string][][]byte
+	added     []string
+	addErr    error
+}
+
+func (f *fakeNode) Info(context.Context) (*apiv1.Info, error) {
+	return &apiv1.Info{PeerId: "self", ListenAddresses: []string{"/ip4/127.0.0.1/tcp/1/p2p/self"}, Topics: []string{topic}, Profile: "waku"}, nil
+}
+
+func (f *fakeNode) Peers(context.Context) ([]*apiv1.Peer, error) {
+	return []*apiv1.Peer{{PeerId: peerID, Addresses: []string{"/ip4/127.0.0.1/tcp/60001"}, Connectedness: "connected",
+		Protocols: []string{"/vac/waku/relay/2.0.0"}, Origin: "static", Shards: []uint32{0}}}, nil
+}
+
+func (f *fakeNode) AddPeer(_ context.Context, a string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.addErr != nil {
+		return "", f.addErr
+	}
+	f.added = append(f.added, a)
+	return peerID, nil
+}
+
+func (f *fakeNode) Mesh(context.Context) ([]*apiv1.TopicMesh, error) {
+	return []*apiv1.TopicMesh{{Topic: topic, PeerIds: []string{peerID}}}, nil
+}
+
+func (f *fakeNode) Scores(context.Context) ([]*apiv1.PeerScore, error) {
+	return []*apiv1.PeerScore{{PeerId: peerID, Score: 1.5, BehaviourPenalty: -0.5,
+		Topics: []*apiv1.TopicScore{{Topic: topic, TimeInMesh: 2}}}}, nil
+}
+
+func (f *fakeNode) Publish(_ context.Context, t string, data []byte) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.published == nil {
+		f.published = map[string][][]byte{}
+	}
+	f.published[t] = append(f.published[t], data)
+	return []byte{0xab, 0xcd}, nil
+}
+
+type fakeRelay struct {
+	mu      sync.Mutex
+	subs    map[string]bool
+	backlog map[string][]*apiv1.MessageReceived
+}
+
+func (f *fakeRelay) Subscribe(_ context.Context, t string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t == "/refused" {
+		return errors.New("refused")
+	}
+	f.subs[t] = true
+	return nil
+}
+
+func (f *fakeRelay) Unsubscribe(_ context.Context, t string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.subs, t)
+	return nil
+}
+
+func (f *fakeRelay) Drain(_ context.Context, t string) ([]*apiv1.MessageReceived, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.subs[t] {
+		return nil, false, nil
+	}
+	m := f.backlog[t]
+	delete(f.backlog, t)
+	return m, true, nil
+}
+
+func newTestServer(t *testing.T, cfg Config) (*httptest.Server, *fakeNode, *fakeRelay) {
+	t.Helper()
+	n := &fakeNode{}
+	r := &fakeRelay{subs: map[string]bool{topic: true}, backlog: map[string][]*apiv1.MessageReceived{}}
+	s, err := New(cfg, n, r, version, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return ts, n, r
+}
+
+func do(t *testing.T, method, u, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func msgURL(base, t string) string { return base + "/relay/v1/messages/" + url.PathEscape(t) }
+
+func TestRoutesAnswerLikeNwaku(t *testing.T) {
+	ts, _, _ := newTestServer(t, DefaultConfig())
+	cases := []struct {
+		method, path, body string
+		want               []string
+	}{
+		{"GET", "/health", "", []string{`"nodeHealth":"Ready"`, `"Relay":"Ready"`}},
+		{"GET", "/debug/v1/info", "", []string{`"listenAddresses":["/ip4/127.0.0.1/tcp/1/p2p/self"]`}},
+		{"GET", "/debug/v1/version", "", []string{version}},
+		{"GET", "/admin/v1/peers", "", []string{`"multiaddr":"` + peerMA + `"`, `"connected":"Connected"`, `"origin":"static"`}},
+		{"POST", "/admin/v1/peers", `["` + peerMA + `"]`, []string{`"added":["` + peerID + `"]`}},
+		{"GET", "/admin/v1/peers/mesh", "", []string{`"pubsubTopic":"/waku/2/rs/0/0"`, `"shard":0`, peerID}},
+		{"GET", "/admin/v1/scores", "", []string{`"score":1.5`, `"behaviourPenalty":-0.5`, `"timeInMesh":2`}},
+		{"POST", "/relay/v1/subscriptions", `["/waku/2/rs/0/1"]`, []string{`"/waku/2/rs/0/1"`}},
+		{"DELETE", "/relay/v1/subscriptions", `["/waku/2/rs/0/1"]`, []string{`"/waku/2/rs/0/1"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			code, body := do(t, c.method, ts.URL+c.path, c.body)
+			if code != http.StatusOK {
+				t.Fatalf("status %d, body %s", code, body)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("body %s lacks %s", body, w)
+				}
+			}
+		})
+	}
+}
+
+func TestPublishEncodesWakuMessage(t *testing.T) {
+	ts, n, _ := newTestServer(t, DefaultConfig())
+	body := `{"payload":"` + base64.StdEncoding.EncodeToString([]byte("hello")) + `","contentTopic":"/app/1/chat/proto","version":1,"timestamp":42,"meta":"AQI=","ephemeral":true}`
+	code, resp := do(t, "POST", msgURL(ts.URL, topic), body)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, resp)
+	}
+	if len(n.published[topic]) != 1 {
+		t.Fatalf("published %v", n.published)
+	}
+	var wm wakuv1.WakuMessage
+	if err := proto.Unmarshal(n.published[topic][0], &wm); err != nil {
+		t.Fatal(err)
+	}
+	want := &wakuv1.WakuMessage{Payload: []byte("hello"), ContentTopic: "/app/1/chat/proto", Version: proto.Uint32(1),
+		Timestamp: proto.Int64(42), Meta: []byte{1, 2}, Ephemeral: proto.Bool(true)}
+	if !proto.Equal(&wm, want) {
+		t.Fatalf("got %v, want %v", &wm, want)
+	}
+}
+
+func TestPublishWithoutTimestampIsStamped(t *testing.T) {
+	ts, n, _ := newTestServer(t, DefaultConfig())
+	code, resp := do(t, "POST", msgURL(ts.URL, topic), `{"payload":"aGk=","contentTopic":"/a/1/b/c"}`)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, resp)
+	}
+	var wm wakuv1.WakuMessage
+	if err := proto.Unmarshal(n.published[topic][0], &wm); err != nil || wm.GetTimestamp() == 0 {
+		t.Fatalf("timestamp not set: %v %v", &wm, err)
+	}
+}
+
+func TestGetMessagesDrainsTheCache(t *testing.T) {
+	ts, _, r := newTestServer(t, DefaultConfig())
+	data, _ := proto.Marshal(&wakuv1.WakuMessage{Payload: []byte("x"), ContentTopic: "/a/1/b/c", Timestamp: proto.Int64(7)})
+	r.backlog[topic] = []*apiv1.MessageReceived{{Topic: topic, Data: data}}
+	code, body := do(t, "GET", msgURL(ts.URL, topic), "")
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	var got []relayMessage
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || *got[0].Payload != "eA==" || got[0].ContentTopic != "/a/1/b/c" || *got[0].Timestamp != 7 {
+		t.Fatalf("got %s", body)
+	}
+	if code, body = do(t, "GET", msgURL(ts.URL, topic), ""); code != http.StatusOK || body != "[]\n" {
+		t.Fatalf("second read: %d %q, want an empty list", code, body)
+	}
+}
+
+func TestErrorPathsAnswerJSON4xx(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxBodyBytes = 256
+	cfg.MaxItemsPerRequest = 3
+	ts, _, _ := newTestServer(t, cfg)
+	big := `{"payload":"` + strings.Repeat("A", 400) + `","contentTopic":"/a/1/b/c"}`
+	cases := []struct {
+		name, method, url, body string
+		code                    int
+		want                    string
+	}{
+		{"publish on unknown topic", "POST", msgURL(ts.URL, "/waku/2/rs/9/9"), `{"payload":"aGk=","contentTopic":"/a/1/b/c"}`, 400, "not subscribed"},
+		{"read unknown topic", "GET", msgURL(ts.URL, "/waku/2/rs/9/9"), "", 404, "not subscribed"},
+		{"bad base64 payload", "POST", msgURL(ts.URL, topic), `{"payload":"@@@","contentTopic":"/a/1/b/c"}`, 400, "base64"},
+		{"bad base64 meta", "POST", msgURL(ts.URL, topic), `{"payload":"aGk=","contentTopic":"/a/1/b/c","meta":"%%"}`, 400, "meta"},
+		{"missing payload", "POST", msgURL(ts.URL, topic), `{"contentTopic":"/a/1/b/c"}`, 400, "payload is required"},
+		{"missing content topic", "POST", msgURL(ts.URL, topic), `{"payload":"aGk="}`, 400, "contentTopic"},
+		{"oversize body", "POST", msgURL(ts.URL, topic), big, 413, "exceeds 256 bytes"},
+		{"invalid json", "POST", msgURL(ts.URL, topic), `{"payload":`, 400, "invalid JSON"},
+		{"empty body", "POST", ts.URL + "/relay/v1/subscriptions", ``, 400, "empty request body"},
+		{"bad multiaddr", "POST", ts.URL + "/admin/v1/peers", `["not-a-multiaddr"]`, 400, "bad multiaddr"},
+		{"multiaddr without peer id", "POST", ts.URL + "/admin/v1/peers", `["/ip4/127.0.0.1/tcp/1"]`, 400, "/p2p/"},
+		{"empty peer list", "POST", ts.URL + "/admin/v1/peers", `[]`, 400, "non-empty"},
+		{"too many topics", "POST", ts.URL + "/relay/v1/subscriptions", `["/a","/b","/c","/d"]`, 400, "at most 3"},
+		{"refused subscription", "POST", ts.URL + "/relay/v1/subscriptions", `["/refused"]`, 400, "refused"},
+		{"bad topic", "POST", ts.URL + "/relay/v1/subscriptions", `["a b"]`, 400, "invalid pubsub topic"},
+		{"unknown route", "GET", ts.URL + "/nope", "", 404, "Not Found"},
+		{"wrong method", "PUT", ts.URL + "/health", "", 405, "Method Not Allowed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body := do(t, c.method, c.url, c.body)
+			if code != c.code {
+				t.Fatalf("status %d, want %d; body %s", code, c.code, body)
+			}
+			var e struct{ Error string }
+			if err := json.Unmarshal([]byte(body), &e); err != nil || !strings.Contains(e.Error, c.want) {
+				t.Fatalf("body %q is not a JSON error mentioning %q", body, c.want)
+			}
+		})
+	}
+}
+
+func TestAddPeerFailureIs400(t *testing.T) {
+	ts, n, _ := newTestServer(t, DefaultConfig())
+	n.addErr = errors.New("dial refused")
+	code, body := do(t, "POST", ts.URL+"/admin/v1/peers", `["`+peerMA+`"]`)
+	if code != 400 || !strings.Contains(body, "dial refused") {
+		t.Fatalf("%d %s", code, body)
+	}
+}
+
+func TestConfigValidateNamesField(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CacheCapacity = 0
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "CacheCapacity") {
+		t.Fatalf("got %v", err)
+	}
+}
