@@ -1,0 +1,248 @@
+package mesh
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// advert records that we advertised an id to a peer: in which heartbeat,
+// and how often we served it since.
+type advert struct {
+	heartbeat uint64
+	served    uint16
+}
+
+// sweepAdvertised forgets adverts older than history heartbeats: the
+// message has left our cache, so an IWANT for it could not be served anyway.
+func (ps *peerState) sweepAdvertised(now, history uint64) {
+	for id, a := range ps.advertised {
+		if now-a.heartbeat >= history {
+			delete(ps.advertised, id)
+		}
+	}
+}
+
+// promise is an IWANT we sent: the peer advertised the id and owes us the message.
+type promise struct {
+	peer     peer.ID
+	deadline time.Time
+}
+
+// promises tracks our outstanding IWANTs, one per id: we never ask two peers
+// for the same id while a promise is open (rust's 1:1 tracking, which saves
+// the duplicate downloads of go's approach). Bounded by max.
+type promises struct {
+	byID map[MessageID]promise
+	max  int
+}
+
+func (p *promises) init(max int) {
+	p.byID = make(map[MessageID]promise)
+	p.max = max
+}
+
+func (p *promises) len() int { return len(p.byID) }
+
+// fulfil closes the promise for id, whoever delivered the message.
+func (p *promises) fulfil(id MessageID) { delete(p.byID, id) }
+
+// GetGossipPeers emits this heartbeat's gossip (seed: getGossipPeers): one
+// IHAVE with the ids of the last HistoryGossip cache windows (at most
+// MaxIHaveLength, a random sample beyond) to max(Dlazy, GossipFactor·n) of
+// the n eligible peers: subscribed, not in the mesh or fanout, not direct,
+// scoring at least the gossip threshold. The heartbeat calls it.
+func (t *Topic) GetGossipPeers() *Effects {
+	fx := t.begin()
+	t.getGossipPeers(fx)
+	return fx
+}
+
+func (t *Topic) getGossipPeers(fx *Effects) {
+	if !t.joined && len(t.fanout) == 0 {
+		return
+	}
+	mids := t.mcache.window(t.idBuf[:0])
+	t.idBuf = mids
+	t.stats.CacheWindowSize = len(mids)
+	if len(mids) == 0 {
+		return
+	}
+	if len(mids) > t.cfg.MaxIHaveLength {
+		t.rng.Shuffle(len(mids), func(i, j int) { mids[i], mids[j] = mids[j], mids[i] })
+		mids = mids[:t.cfg.MaxIHaveLength]
+	}
+	cand := t.scratch[:0]
+	for _, ps := range t.order {
+		if !ps.inMesh && !ps.inFanout && !ps.Direct && ps.Score >= t.cfg.Thresholds.Gossip {
+			cand = append(cand, ps)
+		}
+	}
+	target := t.cfg.Dlazy
+	if f := int(t.cfg.GossipFactor * float64(len(cand))); f > target {
+		target = f
+	}
+	if target < len(cand) {
+		t.rng.Shuffle(len(cand), func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
+		cand = cand[:target]
+	}
+	if len(cand) == 0 {
+		t.scratch = cand
+		return
+	}
+	start := len(t.toBuf)
+	for _, ps := range cand {
+		if ps.advertised == nil {
+			ps.advertised = make(map[MessageID]advert, len(mids))
+		}
+		for _, id := range mids {
+			a := ps.advertised[id]
+			a.heartbeat = t.heartbeats
+			ps.advertised[id] = a
+		}
+		t.toBuf = append(t.toBuf, ps.ID)
+	}
+	clear(cand)
+	t.scratch = cand[:0]
+	t.stats.BroadcastIHaves += uint64(len(t.toBuf) - start)
+	fx.IHaves = append(fx.IHaves, IHave{To: t.toBuf[start:], IDs: mids})
+}
+
+// HandleIHave handles an IHAVE for this topic (seed: handleIHave): it asks
+// (IWANT) for the advertised ids we have not seen and have not already asked
+// anyone for, at most budget of them, in random order (a peer truncating a
+// long IWANT then still answers a fair sample). Each id asked becomes a
+// promise the peer must keep within IWantFollowupTime. IHAVEs are ignored
+// from peers below the gossip threshold, from unknown peers, and while we
+// have not joined the topic.
+//
+// Budget: the IHAVE budgets are per peer across topics (the seed's
+// iHaveBudget, go's MaxIHaveMessages/MaxIHaveLength), so the peer session
+// owns them, as DESIGN.md says: it drops IHAVEs beyond 10 per heartbeat and
+// passes the ids it may still ask this peer for as budget; the number used
+// is len(IWants[0].IDs), which the session subtracts.
+func (t *Topic) HandleIHave(now time.Time, from peer.ID, ids [][]byte, budget int) *Effects {
+	fx := t.begin()
+	ps, ok := t.peers[from]
+	if !ok || !t.joined || ps.Score < t.cfg.Thresholds.Gossip || budget <= 0 {
+		return fx
+	}
+	want := t.wantBuf[:0]
+	deadline := now.Add(t.cfg.IWantFollowupTime)
+	for _, raw := range ids {
+		if len(want) >= budget {
+			break
+		}
+		if t.seen.get(MessageID(raw)) != nil {
+			continue
+		}
+		if _, asked := t.promises.byID[MessageID(raw)]; asked {
+			continue
+		}
+		if len(t.promises.byID) >= t.promises.max {
+			t.stats.PromisesDropped++
+			break
+		}
+		id := MessageID(raw)
+		t.promises.byID[id] = promise{peer: from, deadline: deadline}
+		want = append(want, id)
+	}
+	t.wantBuf = want
+	if len(want) > 0 {
+		t.rng.Shuffle(len(want), func(i, j int) { want[i], want[j] = want[j], want[i] })
+		fx.IWants = append(fx.IWants, IWant{To: from, IDs: want})
+	}
+	return fx
+}
+
+// HandleIWant serves an IWANT from a peer (seed: handleIWant): only ids we
+// advertised to that peer, each at most GossipRetransmission times, from the
+// message cache, and not those the peer said it does not want. After more
+// than MaxIWantInvalid ids we never advertised (or already served enough),
+// the rest is skipped. Peers below the gossip threshold are ignored.
+//
+// IWANT carries no topic: the peer session, which sees every IHAVE it sends,
+// routes each id to the topic that advertised it.
+func (t *Topic) HandleIWant(now time.Time, from peer.ID, ids [][]byte) *Effects {
+	fx := t.begin()
+	ps, ok := t.peers[from]
+	if !ok || ps.Score < t.cfg.Thresholds.Gossip {
+		return fx
+	}
+	invalid := 0
+	for i, raw := range ids {
+		a, advertised := ps.advertised[MessageID(raw)]
+		if !advertised || int(a.served) >= t.cfg.GossipRetransmission {
+			if advertised {
+				t.stats.IWantRetransmitIgnored++
+			}
+			t.stats.ReceivedIWants[IWantNotSent]++
+			invalid++
+			if invalid > t.cfg.MaxIWantInvalid {
+				t.stats.ReceivedIWants[IWantSkipped] += uint64(len(ids) - i)
+				return fx
+			}
+			continue
+		}
+		id := MessageID(raw)
+		a.served++
+		ps.advertised[id] = a
+		msg, cached := t.mcache.get(id)
+		if !cached || ps.dontWant.has(id) {
+			t.stats.ReceivedIWants[IWantUnknown]++
+			continue
+		}
+		t.stats.ReceivedIWants[IWantCorrect]++
+		t.toBuf = append(t.toBuf, from)
+		fx.Sends = append(fx.Sends, Send{To: t.toBuf[len(t.toBuf)-1:], ID: id, Msg: msg})
+	}
+	return fx
+}
+
+// HandleIDontWant records ids a peer does not want from us (seed:
+// handleIDontWant): forwards and IWANT replies skip them for HistoryLength
+// heartbeats. At most IDontWantMaxPerHeartbeat ids per peer per heartbeat;
+// the rest are dropped and counted. Unknown peers are ignored, so an
+// IDONTWANT never creates state.
+//
+// IDONTWANT carries no topic: the router hands it to the topics in whose
+// mesh the peer is (usually one shard in Waku).
+func (t *Topic) HandleIDontWant(now time.Time, from peer.ID, ids [][]byte) {
+	ps, ok := t.peers[from]
+	if !ok || !ps.subscribed {
+		return
+	}
+	for i, raw := range ids {
+		if !ps.dontWant.add(MessageID(raw)) {
+			t.stats.IDontWantDropped += uint64(len(ids) - i)
+			return
+		}
+	}
+}
+
+// brokenPromises charges a behaviour penalty for every IWANT promise past its
+// deadline (one per id), one Penalty per peer, in peer order.
+func (t *Topic) brokenPromises(now time.Time, fx *Effects) {
+	start := len(fx.Penalties)
+	for id, p := range t.promises.byID {
+		if now.Before(p.deadline) {
+			continue
+		}
+		delete(t.promises.byID, id)
+		t.stats.BrokenPromises++
+		found := false
+		for i := start; i < len(fx.Penalties); i++ {
+			if fx.Penalties[i].Peer == p.peer {
+				fx.Penalties[i].Amount += t.cfg.PenaltyBrokenPromise
+				found = true
+				break
+			}
+		}
+		if !found {
+			fx.Penalties = append(fx.Penalties, Penalty{Peer: p.peer, Amount: t.cfg.PenaltyBrokenPromise, Reason: PenaltyBrokenPromise})
+		}
+	}
+	slices.SortFunc(fx.Penalties[start:], func(a, b Penalty) int { return cmp.Compare(a.Peer, b.Peer) })
+}

@@ -1,0 +1,64 @@
+package mesh
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func pid(i int) peer.ID { return peer.ID(fmt.Sprintf("peer-%03d", i)) }
+
+func testConfig() Config {
+	c := DefaultConfig(ProfileWaku)
+	c.EnablePX = true
+	return c
+}
+
+func newTopic(tb testing.TB, cfg Config) *Topic {
+	tb.Helper()
+	tp, err := NewTopic("/waku/2/rs/1/0", cfg, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tp
+}
+
+// withPeers adds n inbound peers peer-000.. with score 0 and full features.
+func withPeers(tb testing.TB, tp *Topic, n int) {
+	tb.Helper()
+	for i := range n {
+		if !tp.AddPeer(t0, PeerAttrs{ID: pid(i), Features: Features{PX: true, Backoff: true, IDontWant: true}}) {
+			tb.Fatalf("AddPeer %d refused", i)
+		}
+	}
+}
+
+// graftN puts peers [from, to) in the mesh directly.
+func graftN(tp *Topic, from, to int) {
+	for i := from; i < to; i++ {
+		tp.addToMesh(t0, tp.peers[pid(i)])
+	}
+}
+
+func prunedTo(fx *Effects) []peer.ID {
+	var out []peer.ID
+	for _, p := range fx.Prunes {
+		out = append(out, p.To)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func reasons(fx *Effects) []PenaltyReason {
+	var out []PenaltyReason
+	for _, p := range fx.Penalties {
+		out = append(out, p.Reason)
+	}
+	return out
+}

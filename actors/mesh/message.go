@@ -1,0 +1,192 @@
+package mesh
+
+import (
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+)
+
+// Publish sends our own message. It is marked seen and cached, then sent to
+// every topic peer scoring at least the publish threshold when FloodPublish
+// is on; otherwise to the mesh, or (not joined) to the fanout, which is
+// created or topped up and kept alive for FanoutTTL. Direct peers always get
+// it. A message id already seen is not sent again.
+func (t *Topic) Publish(now time.Time, id MessageID, msg *gossipsubv1.Message) *Effects {
+	fx := t.begin()
+	if t.seen.get(id) != nil {
+		t.stats.Duplicates++
+		return fx
+	}
+	t.seen.add(now, id, &seenEntry{state: seenPublished, validated: now}, &t.stats)
+	t.promises.fulfil(id)
+	t.cache(id, msg)
+	if !t.joined {
+		t.lastPublish = now
+		t.replenishFanout()
+	}
+	start := len(t.toBuf)
+	for _, ps := range t.order {
+		switch {
+		case ps.Direct:
+		case t.cfg.FloodPublish:
+			if ps.Score < t.cfg.Thresholds.Publish {
+				continue
+			}
+		case t.joined:
+			if !ps.inMesh {
+				continue
+			}
+		default:
+			if !ps.inFanout {
+				continue
+			}
+		}
+		t.toBuf = append(t.toBuf, ps.ID)
+	}
+	if to := t.toBuf[start:]; len(to) > 0 {
+		fx.Sends = append(fx.Sends, Send{To: to, ID: id, Msg: msg})
+	}
+	return fx
+}
+
+func (t *Topic) cache(id MessageID, msg *gossipsubv1.Message) {
+	if !t.mcache.put(id, msg) {
+		if _, ok := t.mcache.get(id); !ok {
+			t.stats.CacheDropped++
+		}
+	}
+}
+
+// HandleMessage takes a message for this topic received from a peer, before
+// validation. A new id is marked seen, fulfils our IWANT promises for it,
+// triggers IDONTWANT to the mesh when the data is at least IDontWantMinSize
+// bytes (before validation, so peers can skip their copy), and is handed to
+// validation. A duplicate is counted: during validation its sender is
+// remembered (credited or penalised with the first sender, never forwarded
+// the message); after acceptance a mesh peer within the P3 window earns a
+// mesh delivery; after rejection the sender is penalised (P4) as well.
+// When MaxPendingValidations messages are pending the message is dropped
+// without being marked seen.
+func (t *Topic) HandleMessage(now time.Time, from peer.ID, id MessageID, msg *gossipsubv1.Message) *Effects {
+	fx := t.begin()
+	if e := t.seen.get(id); e != nil {
+		t.duplicate(now, e, from)
+		return fx
+	}
+	if t.seen.pending >= t.cfg.MaxPendingValidations {
+		t.stats.ValidationDropped++
+		return fx
+	}
+	t.seen.add(now, id, &seenEntry{state: seenPending, from: from, msg: msg}, &t.stats)
+	t.promises.fulfil(id)
+	if len(msg.GetData()) >= t.cfg.IDontWantMinSize {
+		start := len(t.toBuf)
+		for _, ps := range t.mesh {
+			if ps.ID != from && ps.Features.IDontWant {
+				t.toBuf = append(t.toBuf, ps.ID)
+			}
+		}
+		if to := t.toBuf[start:]; len(to) > 0 {
+			fx.IDontWants = append(fx.IDontWants, IDontWant{To: to, ID: id})
+		}
+	}
+	fx.Validations = append(fx.Validations, Validation{ID: id, From: from, Msg: msg})
+	return fx
+}
+
+func (t *Topic) duplicate(now time.Time, e *seenEntry, from peer.ID) {
+	t.stats.Duplicates++
+	ps := t.peers[from]
+	switch e.state {
+	case seenPending:
+		if from != e.from && len(e.dups) < t.cfg.MaxDuplicateSources && !slices.Contains(e.dups, from) {
+			e.dups = append(e.dups, from)
+		}
+	case seenAccepted:
+		if ps != nil && now.Sub(e.validated) <= t.cfg.Score.MeshMessageDeliveriesWindow {
+			ps.counters.MeshDelivery(t.cfg.Score)
+		}
+	case seenRejected:
+		if ps != nil {
+			ps.counters.Invalid()
+		}
+	}
+}
+
+// HandleValidated applies a validation result for a message handed out by
+// HandleMessage (unknown or already-decided ids are ignored).
+//   - Accept: the first sender earns a first delivery (P2, and P3 if in the
+//     mesh), peers that sent a copy meanwhile earn a mesh delivery (P3); the
+//     message is delivered locally (when joined), cached, and forwarded to the
+//     mesh and direct peers except its sender, peers that sent a copy, and
+//     peers that sent IDONTWANT for it.
+//   - Reject: the sender and the copies' senders are charged an invalid message (P4).
+//   - Ignore: dropped.
+func (t *Topic) HandleValidated(now time.Time, id MessageID, res ValidationResult) *Effects {
+	fx := t.begin()
+	e := t.seen.get(id)
+	if e == nil || e.state != seenPending {
+		return fx
+	}
+	msg := e.msg
+	e.msg = nil
+	e.validated = now
+	t.seen.pending--
+	switch res {
+	case ValidationAccept:
+		e.state = seenAccepted
+		if ps := t.peers[e.from]; ps != nil {
+			ps.counters.FirstDelivery(t.cfg.Score)
+		}
+		for _, d := range e.dups {
+			if ps := t.peers[d]; ps != nil {
+				ps.counters.MeshDelivery(t.cfg.Score)
+			}
+		}
+		if t.joined {
+			fx.Deliveries = append(fx.Deliveries, Delivery{ID: id, Msg: msg})
+		}
+		t.cache(id, msg)
+		t.forward(fx, id, msg, e)
+	case ValidationReject:
+		e.state = seenRejected
+		if ps := t.peers[e.from]; ps != nil {
+			ps.counters.Invalid()
+		}
+		for _, d := range e.dups {
+			if ps := t.peers[d]; ps != nil {
+				ps.counters.Invalid()
+			}
+		}
+	default:
+		e.state = seenIgnored
+	}
+	e.dups = nil
+	return fx
+}
+
+// forward sends an accepted message to the mesh and direct peers, except its
+// sender, those that sent a copy, and those that sent IDONTWANT for it.
+func (t *Topic) forward(fx *Effects, id MessageID, msg *gossipsubv1.Message, e *seenEntry) {
+	start := len(t.toBuf)
+	add := func(ps *peerState) {
+		if ps.ID == e.from || slices.Contains(e.dups, ps.ID) || ps.dontWant.has(id) {
+			return
+		}
+		t.toBuf = append(t.toBuf, ps.ID)
+	}
+	for _, ps := range t.mesh {
+		add(ps)
+	}
+	for _, ps := range t.order {
+		if ps.Direct && !ps.inMesh {
+			add(ps)
+		}
+	}
+	if to := t.toBuf[start:]; len(to) > 0 {
+		fx.Sends = append(fx.Sends, Send{To: to, ID: id, Msg: msg})
+	}
+}

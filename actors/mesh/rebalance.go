@@ -1,0 +1,165 @@
+package mesh
+
+import (
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"cmp"
+	"slices"
+	"time"
+)
+
+// RebalanceMesh restores the mesh degree (seed: rebalanceMesh). The heartbeat
+// calls it after pruning negative-score peers; it is exported for tests and
+// for an adapter that wants to rebalance right after a burst of events.
+//
+//   - Below Dlo: graft up to D peers, best score first (random among equals),
+//     never negative-score, direct, backed-off or already meshed peers.
+//   - Fewer than Dout outbound peers: graft outbound peers up to Dout.
+//   - Above Dhi: keep the Dscore best-scoring peers, keep at least Dout
+//     outbound peers, and prune at random among the rest down to D.
+//   - Every OpportunisticGraftTicks heartbeats, if the median mesh score is
+//     below the opportunistic-graft threshold, graft up to
+//     OpportunisticGraftPeers peers scoring above the median.
+//
+// Grafted peers get a GRAFT, pruned peers a PRUNE with PruneBackoff and PX.
+func (t *Topic) RebalanceMesh(now time.Time) *Effects {
+	fx := t.begin()
+	if t.joined {
+		t.rebalanceMesh(now, fx)
+	}
+	return fx
+}
+
+// pruneNegative prunes every mesh peer with a negative score before the
+// rebalance, so no peer is grafted and pruned in the same heartbeat.
+func (t *Topic) pruneNegative(now time.Time, fx *Effects) {
+	for i := 0; i < len(t.mesh); {
+		ps := t.mesh[i]
+		if ps.Score >= 0 {
+			i++
+			continue
+		}
+		t.pruned(now, ps, t.cfg.PruneBackoff)
+		fx.Prunes = append(fx.Prunes, t.makePrune(ps, t.cfg.PruneBackoff))
+	}
+}
+
+// graftCandidates appends to dst the peers eligible for grafting: subscribed,
+// not in the mesh, not direct, not backed off, with score ≥ minScore
+// (strictly above it when strict), and outbound if outboundOnly.
+func (t *Topic) graftCandidates(now time.Time, dst []*peerState, minScore float64, strict, outboundOnly bool) []*peerState {
+	for _, ps := range t.order {
+		if ps.inMesh || ps.Direct || (outboundOnly && !ps.Outbound) || ps.Score < minScore ||
+			(strict && ps.Score == minScore) || t.backoff.active(ps.ID, now) {
+			continue
+		}
+		dst = append(dst, ps)
+	}
+	return dst
+}
+
+// shuffleByScore shuffles then stably sorts by score, descending when desc,
+// so that peers with equal scores are chosen at random.
+func (t *Topic) shuffleByScore(ps []*peerState, desc bool) {
+	t.rng.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
+	slices.SortStableFunc(ps, func(a, b *peerState) int {
+		if desc {
+			return cmp.Compare(b.Score, a.Score)
+		}
+		return cmp.Compare(a.Score, b.Score)
+	})
+}
+
+func (t *Topic) graftAll(now time.Time, fx *Effects, ps []*peerState) {
+	for _, p := range ps {
+		t.addToMesh(now, p)
+		fx.Grafts = append(fx.Grafts, p.ID)
+	}
+}
+
+func (t *Topic) rebalanceMesh(now time.Time, fx *Effects) {
+	cfg := &t.cfg
+	grafted := len(fx.Grafts)
+
+	if len(t.mesh) < cfg.Dlo {
+		cand := t.graftCandidates(now, t.scratch[:0], 0, false, false)
+		t.shuffleByScore(cand, true)
+		cand = cand[:min(len(cand), cfg.D-len(t.mesh))]
+		t.graftAll(now, fx, cand)
+		t.scratch = cand[:0]
+	}
+	if out := t.outboundInMesh(); out < cfg.Dout {
+		cand := t.graftCandidates(now, t.scratch[:0], 0, false, true)
+		t.shuffleByScore(cand, true)
+		cand = cand[:min(len(cand), cfg.Dout-out)]
+		t.graftAll(now, fx, cand)
+		t.scratch = cand[:0]
+	}
+
+	if len(t.mesh) > cfg.Dhi {
+		t.stats.AboveDhiConditions++
+		t.pruneOversubscribed(now, fx, fx.Grafts[grafted:])
+	}
+
+	if t.heartbeats > 0 && t.heartbeats%uint64(cfg.OpportunisticGraftTicks) == 0 && len(t.mesh) > 1 {
+		t.opportunisticGraft(now, fx)
+	}
+	clear(t.scratch[:cap(t.scratch)])
+}
+
+// pruneOversubscribed brings the mesh from above Dhi down to D.
+func (t *Topic) pruneOversubscribed(now time.Time, fx *Effects, justGrafted []peer.ID) {
+	cfg := &t.cfg
+	// Candidates: the mesh except peers grafted in this heartbeat.
+	cand := t.scratch[:0]
+	for _, ps := range t.mesh {
+		if !slices.Contains(justGrafted, ps.ID) {
+			cand = append(cand, ps)
+		}
+	}
+	// Keep the Dscore best: sort ascending and cut them off the end.
+	t.shuffleByScore(cand, false)
+	cand = cand[:max(0, len(cand)-cfg.Dscore)]
+	// Keep at least Dout outbound peers in the whole mesh.
+	maxOutPrunes := max(0, t.outboundInMesh()-cfg.Dout)
+	prunable := cand[:0]
+	for _, ps := range cand {
+		if ps.Outbound {
+			if maxOutPrunes == 0 {
+				continue
+			}
+			maxOutPrunes--
+		}
+		prunable = append(prunable, ps)
+	}
+	n := min(len(prunable), len(t.mesh)-cfg.D)
+	if n <= 0 {
+		t.scratch = cand[:0]
+		return
+	}
+	t.rng.Shuffle(len(prunable), func(i, j int) { prunable[i], prunable[j] = prunable[j], prunable[i] })
+	for _, ps := range prunable[:n] {
+		t.pruned(now, ps, cfg.PruneBackoff)
+		fx.Prunes = append(fx.Prunes, t.makePrune(ps, cfg.PruneBackoff))
+	}
+	t.scratch = cand[:0]
+}
+
+// opportunisticGraft grafts peers scoring above the mesh median when the
+// median is below the threshold: a defence against a mesh of mediocre
+// (possibly Sybil) peers that never turns negative.
+func (t *Topic) opportunisticGraft(now time.Time, fx *Effects) {
+	sorted := append(t.scratch[:0], t.mesh...)
+	slices.SortStableFunc(sorted, func(a, b *peerState) int { return cmp.Compare(b.Score, a.Score) })
+	median := sorted[len(sorted)/2].Score
+	clear(sorted)
+	if median >= t.cfg.Thresholds.OpportunisticGraft {
+		t.scratch = sorted[:0]
+		return
+	}
+	cand := t.graftCandidates(now, sorted[:0], median, true, false)
+	t.rng.Shuffle(len(cand), func(i, j int) { cand[i], cand[j] = cand[j], cand[i] })
+	cand = cand[:min(len(cand), t.cfg.OpportunisticGraftPeers)]
+	t.graftAll(now, fx, cand)
+	t.scratch = cand[:0]
+}

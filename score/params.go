@@ -1,0 +1,332 @@
+package score
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+)
+
+// TopicParams weighs and bounds the per-topic components P1–P4 for one topic.
+type TopicParams struct {
+	// TopicWeight multiplies the topic's sum before it is added to the score; ≥ 0.
+	TopicWeight float64
+
+	// P1: time in mesh, counted in quanta and capped. Weight ≥ 0.
+	TimeInMeshWeight  float64
+	TimeInMeshQuantum time.Duration
+	TimeInMeshCap     float64
+
+	// P2: first message deliveries, capped when incremented and decayed. Weight ≥ 0.
+	FirstMessageDeliveriesWeight float64
+	FirstMessageDeliveriesDecay  float64
+	FirstMessageDeliveriesCap    float64
+
+	// P3: mesh message delivery deficit. Weight ≤ 0. A delivery counts when it
+	// is the first or arrives within Window of the first; the deficit is only
+	// charged once the peer has been in the mesh for Activation, so a freshly
+	// grafted peer is not punished for messages it could not have seen.
+	MeshMessageDeliveriesWeight     float64
+	MeshMessageDeliveriesDecay      float64
+	MeshMessageDeliveriesCap        float64
+	MeshMessageDeliveriesThreshold  float64
+	MeshMessageDeliveriesWindow     time.Duration
+	MeshMessageDeliveriesActivation time.Duration
+
+	// P3b: sticky penalty added on prune while the P3 deficit was active. Weight ≤ 0.
+	MeshFailurePenaltyWeight float64
+	MeshFailurePenaltyDecay  float64
+
+	// P4: invalid messages, squared. Weight ≤ 0.
+	InvalidMessageDeliveriesWeight float64
+	InvalidMessageDeliveriesDecay  float64
+}
+
+// Params holds the whole-peer parameters (P5–P7, caps, decay) and the
+// per-topic parameters. A topic absent from Topics contributes nothing.
+type Params struct {
+	// Topics maps a topic name to its parameters.
+	Topics map[string]TopicParams
+	// TopicScoreCap caps the positive sum of topic contributions; 0 means no cap.
+	TopicScoreCap float64
+
+	// AppSpecificWeight multiplies the application score P5; ≥ 0.
+	AppSpecificWeight float64
+
+	// IPColocationFactorWeight (≤ 0) multiplies P6 = (peers on the IP − threshold)²
+	// for each of the peer's IPs shared by more than IPColocationFactorThreshold peers.
+	IPColocationFactorWeight    float64
+	IPColocationFactorThreshold int
+	// IPColocationFactorWhitelist lists prefixes exempt from P6 (e.g. a private
+	// fleet behind one NAT).
+	IPColocationFactorWhitelist []netip.Prefix
+
+	// BehaviourPenaltyWeight (≤ 0) multiplies P7 = (penalty − threshold)² when
+	// the penalty exceeds BehaviourPenaltyThreshold (≥ 0).
+	BehaviourPenaltyWeight    float64
+	BehaviourPenaltyThreshold float64
+	BehaviourPenaltyDecay     float64
+
+	// DecayInterval is how often counters decay; DecayToZero snaps a decayed
+	// counter below it to 0 so idle peers do not keep tiny residues forever.
+	DecayInterval time.Duration
+	DecayToZero   float64
+	// RetainScore keeps the counters of a disconnected peer so a reconnect
+	// does not wash a penalty away (nim-libp2p#402).
+	RetainScore time.Duration
+}
+
+// Thresholds are the score levels the router and the mesh act on. The spec
+// requires Graylist < Publish ≤ Gossip < 0 ≤ AcceptPX, 0 ≤ OpportunisticGraft.
+type Thresholds struct {
+	// Gossip: below it, no gossip is emitted to or accepted from the peer.
+	Gossip float64
+	// Publish: below it, our own messages are not flood-published to the peer.
+	Publish float64
+	// Graylist: below it, all RPCs from the peer are ignored.
+	Graylist float64
+	// AcceptPX: PX from a PRUNE is accepted only from peers at or above it.
+	AcceptPX float64
+	// OpportunisticGraft: when the median mesh score is below it, better peers are grafted.
+	OpportunisticGraft float64
+}
+
+// DecayFor returns the per-interval decay factor that takes a counter from 1
+// to decayToZero in d, given the decay interval: decayToZero^(interval/d).
+// It lets parameters be stated as "forget within d".
+func DecayFor(d, interval time.Duration, decayToZero float64) float64 {
+	if d <= 0 || interval <= 0 {
+		return 0
+	}
+	return math.Pow(decayToZero, float64(interval)/float64(d))
+}
+
+// DefaultWakuTopicParams returns nwaku's relay topic parameters with P3 and
+// P3b switched on (nwaku ships them off, which lets a silent mesh member keep
+// a positive score forever). With the waku decay interval of 12 s a peer
+// that forwards nothing has P3 = −1·(1−0)² = −1 once activated, which
+// outweighs the largest P1 (0.01·10 = 0.1): its score is negative at the
+// first heartbeat after MeshMessageDeliveriesActivation.
+func DefaultWakuTopicParams() TopicParams {
+	return TopicParams{
+		TopicWeight:                     1,
+		TimeInMeshWeight:                0.01,
+		TimeInMeshQuantum:               time.Second,
+		TimeInMeshCap:                   10,
+		FirstMessageDeliveriesWeight:    1,
+		FirstMessageDeliveriesDecay:     0.5,
+		FirstMessageDeliveriesCap:       10,
+		MeshMessageDeliveriesWeight:     -1,
+		MeshMessageDeliveriesDecay:      0.97,
+		MeshMessageDeliveriesCap:        10,
+		MeshMessageDeliveriesThreshold:  1,
+		MeshMessageDeliveriesWindow:     10 * time.Millisecond,
+		MeshMessageDeliveriesActivation: 10 * time.Second,
+		MeshFailurePenaltyWeight:        -1,
+		MeshFailurePenaltyDecay:         0.97,
+		InvalidMessageDeliveriesWeight:  -100,
+		InvalidMessageDeliveriesDecay:   0.5,
+	}
+}
+
+// DefaultLibp2pTopicParams returns rust-libp2p's and js-libp2p's topic defaults.
+func DefaultLibp2pTopicParams() TopicParams {
+	return TopicParams{
+		TopicWeight:                     0.5,
+		TimeInMeshWeight:                1,
+		TimeInMeshQuantum:               time.Millisecond,
+		TimeInMeshCap:                   3600,
+		FirstMessageDeliveriesWeight:    1,
+		FirstMessageDeliveriesDecay:     0.5,
+		FirstMessageDeliveriesCap:       2000,
+		MeshMessageDeliveriesWeight:     -1,
+		MeshMessageDeliveriesDecay:      0.5,
+		MeshMessageDeliveriesCap:        100,
+		MeshMessageDeliveriesThreshold:  20,
+		MeshMessageDeliveriesWindow:     10 * time.Millisecond,
+		MeshMessageDeliveriesActivation: 5 * time.Second,
+		MeshFailurePenaltyWeight:        -1,
+		MeshFailurePenaltyDecay:         0.5,
+		InvalidMessageDeliveriesWeight:  -1,
+		InvalidMessageDeliveriesDecay:   0.3,
+	}
+}
+
+// DefaultWakuParams returns nwaku's peer-score parameters (waku_relay/protocol.nim):
+// decay every 12 s to 0.01, retain 10 min, P6 −50 above 5 peers per IP, P7 −10
+// decaying by 0.986. topics are given DefaultWakuTopicParams.
+func DefaultWakuParams(topics ...string) Params {
+	p := Params{
+		Topics:                      make(map[string]TopicParams, len(topics)),
+		AppSpecificWeight:           0,
+		IPColocationFactorWeight:    -50,
+		IPColocationFactorThreshold: 5,
+		BehaviourPenaltyWeight:      -10,
+		BehaviourPenaltyDecay:       0.986,
+		DecayInterval:               12 * time.Second,
+		DecayToZero:                 0.01,
+		RetainScore:                 10 * time.Minute,
+	}
+	for _, t := range topics {
+		p.Topics[t] = DefaultWakuTopicParams()
+	}
+	return p
+}
+
+// DefaultLibp2pParams returns rust-libp2p's defaults (also js-libp2p's).
+func DefaultLibp2pParams(topics ...string) Params {
+	p := Params{
+		Topics:                      make(map[string]TopicParams, len(topics)),
+		TopicScoreCap:               3600,
+		AppSpecificWeight:           10,
+		IPColocationFactorWeight:    -5,
+		IPColocationFactorThreshold: 10,
+		BehaviourPenaltyWeight:      -10,
+		BehaviourPenaltyDecay:       0.2,
+		DecayInterval:               time.Second,
+		DecayToZero:                 0.1,
+		RetainScore:                 time.Hour,
+	}
+	for _, t := range topics {
+		p.Topics[t] = DefaultLibp2pTopicParams()
+	}
+	return p
+}
+
+// DefaultWakuThresholds returns nwaku's thresholds.
+func DefaultWakuThresholds() Thresholds {
+	return Thresholds{Gossip: -100, Publish: -1000, Graylist: -10000, AcceptPX: 0, OpportunisticGraft: 0}
+}
+
+// DefaultLibp2pThresholds returns rust-libp2p's and js-libp2p's thresholds.
+func DefaultLibp2pThresholds() Thresholds {
+	return Thresholds{Gossip: -10, Publish: -50, Graylist: -80, AcceptPX: 10, OpportunisticGraft: 20}
+}
+
+// Validate checks the topic parameters; errors name the parameter.
+func (p TopicParams) Validate() error {
+	var errs []error
+	bad := func(name, why string, v any) { errs = append(errs, fmt.Errorf("%s = %v: %s", name, v, why)) }
+	nonNeg := func(name string, v float64) {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			bad(name, "must be a finite value ≥ 0", v)
+		}
+	}
+	nonPos := func(name string, v float64) {
+		if !(v <= 0) || math.IsInf(v, 0) {
+			bad(name, "must be a finite value ≤ 0 (a penalty)", v)
+		}
+	}
+	decay := func(name string, v float64) {
+		if !(v > 0 && v < 1) {
+			bad(name, "must be in (0, 1)", v)
+		}
+	}
+	nonNeg("TopicWeight", p.TopicWeight)
+	nonNeg("TimeInMeshWeight", p.TimeInMeshWeight)
+	if p.TimeInMeshWeight != 0 {
+		if p.TimeInMeshQuantum <= 0 {
+			bad("TimeInMeshQuantum", "must be > 0", p.TimeInMeshQuantum)
+		}
+		if !(p.TimeInMeshCap > 0) {
+			bad("TimeInMeshCap", "must be > 0", p.TimeInMeshCap)
+		}
+	}
+	nonNeg("FirstMessageDeliveriesWeight", p.FirstMessageDeliveriesWeight)
+	if p.FirstMessageDeliveriesWeight != 0 {
+		decay("FirstMessageDeliveriesDecay", p.FirstMessageDeliveriesDecay)
+		if !(p.FirstMessageDeliveriesCap > 0) {
+			bad("FirstMessageDeliveriesCap", "must be > 0", p.FirstMessageDeliveriesCap)
+		}
+	}
+	nonPos("MeshMessageDeliveriesWeight", p.MeshMessageDeliveriesWeight)
+	if p.MeshMessageDeliveriesWeight != 0 {
+		decay("MeshMessageDeliveriesDecay", p.MeshMessageDeliveriesDecay)
+		if !(p.MeshMessageDeliveriesThreshold > 0) {
+			bad("MeshMessageDeliveriesThreshold", "must be > 0", p.MeshMessageDeliveriesThreshold)
+		}
+		if !(p.MeshMessageDeliveriesCap >= p.MeshMessageDeliveriesThreshold) {
+			bad("MeshMessageDeliveriesCap", "must be ≥ MeshMessageDeliveriesThreshold", p.MeshMessageDeliveriesCap)
+		}
+		if p.MeshMessageDeliveriesWindow < 0 {
+			bad("MeshMessageDeliveriesWindow", "must be ≥ 0", p.MeshMessageDeliveriesWindow)
+		}
+		if p.MeshMessageDeliveriesActivation < time.Second {
+			bad("MeshMessageDeliveriesActivation", "must be ≥ 1s", p.MeshMessageDeliveriesActivation)
+		}
+	}
+	nonPos("MeshFailurePenaltyWeight", p.MeshFailurePenaltyWeight)
+	if p.MeshFailurePenaltyWeight != 0 {
+		decay("MeshFailurePenaltyDecay", p.MeshFailurePenaltyDecay)
+	}
+	nonPos("InvalidMessageDeliveriesWeight", p.InvalidMessageDeliveriesWeight)
+	if p.InvalidMessageDeliveriesWeight != 0 {
+		decay("InvalidMessageDeliveriesDecay", p.InvalidMessageDeliveriesDecay)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the parameters and every topic's; errors name the parameter.
+func (p Params) Validate() error {
+	var errs []error
+	bad := func(name, why string, v any) { errs = append(errs, fmt.Errorf("%s = %v: %s", name, v, why)) }
+	for t, tp := range p.Topics {
+		if err := tp.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("Topics[%q]: %w", t, err))
+		}
+	}
+	if !(p.TopicScoreCap >= 0) {
+		bad("TopicScoreCap", "must be ≥ 0 (0 = no cap)", p.TopicScoreCap)
+	}
+	if !(p.AppSpecificWeight >= 0) {
+		bad("AppSpecificWeight", "must be ≥ 0", p.AppSpecificWeight)
+	}
+	if !(p.IPColocationFactorWeight <= 0) {
+		bad("IPColocationFactorWeight", "must be ≤ 0 (a penalty)", p.IPColocationFactorWeight)
+	}
+	if p.IPColocationFactorWeight != 0 && p.IPColocationFactorThreshold < 1 {
+		bad("IPColocationFactorThreshold", "must be ≥ 1", p.IPColocationFactorThreshold)
+	}
+	if !(p.BehaviourPenaltyWeight <= 0) {
+		bad("BehaviourPenaltyWeight", "must be ≤ 0 (a penalty)", p.BehaviourPenaltyWeight)
+	}
+	if p.BehaviourPenaltyWeight != 0 && !(p.BehaviourPenaltyDecay > 0 && p.BehaviourPenaltyDecay < 1) {
+		bad("BehaviourPenaltyDecay", "must be in (0, 1)", p.BehaviourPenaltyDecay)
+	}
+	if !(p.BehaviourPenaltyThreshold >= 0) {
+		bad("BehaviourPenaltyThreshold", "must be ≥ 0", p.BehaviourPenaltyThreshold)
+	}
+	if p.DecayInterval < time.Second {
+		bad("DecayInterval", "must be ≥ 1s", p.DecayInterval)
+	}
+	if !(p.DecayToZero > 0 && p.DecayToZero < 1) {
+		bad("DecayToZero", "must be in (0, 1)", p.DecayToZero)
+	}
+	if p.RetainScore < 0 {
+		bad("RetainScore", "must be ≥ 0", p.RetainScore)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the spec's ordering of the thresholds; errors name the threshold.
+func (t Thresholds) Validate() error {
+	var errs []error
+	bad := func(name, why string, v float64) { errs = append(errs, fmt.Errorf("%s = %v: %s", name, v, why)) }
+	if !(t.Gossip <= 0) {
+		bad("Gossip", "must be ≤ 0", t.Gossip)
+	}
+	if !(t.Publish <= t.Gossip) {
+		bad("Publish", "must be ≤ Gossip", t.Publish)
+	}
+	if !(t.Graylist < t.Publish) {
+		bad("Graylist", "must be < Publish", t.Graylist)
+	}
+	if !(t.AcceptPX >= 0) {
+		bad("AcceptPX", "must be ≥ 0", t.AcceptPX)
+	}
+	if !(t.OpportunisticGraft >= 0) {
+		bad("OpportunisticGraft", "must be ≥ 0", t.OpportunisticGraft)
+	}
+	return errors.Join(errs...)
+}
