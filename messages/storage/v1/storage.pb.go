@@ -356,6 +356,72 @@ func (x *Flushed) GetError() string {
 	return ""
 }
 
+// WriteCompleted is internal to the storage actor: its writer goroutine sends
+// it to the actor itself when the backend transaction of batch `seq` has
+// returned. error is empty when the batch is durable. Other actors never see
+// it.
+type WriteCompleted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Error string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// incarnation identifies the actor instance that started the write, so a
+	// report that reaches a restarted instance is ignored.
+	Incarnation   uint64 `protobuf:"varint,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteCompleted) Reset() {
+	*x = WriteCompleted{}
+	mi := &file_storage_v1_storage_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteCompleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteCompleted) ProtoMessage() {}
+
+func (x *WriteCompleted) ProtoReflect() protoreflect.Message {
+	mi := &file_storage_v1_storage_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteCompleted.ProtoReflect.Descriptor instead.
+func (*WriteCompleted) Descriptor() ([]byte, []int) {
+	return file_storage_v1_storage_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WriteCompleted) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *WriteCompleted) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *WriteCompleted) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
 var File_storage_v1_storage_proto protoreflect.FileDescriptor
 
 const file_storage_v1_storage_proto_rawDesc = "" +
@@ -377,7 +443,11 @@ const file_storage_v1_storage_proto_rawDesc = "" +
 	"\x05Flush\"9\n" +
 	"\aFlushed\x12\x18\n" +
 	"\awritten\x18\x01 \x01(\x04R\awritten\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05errorB<Z:github.com/peermesh/peermesh/messages/storage/v1;storagev1b\x06proto3"
+	"\x05error\x18\x02 \x01(\tR\x05error\"Z\n" +
+	"\x0eWriteCompleted\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12 \n" +
+	"\vincarnation\x18\x03 \x01(\x04R\vincarnationB<Z:github.com/peermesh/peermesh/messages/storage/v1;storagev1b\x06proto3"
 
 var (
 	file_storage_v1_storage_proto_rawDescOnce sync.Once
@@ -391,20 +461,21 @@ func file_storage_v1_storage_proto_rawDescGZIP() []byte {
 	return file_storage_v1_storage_proto_rawDescData
 }
 
-var file_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_storage_v1_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_storage_v1_storage_proto_goTypes = []any{
-	(*Put)(nil),           // 0: peermesh.storage.v1.Put
-	(*Delete)(nil),        // 1: peermesh.storage.v1.Delete
-	(*LoadAll)(nil),       // 2: peermesh.storage.v1.LoadAll
-	(*LoadBatch)(nil),     // 3: peermesh.storage.v1.LoadBatch
-	(*LoadCompleted)(nil), // 4: peermesh.storage.v1.LoadCompleted
-	(*Flush)(nil),         // 5: peermesh.storage.v1.Flush
-	(*Flushed)(nil),       // 6: peermesh.storage.v1.Flushed
-	(*v1.PeerRecord)(nil), // 7: peermesh.peer.v1.PeerRecord
+	(*Put)(nil),            // 0: peermesh.storage.v1.Put
+	(*Delete)(nil),         // 1: peermesh.storage.v1.Delete
+	(*LoadAll)(nil),        // 2: peermesh.storage.v1.LoadAll
+	(*LoadBatch)(nil),      // 3: peermesh.storage.v1.LoadBatch
+	(*LoadCompleted)(nil),  // 4: peermesh.storage.v1.LoadCompleted
+	(*Flush)(nil),          // 5: peermesh.storage.v1.Flush
+	(*Flushed)(nil),        // 6: peermesh.storage.v1.Flushed
+	(*WriteCompleted)(nil), // 7: peermesh.storage.v1.WriteCompleted
+	(*v1.PeerRecord)(nil),  // 8: peermesh.peer.v1.PeerRecord
 }
 var file_storage_v1_storage_proto_depIdxs = []int32{
-	7, // 0: peermesh.storage.v1.Put.record:type_name -> peermesh.peer.v1.PeerRecord
-	7, // 1: peermesh.storage.v1.LoadBatch.records:type_name -> peermesh.peer.v1.PeerRecord
+	8, // 0: peermesh.storage.v1.Put.record:type_name -> peermesh.peer.v1.PeerRecord
+	8, // 1: peermesh.storage.v1.LoadBatch.records:type_name -> peermesh.peer.v1.PeerRecord
 	2, // [2:2] is the sub-list for method output_type
 	2, // [2:2] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
@@ -423,7 +494,7 @@ func file_storage_v1_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storage_v1_storage_proto_rawDesc), len(file_storage_v1_storage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
