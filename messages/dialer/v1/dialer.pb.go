@@ -362,6 +362,190 @@ func (x *CancelDial) GetPeerId() []byte {
 	return nil
 }
 
+// GetDialStatus asks the pool how busy it is (send it as a Request; answered
+// with DialStatus). Callers such as the connectivity loop use it to hold back
+// candidates instead of filling the queue.
+type GetDialStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDialStatus) Reset() {
+	*x = GetDialStatus{}
+	mi := &file_dialer_v1_dialer_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDialStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDialStatus) ProtoMessage() {}
+
+func (x *GetDialStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_dialer_v1_dialer_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDialStatus.ProtoReflect.Descriptor instead.
+func (*GetDialStatus) Descriptor() ([]byte, []int) {
+	return file_dialer_v1_dialer_proto_rawDescGZIP(), []int{3}
+}
+
+// DialStatus answers GetDialStatus.
+type DialStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Dials running now, including cancelled ones still winding down.
+	InFlight uint32 `protobuf:"varint,1,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	// Dials admitted but waiting for a free slot.
+	Queued        uint32 `protobuf:"varint,2,opt,name=queued,proto3" json:"queued,omitempty"`
+	MaxInFlight   uint32 `protobuf:"varint,3,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	MaxQueued     uint32 `protobuf:"varint,4,opt,name=max_queued,json=maxQueued,proto3" json:"max_queued,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DialStatus) Reset() {
+	*x = DialStatus{}
+	mi := &file_dialer_v1_dialer_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DialStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DialStatus) ProtoMessage() {}
+
+func (x *DialStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_dialer_v1_dialer_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DialStatus.ProtoReflect.Descriptor instead.
+func (*DialStatus) Descriptor() ([]byte, []int) {
+	return file_dialer_v1_dialer_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DialStatus) GetInFlight() uint32 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
+func (x *DialStatus) GetQueued() uint32 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+func (x *DialStatus) GetMaxInFlight() uint32 {
+	if x != nil {
+		return x.MaxInFlight
+	}
+	return 0
+}
+
+func (x *DialStatus) GetMaxQueued() uint32 {
+	if x != nil {
+		return x.MaxQueued
+	}
+	return 0
+}
+
+// DialFinished is internal to the dial pool: the goroutine running one dial
+// reports its result to the pool actor that started it. Other actors never
+// send or receive it.
+type DialFinished struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pool's id for the dial, unique within one incarnation of the actor.
+	DialId uint64 `protobuf:"varint,1,opt,name=dial_id,json=dialId,proto3" json:"dial_id,omitempty"`
+	// Which incarnation of the actor started the dial, so a report that
+	// outlives a restart is recognised and ignored.
+	Incarnation   uint64      `protobuf:"varint,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Outcome       DialOutcome `protobuf:"varint,3,opt,name=outcome,proto3,enum=peermesh.dialer.v1.DialOutcome" json:"outcome,omitempty"`
+	Reason        string      `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DialFinished) Reset() {
+	*x = DialFinished{}
+	mi := &file_dialer_v1_dialer_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DialFinished) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DialFinished) ProtoMessage() {}
+
+func (x *DialFinished) ProtoReflect() protoreflect.Message {
+	mi := &file_dialer_v1_dialer_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DialFinished.ProtoReflect.Descriptor instead.
+func (*DialFinished) Descriptor() ([]byte, []int) {
+	return file_dialer_v1_dialer_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DialFinished) GetDialId() uint64 {
+	if x != nil {
+		return x.DialId
+	}
+	return 0
+}
+
+func (x *DialFinished) GetIncarnation() uint64 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *DialFinished) GetOutcome() DialOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return DialOutcome_DIAL_OUTCOME_UNSPECIFIED
+}
+
+func (x *DialFinished) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_dialer_v1_dialer_proto protoreflect.FileDescriptor
 
 const file_dialer_v1_dialer_proto_rawDesc = "" +
@@ -381,7 +565,20 @@ const file_dialer_v1_dialer_proto_rawDesc = "" +
 	"\bprotocol\x18\x05 \x01(\tR\bprotocol\"%\n" +
 	"\n" +
 	"CancelDial\x12\x17\n" +
-	"\apeer_id\x18\x01 \x01(\fR\x06peerId*\xb1\x01\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\"\x0f\n" +
+	"\rGetDialStatus\"\x84\x01\n" +
+	"\n" +
+	"DialStatus\x12\x1b\n" +
+	"\tin_flight\x18\x01 \x01(\rR\binFlight\x12\x16\n" +
+	"\x06queued\x18\x02 \x01(\rR\x06queued\x12\"\n" +
+	"\rmax_in_flight\x18\x03 \x01(\rR\vmaxInFlight\x12\x1d\n" +
+	"\n" +
+	"max_queued\x18\x04 \x01(\rR\tmaxQueued\"\x9c\x01\n" +
+	"\fDialFinished\x12\x17\n" +
+	"\adial_id\x18\x01 \x01(\x04R\x06dialId\x12 \n" +
+	"\vincarnation\x18\x02 \x01(\x04R\vincarnation\x129\n" +
+	"\aoutcome\x18\x03 \x01(\x0e2\x1f.peermesh.dialer.v1.DialOutcomeR\aoutcome\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason*\xb1\x01\n" +
 	"\n" +
 	"DialSource\x12\x1b\n" +
 	"\x17DIAL_SOURCE_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -413,25 +610,29 @@ func file_dialer_v1_dialer_proto_rawDescGZIP() []byte {
 }
 
 var file_dialer_v1_dialer_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_dialer_v1_dialer_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_dialer_v1_dialer_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_dialer_v1_dialer_proto_goTypes = []any{
 	(DialSource)(0),             // 0: peermesh.dialer.v1.DialSource
 	(DialOutcome)(0),            // 1: peermesh.dialer.v1.DialOutcome
 	(*DialPeer)(nil),            // 2: peermesh.dialer.v1.DialPeer
 	(*DialCompleted)(nil),       // 3: peermesh.dialer.v1.DialCompleted
 	(*CancelDial)(nil),          // 4: peermesh.dialer.v1.CancelDial
-	(*durationpb.Duration)(nil), // 5: google.protobuf.Duration
+	(*GetDialStatus)(nil),       // 5: peermesh.dialer.v1.GetDialStatus
+	(*DialStatus)(nil),          // 6: peermesh.dialer.v1.DialStatus
+	(*DialFinished)(nil),        // 7: peermesh.dialer.v1.DialFinished
+	(*durationpb.Duration)(nil), // 8: google.protobuf.Duration
 }
 var file_dialer_v1_dialer_proto_depIdxs = []int32{
 	0, // 0: peermesh.dialer.v1.DialPeer.source:type_name -> peermesh.dialer.v1.DialSource
-	5, // 1: peermesh.dialer.v1.DialPeer.timeout:type_name -> google.protobuf.Duration
+	8, // 1: peermesh.dialer.v1.DialPeer.timeout:type_name -> google.protobuf.Duration
 	1, // 2: peermesh.dialer.v1.DialCompleted.outcome:type_name -> peermesh.dialer.v1.DialOutcome
-	5, // 3: peermesh.dialer.v1.DialCompleted.duration:type_name -> google.protobuf.Duration
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	8, // 3: peermesh.dialer.v1.DialCompleted.duration:type_name -> google.protobuf.Duration
+	1, // 4: peermesh.dialer.v1.DialFinished.outcome:type_name -> peermesh.dialer.v1.DialOutcome
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_dialer_v1_dialer_proto_init() }
@@ -445,7 +646,7 @@ func file_dialer_v1_dialer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialer_v1_dialer_proto_rawDesc), len(file_dialer_v1_dialer_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

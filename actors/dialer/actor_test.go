@@ -1,0 +1,392 @@
+package dialer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/peermesh/peermesh/actortest"
+	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
+)
+
+// env is one dial pool actor under test with its fake dialer and registry.
+type env struct {
+	sys    *actor.ActorSystem
+	pid    *actor.PID
+	dialer *fakeDialer
+	reg    *prometheus.Registry
+	tap    *actortest.Tap
+}
+
+func newEnv(t *testing.T, cfg Config, d *fakeDialer) *env {
+	t.Helper()
+	e := &env{sys: actortest.NewSystem(t), dialer: d, reg: prometheus.NewRegistry(), tap: actortest.NewTap()}
+	e.pid = e.sys.Root.Spawn(Props(cfg, Deps{Dialer: d, Registerer: e.reg}, e.tap.Options()...))
+	return e
+}
+
+func dialMsg(p peer.ID, src dialerv1.DialSource, addrs ...string) *dialerv1.DialPeer {
+	m := &dialerv1.DialPeer{PeerId: []byte(p), Source: src}
+	for _, a := range addrs {
+		m.Addresses = append(m.Addresses, ma.StringCast(a).Bytes())
+	}
+	return m
+}
+
+func completed(p peer.ID, o dialerv1.DialOutcome, reason string, d time.Duration) *dialerv1.DialCompleted {
+	return &dialerv1.DialCompleted{PeerId: []byte(p), Outcome: o, Reason: reason, Duration: durationpb.New(d)}
+}
+
+func TestActorAnswersConnectedAfterTheDial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(300*time.Millisecond, nil)))
+		p := actortest.NewProbe(t, e.sys)
+		p.Request(e.pid, dialMsg(testPeer(1), static, "/ip4/127.0.0.1/tcp/4001"))
+		p.ExpectMessage(completed(testPeer(1), connected, "", 300*time.Millisecond))
+		p.ExpectNoMessage(time.Minute)
+		if got := metricValue(t, e.reg, "waku_peers_dials", "outcome", "connected"); got != 1 {
+			t.Errorf("waku_peers_dials{outcome=connected} = %v, want 1", got)
+		}
+		if got := metricValue(t, e.reg, "peermesh_dialer_dial_duration_seconds", "outcome", "connected"); got != 1 {
+			t.Errorf("dial duration samples = %v, want 1", got)
+		}
+		if got := metricValue(t, e.reg, "peermesh_dialer_requests_total", "source", "static"); got != 1 {
+			t.Errorf("requests{source=static} = %v, want 1", got)
+		}
+	})
+}
+
+func TestActorMapsDialErrorsToOutcomes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		refusedErr := fmt.Errorf("dial: %w", syscall.ECONNREFUSED)
+		d := newFakeDialer(func(_ int, p peer.ID, _ string) (time.Duration, error) {
+			if p == testPeer(1) {
+				return time.Second, refusedErr
+			}
+			return time.Second, errors.New("no route")
+		})
+		e := newEnv(t, DefaultConfig(), d)
+		p := actortest.NewProbe(t, e.sys)
+		p.Request(e.pid, dialMsg(testPeer(1), px))
+		p.ExpectMessage(completed(testPeer(1), refused, refusedErr.Error(), time.Second))
+		p.Request(e.pid, dialMsg(testPeer(2), px))
+		p.ExpectMessage(completed(testPeer(2), failed, "no route", time.Second))
+	})
+}
+
+func TestActorTimesOutADialAtItsTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Hour, nil)))
+		p := actortest.NewProbe(t, e.sys)
+		m := dialMsg(testPeer(1), api)
+		m.Timeout = durationpb.New(2 * time.Second)
+		p.Request(e.pid, m)
+		got := actortest.ExpectWithin[*dialerv1.DialCompleted](p, time.Minute)
+		if got.GetOutcome() != timedOut || got.GetDuration().AsDuration() != 2*time.Second {
+			t.Fatalf("got %v after %v, want TIMEOUT after 2s", got.GetOutcome(), got.GetDuration().AsDuration())
+		}
+		// The default timeout (10 s) applies when none is given.
+		p.Request(e.pid, dialMsg(testPeer(2), api))
+		got = actortest.ExpectWithin[*dialerv1.DialCompleted](p, time.Minute)
+		if got.GetOutcome() != timedOut || got.GetDuration().AsDuration() != 10*time.Second {
+			t.Fatalf("got %v after %v, want TIMEOUT after 10s", got.GetOutcome(), got.GetDuration().AsDuration())
+		}
+	})
+}
+
+// TestActorRejectsBadInput: every malformed request is answered REJECTED
+// with a reason naming the problem, and counted; the actor keeps working.
+func TestActorRejectsBadInput(t *testing.T) {
+	p2p := ma.StringCast("/ip4/127.0.0.1/tcp/1/p2p/" + testPeer(7).String()).Bytes()
+	rows := []struct {
+		name   string
+		msg    *dialerv1.DialPeer
+		reason string
+		label  string
+	}{
+		{"empty peer id", &dialerv1.DialPeer{}, "empty peer id", "invalid_request"},
+		{"peer id that is not a multihash", &dialerv1.DialPeer{PeerId: []byte{0xff, 0xff, 0x01}}, "peer id", "invalid_request"},
+		{"malformed multiaddr bytes", &dialerv1.DialPeer{PeerId: []byte(testPeer(1)), Addresses: [][]byte{{0xde, 0xad}}}, "address 0", "invalid_request"},
+		{"address naming another peer", &dialerv1.DialPeer{PeerId: []byte(testPeer(1)), Addresses: [][]byte{p2p}}, "names peer", "invalid_request"},
+		{"too many addresses", &dialerv1.DialPeer{PeerId: []byte(testPeer(1)), Addresses: make([][]byte, 33)}, "MaxAddresses", "invalid_request"},
+		{"unknown source", &dialerv1.DialPeer{PeerId: []byte(testPeer(1)), Source: 42}, "unknown source", "invalid_request"},
+		{"negative timeout", &dialerv1.DialPeer{PeerId: []byte(testPeer(1)), Timeout: durationpb.New(-time.Second)}, "negative timeout", "invalid_request"},
+		{"timeout beyond MaxDialTimeout", &dialerv1.DialPeer{PeerId: []byte(testPeer(1)), Timeout: durationpb.New(time.Hour)}, "exceeds MaxDialTimeout", "invalid_request"},
+		{"self", &dialerv1.DialPeer{PeerId: []byte(testPeer(-1))}, "dialing self", "self"},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Second, nil)))
+				p := actortest.NewProbe(t, e.sys)
+				p.Request(e.pid, row.msg)
+				got := actortest.Expect[*dialerv1.DialCompleted](p)
+				if got.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED || !strings.Contains(got.GetReason(), row.reason) {
+					t.Fatalf("got %v %q, want REJECTED mentioning %q", got.GetOutcome(), got.GetReason(), row.reason)
+				}
+				if n := metricValue(t, e.reg, "peermesh_dialer_rejections_total", "reason", row.label); n != 1 {
+					t.Errorf("rejections{reason=%s} = %v, want 1", row.label, n)
+				}
+				if n := metricValue(t, e.reg, "waku_peers_dials", "outcome", "rejected"); n != 1 {
+					t.Errorf("waku_peers_dials{outcome=rejected} = %v, want 1", n)
+				}
+				// Still serving.
+				p.Request(e.pid, dialMsg(testPeer(2), api))
+				p.ExpectMessage(completed(testPeer(2), connected, "", time.Second))
+				if _, total, _ := e.dialer.stats(); total != 1 {
+					t.Errorf("dialer called %d times, want 1 (only the valid request)", total)
+				}
+			})
+		})
+	}
+}
+
+func TestActorAnswersAConnectedPeerAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newFakeDialer(fixed(time.Second, nil))
+		d.connected[testPeer(1)] = true
+		e := newEnv(t, DefaultConfig(), d)
+		p := actortest.NewProbe(t, e.sys)
+		p.Request(e.pid, dialMsg(testPeer(1), api))
+		p.ExpectMessage(completed(testPeer(1), connected, "", 0))
+		if _, total, _ := d.stats(); total != 0 {
+			t.Fatalf("dialer called %d times for a connected peer", total)
+		}
+	})
+}
+
+func TestActorJoinsRequestsForThePeerInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(5*time.Second, nil)))
+		first, second := actortest.NewProbe(t, e.sys), actortest.NewProbe(t, e.sys)
+		first.Request(e.pid, dialMsg(testPeer(1), relay))
+		time.Sleep(2 * time.Second) // virtual: the second asks while the dial runs
+		second.Request(e.pid, dialMsg(testPeer(1), static))
+		first.ExpectMessageWithin(time.Minute, completed(testPeer(1), connected, "", 5*time.Second))
+		second.ExpectMessageWithin(time.Minute, completed(testPeer(1), connected, "", 3*time.Second))
+		if calls, _, _ := e.dialer.stats(); calls[testPeer(1)] != 1 {
+			t.Fatalf("peer dialed %d times, want 1", calls[testPeer(1)])
+		}
+	})
+}
+
+func TestActorCancelAnswersCancelledOnceAndStopsTheDial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Hour, nil)))
+		p := actortest.NewProbe(t, e.sys)
+		p.Request(e.pid, dialMsg(testPeer(1), api))
+		time.Sleep(time.Second)
+		p.Send(e.pid, &dialerv1.CancelDial{PeerId: []byte(testPeer(1))})
+		p.ExpectMessage(completed(testPeer(1), dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED, "cancelled by CancelDial", time.Second))
+		p.ExpectNoMessage(2 * time.Hour) // the late report does not answer again
+		if errs := e.dialer.contextErrors(); len(errs) != 1 || !errors.Is(errs[0], context.Canceled) {
+			t.Fatalf("dial context errors = %v, want one cancellation", errs)
+		}
+		if n := metricValue(t, e.reg, "peermesh_dialer_in_flight"); n != 0 {
+			t.Fatalf("in flight after the cancelled dial returned = %v, want 0", n)
+		}
+	})
+}
+
+func TestActorCountsAnInvalidCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Second, nil)))
+		p := actortest.NewProbe(t, e.sys)
+		p.Request(e.pid, &dialerv1.CancelDial{PeerId: []byte("not a multihash")})
+		p.ExpectNoMessage(time.Second)
+		if n := metricValue(t, e.reg, "peermesh_dialer_rejections_total", "reason", "invalid_cancel"); n != 1 {
+			t.Fatalf("rejections{reason=invalid_cancel} = %v, want 1", n)
+		}
+	})
+}
+
+func TestActorRejectsWhenTheQueueIsFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.MaxInFlight, cfg.MaxQueued = 1, 1
+		e := newEnv(t, cfg, newFakeDialer(fixed(time.Second, nil)))
+		p := actortest.NewProbe(t, e.sys)
+		for i := range 3 {
+			p.Request(e.pid, dialMsg(testPeer(i), api))
+		}
+		rejected := actortest.Expect[*dialerv1.DialCompleted](p)
+		if rejected.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED || peer.ID(rejected.GetPeerId()) != testPeer(2) ||
+			!strings.Contains(rejected.GetReason(), "queue full") {
+			t.Fatalf("first answer = %v, want peer 2 REJECTED for a full queue", rejected)
+		}
+		p.ExpectMessage(completed(testPeer(0), connected, "", time.Second))
+		p.ExpectMessage(completed(testPeer(1), connected, "", 2*time.Second))
+		if n := metricValue(t, e.reg, "peermesh_dialer_rejections_total", "reason", "queue_full"); n != 1 {
+			t.Fatalf("rejections{reason=queue_full} = %v, want 1", n)
+		}
+	})
+}
+
+func TestActorStatusReportsInFlightAndQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.MaxInFlight = 2
+		e := newEnv(t, cfg, newFakeDialer(fixed(time.Second, nil)))
+		p := actortest.NewProbe(t, e.sys)
+		for i := range 5 {
+			p.Send(e.pid, dialMsg(testPeer(i), px)) // no sender: no answers
+		}
+		p.Request(e.pid, &dialerv1.GetDialStatus{})
+		p.ExpectMessage(&dialerv1.DialStatus{InFlight: 2, Queued: 3, MaxInFlight: 2, MaxQueued: 1000})
+		if n := metricValue(t, e.reg, "peermesh_dialer_queue_length"); n != 3 {
+			t.Errorf("queue length gauge = %v, want 3", n)
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		p.Request(e.pid, &dialerv1.GetDialStatus{})
+		p.ExpectMessage(&dialerv1.DialStatus{MaxInFlight: 2, MaxQueued: 1000})
+	})
+}
+
+func TestActorStopCancelsEveryDialAndAnswersEveryWaiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.MaxInFlight = 2
+		e := newEnv(t, cfg, newFakeDialer(fixed(time.Hour, nil)))
+		p := actortest.NewProbe(t, e.sys)
+		for i := range 5 {
+			p.Request(e.pid, dialMsg(testPeer(i), px))
+		}
+		time.Sleep(time.Second)
+		e.sys.Root.Stop(e.pid)
+		seen := map[peer.ID]bool{}
+		for _, got := range actortest.ReceiveN[*dialerv1.DialCompleted](p, 5, time.Minute) {
+			if got.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED || got.GetReason() != "dial pool stopped" {
+				t.Fatalf("got %v, want CANCELLED by the stop", got)
+			}
+			seen[peer.ID(got.GetPeerId())] = true
+		}
+		if len(seen) != 5 {
+			t.Fatalf("answered %d distinct peers, want 5", len(seen))
+		}
+		p.ExpectNoMessage(2 * time.Hour)
+		if errs := e.dialer.contextErrors(); len(errs) != 2 {
+			t.Fatalf("%d running dials saw their context cancelled, want 2", len(errs))
+		}
+	})
+}
+
+// panicDialer panics in Dial: the pool must survive and answer FAILED.
+type panicDialer struct{ *fakeDialer }
+
+func (panicDialer) Dial(context.Context, peer.ID, []ma.Multiaddr, string) error {
+	panic("boom")
+}
+
+func TestActorSurvivesAPanickingDialer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		pid := sys.Root.Spawn(Props(DefaultConfig(), Deps{Dialer: panicDialer{newFakeDialer(fixed(0, nil))}}))
+		p := actortest.NewProbe(t, sys)
+		p.Request(pid, dialMsg(testPeer(1), api))
+		p.ExpectMessage(completed(testPeer(1), failed, "dialer panicked: boom", 0))
+	})
+}
+
+func TestActorWithABadConfigRejectsEveryRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		cfg := DefaultConfig()
+		cfg.MaxInFlight = 0
+		reg := prometheus.NewRegistry()
+		pid := sys.Root.Spawn(Props(cfg, Deps{Dialer: newFakeDialer(fixed(0, nil)), Registerer: reg}))
+		p := actortest.NewProbe(t, sys)
+		p.Request(pid, dialMsg(testPeer(1), api))
+		got := actortest.Expect[*dialerv1.DialCompleted](p)
+		if got.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED || !strings.Contains(got.GetReason(), "MaxInFlight") {
+			t.Fatalf("got %v, want REJECTED naming MaxInFlight", got)
+		}
+		if n := metricValue(t, reg, "peermesh_dialer_rejections_total", "reason", "misconfigured"); n != 1 {
+			t.Fatalf("rejections{reason=misconfigured} = %v, want 1", n)
+		}
+	})
+}
+
+// TestActorSendsOnlyProtobuf taps the actor through a busy run (answers,
+// joins, rejections, cancels, status) and checks every message it sent.
+func TestActorSendsOnlyProtobuf(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.MaxInFlight, cfg.MaxQueued = 2, 2
+		e := newEnv(t, cfg, newFakeDialer(randomPlan(1, time.Second, nil, errors.New("x"))))
+		p := actortest.NewProbe(t, e.sys)
+		for i := range 6 {
+			p.Request(e.pid, dialMsg(testPeer(i%5), px))
+		}
+		p.Send(e.pid, &dialerv1.CancelDial{PeerId: []byte(testPeer(3))})
+		p.Request(e.pid, &dialerv1.DialPeer{})
+		p.Request(e.pid, &dialerv1.GetDialStatus{})
+		actortest.ReceiveN[proto.Message](p, 8, time.Minute)
+		p.ExpectNoMessage(time.Minute)
+		sent := e.tap.Sent()
+		if len(sent) != 8 {
+			t.Fatalf("tap saw %d sends, want 8", len(sent))
+		}
+		for _, s := range sent {
+			switch s.Message.(type) {
+			case *dialerv1.DialCompleted, *dialerv1.DialStatus:
+			default:
+				t.Errorf("actor sent %T, want only DialCompleted or DialStatus", s.Message)
+			}
+		}
+		if finished := actortest.ReceivedOf[*dialerv1.DialFinished](e.tap); len(finished) == 0 {
+			t.Error("dial goroutines did not report with DialFinished messages")
+		}
+	})
+}
+
+// TestActorNeverExceedsMaxInFlight is the proof of the cap: 1,000 requests
+// with random latency and outcomes; the dialer never sees more than 10 dials
+// at once, every request gets exactly one answer, none is lost.
+func TestActorNeverExceedsMaxInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 1000
+		d := newFakeDialer(randomPlan(7, 3*time.Second, nil, nil, errors.New("failed"),
+			fmt.Errorf("x: %w", syscall.ECONNREFUSED)))
+		e := newEnv(t, DefaultConfig(), d)
+		p := actortest.NewProbe(t, e.sys)
+		sources := []dialerv1.DialSource{static, cache, service, relay, px, api}
+		for i := range n {
+			p.Request(e.pid, dialMsg(testPeer(i), sources[i%len(sources)]))
+		}
+		answers := map[peer.ID]int{}
+		for _, got := range actortest.ReceiveN[*dialerv1.DialCompleted](p, n, time.Hour) {
+			answers[peer.ID(got.GetPeerId())]++
+			switch got.GetOutcome() {
+			case connected, refused, failed:
+			default:
+				t.Errorf("unexpected outcome %v for %s", got.GetOutcome(), peer.ID(got.GetPeerId()))
+			}
+		}
+		p.ExpectNoMessage(time.Hour)
+		for i := range n {
+			if answers[testPeer(i)] != 1 {
+				t.Fatalf("peer %d answered %d times", i, answers[testPeer(i)])
+			}
+		}
+		_, total, maxInFlight := d.stats()
+		if maxInFlight > 10 {
+			t.Fatalf("observed %d dials in flight, the cap is 10", maxInFlight)
+		}
+		if maxInFlight != 10 || total != n {
+			t.Fatalf("max in flight %d, dials %d: the pool did not use its 10 slots for %d dials", maxInFlight, total, n)
+		}
+	})
+}

@@ -1,0 +1,142 @@
+package dialer
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
+)
+
+// metrics of the pool. Names follow nwaku where it has one
+// (waku_peers_dials{outcome}); the bounds of the pool have their own.
+type metrics struct {
+	dials      *prometheus.CounterVec
+	inFlight   prometheus.Gauge
+	queued     prometheus.Gauge
+	duration   *prometheus.HistogramVec
+	rejections *prometheus.CounterVec
+	requests   *prometheus.CounterVec
+
+	dialsBy      [numOutcomes]prometheus.Counter
+	durationBy   [numOutcomes]prometheus.Observer
+	rejectionsBy [numRejectReasons]prometheus.Counter
+	requestsBy   [numSources]prometheus.Counter
+}
+
+// Sizes of the label tables: every value of the enums, which are small and
+// dense. A test checks they cover the generated enums.
+const (
+	numOutcomes = int(dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED) + 1
+	numSources  = int(dialerv1.DialSource_DIAL_SOURCE_API) + 1
+)
+
+// newMetrics builds the collectors and registers them on reg (nil: none).
+// A collector already registered by another pool on the same registry is
+// reused, so two pools share one series. A collector that cannot be
+// registered (a name clash) still counts, unexported, and the error is
+// returned for the caller to log: metrics never stop the pool.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		dials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waku_peers_dials",
+			Help: "Dials the pool ended, by outcome (connected, timeout, refused, failed, cancelled), plus requests rejected without a dial (rejected).",
+		}, []string{"outcome"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "peermesh_dialer_in_flight",
+			Help: "Dials holding a slot of the pool (bounded by MaxInFlight).",
+		}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "peermesh_dialer_queue_length",
+			Help: "Dials waiting for a free slot (bounded by MaxQueued).",
+		}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "peermesh_dialer_dial_duration_seconds",
+			Help:    "Time from a dial's start to its end, by outcome.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"outcome"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "peermesh_dialer_rejections_total",
+			Help: "DialPeer requests answered REJECTED without a dial, by reason.",
+		}, []string{"reason"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "peermesh_dialer_requests_total",
+			Help: "DialPeer requests received, by source (as waku_node_conns_initiated{source}).",
+		}, []string{"source"}),
+	}
+	var errs []error
+	if reg != nil {
+		m.dials = register(reg, m.dials, &errs)
+		m.inFlight = register(reg, m.inFlight, &errs)
+		m.queued = register(reg, m.queued, &errs)
+		m.duration = register(reg, m.duration, &errs)
+		m.rejections = register(reg, m.rejections, &errs)
+		m.requests = register(reg, m.requests, &errs)
+	}
+	// Resolve the label values once: the hot path then touches no label map.
+	for o := range m.dialsBy {
+		label := outcomeLabel(dialerv1.DialOutcome(o))
+		m.dialsBy[o] = m.dials.WithLabelValues(label)
+		m.durationBy[o] = m.duration.WithLabelValues(label)
+	}
+	for r := range m.rejectionsBy {
+		m.rejectionsBy[r] = m.rejections.WithLabelValues(RejectReason(r).String())
+	}
+	for s := range m.requestsBy {
+		m.requestsBy[s] = m.requests.WithLabelValues(sourceLabel(dialerv1.DialSource(s)))
+	}
+	return m, errors.Join(errs...)
+}
+
+// register registers c, or returns the equal collector already registered.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]error) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
+		if existing, same := are.ExistingCollector.(C); same {
+			return existing
+		}
+	}
+	*errs = append(*errs, fmt.Errorf("dialer: register metric: %w", err))
+	return c
+}
+
+func outcomeLabel(o dialerv1.DialOutcome) string {
+	return strings.ToLower(strings.TrimPrefix(o.String(), "DIAL_OUTCOME_"))
+}
+
+func sourceLabel(s dialerv1.DialSource) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "DIAL_SOURCE_"))
+}
+
+func (m *metrics) ended(e Ended) {
+	o := e.Outcome
+	if o < 0 || int(o) >= numOutcomes {
+		o = dialerv1.DialOutcome_DIAL_OUTCOME_UNSPECIFIED
+	}
+	m.dialsBy[o].Inc()
+	if e.Ran {
+		m.durationBy[o].Observe(e.Took.Seconds())
+	}
+}
+
+func (m *metrics) rejected(why RejectReason) {
+	m.dialsBy[dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED].Inc()
+	m.rejectionsBy[why].Inc()
+}
+
+// request counts a decoded request; src is valid after ParseDialPeer.
+func (m *metrics) request(src dialerv1.DialSource) {
+	if src >= 0 && int(src) < numSources {
+		m.requestsBy[src].Inc()
+	}
+}
+
+func (m *metrics) gauges(inFlight, queued int) {
+	m.inFlight.Set(float64(inFlight))
+	m.queued.Set(float64(queued))
+}
