@@ -1,0 +1,401 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/peermesh/peermesh/internal/actorkit"
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/wire"
+)
+
+// TopicPID is the address of the mesh actor of topic under router: the
+// router spawns it as the child "topic/<topic>", so sessions can address it
+// without a PID travelling in a message.
+func TopicPID(router *actor.PID, topic string) *actor.PID {
+	return actor.NewPID(router.GetAddress(), router.GetId()+"/topic/"+topic)
+}
+
+// PeerPID is the address of the session of a peer under router (child
+// "peer/<peer id>").
+func PeerPID(router *actor.PID, peerKey string) *actor.PID {
+	return actor.NewPID(router.GetAddress(), router.GetId()+"/peer/"+peerKey)
+}
+
+// Props returns the props of a session actor. It must be spawned as a child
+// of the router (its parent receives SessionStarted/SessionClosed and the
+// peer's subscriptions).
+func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
+	return actorkit.Props(func() actor.Actor { return newSession(cfg, deps) }, opts...)
+}
+
+type sessionActor struct {
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	state *State
+	peer  []byte
+
+	out        chan *gossipsubv1.RPC
+	cancel     context.CancelFunc
+	opened     bool
+	writerIdle bool
+	features   wire.Features
+
+	localTopics map[string]bool
+	peerTopics  map[string]bool
+	topicPIDs   map[string]*actor.PID
+	graylisted  bool
+	queued      int // bytes last reported to the queue gauge
+
+	// scratch, reused across inbound RPCs
+	iwantRoute map[string][][]byte
+}
+
+func newSession(cfg Config, deps Deps) *sessionActor {
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &sessionActor{
+		cfg:         cfg,
+		deps:        deps,
+		log:         log.With("peer", deps.Peer),
+		state:       NewState(cfg),
+		peer:        []byte(deps.Peer),
+		localTopics: map[string]bool{},
+		peerTopics:  map[string]bool{},
+		topicPIDs:   map[string]*actor.PID{},
+		iwantRoute:  map[string][][]byte{},
+	}
+}
+
+func (s *sessionActor) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		s.start(c)
+	case *actor.Stopping:
+		s.stop()
+	case *pubsubv1.SendToPeer:
+		s.deps.Metrics.counts(s.state.Enqueue(m, s.features.IDontWant || !s.opened))
+		s.flush()
+	case *pubsubv1.InboundRPC:
+		s.inbound(c, m)
+	case *pubsubv1.LocalTopics:
+		s.setLocalTopics(m.GetTopics())
+		s.flush()
+	case *pubsubv1.PeerStatus:
+		s.graylisted = m.GetGraylisted()
+	case *heartbeatv1.Tick:
+		s.state.Heartbeat()
+	case *pubsubv1.OutboundOpened:
+		s.onOpened(c, protocol.ID(m.GetProtocol()))
+	case *pubsubv1.WriteDone:
+		s.writerIdle = true
+		if m.GetError() != "" {
+			s.log.Debug("outbound batch refused", "err", m.GetError())
+		}
+		s.flush()
+	case *pubsubv1.StreamFailed:
+		if m.GetOutbound() {
+			c.Send(c.Parent(), &pubsubv1.SessionClosed{Peer: s.peer, Reason: m.GetError()})
+			c.Stop(c.Self())
+		}
+	}
+}
+
+// start launches the writer goroutine, which opens the outbound stream.
+func (s *sessionActor) start(c actor.Context) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.out = make(chan *gossipsubv1.RPC, 1)
+	go runWriter(ctx, c.ActorSystem().Root, c.Self(), s.cfg, s.deps, s.out)
+}
+
+func (s *sessionActor) stop() {
+	if s.cancel != nil {
+		s.cancel()
+		close(s.out)
+		s.cancel = nil
+	}
+	s.deps.Metrics.queueDelta(-s.queued)
+	s.queued = 0
+}
+
+func (s *sessionActor) onOpened(c actor.Context, proto protocol.ID) {
+	s.opened, s.writerIdle = true, true
+	s.features = wire.FeaturesOf(proto)
+	c.Send(c.Parent(), &pubsubv1.SessionStarted{Peer: s.peer, Protocol: string(proto), Outbound: s.deps.Outbound})
+	// The hello: every local subscription, in the first RPC on the stream.
+	hello := &gossipsubv1.RPC{}
+	for t := range s.localTopics {
+		hello.Subscriptions = append(hello.Subscriptions, subOpts(t, true))
+	}
+	s.dispatch(hello)
+}
+
+func subOpts(topic string, sub bool) *gossipsubv1.SubOpts {
+	return &gossipsubv1.SubOpts{Topicid: &topic, Subscribe: &sub}
+}
+
+// setLocalTopics announces the difference to the peer (if the hello is
+// already out; otherwise the hello carries the new set).
+func (s *sessionActor) setLocalTopics(topics []string) {
+	next := make(map[string]bool, len(topics))
+	for _, t := range topics {
+		next[t] = true
+	}
+	for t := range next {
+		if !s.localTopics[t] && s.opened {
+			s.deps.Metrics.drops(s.state.Queue.PushSubscription(subOpts(t, true)))
+		}
+	}
+	for t := range s.localTopics {
+		if !next[t] {
+			delete(s.topicPIDs, t)
+			if s.opened {
+				s.deps.Metrics.drops(s.state.Queue.PushSubscription(subOpts(t, false)))
+			}
+		}
+	}
+	s.localTopics = next
+}
+
+// flush hands the queued items to the writer when it is idle; while it is
+// busy they accumulate and go out together in the next frame.
+func (s *sessionActor) flush() {
+	if s.opened && s.writerIdle && !s.state.Queue.Empty() {
+		s.dispatch(&gossipsubv1.RPC{})
+	}
+	s.reportQueue()
+}
+
+func (s *sessionActor) dispatch(rpc *gossipsubv1.RPC) {
+	if s.state.Queue.PopBatch(rpc, s.cfg.MaxFrame) == 0 && len(rpc.Subscriptions) == 0 {
+		return // nothing to say: an empty frame would only cost a write
+	}
+	s.writerIdle = false
+	s.out <- rpc // never blocks: the writer is idle and the channel has room for one
+	s.reportQueue()
+}
+
+func (s *sessionActor) reportQueue() {
+	b := s.state.Queue.Bytes()
+	s.deps.Metrics.queueDelta(b - s.queued)
+	s.queued = b
+}
+
+func (s *sessionActor) topicPID(c actor.Context, topic string) *actor.PID {
+	pid, ok := s.topicPIDs[topic]
+	if !ok {
+		pid = TopicPID(c.Parent(), topic)
+		s.topicPIDs[topic] = pid
+	}
+	return pid
+}
+
+// inbound splits one RPC of the peer by destination.
+func (s *sessionActor) inbound(c actor.Context, m *pubsubv1.InboundRPC) {
+	rpc := m.GetRpc()
+	if s.graylisted {
+		s.deps.Metrics.Dropped("graylisted", 1)
+		return
+	}
+	if subs := rpc.GetSubscriptions(); len(subs) > 0 {
+		s.subscriptions(c, subs)
+	}
+	if msgs := rpc.GetPublish(); len(msgs) > 0 {
+		s.messages(c, msgs, m.GetReceivedAt())
+	}
+	if ctrl := rpc.GetControl(); ctrl != nil {
+		s.control(c, ctrl, m.GetReceivedAt())
+	}
+}
+
+func (s *sessionActor) subscriptions(c actor.Context, subs []*gossipsubv1.SubOpts) {
+	changed := make([]*gossipsubv1.SubOpts, 0, len(subs))
+	for _, sub := range subs {
+		t := sub.GetTopicid()
+		if t == "" {
+			s.deps.Metrics.Dropped("empty_topic", 1)
+			continue
+		}
+		if sub.GetSubscribe() {
+			if !s.peerTopics[t] && len(s.peerTopics) >= s.cfg.Limits.MaxSubscriptions {
+				s.deps.Metrics.Dropped("peer_topics_full", 1)
+				continue
+			}
+			s.peerTopics[t] = true
+		} else {
+			delete(s.peerTopics, t)
+		}
+		changed = append(changed, sub)
+	}
+	if len(changed) == 0 {
+		return
+	}
+	ps := &pubsubv1.PeerSubscriptions{Peer: s.peer, Subscriptions: changed, Outbound: s.deps.Outbound}
+	c.Send(c.Parent(), ps)
+	for _, sub := range changed {
+		if t := sub.GetTopicid(); s.localTopics[t] {
+			c.Send(s.topicPID(c, t), &pubsubv1.PeerSubscriptions{
+				Peer: s.peer, Subscriptions: []*gossipsubv1.SubOpts{sub}, Outbound: s.deps.Outbound})
+		}
+	}
+}
+
+func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message, at *timestamppb.Timestamp) {
+	var byTopic map[string]*pubsubv1.ReceivedMessages
+	var single *pubsubv1.ReceivedMessages // the common case: one topic per RPC
+	for _, msg := range msgs {
+		t := msg.GetTopic()
+		if !s.localTopics[t] {
+			s.deps.Metrics.Dropped("not_subscribed", 1)
+			continue
+		}
+		id, err := s.deps.Inspect(msg)
+		if err != nil {
+			s.deps.Metrics.Dropped("invalid_message", 1)
+			c.Send(s.topicPID(c, t), &pubsubv1.InvalidMessage{Topic: t, Peer: s.peer, Reason: err.Error()})
+			continue
+		}
+		im := &pubsubv1.IdentifiedMessage{Id: id, Message: msg}
+		switch {
+		case single == nil:
+			single = &pubsubv1.ReceivedMessages{Peer: s.peer, ReceivedAt: at}
+			single.Messages = append(single.Messages, im)
+		case msgTopic(single) == t:
+			single.Messages = append(single.Messages, im)
+		default:
+			if byTopic == nil {
+				byTopic = map[string]*pubsubv1.ReceivedMessages{}
+			}
+			rm := byTopic[t]
+			if rm == nil {
+				rm = &pubsubv1.ReceivedMessages{Peer: s.peer, ReceivedAt: at}
+				byTopic[t] = rm
+			}
+			rm.Messages = append(rm.Messages, im)
+		}
+	}
+	if single != nil {
+		c.Send(s.topicPID(c, msgTopic(single)), single)
+	}
+	for t, rm := range byTopic {
+		c.Send(s.topicPID(c, t), rm)
+	}
+}
+
+func msgTopic(rm *pubsubv1.ReceivedMessages) string { return rm.Messages[0].GetMessage().GetTopic() }
+
+func (s *sessionActor) control(c actor.Context, ctrl *gossipsubv1.ControlMessage, at *timestamppb.Timestamp) {
+	if ids := ctrl.GetIdontwant(); len(ids) > 0 {
+		s.deps.Metrics.counts(s.state.HandleIDontWant(ids))
+		s.reportQueue()
+	}
+	perTopic := map[string]*pubsubv1.ReceivedControl{}
+	get := func(t string) *pubsubv1.ReceivedControl {
+		rc := perTopic[t]
+		if rc == nil {
+			rc = &pubsubv1.ReceivedControl{Peer: s.peer, ReceivedAt: at, Outbound: s.deps.Outbound}
+			perTopic[t] = rc
+		}
+		return rc
+	}
+	for _, g := range ctrl.GetGraft() {
+		if t := g.GetTopicID(); s.localTopics[t] {
+			get(t).Graft = append(get(t).Graft, g)
+		} else {
+			s.deps.Metrics.Dropped("graft_unknown_topic", 1)
+		}
+	}
+	for _, p := range ctrl.GetPrune() {
+		if t := p.GetTopicID(); s.localTopics[t] {
+			get(t).Prune = append(get(t).Prune, p)
+		}
+	}
+	if ihave := ctrl.GetIhave(); len(ihave) > 0 {
+		accepted, refused := s.state.AcceptIHave(ihave)
+		s.deps.Metrics.Dropped("ihave_over_budget", refused)
+		for _, ih := range accepted {
+			if t := ih.GetTopicID(); s.localTopics[t] {
+				get(t).Ihave = append(get(t).Ihave, ih)
+			}
+		}
+	}
+	if iwant := ctrl.GetIwant(); len(iwant) > 0 {
+		clear(s.iwantRoute)
+		s.deps.Metrics.iwant("unknown", s.state.RouteIWant(iwant, s.iwantRoute))
+		for t, ids := range s.iwantRoute {
+			if s.localTopics[t] {
+				get(t).Iwant = ids
+			}
+		}
+	}
+	for t, rc := range perTopic {
+		c.Send(s.topicPID(c, t), rc)
+	}
+}
+
+// runWriter is the session's writer goroutine: it opens the outbound stream
+// and writes each batch the actor hands it as one frame. It reports back only
+// with messages to the session.
+func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cfg Config, deps Deps, in <-chan *gossipsubv1.RPC) {
+	octx, cancel := context.WithTimeout(ctx, cfg.OpenTimeout)
+	st, err := deps.Opener.OpenStream(octx, deps.Peer, cfg.Protocols...)
+	cancel()
+	if err != nil {
+		root.Send(self, &pubsubv1.StreamFailed{Outbound: true, Error: fmt.Sprintf("open stream to %s: %v", deps.Peer, err)})
+		for range in { // drain until the actor stops
+		}
+		return
+	}
+	root.Send(self, &pubsubv1.OutboundOpened{Protocol: string(st.Protocol())})
+	w := wire.NewWriter(st, cfg.MaxFrame, wire.WithFlushThreshold(0))
+	failed := false
+	for rpc := range in {
+		if failed {
+			continue
+		}
+		items := len(rpc.GetSubscriptions()) + len(rpc.GetPublish()) + controlEntries(rpc.GetControl())
+		_ = st.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+		err := w.Write(rpc)
+		if errors.Is(err, wire.ErrFrameTooLarge) {
+			// One item larger than the peer's frame limit: refuse it, keep the stream.
+			deps.Metrics.Dropped("outbound_frame_too_large", items)
+			root.Send(self, &pubsubv1.WriteDone{Error: err.Error()})
+			continue
+		}
+		n := w.Buffered()
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			failed = true
+			_ = st.Reset()
+			root.Send(self, &pubsubv1.StreamFailed{Outbound: true, Error: fmt.Sprintf("write to %s: %v", deps.Peer, err)})
+			continue
+		}
+		deps.Metrics.wrote(items, n)
+		root.Send(self, &pubsubv1.WriteDone{Rpcs: uint32(items), Bytes: uint64(n)})
+	}
+	if !failed {
+		_ = st.Close()
+	}
+}
+
+func controlEntries(c *gossipsubv1.ControlMessage) int {
+	if c == nil {
+		return 0
+	}
+	return len(c.Ihave) + len(c.Iwant) + len(c.Graft) + len(c.Prune) + len(c.Idontwant)
+}

@@ -1,0 +1,102 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/peermesh/peermesh/wire"
+)
+
+// Config bounds one peer session. Every limit here has a metric and a
+// documented behaviour when reached.
+type Config struct {
+	// Protocols offered on the outbound stream, most preferred first
+	// (wire.Profile.Protocols()).
+	Protocols []protocol.ID
+	// MaxFrame is the largest RPC frame read or written, bytes
+	// (wire.Profile.MaxFrame()). A larger inbound length prefix resets the
+	// stream before anything is allocated; outbound batches are cut to it.
+	MaxFrame int
+	// Limits bound the entries of one decoded inbound RPC.
+	Limits wire.Limits
+	// MaxQueueBytes bounds the outbound queue (encoded bytes plus
+	// ItemOverhead per item). When full the lowest priority is dropped
+	// first and counted (libp2p_pubsub_queue_drops_total{priority}).
+	MaxQueueBytes int
+	// MaxIHaveMessages is how many IHAVE entries of the peer are accepted
+	// per heartbeat; more are ignored and counted.
+	MaxIHaveMessages int
+	// MaxIHaveLength is how many IHAVE ids of the peer are accepted per
+	// heartbeat.
+	MaxIHaveLength int
+	// MaxIDontWant bounds the IDONTWANT ids remembered for the peer.
+	MaxIDontWant int
+	// MaxIDontWantPerHeartbeat bounds the IDONTWANT ids accepted per heartbeat.
+	MaxIDontWantPerHeartbeat int
+	// IDontWantTTL is how many heartbeats an IDONTWANT id is remembered.
+	IDontWantTTL int
+	// MaxAdvertised bounds the ids we remember having advertised to the
+	// peer (IWANT for other ids is not answered).
+	MaxAdvertised int
+	// AdvertisedTTL is how many heartbeats an advertised id may be asked for.
+	AdvertisedTTL int
+	// OpenTimeout bounds opening and negotiating the outbound stream.
+	OpenTimeout time.Duration
+	// WriteTimeout bounds one batched write; a peer that does not read for
+	// this long loses its session.
+	WriteTimeout time.Duration
+}
+
+// DefaultConfig returns the libp2p-profile session defaults.
+func DefaultConfig() Config {
+	return Config{
+		Protocols:                wire.ProfileLibp2p.Protocols(),
+		MaxFrame:                 wire.MaxFrameDefault,
+		Limits:                   wire.DefaultLimits(),
+		MaxQueueBytes:            8 << 20,
+		MaxIHaveMessages:         10,
+		MaxIHaveLength:           5000,
+		MaxIDontWant:             20000,
+		MaxIDontWantPerHeartbeat: 10000,
+		IDontWantTTL:             3,
+		MaxAdvertised:            50000,
+		AdvertisedTTL:            3,
+		OpenTimeout:              10 * time.Second,
+		WriteTimeout:             30 * time.Second,
+	}
+}
+
+// Validate returns an error naming the first invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Protocols) == 0 {
+		errs = append(errs, errors.New("session: Protocols must not be empty"))
+	}
+	positive := []struct {
+		name string
+		v    int
+	}{
+		{"MaxFrame", c.MaxFrame}, {"MaxQueueBytes", c.MaxQueueBytes},
+		{"MaxIHaveMessages", c.MaxIHaveMessages}, {"MaxIHaveLength", c.MaxIHaveLength},
+		{"MaxIDontWant", c.MaxIDontWant}, {"MaxIDontWantPerHeartbeat", c.MaxIDontWantPerHeartbeat},
+		{"IDontWantTTL", c.IDontWantTTL}, {"MaxAdvertised", c.MaxAdvertised}, {"AdvertisedTTL", c.AdvertisedTTL},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			errs = append(errs, fmt.Errorf("session: %s must be > 0, got %d", p.name, p.v))
+		}
+	}
+	if c.MaxQueueBytes < c.MaxFrame {
+		errs = append(errs, fmt.Errorf("session: MaxQueueBytes (%d) must be >= MaxFrame (%d)", c.MaxQueueBytes, c.MaxFrame))
+	}
+	if c.OpenTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("session: OpenTimeout must be > 0, got %s", c.OpenTimeout))
+	}
+	if c.WriteTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("session: WriteTimeout must be > 0, got %s", c.WriteTimeout))
+	}
+	return errors.Join(errs...)
+}

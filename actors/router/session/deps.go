@@ -1,0 +1,47 @@
+package session
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+)
+
+// Stream is the part of a libp2p network.Stream a session uses.
+type Stream interface {
+	io.Reader
+	io.Writer
+	Close() error
+	Reset() error
+	Protocol() protocol.ID
+	SetWriteDeadline(time.Time) error
+}
+
+// Opener opens the session's outbound stream (host.NewStream in production,
+// a pipe in tests). It is called from the session's writer goroutine.
+type Opener interface {
+	OpenStream(ctx context.Context, p peer.ID, protocols ...protocol.ID) (Stream, error)
+}
+
+// InspectFunc checks a received message against the signature policy and the
+// size limit and returns its id. It must be safe for concurrent use (every
+// session calls it) and must not keep msg.
+type InspectFunc func(msg *gossipsubv1.Message) (id []byte, err error)
+
+// Deps are what a session needs from outside.
+type Deps struct {
+	// Peer is the remote peer.
+	Peer peer.ID
+	// Outbound: we dialed the connection (counts towards D_out).
+	Outbound bool
+	Opener   Opener
+	// Inspect validates received messages before they reach a topic actor.
+	Inspect InspectFunc
+	Metrics *Metrics
+	Logger  *slog.Logger
+}

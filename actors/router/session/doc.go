@@ -1,0 +1,39 @@
+// Package session is the per-peer actor of the gossipsub router: one session
+// per connected pubsub peer, a child of the router named "peer/<peer id>".
+//
+// # What it owns
+//
+//   - The outbound stream, opened and written only by the session's writer
+//     goroutine. The first RPC on it carries all local subscriptions.
+//   - The outbound [Queue]: bounded in bytes, three priority lanes (control >
+//     forwarded data > gossip), lowest priority dropped first when full, every
+//     drop counted. While the writer is busy, queued items accumulate and the
+//     next write coalesces them into one RPC frame (up to the peer's frame
+//     limit): under load the number of frames, syscalls and Noise/Yamux
+//     frames per message falls instead of the queue overflowing.
+//   - Per-peer gossip state ([State]): the IHAVE budget per heartbeat, the ids
+//     advertised to the peer and in which topic (IWANT is routed back to that
+//     topic's actor; IWANT for ids never advertised is not answered), and the
+//     peer's IDONTWANT set, which also cancels queued sends of those ids.
+//
+// # Inbound
+//
+// Inbound streams are accepted by the router's stream handler, which runs
+// [ServeInbound] in libp2p's handler goroutine: frames are read with the
+// wire package's limits (oversized length prefix: reset before allocating),
+// decoded and sent to the session as InboundRPC messages. The session then
+// splits each RPC: subscriptions to the router (and to joined topic actors,
+// so a GRAFT never overtakes the SUBSCRIBE it follows), messages (after the
+// signature policy, size check and id computation of Deps.Inspect) and
+// GRAFT/PRUNE/IHAVE/IWANT to the topic actors named "<router>/topic/<t>",
+// IDONTWANT into its own state. RPCs of a graylisted peer are dropped and
+// counted.
+//
+// # Messages
+//
+// Accepts: pubsubv1.SendToPeer, LocalTopics, PeerStatus, InboundRPC,
+// heartbeatv1.Tick (budgets), and its goroutines' OutboundOpened, WriteDone,
+// StreamFailed. Emits to its parent (the router): SessionStarted,
+// SessionClosed, PeerSubscriptions; to topic actors: PeerSubscriptions,
+// ReceivedMessages, ReceivedControl.
+package session

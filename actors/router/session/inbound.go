@@ -1,0 +1,73 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/wire"
+)
+
+// InboundStream is what ServeInbound needs of a libp2p stream.
+type InboundStream interface {
+	io.Reader
+	Reset() error
+	Close() error
+}
+
+// RejectReason classifies a read error for the frame-rejection metric; ""
+// means the stream simply ended or failed underneath us.
+func RejectReason(err error) string {
+	switch {
+	case err == nil, errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
+		return ""
+	case errors.Is(err, wire.ErrFrameTooLarge):
+		return "too_large"
+	case errors.Is(err, wire.ErrVarintOverflow):
+		return "varint_overflow"
+	case errors.Is(err, wire.ErrLimitExceeded):
+		return "limit"
+	case errors.Is(err, wire.ErrMalformed):
+		return "malformed"
+	case errors.Is(err, wire.ErrTooManyEmptyFrames):
+		return "empty_frames"
+	case errors.Is(err, wire.ErrTruncated), errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated"
+	}
+	return ""
+}
+
+// ServeInbound reads RPC frames from an inbound stream until it ends and
+// sends each to the session at to as an InboundRPC. It runs in the goroutine
+// libp2p gave the stream handler. A bad frame (oversized length prefix,
+// truncated frame, undecodable bytes, too many entries) resets the stream,
+// is counted in libp2p_pubsub_frame_rejections_total{reason} and returned as
+// an error; a clean end of stream returns nil. Either way the session is told
+// with StreamFailed.
+func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, streamID uint64, cfg Config, m *Metrics) error {
+	r := wire.NewReader(st, cfg.MaxFrame, wire.WithLimits(cfg.Limits))
+	for {
+		rpc := &gossipsubv1.RPC{}
+		err := r.ReadRPC(rpc)
+		if err == nil {
+			root.Send(to, &pubsubv1.InboundRPC{Rpc: rpc, ReceivedAt: timestamppb.Now(), Stream: streamID})
+			continue
+		}
+		reason := RejectReason(err)
+		root.Send(to, &pubsubv1.StreamFailed{Stream: streamID, Error: err.Error(), RejectReason: reason})
+		if reason == "" && errors.Is(err, io.EOF) {
+			_ = st.Close()
+			return nil
+		}
+		_ = st.Reset()
+		if reason != "" {
+			m.FrameRejected(reason)
+		}
+		return fmt.Errorf("inbound stream %d: %w", streamID, err)
+	}
+}

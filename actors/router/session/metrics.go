@@ -1,0 +1,142 @@
+package session
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are shared by every session of a router (the collectors are safe
+// for concurrent use). A nil *Metrics records nothing.
+type Metrics struct {
+	queueDrops      *prometheus.CounterVec
+	queueBytes      prometheus.Gauge
+	frameRejections *prometheus.CounterVec
+	rpcDrops        *prometheus.CounterVec
+	idontwantSaved  prometheus.Counter
+	writes          prometheus.Counter
+	writtenRPCs     prometheus.Counter
+	writtenBytes    prometheus.Counter
+	receivedIWants  *prometheus.GaugeVec
+}
+
+var priorityLabels = [numLanes]string{"control", "forward", "gossip"}
+
+// NewMetrics registers the session metrics on reg (nil: a private registry,
+// for tests and benchmarks that do not look at metrics).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &Metrics{
+		queueDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "libp2p_pubsub_queue_drops_total",
+			Help: "Outbound items dropped because a peer's queue was full, by priority.",
+		}, []string{"priority"}),
+		queueBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "libp2p_pubsub_queue_bytes",
+			Help: "Bytes held in all peers' outbound queues.",
+		}),
+		frameRejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "libp2p_pubsub_frame_rejections_total",
+			Help: "Inbound streams reset because of a bad frame, by reason.",
+		}, []string{"reason"}),
+		rpcDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "libp2p_pubsub_inbound_drops_total",
+			Help: "Inbound RPC parts ignored, by reason.",
+		}, []string{"reason"}),
+		idontwantSaved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "libp2p_gossipsub_idontwant_saved_messages",
+			Help: "Messages not sent (skipped or cancelled in the queue) because the peer sent IDONTWANT.",
+		}),
+		writes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "libp2p_pubsub_stream_writes_total",
+			Help: "Batched writes to outbound pubsub streams.",
+		}),
+		writtenRPCs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "libp2p_pubsub_written_items_total",
+			Help: "Queued items written to outbound pubsub streams.",
+		}),
+		writtenBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "libp2p_pubsub_written_bytes_total",
+			Help: "Bytes written to outbound pubsub streams.",
+		}),
+		receivedIWants: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "libp2p_gossipsub_received_iwants",
+			Help: "Received IWANT ids by kind (unknown: never advertised to that peer).",
+		}, []string{"kind"}),
+	}
+	var errs []error
+	for _, c := range []prometheus.Collector{m.queueDrops, m.queueBytes, m.frameRejections, m.rpcDrops,
+		m.idontwantSaved, m.writes, m.writtenRPCs, m.writtenBytes, m.receivedIWants} {
+		errs = append(errs, reg.Register(c))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Metrics) drops(d Drops) {
+	if m == nil {
+		return
+	}
+	for i, n := range d {
+		if n > 0 {
+			m.queueDrops.WithLabelValues(priorityLabels[i]).Add(float64(n))
+		}
+	}
+}
+
+func (m *Metrics) counts(c Counts) {
+	if m == nil {
+		return
+	}
+	m.drops(c.Drops)
+	if n := c.DontWantSkipped + c.Cancelled; n > 0 {
+		m.idontwantSaved.Add(float64(n))
+	}
+	if c.Duplicates > 0 {
+		m.rpcDrops.WithLabelValues("outbound_duplicate").Add(float64(c.Duplicates))
+	}
+	if c.Unsupported > 0 {
+		m.rpcDrops.WithLabelValues("idontwant_unsupported").Add(float64(c.Unsupported))
+	}
+	if c.OverBudget > 0 {
+		m.rpcDrops.WithLabelValues("over_budget").Add(float64(c.OverBudget))
+	}
+}
+
+func (m *Metrics) queueDelta(d int) {
+	if m != nil && d != 0 {
+		m.queueBytes.Add(float64(d))
+	}
+}
+
+// FrameRejected counts a stream reset for a bad frame.
+func (m *Metrics) FrameRejected(reason string) {
+	if m != nil {
+		m.frameRejections.WithLabelValues(reason).Inc()
+	}
+}
+
+// Dropped counts n inbound parts ignored for reason.
+func (m *Metrics) Dropped(reason string, n int) {
+	if m != nil && n > 0 {
+		m.rpcDrops.WithLabelValues(reason).Add(float64(n))
+	}
+}
+
+func (m *Metrics) wrote(items, bytes int) {
+	if m != nil {
+		m.writes.Inc()
+		m.writtenRPCs.Add(float64(items))
+		m.writtenBytes.Add(float64(bytes))
+	}
+}
+
+func (m *Metrics) iwant(kind string, n int) {
+	if m != nil && n > 0 {
+		m.receivedIWants.WithLabelValues(kind).Add(float64(n))
+	}
+}

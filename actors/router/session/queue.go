@@ -1,0 +1,248 @@
+package session
+
+import (
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+)
+
+// ItemOverhead is charged to the byte budget for every queued item on top of
+// its encoded size, so that a flood of tiny items (empty subscriptions,
+// one-byte ids) is bounded in memory as well as in wire bytes.
+const ItemOverhead = 64
+
+// numLanes is the number of priorities (control, forward, gossip).
+const numLanes = 3
+
+// lane maps a priority to its lane index; unknown priorities are treated as
+// the lowest, so a caller bug costs delivery, never memory.
+func lane(p pubsubv1.Priority) int {
+	switch p {
+	case pubsubv1.Priority_PRIORITY_CONTROL:
+		return 0
+	case pubsubv1.Priority_PRIORITY_FORWARD:
+		return 1
+	default:
+		return 2
+	}
+}
+
+// item is one queued part of an outbound RPC: a subscription, a message or a
+// control fragment. Exactly one of sub, msg, ctrl is set.
+type item struct {
+	cost      int // encoded bytes inside the RPC + ItemOverhead
+	id        string
+	sub       *gossipsubv1.SubOpts
+	msg       *gossipsubv1.Message
+	ctrl      *gossipsubv1.ControlMessage
+	cancelled bool
+}
+
+// fifo is a slice-backed queue that reuses its array once drained.
+type fifo struct {
+	items []*item
+	head  int
+}
+
+func (f *fifo) push(it *item) { f.items = append(f.items, it) }
+
+func (f *fifo) empty() bool { return f.head == len(f.items) }
+
+func (f *fifo) peek() *item { return f.items[f.head] }
+
+func (f *fifo) pop() *item {
+	it := f.items[f.head]
+	f.items[f.head] = nil
+	f.head++
+	if f.head == len(f.items) {
+		f.items, f.head = f.items[:0], 0
+	} else if f.head > 1024 && f.head*2 > len(f.items) {
+		n := copy(f.items, f.items[f.head:])
+		clear(f.items[n:])
+		f.items, f.head = f.items[:n], 0
+	}
+	return it
+}
+
+// Drops counts what one Push evicted or refused, by lane (control, forward,
+// gossip).
+type Drops [numLanes]int
+
+// Total is the number of dropped items.
+func (d Drops) Total() int { return d[0] + d[1] + d[2] }
+
+// Queue is a peer's outbound queue: bounded in bytes, three priority lanes,
+// cancellation by message id. It is a pure data structure owned by one
+// session actor; it does no I/O.
+//
+// When a Push does not fit, the oldest item of the lowest non-empty lane at
+// or below the new item's priority is evicted, repeatedly; if that is not
+// enough the new item itself is refused. Every eviction and refusal is
+// returned to the caller, which counts it: nothing leaves the queue silently.
+type Queue struct {
+	limit int
+	bytes int
+	lanes [numLanes]fifo
+	byID  map[string]*item
+}
+
+// NewQueue returns a queue holding at most limit bytes (see ItemOverhead).
+func NewQueue(limit int) *Queue {
+	return &Queue{limit: limit, byID: make(map[string]*item)}
+}
+
+// Bytes is the number of bytes currently charged.
+func (q *Queue) Bytes() int { return q.bytes }
+
+// Len is the number of live (not cancelled) items.
+func (q *Queue) Len() int {
+	n := 0
+	for i := range q.lanes {
+		for _, it := range q.lanes[i].items[q.lanes[i].head:] {
+			if !it.cancelled {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Empty reports whether no live item is queued.
+func (q *Queue) Empty() bool { return q.bytes == 0 }
+
+// Has reports whether a live message with id is queued.
+func (q *Queue) Has(id string) bool { _, ok := q.byID[id]; return ok }
+
+// PushMessage queues a data message. A message whose id is already queued is
+// not queued twice (dup=true). Drops lists what was evicted or refused.
+func (q *Queue) PushMessage(p pubsubv1.Priority, id string, m *gossipsubv1.Message) (drops Drops, dup bool) {
+	if id != "" {
+		if _, ok := q.byID[id]; ok {
+			return drops, true
+		}
+	}
+	size := proto.Size(m)
+	it := &item{cost: fieldCost(size) + ItemOverhead, id: id, msg: m}
+	return q.push(lane(p), it), false
+}
+
+// PushSubscription queues a subscription change (control lane).
+func (q *Queue) PushSubscription(s *gossipsubv1.SubOpts) Drops {
+	return q.push(0, &item{cost: fieldCost(proto.Size(s)) + ItemOverhead, sub: s})
+}
+
+// PushControl queues a control fragment in the lane of p.
+func (q *Queue) PushControl(p pubsubv1.Priority, c *gossipsubv1.ControlMessage) Drops {
+	return q.push(lane(p), &item{cost: proto.Size(c) + ItemOverhead, ctrl: c})
+}
+
+func (q *Queue) push(l int, it *item) Drops {
+	var d Drops
+	if it.cost > q.limit {
+		d[l]++
+		return d
+	}
+	for q.bytes+it.cost > q.limit {
+		victim := -1
+		for v := numLanes - 1; v >= l; v-- {
+			if q.dropCancelledHead(v); !q.lanes[v].empty() {
+				victim = v
+				break
+			}
+		}
+		if victim < 0 {
+			d[l]++
+			return d
+		}
+		q.remove(q.lanes[victim].pop())
+		d[victim]++
+	}
+	q.lanes[l].push(it)
+	q.bytes += it.cost
+	if it.id != "" {
+		q.byID[it.id] = it
+	}
+	return d
+}
+
+// dropCancelledHead discards cancelled items at the head of lane v (their
+// bytes were already released by Cancel).
+func (q *Queue) dropCancelledHead(v int) {
+	for !q.lanes[v].empty() && q.lanes[v].peek().cancelled {
+		q.lanes[v].pop()
+	}
+}
+
+func (q *Queue) remove(it *item) {
+	q.bytes -= it.cost
+	if it.id != "" && q.byID[it.id] == it {
+		delete(q.byID, it.id)
+	}
+}
+
+// Cancel removes the queued message with id (the peer sent IDONTWANT for
+// it). It reports whether one was queued.
+func (q *Queue) Cancel(id string) bool {
+	it, ok := q.byID[id]
+	if !ok {
+		return false
+	}
+	it.cancelled = true
+	q.remove(it)
+	return true
+}
+
+// PopBatch moves queued items into rpc, highest priority first, while the
+// encoded RPC stays within maxBytes; the first item is always taken so an
+// item larger than maxBytes still leaves the queue (the writer then refuses
+// it and counts it). It returns the number of items moved.
+func (q *Queue) PopBatch(rpc *gossipsubv1.RPC, maxBytes int) int {
+	used := proto.Size(rpc) + 8 // room for the control field's tag and length
+	n := 0
+	for l := range q.lanes {
+		f := &q.lanes[l]
+		for !f.empty() {
+			it := f.peek()
+			if it.cancelled {
+				f.pop()
+				continue
+			}
+			size := it.cost - ItemOverhead
+			if n > 0 && used+size > maxBytes {
+				return n
+			}
+			f.pop()
+			q.remove(it)
+			used += size
+			n++
+			switch {
+			case it.sub != nil:
+				rpc.Subscriptions = append(rpc.Subscriptions, it.sub)
+			case it.msg != nil:
+				rpc.Publish = append(rpc.Publish, it.msg)
+			case it.ctrl != nil:
+				mergeControl(rpc, it.ctrl)
+			}
+		}
+	}
+	return n
+}
+
+// mergeControl appends c's entries to rpc's control message.
+func mergeControl(rpc *gossipsubv1.RPC, c *gossipsubv1.ControlMessage) {
+	if rpc.Control == nil {
+		rpc.Control = &gossipsubv1.ControlMessage{}
+	}
+	dst := rpc.Control
+	dst.Ihave = append(dst.Ihave, c.Ihave...)
+	dst.Iwant = append(dst.Iwant, c.Iwant...)
+	dst.Graft = append(dst.Graft, c.Graft...)
+	dst.Prune = append(dst.Prune, c.Prune...)
+	dst.Idontwant = append(dst.Idontwant, c.Idontwant...)
+}
+
+// fieldCost is the encoded size of a length-delimited field of size n with a
+// one-byte tag.
+func fieldCost(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }

@@ -1,0 +1,208 @@
+package session
+
+import (
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+)
+
+// State is the pure per-peer bookkeeping of a session: the outbound queue,
+// the IDONTWANT set the peer sent us, the ids we advertised to it in IHAVE
+// (and in which topic), and its IHAVE budget for the current heartbeat.
+//
+// Time is counted in heartbeats (Heartbeat is called once per router tick);
+// there is no clock.
+type State struct {
+	cfg   Config
+	Queue *Queue
+
+	heartbeat uint64
+	// dontWant: message id → heartbeat it was received in.
+	dontWant map[string]uint64
+	// advertised: message id → topic and heartbeat it was advertised in.
+	advertised map[string]advert
+
+	ihaveMessages int // IHAVE control entries accepted this heartbeat
+	ihaveIDs      int // IHAVE ids accepted this heartbeat
+	dontWantIDs   int // IDONTWANT ids accepted this heartbeat
+}
+
+type advert struct {
+	topic string
+	hb    uint64
+}
+
+// Counts reports what one State call did, for metrics.
+type Counts struct {
+	Drops Drops
+	// Skipped messages: the peer said it does not want them.
+	DontWantSkipped int
+	// Duplicates: the message was already queued for this peer.
+	Duplicates int
+	// Cancelled queued messages (IDONTWANT).
+	Cancelled int
+	// Unsupported control entries (IDONTWANT on a pre-1.2 stream).
+	Unsupported int
+	// Refused entries over a budget (IHAVE, IDONTWANT, advertised ids).
+	OverBudget int
+}
+
+// NewState returns the state of a fresh session.
+func NewState(cfg Config) *State {
+	return &State{
+		cfg:        cfg,
+		Queue:      NewQueue(cfg.MaxQueueBytes),
+		dontWant:   make(map[string]uint64),
+		advertised: make(map[string]advert),
+	}
+}
+
+// Enqueue queues the parts of cmd. Messages the peer told us it does not want
+// are skipped; IHAVE ids are remembered with their topic so that an IWANT can
+// be routed back; IDONTWANT is dropped when the stream does not support it.
+// Priorities: subscriptions, GRAFT, PRUNE, IWANT, IDONTWANT are control;
+// IHAVE is gossip; messages take cmd's priority.
+func (s *State) Enqueue(cmd *pubsubv1.SendToPeer, idontwant bool) Counts {
+	var c Counts
+	for _, sub := range cmd.GetSubscriptions() {
+		c.Drops = add(c.Drops, s.Queue.PushSubscription(sub))
+	}
+	prio := cmd.GetPriority()
+	if prio == pubsubv1.Priority_PRIORITY_UNSPECIFIED {
+		prio = pubsubv1.Priority_PRIORITY_FORWARD
+	}
+	for _, m := range cmd.GetMessages() {
+		id := string(m.GetId())
+		if _, no := s.dontWant[id]; no {
+			c.DontWantSkipped++
+			continue
+		}
+		d, dup := s.Queue.PushMessage(prio, id, m.GetMessage())
+		if dup {
+			c.Duplicates++
+		}
+		c.Drops = add(c.Drops, d)
+	}
+	ctrl := cmd.GetControl()
+	if ctrl == nil {
+		return c
+	}
+	if len(ctrl.GetIhave()) > 0 {
+		s.rememberIHave(ctrl.GetIhave(), &c)
+		c.Drops = add(c.Drops, s.Queue.PushControl(pubsubv1.Priority_PRIORITY_GOSSIP,
+			&gossipsubv1.ControlMessage{Ihave: ctrl.GetIhave()}))
+	}
+	rest := &gossipsubv1.ControlMessage{Iwant: ctrl.GetIwant(), Graft: ctrl.GetGraft(), Prune: ctrl.GetPrune()}
+	if idontwant {
+		rest.Idontwant = ctrl.GetIdontwant()
+	} else {
+		c.Unsupported += len(ctrl.GetIdontwant())
+	}
+	if len(rest.Iwant)+len(rest.Graft)+len(rest.Prune)+len(rest.Idontwant) > 0 {
+		c.Drops = add(c.Drops, s.Queue.PushControl(pubsubv1.Priority_PRIORITY_CONTROL, rest))
+	}
+	return c
+}
+
+func (s *State) rememberIHave(ihaves []*gossipsubv1.ControlIHave, c *Counts) {
+	for _, ih := range ihaves {
+		for _, id := range ih.GetMessageIDs() {
+			if len(s.advertised) >= s.cfg.MaxAdvertised {
+				c.OverBudget++
+				continue
+			}
+			s.advertised[string(id)] = advert{topic: ih.GetTopicID(), hb: s.heartbeat}
+		}
+	}
+}
+
+// HandleIDontWant records the ids the peer does not want (within the
+// per-heartbeat budget and the set's capacity) and cancels queued sends.
+func (s *State) HandleIDontWant(entries []*gossipsubv1.ControlIDontWant) Counts {
+	var c Counts
+	for _, e := range entries {
+		for _, id := range e.GetMessageIDs() {
+			if s.dontWantIDs >= s.cfg.MaxIDontWantPerHeartbeat || len(s.dontWant) >= s.cfg.MaxIDontWant {
+				c.OverBudget++
+				continue
+			}
+			s.dontWantIDs++
+			key := string(id)
+			s.dontWant[key] = s.heartbeat
+			if s.Queue.Cancel(key) {
+				c.Cancelled++
+			}
+		}
+	}
+	return c
+}
+
+// DontWant reports whether the peer said it does not want id.
+func (s *State) DontWant(id string) bool { _, ok := s.dontWant[id]; return ok }
+
+// AcceptIHave applies the per-heartbeat IHAVE budget (MaxIHaveMessages
+// entries, MaxIHaveLength ids) and returns the entries to pass on, truncating
+// the last one to the remaining id budget. It allocates only when it must
+// truncate.
+func (s *State) AcceptIHave(entries []*gossipsubv1.ControlIHave) (accepted []*gossipsubv1.ControlIHave, refused int) {
+	for i, e := range entries {
+		left := s.cfg.MaxIHaveLength - s.ihaveIDs
+		if s.ihaveMessages >= s.cfg.MaxIHaveMessages || left <= 0 {
+			for _, r := range entries[i:] {
+				refused += len(r.GetMessageIDs())
+			}
+			return accepted, refused
+		}
+		s.ihaveMessages++
+		ids := e.GetMessageIDs()
+		if len(ids) > left {
+			refused += len(ids) - left
+			e = &gossipsubv1.ControlIHave{TopicID: e.TopicID, MessageIDs: ids[:left]}
+			ids = ids[:left]
+		}
+		s.ihaveIDs += len(ids)
+		accepted = append(accepted, e)
+	}
+	return accepted, refused
+}
+
+// RouteIWant groups the requested ids by the topic we advertised them in;
+// ids we never advertised to this peer (or that expired) are counted as
+// unknown and not answered (nim's canAskIWant).
+func (s *State) RouteIWant(entries []*gossipsubv1.ControlIWant, out map[string][][]byte) (unknown int) {
+	for _, e := range entries {
+		for _, id := range e.GetMessageIDs() {
+			a, ok := s.advertised[string(id)]
+			if !ok {
+				unknown++
+				continue
+			}
+			out[a.topic] = append(out[a.topic], id)
+		}
+	}
+	return unknown
+}
+
+// Heartbeat starts a new heartbeat: budgets reset, IDONTWANT entries older
+// than IDontWantTTL heartbeats and advertisements older than AdvertisedTTL
+// heartbeats expire.
+func (s *State) Heartbeat() {
+	s.heartbeat++
+	s.ihaveMessages, s.ihaveIDs, s.dontWantIDs = 0, 0, 0
+	for id, hb := range s.dontWant {
+		if s.heartbeat-hb >= uint64(s.cfg.IDontWantTTL) {
+			delete(s.dontWant, id)
+		}
+	}
+	for id, a := range s.advertised {
+		if s.heartbeat-a.hb >= uint64(s.cfg.AdvertisedTTL) {
+			delete(s.advertised, id)
+		}
+	}
+}
+
+func add(a, b Drops) Drops {
+	for i := range a {
+		a[i] += b[i]
+	}
+	return a
+}

@@ -1,0 +1,141 @@
+package session
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+)
+
+func testState() *State {
+	cfg := DefaultConfig()
+	cfg.MaxIHaveMessages = 2
+	cfg.MaxIHaveLength = 5
+	cfg.MaxIDontWantPerHeartbeat = 3
+	cfg.IDontWantTTL = 2
+	cfg.AdvertisedTTL = 2
+	return NewState(cfg)
+}
+
+func ids(s ...string) [][]byte {
+	out := make([][]byte, len(s))
+	for i, v := range s {
+		out[i] = []byte(v)
+	}
+	return out
+}
+
+func send(prio pubsubv1.Priority, msgIDs ...string) *pubsubv1.SendToPeer {
+	cmd := &pubsubv1.SendToPeer{Priority: prio}
+	for i, id := range msgIDs {
+		cmd.Messages = append(cmd.Messages, &pubsubv1.IdentifiedMessage{Id: []byte(id), Message: testMsg(i, 10)})
+	}
+	return cmd
+}
+
+func idontwant(s ...string) []*gossipsubv1.ControlIDontWant {
+	return []*gossipsubv1.ControlIDontWant{{MessageIDs: ids(s...)}}
+}
+
+func ihave(topic string, s ...string) *gossipsubv1.ControlIHave {
+	return &gossipsubv1.ControlIHave{TopicID: proto.String(topic), MessageIDs: ids(s...)}
+}
+
+func TestStateIDontWant(t *testing.T) {
+	t.Run("IDONTWANT cancels a queued send", func(t *testing.T) {
+		s := testState()
+		s.Enqueue(send(pFwd, "a", "b"), true)
+		c := s.HandleIDontWant(idontwant("a"))
+		if c.Cancelled != 1 || s.Queue.Has("a") || !s.Queue.Has("b") {
+			t.Fatalf("cancelled=%d has(a)=%v has(b)=%v", c.Cancelled, s.Queue.Has("a"), s.Queue.Has("b"))
+		}
+	})
+	t.Run("a message the peer does not want is not queued", func(t *testing.T) {
+		s := testState()
+		s.HandleIDontWant(idontwant("a"))
+		c := s.Enqueue(send(pFwd, "a"), true)
+		if c.DontWantSkipped != 1 || s.Queue.Has("a") {
+			t.Fatalf("skipped=%d queued=%v", c.DontWantSkipped, s.Queue.Has("a"))
+		}
+	})
+	t.Run("IDONTWANT ids over the per-heartbeat budget are refused", func(t *testing.T) {
+		s := testState()
+		c := s.HandleIDontWant(idontwant("a", "b", "c", "d"))
+		if c.OverBudget != 1 || s.DontWant("d") {
+			t.Fatalf("overBudget=%d dontWant(d)=%v", c.OverBudget, s.DontWant("d"))
+		}
+		s.Heartbeat()
+		if c := s.HandleIDontWant(idontwant("d")); c.OverBudget != 0 {
+			t.Fatal("budget not reset by the heartbeat")
+		}
+	})
+	t.Run("IDONTWANT expires after IDontWantTTL heartbeats", func(t *testing.T) {
+		s := testState()
+		s.HandleIDontWant(idontwant("a"))
+		s.Heartbeat()
+		if !s.DontWant("a") {
+			t.Fatal("expired after one heartbeat")
+		}
+		s.Heartbeat()
+		if s.DontWant("a") {
+			t.Fatal("still remembered after IDontWantTTL heartbeats")
+		}
+	})
+	t.Run("IDONTWANT is not sent on a stream without the feature", func(t *testing.T) {
+		s := testState()
+		c := s.Enqueue(&pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{Idontwant: idontwant("a")}}, false)
+		if c.Unsupported != 1 || !s.Queue.Empty() {
+			t.Fatalf("unsupported=%d queue empty=%v", c.Unsupported, s.Queue.Empty())
+		}
+	})
+}
+
+func TestStateGossip(t *testing.T) {
+	t.Run("IHAVE over the per-heartbeat entry budget is refused", func(t *testing.T) {
+		s := testState()
+		acc, refused := s.AcceptIHave([]*gossipsubv1.ControlIHave{ihave("t", "1"), ihave("t", "2"), ihave("t", "3")})
+		if len(acc) != 2 || refused != 1 {
+			t.Fatalf("accepted %d refused %d, want 2 and 1", len(acc), refused)
+		}
+	})
+	t.Run("IHAVE ids over the id budget are truncated", func(t *testing.T) {
+		s := testState()
+		acc, refused := s.AcceptIHave([]*gossipsubv1.ControlIHave{ihave("t", "1", "2", "3", "4", "5", "6", "7")})
+		if len(acc) != 1 || len(acc[0].MessageIDs) != 5 || refused != 2 {
+			t.Fatalf("accepted %v refused %d", acc, refused)
+		}
+		s.Heartbeat()
+		if acc, _ := s.AcceptIHave([]*gossipsubv1.ControlIHave{ihave("t", "8")}); len(acc) != 1 {
+			t.Fatal("budget not reset by the heartbeat")
+		}
+	})
+	t.Run("IWANT is routed to the topic the id was advertised in; others are unknown", func(t *testing.T) {
+		s := testState()
+		s.Enqueue(&pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{
+			Ihave: []*gossipsubv1.ControlIHave{ihave("a", "x"), ihave("b", "y")}}}, true)
+		out := map[string][][]byte{}
+		unknown := s.RouteIWant([]*gossipsubv1.ControlIWant{{MessageIDs: ids("x", "y", "z")}}, out)
+		if unknown != 1 || len(out["a"]) != 1 || len(out["b"]) != 1 {
+			t.Fatalf("unknown=%d routes=%v", unknown, out)
+		}
+	})
+	t.Run("advertised ids expire after AdvertisedTTL heartbeats", func(t *testing.T) {
+		s := testState()
+		s.Enqueue(&pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{Ihave: []*gossipsubv1.ControlIHave{ihave("a", "x")}}}, true)
+		s.Heartbeat()
+		s.Heartbeat()
+		if unknown := s.RouteIWant([]*gossipsubv1.ControlIWant{{MessageIDs: ids("x")}}, map[string][][]byte{}); unknown != 1 {
+			t.Fatal("advertised id still answerable after its TTL")
+		}
+	})
+	t.Run("IHAVE goes to the gossip lane, GRAFT to the control lane", func(t *testing.T) {
+		s := NewState(Config{MaxQueueBytes: 1 << 20, MaxAdvertised: 10})
+		s.Enqueue(&pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{
+			Ihave: []*gossipsubv1.ControlIHave{ihave("a", "x")}, Graft: graft("a").Graft}}, true)
+		if s.Queue.lanes[0].empty() || s.Queue.lanes[2].empty() {
+			t.Fatal("want GRAFT in the control lane and IHAVE in the gossip lane")
+		}
+	})
+}
