@@ -1,9 +1,9 @@
 package heartbeat
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -18,28 +18,31 @@ var (
 	ErrFull             = errors.New("registrations full")
 )
 
-// entry is one registration. next is always on the grid
-// first + k·interval, so ticks never drift however late they are sent.
+// entry is one registration. Its due time lives in its queue slot.
 type entry struct {
 	target   string
 	name     string
 	interval time.Duration
-	next     time.Time
 	seq      uint64 // seq of the last tick fired
-	order    uint64 // registration order, breaks ties between equal due times
-	index    int    // position in the queue
+	index    int    // position of its slot in the queue
 }
 
 // Schedule is the heartbeat's pure core: the registrations and when each is
 // next due. It never reads the clock; every call takes now. Not safe for
 // concurrent use: the actor owns it.
+//
+// Due times are kept as offsets from the first now the schedule saw, so the
+// queue compares plain integers (time.Time comparisons dominated Due) while
+// NextWake still returns times carrying that now's monotonic reading.
 type Schedule struct {
 	cfg Config
 	// targets indexes registrations by target then name, so that a stopped
 	// target is dropped without scanning the whole schedule.
-	targets map[string]map[string]*entry
-	queue   queue // every entry, earliest due first
-	order   uint64
+	targets  map[string]map[string]*entry
+	queue    queue // every entry, earliest due first
+	order    uint64
+	epoch    time.Time
+	hasEpoch bool
 }
 
 // NewSchedule returns an empty schedule bounded by cfg (which must be valid).
@@ -57,11 +60,16 @@ func (s *Schedule) Register(target, name string, interval, delay time.Duration, 
 	if err := s.check(name, interval, delay); err != nil {
 		return RegisterResult{}, fmt.Errorf("register %q: %w", name, err)
 	}
+	if !s.hasEpoch {
+		s.epoch, s.hasEpoch = now, true
+	}
 	s.order++
+	first := addSat(s.offset(now), delay)
 	names := s.targets[target]
 	if e, ok := names[name]; ok {
-		e.interval, e.next, e.seq, e.order = interval, now.Add(delay), 0, s.order
-		heap.Fix(&s.queue, e.index)
+		e.interval, e.seq = interval, 0
+		s.queue[e.index].next, s.queue[e.index].order = first, s.order
+		s.queue.fix(e.index)
 		return RegisterResult{Replaced: true}, nil
 	}
 	if len(s.queue) >= s.cfg.MaxRegistrations {
@@ -72,9 +80,9 @@ func (s *Schedule) Register(target, name string, interval, delay time.Duration, 
 		names = make(map[string]*entry, 1)
 		s.targets[target] = names
 	}
-	e := &entry{target: target, name: name, interval: interval, next: now.Add(delay), order: s.order}
+	e := &entry{target: target, name: name, interval: interval}
 	names[name] = e
-	heap.Push(&s.queue, e)
+	s.queue.push(slot{next: first, order: s.order, e: e})
 	return RegisterResult{NewTarget: newTarget}, nil
 }
 
@@ -108,7 +116,7 @@ func (s *Schedule) Unregister(target, name string) UnregisterResult {
 func (s *Schedule) RemoveTarget(target string) int {
 	names := s.targets[target]
 	for _, e := range names {
-		heap.Remove(&s.queue, e.index)
+		s.queue.remove(e.index)
 	}
 	delete(s.targets, target)
 	return len(names)
@@ -116,7 +124,7 @@ func (s *Schedule) RemoveTarget(target string) int {
 
 // remove deletes e and reports whether its target has no registration left.
 func (s *Schedule) remove(e *entry) bool {
-	heap.Remove(&s.queue, e.index)
+	s.queue.remove(e.index)
 	names := s.targets[e.target]
 	delete(names, e.name)
 	if len(names) > 0 {
@@ -134,19 +142,21 @@ func (s *Schedule) Due(now time.Time) []Fire { return s.AppendDue(nil, now) }
 // registration that missed several grid points (a stall) fires once, with seq
 // advanced by the whole gap, instead of bursting.
 func (s *Schedule) AppendDue(dst []Fire, now time.Time) []Fire {
-	for len(s.queue) > 0 {
-		e := s.queue[0]
-		if e.next.After(now) {
-			break
-		}
-		lag := now.Sub(e.next)
+	if len(s.queue) == 0 {
+		return dst
+	}
+	at := s.offset(now)
+	for len(s.queue) > 0 && s.queue[0].next <= at {
+		top := &s.queue[0]
+		e := top.e
+		lag := at - top.next
 		missed := uint64(lag / e.interval)
 		e.seq += 1 + missed
-		dst = append(dst, Fire{Target: e.target, Name: e.name, Seq: e.seq, Missed: missed, Due: e.next, Lag: lag})
+		dst = append(dst, Fire{Target: e.target, Name: e.name, Seq: e.seq, Missed: missed, Due: s.epoch.Add(top.next), Lag: lag})
 		// The next grid point strictly after now; computed from now so that
 		// a huge lag cannot overflow a multiplication.
-		e.next = now.Add(e.interval - lag%e.interval)
-		heap.Fix(&s.queue, 0)
+		top.next = addSat(at, e.interval-lag%e.interval)
+		s.queue.down(0)
 	}
 	return dst
 }
@@ -157,7 +167,19 @@ func (s *Schedule) NextWake() (time.Time, bool) {
 	if len(s.queue) == 0 {
 		return time.Time{}, false
 	}
-	return s.queue[0].next, true
+	return s.epoch.Add(s.queue[0].next), true
+}
+
+// offset is now relative to the epoch (saturating, like time.Time.Sub).
+func (s *Schedule) offset(now time.Time) time.Duration { return now.Sub(s.epoch) }
+
+// addSat adds b >= 0 to a, saturating instead of wrapping: a delay of
+// centuries must not schedule a tick in the past.
+func addSat(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // Len returns the number of registrations.
@@ -166,34 +188,83 @@ func (s *Schedule) Len() int { return len(s.queue) }
 // Targets returns the number of distinct targets.
 func (s *Schedule) Targets() int { return len(s.targets) }
 
-// queue is a min-heap of entries by (next, order).
-type queue []*entry
+// slot is one queue position. The sort key is inline so that sifting
+// compares integers without following the entry pointer.
+type slot struct {
+	next  time.Duration // due time, as an offset from the epoch
+	order uint64        // registration order, breaks ties between equal due times
+	e     *entry
+}
 
-func (q queue) Len() int { return len(q) }
+// queue is a binary min-heap of slots by (next, order). It is written out
+// rather than used through container/heap, with integer keys inline, because
+// that made Due about three times faster with 10,000 registrations
+// (BenchmarkDue).
+type queue []slot
 
-func (q queue) Less(i, j int) bool {
-	if !q[i].next.Equal(q[j].next) {
-		return q[i].next.Before(q[j].next)
+func (q queue) less(i, j int) bool {
+	if q[i].next != q[j].next {
+		return q[i].next < q[j].next
 	}
 	return q[i].order < q[j].order
 }
 
-func (q queue) Swap(i, j int) {
+func (q queue) swap(i, j int) {
 	q[i], q[j] = q[j], q[i]
-	q[i].index, q[j].index = i, j
+	q[i].e.index, q[j].e.index = i, j
 }
 
-func (q *queue) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*q)
-	*q = append(*q, e)
+func (q queue) up(j int) {
+	for j > 0 {
+		parent := (j - 1) / 2
+		if !q.less(j, parent) {
+			return
+		}
+		q.swap(j, parent)
+		j = parent
+	}
 }
 
-func (q *queue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	e.index = -1
-	return e
+// down sifts slot i towards the leaves and reports whether it moved.
+func (q queue) down(i int) bool {
+	start := i
+	for {
+		child := 2*i + 1
+		if child >= len(q) {
+			break
+		}
+		if right := child + 1; right < len(q) && q.less(right, child) {
+			child = right
+		}
+		if !q.less(child, i) {
+			break
+		}
+		q.swap(i, child)
+		i = child
+	}
+	return i > start
+}
+
+func (q queue) fix(i int) {
+	if !q.down(i) {
+		q.up(i)
+	}
+}
+
+func (q *queue) push(s slot) {
+	s.e.index = len(*q)
+	*q = append(*q, s)
+	q.up(len(*q) - 1)
+}
+
+func (q *queue) remove(i int) {
+	last := len(*q) - 1
+	if i != last {
+		q.swap(i, last)
+	}
+	(*q)[last] = slot{}
+	*q = (*q)[:last]
+	if i != last {
+		q.fix(i)
+	}
 }

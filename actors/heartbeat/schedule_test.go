@@ -3,6 +3,9 @@ package heartbeat
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +172,11 @@ func TestSchedule(t *testing.T) {
 			unreg("b", "x", UnregisterResult{Found: true, TargetGone: true}),
 			reg(0, "c", "x", sec, sec).ok(newTarget),
 		}},
+		{name: "a delay of centuries saturates instead of wrapping into the past", steps: []step{
+			reg(0, "a", "t", sec, math.MaxInt64).ok(newTarget),
+			due(200 * 365 * 24 * time.Hour),
+			wake(math.MaxInt64, true),
+		}},
 		{name: "next wake is the earliest due time", steps: []step{
 			wake(0, false),
 			reg(0, "a", "slow", 10*sec, 10*sec).ok(newTarget),
@@ -255,4 +263,87 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestScheduleMatchesNaiveModel drives the schedule and a brute-force model
+// (sort everything on each Due) with the same seeded random operations, so
+// the hand-written heap is checked on far more shapes than the table covers.
+func TestScheduleMatchesNaiveModel(t *testing.T) {
+	type model struct {
+		interval, next time.Duration
+		seq, order     uint64
+	}
+	type mkey struct{ target, name string }
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := NewSchedule(DefaultConfig())
+	want := map[mkey]*model{}
+	var order uint64
+	now := time.Duration(0)
+	targets := []string{"t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"}
+	names := []string{"n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7"}
+	for i := range 10_000 {
+		k := mkey{targets[rng.IntN(len(targets))], names[rng.IntN(len(names))]}
+		switch op := rng.IntN(10); {
+		case op < 3:
+			iv := time.Duration(1+rng.IntN(50)) * time.Millisecond
+			d := time.Duration(rng.IntN(100)) * time.Millisecond
+			if _, err := s.Register(k.target, k.name, iv, d, t0.Add(now)); err != nil {
+				t.Fatalf("op %d: %v", i, err)
+			}
+			order++
+			want[k] = &model{interval: iv, next: now + d, order: order}
+		case op < 4:
+			_, had := want[k]
+			if got := s.Unregister(k.target, k.name); got.Found != had {
+				t.Fatalf("op %d: Unregister found=%v, model %v", i, got.Found, had)
+			}
+			delete(want, k)
+		case op < 5:
+			n := 0
+			for mk := range want {
+				if mk.target == k.target {
+					delete(want, mk)
+					n++
+				}
+			}
+			if got := s.RemoveTarget(k.target); got != n {
+				t.Fatalf("op %d: RemoveTarget = %d, model %d", i, got, n)
+			}
+		default:
+			now += time.Duration(rng.IntN(120)) * time.Millisecond
+			var exp []Fire
+			var keys []mkey
+			for mk, m := range want {
+				if m.next <= now {
+					keys = append(keys, mk)
+				}
+			}
+			slices.SortFunc(keys, func(a, b mkey) int {
+				if c := want[a].next - want[b].next; c != 0 {
+					return int(c)
+				}
+				return int(want[a].order) - int(want[b].order)
+			})
+			for _, mk := range keys {
+				m := want[mk]
+				lag := now - m.next
+				missed := uint64(lag / m.interval)
+				m.seq += 1 + missed
+				exp = append(exp, Fire{Target: mk.target, Name: mk.name, Seq: m.seq, Missed: missed, Due: t0.Add(m.next), Lag: lag})
+				m.next += time.Duration(missed+1) * m.interval
+			}
+			// cmp.Diff only on failure: it dominates the run time otherwise.
+			if got := s.Due(t0.Add(now)); !slices.EqualFunc(exp, got, sameFire) {
+				t.Fatalf("op %d: Due (-model +schedule):\n%s", i, cmp.Diff(exp, got))
+			}
+		}
+		if s.Len() != len(want) {
+			t.Fatalf("op %d: Len %d, model %d", i, s.Len(), len(want))
+		}
+	}
+}
+
+func sameFire(a, b Fire) bool {
+	return a.Target == b.Target && a.Name == b.Name && a.Seq == b.Seq && a.Missed == b.Missed &&
+		a.Due.Equal(b.Due) && a.Lag == b.Lag
 }
