@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/peermesh/peermesh/internal/meshbench"
+)
+
+func main() {
+	os.Exit(meshbench.Main(gossipsubImpl{}, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type gossipsubImpl struct{}
+
+func (gossipsubImpl) Name() string { return "go-libp2p-pubsub" }
+
+func (gossipsubImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench.ImplConfig, deliver func(int, []byte)) (meshbench.Network, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	n := &network{cancel: cancel, mesh: make([]atomic.Int64, len(hosts))}
+	params := pubsub.DefaultGossipSubParams()
+	params.D, params.Dlo, params.Dhi = cfg.D, cfg.Dlo, cfg.Dhi
+	params.HeartbeatInterval = cfg.Heartbeat
+	for i, h := range hosts {
+		opts := []pubsub.Option{
+			pubsub.WithGossipSubParams(params),
+			pubsub.WithRawTracer(&tracer{net: n, node: i}),
+		}
+		if !cfg.Sign {
+			opts = append(opts, pubsub.WithNoAuthor(), pubsub.WithMessageIdFn(func(m *pb.Message) string {
+				sum := sha256.Sum256(m.GetData())
+				return string(sum[:])
+			}))
+		}
+		ps, err := pubsub.NewGossipSub(ctx, h, opts...)
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		topic, err := ps.Join(cfg.Topic)
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("node %d join: %w", i, err)
+		}
+		sub, err := topic.Subscribe()
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("node %d subscribe: %w", i, err)
+		}
+		n.topics = append(n.topics, topic)
+		n.wg.Add(1)
+		go func(node int) {
+			defer n.wg.Done()
+			for {
+				msg, err := sub.Next(ctx)
+				if err != nil {
+					return
+				}
+				deliver(node, msg.GetData())
+			}
+		}(i)
+	}
+	return n, nil
+}
+
+type network struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	topics []*pubsub.Topic
+	mesh   []atomic.Int64
+	drops  atomic.Int64
+}
+
+func (n *network) Publish(ctx context.Context, node int, data []byte) error {
+	return n.topics[node].Publish(ctx, data)
+}
+
+func (n *network) MeshSizes(context.Context) ([]int, error) {
+	out := make([]int, len(n.mesh))
+	for i := range n.mesh {
+		out[i] = int(n.mesh[i].Load())
+	}
+	return out, nil
+}
+
+func (n *network) Drops() int64 { return n.drops.Load() }
+
+func (n *network) Close() error {
+	n.cancel()
+	n.wg.Wait()
+	return nil
+}
+
+// tracer follows each node's mesh size (the library has no public mesh
+// query) and counts the RPCs its outbound queues dropped.
+type tracer struct {
+	net  *network
+	node int
+}
+
+func (t *tracer) Graft(peer.ID, string)                    { t.net.mesh[t.node].Add(1) }
+func (t *tracer) Prune(peer.ID, string)                    { t.net.mesh[t.node].Add(-1) }
+func (t *tracer) DropRPC(*pubsub.RPC, peer.ID)             { t.net.drops.Add(1) }
+func (t *tracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
+func (t *tracer) OnClosedOutboundStream(peer.ID)           {}
+func (t *tracer) Join(string)                              {}
+func (t *tracer) Leave(string)                             {}
+func (t *tracer) ValidateMessage(*pubsub.Message)          {}
+func (t *tracer) DeliverMessage(*pubsub.Message)           {}
+func (t *tracer) RejectMessage(*pubsub.Message, string)    {}
+func (t *tracer) DuplicateMessage(*pubsub.Message)         {}
+func (t *tracer) ThrottlePeer(peer.ID)                     {}
+func (t *tracer) RecvRPC(*pubsub.RPC)                      {}
+func (t *tracer) SendRPC(*pubsub.RPC, peer.ID)             {}
+func (t *tracer) UndeliverableMessage(*pubsub.Message)     {}

@@ -1,0 +1,118 @@
+package meshbench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+)
+
+// Main is the command line shared by cmd/meshbench and bench/reference: it
+// parses args, runs M1 for the chosen variants against impl and prints the
+// table (or JSON). It returns the process exit code.
+func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("meshbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := DefaultParams(false)
+	n := fs.Int("n", def.N, "number of nodes")
+	degree := fs.Int("degree", def.Degree, "dials per node in the topology")
+	seed := fs.Int64("seed", def.Seed, "topology and publisher seed")
+	rates := fs.String("rates", "100,250,500,1000,2000,4000", "comma-separated publish rates (msg/s, all publishers together)")
+	duration := fs.Duration("duration", def.Duration, "load duration per rate")
+	drain := fs.Duration("drain", def.Drain, "longest wait for stragglers after the load")
+	warmup := fs.Duration("warmup", def.Warmup, "longest wait for every mesh to reach -min-mesh")
+	minMesh := fs.Int("min-mesh", def.MinMesh, "mesh size every node must reach before the load")
+	variant := fs.String("variant", "both", "nosign, sign or both")
+	profile := fs.String("profile", "libp2p", "peermesh profile: waku or libp2p (ignored by the reference)")
+	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "invalid -log-level %q\n", *logLevel)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	rateList, err := parseRates(*rates)
+	if err != nil {
+		fmt.Fprintf(stderr, "invalid -rates: %v\n", err)
+		return 2
+	}
+	var variants []bool
+	switch *variant {
+	case "nosign":
+		variants = []bool{false}
+	case "sign":
+		variants = []bool{true}
+	case "both":
+		variants = []bool{false, true}
+	default:
+		fmt.Fprintf(stderr, "invalid -variant %q: want nosign, sign or both\n", *variant)
+		return 2
+	}
+	if *profile != "waku" && *profile != "libp2p" {
+		fmt.Fprintf(stderr, "invalid -profile %q: want waku or libp2p\n", *profile)
+		return 2
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintf(stderr, "cpuprofile: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "cpuprofile: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var rows []RateResult
+	for _, sign := range variants {
+		p := DefaultParams(sign)
+		p.N, p.Degree, p.Seed, p.Rates = *n, *degree, *seed, rateList
+		p.Duration, p.Drain, p.Warmup, p.MinMesh = *duration, *drain, *warmup, *minMesh
+		p.Impl.Profile = *profile
+		p.Log = log
+		got, err := RunM1(ctx, impl, p)
+		rows = append(rows, got...)
+		if err != nil {
+			log.Error("run failed", "err", err)
+			return 1
+		}
+	}
+	if *asJSON {
+		err = WriteJSON(stdout, rows)
+	} else {
+		err = WriteTable(stdout, rows)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "write results: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func parseRates(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		r, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || r <= 0 || r > 1_000_000 {
+			return nil, fmt.Errorf("rate %q is not a whole number from 1 to 1000000", f)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+

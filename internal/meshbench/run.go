@@ -1,0 +1,273 @@
+package meshbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
+)
+
+// Impl is a gossipsub implementation under test.
+type Impl interface {
+	Name() string
+	// Start runs the implementation on hosts, every node joined to
+	// cfg.Topic, and calls deliver(node, data) for every message a node
+	// receives (including its own, which the harness ignores). deliver is
+	// safe for concurrent use.
+	Start(ctx context.Context, hosts []host.Host, cfg ImplConfig, deliver func(node int, data []byte)) (Network, error)
+}
+
+// ImplConfig is what the scenario prescribes to every implementation.
+type ImplConfig struct {
+	Topic     string
+	Sign      bool // StrictSign with from||seqno ids; otherwise StrictNoSign with sha256(data) ids
+	D         int
+	Dlo       int
+	Dhi       int
+	Heartbeat time.Duration
+	Profile   string // peermesh only: "waku" or "libp2p"
+}
+
+// Network is a running implementation.
+type Network interface {
+	Publish(ctx context.Context, node int, data []byte) error
+	// MeshSizes returns each node's mesh size in the topic.
+	MeshSizes(ctx context.Context) ([]int, error)
+	// Drops returns the sends the implementation counted as dropped so far
+	// (-1 if it cannot tell).
+	Drops() int64
+	Close() error
+}
+
+// Params are the M1 knobs; DefaultParams follows BENCHMARKS.md.
+type Params struct {
+	N           int
+	Degree      int
+	Seed        int64
+	Rates       []int
+	Duration    time.Duration
+	Drain       time.Duration
+	Warmup      time.Duration
+	MinMesh     int
+	PayloadSize int
+	Impl        ImplConfig
+	Log         *slog.Logger
+}
+
+// DefaultParams returns M1 as specified for one variant.
+func DefaultParams(sign bool) Params {
+	return Params{
+		N: 24, Degree: 6, Seed: 1,
+		Rates:    []int{100, 250, 500, 1000, 2000, 4000},
+		Duration: 10 * time.Second, Drain: 5 * time.Second, Warmup: 15 * time.Second,
+		MinMesh: 5, PayloadSize: 1024,
+		Impl: ImplConfig{Topic: "meshbench", Sign: sign, D: 6, Dlo: 5, Dhi: 12, Heartbeat: time.Second, Profile: "libp2p"},
+		Log:  slog.Default(),
+	}
+}
+
+// RateResult is one row of the M1 table.
+type RateResult struct {
+	Impl                 string  `json:"impl"`
+	Variant              string  `json:"variant"`
+	Rate                 int     `json:"rate"`
+	Published            int     `json:"published"`
+	DeliveryPct          float64 `json:"delivery_pct"`
+	P50ms                float64 `json:"p50_ms"`
+	P99ms                float64 `json:"p99_ms"`
+	MaxMs                float64 `json:"max_ms"`
+	CPUPerDeliveryUs     float64 `json:"cpu_us_per_delivery"`
+	WireBytesPerDelivery float64 `json:"wire_bytes_per_delivery"`
+	HeapMiBPerNode       float64 `json:"heap_mib_per_node"`
+	Duplicates           int64   `json:"duplicates"`
+	Drops                int64   `json:"drops"`
+	WarmupSeconds        float64 `json:"warmup_s"`
+}
+
+// Sustained reports whether the row meets M1's sustained-rate criterion.
+func (r RateResult) Sustained() bool { return r.DeliveryPct >= 99.9 && r.P99ms <= 1000 }
+
+// Variant names the signing variant of a config.
+func (c ImplConfig) Variant() string {
+	if c.Sign {
+		return "sign"
+	}
+	return "nosign"
+}
+
+// SustainedRate is the highest rate of rows that meets the criterion, 0 if
+// none does.
+func SustainedRate(rows []RateResult) int {
+	best := 0
+	for _, r := range rows {
+		if r.Sustained() && r.Rate > best {
+			best = r.Rate
+		}
+	}
+	return best
+}
+
+// RunM1 runs every rate of p on a fresh network each and returns a row per
+// rate.
+func RunM1(ctx context.Context, impl Impl, p Params) ([]RateResult, error) {
+	var rows []RateResult
+	for _, rate := range p.Rates {
+		row, err := runRate(ctx, impl, p, rate)
+		if err != nil {
+			return rows, fmt.Errorf("%s %s at %d msg/s: %w", impl.Name(), p.Impl.Variant(), rate, err)
+		}
+		p.Log.Info("rate done", "impl", row.Impl, "variant", row.Variant, "rate", rate,
+			"delivery_pct", row.DeliveryPct, "p99_ms", row.P99ms, "cpu_us", row.CPUPerDeliveryUs)
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func runRate(ctx context.Context, impl Impl, p Params, rate int) (RateResult, error) {
+	edges, err := Topology(p.N, p.Degree, p.Seed)
+	if err != nil {
+		return RateResult{}, err
+	}
+	bw := metrics.NewBandwidthCounter()
+	hosts, err := NewHosts(p.N, bw)
+	if err != nil {
+		return RateResult{}, err
+	}
+	defer CloseHosts(hosts)
+	rec := NewRecorder(p.N, p.N*rate*int(p.Duration/time.Second+1))
+	net, err := impl.Start(ctx, hosts, p.Impl, func(node int, data []byte) {
+		rec.Delivered(node, data, time.Now())
+	})
+	if err != nil {
+		return RateResult{}, fmt.Errorf("start: %w", err)
+	}
+	defer net.Close()
+	if err := Connect(ctx, hosts, edges); err != nil {
+		return RateResult{}, err
+	}
+	warm, err := warmUp(ctx, net, p)
+	if err != nil {
+		return RateResult{}, err
+	}
+	waitMeters()
+	cpu0, bytes0, drops0 := cpuTime(), bw.GetBandwidthTotals().TotalOut, net.Drops()
+
+	heap := load(ctx, net, p, rate, rec)
+	deadline := time.Now().Add(p.Drain)
+	for time.Now().Before(deadline) && !rec.Complete() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cpu1 := cpuTime()
+	waitMeters()
+	bytes1, drops1 := bw.GetBandwidthTotals().TotalOut, net.Drops()
+
+	s := rec.Snapshot()
+	row := RateResult{
+		Impl: impl.Name(), Variant: p.Impl.Variant(), Rate: rate, Published: s.Published,
+		P50ms: ms(s.P50), P99ms: ms(s.P99), MaxMs: ms(s.Max),
+		HeapMiBPerNode: float64(heap) / float64(p.N) / (1 << 20),
+		Duplicates:     s.Duplicates, WarmupSeconds: warm.Seconds(), Drops: -1,
+	}
+	if drops0 >= 0 && drops1 >= 0 {
+		row.Drops = drops1 - drops0
+	}
+	if want := float64(s.Published * (p.N - 1)); want > 0 {
+		row.DeliveryPct = 100 * float64(s.Deliveries) / want
+	}
+	if s.Deliveries > 0 {
+		row.CPUPerDeliveryUs = float64((cpu1 - cpu0).Microseconds()) / float64(s.Deliveries)
+		row.WireBytesPerDelivery = float64(bytes1-bytes0) / float64(s.Deliveries)
+	}
+	return row, nil
+}
+
+// warmUp waits until every node has at least MinMesh mesh peers, at most
+// Warmup; a network that never gets there is measured anyway (and the row
+// shows the full warm-up time).
+func warmUp(ctx context.Context, net Network, p Params) (time.Duration, error) {
+	start := time.Now()
+	for time.Since(start) < p.Warmup {
+		sizes, err := net.MeshSizes(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("warm-up: %w", err)
+		}
+		if slicesMin(sizes) >= p.MinMesh {
+			return time.Since(start), nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.Log.Warn("warm-up did not reach the minimum mesh size", "min_mesh", p.MinMesh, "after", p.Warmup)
+	return time.Since(start), nil
+}
+
+// load publishes at rate msg/s for p.Duration from uniformly random nodes
+// and returns the heap in use sampled half way.
+func load(ctx context.Context, net Network, p Params, rate int, rec *Recorder) uint64 {
+	rng := rand.New(rand.NewSource(p.Seed))
+	interval := time.Second / time.Duration(rate)
+	total := int(p.Duration / interval)
+	start := time.Now()
+	var heap uint64
+	var publishErrs int
+	for i := range total {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		if i == total/2 {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			heap = ms.HeapInuse
+		}
+		node := rng.Intn(p.N)
+		data := make([]byte, p.PayloadSize)
+		rng.Read(data[HeaderSize:])
+		EncodePayload(data, uint64(i), time.Now().UnixNano())
+		rec.Published(uint64(i), node)
+		if err := net.Publish(ctx, node, data); err != nil {
+			publishErrs++
+			if publishErrs <= 3 {
+				p.Log.Warn("publish failed", "node", node, "err", err)
+			}
+		}
+	}
+	if publishErrs > 0 {
+		p.Log.Warn("publish errors", "count", publishErrs)
+	}
+	return heap
+}
+
+// waitMeters lets go-libp2p's bandwidth meters (swept once a second) catch
+// up so window totals are exact.
+func waitMeters() { time.Sleep(1100 * time.Millisecond) }
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func slicesMin(v []int) int {
+	if len(v) == 0 {
+		return 0
+	}
+	m := v[0]
+	for _, x := range v[1:] {
+		m = min(m, x)
+	}
+	return m
+}
+
+// ErrNotSupported is returned by implementations for scenario options they
+// cannot honour.
+var ErrNotSupported = errors.New("meshbench: not supported by this implementation")
