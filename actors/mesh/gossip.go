@@ -181,7 +181,7 @@ func (t *Topic) HandleIWant(now time.Time, from peer.ID, ids [][]byte) *Effects 
 			t.stats.ReceivedIWants[IWantNotSent]++
 			invalid++
 			if invalid > t.cfg.MaxIWantInvalid {
-				t.stats.ReceivedIWants[IWantSkipped] += uint64(len(ids) - i)
+				t.stats.ReceivedIWants[IWantSkipped] += uint64(len(ids) - i - 1)
 				return fx
 			}
 			continue

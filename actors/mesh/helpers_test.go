@@ -62,3 +62,5 @@ func reasons(fx *Effects) []PenaltyReason {
 	}
 	return out
 }
+
+func equalIDs(a, b []peer.ID) bool { return slices.Equal(a, b) }

@@ -107,42 +107,53 @@ func (t *Topic) rebalanceMesh(now time.Time, fx *Effects) {
 	clear(t.scratch[:cap(t.scratch)])
 }
 
-// pruneOversubscribed brings the mesh from above Dhi down to D.
+// pruneOversubscribed brings the mesh from above Dhi down to D: it keeps
+// the peers grafted in this heartbeat, then the Dscore best by score, then
+// fills up to D at random; if fewer than Dout of the kept peers are outbound,
+// outbound peers replace the last inbound ones (so Dout wins over Dscore,
+// as in go-libp2p-pubsub, when Dscore+Dout > D). The rest is pruned.
 func (t *Topic) pruneOversubscribed(now time.Time, fx *Effects, justGrafted []peer.ID) {
 	cfg := &t.cfg
-	// Candidates: the mesh except peers grafted in this heartbeat.
-	cand := t.scratch[:0]
-	for _, ps := range t.mesh {
-		if !slices.Contains(justGrafted, ps.ID) {
-			cand = append(cand, ps)
+	plst := append(t.scratch[:0], t.mesh...)
+	t.shuffleByScore(plst, true)
+	// Peers grafted in this heartbeat go first: never graft and prune at once.
+	kept := 0
+	for i, ps := range plst {
+		if slices.Contains(justGrafted, ps.ID) {
+			copy(plst[kept+1:i+1], plst[kept:i])
+			plst[kept] = ps
+			kept++
 		}
 	}
-	// Keep the Dscore best: sort ascending and cut them off the end.
-	t.shuffleByScore(cand, false)
-	cand = cand[:max(0, len(cand)-cfg.Dscore)]
-	// Keep at least Dout outbound peers in the whole mesh.
-	maxOutPrunes := max(0, t.outboundInMesh()-cfg.Dout)
-	prunable := cand[:0]
-	for _, ps := range cand {
+	rest := plst[min(len(plst), max(kept, cfg.Dscore)):]
+	t.rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	d := max(cfg.D, kept)
+	out := 0
+	for _, ps := range plst[:d] {
 		if ps.Outbound {
-			if maxOutPrunes == 0 {
-				continue
-			}
-			maxOutPrunes--
+			out++
 		}
-		prunable = append(prunable, ps)
 	}
-	n := min(len(prunable), len(t.mesh)-cfg.D)
-	if n <= 0 {
-		t.scratch = cand[:0]
-		return
+	for i, last := d, d-1; i < len(plst) && out < cfg.Dout; i++ {
+		if !plst[i].Outbound {
+			continue
+		}
+		for last >= kept && plst[last].Outbound {
+			last--
+		}
+		if last < kept {
+			break
+		}
+		plst[i], plst[last] = plst[last], plst[i]
+		last--
+		out++
 	}
-	t.rng.Shuffle(len(prunable), func(i, j int) { prunable[i], prunable[j] = prunable[j], prunable[i] })
-	for _, ps := range prunable[:n] {
+	for _, ps := range plst[d:] {
 		t.pruned(now, ps, cfg.PruneBackoff)
 		fx.Prunes = append(fx.Prunes, t.makePrune(ps, cfg.PruneBackoff))
 	}
-	t.scratch = cand[:0]
+	clear(plst)
+	t.scratch = plst[:0]
 }
 
 // opportunisticGraft grafts peers scoring above the mesh median when the

@@ -1,0 +1,221 @@
+package mesh
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMcacheShift(t *testing.T) {
+	var c mcache
+	c.init(6, 3, 100)
+	for hb := range 8 {
+		c.put(MessageID(fmt.Sprint(hb)), msg(1))
+		if hb < 7 {
+			c.shift()
+		}
+	}
+	// windows now hold (newest first) 7, 6, 5, 4, 3, 2; 0 and 1 are gone.
+	for _, tt := range []struct {
+		id   string
+		want bool
+	}{{"0", false}, {"1", false}, {"2", true}, {"7", true}} {
+		if _, ok := c.get(MessageID(tt.id)); ok != tt.want {
+			t.Errorf("get(%s) = %v, want %v", tt.id, ok, tt.want)
+		}
+	}
+	if got, want := c.window(nil), []MessageID{"7", "6", "5"}; !slices.Equal(got, want) {
+		t.Errorf("gossip window %v, want %v", got, want)
+	}
+}
+
+func TestMcacheFullDropsAndCounts(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxCachedMessages = 2
+	tp := newTopic(t, cfg)
+	for i := range 3 {
+		tp.Publish(t0, MessageID(fmt.Sprint(i)), msg(1))
+	}
+	if s := tp.Stats(); s.CachedMessages != 2 || s.CacheDropped != 1 {
+		t.Fatalf("cached %d dropped %d", s.CachedMessages, s.CacheDropped)
+	}
+}
+
+func TestSeenCache(t *testing.T) {
+	t.Run("expires after SeenTTL", func(t *testing.T) {
+		tp := newTopic(t, testConfig())
+		tp.Publish(t0, "a", msg(1))
+		tp.Publish(t0.Add(time.Minute), "b", msg(1))
+		tp.Heartbeat(t0.Add(2*time.Minute - time.Nanosecond))
+		if !tp.HasSeen("a") {
+			t.Fatal("expired before the TTL")
+		}
+		tp.Heartbeat(t0.Add(2 * time.Minute))
+		if tp.HasSeen("a") || !tp.HasSeen("b") {
+			t.Fatalf("a seen %v, b seen %v", tp.HasSeen("a"), tp.HasSeen("b"))
+		}
+	})
+	t.Run("full: oldest evicted early and counted", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.MaxSeen = 2
+		tp := newTopic(t, cfg)
+		for _, id := range []MessageID{"a", "b", "c"} {
+			tp.Publish(t0, id, msg(1))
+		}
+		if tp.HasSeen("a") || !tp.HasSeen("c") || tp.Stats().SeenEvicted != 1 {
+			t.Fatalf("a %v c %v evicted %d", tp.HasSeen("a"), tp.HasSeen("c"), tp.Stats().SeenEvicted)
+		}
+	})
+	t.Run("many expiries compact the queue", func(t *testing.T) {
+		tp := newTopic(t, testConfig())
+		for i := range 1000 {
+			tp.Publish(t0, MessageID(fmt.Sprint(i)), msg(1))
+		}
+		tp.Heartbeat(t0.Add(3 * time.Minute))
+		if tp.seen.len() != 0 || len(tp.seen.fifo) != 0 {
+			t.Fatalf("seen %d fifo %d", tp.seen.len(), len(tp.seen.fifo))
+		}
+	})
+}
+
+func TestClampRemoteBackoff(t *testing.T) {
+	day := 24 * time.Hour
+	tests := []struct {
+		name string
+		sec  uint64
+		want time.Duration
+	}{
+		{"plus slack", 60, 62 * time.Second},
+		{"zero plus slack", 0, 2 * time.Second},
+		{"a day exactly", 86400, day},
+		{"just under a day, slack clamped", 86399, day},
+		{"max uint64 without overflow", ^uint64(0), day},
+		{"overflowing int64 seconds", 1 << 62, day},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := clampRemoteBackoff(tt.sec, 2*time.Second, day); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBackoffTable(t *testing.T) {
+	t.Run("expires on heartbeat", func(t *testing.T) {
+		tp := newTopic(t, testConfig())
+		withPeers(t, tp, 1)
+		tp.UpdateBackoff(t0, pid(0), time.Minute)
+		tp.Heartbeat(t0.Add(time.Minute - time.Nanosecond))
+		if _, ok := tp.BackoffUntil(pid(0)); !ok {
+			t.Fatal("expired early")
+		}
+		tp.Heartbeat(t0.Add(time.Minute))
+		if _, ok := tp.BackoffUntil(pid(0)); ok {
+			t.Fatal("not expired")
+		}
+	})
+	t.Run("UpdateBackoff keeps the later end", func(t *testing.T) {
+		tp := newTopic(t, testConfig())
+		tp.UpdateBackoff(t0, pid(0), time.Hour)
+		tp.UpdateBackoff(t0, pid(0), time.Minute)
+		if u, _ := tp.BackoffUntil(pid(0)); !u.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("until %v", u)
+		}
+	})
+	t.Run("full: the soonest-expiring entry makes room", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.MaxBackoff = 2
+		tp := newTopic(t, cfg)
+		tp.UpdateBackoff(t0, pid(0), time.Hour)
+		tp.UpdateBackoff(t0, pid(1), time.Minute)
+		tp.UpdateBackoff(t0, pid(2), time.Hour)
+		if _, ok := tp.BackoffUntil(pid(1)); ok || tp.Stats().BackoffEvicted != 1 {
+			t.Fatalf("peer-001 kept or eviction not counted")
+		}
+	})
+	t.Run("never graft a peer we back off from", func(t *testing.T) {
+		tp := newTopic(t, testConfig())
+		withPeers(t, tp, 1)
+		tp.UpdateBackoff(t0, pid(0), time.Minute)
+		if fx := tp.Join(t0); len(fx.Grafts) != 0 {
+			t.Fatalf("grafted %v", fx.Grafts)
+		}
+		if fx := tp.Heartbeat(t0.Add(time.Minute)); len(fx.Grafts) != 1 {
+			t.Fatalf("not grafted after the backoff: %v", fx.Grafts)
+		}
+	})
+}
+
+func TestPeerTableBound(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxPeers = 2
+	tp := newTopic(t, cfg)
+	withPeers(t, tp, 2)
+	if tp.AddPeer(t0, PeerAttrs{ID: pid(2)}) || tp.Stats().PeersRejected != 1 {
+		t.Fatal("third peer accepted")
+	}
+	// A departed peer with counters makes room.
+	tp.peers[pid(0)].counters.InvalidMessageDeliveries = 1
+	tp.RemovePeer(t0, pid(0))
+	if !tp.AddPeer(t0, PeerAttrs{ID: pid(2)}) {
+		t.Fatal("departed peer did not make room")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, p := range []Profile{ProfileWaku, ProfileLibp2p} {
+		if err := DefaultConfig(p).Validate(); err != nil {
+			t.Fatalf("profile %d defaults invalid: %v", p, err)
+		}
+	}
+	tests := []struct {
+		param string
+		mod   func(c *Config)
+	}{
+		{"Dlo", func(c *Config) { c.Dlo = 7 }},
+		{"Dhi", func(c *Config) { c.Dhi = 5 }},
+		{"Dscore", func(c *Config) { c.Dscore = 9 }},
+		{"Dout", func(c *Config) { c.Dout = 4 }},
+		{"HistoryGossip", func(c *Config) { c.HistoryGossip = 7 }},
+		{"GossipFactor", func(c *Config) { c.GossipFactor = 1.5 }},
+		{"MaxRemoteBackoff", func(c *Config) { c.MaxRemoteBackoff = time.Second }},
+		{"PenaltyGraftBackoff", func(c *Config) { c.PenaltyGraftBackoff = -1 }},
+		{"MaxSeen", func(c *Config) { c.MaxSeen = 0 }},
+		{"MeshMessageDeliveriesWeight", func(c *Config) { c.Score.MeshMessageDeliveriesWeight = 1 }},
+		{"Publish", func(c *Config) { c.Thresholds.Publish = 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.param, func(t *testing.T) {
+			c := DefaultConfig(ProfileWaku)
+			tt.mod(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.param+" =") {
+				t.Fatalf("error %v does not name %s", err, tt.param)
+			}
+			if _, err := NewTopic("t", c, nil); err == nil || errors.Unwrap(err) == nil {
+				t.Fatalf("NewTopic accepted invalid config: %v", err)
+			}
+		})
+	}
+}
+
+func TestProfiles(t *testing.T) {
+	w, l := DefaultConfig(ProfileWaku), DefaultConfig(ProfileLibp2p)
+	got := [][]int{
+		{w.D, w.Dlo, w.Dhi, w.Dscore, w.Dout, w.Dlazy, w.HistoryLength, w.HistoryGossip},
+		{l.D, l.Dlo, l.Dhi, l.Dscore, l.Dout, l.Dlazy, l.HistoryLength, l.HistoryGossip},
+	}
+	want := [][]int{{6, 4, 8, 6, 3, 6, 6, 3}, {6, 5, 12, 4, 2, 6, 5, 3}}
+	for i := range want {
+		if !slices.Equal(got[i], want[i]) {
+			t.Errorf("profile %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if w.UnsubscribeBackoff != 5*time.Second || l.UnsubscribeBackoff != 10*time.Second || w.PruneBackoff != time.Minute {
+		t.Error("backoffs")
+	}
+}

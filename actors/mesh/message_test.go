@@ -1,0 +1,215 @@
+package mesh
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func sortedIDs(ids []peer.ID) []peer.ID {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
+}
+
+func TestHandleMessage(t *testing.T) {
+	tests := []struct {
+		name          string
+		setup         func(tp *Topic)
+		size          int
+		wantValidate  bool
+		wantIDontWant []peer.ID
+		wantDups      uint64
+		wantDropped   uint64
+	}{
+		{name: "new small message: validate, no IDONTWANT", size: 100, wantValidate: true},
+		{
+			name: "new message of 1 KiB: IDONTWANT to IDONTWANT-capable mesh peers except source, before validation",
+			setup: func(tp *Topic) {
+				tp.peers[pid(3)].Features.IDontWant = false
+			},
+			size: 1024, wantValidate: true, wantIDontWant: []peer.ID{pid(1), pid(2)},
+		},
+		{name: "duplicate: counted, not validated again", setup: func(tp *Topic) { tp.HandleMessage(t0, pid(1), "m", msg(10)) }, size: 10, wantDups: 1},
+		{name: "pending validations full: dropped unseen", setup: func(tp *Topic) { tp.cfg.MaxPendingValidations = 0 }, size: 10, wantDropped: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := newTopic(t, testConfig())
+			withPeers(t, tp, 5)
+			tp.joined = true
+			graftN(tp, 0, 4)
+			if tt.setup != nil {
+				tt.setup(tp)
+			}
+			fx := tp.HandleMessage(t0, pid(0), "m", msg(tt.size))
+			if got := len(fx.Validations) == 1; got != tt.wantValidate {
+				t.Errorf("validate = %v, want %v", got, tt.wantValidate)
+			}
+			var idw []peer.ID
+			if len(fx.IDontWants) == 1 {
+				idw = fx.IDontWants[0].To
+			}
+			if !slices.Equal(sortedIDs(idw), tt.wantIDontWant) {
+				t.Errorf("IDONTWANT to %v, want %v", idw, tt.wantIDontWant)
+			}
+			s := tp.Stats()
+			if s.Duplicates != tt.wantDups || s.ValidationDropped != tt.wantDropped {
+				t.Errorf("dups %d dropped %d, want %d %d", s.Duplicates, s.ValidationDropped, tt.wantDups, tt.wantDropped)
+			}
+			if tt.wantDropped > 0 && tp.HasSeen("m") {
+				t.Error("dropped message marked seen")
+			}
+		})
+	}
+}
+
+func TestHandleValidated(t *testing.T) {
+	// peer-000 sends m; peer-001 sends a copy during validation; peer-002 sent
+	// IDONTWANT; mesh is peers 0..4; peer-005 is direct, peer-006 not meshed.
+	setup := func(t *testing.T) *Topic {
+		tp := newTopic(t, testConfig())
+		withPeers(t, tp, 7)
+		tp.joined = true
+		graftN(tp, 0, 5)
+		tp.peers[pid(5)].Direct = true
+		tp.HandleIDontWant(t0, pid(2), [][]byte{[]byte("m")})
+		tp.HandleMessage(t0, pid(0), "m", msg(10))
+		tp.HandleMessage(t0, pid(1), "m", msg(10))
+		return tp
+	}
+	t.Run("accept: deliver, cache, forward except source, copies and IDONTWANT; P2 and P3 credited", func(t *testing.T) {
+		tp := setup(t)
+		fx := tp.HandleValidated(t0, "m", ValidationAccept)
+		if len(fx.Deliveries) != 1 || fx.Deliveries[0].ID != "m" {
+			t.Errorf("deliveries %+v", fx.Deliveries)
+		}
+		if len(fx.Sends) != 1 {
+			t.Fatalf("sends %+v", fx.Sends)
+		}
+		if got, want := sortedIDs(fx.Sends[0].To), []peer.ID{pid(3), pid(4), pid(5)}; !slices.Equal(got, want) {
+			t.Errorf("forwarded to %v, want %v", got, want)
+		}
+		if _, ok := tp.mcache.get("m"); !ok {
+			t.Error("not cached")
+		}
+		c0, _ := tp.Counters(pid(0))
+		c1, _ := tp.Counters(pid(1))
+		if c0.FirstMessageDeliveries != 1 || c0.MeshMessageDeliveries != 1 || c1.MeshMessageDeliveries != 1 || c1.FirstMessageDeliveries != 0 {
+			t.Errorf("counters %+v %+v", c0, c1)
+		}
+	})
+	t.Run("reject: sender and copies charged P4, nothing sent", func(t *testing.T) {
+		tp := setup(t)
+		fx := tp.HandleValidated(t0, "m", ValidationReject)
+		if !fx.Empty() {
+			t.Errorf("effects %+v", fx)
+		}
+		c0, _ := tp.Counters(pid(0))
+		c1, _ := tp.Counters(pid(1))
+		if c0.InvalidMessageDeliveries != 1 || c1.InvalidMessageDeliveries != 1 {
+			t.Errorf("P4 counters %v %v", c0.InvalidMessageDeliveries, c1.InvalidMessageDeliveries)
+		}
+		tp.HandleMessage(t0, pid(3), "m", msg(10))
+		if c3, _ := tp.Counters(pid(3)); c3.InvalidMessageDeliveries != 1 {
+			t.Error("copy of a rejected message not charged")
+		}
+	})
+	t.Run("ignore: dropped silently", func(t *testing.T) {
+		tp := setup(t)
+		if fx := tp.HandleValidated(t0, "m", ValidationIgnore); !fx.Empty() {
+			t.Errorf("effects %+v", fx)
+		}
+		if c0, _ := tp.Counters(pid(0)); c0.InvalidMessageDeliveries != 0 || c0.FirstMessageDeliveries != 0 {
+			t.Errorf("counters changed %+v", c0)
+		}
+	})
+	t.Run("unknown id: ignored", func(t *testing.T) {
+		tp := setup(t)
+		if fx := tp.HandleValidated(t0, "other", ValidationAccept); !fx.Empty() {
+			t.Errorf("effects %+v", fx)
+		}
+	})
+}
+
+func TestMeshDeliveryWindow(t *testing.T) {
+	tests := []struct {
+		name  string
+		after time.Duration
+		want  float64
+	}{
+		{name: "copy within the window after validation: P3 credit", after: 10 * time.Millisecond, want: 1},
+		{name: "copy after the window: no credit", after: 11 * time.Millisecond, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := newTopic(t, testConfig())
+			withPeers(t, tp, 2)
+			tp.joined = true
+			graftN(tp, 0, 2)
+			tp.HandleMessage(t0, pid(0), "m", msg(10))
+			tp.HandleValidated(t0, "m", ValidationAccept)
+			tp.HandleMessage(t0.Add(tt.after), pid(1), "m", msg(10))
+			if c, _ := tp.Counters(pid(1)); c.MeshMessageDeliveries != tt.want {
+				t.Errorf("P3 counter %v, want %v", c.MeshMessageDeliveries, tt.want)
+			}
+		})
+	}
+}
+
+func TestPublish(t *testing.T) {
+	tests := []struct {
+		name   string
+		flood  bool
+		joined bool
+		setup  func(tp *Topic)
+		want   []peer.ID
+	}{
+		{
+			name: "flood publish: every peer at or above the publish threshold", flood: true, joined: true,
+			setup: func(tp *Topic) { tp.SetScore(pid(9), -1001) },
+			want:  []peer.ID{pid(0), pid(1), pid(2), pid(3), pid(4), pid(5), pid(6), pid(7), pid(8)},
+		},
+		{
+			name: "no flood, joined: mesh and direct peers", joined: true,
+			setup: func(tp *Topic) { graftN(tp, 0, 3); tp.peers[pid(8)].Direct = true },
+			want:  []peer.ID{pid(0), pid(1), pid(2), pid(8)},
+		},
+		{
+			name: "no flood, not joined: a fanout of D peers",
+			want: nil, // checked separately: 6 random peers
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.FloodPublish = tt.flood
+			tp := newTopic(t, cfg)
+			withPeers(t, tp, 10)
+			tp.joined = tt.joined
+			if tt.setup != nil {
+				tt.setup(tp)
+			}
+			fx := tp.Publish(t0, "m", msg(10))
+			if len(fx.Sends) != 1 {
+				t.Fatalf("sends %+v", fx.Sends)
+			}
+			got := sortedIDs(fx.Sends[0].To)
+			if tt.want == nil {
+				if len(got) != 6 || !slices.Equal(got, sortedIDs(tp.FanoutPeers())) {
+					t.Fatalf("sent to %v, fanout %v", got, tp.FanoutPeers())
+				}
+			} else if !slices.Equal(got, tt.want) {
+				t.Errorf("sent to %v, want %v", got, tt.want)
+			}
+			if !tp.HasSeen("m") {
+				t.Error("own message not marked seen")
+			}
+			if fx := tp.Publish(t0, "m", msg(10)); len(fx.Sends) != 0 {
+				t.Error("duplicate publish sent again")
+			}
+		})
+	}
+}

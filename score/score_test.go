@@ -1,0 +1,242 @@
+package score
+
+import (
+	"math"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestTopicComponents(t *testing.T) {
+	w := DefaultWakuTopicParams()
+	tests := []struct {
+		name string
+		c    TopicCounters
+		want TopicComponents // weighted
+	}{
+		{name: "P1 time in mesh: 5 quanta × 0.01", c: TopicCounters{InMesh: true, MeshTime: 5 * time.Second}, want: TopicComponents{P1: 0.05, Total: 0.05}},
+		{name: "P1 capped at 10 quanta", c: TopicCounters{InMesh: true, MeshTime: time.Hour}, want: TopicComponents{P1: 0.1, Total: 0.1}},
+		{name: "P1 zero outside the mesh", c: TopicCounters{MeshTime: time.Hour}, want: TopicComponents{}},
+		{name: "P2 first deliveries × 1", c: TopicCounters{FirstMessageDeliveries: 3}, want: TopicComponents{P2: 3, Total: 3}},
+		{name: "P3 active deficit squared: (1 − 0.25)² × −1", c: TopicCounters{MeshMessageDeliveriesActive: true, MeshMessageDeliveries: 0.25}, want: TopicComponents{P3: -0.5625, Total: -0.5625}},
+		{name: "P3 inactive: none", c: TopicCounters{MeshMessageDeliveries: 0}, want: TopicComponents{}},
+		{name: "P3 at threshold: none", c: TopicCounters{MeshMessageDeliveriesActive: true, MeshMessageDeliveries: 1}, want: TopicComponents{}},
+		{name: "P3b sticky penalty × −1", c: TopicCounters{MeshFailurePenalty: 4}, want: TopicComponents{P3b: -4, Total: -4}},
+		{name: "P4 invalid squared × −100", c: TopicCounters{InvalidMessageDeliveries: 2}, want: TopicComponents{P4: -400, Total: -400}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Topic("t", w, &tt.c)
+			if !near(got.P1, tt.want.P1) || !near(got.P2, tt.want.P2) || !near(got.P3, tt.want.P3) ||
+				!near(got.P3b, tt.want.P3b) || !near(got.P4, tt.want.P4) || !near(got.Total, tt.want.Total) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestScore(t *testing.T) {
+	ip1, ip2 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("192.0.2.7")
+	peersOn := func(a netip.Addr) int {
+		if a == ip1 {
+			return 7
+		}
+		return 12
+	}
+	lib := DefaultLibp2pParams("a", "b")
+	waku := DefaultWakuParams("a")
+	capped := DefaultLibp2pParams("a")
+	capped.TopicScoreCap = 1
+	behThr := DefaultLibp2pParams()
+	behThr.BehaviourPenaltyThreshold = 1
+	white := DefaultWakuParams()
+	white.IPColocationFactorWhitelist = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+
+	tests := []struct {
+		name   string
+		p      *Params
+		topics map[string]TopicCounters
+		pc     PeerCounters
+		ips    []netip.Addr
+		want   float64
+	}{
+		{name: "topic weight: 0.5 × (2 + 3) over two topics", p: &lib,
+			topics: map[string]TopicCounters{"a": {FirstMessageDeliveries: 2}, "b": {FirstMessageDeliveries: 3}}, want: 2.5},
+		{name: "topic without params ignored", p: &lib, topics: map[string]TopicCounters{"zzz": {FirstMessageDeliveries: 2}}, want: 0},
+		{name: "topic score cap applies to the positive sum", p: &capped, topics: map[string]TopicCounters{"a": {FirstMessageDeliveries: 10}}, want: 1},
+		{name: "P5 application score × 10", p: &lib, pc: PeerCounters{AppSpecific: 2}, want: 20},
+		{name: "P6 colocation: (7 − 5)² × −50", p: &waku, ips: []netip.Addr{ip1}, want: -200},
+		{name: "P6 summed over IPs: −50·(4 + 49)", p: &waku, ips: []netip.Addr{ip1, ip2}, want: -2650},
+		{name: "P6 whitelist exempts", p: &white, ips: []netip.Addr{ip1}, want: 0},
+		{name: "P7 behaviour: 3² × −10", p: &waku, pc: PeerCounters{BehaviourPenalty: 3}, want: -90},
+		{name: "P7 above threshold: (3 − 1)² × −10", p: &behThr, pc: PeerCounters{BehaviourPenalty: 3}, want: -40},
+		{name: "P7 at threshold: none", p: &behThr, pc: PeerCounters{BehaviourPenalty: 1}, want: 0},
+		{name: "all together (waku): 0.1 + 2 − 400 − 200 − 10", p: &waku,
+			topics: map[string]TopicCounters{"a": {InMesh: true, MeshTime: time.Minute, FirstMessageDeliveries: 2, InvalidMessageDeliveries: 2}},
+			pc:     PeerCounters{BehaviourPenalty: 1}, ips: []netip.Addr{ip1}, want: 0.1 + 2 - 400 - 200 - 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p6 := Colocation(tt.p, tt.ips, peersOn)
+			got := Score(tt.p, tt.topics, tt.pc, p6)
+			if !near(got, tt.want) {
+				t.Errorf("Score = %v, want %v", got, tt.want)
+			}
+			if b := Explain(tt.p, tt.topics, tt.pc, p6); !near(b.Total, got) {
+				t.Errorf("Explain total %v ≠ Score %v (%+v)", b.Total, got, b)
+			}
+		})
+	}
+}
+
+func TestExplainComponents(t *testing.T) {
+	p := DefaultWakuParams("b", "a")
+	b := Explain(&p, map[string]TopicCounters{
+		"b": {FirstMessageDeliveries: 1},
+		"a": {InvalidMessageDeliveries: 1},
+	}, PeerCounters{BehaviourPenalty: 2}, 1)
+	if len(b.Topics) != 2 || b.Topics[0].Topic != "a" || b.Topics[0].P4 != -100 || b.Topics[1].P2 != 1 {
+		t.Fatalf("topics %+v", b.Topics)
+	}
+	if b.TopicSum != -99 || b.P6 != -50 || b.P7 != -40 || b.Total != -189 {
+		t.Fatalf("breakdown %+v", b)
+	}
+}
+
+func TestCounters(t *testing.T) {
+	p := DefaultWakuTopicParams()
+	t.Run("first deliveries capped at increment", func(t *testing.T) {
+		var c TopicCounters
+		for range 20 {
+			c.FirstDelivery(p)
+		}
+		if c.FirstMessageDeliveries != 10 || c.MeshMessageDeliveries != 0 {
+			t.Fatalf("%+v", c)
+		}
+	})
+	t.Run("mesh deliveries only in mesh, capped", func(t *testing.T) {
+		var c TopicCounters
+		c.MeshDelivery(p)
+		c.Graft(t0)
+		for range 20 {
+			c.FirstDelivery(p)
+		}
+		if c.MeshMessageDeliveries != 10 {
+			t.Fatalf("%+v", c)
+		}
+	})
+	t.Run("activation after the window", func(t *testing.T) {
+		var c TopicCounters
+		c.Graft(t0)
+		c.Refresh(t0.Add(10*time.Second), p)
+		if c.MeshMessageDeliveriesActive {
+			t.Fatal("active at the window")
+		}
+		c.Refresh(t0.Add(11*time.Second), p)
+		if !c.MeshMessageDeliveriesActive || c.MeshTime != 11*time.Second {
+			t.Fatalf("%+v", c)
+		}
+	})
+	t.Run("decay and decay to zero", func(t *testing.T) {
+		c := TopicCounters{FirstMessageDeliveries: 4, InvalidMessageDeliveries: 0.015, MeshFailurePenalty: 1}
+		c.Decay(p, 0.01)
+		if c.FirstMessageDeliveries != 2 || c.InvalidMessageDeliveries != 0 || !near(c.MeshFailurePenalty, 0.97) {
+			t.Fatalf("%+v", c)
+		}
+	})
+	t.Run("behaviour penalty decays", func(t *testing.T) {
+		pp := DefaultWakuParams()
+		pc := PeerCounters{}
+		pc.AddPenalty(1)
+		pc.Decay(pp)
+		if !near(pc.BehaviourPenalty, 0.986) {
+			t.Fatalf("%v", pc.BehaviourPenalty)
+		}
+	})
+}
+
+// A mesh peer that forwards nothing must be negative once P3 activates, with
+// the shipped waku parameters (CVE-2022-47547).
+func TestSilentMeshPeerGoesNegative(t *testing.T) {
+	p := DefaultWakuParams("t")
+	tp := p.Topics["t"]
+	var c TopicCounters
+	c.Graft(t0)
+	for s := 1; s <= 30; s++ {
+		now := t0.Add(time.Duration(s) * time.Second)
+		c.Refresh(now, tp)
+		if s%12 == 0 {
+			c.Decay(tp, p.DecayToZero)
+		}
+		got := Score(&p, map[string]TopicCounters{"t": c}, PeerCounters{}, 0)
+		if s <= 10 && got < 0 {
+			t.Fatalf("negative at %d s, before activation: %v", s, got)
+		}
+		if s > 10 && got >= 0 {
+			t.Fatalf("still %v at %d s, after the 10 s activation window", got, s)
+		}
+	}
+}
+
+func TestParamsValidate(t *testing.T) {
+	for _, p := range []Params{DefaultWakuParams("a"), DefaultLibp2pParams("a")} {
+		if err := p.Validate(); err != nil {
+			t.Fatalf("defaults invalid: %v", err)
+		}
+	}
+	for _, th := range []Thresholds{DefaultWakuThresholds(), DefaultLibp2pThresholds()} {
+		if err := th.Validate(); err != nil {
+			t.Fatalf("thresholds invalid: %v", err)
+		}
+	}
+	tests := []struct {
+		param string
+		mod   func(p *Params, th *Thresholds)
+	}{
+		{"InvalidMessageDeliveriesWeight", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.InvalidMessageDeliveriesWeight = 1; p.Topics["a"] = tp }},
+		{"MeshMessageDeliveriesWeight", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.MeshMessageDeliveriesWeight = 0.5; p.Topics["a"] = tp }},
+		{"MeshFailurePenaltyWeight", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.MeshFailurePenaltyWeight = 1; p.Topics["a"] = tp }},
+		{"FirstMessageDeliveriesWeight", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.FirstMessageDeliveriesWeight = -1; p.Topics["a"] = tp }},
+		{"FirstMessageDeliveriesDecay", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.FirstMessageDeliveriesDecay = 1; p.Topics["a"] = tp }},
+		{"MeshMessageDeliveriesCap", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.MeshMessageDeliveriesCap = 0.5; p.Topics["a"] = tp }},
+		{"MeshMessageDeliveriesActivation", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.MeshMessageDeliveriesActivation = 0; p.Topics["a"] = tp }},
+		{"TimeInMeshQuantum", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.TimeInMeshQuantum = 0; p.Topics["a"] = tp }},
+		{"TopicWeight", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.TopicWeight = math.NaN(); p.Topics["a"] = tp }},
+		{"IPColocationFactorWeight", func(p *Params, _ *Thresholds) { p.IPColocationFactorWeight = 50 }},
+		{"BehaviourPenaltyWeight", func(p *Params, _ *Thresholds) { p.BehaviourPenaltyWeight = 10 }},
+		{"BehaviourPenaltyDecay", func(p *Params, _ *Thresholds) { p.BehaviourPenaltyDecay = 0 }},
+		{"AppSpecificWeight", func(p *Params, _ *Thresholds) { p.AppSpecificWeight = -1 }},
+		{"DecayToZero", func(p *Params, _ *Thresholds) { p.DecayToZero = 0 }},
+		{"DecayInterval", func(p *Params, _ *Thresholds) { p.DecayInterval = 0 }},
+		{"Gossip", func(_ *Params, th *Thresholds) { th.Gossip = 1 }},
+		{"Publish", func(_ *Params, th *Thresholds) { th.Publish = th.Gossip + 1 }},
+		{"Graylist", func(_ *Params, th *Thresholds) { th.Graylist = th.Publish }},
+		{"AcceptPX", func(_ *Params, th *Thresholds) { th.AcceptPX = -1 }},
+		{"OpportunisticGraft", func(_ *Params, th *Thresholds) { th.OpportunisticGraft = -1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.param, func(t *testing.T) {
+			p, th := DefaultWakuParams("a"), DefaultWakuThresholds()
+			tt.mod(&p, &th)
+			err := p.Validate()
+			if e2 := th.Validate(); e2 != nil {
+				err = e2
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.param+" =") {
+				t.Fatalf("error %v does not name %s", err, tt.param)
+			}
+		})
+	}
+}
+
+func TestDecayFor(t *testing.T) {
+	// Forget within 10 intervals: 0.01^(1/10).
+	if got := DecayFor(10*time.Second, time.Second, 0.01); !near(got, math.Pow(0.01, 0.1)) {
+		t.Fatalf("%v", got)
+	}
+}
