@@ -106,6 +106,7 @@ func (h *heartbeat) start(ctx actor.Context) {
 	}
 	h.sched = NewSchedule(h.cfg)
 	h.pids = make(map[string]*actor.PID)
+	h.metrics.limit.Set(float64(h.cfg.MaxRegistrations))
 }
 
 func (h *heartbeat) register(ctx actor.Context, msg *heartbeatv1.Register) {
@@ -199,11 +200,12 @@ func (h *heartbeat) fire(ctx actor.Context, now time.Time) {
 	if len(h.fires) == 0 {
 		return
 	}
-	stamp := timestamppb.New(now)
 	var missed uint64
 	var worst time.Duration
 	for _, f := range h.fires {
-		ctx.Send(h.pids[f.Target], &heartbeatv1.Tick{Name: f.Name, Seq: f.Seq, Now: stamp})
+		// A Timestamp per Tick: sharing one would alias state between the
+		// messages of different receivers.
+		ctx.Send(h.pids[f.Target], &heartbeatv1.Tick{Name: f.Name, Seq: f.Seq, Now: timestamppb.New(now)})
 		h.metrics.tickLag.Observe(f.Lag.Seconds())
 		missed += f.Missed
 		worst = max(worst, f.Lag)

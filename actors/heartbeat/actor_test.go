@@ -290,6 +290,9 @@ func TestRegisterWhenFullIsRejected(t *testing.T) {
 		if n, _ := sample(t, f.reg, "peermesh_heartbeat_registrations_rejected_total", "reason", "full"); n != 1 {
 			t.Fatalf("rejected{full} = %v, want 1", n)
 		}
+		if n, _ := sample(t, f.reg, "peermesh_heartbeat_registrations_limit"); n != 1 {
+			t.Fatalf("registrations_limit = %v, want 1", n)
+		}
 		register(p, f.hb, "a", time.Second, 0) // replacing is not growth
 		p.ExpectMessage(tick("a", 1, time.Now()))
 	})

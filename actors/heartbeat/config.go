@@ -2,6 +2,7 @@ package heartbeat
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -30,8 +31,8 @@ func DefaultConfig() Config {
 
 // Validate reports the first field that is out of range.
 func (c Config) Validate() error {
-	if c.MaxRegistrations <= 0 {
-		return fmt.Errorf("heartbeat config: MaxRegistrations must be > 0, got %d", c.MaxRegistrations)
+	if c.MaxRegistrations <= 0 || c.MaxRegistrations > math.MaxUint32 {
+		return fmt.Errorf("heartbeat config: MaxRegistrations must be in 1..%d, got %d", uint32(math.MaxUint32), c.MaxRegistrations)
 	}
 	if c.MinInterval <= 0 {
 		return fmt.Errorf("heartbeat config: MinInterval must be > 0, got %s", c.MinInterval)

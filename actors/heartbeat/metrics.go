@@ -16,6 +16,7 @@ const (
 
 type metrics struct {
 	registrations prometheus.Gauge
+	limit         prometheus.Gauge
 	ticksSent     prometheus.Counter
 	ticksMissed   prometheus.Counter
 	tickLag       prometheus.Histogram
@@ -30,6 +31,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		registrations: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "peermesh_heartbeat_registrations",
 			Help: "Tick registrations currently scheduled (bounded by Config.MaxRegistrations).",
+		}),
+		limit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "peermesh_heartbeat_registrations_limit",
+			Help: "Config.MaxRegistrations, to plot usage against the bound.",
 		}),
 		ticksSent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "peermesh_heartbeat_ticks_sent_total",
@@ -51,6 +56,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	var err error
 	m.registrations = register(reg, m.registrations, &err)
+	m.limit = register(reg, m.limit, &err)
 	m.ticksSent = register(reg, m.ticksSent, &err)
 	m.ticksMissed = register(reg, m.ticksMissed, &err)
 	m.tickLag = register(reg, m.tickLag, &err)

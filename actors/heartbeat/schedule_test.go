@@ -248,6 +248,7 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		edit  func(*Config)
 	}{
 		{"MaxRegistrations", func(c *Config) { c.MaxRegistrations = 0 }},
+		{"MaxRegistrations", func(c *Config) { c.MaxRegistrations = math.MaxUint32 + 1 }},
 		{"MinInterval", func(c *Config) { c.MinInterval = 0 }},
 		{"MaxNameLength", func(c *Config) { c.MaxNameLength = -1 }},
 	}

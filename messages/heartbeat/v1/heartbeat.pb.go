@@ -26,8 +26,12 @@ const (
 )
 
 // Register asks for a Tick named `name` every `interval`, the first after
-// `initial_delay`. Sent as a Request: the sender is the target. Registering a
-// (target, name) pair again replaces its schedule.
+// `initial_delay` (unset or zero: at once, right after Registered). Sent as a
+// Request: the sender is the target, and it is watched, so its registrations
+// end when it stops. Registering a (target, name) pair again replaces its
+// schedule and restarts seq at 1. Rejected with an error in Registered: an
+// empty or over-long name, an interval unset, <= 0 or below the actor's
+// minimum, a negative delay, or a new pair when the actor is full.
 type Register struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
