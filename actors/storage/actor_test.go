@@ -118,11 +118,12 @@ func TestActorTickFlushes(t *testing.T) {
 			t.Fatal("a tick of another name flushed")
 		}
 		h.tick(cfg.TickName)
-		h.p.Request(h.pid, &storagev1.Flush{}) // queued behind the tick's write
-		h.p.ExpectMessage(&storagev1.Flushed{Written: 1})
-		if n := len(h.be.writeLog()); n != 1 {
-			t.Fatalf("%d writes, want the tick's one", n)
+		synctest.Wait()
+		if n := len(h.be.writeLog()); n != 1 || h.be.Len() != 1 {
+			t.Fatalf("%d writes, %d stored; want the tick's one write", n, h.be.Len())
 		}
+		h.p.Request(h.pid, &storagev1.Flush{}) // nothing left pending
+		h.p.ExpectMessage(&storagev1.Flushed{Written: 0})
 		h.tick(cfg.TickName) // nothing pending: no empty transaction
 		synctest.Wait()
 		if n := len(h.be.writeLog()); n != 1 {
@@ -247,9 +248,10 @@ func TestActorWriteFailureKeepsChangesAndReportsIt(t *testing.T) {
 			t.Fatalf("%d writes while failing, want only the first", n)
 		}
 		h.be.setFail(nil)
-		h.tick(cfg.TickName)                   // the retry
-		h.p.Request(h.pid, &storagev1.Flush{}) // waits for the retry in flight
-		h.p.ExpectMessage(&storagev1.Flushed{Written: 3})
+		h.tick(cfg.TickName) // the retry
+		synctest.Wait()
+		h.p.Request(h.pid, &storagev1.Flush{}) // nothing left pending
+		h.p.ExpectMessage(&storagev1.Flushed{Written: 0})
 		if h.be.Len() != 3 {
 			t.Fatalf("%d records after the retry, want 3", h.be.Len())
 		}
