@@ -1,0 +1,550 @@
+package peermesh
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+)
+
+// deps are the child actors the node assembles, as props builders, so tests
+// can stand in for a child that does I/O.
+type deps struct {
+	// router builds the gossipsub router; nil means the node runs without
+	// pubsub and refuses pubsub requests with an error.
+	router func(n *Node) *actor.Props
+}
+
+func defaultDeps() deps { return deps{} }
+
+// topicState is the node's view of one topic: whether the router has joined
+// it and which local actors receive its messages.
+type topicState struct {
+	joined      bool
+	configured  bool
+	subscribers map[string]*actor.PID
+	// waiting are Subscribe requests answered once the join completes.
+	waiting []waiter
+}
+
+type waiter struct {
+	requester  *actor.PID
+	subscriber *actor.PID
+}
+
+// nodeActor is the root of a node's actor tree: it spawns and supervises the
+// children and translates the API of messages/api/v1 into their messages.
+// It holds no policy: which peers to dial or graft is decided by its children.
+type nodeActor struct {
+	n        *Node
+	router   *actor.PID
+	topics   map[string]*topicState
+	watchers map[string]*actor.PID
+	stopping bool
+}
+
+func newNodeActor(n *Node) *nodeActor {
+	return &nodeActor{n: n, topics: map[string]*topicState{}, watchers: map[string]*actor.PID{}}
+}
+
+// Receive implements actor.Actor.
+func (a *nodeActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		a.start(ctx)
+	case *actor.Terminated:
+		a.forget(msg.GetWho())
+
+	case *apiv1.GetInfo:
+		ctx.Respond(a.info())
+	case *apiv1.GetPeers:
+		ctx.Respond(&apiv1.Peers{Peers: a.hostPeers()})
+	case *apiv1.AddPeer:
+		a.addPeer(ctx, msg.GetMultiaddr(), ctx.Sender())
+	case *apiv1.Subscribe:
+		a.subscribe(ctx, msg)
+	case *apiv1.Unsubscribe:
+		a.unsubscribe(ctx, msg)
+	case *apiv1.Publish:
+		a.publish(ctx, msg)
+	case *apiv1.GetMesh:
+		a.mesh(ctx)
+	case *apiv1.GetScores:
+		a.scores(ctx)
+	case *apiv1.Watch:
+		a.watch(ctx, msg)
+	case *apiv1.Unwatch:
+		if w := a.target(ctx, msg.GetWatcher()); w != nil {
+			delete(a.watchers, w.String())
+			a.n.metrics.watchers.Set(float64(len(a.watchers)))
+		}
+	case *apiv1.Stop:
+		a.stop(ctx)
+	case *pubsubv1.RegisterValidator:
+		if a.router == nil {
+			ctx.Respond(&pubsubv1.ValidatorRegistered{Topic: msg.GetTopic(), Error: errNoRouter})
+			return
+		}
+		ctx.Forward(a.router)
+
+	// From the router.
+	case *pubsubv1.Joined:
+		a.joined(ctx, msg)
+	case *pubsubv1.Subscribed:
+		a.routerSubscribed(ctx, msg)
+	case *pubsubv1.Left:
+	case *pubsubv1.Delivered:
+		a.deliver(ctx, msg)
+
+	// From the network notifee.
+	case *apiv1.PeerConnected, *apiv1.PeerDisconnected:
+		for _, w := range a.watchers {
+			ctx.Send(w, msg)
+		}
+	}
+}
+
+const errNoRouter = "the pubsub router is not running in this node"
+
+func (a *nodeActor) start(ctx actor.Context) {
+	log := a.n.log
+	if a.n.deps.router != nil {
+		pid, err := ctx.SpawnNamed(a.n.deps.router(a.n), "router")
+		if err != nil {
+			log.Error("spawn router", "err", err)
+		} else {
+			a.router = pid
+		}
+	}
+	if a.router != nil {
+		for _, t := range a.n.cfg.PubsubTopics {
+			st := a.state(t)
+			st.configured = true
+			ctx.Request(a.router, &pubsubv1.Join{Topic: t})
+		}
+	} else {
+		log.Warn("no pubsub router in this build; topics are not joined", "topics", a.n.cfg.PubsubTopics)
+	}
+	for _, s := range a.n.cfg.StaticNodes {
+		a.addPeer(ctx, s, nil)
+	}
+}
+
+func (a *nodeActor) state(topic string) *topicState {
+	st, ok := a.topics[topic]
+	if !ok {
+		st = &topicState{subscribers: map[string]*actor.PID{}}
+		a.topics[topic] = st
+		a.n.metrics.topics.Set(float64(len(a.topics)))
+	}
+	return st
+}
+
+func (a *nodeActor) dropTopic(topic string) {
+	if st, ok := a.topics[topic]; ok {
+		a.n.metrics.subscribers.Sub(float64(len(st.subscribers)))
+		delete(a.topics, topic)
+		a.n.metrics.topics.Set(float64(len(a.topics)))
+	}
+}
+
+func (a *nodeActor) info() *apiv1.Info {
+	topics := make([]string, 0, len(a.topics))
+	for t, st := range a.topics {
+		if st.joined {
+			topics = append(topics, t)
+		}
+	}
+	sort.Strings(topics)
+	return &apiv1.Info{
+		PeerId: a.n.host.ID().String(), ListenAddresses: a.n.Addrs(), Topics: topics,
+		Profile: a.n.cfg.Profile, Version: Version, RelayReady: a.router != nil,
+	}
+}
+
+// hostPeers lists the peers libp2p knows with their connection state.
+func (a *nodeActor) hostPeers() []*apiv1.Peer {
+	h := a.n.host
+	var out []*apiv1.Peer
+	for _, id := range h.Peerstore().Peers() {
+		if id == h.ID() {
+			continue
+		}
+		p := &apiv1.Peer{PeerId: id.String(), Connectedness: "not_connected"}
+		for _, ad := range h.Peerstore().Addrs(id) {
+			p.Addresses = append(p.Addresses, ad.String())
+		}
+		if protos, err := h.Peerstore().GetProtocols(id); err == nil {
+			for _, pr := range protos {
+				p.Protocols = append(p.Protocols, string(pr))
+			}
+		}
+		if v, err := h.Peerstore().Get(id, "AgentVersion"); err == nil {
+			p.Agent, _ = v.(string)
+		}
+		if conns := h.Network().ConnsToPeer(id); len(conns) > 0 {
+			p.Connectedness = "connected"
+			p.Direction = "inbound"
+			if conns[0].Stat().Direction == network.DirOutbound {
+				p.Direction = "outbound"
+			}
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PeerId < out[j].PeerId })
+	return out
+}
+
+// addPeer dials addr on a goroutine (the I/O edge) that answers requester
+// directly; a nil requester (static nodes) only logs the outcome.
+func (a *nodeActor) addPeer(ctx actor.Context, addr string, requester *actor.PID) {
+	reply := func(m *apiv1.PeerAdded) {
+		if requester != nil {
+			ctx.Send(requester, m)
+		}
+	}
+	ma, err := parsePeerAddr(addr)
+	if err != nil {
+		reply(&apiv1.PeerAdded{Error: err.Error()})
+		return
+	}
+	info, err := peer.AddrInfoFromP2pAddr(ma)
+	if err != nil {
+		reply(&apiv1.PeerAdded{Error: fmt.Sprintf("multiaddr %s: %v", addr, err)})
+		return
+	}
+	h, log, root, timeout := a.n.host, a.n.log, ctx.ActorSystem().Root, a.n.cfg.RequestTimeout
+	go func() {
+		cctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		out := &apiv1.PeerAdded{PeerId: info.ID.String()}
+		if err := h.Connect(cctx, *info); err != nil {
+			out.Error = fmt.Sprintf("connect %s: %v", info.ID, err)
+			log.Warn("peer not connected", "peer", info.ID, "err", err)
+		} else {
+			log.Info("peer connected", "peer", info.ID, "addr", addr)
+		}
+		if requester != nil {
+			root.Send(requester, out)
+		}
+	}()
+}
+
+// target resolves the subscriber or watcher of a request: the ref when set,
+// else the sender.
+func (a *nodeActor) target(ctx actor.Context, ref *apiv1.ActorRef) *actor.PID {
+	if pid := PIDOf(ref); pid != nil {
+		return pid
+	}
+	return ctx.Sender()
+}
+
+func (a *nodeActor) subscribe(ctx actor.Context, msg *apiv1.Subscribe) {
+	topic := msg.GetTopic()
+	fail := func(reason string) { ctx.Respond(&apiv1.Subscribed{Topic: topic, Error: reason}) }
+	sub := a.target(ctx, msg.GetSubscriber())
+	switch {
+	case sub == nil:
+		fail("no subscriber: set subscriber or send Subscribe as a request")
+		return
+	case topic == "":
+		fail("empty topic")
+		return
+	case a.router == nil:
+		fail(errNoRouter)
+		return
+	case a.stopping:
+		fail("the node is stopping")
+		return
+	}
+	st, known := a.topics[topic]
+	if !known && len(a.topics) >= a.n.cfg.MaxTopics {
+		a.n.metrics.refused.WithLabelValues("topics").Inc()
+		fail(fmt.Sprintf("the node has joined its maximum of %d topics", a.n.cfg.MaxTopics))
+		return
+	}
+	st = a.state(topic)
+	if len(st.subscribers)+len(st.waiting) >= a.n.cfg.MaxSubscribers {
+		a.n.metrics.refused.WithLabelValues("subscribers").Inc()
+		fail(fmt.Sprintf("topic %s has its maximum of %d subscribers", topic, a.n.cfg.MaxSubscribers))
+		return
+	}
+	if st.joined {
+		a.addSubscriber(ctx, st, sub)
+		ctx.Respond(&apiv1.Subscribed{Topic: topic})
+		return
+	}
+	st.waiting = append(st.waiting, waiter{requester: ctx.Sender(), subscriber: sub})
+	if !known {
+		ctx.Request(a.router, &pubsubv1.Join{Topic: topic})
+	}
+}
+
+func (a *nodeActor) addSubscriber(ctx actor.Context, st *topicState, sub *actor.PID) {
+	if _, ok := st.subscribers[sub.String()]; ok {
+		return
+	}
+	st.subscribers[sub.String()] = sub
+	a.n.metrics.subscribers.Inc()
+	ctx.Watch(sub)
+}
+
+// joined continues a join: the node subscribes itself to the router so it
+// can fan messages out to its own subscribers and watchers.
+func (a *nodeActor) joined(ctx actor.Context, msg *pubsubv1.Joined) {
+	if msg.GetError() != "" {
+		a.failJoin(ctx, msg.GetTopic(), "join: "+msg.GetError())
+		return
+	}
+	ctx.Request(a.router, &pubsubv1.Subscribe{Topic: msg.GetTopic()})
+}
+
+func (a *nodeActor) routerSubscribed(ctx actor.Context, msg *pubsubv1.Subscribed) {
+	topic := msg.GetTopic()
+	if msg.GetError() != "" {
+		a.failJoin(ctx, topic, "subscribe: "+msg.GetError())
+		return
+	}
+	st := a.state(topic)
+	st.joined = true
+	a.n.log.Info("joined pubsub topic", "topic", topic)
+	for _, w := range st.waiting {
+		a.addSubscriber(ctx, st, w.subscriber)
+		if w.requester != nil {
+			ctx.Send(w.requester, &apiv1.Subscribed{Topic: topic})
+		}
+	}
+	st.waiting = nil
+}
+
+func (a *nodeActor) failJoin(ctx actor.Context, topic, reason string) {
+	a.n.log.Error("pubsub topic not joined", "topic", topic, "err", reason)
+	if st, ok := a.topics[topic]; ok {
+		for _, w := range st.waiting {
+			if w.requester != nil {
+				ctx.Send(w.requester, &apiv1.Subscribed{Topic: topic, Error: reason})
+			}
+		}
+	}
+	a.dropTopic(topic)
+}
+
+func (a *nodeActor) unsubscribe(ctx actor.Context, msg *apiv1.Unsubscribe) {
+	topic := msg.GetTopic()
+	sub := a.target(ctx, msg.GetSubscriber())
+	st, ok := a.topics[topic]
+	if !ok || sub == nil {
+		ctx.Respond(&apiv1.Unsubscribed{Topic: topic, Error: "not subscribed to " + topic})
+		return
+	}
+	if _, ok := st.subscribers[sub.String()]; ok {
+		delete(st.subscribers, sub.String())
+		a.n.metrics.subscribers.Dec()
+	}
+	a.leaveIfUnused(ctx, topic, st)
+	ctx.Respond(&apiv1.Unsubscribed{Topic: topic})
+}
+
+// leaveIfUnused leaves a topic nobody needs: no subscriber, not configured.
+func (a *nodeActor) leaveIfUnused(ctx actor.Context, topic string, st *topicState) {
+	if st.joined && !st.configured && len(st.subscribers) == 0 && len(st.waiting) == 0 && a.router != nil {
+		ctx.Request(a.router, &pubsubv1.Leave{Topic: topic})
+		a.dropTopic(topic)
+	}
+}
+
+// forget removes a stopped actor from every subscriber and watcher list.
+func (a *nodeActor) forget(who *actor.PID) {
+	key := who.String()
+	if _, ok := a.watchers[key]; ok {
+		delete(a.watchers, key)
+		a.n.metrics.watchers.Set(float64(len(a.watchers)))
+	}
+	for _, st := range a.topics {
+		if _, ok := st.subscribers[key]; ok {
+			delete(st.subscribers, key)
+			a.n.metrics.subscribers.Dec()
+		}
+	}
+}
+
+func (a *nodeActor) watch(ctx actor.Context, msg *apiv1.Watch) {
+	w := a.target(ctx, msg.GetWatcher())
+	switch {
+	case w == nil:
+		ctx.Respond(&apiv1.Watching{Error: "no watcher: set watcher or send Watch as a request"})
+	case len(a.watchers) >= a.n.cfg.MaxWatchers:
+		a.n.metrics.refused.WithLabelValues("watchers").Inc()
+		ctx.Respond(&apiv1.Watching{Error: fmt.Sprintf("the node has its maximum of %d watchers", a.n.cfg.MaxWatchers)})
+	default:
+		a.watchers[w.String()] = w
+		a.n.metrics.watchers.Set(float64(len(a.watchers)))
+		ctx.Watch(w)
+		ctx.Respond(&apiv1.Watching{})
+	}
+}
+
+func (a *nodeActor) deliver(ctx actor.Context, d *pubsubv1.Delivered) {
+	st, ok := a.topics[d.GetTopic()]
+	if !ok {
+		return
+	}
+	ev := &apiv1.MessageReceived{
+		Topic: d.GetTopic(), Data: d.GetMessage().GetData(), MessageId: d.GetMessageId(),
+		ReceivedAt: timestamppb.New(time.Now()),
+	}
+	if from := d.GetReceivedFrom(); len(from) > 0 {
+		if id, err := peer.IDFromBytes(from); err == nil {
+			ev.ReceivedFrom = id.String()
+		}
+	}
+	for _, s := range st.subscribers {
+		ctx.Send(s, ev)
+	}
+	for _, w := range a.watchers {
+		ctx.Send(w, ev)
+	}
+	a.n.metrics.delivered.Add(float64(len(st.subscribers) + len(a.watchers)))
+}
+
+func (a *nodeActor) publish(ctx actor.Context, msg *apiv1.Publish) {
+	topic := msg.GetTopic()
+	if a.router == nil {
+		ctx.Respond(&apiv1.Published{Topic: topic, Error: errNoRouter})
+		return
+	}
+	f := ctx.RequestFuture(a.router, &pubsubv1.Publish{Topic: topic, Data: msg.GetData()}, a.n.cfg.RequestTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		p, ok := res.(*pubsubv1.Published)
+		switch {
+		case err != nil:
+			ctx.Respond(&apiv1.Published{Topic: topic, Error: fmt.Sprintf("publish: %v", err)})
+		case !ok:
+			ctx.Respond(&apiv1.Published{Topic: topic, Error: fmt.Sprintf("publish: unexpected answer %T", res)})
+		default:
+			ctx.Respond(&apiv1.Published{Topic: topic, MessageId: p.GetMessageId(), Error: p.GetError()})
+		}
+	})
+}
+
+func (a *nodeActor) joinedTopics() []string {
+	var out []string
+	for t, st := range a.topics {
+		if st.joined {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// mesh asks the router for each joined topic's mesh in turn.
+func (a *nodeActor) mesh(ctx actor.Context) {
+	out := &apiv1.Mesh{}
+	if a.router == nil {
+		out.Error = errNoRouter
+		ctx.Respond(out)
+		return
+	}
+	topics := a.joinedTopics()
+	var next func(i int)
+	next = func(i int) {
+		if i == len(topics) {
+			ctx.Respond(out)
+			return
+		}
+		f := ctx.RequestFuture(a.router, &pubsubv1.GetMesh{Topic: topics[i]}, a.n.cfg.RequestTimeout)
+		ctx.ReenterAfter(f, func(res any, err error) {
+			m, ok := res.(*pubsubv1.Mesh)
+			if err != nil || !ok || m.GetError() != "" {
+				out.Error = fmt.Sprintf("mesh of %s: %v%s", topics[i], err, m.GetError())
+			} else {
+				out.Topics = append(out.Topics, &apiv1.TopicMesh{Topic: topics[i], PeerIds: peerIDs(m.GetMesh())})
+			}
+			next(i + 1)
+		})
+	}
+	next(0)
+}
+
+func peerIDs(raw [][]byte) []string {
+	out := make([]string, 0, len(raw))
+	for _, b := range raw {
+		if id, err := peer.IDFromBytes(b); err == nil {
+			out = append(out, id.String())
+		}
+	}
+	return out
+}
+
+func (a *nodeActor) scores(ctx actor.Context) {
+	if a.router == nil {
+		ctx.Respond(&apiv1.Scores{Error: errNoRouter})
+		return
+	}
+	f := ctx.RequestFuture(a.router, &pubsubv1.GetScores{}, a.n.cfg.RequestTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		s, ok := res.(*pubsubv1.Scores)
+		if err != nil || !ok {
+			ctx.Respond(&apiv1.Scores{Error: fmt.Sprintf("scores: %v (answer %T)", err, res)})
+			return
+		}
+		out := &apiv1.Scores{}
+		for _, p := range s.GetPeers() {
+			id, err := peer.IDFromBytes(p.GetPeer())
+			if err != nil {
+				continue
+			}
+			ps := &apiv1.PeerScore{PeerId: id.String(), Score: p.GetScore(), AppSpecific: p.GetAppSpecific(),
+				IpColocationFactor: p.GetIpColocation(), BehaviourPenalty: p.GetBehaviour()}
+			for _, t := range p.GetTopics() {
+				ps.Topics = append(ps.Topics, &apiv1.TopicScore{Topic: t.GetTopic(), TimeInMesh: t.GetTimeInMesh(),
+					FirstMessageDeliveries: t.GetFirstDeliveries(), MeshMessageDeliveries: t.GetMeshDeliveries(),
+					InvalidMessageDeliveries: t.GetInvalidMessages()})
+			}
+			out.Scores = append(out.Scores, ps)
+		}
+		ctx.Respond(out)
+	})
+}
+
+// stop leaves every joined topic (the router PRUNEs the mesh) and then
+// answers Stopped; the caller stops the actor afterwards, which stops the
+// children.
+func (a *nodeActor) stop(ctx actor.Context) {
+	a.stopping = true
+	if a.router == nil {
+		ctx.Respond(&apiv1.Stopped{})
+		return
+	}
+	topics := a.joinedTopics()
+	var errs []string
+	var next func(i int)
+	next = func(i int) {
+		if i == len(topics) {
+			out := &apiv1.Stopped{}
+			if len(errs) > 0 {
+				out.Error = fmt.Sprint(errs)
+			}
+			ctx.Respond(out)
+			return
+		}
+		f := ctx.RequestFuture(a.router, &pubsubv1.Leave{Topic: topics[i]}, a.n.cfg.StopTimeout)
+		ctx.ReenterAfter(f, func(res any, err error) {
+			if l, ok := res.(*pubsubv1.Left); err != nil || !ok || l.GetError() != "" {
+				errs = append(errs, fmt.Sprintf("leave %s: %v %s", topics[i], err, l.GetError()))
+			}
+			a.dropTopic(topics[i])
+			next(i + 1)
+		})
+	}
+	next(0)
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/peermesh/peermesh"
+	"github.com/peermesh/peermesh/internal/config"
+	"github.com/peermesh/peermesh/internal/rest"
+)
+
+// shutdownTimeout bounds the graceful stop after the first signal.
+const shutdownTimeout = 5 * time.Second
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so exit codes are explicit: 0 after a clean
+// stop, 1 on a runtime failure, 2 on an invalid setting.
+func run(args []string, stdout, stderr io.Writer) int {
+	s, err := config.Load(args, config.LookupEnv)
+	if errors.Is(err, config.ErrHelp) {
+		config.Usage(stdout)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "peermesh: %v\nRun with --help for the list of settings.\n", err)
+		return 2
+	}
+	log := newLogger(s, stderr)
+	if err := serve(s, log); err != nil {
+		log.Error("node failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(s config.Settings, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(s.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(s.LogFormat, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// nodeConfig maps the process settings onto the embedding Config.
+func nodeConfig(s config.Settings, log *slog.Logger, reg prometheus.Registerer) (peermesh.Config, error) {
+	cfg := peermesh.DefaultConfig()
+	if s.NodeKey != "" {
+		k, err := peermesh.ParseKey(s.NodeKey)
+		if err != nil {
+			return cfg, fmt.Errorf("--nodekey: %w", err)
+		}
+		cfg.Key = k
+	}
+	cfg.DataDir = s.DataDir
+	cfg.ListenAddress = s.ListenAddress
+	cfg.TCPPort = s.TCPPort
+	cfg.Profile = string(s.Profile)
+	cfg.PubsubTopics = s.PubsubTopics
+	cfg.StaticNodes = s.StaticNodes
+	cfg.MaxConnections = s.MaxConnections
+	cfg.PeerStoreCapacity = s.EffectivePeerStoreCapacity()
+	cfg.PeerPersistence = s.PeerPersistence
+	cfg.IPColocationLimit = s.IPColocationLimit
+	cfg.RelayPeerExchange = s.RelayPeerExchange
+	cfg.Logger = log
+	cfg.Registerer = reg
+	return cfg, nil
+}
+
+func serve(s config.Settings, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg, err := nodeConfig(s, log, reg)
+	if err != nil {
+		return err
+	}
+	node, err := peermesh.New(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := node.Start(); err != nil {
+		_ = node.Close(context.Background())
+		return err
+	}
+	log.Info("peermesh node started", "peer_id", node.ID().String(), "version", peermesh.Version, "profile", s.Profile, "data_dir", s.DataDir)
+	for _, a := range node.Addrs() {
+		log.Info("listening", "multiaddr", a)
+	}
+
+	type named struct {
+		name string
+		srv  *http.Server
+	}
+	var servers []named
+	errc := make(chan error, 2)
+	if s.REST {
+		srv, err := restServer(s, node, log)
+		if err != nil {
+			_ = node.Close(context.Background())
+			return err
+		}
+		servers = append(servers, named{"rest", srv})
+	}
+	if s.MetricsServer {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		servers = append(servers, named{"metrics", &http.Server{
+			Addr: net.JoinHostPort(s.MetricsServerAddress, strconv.Itoa(s.MetricsServerPort)), Handler: mux,
+			ReadHeaderTimeout: 5 * time.Second,
+		}})
+	}
+	for i, ns := range servers {
+		ln, err := net.Listen("tcp", ns.srv.Addr)
+		if err != nil {
+			for _, started := range servers[:i] {
+				_ = started.srv.Close()
+			}
+			_ = node.Close(context.Background())
+			return fmt.Errorf("%s server: listen %s: %w", ns.name, ns.srv.Addr, err)
+		}
+		log.Info(ns.name+" server listening", "url", "http://"+ln.Addr().String())
+		go func() {
+			if err := ns.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s server: %w", ns.name, err)
+			}
+		}()
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case sig := <-sigs:
+		log.Info("stopping", "signal", sig.String())
+	case err := <-errc:
+		log.Error("stopping after a server failed", "err", err)
+	}
+	// A second signal means "now": exit without waiting.
+	go func() {
+		sig := <-sigs
+		log.Warn("second signal, exiting at once", "signal", sig.String())
+		os.Exit(1)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	for _, ns := range servers {
+		_ = ns.srv.Shutdown(ctx)
+	}
+	if err := node.Close(ctx); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
+
+// restServer assembles the REST API: the relay cache actor subscribed to
+// the configured topics, and the handlers over the node facade.
+func restServer(s config.Settings, node *peermesh.Node, log *slog.Logger) (*http.Server, error) {
+	rc := rest.DefaultConfig()
+	rc.CacheCapacity = s.RESTRelayCacheCapacity
+	rc.WakuMessages = s.Profile == config.ProfileWaku
+	root := node.System().Root
+	cache, err := root.SpawnNamed(rest.CacheProps(rc, node.Registerer()), "rest-relay-cache")
+	if err != nil {
+		return nil, fmt.Errorf("spawn REST relay cache: %w", err)
+	}
+	relay := &rest.ActorRelay{Root: root, Cache: cache, Node: node}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, t := range s.PubsubTopics {
+		if err := relay.Subscribe(ctx, t); err != nil {
+			log.Warn("REST relay cache not subscribed", "topic", t, "err", err)
+		}
+	}
+	h, err := rest.New(rc, node, relay, peermesh.Version, log)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Server{
+		Addr: net.JoinHostPort(s.RESTAddress, strconv.Itoa(s.RESTPort)), Handler: h.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+	}, nil
+}

@@ -1,0 +1,172 @@
+package peermesh
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Profile names of Config.Profile.
+const (
+	ProfileWaku   = "waku"
+	ProfileLibp2p = "libp2p"
+)
+
+// DefaultPubsubTopic is cluster 0, shard 0 in Waku's static sharding.
+const DefaultPubsubTopic = "/waku/2/rs/0/0"
+
+// Config configures one node.
+type Config struct {
+	// Name is the node actor's name in its ActorSystem; nodes sharing a
+	// system need different names.
+	Name string
+	// Key is the libp2p identity. When nil the key in DataDir is used
+	// (created on first start), or a fresh key when DataDir is empty.
+	Key crypto.PrivKey
+	// DataDir holds the node key ("nodekey") and the peer store
+	// ("peers.db"). Empty means nothing is kept on disk.
+	DataDir string
+	// ListenAddress and TCPPort are where libp2p listens (TCP, Noise,
+	// Yamux). Port 0 picks a free port.
+	ListenAddress string
+	TCPPort       int
+	// Profile is ProfileWaku or ProfileLibp2p.
+	Profile string
+	// PubsubTopics are joined at start and kept joined until Stop.
+	PubsubTopics []string
+	// StaticNodes (multiaddrs with /p2p/<id>) are dialled at start and kept
+	// connected.
+	StaticNodes []string
+	// MaxConnections caps libp2p connections (nwaku's --max-connections);
+	// connections beyond it are refused by the resource manager.
+	MaxConnections int
+	// PeerStoreCapacity bounds the peer store; 0 means 5 × MaxConnections.
+	PeerStoreCapacity int
+	// PeerPersistence keeps peer records in DataDir and reconnects to them
+	// after a restart.
+	PeerPersistence bool
+	// IPColocationLimit is the most peers accepted from one IP (0: off).
+	IPColocationLimit int
+	// RelayPeerExchange enables gossipsub peer exchange on PRUNE.
+	RelayPeerExchange bool
+
+	// MaxSubscribers bounds local subscribers per topic and MaxWatchers the
+	// watcher actors; further Subscribe / Watch requests are refused.
+	MaxSubscribers int
+	MaxWatchers    int
+	// MaxTopics bounds the topics the node joins.
+	MaxTopics int
+	// RequestTimeout bounds each request the node makes to its own actors
+	// and each blocking call of the Node methods.
+	RequestTimeout time.Duration
+	// StopTimeout bounds Stop: leaving topics and flushing the store.
+	StopTimeout time.Duration
+
+	// Logger receives the node's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives every metric of the node; nil means a registry of
+	// the node's own (Node.Gatherer).
+	Registerer prometheus.Registerer
+}
+
+// DefaultConfig returns nwaku's defaults for an embedded node that keeps
+// nothing on disk and listens on a free loopback port.
+func DefaultConfig() Config {
+	return Config{
+		Name:              "peermesh",
+		ListenAddress:     "127.0.0.1",
+		TCPPort:           0,
+		Profile:           ProfileWaku,
+		PubsubTopics:      []string{DefaultPubsubTopic},
+		MaxConnections:    50,
+		IPColocationLimit: 5,
+		MaxSubscribers:    1024,
+		MaxWatchers:       64,
+		MaxTopics:         64,
+		RequestTimeout:    5 * time.Second,
+		StopTimeout:       4 * time.Second,
+	}
+}
+
+// Validate names the first invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("peermesh: Config.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Name == "" {
+		bad("Name", "must not be empty")
+	}
+	if net.ParseIP(c.ListenAddress) == nil {
+		bad("ListenAddress", "%q is not an IP address", c.ListenAddress)
+	}
+	if c.TCPPort < 0 || c.TCPPort > 65535 {
+		bad("TCPPort", "%d is not a TCP port", c.TCPPort)
+	}
+	if c.Profile != ProfileWaku && c.Profile != ProfileLibp2p {
+		bad("Profile", "%q is not %q or %q", c.Profile, ProfileWaku, ProfileLibp2p)
+	}
+	if c.MaxTopics < 1 {
+		bad("MaxTopics", "%d must be positive", c.MaxTopics)
+	} else if len(c.PubsubTopics) > c.MaxTopics {
+		bad("PubsubTopics", "%d topics, more than MaxTopics %d", len(c.PubsubTopics), c.MaxTopics)
+	}
+	for _, t := range c.PubsubTopics {
+		if t == "" {
+			bad("PubsubTopics", "empty topic")
+		}
+	}
+	for _, s := range c.StaticNodes {
+		if _, err := parsePeerAddr(s); err != nil {
+			bad("StaticNodes", "%v", err)
+		}
+	}
+	if c.MaxConnections < 1 {
+		bad("MaxConnections", "%d must be positive", c.MaxConnections)
+	}
+	if c.PeerStoreCapacity < 0 {
+		bad("PeerStoreCapacity", "%d must not be negative", c.PeerStoreCapacity)
+	}
+	if c.IPColocationLimit < 0 {
+		bad("IPColocationLimit", "%d must not be negative", c.IPColocationLimit)
+	}
+	if c.MaxSubscribers < 1 {
+		bad("MaxSubscribers", "%d must be positive", c.MaxSubscribers)
+	}
+	if c.MaxWatchers < 1 {
+		bad("MaxWatchers", "%d must be positive", c.MaxWatchers)
+	}
+	if c.RequestTimeout <= 0 {
+		bad("RequestTimeout", "%s must be positive", c.RequestTimeout)
+	}
+	if c.StopTimeout <= 0 {
+		bad("StopTimeout", "%s must be positive", c.StopTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// peerStoreCapacity resolves the 0 default.
+func (c Config) peerStoreCapacity() int {
+	if c.PeerStoreCapacity == 0 {
+		return 5 * c.MaxConnections
+	}
+	return c.PeerStoreCapacity
+}
+
+// parsePeerAddr parses a multiaddr that must name its peer.
+func parsePeerAddr(s string) (multiaddr.Multiaddr, error) {
+	ma, err := multiaddr.NewMultiaddr(s)
+	if err != nil {
+		return nil, fmt.Errorf("multiaddr %q: %w", s, err)
+	}
+	if _, err := ma.ValueForProtocol(multiaddr.P_P2P); err != nil {
+		return nil, fmt.Errorf("multiaddr %q has no /p2p/<peer id>", s)
+	}
+	return ma, nil
+}

@@ -1,0 +1,52 @@
+package peermesh
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// newHost builds the node's libp2p host: TCP only, Noise, Yamux, no relay or
+// NAT services, and a resource manager whose system connection limit is
+// MaxConnections — nwaku's only hard cap on connections; beyond it new
+// connections are refused.
+func newHost(cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (host.Host, error) {
+	proto := "ip4"
+	if ip := net.ParseIP(cfg.ListenAddress); ip != nil && ip.To4() == nil {
+		proto = "ip6"
+	}
+	listen := fmt.Sprintf("/%s/%s/tcp/%d", proto, cfg.ListenAddress, cfg.TCPPort)
+	conns := rcmgr.LimitVal(cfg.MaxConnections)
+	limits := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{Conns: conns, ConnsInbound: conns, ConnsOutbound: conns},
+	}.Build(rcmgr.DefaultLimits.AutoScale())
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(listen),
+		libp2p.NoTransports,
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ResourceManager(rm),
+		libp2p.PrometheusRegisterer(reg),
+		libp2p.DisableRelay(),
+		libp2p.UserAgent("peermesh/"+Version),
+	)
+	if err != nil {
+		_ = rm.Close()
+		return nil, fmt.Errorf("libp2p host on %s: %w", listen, err)
+	}
+	return h, nil
+}

@@ -1,0 +1,323 @@
+package peermesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/peermesh/peermesh/internal/actorkit"
+	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+)
+
+// Version is the node's version, answered by GetInfo and /debug/v1/version.
+const Version = "v0.1.0-dev"
+
+// Node is one peermesh node: its libp2p host, its metrics and, once spawned,
+// its actor tree.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	host     host.Host
+	reg      prometheus.Registerer
+	gatherer prometheus.Gatherer
+	metrics  *nodeMetrics
+	deps     deps
+
+	mu      sync.Mutex
+	sys     *actor.ActorSystem
+	pid     *actor.PID
+	own     bool
+	closed  bool
+	notifee *netNotifee
+}
+
+// New validates cfg, loads or creates the node key and starts the libp2p
+// host (listening). The node's actors run once Spawn or Start is called.
+func New(cfg Config) (*Node, error) {
+	return newNode(cfg, defaultDeps())
+}
+
+func newNode(cfg Config, d deps) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	n := &Node{cfg: cfg, log: log, deps: d}
+	if cfg.Registerer == nil {
+		r := prometheus.NewRegistry()
+		n.reg, n.gatherer = r, r
+	} else {
+		n.reg = cfg.Registerer
+		if g, ok := cfg.Registerer.(prometheus.Gatherer); ok {
+			n.gatherer = g
+		}
+	}
+	key := cfg.Key
+	if key == nil {
+		var err error
+		if cfg.DataDir != "" {
+			var created bool
+			if key, created, err = LoadOrCreateKey(cfg.DataDir); err != nil {
+				return nil, err
+			}
+			if created {
+				log.Info("created node key", "path", cfg.DataDir+"/"+KeyFile)
+			}
+		} else if key, _, err = crypto.GenerateSecp256k1Key(nil); err != nil {
+			return nil, fmt.Errorf("generate node key: %w", err)
+		}
+	}
+	m, err := newNodeMetrics(n.reg)
+	if err != nil {
+		return nil, err
+	}
+	n.metrics = m
+	if n.host, err = newHost(cfg, key, n.reg); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// ID is the node's libp2p peer id.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Host is the node's libp2p host, for inspection; the node's actors own its
+// connections and streams.
+func (n *Node) Host() host.Host { return n.host }
+
+// Gatherer serves the node's metrics; nil when Config.Registerer is not a
+// Gatherer.
+func (n *Node) Gatherer() prometheus.Gatherer { return n.gatherer }
+
+// Addrs are the node's full listen multiaddrs, /p2p/<id> included.
+func (n *Node) Addrs() []string {
+	out := make([]string, 0, len(n.host.Addrs()))
+	for _, a := range n.host.Addrs() {
+		out = append(out, a.String()+"/p2p/"+n.host.ID().String())
+	}
+	return out
+}
+
+// Spawn starts the node actor as a child of parent — a caller's
+// ActorSystem.Root or one of its actors — and returns its PID. The node's
+// children (storage, dialer, peer manager, router, …) live under it.
+func (n *Node) Spawn(parent actor.SpawnerContext) (*actor.PID, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.pid != nil {
+		return nil, errors.New("peermesh: node already spawned")
+	}
+	if n.closed {
+		return nil, errors.New("peermesh: node closed")
+	}
+	pid, err := parent.SpawnNamed(actorkit.Props(func() actor.Actor { return newNodeActor(n) }), n.cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("spawn node %q: %w", n.cfg.Name, err)
+	}
+	n.sys, n.pid = parent.ActorSystem(), pid
+	n.notifee = &netNotifee{root: n.sys.Root, node: pid}
+	n.host.Network().Notify(n.notifee)
+	return pid, nil
+}
+
+// Start spawns the node in an ActorSystem of its own, for programs that do
+// not otherwise use protoactor.
+func (n *Node) Start() (*actor.PID, error) {
+	sys := actor.NewActorSystemWithConfig(actor.Configure(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return n.log.With("lib", "protoactor") }),
+	))
+	pid, err := n.Spawn(sys.Root)
+	if err != nil {
+		sys.Shutdown()
+		return nil, err
+	}
+	n.mu.Lock()
+	n.own = true
+	n.mu.Unlock()
+	return pid, nil
+}
+
+// PID is the node actor's address (nil before Spawn).
+func (n *Node) PID() *actor.PID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pid
+}
+
+// System is the ActorSystem the node was spawned in (nil before Spawn).
+func (n *Node) System() *actor.ActorSystem {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sys
+}
+
+// Close stops the node gracefully — leave every topic (PRUNE), flush the
+// peer store, stop the actors — then closes the libp2p host, all within
+// ctx. It is safe to call more than once.
+func (n *Node) Close(ctx context.Context) error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	sys, pid, own := n.sys, n.pid, n.own
+	n.mu.Unlock()
+
+	var errs []error
+	if pid != nil {
+		if stopped, err := call[*apiv1.Stopped](ctx, n, &apiv1.Stop{}); err != nil {
+			errs = append(errs, err)
+		} else if stopped.GetError() != "" {
+			errs = append(errs, errors.New(stopped.GetError()))
+		}
+		n.host.Network().StopNotify(n.notifee)
+		if err := sys.Root.StopFuture(pid).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("stop node actor: %w", err))
+		}
+	}
+	if err := n.host.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close host: %w", err))
+	}
+	if own {
+		sys.Shutdown()
+	}
+	return errors.Join(errs...)
+}
+
+// call sends msg to the node actor and returns its answer of type T,
+// waiting until ctx is done or RequestTimeout passes.
+func call[T proto.Message](ctx context.Context, n *Node, msg proto.Message) (T, error) {
+	var zero T
+	n.mu.Lock()
+	sys, pid := n.sys, n.pid
+	n.mu.Unlock()
+	if pid == nil {
+		return zero, errors.New("peermesh: node not spawned")
+	}
+	timeout := n.cfg.RequestTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return zero, fmt.Errorf("%T: %w", msg, context.DeadlineExceeded)
+	}
+	res, err := sys.Root.RequestFuture(pid, msg, timeout).Result()
+	if err != nil {
+		return zero, fmt.Errorf("%T: %w", msg, err)
+	}
+	v, ok := res.(T)
+	if !ok {
+		return zero, fmt.Errorf("%T: unexpected answer %T", msg, res)
+	}
+	return v, nil
+}
+
+// answerError turns the error field of an answer into a Go error.
+func answerError(s string) error {
+	if s == "" {
+		return nil
+	}
+	return errors.New(s)
+}
+
+// Info asks the node for its identity, addresses and topics.
+func (n *Node) Info(ctx context.Context) (*apiv1.Info, error) {
+	return call[*apiv1.Info](ctx, n, &apiv1.GetInfo{})
+}
+
+// Peers lists the peer store.
+func (n *Node) Peers(ctx context.Context) ([]*apiv1.Peer, error) {
+	out, err := call[*apiv1.Peers](ctx, n, &apiv1.GetPeers{})
+	if err != nil {
+		return nil, err
+	}
+	return out.GetPeers(), answerError(out.GetError())
+}
+
+// AddPeer stores and dials a peer given as a multiaddr with /p2p/<id>.
+func (n *Node) AddPeer(ctx context.Context, addr string) (string, error) {
+	out, err := call[*apiv1.PeerAdded](ctx, n, &apiv1.AddPeer{Multiaddr: addr})
+	if err != nil {
+		return "", err
+	}
+	return out.GetPeerId(), answerError(out.GetError())
+}
+
+// Mesh returns the mesh peers of every joined topic.
+func (n *Node) Mesh(ctx context.Context) ([]*apiv1.TopicMesh, error) {
+	out, err := call[*apiv1.Mesh](ctx, n, &apiv1.GetMesh{})
+	if err != nil {
+		return nil, err
+	}
+	return out.GetTopics(), answerError(out.GetError())
+}
+
+// Scores returns every known peer's gossipsub score with its components.
+func (n *Node) Scores(ctx context.Context) ([]*apiv1.PeerScore, error) {
+	out, err := call[*apiv1.Scores](ctx, n, &apiv1.GetScores{})
+	if err != nil {
+		return nil, err
+	}
+	return out.GetScores(), answerError(out.GetError())
+}
+
+// Publish sends data on topic and returns the message id.
+func (n *Node) Publish(ctx context.Context, topic string, data []byte) ([]byte, error) {
+	out, err := call[*apiv1.Published](ctx, n, &apiv1.Publish{Topic: topic, Data: data})
+	if err != nil {
+		return nil, err
+	}
+	return out.GetMessageId(), answerError(out.GetError())
+}
+
+// Subscribe delivers topic's messages to subscriber as MessageReceived.
+func (n *Node) Subscribe(ctx context.Context, topic string, subscriber *actor.PID) error {
+	out, err := call[*apiv1.Subscribed](ctx, n, &apiv1.Subscribe{Topic: topic, Subscriber: Ref(subscriber)})
+	if err != nil {
+		return err
+	}
+	return answerError(out.GetError())
+}
+
+// Unsubscribe stops deliveries of topic to subscriber.
+func (n *Node) Unsubscribe(ctx context.Context, topic string, subscriber *actor.PID) error {
+	out, err := call[*apiv1.Unsubscribed](ctx, n, &apiv1.Unsubscribe{Topic: topic, Subscriber: Ref(subscriber)})
+	if err != nil {
+		return err
+	}
+	return answerError(out.GetError())
+}
+
+// Ref converts a PID to the ActorRef of API messages.
+func Ref(pid *actor.PID) *apiv1.ActorRef {
+	if pid == nil {
+		return nil
+	}
+	return &apiv1.ActorRef{Address: pid.GetAddress(), Id: pid.GetId()}
+}
+
+// PIDOf converts an ActorRef back to a PID (nil for an unset ref).
+func PIDOf(r *apiv1.ActorRef) *actor.PID {
+	if r.GetId() == "" {
+		return nil
+	}
+	return actor.NewPID(r.GetAddress(), r.GetId())
+}
+
+// Registerer is where the node's metrics are registered; helpers built next
+// to the node (like cmd/node's REST cache) register theirs there too.
+func (n *Node) Registerer() prometheus.Registerer { return n.reg }

@@ -1,0 +1,291 @@
+package peermesh
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/actorkit"
+	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+)
+
+// fakeRouter answers the router API the node uses and reports every request
+// to a probe, so the node's translation is tested without a network.
+type fakeRouter struct {
+	report *actor.PID
+	subs   map[string][]*actor.PID
+	meshID peer.ID
+}
+
+func (r *fakeRouter) Receive(ctx actor.Context) {
+	msg := ctx.Message()
+	if _, ok := msg.(actor.SystemMessage); ok {
+		return
+	}
+	switch m := msg.(type) {
+	case *actor.Started, *actor.Stopping, *actor.Stopped:
+		return
+	case *pubsubv1.Join:
+		ctx.Respond(&pubsubv1.Joined{Topic: m.GetTopic()})
+	case *pubsubv1.Subscribe:
+		r.subs[m.GetTopic()] = append(r.subs[m.GetTopic()], ctx.Sender())
+		ctx.Respond(&pubsubv1.Subscribed{Topic: m.GetTopic()})
+	case *pubsubv1.Publish:
+		for _, s := range r.subs[m.GetTopic()] {
+			ctx.Send(s, &pubsubv1.Delivered{Topic: m.GetTopic(), MessageId: []byte("id"),
+				Message: &gossipsubv1.Message{Data: m.GetData(), Topic: &m.Topic}, ReceivedFrom: []byte(r.meshID)})
+		}
+		ctx.Respond(&pubsubv1.Published{Topic: m.GetTopic(), MessageId: []byte("id"), Peers: 1})
+	case *pubsubv1.Leave:
+		ctx.Respond(&pubsubv1.Left{Topic: m.GetTopic()})
+	case *pubsubv1.GetMesh:
+		ctx.Respond(&pubsubv1.Mesh{Topic: m.GetTopic(), Mesh: [][]byte{[]byte(r.meshID)}})
+	case *pubsubv1.GetScores:
+		ctx.Respond(&pubsubv1.Scores{Peers: []*pubsubv1.PeerScore{{Peer: []byte(r.meshID), Score: 3, Behaviour: -1,
+			Topics: []*pubsubv1.TopicScore{{Topic: "/t", TimeInMesh: 0.5}}}}})
+	case *pubsubv1.RegisterValidator:
+		ctx.Respond(&pubsubv1.ValidatorRegistered{Topic: m.GetTopic()})
+	}
+	if r.report != nil {
+		ctx.Send(r.report, msg)
+	}
+}
+
+func testConfig(name string) Config {
+	cfg := DefaultConfig()
+	cfg.Name = name
+	cfg.PubsubTopics = []string{"/t"}
+	cfg.RequestTimeout = 3 * time.Second
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	return cfg
+}
+
+// spawnWithFakeRouter spawns a node whose router is a fakeRouter reporting
+// to the returned probe.
+func spawnWithFakeRouter(t *testing.T, sys *actor.ActorSystem) (*Node, *actor.PID, *actortest.Probe) {
+	t.Helper()
+	report := actortest.NewProbe(t, sys)
+	meshID, _ := peer.Decode("16Uiu2HAmPLe7Mzm8TsYUubgCAW1aJoeFScxrLj8ppHFivPo97bUZ")
+	n, err := newNode(testConfig("node"), deps{router: func(*Node) *actor.Props {
+		return actorkit.Props(func() actor.Actor {
+			return &fakeRouter{report: report.PID(), subs: map[string][]*actor.PID{}, meshID: meshID}
+		})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := n.Spawn(sys.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	// The configured topic is joined and the node subscribes itself.
+	actortest.Expect[*pubsubv1.Join](report)
+	actortest.Expect[*pubsubv1.Subscribe](report)
+	return n, pid, report
+}
+
+func TestNodeJoinsConfiguredTopicsAndDeliversToSubscribersAndWatchers(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	n, pid, _ := spawnWithFakeRouter(t, sys)
+	sub := actortest.NewProbe(t, sys)
+	watcher := actortest.NewProbe(t, sys)
+
+	sub.Request(pid, &apiv1.Subscribe{Topic: "/t"})
+	if s := actortest.Expect[*apiv1.Subscribed](sub); s.GetError() != "" {
+		t.Fatal(s.GetError())
+	}
+	watcher.Request(pid, &apiv1.Watch{})
+	if w := actortest.Expect[*apiv1.Watching](watcher); w.GetError() != "" {
+		t.Fatal(w.GetError())
+	}
+	sub.Request(pid, &apiv1.Publish{Topic: "/t", Data: []byte("hello")})
+	// The answer and the delivery travel different paths: either may come first.
+	var got *apiv1.MessageReceived
+	var pub *apiv1.Published
+	for got == nil || pub == nil {
+		r, ok := sub.Next(actortest.DefaultTimeout)
+		if !ok {
+			t.Fatalf("timed out: delivered %v, published %v", got, pub)
+		}
+		switch m := r.Message.(type) {
+		case *apiv1.MessageReceived:
+			got = m
+		case *apiv1.Published:
+			pub = m
+		}
+	}
+	if string(got.GetData()) != "hello" || got.GetTopic() != "/t" || got.GetReceivedFrom() == "" || got.GetReceivedAt() == nil {
+		t.Fatalf("subscriber got %v", got)
+	}
+	if pub.GetError() != "" || string(pub.GetMessageId()) != "id" {
+		t.Fatalf("published %v", pub)
+	}
+	if w := actortest.Expect[*apiv1.MessageReceived](watcher); string(w.GetData()) != "hello" {
+		t.Fatalf("watcher got %v", w)
+	}
+	info, err := n.Info(context.Background())
+	if err != nil || len(info.GetTopics()) != 1 || info.GetTopics()[0] != "/t" || !info.GetRelayReady() {
+		t.Fatalf("info %v %v", info, err)
+	}
+	if v := testutil.ToFloat64(n.metrics.subscribers); v != 1 {
+		t.Fatalf("subscribers gauge %v", v)
+	}
+}
+
+func TestNodeTranslatesMeshScoresAndForwardsValidators(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	n, pid, report := spawnWithFakeRouter(t, sys)
+	ctx := context.Background()
+	mesh, err := n.Mesh(ctx)
+	if err != nil || len(mesh) != 1 || mesh[0].GetTopic() != "/t" || len(mesh[0].GetPeerIds()) != 1 {
+		t.Fatalf("mesh %v %v", mesh, err)
+	}
+	scores, err := n.Scores(ctx)
+	if err != nil || len(scores) != 1 || scores[0].GetScore() != 3 || scores[0].GetBehaviourPenalty() != -1 ||
+		scores[0].GetTopics()[0].GetTimeInMesh() != 0.5 {
+		t.Fatalf("scores %v %v", scores, err)
+	}
+	v := actortest.NewProbe(t, sys)
+	v.Request(pid, &pubsubv1.RegisterValidator{Topic: "/t"})
+	actortest.Expect[*pubsubv1.ValidatorRegistered](v)
+	// The router saw the validator itself as the sender, not the node.
+	actortest.Fish(report, func(*pubsubv1.RegisterValidator) bool { return true })
+}
+
+func TestNodeLimitsSubscribersAndUnsubscribeLeavesUnusedTopics(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	_, pid, report := spawnWithFakeRouter(t, sys)
+	a := actortest.NewProbe(t, sys)
+	a.Request(pid, &apiv1.Subscribe{Topic: "/extra"})
+	if s := actortest.Expect[*apiv1.Subscribed](a); s.GetError() != "" {
+		t.Fatal(s.GetError())
+	}
+	actortest.Fish(report, func(j *pubsubv1.Join) bool { return j.GetTopic() == "/extra" })
+	a.Request(pid, &apiv1.Unsubscribe{Topic: "/extra"})
+	actortest.Expect[*apiv1.Unsubscribed](a)
+	actortest.Fish(report, func(l *pubsubv1.Leave) bool { return l.GetTopic() == "/extra" })
+
+	a.Request(pid, &apiv1.Subscribe{Topic: ""})
+	if s := actortest.Expect[*apiv1.Subscribed](a); s.GetError() == "" {
+		t.Fatal("empty topic accepted")
+	}
+}
+
+func TestNodeStopLeavesEveryTopic(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	n, _, report := spawnWithFakeRouter(t, sys)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	actortest.Fish(report, func(l *pubsubv1.Leave) bool { return l.GetTopic() == "/t" })
+	if err := n.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestNodeWithoutRouterRefusesPubsubClearly(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	n, err := newNode(testConfig("bare"), deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	if _, err := n.Spawn(sys.Root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Publish(context.Background(), "/t", []byte("x")); err == nil {
+		t.Fatal("publish without a router succeeded")
+	}
+}
+
+// Two real hosts on loopback: AddPeer dials, both sides' watchers see the
+// connection, and GetPeers lists the peer as connected.
+func TestAddPeerConnectsAndWatchersSeePeerEvents(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	var nodes []*Node
+	var pids []*actor.PID
+	for _, name := range []string{"a", "b"} {
+		n, err := newNode(testConfig(name), deps{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close(context.Background()) })
+		pid, err := n.Spawn(sys.Root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes, pids = append(nodes, n), append(pids, pid)
+	}
+	w := actortest.NewProbe(t, sys)
+	w.Request(pids[1], &apiv1.Watch{})
+	actortest.Expect[*apiv1.Watching](w)
+
+	id, err := nodes[0].AddPeer(context.Background(), nodes[1].Addrs()[0])
+	if err != nil || id != nodes[1].ID().String() {
+		t.Fatalf("AddPeer: %q %v", id, err)
+	}
+	ev := actortest.Expect[*apiv1.PeerConnected](w)
+	if ev.GetPeerId() != nodes[0].ID().String() || ev.GetDirection() != "inbound" {
+		t.Fatalf("event %v", ev)
+	}
+	peers, err := nodes[0].Peers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range peers {
+		found = found || (p.GetPeerId() == id && p.GetConnectedness() == "connected" && p.GetDirection() == "outbound")
+	}
+	if !found {
+		t.Fatalf("peer %s not listed as connected: %v", id, peers)
+	}
+	if _, err := nodes[0].AddPeer(context.Background(), "/ip4/127.0.0.1/tcp/1"); err == nil {
+		t.Fatal("AddPeer without /p2p/ succeeded")
+	}
+	if err := nodes[0].Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	actortest.Expect[*apiv1.PeerDisconnected](w)
+}
+
+func TestConfigValidateNamesTheField(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxConnections = 0
+	cfg.StaticNodes = []string{"/ip4/1.2.3.4/tcp/1"}
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"Config.MaxConnections", "Config.StaticNodes"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not name %s", err, want)
+		}
+	}
+}
+
+func TestKeyIsCreatedOnceAndKept(t *testing.T) {
+	dir := t.TempDir()
+	k1, created, err := LoadOrCreateKey(dir)
+	if err != nil || !created {
+		t.Fatalf("first: %v %v", created, err)
+	}
+	k2, created, err := LoadOrCreateKey(dir)
+	if err != nil || created || !k1.Equals(k2) {
+		t.Fatalf("second: created=%v err=%v same=%v", created, err, k1.Equals(k2))
+	}
+	if _, err := ParseKey("zz"); err == nil {
+		t.Fatal("bad key parsed")
+	}
+}
