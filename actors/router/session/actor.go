@@ -50,6 +50,7 @@ type sessionActor struct {
 	opened     bool
 	writerIdle bool
 	features   wire.Features
+	protocol   string
 
 	localTopics map[string]bool
 	peerTopics  map[string]bool
@@ -134,7 +135,16 @@ func (s *sessionActor) stop() {
 func (s *sessionActor) onOpened(c actor.Context, proto protocol.ID) {
 	s.opened, s.writerIdle = true, true
 	s.features = wire.FeaturesOf(proto)
-	c.Send(c.Parent(), &pubsubv1.SessionStarted{Peer: s.peer, Protocol: string(proto), Outbound: s.deps.Outbound})
+	s.protocol = string(proto)
+	c.Send(c.Parent(), &pubsubv1.SessionStarted{Peer: s.peer, Protocol: s.protocol, Outbound: s.deps.Outbound})
+	// Topic actors learnt of the peer's subscriptions before we knew its
+	// features; tell them again, now with the protocol.
+	for t := range s.peerTopics {
+		if s.localTopics[t] {
+			c.Send(s.topicPID(c, t), &pubsubv1.PeerSubscriptions{Peer: s.peer,
+				Subscriptions: []*gossipsubv1.SubOpts{subOpts(t, true)}, Outbound: s.deps.Outbound, Protocol: s.protocol})
+		}
+	}
 	// The hello: every local subscription, in the first RPC on the stream.
 	hello := &gossipsubv1.RPC{}
 	for t := range s.localTopics {
@@ -243,12 +253,12 @@ func (s *sessionActor) subscriptions(c actor.Context, subs []*gossipsubv1.SubOpt
 	if len(changed) == 0 {
 		return
 	}
-	ps := &pubsubv1.PeerSubscriptions{Peer: s.peer, Subscriptions: changed, Outbound: s.deps.Outbound}
+	ps := &pubsubv1.PeerSubscriptions{Peer: s.peer, Subscriptions: changed, Outbound: s.deps.Outbound, Protocol: s.protocol}
 	c.Send(c.Parent(), ps)
 	for _, sub := range changed {
 		if t := sub.GetTopicid(); s.localTopics[t] {
 			c.Send(s.topicPID(c, t), &pubsubv1.PeerSubscriptions{
-				Peer: s.peer, Subscriptions: []*gossipsubv1.SubOpts{sub}, Outbound: s.deps.Outbound})
+				Peer: s.peer, Subscriptions: []*gossipsubv1.SubOpts{sub}, Outbound: s.deps.Outbound, Protocol: s.protocol})
 		}
 	}
 }
@@ -264,8 +274,10 @@ func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message, at
 		}
 		id, err := s.deps.Inspect(msg)
 		if err != nil {
+			// Not handed to the topic: marking a forged from||seqno id as
+			// seen would let an attacker censor the genuine message.
 			s.deps.Metrics.Dropped("invalid_message", 1)
-			c.Send(s.topicPID(c, t), &pubsubv1.InvalidMessage{Topic: t, Peer: s.peer, Reason: err.Error()})
+			s.log.Debug("message refused", "topic", t, "err", err)
 			continue
 		}
 		im := &pubsubv1.IdentifiedMessage{Id: id, Message: msg}
@@ -334,7 +346,7 @@ func (s *sessionActor) control(c actor.Context, ctrl *gossipsubv1.ControlMessage
 	}
 	if iwant := ctrl.GetIwant(); len(iwant) > 0 {
 		clear(s.iwantRoute)
-		s.deps.Metrics.iwant("unknown", s.state.RouteIWant(iwant, s.iwantRoute))
+		s.deps.Metrics.Dropped("iwant_not_advertised", s.state.RouteIWant(iwant, s.iwantRoute))
 		for t, ids := range s.iwantRoute {
 			if s.localTopics[t] {
 				get(t).Iwant = ids

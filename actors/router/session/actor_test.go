@@ -168,7 +168,7 @@ func TestSessionRoutesInboundByTopic(t *testing.T) {
 		if len(rc.GetIwant()) != 1 || string(rc.GetIwant()[0]) != "adv" || len(rc.GetGraft()) != 1 {
 			t.Fatalf("topic a got %v", rc)
 		}
-		if u := testutil.ToFloat64(h.metrics.receivedIWants.WithLabelValues("unknown")); u != 1 {
+		if u := testutil.ToFloat64(h.metrics.rpcDrops.WithLabelValues("iwant_not_advertised")); u != 1 {
 			t.Fatalf("unknown iwants %v, want 1", u)
 		}
 		if d := testutil.ToFloat64(h.metrics.rpcDrops.WithLabelValues("not_subscribed")); d != 1 {

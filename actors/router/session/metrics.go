@@ -17,7 +17,6 @@ type Metrics struct {
 	writes          prometheus.Counter
 	writtenRPCs     prometheus.Counter
 	writtenBytes    prometheus.Counter
-	receivedIWants  *prometheus.GaugeVec
 }
 
 var priorityLabels = [numLanes]string{"control", "forward", "gossip"}
@@ -61,14 +60,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "libp2p_pubsub_written_bytes_total",
 			Help: "Bytes written to outbound pubsub streams.",
 		}),
-		receivedIWants: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "libp2p_gossipsub_received_iwants",
-			Help: "Received IWANT ids by kind (unknown: never advertised to that peer).",
-		}, []string{"kind"}),
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.queueDrops, m.queueBytes, m.frameRejections, m.rpcDrops,
-		m.idontwantSaved, m.writes, m.writtenRPCs, m.writtenBytes, m.receivedIWants} {
+		m.idontwantSaved, m.writes, m.writtenRPCs, m.writtenBytes} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -135,8 +130,3 @@ func (m *Metrics) wrote(items, bytes int) {
 	}
 }
 
-func (m *Metrics) iwant(kind string, n int) {
-	if m != nil && n > 0 {
-		m.receivedIWants.WithLabelValues(kind).Add(float64(n))
-	}
-}

@@ -1860,6 +1860,10 @@ type PeerSubscriptions struct {
 	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
 	Subscriptions []*v1.SubOpts          `protobuf:"bytes,2,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
 	Outbound      bool                   `protobuf:"varint,3,opt,name=outbound,proto3" json:"outbound,omitempty"`
+	// The negotiated protocol of our outbound stream to the peer (features
+	// follow it); empty until the stream is open, when the session repeats the
+	// peer's subscriptions with it.
+	Protocol      string `protobuf:"bytes,4,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1913,6 +1917,13 @@ func (x *PeerSubscriptions) GetOutbound() bool {
 		return x.Outbound
 	}
 	return false
+}
+
+func (x *PeerSubscriptions) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
 }
 
 // PeerLeft: the peer disconnected (router → each topic actor it was in).
@@ -2393,71 +2404,9 @@ func (x *TopicPeerCounters) GetInvalidMessageDeliveries() float64 {
 	return 0
 }
 
-// InvalidMessage: validation rejected a message (topic → router, which
-// tells the sending peer's session to penalise nothing else; P4 is counted by
-// the topic actor itself). Kept for the router's metrics.
-type InvalidMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	Peer          []byte                 `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *InvalidMessage) Reset() {
-	*x = InvalidMessage{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *InvalidMessage) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*InvalidMessage) ProtoMessage() {}
-
-func (x *InvalidMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use InvalidMessage.ProtoReflect.Descriptor instead.
-func (*InvalidMessage) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{36}
-}
-
-func (x *InvalidMessage) GetTopic() string {
-	if x != nil {
-		return x.Topic
-	}
-	return ""
-}
-
-func (x *InvalidMessage) GetPeer() []byte {
-	if x != nil {
-		return x.Peer
-	}
-	return nil
-}
-
-func (x *InvalidMessage) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
-}
-
 // PublishLocal is the router asking a topic actor (joined or fanout) to
-// publish a message built and signed by the router.
+// publish a message built and signed by the router. Sent as a Request on
+// behalf of the API caller, who receives Published from the topic actor.
 type PublishLocal struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Message       *IdentifiedMessage     `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
@@ -2467,7 +2416,7 @@ type PublishLocal struct {
 
 func (x *PublishLocal) Reset() {
 	*x = PublishLocal{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2428,7 @@ func (x *PublishLocal) String() string {
 func (*PublishLocal) ProtoMessage() {}
 
 func (x *PublishLocal) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2441,7 @@ func (x *PublishLocal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishLocal.ProtoReflect.Descriptor instead.
 func (*PublishLocal) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{37}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PublishLocal) GetMessage() *IdentifiedMessage {
@@ -2514,7 +2463,7 @@ type InboundRPC struct {
 
 func (x *InboundRPC) Reset() {
 	*x = InboundRPC{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2475,7 @@ func (x *InboundRPC) String() string {
 func (*InboundRPC) ProtoMessage() {}
 
 func (x *InboundRPC) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2488,7 @@ func (x *InboundRPC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundRPC.ProtoReflect.Descriptor instead.
 func (*InboundRPC) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{38}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *InboundRPC) GetRpc() *v1.RPC {
@@ -2577,7 +2526,7 @@ type StreamFailed struct {
 
 func (x *StreamFailed) Reset() {
 	*x = StreamFailed{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2589,7 +2538,7 @@ func (x *StreamFailed) String() string {
 func (*StreamFailed) ProtoMessage() {}
 
 func (x *StreamFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2602,7 +2551,7 @@ func (x *StreamFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFailed.ProtoReflect.Descriptor instead.
 func (*StreamFailed) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{39}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StreamFailed) GetOutbound() bool {
@@ -2643,7 +2592,7 @@ type OutboundOpened struct {
 
 func (x *OutboundOpened) Reset() {
 	*x = OutboundOpened{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2604,7 @@ func (x *OutboundOpened) String() string {
 func (*OutboundOpened) ProtoMessage() {}
 
 func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2617,7 @@ func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboundOpened.ProtoReflect.Descriptor instead.
 func (*OutboundOpened) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{40}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *OutboundOpened) GetProtocol() string {
@@ -2690,7 +2639,7 @@ type WriteDone struct {
 
 func (x *WriteDone) Reset() {
 	*x = WriteDone{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2702,7 +2651,7 @@ func (x *WriteDone) String() string {
 func (*WriteDone) ProtoMessage() {}
 
 func (x *WriteDone) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2715,7 +2664,7 @@ func (x *WriteDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteDone.ProtoReflect.Descriptor instead.
 func (*WriteDone) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{41}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WriteDone) GetRpcs() uint32 {
@@ -2866,11 +2815,12 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\boutbound\x18\x03 \x01(\bR\boutbound\";\n" +
 	"\rSessionClosed\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x89\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa5\x01\n" +
 	"\x11PeerSubscriptions\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12D\n" +
 	"\rsubscriptions\x18\x02 \x03(\v2\x1e.peermesh.gossipsub.v1.SubOptsR\rsubscriptions\x12\x1a\n" +
-	"\boutbound\x18\x03 \x01(\bR\boutbound\"\x1e\n" +
+	"\boutbound\x18\x03 \x01(\bR\boutbound\x12\x1a\n" +
+	"\bprotocol\x18\x04 \x01(\tR\bprotocol\"\x1e\n" +
 	"\bPeerLeft\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\"\\\n" +
 	"\x14PeerBehaviourPenalty\x12\x12\n" +
@@ -2909,11 +2859,7 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\x17mesh_message_deliveries\x18\x05 \x01(\x01R\x15meshMessageDeliveries\x12C\n" +
 	"\x1emesh_message_deliveries_active\x18\x06 \x01(\bR\x1bmeshMessageDeliveriesActive\x120\n" +
 	"\x14mesh_failure_penalty\x18\a \x01(\x01R\x12meshFailurePenalty\x12<\n" +
-	"\x1ainvalid_message_deliveries\x18\b \x01(\x01R\x18invalidMessageDeliveries\"R\n" +
-	"\x0eInvalidMessage\x12\x14\n" +
-	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
-	"\x04peer\x18\x02 \x01(\fR\x04peer\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"O\n" +
+	"\x1ainvalid_message_deliveries\x18\b \x01(\x01R\x18invalidMessageDeliveries\"O\n" +
 	"\fPublishLocal\x12?\n" +
 	"\amessage\x18\x01 \x01(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\amessage\"\x8f\x01\n" +
 	"\n" +
@@ -2957,7 +2903,7 @@ func file_pubsub_v1_pubsub_proto_rawDescGZIP() []byte {
 }
 
 var file_pubsub_v1_pubsub_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(ValidationOutcome)(0),        // 0: peermesh.pubsub.v1.ValidationOutcome
 	(Priority)(0),                 // 1: peermesh.pubsub.v1.Priority
@@ -2997,52 +2943,51 @@ var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(*ScoresSnapshot)(nil),        // 35: peermesh.pubsub.v1.ScoresSnapshot
 	(*TopicReport)(nil),           // 36: peermesh.pubsub.v1.TopicReport
 	(*TopicPeerCounters)(nil),     // 37: peermesh.pubsub.v1.TopicPeerCounters
-	(*InvalidMessage)(nil),        // 38: peermesh.pubsub.v1.InvalidMessage
-	(*PublishLocal)(nil),          // 39: peermesh.pubsub.v1.PublishLocal
-	(*InboundRPC)(nil),            // 40: peermesh.pubsub.v1.InboundRPC
-	(*StreamFailed)(nil),          // 41: peermesh.pubsub.v1.StreamFailed
-	(*OutboundOpened)(nil),        // 42: peermesh.pubsub.v1.OutboundOpened
-	(*WriteDone)(nil),             // 43: peermesh.pubsub.v1.WriteDone
-	nil,                           // 44: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	(*durationpb.Duration)(nil),   // 45: google.protobuf.Duration
-	(*v1.Message)(nil),            // 46: peermesh.gossipsub.v1.Message
-	(*v1.SubOpts)(nil),            // 47: peermesh.gossipsub.v1.SubOpts
-	(*v1.ControlMessage)(nil),     // 48: peermesh.gossipsub.v1.ControlMessage
-	(*timestamppb.Timestamp)(nil), // 49: google.protobuf.Timestamp
-	(*v1.ControlGraft)(nil),       // 50: peermesh.gossipsub.v1.ControlGraft
-	(*v1.ControlPrune)(nil),       // 51: peermesh.gossipsub.v1.ControlPrune
-	(*v1.ControlIHave)(nil),       // 52: peermesh.gossipsub.v1.ControlIHave
-	(*v1.RPC)(nil),                // 53: peermesh.gossipsub.v1.RPC
+	(*PublishLocal)(nil),          // 38: peermesh.pubsub.v1.PublishLocal
+	(*InboundRPC)(nil),            // 39: peermesh.pubsub.v1.InboundRPC
+	(*StreamFailed)(nil),          // 40: peermesh.pubsub.v1.StreamFailed
+	(*OutboundOpened)(nil),        // 41: peermesh.pubsub.v1.OutboundOpened
+	(*WriteDone)(nil),             // 42: peermesh.pubsub.v1.WriteDone
+	nil,                           // 43: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	(*durationpb.Duration)(nil),   // 44: google.protobuf.Duration
+	(*v1.Message)(nil),            // 45: peermesh.gossipsub.v1.Message
+	(*v1.SubOpts)(nil),            // 46: peermesh.gossipsub.v1.SubOpts
+	(*v1.ControlMessage)(nil),     // 47: peermesh.gossipsub.v1.ControlMessage
+	(*timestamppb.Timestamp)(nil), // 48: google.protobuf.Timestamp
+	(*v1.ControlGraft)(nil),       // 49: peermesh.gossipsub.v1.ControlGraft
+	(*v1.ControlPrune)(nil),       // 50: peermesh.gossipsub.v1.ControlPrune
+	(*v1.ControlIHave)(nil),       // 51: peermesh.gossipsub.v1.ControlIHave
+	(*v1.RPC)(nil),                // 52: peermesh.gossipsub.v1.RPC
 }
 var file_pubsub_v1_pubsub_proto_depIdxs = []int32{
 	6,  // 0: peermesh.pubsub.v1.Join.params:type_name -> peermesh.pubsub.v1.TopicParams
-	45, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
-	45, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
-	45, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
-	45, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
-	46, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
+	44, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
+	44, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
+	44, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
+	44, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
+	45, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
 	18, // 6: peermesh.pubsub.v1.Scores.peers:type_name -> peermesh.pubsub.v1.PeerScore
 	19, // 7: peermesh.pubsub.v1.PeerScore.topics:type_name -> peermesh.pubsub.v1.TopicScore
-	46, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	45, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	0,  // 9: peermesh.pubsub.v1.ValidationResult.outcome:type_name -> peermesh.pubsub.v1.ValidationOutcome
-	46, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	45, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	1,  // 11: peermesh.pubsub.v1.SendToPeer.priority:type_name -> peermesh.pubsub.v1.Priority
-	47, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	46, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 13: peermesh.pubsub.v1.SendToPeer.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	48, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
-	47, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	47, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
+	46, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 16: peermesh.pubsub.v1.ReceivedMessages.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	49, // 17: peermesh.pubsub.v1.ReceivedMessages.received_at:type_name -> google.protobuf.Timestamp
-	50, // 18: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
-	51, // 19: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
-	52, // 20: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
-	49, // 21: peermesh.pubsub.v1.ReceivedControl.received_at:type_name -> google.protobuf.Timestamp
-	44, // 22: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	48, // 17: peermesh.pubsub.v1.ReceivedMessages.received_at:type_name -> google.protobuf.Timestamp
+	49, // 18: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
+	50, // 19: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
+	51, // 20: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
+	48, // 21: peermesh.pubsub.v1.ReceivedControl.received_at:type_name -> google.protobuf.Timestamp
+	43, // 22: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
 	37, // 23: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
-	45, // 24: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
+	44, // 24: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
 	24, // 25: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	53, // 26: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
-	49, // 27: peermesh.pubsub.v1.InboundRPC.received_at:type_name -> google.protobuf.Timestamp
+	52, // 26: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
+	48, // 27: peermesh.pubsub.v1.InboundRPC.received_at:type_name -> google.protobuf.Timestamp
 	28, // [28:28] is the sub-list for method output_type
 	28, // [28:28] is the sub-list for method input_type
 	28, // [28:28] is the sub-list for extension type_name
@@ -3061,7 +3006,7 @@ func file_pubsub_v1_pubsub_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pubsub_v1_pubsub_proto_rawDesc), len(file_pubsub_v1_pubsub_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   43,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,392 @@
+package mesh
+
+import (
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/peermesh/peermesh/actors/router/session"
+	"github.com/peermesh/peermesh/internal/actorkit"
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/wire"
+)
+
+// Props returns the props of the topic actor of deps.Topic. The router
+// spawns it as its child "topic/<topic>" (sessions address it by that name)
+// and is its parent: penalties and per-heartbeat reports go to the parent;
+// sends go to the sibling sessions "peer/<id>".
+//
+// Accepts: Join, Leave (the actor stops after it), PeerSubscriptions,
+// PeerLeft, ReceivedMessages, ReceivedControl, PublishLocal (answers
+// Published), ScoresSnapshot, heartbeatv1.Tick, Subscribe/Unsubscribe and
+// RegisterValidator (the sender is the subscriber / validator; the router
+// forwards them with the original sender), GetMesh (answers Mesh).
+func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
+	return actorkit.Props(func() actor.Actor { return newTopicActor(cfg, deps) }, opts...)
+}
+
+type topicActor struct {
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	core  *Topic
+	topic *string
+
+	subscribers map[string]*actor.PID
+	validator   *actor.PID
+	sessions    map[peer.ID]*actor.PID
+	stats       Stats
+
+	// scratch, reused across calls
+	out         map[peer.ID]*pubsubv1.SendToPeer
+	validations []Validation
+	scores      map[peer.ID]float64
+	counters    []CounterReport
+}
+
+func newTopicActor(cfg Config, deps Deps) *topicActor {
+	if deps.ValidationTimeout <= 0 {
+		deps.ValidationTimeout = DefaultValidationTimeout
+	}
+	if deps.Clock == nil {
+		deps.Clock = time.Now
+	}
+	if deps.Rand == nil {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(deps.Topic))
+		deps.Rand = rand.New(rand.NewPCG(h.Sum64(), 1))
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &topicActor{
+		cfg: cfg, deps: deps, log: log.With("topic", deps.Topic), topic: proto.String(deps.Topic),
+		subscribers: map[string]*actor.PID{}, sessions: map[peer.ID]*actor.PID{},
+		out: map[peer.ID]*pubsubv1.SendToPeer{}, scores: map[peer.ID]float64{},
+	}
+}
+
+func (a *topicActor) Receive(c actor.Context) {
+	if a.core == nil {
+		if _, ok := c.Message().(*actor.Started); !ok {
+			return
+		}
+		core, err := NewTopic(a.deps.Topic, a.cfg, a.deps.Rand)
+		if err != nil {
+			a.log.Error("topic actor cannot start", "err", err)
+			c.Stop(c.Self())
+			return
+		}
+		a.core = core
+		return
+	}
+	switch m := c.Message().(type) {
+	case *pubsubv1.ReceivedMessages:
+		a.messages(c, m)
+	case *pubsubv1.ReceivedControl:
+		a.control(c, m)
+	case *pubsubv1.PublishLocal:
+		a.publish(c, m)
+	case *pubsubv1.PeerSubscriptions:
+		a.peerSubscriptions(m)
+	case *pubsubv1.PeerLeft:
+		a.removePeer(peer.ID(m.GetPeer()))
+	case *pubsubv1.ScoresSnapshot:
+		clear(a.scores)
+		for k, v := range m.GetScores() {
+			a.scores[peer.ID(k)] = v
+		}
+		a.core.SetScores(a.scores)
+	case *heartbeatv1.Tick:
+		a.heartbeat(c, m.GetNow().AsTime())
+	case *pubsubv1.Join:
+		a.exec(c, a.core.Join(a.deps.Clock()), pubsubv1.Priority_PRIORITY_FORWARD)
+		a.respond(c, &pubsubv1.Joined{Topic: a.deps.Topic})
+	case *pubsubv1.Leave:
+		a.exec(c, a.core.Leave(a.deps.Clock()), pubsubv1.Priority_PRIORITY_FORWARD)
+		a.respond(c, &pubsubv1.Left{Topic: a.deps.Topic})
+		c.Stop(c.Self())
+	case *pubsubv1.Subscribe:
+		if c.Sender() != nil {
+			a.subscribers[c.Sender().String()] = c.Sender()
+		}
+		a.respond(c, &pubsubv1.Subscribed{Topic: a.deps.Topic})
+	case *pubsubv1.Unsubscribe:
+		if c.Sender() != nil {
+			delete(a.subscribers, c.Sender().String())
+		}
+		a.respond(c, &pubsubv1.Unsubscribed{Topic: a.deps.Topic})
+	case *pubsubv1.RegisterValidator:
+		a.validator = c.Sender()
+		a.respond(c, &pubsubv1.ValidatorRegistered{Topic: a.deps.Topic})
+	case *pubsubv1.GetMesh:
+		a.respond(c, &pubsubv1.Mesh{Topic: a.deps.Topic, Mesh: peerBytes(a.core.MeshPeers()),
+			Fanout: peerBytes(a.core.FanoutPeers()), Peers: a.topicPeers()})
+	case *actor.Stopping:
+		a.deps.Metrics.forget(a.deps.Topic, a.stats)
+	}
+}
+
+func (a *topicActor) respond(c actor.Context, msg proto.Message) {
+	if c.Sender() != nil {
+		c.Respond(msg)
+	}
+}
+
+func (a *topicActor) topicPeers() [][]byte {
+	out := make([][]byte, 0, len(a.core.order))
+	for _, ps := range a.core.order {
+		out = append(out, []byte(ps.ID))
+	}
+	return out
+}
+
+func peerBytes(ids []peer.ID) [][]byte {
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		out[i] = []byte(id)
+	}
+	return out
+}
+
+func featuresOf(p string) Features {
+	f := wire.FeaturesOf(protocol.ID(p))
+	return Features{PX: f.PX, Backoff: f.Backoff, IDontWant: f.IDontWant}
+}
+
+func (a *topicActor) peerSubscriptions(m *pubsubv1.PeerSubscriptions) {
+	id := peer.ID(m.GetPeer())
+	for _, sub := range m.GetSubscriptions() {
+		if sub.GetTopicid() != a.deps.Topic {
+			continue
+		}
+		if !sub.GetSubscribe() {
+			a.removePeer(id)
+			continue
+		}
+		a.core.AddPeer(a.deps.Clock(), PeerAttrs{ID: id, Outbound: m.GetOutbound(),
+			Features: featuresOf(m.GetProtocol()), Score: a.scores[id]})
+	}
+}
+
+func (a *topicActor) removePeer(id peer.ID) {
+	a.core.RemovePeer(a.deps.Clock(), id)
+	delete(a.sessions, id)
+}
+
+func (a *topicActor) messages(c actor.Context, m *pubsubv1.ReceivedMessages) {
+	now := m.GetReceivedAt().AsTime()
+	from := peer.ID(m.GetPeer())
+	for _, im := range m.GetMessages() {
+		a.exec(c, a.core.HandleMessage(now, from, MessageID(im.GetId()), im.GetMessage()), pubsubv1.Priority_PRIORITY_FORWARD)
+	}
+}
+
+func (a *topicActor) control(c actor.Context, m *pubsubv1.ReceivedControl) {
+	now := m.GetReceivedAt().AsTime()
+	from := peer.ID(m.GetPeer())
+	for range m.GetGraft() {
+		a.exec(c, a.core.HandleGraft(now, from), pubsubv1.Priority_PRIORITY_FORWARD)
+	}
+	for _, p := range m.GetPrune() {
+		a.exec(c, a.core.HandlePrune(now, from, p), pubsubv1.Priority_PRIORITY_FORWARD)
+	}
+	for _, ih := range m.GetIhave() {
+		// The session already applied the peer's IHAVE budget.
+		a.exec(c, a.core.HandleIHave(now, from, ih.GetMessageIDs(), len(ih.GetMessageIDs())), pubsubv1.Priority_PRIORITY_GOSSIP)
+	}
+	if ids := m.GetIwant(); len(ids) > 0 {
+		a.exec(c, a.core.HandleIWant(now, from, ids), pubsubv1.Priority_PRIORITY_GOSSIP)
+	}
+}
+
+func (a *topicActor) publish(c actor.Context, m *pubsubv1.PublishLocal) {
+	im := m.GetMessage()
+	id := MessageID(im.GetId())
+	fx := a.core.Publish(a.deps.Clock(), id, im.GetMessage())
+	peers := 0
+	for _, s := range fx.Sends {
+		peers += len(s.To)
+	}
+	a.exec(c, fx, pubsubv1.Priority_PRIORITY_FORWARD)
+	if a.core.Joined() {
+		a.deliver(c, &pubsubv1.Delivered{Topic: a.deps.Topic, MessageId: im.GetId(), Message: im.GetMessage()})
+	}
+	a.respond(c, &pubsubv1.Published{Topic: a.deps.Topic, MessageId: im.GetId(), Peers: uint32(peers)})
+}
+
+func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
+	a.exec(c, a.core.Heartbeat(now), pubsubv1.Priority_PRIORITY_GOSSIP)
+	a.counters = a.core.AppendCounters(a.counters[:0])
+	report := &pubsubv1.TopicReport{Topic: a.deps.Topic, Peers: make([]*pubsubv1.TopicPeerCounters, 0, len(a.counters))}
+	for _, r := range a.counters {
+		report.Peers = append(report.Peers, countersProto(r))
+	}
+	st := a.core.Stats()
+	report.Mesh, report.Fanout = uint32(st.MeshPeers), uint32(st.FanoutPeers)
+	c.Send(c.Parent(), report)
+	a.deps.Metrics.observe(a.deps.Topic, a.stats, st)
+	a.stats = st
+}
+
+// exec carries out one Effects in its documented order. Everything for one
+// peer goes out as one SendToPeer, so that the session queues it together and
+// the IDONTWANT leaves in the same frame as the control around it.
+func (a *topicActor) exec(c actor.Context, fx *Effects, prio pubsubv1.Priority) {
+	for _, p := range fx.Penalties {
+		c.Send(c.Parent(), &pubsubv1.PeerBehaviourPenalty{Peer: []byte(p.Peer), Penalty: p.Amount, Reason: p.Reason.String()})
+	}
+	for _, p := range fx.Prunes {
+		pr := &gossipsubv1.ControlPrune{TopicID: a.topic, Backoff: proto.Uint64(uint64(p.Backoff / time.Second))}
+		for _, px := range p.PX {
+			pr.Peers = append(pr.Peers, &gossipsubv1.PeerInfo{PeerID: []byte(px)})
+		}
+		ctl := a.controlOf(p.To)
+		ctl.Prune = append(ctl.Prune, pr)
+	}
+	if len(fx.Grafts) > 0 {
+		g := &gossipsubv1.ControlGraft{TopicID: a.topic}
+		for _, to := range fx.Grafts {
+			ctl := a.controlOf(to)
+			ctl.Graft = append(ctl.Graft, g)
+		}
+	}
+	for _, d := range fx.IDontWants {
+		e := &gossipsubv1.ControlIDontWant{MessageIDs: [][]byte{[]byte(d.ID)}}
+		for _, to := range d.To {
+			ctl := a.controlOf(to)
+			ctl.Idontwant = append(ctl.Idontwant, e)
+		}
+	}
+	for _, s := range fx.Sends {
+		im := &pubsubv1.IdentifiedMessage{Id: []byte(s.ID), Message: s.Msg}
+		for _, to := range s.To {
+			cmd := a.cmd(to)
+			cmd.Messages = append(cmd.Messages, im)
+		}
+	}
+	for _, w := range fx.IWants {
+		iw := &gossipsubv1.ControlIWant{MessageIDs: idBytes(w.IDs)}
+		ctl := a.controlOf(w.To)
+		ctl.Iwant = append(ctl.Iwant, iw)
+	}
+	for _, h := range fx.IHaves {
+		ih := &gossipsubv1.ControlIHave{TopicID: a.topic, MessageIDs: idBytes(h.IDs)}
+		for _, to := range h.To {
+			ctl := a.controlOf(to)
+			ctl.Ihave = append(ctl.Ihave, ih)
+		}
+	}
+	for to, cmd := range a.out {
+		cmd.Priority = prio
+		c.Send(a.session(c, to), cmd)
+	}
+	clear(a.out)
+	for _, d := range fx.Deliveries {
+		a.deliver(c, &pubsubv1.Delivered{Topic: a.deps.Topic, MessageId: []byte(d.ID), Message: d.Msg})
+	}
+	if len(fx.PeerExchange) > 0 {
+		a.log.Debug("peer exchange received; no peer manager wired to dial it", "prunes", len(fx.PeerExchange))
+	}
+	if len(fx.Validations) == 0 {
+		return
+	}
+	// The core reuses fx on the next call: take the validations out first.
+	vs := append(a.validations[:0], fx.Validations...)
+	a.validations = vs[:0]
+	for _, v := range vs {
+		a.validate(c, v)
+	}
+}
+
+// controlOf is the ControlMessage being built for peer to in this exec.
+func (a *topicActor) controlOf(to peer.ID) *gossipsubv1.ControlMessage {
+	cmd := a.cmd(to)
+	if cmd.Control == nil {
+		cmd.Control = &gossipsubv1.ControlMessage{}
+	}
+	return cmd.Control
+}
+
+func (a *topicActor) cmd(to peer.ID) *pubsubv1.SendToPeer {
+	cmd := a.out[to]
+	if cmd == nil {
+		cmd = &pubsubv1.SendToPeer{}
+		a.out[to] = cmd
+	}
+	return cmd
+}
+
+func (a *topicActor) session(c actor.Context, id peer.ID) *actor.PID {
+	pid := a.sessions[id]
+	if pid == nil {
+		pid = session.PeerPID(c.Parent(), id.String())
+		a.sessions[id] = pid
+	}
+	return pid
+}
+
+func idBytes(ids []MessageID) [][]byte {
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		out[i] = []byte(id)
+	}
+	return out
+}
+
+func (a *topicActor) deliver(c actor.Context, d *pubsubv1.Delivered) {
+	for _, pid := range a.subscribers {
+		c.Send(pid, d)
+	}
+}
+
+// validate asks the registered validator actor, or accepts at once when
+// there is none. The answer (or its absence within ValidationTimeout, which
+// counts as IGNORE) re-enters this actor's mailbox.
+func (a *topicActor) validate(c actor.Context, v Validation) {
+	if a.validator == nil {
+		a.decide(c, v.ID, ValidationAccept, "accept")
+		return
+	}
+	req := &pubsubv1.ValidateMessage{Topic: a.deps.Topic, MessageId: []byte(v.ID), Message: v.Msg, ReceivedFrom: []byte(v.From)}
+	f := c.RequestFuture(a.validator, req, a.deps.ValidationTimeout)
+	id := v.ID
+	c.ReenterAfter(f, func(res any, err error) {
+		r, ok := res.(*pubsubv1.ValidationResult)
+		switch {
+		case err != nil || !ok:
+			a.decide(c, id, ValidationIgnore, "timeout")
+		case r.GetOutcome() == pubsubv1.ValidationOutcome_VALIDATION_OUTCOME_ACCEPT:
+			a.decide(c, id, ValidationAccept, "accept")
+		case r.GetOutcome() == pubsubv1.ValidationOutcome_VALIDATION_OUTCOME_REJECT:
+			a.decide(c, id, ValidationReject, "reject")
+		default:
+			a.decide(c, id, ValidationIgnore, "ignore")
+		}
+	})
+}
+
+func (a *topicActor) decide(c actor.Context, id MessageID, res ValidationResult, label string) {
+	a.deps.Metrics.validated(label)
+	a.exec(c, a.core.HandleValidated(a.deps.Clock(), id, res), pubsubv1.Priority_PRIORITY_FORWARD)
+}
+
+func countersProto(r CounterReport) *pubsubv1.TopicPeerCounters {
+	c := &r.Counters
+	return &pubsubv1.TopicPeerCounters{
+		Peer: []byte(r.Peer), InMesh: c.InMesh, MeshTime: durationpb.New(c.MeshTime),
+		FirstMessageDeliveries: c.FirstMessageDeliveries, MeshMessageDeliveries: c.MeshMessageDeliveries,
+		MeshMessageDeliveriesActive: c.MeshMessageDeliveriesActive, MeshFailurePenalty: c.MeshFailurePenalty,
+		InvalidMessageDeliveries: c.InvalidMessageDeliveries,
+	}
+}

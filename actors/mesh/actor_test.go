@@ -1,0 +1,257 @@
+package mesh
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/peermesh/peermesh/actors/router/session"
+	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/actorkit"
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/wire"
+)
+
+// actorFwd passes every user message to a probe.
+type actorFwd struct{ to *actor.PID }
+
+func (f actorFwd) Receive(c actor.Context) {
+	if m, ok := c.Message().(proto.Message); ok {
+		c.Send(f.to, m)
+	}
+}
+
+// actorParent stands in for the router: it spawns the topic actor as
+// "topic/<t>" and one forwarder per peer as "peer/<id>" (each to its own
+// probe), and forwards what it receives itself to the router probe.
+type actorParent struct {
+	router *actor.PID
+	peers  map[peer.ID]*actor.PID
+	topic  *actor.Props
+	name   string
+}
+
+func (p *actorParent) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		for id, to := range p.peers {
+			if _, err := c.SpawnNamed(actorkit.Props(func() actor.Actor { return actorFwd{to} }), "peer/"+id.String()); err != nil {
+				panic(err)
+			}
+		}
+		if _, err := c.SpawnNamed(p.topic, "topic/"+p.name); err != nil {
+			panic(err)
+		}
+	case proto.Message:
+		c.Send(p.router, m)
+	}
+}
+
+type topicHarness struct {
+	sys     *actor.ActorSystem
+	router  *actortest.Probe
+	peers   map[peer.ID]*actortest.Probe
+	topic   *actor.PID
+	metrics *Metrics
+	t0      time.Time
+}
+
+const actorTopic = "t"
+
+func actorPeer(i int) peer.ID { return peer.ID([]byte{0, 4, 'p', byte('0' + i)}) }
+
+func newTopicHarness(t *testing.T, cfg Config, npeers int) *topicHarness {
+	t.Helper()
+	t.Cleanup(func() { time.Sleep(2 * time.Second) }) // after shutdown: let protoactor's dead-letter throttle timer fire in virtual time
+	sys := actortest.NewSystem(t)
+	h := &topicHarness{sys: sys, router: actortest.NewProbe(t, sys), peers: map[peer.ID]*actortest.Probe{}, t0: time.Now()}
+	fwd := map[peer.ID]*actor.PID{}
+	for i := range npeers {
+		p := actortest.NewProbe(t, sys)
+		h.peers[actorPeer(i)] = p
+		fwd[actorPeer(i)] = p.PID()
+	}
+	m, err := NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.metrics = m
+	props := Props(cfg, Deps{Topic: actorTopic, Metrics: m, ValidationTimeout: time.Second})
+	parent := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
+		return &actorParent{router: h.router.PID(), peers: fwd, topic: props, name: actorTopic}
+	}))
+	t.Cleanup(func() { _ = sys.Root.StopFuture(parent).Wait() })
+	synctest.Wait()
+	h.topic = session.TopicPID(parent, actorTopic)
+	return h
+}
+
+func (h *topicHarness) subscribeAll() {
+	sub := true
+	for id := range h.peers {
+		h.router.Send(h.topic, &pubsubv1.PeerSubscriptions{Peer: []byte(id), Protocol: string(wire.ProtocolMeshsub12),
+			Subscriptions: []*gossipsubv1.SubOpts{{Topicid: proto.String(actorTopic), Subscribe: &sub}}})
+	}
+}
+
+func (h *topicHarness) tick() {
+	h.router.Send(h.topic, &heartbeatv1.Tick{Now: timestamppb.Now()})
+}
+
+func (h *topicHarness) receive(from peer.ID, data string) *gossipsubv1.Message {
+	msg := &gossipsubv1.Message{Topic: proto.String(actorTopic), Data: []byte(data)}
+	h.router.Send(h.topic, &pubsubv1.ReceivedMessages{Peer: []byte(from), ReceivedAt: timestamppb.Now(),
+		Messages: []*pubsubv1.IdentifiedMessage{{Id: []byte(data), Message: msg}}})
+	return msg
+}
+
+func actorCfg() Config {
+	cfg := DefaultConfig(ProfileLibp2p)
+	cfg.D, cfg.Dlo, cfg.Dhi, cfg.Dscore, cfg.Dout, cfg.Dlazy = 2, 1, 3, 1, 0, 1
+	return cfg
+}
+
+func TestTopicActorJoinGraftsAndReports(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newTopicHarness(t, actorCfg(), 3)
+		h.subscribeAll()
+		h.router.Request(h.topic, &pubsubv1.Join{Topic: actorTopic})
+		h.router.ExpectMessage(&pubsubv1.Joined{Topic: actorTopic})
+		grafted := 0
+		for _, p := range h.peers {
+			if r, ok := p.Next(time.Second); ok {
+				if len(r.Message.(*pubsubv1.SendToPeer).GetControl().GetGraft()) == 1 {
+					grafted++
+				}
+			}
+		}
+		if grafted != 2 {
+			t.Fatalf("%d peers grafted on Join, want D=2", grafted)
+		}
+		h.tick()
+		report := actortest.Expect[*pubsubv1.TopicReport](h.router)
+		if report.GetMesh() != 2 || len(report.GetPeers()) != 3 {
+			t.Fatalf("report %v: want mesh 2 and counters of 3 peers", report)
+		}
+		if g := testutil.ToFloat64(h.metrics.meshPeers.WithLabelValues(actorTopic)); g != 2 {
+			t.Fatalf("mesh gauge %v", g)
+		}
+		h.router.Request(h.topic, &pubsubv1.GetMesh{Topic: actorTopic})
+		if m := actortest.Expect[*pubsubv1.Mesh](h.router); len(m.GetMesh()) != 2 || len(m.GetPeers()) != 3 {
+			t.Fatalf("GetMesh %v", m)
+		}
+	})
+}
+
+// meshOf joins with all peers in the mesh (D = number of peers) and drains
+// the GRAFTs.
+func meshOf(t *testing.T, n int) *topicHarness {
+	cfg := actorCfg()
+	cfg.D, cfg.Dhi = n, n
+	h := newTopicHarness(t, cfg, n)
+	h.subscribeAll()
+	h.router.Request(h.topic, &pubsubv1.Join{Topic: actorTopic})
+	h.router.ExpectMessage(&pubsubv1.Joined{Topic: actorTopic})
+	for _, p := range h.peers {
+		actortest.Expect[*pubsubv1.SendToPeer](p)
+	}
+	return h
+}
+
+func TestTopicActorDeliversAndForwards(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := meshOf(t, 3)
+		sub := actortest.NewProbe(t, h.sys)
+		sub.Request(h.topic, &pubsubv1.Subscribe{Topic: actorTopic})
+		sub.ExpectMessage(&pubsubv1.Subscribed{Topic: actorTopic})
+		msg := h.receive(actorPeer(0), "hello")
+		d := actortest.Expect[*pubsubv1.Delivered](sub)
+		if !proto.Equal(d.GetMessage(), msg) {
+			t.Fatalf("delivered %v", d)
+		}
+		for i := 1; i < 3; i++ {
+			s := actortest.Expect[*pubsubv1.SendToPeer](h.peers[actorPeer(i)])
+			if len(s.GetMessages()) != 1 || s.GetPriority() != pubsubv1.Priority_PRIORITY_FORWARD {
+				t.Fatalf("peer %d got %v", i, s)
+			}
+		}
+		h.peers[actorPeer(0)].ExpectNoMessage(time.Second) // never back to the sender
+		// A duplicate is neither delivered nor forwarded again.
+		h.receive(actorPeer(1), "hello")
+		sub.ExpectNoMessage(time.Second)
+	})
+}
+
+func TestTopicActorValidator(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := meshOf(t, 2)
+		val := actortest.NewProbe(t, h.sys)
+		val.Request(h.topic, &pubsubv1.RegisterValidator{Topic: actorTopic})
+		val.ExpectMessage(&pubsubv1.ValidatorRegistered{Topic: actorTopic})
+		sub := actortest.NewProbe(t, h.sys)
+		sub.Request(h.topic, &pubsubv1.Subscribe{Topic: actorTopic})
+		sub.ExpectMessage(&pubsubv1.Subscribed{Topic: actorTopic})
+
+		// Reject: not delivered, not forwarded, counted against the sender (P4).
+		h.receive(actorPeer(0), "bad")
+		vm := actortest.Expect[*pubsubv1.ValidateMessage](val)
+		if string(vm.GetMessageId()) != "bad" || peer.ID(vm.GetReceivedFrom()) != actorPeer(0) {
+			t.Fatalf("validation request %v", vm)
+		}
+		val.Respond(&pubsubv1.ValidationResult{MessageId: vm.GetMessageId(), Outcome: pubsubv1.ValidationOutcome_VALIDATION_OUTCOME_REJECT})
+		sub.ExpectNoMessage(time.Second)
+		h.peers[actorPeer(1)].ExpectNoMessage(time.Second)
+		h.tick()
+		report := actortest.Fish(h.router, func(*pubsubv1.TopicReport) bool { return true })
+		for _, pc := range report.GetPeers() {
+			if peer.ID(pc.GetPeer()) == actorPeer(0) && pc.GetInvalidMessageDeliveries() != 1 {
+				t.Fatalf("sender's P4 counter = %v, want 1", pc.GetInvalidMessageDeliveries())
+			}
+		}
+
+		// Timeout: treated as IGNORE (no delivery, no forward, no penalty).
+		h.receive(actorPeer(0), "slow")
+		actortest.Expect[*pubsubv1.ValidateMessage](val)
+		sub.ExpectNoMessage(2 * time.Second)
+		h.peers[actorPeer(1)].ExpectNoMessage(time.Second)
+		if n := testutil.ToFloat64(h.metrics.validation.WithLabelValues("timeout")); n != 1 {
+			t.Fatalf("timeouts %v, want 1", n)
+		}
+
+		// Accept: delivered and forwarded.
+		h.receive(actorPeer(0), "good")
+		vm = actortest.Expect[*pubsubv1.ValidateMessage](val)
+		val.Respond(&pubsubv1.ValidationResult{MessageId: vm.GetMessageId(), Outcome: pubsubv1.ValidationOutcome_VALIDATION_OUTCOME_ACCEPT})
+		actortest.Expect[*pubsubv1.Delivered](sub)
+		actortest.Expect[*pubsubv1.SendToPeer](h.peers[actorPeer(1)])
+	})
+}
+
+func TestTopicActorPublishAndIWant(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := meshOf(t, 2)
+		msg := &gossipsubv1.Message{Topic: proto.String(actorTopic), Data: []byte("mine")}
+		h.router.Request(h.topic, &pubsubv1.PublishLocal{Message: &pubsubv1.IdentifiedMessage{Id: []byte("mine"), Message: msg}})
+		if p := actortest.Expect[*pubsubv1.Published](h.router); p.GetPeers() != 2 {
+			t.Fatalf("published to %d peers, want 2", p.GetPeers())
+		}
+		for _, p := range h.peers {
+			actortest.Expect[*pubsubv1.SendToPeer](p)
+		}
+		// IHAVE from a peer for an unseen id → IWANT back to it.
+		h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(actorPeer(0)), ReceivedAt: timestamppb.Now(),
+			Ihave: []*gossipsubv1.ControlIHave{{TopicID: proto.String(actorTopic), MessageIDs: [][]byte{[]byte("new")}}}})
+		s := actortest.Expect[*pubsubv1.SendToPeer](h.peers[actorPeer(0)])
+		if iw := s.GetControl().GetIwant(); len(iw) != 1 || string(iw[0].GetMessageIDs()[0]) != "new" {
+			t.Fatalf("want IWANT for new, got %v", s)
+		}
+	})
+}

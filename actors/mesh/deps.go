@@ -1,0 +1,28 @@
+package mesh
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Deps are what the topic actor needs besides its Config.
+type Deps struct {
+	// Topic is the topic name (the actor's identity, not a tunable).
+	Topic string
+	// Rand feeds the core's randomness; nil seeds one from the topic name,
+	// so runs are reproducible.
+	Rand *rand.Rand
+	// ValidationTimeout bounds a registered validator's answer; after it the
+	// message is treated as IGNORE. Zero means DefaultValidationTimeout.
+	ValidationTimeout time.Duration
+	// Clock stamps inbound events that carry no time (subscriptions, API
+	// requests); nil means time.Now. Policy time otherwise comes from Ticks
+	// and from the receive time sessions stamp on messages.
+	Clock   func() time.Time
+	Metrics *Metrics
+	Logger  *slog.Logger
+}
+
+// DefaultValidationTimeout is how long a validator actor may take.
+const DefaultValidationTimeout = 2 * time.Second

@@ -1,0 +1,134 @@
+package mesh
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics of all topic actors of a router, named as nim-libp2p's
+// gossipsub/behavior.nim names them. Gauges with a topic label are per topic;
+// the *_topics gauges count topics in each health state; counters are fed
+// with the deltas of each topic's Stats. A nil *Metrics records nothing.
+type Metrics struct {
+	meshPeers, fanoutPeers, topicPeers *prometheus.GaugeVec
+	cacheWindow                        prometheus.Gauge
+	noPeers, lowPeers, healthy, underD prometheus.Gauge
+	aboveDhi                           prometheus.Counter
+	receivedIWants                     *prometheus.GaugeVec
+	broadcastIHave                     prometheus.Counter
+	drops                              *prometheus.CounterVec
+	validation                         *prometheus.CounterVec
+}
+
+// NewMetrics registers the topic metrics on reg (nil: a private registry).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	gv := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"topic"})
+	}
+	g := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
+	m := &Metrics{
+		meshPeers:   gv("libp2p_gossipsub_peers_per_topic_mesh", "gossipsub peers per topic in mesh"),
+		fanoutPeers: gv("libp2p_gossipsub_peers_per_topic_fanout", "gossipsub peers per topic in fanout"),
+		topicPeers:  gv("libp2p_gossipsub_peers_per_topic_gossipsub", "gossipsub peers per topic in gossipsub"),
+		cacheWindow: g("libp2p_gossipsub_cache_window_size", "the number of messages in the cache window advertised last"),
+		noPeers:     g("libp2p_gossipsub_no_peers_topics", "number of topics in mesh with no peers"),
+		lowPeers:    g("libp2p_gossipsub_low_peers_topics", "number of topics in mesh with at least one but below dlow peers"),
+		healthy:     g("libp2p_gossipsub_healthy_peers_topics", "number of topics in mesh with at least dlow peers"),
+		underD:      g("libp2p_gossipsub_under_dout_topics", "number of topics below dout"),
+		aboveDhi: prometheus.NewCounter(prometheus.CounterOpts{Name: "libp2p_gossipsub_above_dhigh_condition",
+			Help: "number of above dhigh pruning branches ran"}),
+		receivedIWants: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "libp2p_gossipsub_received_iwants",
+			Help: "received iwants"}, []string{"kind"}),
+		broadcastIHave: prometheus.NewCounter(prometheus.CounterOpts{Name: "libp2p_pubsub_broadcast_ihave",
+			Help: "IHAVE messages broadcast (one per peer)"}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_topic_drops_total",
+			Help: "Entries refused or evicted by a topic's bounds, by reason"}, []string{"reason"}),
+		validation: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_validation_results_total",
+			Help: "Validation outcomes of received messages (timeout counts as ignore)"}, []string{"outcome"}),
+	}
+	var errs []error
+	for _, c := range []prometheus.Collector{m.meshPeers, m.fanoutPeers, m.topicPeers, m.cacheWindow, m.noPeers,
+		m.lowPeers, m.healthy, m.underD, m.aboveDhi, m.receivedIWants, m.broadcastIHave, m.drops, m.validation} {
+		errs = append(errs, reg.Register(c))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// observe publishes the difference between two Stats snapshots of a topic.
+func (m *Metrics) observe(topic string, prev, cur Stats) {
+	if m == nil {
+		return
+	}
+	m.meshPeers.WithLabelValues(topic).Set(float64(cur.MeshPeers))
+	m.fanoutPeers.WithLabelValues(topic).Set(float64(cur.FanoutPeers))
+	m.topicPeers.WithLabelValues(topic).Set(float64(cur.TopicPeers))
+	m.cacheWindow.Set(float64(cur.CacheWindowSize))
+	health := func(g prometheus.Gauge, was, is bool) {
+		if was != is {
+			if is {
+				g.Inc()
+			} else {
+				g.Dec()
+			}
+		}
+	}
+	health(m.noPeers, prev.NoPeers, cur.NoPeers)
+	health(m.lowPeers, prev.LowPeers, cur.LowPeers)
+	health(m.healthy, prev.HealthyPeers, cur.HealthyPeers)
+	health(m.underD, prev.UnderDout, cur.UnderDout)
+	m.aboveDhi.Add(float64(cur.AboveDhiConditions - prev.AboveDhiConditions))
+	for k := range cur.ReceivedIWants {
+		if d := cur.ReceivedIWants[k] - prev.ReceivedIWants[k]; d > 0 {
+			m.receivedIWants.WithLabelValues(IWantKind(k).String()).Add(float64(d))
+		}
+	}
+	m.broadcastIHave.Add(float64(cur.BroadcastIHaves - prev.BroadcastIHaves))
+	for _, d := range []struct {
+		reason   string
+		cur, old uint64
+	}{
+		{"peers_full", cur.PeersRejected, prev.PeersRejected},
+		{"backoff_evicted", cur.BackoffEvicted, prev.BackoffEvicted},
+		{"seen_evicted", cur.SeenEvicted, prev.SeenEvicted},
+		{"cache_full", cur.CacheDropped, prev.CacheDropped},
+		{"validation_full", cur.ValidationDropped, prev.ValidationDropped},
+		{"promises_full", cur.PromisesDropped, prev.PromisesDropped},
+		{"idontwant_over_budget", cur.IDontWantDropped, prev.IDontWantDropped},
+		{"iwant_retransmit", cur.IWantRetransmitIgnored, prev.IWantRetransmitIgnored},
+		{"px_ignored", cur.PXIgnored, prev.PXIgnored},
+	} {
+		if d.cur > d.old {
+			m.drops.WithLabelValues(d.reason).Add(float64(d.cur - d.old))
+		}
+	}
+}
+
+// forget removes a stopped topic from the health gauges and per-topic series.
+func (m *Metrics) forget(topic string, last Stats) {
+	if m == nil {
+		return
+	}
+	m.observe(topic, last, Stats{AboveDhiConditions: last.AboveDhiConditions, ReceivedIWants: last.ReceivedIWants,
+		BroadcastIHaves: last.BroadcastIHaves, PeersRejected: last.PeersRejected, BackoffEvicted: last.BackoffEvicted,
+		SeenEvicted: last.SeenEvicted, CacheDropped: last.CacheDropped, ValidationDropped: last.ValidationDropped,
+		PromisesDropped: last.PromisesDropped, IDontWantDropped: last.IDontWantDropped,
+		IWantRetransmitIgnored: last.IWantRetransmitIgnored, PXIgnored: last.PXIgnored})
+	m.meshPeers.DeleteLabelValues(topic)
+	m.fanoutPeers.DeleteLabelValues(topic)
+	m.topicPeers.DeleteLabelValues(topic)
+}
+
+func (m *Metrics) validated(outcome string) {
+	if m != nil {
+		m.validation.WithLabelValues(outcome).Inc()
+	}
+}
