@@ -129,4 +129,3 @@ func (m *Metrics) wrote(items, bytes int) {
 		m.writtenBytes.Add(float64(bytes))
 	}
 }
-
