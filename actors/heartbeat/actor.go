@@ -69,6 +69,15 @@ func (h *heartbeat) Receive(ctx actor.Context) {
 	if h.sched == nil {
 		return // failed to start and is stopping: nothing to serve
 	}
+	switch ctx.Message().(type) {
+	case *heartbeatv1.Register, *heartbeatv1.Unregister, *heartbeatv1.GetStats:
+		if ctx.Sender() == nil {
+			// The sender is the target and the one to answer: without it
+			// there is nothing sensible to do.
+			h.drop(reasonNoSender, ctx.Message())
+			return
+		}
+	}
 	switch msg := ctx.Message().(type) {
 	case *heartbeatv1.Register:
 		h.register(ctx, msg)
@@ -90,7 +99,14 @@ func (h *heartbeat) Receive(ctx actor.Context) {
 		h.rearm(ctx, now)
 	case *actor.Terminated:
 		h.targetStopped(ctx, msg.GetWho())
+	default:
+		h.drop(reasonUnexpected, msg)
 	}
+}
+
+func (h *heartbeat) drop(reason string, msg any) {
+	h.metrics.dropped.WithLabelValues(reason).Inc()
+	h.log.Warn("message dropped", slog.String("reason", reason), slog.String("type", fmt.Sprintf("%T", msg)))
 }
 
 func (h *heartbeat) start(ctx actor.Context) {
@@ -111,11 +127,6 @@ func (h *heartbeat) start(ctx actor.Context) {
 
 func (h *heartbeat) register(ctx actor.Context, msg *heartbeatv1.Register) {
 	target := ctx.Sender()
-	if target == nil {
-		h.metrics.rejected.WithLabelValues(reasonNoSender).Inc()
-		h.log.Warn("Register without a sender dropped: send it as a Request", slog.String("name", msg.GetName()))
-		return
-	}
 	now := h.deps.Clock.Now()
 	res, err := h.schedule(target, msg, now)
 	if err != nil {
@@ -166,10 +177,6 @@ func duration(field string, d *durationpb.Duration) (time.Duration, error) {
 
 func (h *heartbeat) unregister(ctx actor.Context, msg *heartbeatv1.Unregister) {
 	target := ctx.Sender()
-	if target == nil {
-		h.log.Warn("Unregister without a sender ignored: send it as a Request", slog.String("name", msg.GetName()))
-		return
-	}
 	res := h.sched.Unregister(targetKey(target), msg.GetName())
 	if res.TargetGone {
 		delete(h.pids, targetKey(target))

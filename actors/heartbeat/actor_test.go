@@ -298,16 +298,23 @@ func TestRegisterWhenFullIsRejected(t *testing.T) {
 	})
 }
 
-func TestRegisterWithoutSenderIsCountedAndDropped(t *testing.T) {
+func TestRequestsWithoutSenderAndStrayMessagesAreCountedAndDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := start(t, heartbeat.DefaultConfig(), nil)
 		p := actortest.NewProbe(t, f.sys)
 		p.Send(f.hb, &heartbeatv1.Register{Name: "a", Interval: durationpb.New(time.Second)})
+		p.Send(f.hb, &heartbeatv1.Unregister{Name: "a"})
+		p.Send(f.hb, &heartbeatv1.GetStats{})
+		p.Send(f.hb, &heartbeatv1.Tick{Name: "not for me"})
 		p.Request(f.hb, &heartbeatv1.GetStats{})
 		p.ExpectMessage(&heartbeatv1.Stats{MaxRegistrations: 4096})
-		if n, _ := sample(t, f.reg, "peermesh_heartbeat_registrations_rejected_total", "reason", "no_sender"); n != 1 {
-			t.Fatalf("rejected{no_sender} = %v, want 1", n)
+		if n, _ := sample(t, f.reg, "peermesh_heartbeat_messages_dropped_total", "reason", "no_sender"); n != 3 {
+			t.Fatalf("dropped{no_sender} = %v, want 3", n)
 		}
+		if n, _ := sample(t, f.reg, "peermesh_heartbeat_messages_dropped_total", "reason", "unexpected"); n != 1 {
+			t.Fatalf("dropped{unexpected} = %v, want 1", n)
+		}
+		p.ExpectNoMessage(time.Minute)
 	})
 }
 

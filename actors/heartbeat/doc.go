@@ -35,7 +35,16 @@
 // (target, name) is rejected with an error in Registered when full;
 // replacing an existing one still works), Config.MaxNameLength bounds names
 // and Config.MinInterval keeps a tiny interval from turning the actor into a
-// busy loop. Each rejection is counted by reason.
+// busy loop. Each rejection is counted by reason. Requests sent without a
+// sender (there is no one to tick or to answer) and message types the actor
+// does not handle are dropped and counted.
+//
+// # Metrics
+//
+// peermesh_heartbeat_registrations (gauge), _registrations_limit (gauge),
+// _ticks_sent_total, _ticks_missed_total (coalesced), _tick_lag_seconds
+// (histogram), _registrations_rejected_total{reason},
+// _messages_dropped_total{reason}; all on Deps.Registerer.
 //
 // # Threading
 //

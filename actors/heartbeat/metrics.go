@@ -7,11 +7,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Rejection reasons, the values of the reason label.
+// Values of the reason labels.
 const (
-	reasonInvalid  = "invalid"
-	reasonFull     = "full"
-	reasonNoSender = "no_sender"
+	reasonInvalid    = "invalid"    // Register failed validation
+	reasonFull       = "full"       // Register beyond MaxRegistrations
+	reasonNoSender   = "no_sender"  // a request sent without a sender
+	reasonUnexpected = "unexpected" // a message type the actor does not handle
 )
 
 type metrics struct {
@@ -21,6 +22,7 @@ type metrics struct {
 	ticksMissed   prometheus.Counter
 	tickLag       prometheus.Histogram
 	rejected      *prometheus.CounterVec
+	dropped       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -51,7 +53,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "peermesh_heartbeat_registrations_rejected_total",
-			Help: "Register requests rejected, by reason (invalid, full, no_sender).",
+			Help: "Register requests answered with an error, by reason (invalid, full).",
+		}, []string{"reason"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "peermesh_heartbeat_messages_dropped_total",
+			Help: "Messages dropped unanswered, by reason (no_sender, unexpected).",
 		}, []string{"reason"}),
 	}
 	var err error
@@ -61,6 +67,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.ticksMissed = register(reg, m.ticksMissed, &err)
 	m.tickLag = register(reg, m.tickLag, &err)
 	m.rejected = register(reg, m.rejected, &err)
+	m.dropped = register(reg, m.dropped, &err)
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat metrics: %w", err)
 	}
