@@ -58,7 +58,8 @@ func NewSchedule(cfg Config) *Schedule {
 // and restarts seq. A new pair beyond Config.MaxRegistrations is rejected.
 func (s *Schedule) Register(target, name string, interval, delay time.Duration, now time.Time) (RegisterResult, error) {
 	if err := s.check(name, interval, delay); err != nil {
-		return RegisterResult{}, fmt.Errorf("register %q: %w", name, err)
+		// %.64q: an over-long name is not worth echoing whole in the error.
+		return RegisterResult{}, fmt.Errorf("register %.64q: %w", name, err)
 	}
 	if !s.hasEpoch {
 		s.epoch, s.hasEpoch = now, true
