@@ -1,9 +1,9 @@
 package peermesh
 
 import (
-	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -11,7 +11,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/peermesh/peermesh/actors/dialer"
+	"github.com/peermesh/peermesh/actors/heartbeat"
+	"github.com/peermesh/peermesh/actors/storage"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
+	storagev1 "github.com/peermesh/peermesh/messages/storage/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 )
 
@@ -24,6 +29,26 @@ type deps struct {
 }
 
 func defaultDeps() deps { return deps{} }
+
+// childProps are built once, on the node actor's first start: the children
+// register their metrics when their props are built, and a restarted node
+// actor respawns its children under the same names (so the same PIDs).
+type childProps struct {
+	heartbeat, storage, dialer, router *actor.Props
+}
+
+func (n *Node) buildChildProps(self *actor.PID) *childProps {
+	log := n.log
+	hb := heartbeat.Props(heartbeat.DefaultConfig(), heartbeat.Deps{Registerer: n.reg, Logger: log})
+	hbPID := actor.NewPID(self.GetAddress(), self.GetId()+"/heartbeat")
+	st := storage.Props(n.storageCfg, storage.Deps{Backend: n.backend, Registerer: n.reg, Logger: log, Heartbeat: hbPID})
+	dl := dialer.Props(dialer.DefaultConfig(), dialer.Deps{Dialer: dialer.NewLibp2pDialer(n.host), Registerer: n.reg, Logger: log})
+	cp := &childProps{heartbeat: hb, storage: st, dialer: dl}
+	if n.deps.router != nil {
+		cp.router = n.deps.router(n)
+	}
+	return cp
+}
 
 // topicState is the node's view of one topic: whether the router has joined
 // it and which local actors receive its messages.
@@ -44,8 +69,11 @@ type waiter struct {
 // children and translates the API of messages/api/v1 into their messages.
 // It holds no policy: which peers to dial or graft is decided by its children.
 type nodeActor struct {
-	n        *Node
-	router   *actor.PID
+	n         *Node
+	heartbeat *actor.PID
+	storage   *actor.PID
+	dialer    *actor.PID
+	router    *actor.PID
 	topics   map[string]*topicState
 	watchers map[string]*actor.PID
 	stopping bool
@@ -68,7 +96,7 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *apiv1.GetPeers:
 		ctx.Respond(&apiv1.Peers{Peers: a.hostPeers()})
 	case *apiv1.AddPeer:
-		a.addPeer(ctx, msg.GetMultiaddr(), ctx.Sender())
+		a.addPeer(ctx, msg.GetMultiaddr(), dialerv1.DialSource_DIAL_SOURCE_API, true)
 	case *apiv1.Subscribe:
 		a.subscribe(ctx, msg)
 	case *apiv1.Unsubscribe:
@@ -116,14 +144,26 @@ const errNoRouter = "the pubsub router is not running in this node"
 
 func (a *nodeActor) start(ctx actor.Context) {
 	log := a.n.log
-	if a.n.deps.router != nil {
-		pid, err := ctx.SpawnNamed(a.n.deps.router(a.n), "router")
-		if err != nil {
-			log.Error("spawn router", "err", err)
-		} else {
-			a.router = pid
-		}
+	if a.n.children == nil {
+		a.n.children = a.n.buildChildProps(ctx.Self())
 	}
+	cp := a.n.children
+	spawn := func(props *actor.Props, name string) *actor.PID {
+		if props == nil {
+			return nil
+		}
+		pid, err := ctx.SpawnNamed(props, name)
+		if err != nil {
+			log.Error("spawn child actor", "name", name, "err", err)
+			return nil
+		}
+		return pid
+	}
+	// The heartbeat first: storage registers its flush tick with it.
+	a.heartbeat = spawn(cp.heartbeat, "heartbeat")
+	a.storage = spawn(cp.storage, "storage")
+	a.dialer = spawn(cp.dialer, "dialer")
+	a.router = spawn(cp.router, "router")
 	if a.router != nil {
 		for _, t := range a.n.cfg.PubsubTopics {
 			st := a.state(t)
@@ -134,7 +174,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 		log.Warn("no pubsub router in this build; topics are not joined", "topics", a.n.cfg.PubsubTopics)
 	}
 	for _, s := range a.n.cfg.StaticNodes {
-		a.addPeer(ctx, s, nil)
+		a.addPeer(ctx, s, dialerv1.DialSource_DIAL_SOURCE_STATIC, false)
 	}
 }
 
@@ -203,39 +243,48 @@ func (a *nodeActor) hostPeers() []*apiv1.Peer {
 	return out
 }
 
-// addPeer dials addr on a goroutine (the I/O edge) that answers requester
-// directly; a nil requester (static nodes) only logs the outcome.
-func (a *nodeActor) addPeer(ctx actor.Context, addr string, requester *actor.PID) {
-	reply := func(m *apiv1.PeerAdded) {
-		if requester != nil {
-			ctx.Send(requester, m)
+// addPeer asks the dial pool for a connection to addr. The answer to the
+// requester (PeerAdded) follows the pool's DialCompleted; without a
+// requester (static nodes) the outcome is only logged.
+func (a *nodeActor) addPeer(ctx actor.Context, addr string, source dialerv1.DialSource, reply bool) {
+	respond := func(m *apiv1.PeerAdded) {
+		if reply {
+			ctx.Respond(m)
 		}
 	}
 	ma, err := parsePeerAddr(addr)
 	if err != nil {
-		reply(&apiv1.PeerAdded{Error: err.Error()})
+		respond(&apiv1.PeerAdded{Error: err.Error()})
 		return
 	}
 	info, err := peer.AddrInfoFromP2pAddr(ma)
 	if err != nil {
-		reply(&apiv1.PeerAdded{Error: fmt.Sprintf("multiaddr %s: %v", addr, err)})
+		respond(&apiv1.PeerAdded{Error: fmt.Sprintf("multiaddr %s: %v", addr, err)})
 		return
 	}
-	h, log, root, timeout := a.n.host, a.n.log, ctx.ActorSystem().Root, a.n.cfg.RequestTimeout
-	go func() {
-		cctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
+	req := &dialerv1.DialPeer{PeerId: []byte(info.ID), Source: source}
+	for _, ad := range info.Addrs {
+		req.Addresses = append(req.Addresses, ad.Bytes())
+	}
+	f := ctx.RequestFuture(a.dialer, req, a.n.cfg.RequestTimeout+dialer.DefaultConfig().DialTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
 		out := &apiv1.PeerAdded{PeerId: info.ID.String()}
-		if err := h.Connect(cctx, *info); err != nil {
-			out.Error = fmt.Sprintf("connect %s: %v", info.ID, err)
-			log.Warn("peer not connected", "peer", info.ID, "err", err)
+		dc, ok := res.(*dialerv1.DialCompleted)
+		switch {
+		case err != nil:
+			out.Error = fmt.Sprintf("dial %s: %v", info.ID, err)
+		case !ok:
+			out.Error = fmt.Sprintf("dial %s: unexpected answer %T", info.ID, res)
+		case dc.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED:
+			out.Error = fmt.Sprintf("dial %s: %s: %s", info.ID, strings.ToLower(strings.TrimPrefix(dc.GetOutcome().String(), "DIAL_OUTCOME_")), dc.GetReason())
+		}
+		if out.Error != "" {
+			a.n.log.Warn("peer not connected", "peer", info.ID, "source", source.String(), "err", out.Error)
 		} else {
-			log.Info("peer connected", "peer", info.ID, "addr", addr)
+			a.n.log.Info("peer connected", "peer", info.ID, "addr", addr, "source", source.String())
 		}
-		if requester != nil {
-			root.Send(requester, out)
-		}
-	}()
+		respond(out)
+	})
 }
 
 // target resolves the subscriber or watcher of a request: the ref when set,
@@ -516,25 +565,27 @@ func (a *nodeActor) scores(ctx actor.Context) {
 	})
 }
 
-// stop leaves every joined topic (the router PRUNEs the mesh) and then
-// answers Stopped; the caller stops the actor afterwards, which stops the
-// children.
+// stop leaves every joined topic (the router PRUNEs the mesh), flushes the
+// peer store and then answers Stopped; the caller stops the actor
+// afterwards, which stops the children.
 func (a *nodeActor) stop(ctx actor.Context) {
 	a.stopping = true
-	if a.router == nil {
-		ctx.Respond(&apiv1.Stopped{})
-		return
+	var topics []string
+	if a.router != nil {
+		topics = a.joinedTopics()
 	}
-	topics := a.joinedTopics()
 	var errs []string
+	finish := func() {
+		out := &apiv1.Stopped{}
+		if len(errs) > 0 {
+			out.Error = strings.Join(errs, "; ")
+		}
+		ctx.Respond(out)
+	}
 	var next func(i int)
 	next = func(i int) {
 		if i == len(topics) {
-			out := &apiv1.Stopped{}
-			if len(errs) > 0 {
-				out.Error = fmt.Sprint(errs)
-			}
-			ctx.Respond(out)
+			a.flush(ctx, &errs, finish)
 			return
 		}
 		f := ctx.RequestFuture(a.router, &pubsubv1.Leave{Topic: topics[i]}, a.n.cfg.StopTimeout)
@@ -547,4 +598,19 @@ func (a *nodeActor) stop(ctx actor.Context) {
 		})
 	}
 	next(0)
+}
+
+// flush makes every accepted peer-store change durable, then calls done.
+func (a *nodeActor) flush(ctx actor.Context, errs *[]string, done func()) {
+	if a.storage == nil {
+		done()
+		return
+	}
+	f := ctx.RequestFuture(a.storage, &storagev1.Flush{}, a.n.cfg.StopTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if fl, ok := res.(*storagev1.Flushed); err != nil || !ok || fl.GetError() != "" {
+			*errs = append(*errs, fmt.Sprintf("flush peer store: %v %s", err, fl.GetError()))
+		}
+		done()
+	})
 }

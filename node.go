@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -15,9 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peermesh/peermesh/actors/storage"
 	"github.com/peermesh/peermesh/internal/actorkit"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 )
+
+// PeerStoreFile is the peer store's file name inside the data directory.
+const PeerStoreFile = "peers.db"
 
 // Version is the node's version, answered by GetInfo and /debug/v1/version.
 const Version = "v0.1.0-dev"
@@ -32,6 +38,12 @@ type Node struct {
 	gatherer prometheus.Gatherer
 	metrics  *nodeMetrics
 	deps     deps
+	// backend is the peer store's backend, opened here so a bad file stops
+	// New with an error naming it; closed after the actors stopped.
+	backend    storage.Backend
+	storageCfg storage.Config
+	// children is touched only by the node actor.
+	children *childProps
 
 	mu      sync.Mutex
 	sys     *actor.ActorSystem
@@ -85,7 +97,20 @@ func newNode(cfg Config, d deps) (*Node, error) {
 		return nil, err
 	}
 	n.metrics = m
+	n.storageCfg = storage.DefaultConfig()
+	if cfg.PeerPersistence && cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+		n.storageCfg.Path = filepath.Join(cfg.DataDir, PeerStoreFile)
+	} else {
+		n.storageCfg.Backend = storage.BackendMemory
+	}
+	if n.backend, err = storage.Open(n.storageCfg); err != nil {
+		return nil, fmt.Errorf("open peer store: %w", err)
+	}
 	if n.host, err = newHost(cfg, key, n.reg); err != nil {
+		_ = n.backend.Close()
 		return nil, err
 	}
 	return n, nil
@@ -191,6 +216,9 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	if err := n.host.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close host: %w", err))
+	}
+	if err := n.backend.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close peer store: %w", err))
 	}
 	if own {
 		sys.Shutdown()
