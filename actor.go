@@ -16,8 +16,8 @@ import (
 	"github.com/peermesh/peermesh/actors/storage"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
-	storagev1 "github.com/peermesh/peermesh/messages/storage/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	storagev1 "github.com/peermesh/peermesh/messages/storage/v1"
 )
 
 // deps are the child actors the node assembles, as props builders, so tests
@@ -74,9 +74,9 @@ type nodeActor struct {
 	storage   *actor.PID
 	dialer    *actor.PID
 	router    *actor.PID
-	topics   map[string]*topicState
-	watchers map[string]*actor.PID
-	stopping bool
+	topics    map[string]*topicState
+	watchers  map[string]*actor.PID
+	stopping  bool
 }
 
 func newNodeActor(n *Node) *nodeActor {
