@@ -84,6 +84,9 @@ func decodeRecord(key, value []byte, maxBytes int) (*peerv1.PeerRecord, error) {
 	if err := proto.Unmarshal(payload, rec); err != nil {
 		return nil, fmt.Errorf("%w %x: %w", ErrCorruptRecord, key, err)
 	}
+	if len(rec.GetPeerId()) == 0 {
+		return nil, fmt.Errorf("%w %x: record has no peer id", ErrCorruptRecord, key)
+	}
 	if !bytes.Equal(rec.GetPeerId(), key) {
 		return nil, fmt.Errorf("%w %x: record carries peer id %x", ErrCorruptRecord, key, rec.GetPeerId())
 	}
