@@ -2688,6 +2688,229 @@ func (x *WriteDone) GetError() string {
 	return ""
 }
 
+// PeerConnected: the host has a connection to peer (from the router's network
+// notifee). The router starts a session, which opens the outbound stream.
+type PeerConnected struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Peer  []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	// We dialed the connection.
+	Outbound      bool `protobuf:"varint,2,opt,name=outbound,proto3" json:"outbound,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerConnected) Reset() {
+	*x = PeerConnected{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerConnected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerConnected) ProtoMessage() {}
+
+func (x *PeerConnected) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerConnected.ProtoReflect.Descriptor instead.
+func (*PeerConnected) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PeerConnected) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *PeerConnected) GetOutbound() bool {
+	if x != nil {
+		return x.Outbound
+	}
+	return false
+}
+
+// PeerDisconnected: the host's last connection to peer closed.
+type PeerDisconnected struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerDisconnected) Reset() {
+	*x = PeerDisconnected{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerDisconnected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerDisconnected) ProtoMessage() {}
+
+func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerDisconnected.ProtoReflect.Descriptor instead.
+func (*PeerDisconnected) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *PeerDisconnected) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+// InboundStreamOpened: a peer opened a pubsub stream to us (from the router's
+// stream handler, as a Request; answered with InboundStreamAccepted once the
+// peer's session exists, so the handler can send it the stream's RPCs).
+type InboundStreamOpened struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Protocol      string                 `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Outbound      bool                   `protobuf:"varint,3,opt,name=outbound,proto3" json:"outbound,omitempty"`
+	Stream        uint64                 `protobuf:"varint,4,opt,name=stream,proto3" json:"stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InboundStreamOpened) Reset() {
+	*x = InboundStreamOpened{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InboundStreamOpened) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InboundStreamOpened) ProtoMessage() {}
+
+func (x *InboundStreamOpened) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InboundStreamOpened.ProtoReflect.Descriptor instead.
+func (*InboundStreamOpened) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *InboundStreamOpened) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *InboundStreamOpened) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *InboundStreamOpened) GetOutbound() bool {
+	if x != nil {
+		return x.Outbound
+	}
+	return false
+}
+
+func (x *InboundStreamOpened) GetStream() uint64 {
+	if x != nil {
+		return x.Stream
+	}
+	return 0
+}
+
+type InboundStreamAccepted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accepted      bool                   `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InboundStreamAccepted) Reset() {
+	*x = InboundStreamAccepted{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InboundStreamAccepted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InboundStreamAccepted) ProtoMessage() {}
+
+func (x *InboundStreamAccepted) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InboundStreamAccepted.ProtoReflect.Descriptor instead.
+func (*InboundStreamAccepted) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *InboundStreamAccepted) GetAccepted() bool {
+	if x != nil {
+		return x.Accepted
+	}
+	return false
+}
+
+func (x *InboundStreamAccepted) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_pubsub_v1_pubsub_proto protoreflect.FileDescriptor
 
 const file_pubsub_v1_pubsub_proto_rawDesc = "" +
@@ -2878,7 +3101,20 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\tWriteDone\x12\x12\n" +
 	"\x04rpcs\x18\x01 \x01(\rR\x04rpcs\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error*\x94\x01\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"?\n" +
+	"\rPeerConnected\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x1a\n" +
+	"\boutbound\x18\x02 \x01(\bR\boutbound\"&\n" +
+	"\x10PeerDisconnected\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\"y\n" +
+	"\x13InboundStreamOpened\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x1a\n" +
+	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x1a\n" +
+	"\boutbound\x18\x03 \x01(\bR\boutbound\x12\x16\n" +
+	"\x06stream\x18\x04 \x01(\x04R\x06stream\"K\n" +
+	"\x15InboundStreamAccepted\x12\x1a\n" +
+	"\baccepted\x18\x01 \x01(\bR\baccepted\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason*\x94\x01\n" +
 	"\x11ValidationOutcome\x12\"\n" +
 	"\x1eVALIDATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19VALIDATION_OUTCOME_ACCEPT\x10\x01\x12\x1d\n" +
@@ -2903,7 +3139,7 @@ func file_pubsub_v1_pubsub_proto_rawDescGZIP() []byte {
 }
 
 var file_pubsub_v1_pubsub_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(ValidationOutcome)(0),        // 0: peermesh.pubsub.v1.ValidationOutcome
 	(Priority)(0),                 // 1: peermesh.pubsub.v1.Priority
@@ -2948,46 +3184,50 @@ var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(*StreamFailed)(nil),          // 40: peermesh.pubsub.v1.StreamFailed
 	(*OutboundOpened)(nil),        // 41: peermesh.pubsub.v1.OutboundOpened
 	(*WriteDone)(nil),             // 42: peermesh.pubsub.v1.WriteDone
-	nil,                           // 43: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	(*durationpb.Duration)(nil),   // 44: google.protobuf.Duration
-	(*v1.Message)(nil),            // 45: peermesh.gossipsub.v1.Message
-	(*v1.SubOpts)(nil),            // 46: peermesh.gossipsub.v1.SubOpts
-	(*v1.ControlMessage)(nil),     // 47: peermesh.gossipsub.v1.ControlMessage
-	(*timestamppb.Timestamp)(nil), // 48: google.protobuf.Timestamp
-	(*v1.ControlGraft)(nil),       // 49: peermesh.gossipsub.v1.ControlGraft
-	(*v1.ControlPrune)(nil),       // 50: peermesh.gossipsub.v1.ControlPrune
-	(*v1.ControlIHave)(nil),       // 51: peermesh.gossipsub.v1.ControlIHave
-	(*v1.RPC)(nil),                // 52: peermesh.gossipsub.v1.RPC
+	(*PeerConnected)(nil),         // 43: peermesh.pubsub.v1.PeerConnected
+	(*PeerDisconnected)(nil),      // 44: peermesh.pubsub.v1.PeerDisconnected
+	(*InboundStreamOpened)(nil),   // 45: peermesh.pubsub.v1.InboundStreamOpened
+	(*InboundStreamAccepted)(nil), // 46: peermesh.pubsub.v1.InboundStreamAccepted
+	nil,                           // 47: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	(*durationpb.Duration)(nil),   // 48: google.protobuf.Duration
+	(*v1.Message)(nil),            // 49: peermesh.gossipsub.v1.Message
+	(*v1.SubOpts)(nil),            // 50: peermesh.gossipsub.v1.SubOpts
+	(*v1.ControlMessage)(nil),     // 51: peermesh.gossipsub.v1.ControlMessage
+	(*timestamppb.Timestamp)(nil), // 52: google.protobuf.Timestamp
+	(*v1.ControlGraft)(nil),       // 53: peermesh.gossipsub.v1.ControlGraft
+	(*v1.ControlPrune)(nil),       // 54: peermesh.gossipsub.v1.ControlPrune
+	(*v1.ControlIHave)(nil),       // 55: peermesh.gossipsub.v1.ControlIHave
+	(*v1.RPC)(nil),                // 56: peermesh.gossipsub.v1.RPC
 }
 var file_pubsub_v1_pubsub_proto_depIdxs = []int32{
 	6,  // 0: peermesh.pubsub.v1.Join.params:type_name -> peermesh.pubsub.v1.TopicParams
-	44, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
-	44, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
-	44, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
-	44, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
-	45, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
+	48, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
+	48, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
+	48, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
+	48, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
+	49, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
 	18, // 6: peermesh.pubsub.v1.Scores.peers:type_name -> peermesh.pubsub.v1.PeerScore
 	19, // 7: peermesh.pubsub.v1.PeerScore.topics:type_name -> peermesh.pubsub.v1.TopicScore
-	45, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	49, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	0,  // 9: peermesh.pubsub.v1.ValidationResult.outcome:type_name -> peermesh.pubsub.v1.ValidationOutcome
-	45, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	49, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	1,  // 11: peermesh.pubsub.v1.SendToPeer.priority:type_name -> peermesh.pubsub.v1.Priority
-	46, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	50, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 13: peermesh.pubsub.v1.SendToPeer.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	47, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
-	46, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	51, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
+	50, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 16: peermesh.pubsub.v1.ReceivedMessages.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	48, // 17: peermesh.pubsub.v1.ReceivedMessages.received_at:type_name -> google.protobuf.Timestamp
-	49, // 18: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
-	50, // 19: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
-	51, // 20: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
-	48, // 21: peermesh.pubsub.v1.ReceivedControl.received_at:type_name -> google.protobuf.Timestamp
-	43, // 22: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	52, // 17: peermesh.pubsub.v1.ReceivedMessages.received_at:type_name -> google.protobuf.Timestamp
+	53, // 18: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
+	54, // 19: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
+	55, // 20: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
+	52, // 21: peermesh.pubsub.v1.ReceivedControl.received_at:type_name -> google.protobuf.Timestamp
+	47, // 22: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
 	37, // 23: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
-	44, // 24: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
+	48, // 24: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
 	24, // 25: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	52, // 26: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
-	48, // 27: peermesh.pubsub.v1.InboundRPC.received_at:type_name -> google.protobuf.Timestamp
+	56, // 26: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
+	52, // 27: peermesh.pubsub.v1.InboundRPC.received_at:type_name -> google.protobuf.Timestamp
 	28, // [28:28] is the sub-list for method output_type
 	28, // [28:28] is the sub-list for method input_type
 	28, // [28:28] is the sub-list for extension type_name
@@ -3006,7 +3246,7 @@ func file_pubsub_v1_pubsub_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pubsub_v1_pubsub_proto_rawDesc), len(file_pubsub_v1_pubsub_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   42,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,139 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/peermesh/peermesh/actors/router/session"
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/wire"
+)
+
+// acceptor is the router's I/O edge toward libp2p: the stream handler and the
+// network notifee. Its methods run in libp2p's goroutines and talk to the
+// router only with messages. The one piece of shared state, the current
+// inbound stream per peer, is touched only by these handler goroutines (so a
+// second stream from a peer can reset the first); no actor reads it.
+type acceptor struct {
+	root    *actor.RootContext
+	router  *actor.PID
+	cfg     session.Config
+	timeout time.Duration
+	metrics *session.Metrics
+	log     *slog.Logger
+	seq     atomic.Uint64
+
+	mu      sync.Mutex
+	current map[peer.ID]network.Stream
+	closed  bool
+
+	bundle *network.NotifyBundle
+}
+
+func (a *acceptor) handleStream(s network.Stream) {
+	p := s.Conn().RemotePeer()
+	id := a.seq.Add(1)
+	res, err := a.root.RequestFuture(a.router, &pubsubv1.InboundStreamOpened{
+		Peer: []byte(p), Protocol: string(s.Protocol()), Stream: id,
+		Outbound: s.Conn().Stat().Direction == network.DirOutbound,
+	}, a.timeout).Result()
+	if ok, _ := res.(*pubsubv1.InboundStreamAccepted); err != nil || ok == nil || !ok.GetAccepted() {
+		a.log.Debug("inbound stream refused", "peer", p, "err", err)
+		_ = s.Reset()
+		return
+	}
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		_ = s.Reset()
+		return
+	}
+	old := a.current[p]
+	a.current[p] = s
+	a.mu.Unlock()
+	if old != nil {
+		_ = old.Reset() // the newer stream replaces it (go-libp2p-pubsub does the same)
+	}
+	err = session.ServeInbound(a.root, session.PeerPID(a.router, p.String()), s, id, a.cfg, a.metrics)
+	if err != nil {
+		a.log.Debug("inbound stream ended", "peer", p, "err", err)
+	}
+	a.mu.Lock()
+	if a.current[p] == s {
+		delete(a.current, p)
+	}
+	a.mu.Unlock()
+}
+
+// close resets every inbound stream (router stopping).
+func (a *acceptor) close() {
+	a.mu.Lock()
+	a.closed = true
+	streams := make([]network.Stream, 0, len(a.current))
+	for _, s := range a.current {
+		streams = append(streams, s)
+	}
+	a.mu.Unlock()
+	for _, s := range streams {
+		_ = s.Reset()
+	}
+}
+
+func (a *acceptor) notifee() *network.NotifyBundle {
+	if a.bundle != nil {
+		return a.bundle
+	}
+	a.bundle = &network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			a.root.Send(a.router, &pubsubv1.PeerConnected{Peer: []byte(c.RemotePeer()), Outbound: c.Stat().Direction == network.DirOutbound})
+		},
+		DisconnectedF: func(n network.Network, c network.Conn) {
+			if n.Connectedness(c.RemotePeer()) != network.Connected {
+				a.root.Send(a.router, &pubsubv1.PeerDisconnected{Peer: []byte(c.RemotePeer())})
+			}
+		},
+	}
+	return a.bundle
+}
+
+// hostOpener opens outbound pubsub streams on the host.
+type hostOpener struct{ n interface {
+	NewStream(context.Context, peer.ID, ...protocol.ID) (network.Stream, error)
+} }
+
+func (o hostOpener) OpenStream(ctx context.Context, p peer.ID, protos ...protocol.ID) (session.Stream, error) {
+	s, err := o.n.NewStream(ctx, p, protos...)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// inspector returns the session's check for received messages: data size,
+// the profile's signature policy, then the message id.
+func inspector(p wire.Profile, maxData int) session.InspectFunc {
+	policy, msgID := p.SignaturePolicy(), p.MsgIDFn()
+	return func(msg *gossipsubv1.Message) ([]byte, error) {
+		if n := len(msg.GetData()); n > maxData {
+			return nil, fmt.Errorf("message data of %d bytes exceeds %d", n, maxData)
+		}
+		if msg.Topic == nil {
+			return nil, errors.New("message without topic")
+		}
+		if err := wire.CheckPolicy(policy, msg); err != nil {
+			return nil, err
+		}
+		return msgID(msg), nil
+	}
+}

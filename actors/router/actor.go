@@ -1,0 +1,454 @@
+package router
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/peermesh/peermesh/actors/mesh"
+	"github.com/peermesh/peermesh/actors/router/session"
+	"github.com/peermesh/peermesh/internal/actorkit"
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/score"
+	"github.com/peermesh/peermesh/wire"
+)
+
+// Props returns the router's props. Spawn it once per host; send it
+// heartbeatv1.Tick every heartbeat interval (1 s), e.g. by registering it
+// with the heartbeat actor.
+func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
+	return actorkit.Props(func() actor.Actor { return &routerActor{cfg: cfg, deps: deps} }, opts...)
+}
+
+type topicState struct {
+	pid    *actor.PID
+	joined bool
+}
+
+type routerActor struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	m        *metrics
+	book     *Book
+	signer   *wire.Signer
+	msgID    wire.MsgIDFn
+	acceptor *acceptor
+	inspect  session.InspectFunc
+	sessions map[peer.ID]*actor.PID
+	topics   map[string]*topicState
+	scores   map[peer.ID]float64
+	failed   error
+}
+
+func (r *routerActor) Receive(c actor.Context) {
+	if _, ok := c.Message().(*actor.Started); ok {
+		if err := r.start(c); err != nil {
+			r.failed = err
+			r.log.Error("router cannot start", "err", err)
+		}
+		return
+	}
+	if r.failed != nil {
+		r.refuse(c, r.failed)
+		return
+	}
+	switch m := c.Message().(type) {
+	case *pubsubv1.PeerConnected:
+		r.ensureSession(c, peer.ID(m.GetPeer()), m.GetOutbound())
+	case *pubsubv1.InboundStreamOpened:
+		ok := r.ensureSession(c, peer.ID(m.GetPeer()), m.GetOutbound())
+		c.Respond(&pubsubv1.InboundStreamAccepted{Accepted: ok})
+	case *pubsubv1.PeerDisconnected:
+		r.dropPeer(c, peer.ID(m.GetPeer()))
+	case *pubsubv1.SessionClosed:
+		r.log.Debug("session closed", "peer", peer.ID(m.GetPeer()), "reason", m.GetReason())
+		r.dropPeer(c, peer.ID(m.GetPeer()))
+	case *pubsubv1.SessionStarted:
+		r.book.SetProtocol(peer.ID(m.GetPeer()), m.GetProtocol())
+	case *pubsubv1.PeerSubscriptions:
+		r.peerSubscriptions(c, m)
+	case *pubsubv1.TopicReport:
+		r.report(m)
+	case *pubsubv1.PeerBehaviourPenalty:
+		r.book.Penalty(peer.ID(m.GetPeer()), m.GetPenalty())
+		r.m.penalties.WithLabelValues(m.GetReason()).Inc()
+	case *heartbeatv1.Tick:
+		r.heartbeat(c, m)
+	case *pubsubv1.Join:
+		r.join(c, m)
+	case *pubsubv1.Leave:
+		r.leave(c, m)
+	case *pubsubv1.Publish:
+		r.publish(c, m)
+	case *pubsubv1.Subscribe:
+		r.forward(c, m.GetTopic(), &pubsubv1.Subscribed{Topic: m.GetTopic()})
+	case *pubsubv1.Unsubscribe:
+		r.forward(c, m.GetTopic(), &pubsubv1.Unsubscribed{Topic: m.GetTopic()})
+	case *pubsubv1.RegisterValidator:
+		r.forward(c, m.GetTopic(), &pubsubv1.ValidatorRegistered{Topic: m.GetTopic()})
+	case *pubsubv1.GetMesh:
+		r.forward(c, m.GetTopic(), &pubsubv1.Mesh{Topic: m.GetTopic()})
+	case *pubsubv1.GetScores:
+		c.Respond(r.explainAll())
+	case *actor.Stopping:
+		r.stop()
+	}
+}
+
+func (r *routerActor) start(c actor.Context) error {
+	r.log = r.deps.Logger
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	r.sessions, r.topics, r.scores = map[peer.ID]*actor.PID{}, map[string]*topicState{}, map[peer.ID]float64{}
+	if err := r.cfg.Validate(); err != nil {
+		return err
+	}
+	if r.deps.Host == nil {
+		return fmt.Errorf("router: Deps.Host is nil")
+	}
+	m, err := newMetrics(r.deps.Registerer)
+	if err != nil {
+		return fmt.Errorf("router: register metrics: %w", err)
+	}
+	r.m = m
+	r.book = NewBook(r.cfg.MaxPeers, r.cfg.Score, r.cfg.Mesh.Thresholds)
+	r.msgID = r.cfg.Profile.MsgIDFn()
+	r.inspect = inspector(r.cfg.Profile, r.cfg.MaxMessageSize)
+	if r.cfg.Profile.SignaturePolicy() == wire.StrictSign {
+		key := r.deps.Key
+		if key == nil {
+			key = r.deps.Host.Peerstore().PrivKey(r.deps.Host.ID())
+		}
+		// The seqno starts at the wall clock in ns so that ids do not repeat
+		// across restarts (as go-libp2p-pubsub does); this is identity, not policy.
+		if r.signer, err = wire.NewSigner(key, wire.NewSeqnoSource(uint64(time.Now().UnixNano()))); err != nil {
+			return fmt.Errorf("router: signer: %w", err)
+		}
+	}
+	h := r.deps.Host
+	r.acceptor = &acceptor{root: c.ActorSystem().Root, router: c.Self(), cfg: r.cfg.Session,
+		timeout: r.cfg.AcceptTimeout, metrics: m.session, log: r.log, current: map[peer.ID]network.Stream{}}
+	for _, p := range r.cfg.Session.Protocols {
+		h.SetStreamHandler(p, r.acceptor.handleStream)
+	}
+	h.Network().Notify(r.acceptor.notifee())
+	for _, conn := range h.Network().Conns() {
+		c.Send(c.Self(), &pubsubv1.PeerConnected{Peer: []byte(conn.RemotePeer()), Outbound: conn.Stat().Direction == network.DirOutbound})
+	}
+	return nil
+}
+
+func (r *routerActor) stop() {
+	if r.acceptor == nil {
+		return
+	}
+	for _, p := range r.cfg.Session.Protocols {
+		r.deps.Host.RemoveStreamHandler(p)
+	}
+	r.deps.Host.Network().StopNotify(r.acceptor.notifee())
+	r.acceptor.close()
+}
+
+// refuse answers a request when the router could not start.
+func (r *routerActor) refuse(c actor.Context, err error) {
+	if c.Sender() == nil {
+		return
+	}
+	switch m := c.Message().(type) {
+	case *pubsubv1.Join:
+		c.Respond(&pubsubv1.Joined{Topic: m.GetTopic(), Error: err.Error()})
+	case *pubsubv1.Publish:
+		c.Respond(&pubsubv1.Published{Topic: m.GetTopic(), Error: err.Error()})
+	case *pubsubv1.InboundStreamOpened:
+		c.Respond(&pubsubv1.InboundStreamAccepted{Reason: err.Error()})
+	}
+}
+
+// ensureSession starts the peer's session if it has none.
+func (r *routerActor) ensureSession(c actor.Context, id peer.ID, outbound bool) bool {
+	if _, ok := r.sessions[id]; ok {
+		return true
+	}
+	if id == r.deps.Host.ID() {
+		return false
+	}
+	if !r.book.AddPeer(id, outbound) {
+		r.m.refused.WithLabelValues("max_peers").Inc()
+		return false
+	}
+	deps := session.Deps{Peer: id, Outbound: outbound, Opener: hostOpener{r.deps.Host}, Inspect: r.inspect,
+		Metrics: r.m.session, Logger: r.log}
+	pid, err := c.SpawnNamed(session.Props(r.cfg.Session, deps), "peer/"+id.String())
+	if err != nil {
+		r.book.RemovePeer(id)
+		r.log.Error("spawn session", "peer", id, "err", err)
+		return false
+	}
+	r.sessions[id] = pid
+	r.m.peers.Set(float64(len(r.sessions)))
+	c.Send(pid, &pubsubv1.LocalTopics{Topics: r.joinedTopics()})
+	return true
+}
+
+func (r *routerActor) dropPeer(c actor.Context, id peer.ID) {
+	pid, ok := r.sessions[id]
+	if !ok {
+		return
+	}
+	delete(r.sessions, id)
+	c.Stop(pid)
+	r.m.peers.Set(float64(len(r.sessions)))
+	left := &pubsubv1.PeerLeft{Peer: []byte(id)}
+	for _, t := range r.book.RemovePeer(id) {
+		if ts := r.topics[t]; ts != nil {
+			c.Send(ts.pid, left)
+		}
+	}
+}
+
+func (r *routerActor) peerSubscriptions(c actor.Context, m *pubsubv1.PeerSubscriptions) {
+	id := peer.ID(m.GetPeer())
+	if !r.book.Has(id) {
+		return
+	}
+	for _, sub := range m.GetSubscriptions() {
+		r.book.Subscribe(id, sub.GetTopicid(), sub.GetSubscribe())
+		// Idempotent in the topic actor; covers a topic joined while this
+		// message was on its way (the session did not know the topic yet).
+		if ts := r.topics[sub.GetTopicid()]; ts != nil {
+			c.Send(ts.pid, &pubsubv1.PeerSubscriptions{Peer: m.GetPeer(), Subscriptions: []*gossipsubv1.SubOpts{sub},
+				Outbound: m.GetOutbound(), Protocol: m.GetProtocol()})
+		}
+	}
+}
+
+func (r *routerActor) report(m *pubsubv1.TopicReport) {
+	for _, pc := range m.GetPeers() {
+		r.book.Report(m.GetTopic(), peer.ID(pc.GetPeer()), score.TopicCounters{
+			InMesh: pc.GetInMesh(), MeshTime: pc.GetMeshTime().AsDuration(),
+			FirstMessageDeliveries: pc.GetFirstMessageDeliveries(), MeshMessageDeliveries: pc.GetMeshMessageDeliveries(),
+			MeshMessageDeliveriesActive: pc.GetMeshMessageDeliveriesActive(), MeshFailurePenalty: pc.GetMeshFailurePenalty(),
+			InvalidMessageDeliveries: pc.GetInvalidMessageDeliveries(),
+		})
+	}
+}
+
+func (r *routerActor) heartbeat(c actor.Context, tick *heartbeatv1.Tick) {
+	changes := r.book.Heartbeat(tick.GetNow().AsTime(), r.scores)
+	for _, ch := range changes {
+		if pid := r.sessions[ch.Peer]; pid != nil {
+			c.Send(pid, &pubsubv1.PeerStatus{Graylisted: ch.Graylisted, Score: ch.Score})
+		}
+		if ch.Graylisted {
+			r.m.graylist.Inc()
+		} else {
+			r.m.graylist.Dec()
+		}
+	}
+	snap := &pubsubv1.ScoresSnapshot{Scores: make(map[string]float64, len(r.scores))}
+	for id, s := range r.scores {
+		snap.Scores[string(id)] = s
+	}
+	for _, ts := range r.topics {
+		c.Send(ts.pid, snap)
+		c.Send(ts.pid, tick)
+	}
+	for _, pid := range r.sessions {
+		c.Send(pid, tick)
+	}
+}
+
+func (r *routerActor) joinedTopics() []string {
+	var out []string
+	for t, ts := range r.topics {
+		if ts.joined {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (r *routerActor) announce(c actor.Context) {
+	lt := &pubsubv1.LocalTopics{Topics: r.joinedTopics()}
+	for _, pid := range r.sessions {
+		c.Send(pid, lt)
+	}
+}
+
+// topicConfig applies a Join's parameters over the default mesh config.
+func (r *routerActor) topicConfig(p *pubsubv1.TopicParams) mesh.Config {
+	cfg := r.cfg.Mesh
+	if p == nil {
+		return cfg
+	}
+	setInt := func(dst *int, v uint32) {
+		if v != 0 {
+			*dst = int(v)
+		}
+	}
+	setInt(&cfg.D, p.GetD())
+	setInt(&cfg.Dlo, p.GetDLo())
+	setInt(&cfg.Dhi, p.GetDHi())
+	setInt(&cfg.Dscore, p.GetDScore())
+	setInt(&cfg.Dout, p.GetDOut())
+	setInt(&cfg.Dlazy, p.GetDLazy())
+	setInt(&cfg.HistoryLength, p.GetHistoryLength())
+	setInt(&cfg.HistoryGossip, p.GetHistoryGossip())
+	if p.GetGossipFactor() != 0 {
+		cfg.GossipFactor = p.GetGossipFactor()
+	}
+	for _, d := range []struct {
+		dst *time.Duration
+		v   interface{ AsDuration() time.Duration }
+		set bool
+	}{
+		{&cfg.FanoutTTL, p.GetFanoutTtl(), p.GetFanoutTtl() != nil},
+		{&cfg.PruneBackoff, p.GetPruneBackoff(), p.GetPruneBackoff() != nil},
+		{&cfg.UnsubscribeBackoff, p.GetUnsubscribeBackoff(), p.GetUnsubscribeBackoff() != nil},
+		{&cfg.SeenTTL, p.GetSeenTtl(), p.GetSeenTtl() != nil},
+	} {
+		if d.set {
+			*d.dst = d.v.AsDuration()
+		}
+	}
+	return cfg
+}
+
+// spawnTopic starts the mesh actor of topic and tells it the peers already
+// subscribed to it.
+func (r *routerActor) spawnTopic(c actor.Context, topic string, cfg mesh.Config) (*topicState, error) {
+	if len(r.topics) >= r.cfg.MaxTopics {
+		r.m.refused.WithLabelValues("max_topics").Inc()
+		return nil, fmt.Errorf("router: %d topics already (MaxTopics)", len(r.topics))
+	}
+	if topic == "" {
+		return nil, fmt.Errorf("router: empty topic name")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("router: topic %q parameters: %w", topic, err)
+	}
+	pid, err := c.SpawnNamed(mesh.Props(cfg, mesh.Deps{Topic: topic, ValidationTimeout: r.cfg.ValidationTimeout,
+		Metrics: r.m.mesh, Logger: r.log}), "topic/"+topic)
+	if err != nil {
+		return nil, fmt.Errorf("router: spawn topic %q: %w", topic, err)
+	}
+	ts := &topicState{pid: pid}
+	r.topics[topic] = ts
+	r.book.SetTopicParams(topic, cfg.Score)
+	sub := true
+	for _, id := range r.book.PeersIn(topic) {
+		outbound, protocol, _ := r.book.Peer(id)
+		c.Send(pid, &pubsubv1.PeerSubscriptions{Peer: []byte(id), Outbound: outbound, Protocol: protocol,
+			Subscriptions: []*gossipsubv1.SubOpts{{Topicid: proto.String(topic), Subscribe: &sub}}})
+	}
+	if len(r.scores) > 0 {
+		snap := &pubsubv1.ScoresSnapshot{Scores: make(map[string]float64, len(r.scores))}
+		for id, s := range r.scores {
+			snap.Scores[string(id)] = s
+		}
+		c.Send(pid, snap)
+	}
+	return ts, nil
+}
+
+func (r *routerActor) join(c actor.Context, m *pubsubv1.Join) {
+	ts := r.topics[m.GetTopic()]
+	if ts != nil && ts.joined {
+		c.Respond(&pubsubv1.Joined{Topic: m.GetTopic()})
+		return
+	}
+	if ts == nil {
+		var err error
+		if ts, err = r.spawnTopic(c, m.GetTopic(), r.topicConfig(m.GetParams())); err != nil {
+			c.Respond(&pubsubv1.Joined{Topic: m.GetTopic(), Error: err.Error()})
+			return
+		}
+	}
+	ts.joined = true
+	r.announce(c)
+	c.RequestWithCustomSender(ts.pid, m, c.Sender())
+}
+
+func (r *routerActor) leave(c actor.Context, m *pubsubv1.Leave) {
+	ts := r.topics[m.GetTopic()]
+	if ts == nil || !ts.joined {
+		c.Respond(&pubsubv1.Left{Topic: m.GetTopic(), Error: "not joined"})
+		return
+	}
+	delete(r.topics, m.GetTopic())
+	r.book.ForgetTopic(m.GetTopic())
+	r.announce(c)
+	c.RequestWithCustomSender(ts.pid, m, c.Sender()) // the topic prunes its mesh, answers and stops
+}
+
+func (r *routerActor) publish(c actor.Context, m *pubsubv1.Publish) {
+	fail := func(reason string, err error) {
+		r.m.refused.WithLabelValues(reason).Inc()
+		c.Respond(&pubsubv1.Published{Topic: m.GetTopic(), Error: err.Error()})
+	}
+	if n := len(m.GetData()); n > r.cfg.MaxMessageSize {
+		fail("message_too_large", fmt.Errorf("router: message of %d bytes exceeds MaxMessageSize %d", n, r.cfg.MaxMessageSize))
+		return
+	}
+	msg := &gossipsubv1.Message{Topic: proto.String(m.GetTopic()), Data: m.GetData()}
+	if r.signer != nil {
+		if err := r.signer.Sign(msg); err != nil {
+			fail("sign", fmt.Errorf("router: %w", err))
+			return
+		}
+	}
+	ts := r.topics[m.GetTopic()]
+	if ts == nil {
+		var err error
+		if ts, err = r.spawnTopic(c, m.GetTopic(), r.cfg.Mesh); err != nil {
+			fail("topic", err)
+			return
+		}
+	}
+	c.RequestWithCustomSender(ts.pid, &pubsubv1.PublishLocal{Message: &pubsubv1.IdentifiedMessage{Id: r.msgID(msg), Message: msg}}, c.Sender())
+}
+
+// forward passes a topic request to its actor with the caller as sender, or
+// answers notJoined (with an error) when the topic has no actor.
+func (r *routerActor) forward(c actor.Context, topic string, notJoined proto.Message) {
+	if ts := r.topics[topic]; ts != nil {
+		c.RequestWithCustomSender(ts.pid, c.Message(), c.Sender())
+		return
+	}
+	if c.Sender() == nil {
+		return
+	}
+	msg := proto.Clone(notJoined)
+	if f := msg.ProtoReflect().Descriptor().Fields().ByName("error"); f != nil {
+		msg.ProtoReflect().Set(f, protoreflect.ValueOfString(fmt.Sprintf("topic %q not joined", topic)))
+	}
+	c.Respond(msg)
+}
+
+func (r *routerActor) explainAll() *pubsubv1.Scores {
+	out := &pubsubv1.Scores{}
+	for _, id := range r.book.PeerIDs() {
+		b, _ := r.book.Explain(id)
+		ps := &pubsubv1.PeerScore{Peer: []byte(id), Score: b.Total, TopicScore: b.TopicCapped,
+			AppSpecific: b.P5, IpColocation: b.P6, Behaviour: b.P7}
+		for _, t := range b.Topics {
+			ps.Topics = append(ps.Topics, &pubsubv1.TopicScore{Topic: t.Topic, TimeInMesh: t.P1, FirstDeliveries: t.P2,
+				MeshDeliveries: t.P3, MeshFailurePenalty: t.P3b, InvalidMessages: t.P4, Total: t.Total})
+		}
+		out.Peers = append(out.Peers, ps)
+	}
+	return out
+}

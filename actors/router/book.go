@@ -1,0 +1,195 @@
+package router
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peermesh/peermesh/score"
+)
+
+// peerInfo is what the router knows about one pubsub peer.
+type peerInfo struct {
+	outbound bool
+	protocol string
+	topics   map[string]bool
+	// counters reported by topic actors, by topic (P1–P4).
+	counters map[string]score.TopicCounters
+	pc       score.PeerCounters // P5, P7
+	score    float64
+	gray     bool
+}
+
+// StatusChange is a peer whose graylist status changed in a Heartbeat.
+type StatusChange struct {
+	Peer       peer.ID
+	Graylisted bool
+	Score      float64
+}
+
+// Book is the router's pure bookkeeping: the peers with a session, the
+// topics each announced, their score counters and the aggregated scores. It
+// has no clock: Heartbeat takes now. Bounds: MaxPeers peers (AddPeer refuses
+// more), MaxPeerTopics topics per peer (enforced by the session).
+type Book struct {
+	maxPeers   int
+	params     score.Params
+	thresholds score.Thresholds
+	peers      map[peer.ID]*peerInfo
+	lastDecay  time.Time
+}
+
+// NewBook returns an empty book scoring with params (whose Topics map the
+// router fills as it joins topics) and thresholds.
+func NewBook(maxPeers int, params score.Params, thresholds score.Thresholds) *Book {
+	if params.Topics == nil {
+		params.Topics = map[string]score.TopicParams{}
+	}
+	return &Book{maxPeers: maxPeers, params: params, thresholds: thresholds, peers: map[peer.ID]*peerInfo{}}
+}
+
+// AddPeer records a peer with a session; false when MaxPeers are known.
+func (b *Book) AddPeer(id peer.ID, outbound bool) bool {
+	if _, ok := b.peers[id]; ok {
+		return true
+	}
+	if len(b.peers) >= b.maxPeers {
+		return false
+	}
+	b.peers[id] = &peerInfo{outbound: outbound, topics: map[string]bool{}, counters: map[string]score.TopicCounters{}}
+	return true
+}
+
+// Has reports whether the peer is known.
+func (b *Book) Has(id peer.ID) bool { _, ok := b.peers[id]; return ok }
+
+// Len is the number of known peers.
+func (b *Book) Len() int { return len(b.peers) }
+
+// RemovePeer forgets a peer and returns the topics it was subscribed to.
+func (b *Book) RemovePeer(id peer.ID) []string {
+	p, ok := b.peers[id]
+	if !ok {
+		return nil
+	}
+	delete(b.peers, id)
+	return slices.Sorted(maps.Keys(p.topics))
+}
+
+// SetProtocol records the negotiated protocol of our stream to the peer.
+func (b *Book) SetProtocol(id peer.ID, protocol string) {
+	if p, ok := b.peers[id]; ok {
+		p.protocol = protocol
+	}
+}
+
+// Peer returns the peer's direction and protocol.
+func (b *Book) Peer(id peer.ID) (outbound bool, protocol string, ok bool) {
+	p, ok := b.peers[id]
+	if !ok {
+		return false, "", false
+	}
+	return p.outbound, p.protocol, true
+}
+
+// Subscribe records that the peer joined (sub) or left a topic.
+func (b *Book) Subscribe(id peer.ID, topic string, sub bool) {
+	p, ok := b.peers[id]
+	if !ok {
+		return
+	}
+	if sub {
+		p.topics[topic] = true
+	} else {
+		delete(p.topics, topic)
+	}
+}
+
+// PeersIn returns the peers subscribed to topic, sorted.
+func (b *Book) PeersIn(topic string) []peer.ID {
+	var out []peer.ID
+	for id, p := range b.peers {
+		if p.topics[topic] {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// PeerIDs returns every known peer, sorted.
+func (b *Book) PeerIDs() []peer.ID { return slices.Sorted(maps.Keys(b.peers)) }
+
+// SetTopicParams scores topic with tp (called when the router joins it).
+func (b *Book) SetTopicParams(topic string, tp score.TopicParams) { b.params.Topics[topic] = tp }
+
+// Report stores a topic actor's counters for one peer.
+func (b *Book) Report(topic string, id peer.ID, c score.TopicCounters) {
+	if p, ok := b.peers[id]; ok {
+		p.counters[topic] = c
+	}
+}
+
+// ForgetTopic drops every peer's counters of a topic we left.
+func (b *Book) ForgetTopic(topic string) {
+	delete(b.params.Topics, topic)
+	for _, p := range b.peers {
+		delete(p.counters, topic)
+	}
+}
+
+// Penalty adds to a peer's behaviour penalty (P7).
+func (b *Book) Penalty(id peer.ID, v float64) {
+	if p, ok := b.peers[id]; ok {
+		p.pc.AddPenalty(v)
+	}
+}
+
+// SetAppScore sets P5.
+func (b *Book) SetAppScore(id peer.ID, v float64) {
+	if p, ok := b.peers[id]; ok {
+		p.pc.AppSpecific = v
+	}
+}
+
+// Heartbeat decays P7 once per decay interval, recomputes every score into
+// scores (cleared first) and returns the peers whose graylist status changed.
+func (b *Book) Heartbeat(now time.Time, scores map[peer.ID]float64) []StatusChange {
+	decay := false
+	if b.lastDecay.IsZero() {
+		b.lastDecay = now
+	} else if b.params.DecayInterval > 0 && now.Sub(b.lastDecay) >= b.params.DecayInterval {
+		decay, b.lastDecay = true, now
+	}
+	clear(scores)
+	var changes []StatusChange
+	for id, p := range b.peers {
+		if decay {
+			p.pc.Decay(b.params)
+		}
+		p.score = score.Score(&b.params, p.counters, p.pc, 0)
+		scores[id] = p.score
+		if gray := p.score < b.thresholds.Graylist; gray != p.gray {
+			p.gray = gray
+			changes = append(changes, StatusChange{Peer: id, Graylisted: gray, Score: p.score})
+		}
+	}
+	slices.SortFunc(changes, func(a, c StatusChange) int {
+		if a.Peer < c.Peer {
+			return -1
+		}
+		return 1
+	})
+	return changes
+}
+
+// Explain returns a peer's score with every component.
+func (b *Book) Explain(id peer.ID) (score.Breakdown, bool) {
+	p, ok := b.peers[id]
+	if !ok {
+		return score.Breakdown{}, false
+	}
+	return score.Explain(&b.params, p.counters, p.pc, 0), true
+}

@@ -1,0 +1,94 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/peermesh/peermesh/actors/mesh"
+	"github.com/peermesh/peermesh/actors/router/session"
+	"github.com/peermesh/peermesh/score"
+	"github.com/peermesh/peermesh/wire"
+)
+
+// Config of the gossipsub router. DefaultConfig(profile) gives a working
+// configuration for each profile; every bound has a metric.
+type Config struct {
+	// Profile selects protocol ids, signature policy, message ids and frame limit.
+	Profile wire.Profile
+	// Session bounds each peer session (queue bytes, budgets, frame limit).
+	Session session.Config
+	// Mesh is the default per-topic mesh configuration; Join may override
+	// the gossipsub parameters of one topic.
+	Mesh mesh.Config
+	// Score is the peer-score configuration (topic entries are added as
+	// topics are joined, with Mesh.Score); Thresholds is taken from Mesh.
+	Score score.Params
+	// MaxPeers bounds the pubsub peers with a session; streams from more
+	// peers are reset and counted.
+	MaxPeers int
+	// MaxTopics bounds the topics joined or published to (fanout); more are
+	// refused with an error.
+	MaxTopics int
+	// MaxMessageSize bounds Message.data, bytes, for publishing and receiving.
+	MaxMessageSize int
+	// ValidationTimeout is how long a validator actor may take (then IGNORE).
+	ValidationTimeout time.Duration
+	// AcceptTimeout bounds the stream handler's wait for the router to
+	// accept a new inbound stream.
+	AcceptTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults of a profile.
+func DefaultConfig(p wire.Profile) Config {
+	sc := session.DefaultConfig()
+	sc.Protocols = p.Protocols()
+	sc.MaxFrame = p.MaxFrame()
+	mp, sp := mesh.ProfileLibp2p, score.DefaultLibp2pParams()
+	if p == wire.ProfileWaku {
+		mp, sp = mesh.ProfileWaku, score.DefaultWakuParams()
+	}
+	return Config{
+		Profile:           p,
+		Session:           sc,
+		Mesh:              mesh.DefaultConfig(mp),
+		Score:             sp,
+		MaxPeers:          1000,
+		MaxTopics:         1024,
+		MaxMessageSize:    p.MaxFrame() - 1024,
+		ValidationTimeout: 2 * time.Second,
+		AcceptTimeout:     5 * time.Second,
+	}
+}
+
+// Validate returns an error naming the first invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Profile != wire.ProfileWaku && c.Profile != wire.ProfileLibp2p {
+		errs = append(errs, fmt.Errorf("router: Profile %v is not waku or libp2p", c.Profile))
+	}
+	if err := c.Session.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("router: Session: %w", err))
+	}
+	if err := c.Mesh.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("router: Mesh: %w", err))
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"MaxPeers", c.MaxPeers}, {"MaxTopics", c.MaxTopics}, {"MaxMessageSize", c.MaxMessageSize}} {
+		if f.v <= 0 {
+			errs = append(errs, fmt.Errorf("router: %s must be > 0, got %d", f.name, f.v))
+		}
+	}
+	if c.MaxMessageSize > c.Session.MaxFrame {
+		errs = append(errs, fmt.Errorf("router: MaxMessageSize (%d) must fit in Session.MaxFrame (%d)", c.MaxMessageSize, c.Session.MaxFrame))
+	}
+	if c.ValidationTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("router: ValidationTimeout must be > 0, got %s", c.ValidationTimeout))
+	}
+	if c.AcceptTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("router: AcceptTimeout must be > 0, got %s", c.AcceptTimeout))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,35 @@
+// Package router is the gossipsub router actor: the parent of one session
+// actor per pubsub peer ("peer/<id>", package session) and one mesh actor per
+// topic joined or published to ("topic/<name>", package mesh).
+//
+// # What it owns
+//
+// The peers with a session and the topics each announced ([Book]), their
+// aggregated scores (P1–P4 reported by topic actors every heartbeat, P5 and
+// P7 kept here; P6 is not computed yet), the signing key and message-id
+// function of the profile, and the host's stream handler and notifee.
+//
+// # Streams
+//
+// One long-lived stream per direction per peer. The outbound stream is opened
+// and written only by the peer's session (writer goroutine). Inbound streams
+// arrive in libp2p's stream-handler goroutine, which asks the router (a
+// Request) to make sure the session exists, then reads frames in that same
+// goroutine and sends each decoded RPC straight to the session; a second
+// inbound stream from the same peer resets the first. No stream object
+// crosses an actor boundary.
+//
+// # Flows
+//
+//   - Inbound message: reader goroutine → session (graylist, budgets,
+//     signature policy, size, message id) → topic actor (seen, IDONTWANT,
+//     validator actor, deliver, forward) → sessions. The router is not on the
+//     data path.
+//   - Heartbeat: heartbeatv1.Tick → router: scores recomputed, ScoresSnapshot
+//     then the Tick to each topic actor, the Tick to each session (budgets),
+//     PeerStatus to sessions whose graylist status changed.
+//   - API: Join, Leave, Publish, Subscribe, Unsubscribe, RegisterValidator,
+//     GetMesh, GetScores (package pubsubv1). Requests about a topic are
+//     forwarded to its actor with the caller as sender, so the answer comes
+//     from the topic actor directly.
+package router

@@ -1,0 +1,146 @@
+package router_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/peermesh/peermesh/actors/router"
+	"github.com/peermesh/peermesh/actortest"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+)
+
+// newHost returns a go-libp2p host on 127.0.0.1 with TCP, Noise and Yamux
+// only and no resource limits, closed when the test ends.
+func newHost(t testing.TB) host.Host {
+	t.Helper()
+	h, err := libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.NoTransports,
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		t.Fatalf("new host: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// node is one host with its router, in its own actor system.
+type node struct {
+	host   host.Host
+	sys    *actor.ActorSystem
+	router *actor.PID
+	sub    *actortest.Probe // the local subscriber of the test topic
+	reg    *prometheus.Registry
+}
+
+func newNode(t testing.TB, cfg router.Config) *node {
+	t.Helper()
+	h := newHost(t)
+	sys := actortest.NewSystem(t)
+	reg := prometheus.NewRegistry()
+	pid := sys.Root.Spawn(router.Props(cfg, router.Deps{Host: h, Registerer: reg}))
+	t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })
+	return &node{host: h, sys: sys, router: pid, reg: reg}
+}
+
+// request sends msg to the router and waits for the answer.
+func (n *node) request(t testing.TB, msg proto.Message) any {
+	t.Helper()
+	res, err := n.sys.Root.RequestFuture(n.router, msg, 10*time.Second).Result()
+	if err != nil {
+		t.Fatalf("request %T: %v", msg, err)
+	}
+	return res
+}
+
+func (n *node) join(t testing.TB, topic string, params *pubsubv1.TopicParams) {
+	t.Helper()
+	if j := n.request(t, &pubsubv1.Join{Topic: topic, Params: params}).(*pubsubv1.Joined); j.GetError() != "" {
+		t.Fatalf("join: %s", j.GetError())
+	}
+	n.sub = actortest.NewProbe(t, n.sys)
+	n.sub.Request(n.router, &pubsubv1.Subscribe{Topic: topic})
+	n.sub.ExpectMessage(&pubsubv1.Subscribed{Topic: topic})
+}
+
+func (n *node) mesh(t testing.TB, topic string) *pubsubv1.Mesh {
+	t.Helper()
+	return n.request(t, &pubsubv1.GetMesh{Topic: topic}).(*pubsubv1.Mesh)
+}
+
+func (n *node) tick() {
+	n.sys.Root.Send(n.router, &heartbeatv1.Tick{Now: timestamppb.Now()})
+}
+
+func connect(t testing.TB, a, b *node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+}
+
+// eventually polls cond until it holds or d passes (bounded; no sleep-based
+// assertions: cond is re-checked every 20 ms).
+func eventually(t testing.TB, d time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, d, err)
+		}
+		<-tk.C
+	}
+}
+
+// randomTopology connects node i to k distinct random others (seeded) and
+// returns each node's neighbours.
+func randomTopology(t testing.TB, nodes []*node, k int, seed uint64) []map[int]bool {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	nb := make([]map[int]bool, len(nodes))
+	for i := range nb {
+		nb[i] = map[int]bool{}
+	}
+	for i := range nodes {
+		for len(nb[i]) < k {
+			j := rng.IntN(len(nodes))
+			if j == i || nb[i][j] {
+				continue
+			}
+			nb[i][j], nb[j][i] = true, true
+			connect(t, nodes[i], nodes[j])
+		}
+	}
+	return nb
+}
+
+func (n *node) String() string { return fmt.Sprintf("node %s", n.host.ID().ShortString()) }

@@ -1,0 +1,46 @@
+package router
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peermesh/peermesh/actors/mesh"
+	"github.com/peermesh/peermesh/actors/router/session"
+)
+
+// metrics of the router itself, plus the shared session and topic metrics.
+type metrics struct {
+	peers     prometheus.Gauge
+	refused   *prometheus.CounterVec
+	penalties *prometheus.CounterVec
+	graylist  prometheus.Gauge
+	session   *session.Metrics
+	mesh      *mesh.Metrics
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &metrics{
+		peers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "libp2p_pubsub_peers",
+			Help: "Pubsub peers with a session."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_pubsub_refused_total",
+			Help: "Requests and peers refused by a router bound, by reason."}, []string{"reason"}),
+		penalties: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_behaviour_penalties_total",
+			Help: "Behaviour penalties (P7) applied, by reason."}, []string{"reason"}),
+		graylist: prometheus.NewGauge(prometheus.GaugeOpts{Name: "libp2p_gossipsub_graylisted_peers",
+			Help: "Peers below the graylist threshold."}),
+	}
+	errs := []error{reg.Register(m.peers), reg.Register(m.refused), reg.Register(m.penalties), reg.Register(m.graylist)}
+	var err error
+	m.session, err = session.NewMetrics(reg)
+	errs = append(errs, err)
+	m.mesh, err = mesh.NewMetrics(reg)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
