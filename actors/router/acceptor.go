@@ -108,9 +108,11 @@ func (a *acceptor) notifee() *network.NotifyBundle {
 }
 
 // hostOpener opens outbound pubsub streams on the host.
-type hostOpener struct{ n interface {
-	NewStream(context.Context, peer.ID, ...protocol.ID) (network.Stream, error)
-} }
+type hostOpener struct {
+	n interface {
+		NewStream(context.Context, peer.ID, ...protocol.ID) (network.Stream, error)
+	}
+}
 
 func (o hostOpener) OpenStream(ctx context.Context, p peer.ID, protos ...protocol.ID) (session.Stream, error) {
 	s, err := o.n.NewStream(ctx, p, protos...)
