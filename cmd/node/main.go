@@ -88,6 +88,10 @@ func nodeConfig(s config.Settings, log *slog.Logger, reg prometheus.Registerer) 
 }
 
 func serve(s config.Settings, log *slog.Logger) error {
+	// Catch signals before anything starts, so an early SIGTERM still stops
+	// the node gracefully instead of killing it mid-start.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg, err := nodeConfig(s, log, reg)
@@ -146,8 +150,6 @@ func serve(s config.Settings, log *slog.Logger) error {
 		}()
 	}
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case sig := <-sigs:
 		log.Info("stopping", "signal", sig.String())

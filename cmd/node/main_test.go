@@ -1,0 +1,164 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func runBinary(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("%v did not exit", args)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+func TestHelpListsEverySettingWithDefault(t *testing.T) {
+	code, out, _ := runBinary(t, nil, "--help")
+	if code != 0 {
+		t.Fatalf("--help exited %d", code)
+	}
+	for _, want := range []string{"--nodekey", "--listen-address", "--tcp-port", "default: 60000", "--staticnode",
+		"--pubsub-topic", "default: /waku/2/rs/0/0", "--max-connections", "default: 50", "--peer-store-capacity",
+		"--peer-persistence", "--ip-colocation-limit", "default: 5", "--relay-peer-exchange", "--rest\n",
+		"--rest-address", "--rest-port", "default: 8645", "--metrics-server\n", "--metrics-server-address",
+		"--metrics-server-port", "default: 8008", "--log-level", "--log-format", "--data-dir",
+		"default: ./peermesh-data", "--profile", "--config-file", "PEERMESH_TCP_PORT"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestInvalidSettingsExit2NamingTheSetting(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	if err := os.WriteFile(bad, []byte("tcp-prot = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"not a number", nil, []string{"--tcp-port=sixty"}, "--tcp-port"},
+		{"out of range", nil, []string{"--rest-port=99999"}, "--rest-port"},
+		{"bad enum", nil, []string{"--log-format=xml"}, "--log-format"},
+		{"bad multiaddr", nil, []string{"--staticnode=/ip4/1.2.3.4"}, "--staticnode"},
+		{"bad key", nil, []string{"--nodekey=xyz"}, "--nodekey"},
+		{"bad env", []string{"PEERMESH_MAX_CONNECTIONS=-3"}, nil, "--max-connections"},
+		{"unknown file key", nil, []string{"--config-file=" + bad}, "tcp-prot"},
+		{"unknown flag", nil, []string{"--tcp-prot=1"}, "tcp-prot"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, stderr := runBinary(t, c.env, c.args...)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stderr %s", code, stderr)
+			}
+			if !strings.Contains(stderr, c.want) {
+				t.Fatalf("stderr %q does not name %s", stderr, c.want)
+			}
+		})
+	}
+}
+
+// One process: the file sets three ports, the environment overrides two of
+// them and a flag one; the servers listen where the precedence says.
+func TestPrecedenceFlagEnvFileInAProcess(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "node.toml")
+	toml := "rest-port = 1\nmetrics-server-port = 1\nlog-format = \"json\"\nprofile = \"waku\"\n"
+	if err := os.WriteFile(file, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PEERMESH_CONFIG_FILE=" + file, "PEERMESH_REST_PORT=2", "PEERMESH_METRICS_SERVER_PORT=0"}
+	p := startProc(t, env, "--data-dir="+filepath.Join(dir, "data"), "--listen-address=127.0.0.1", "--tcp-port=0", "--rest-port=0")
+	// The flag (0: any port) beat the env (2) and the file (1) for REST; the
+	// env (0) beat the file (1) for metrics; the file's log-format applies
+	// (the log is JSON, or waitLog would find nothing).
+	rest, metrics := p.restURL(), p.metricsURL()
+	if strings.HasSuffix(rest, ":1") || strings.HasSuffix(rest, ":2") || strings.HasSuffix(metrics, ":1") {
+		t.Fatalf("rest %s, metrics %s: precedence not applied", rest, metrics)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// The default run: key created in the data dir, peer id and /p2p/ addresses
+// logged, REST and metrics served, SIGTERM exits 0 within 5 s, the key is
+// kept for the next start.
+func TestStartServeAndStopCleanly(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	p := startProc(t, nil, baseArgs(data)...)
+	id := p.peerID()
+	if addr := p.addr(); !strings.Contains(addr, "/p2p/"+id) {
+		t.Fatalf("logged address %s lacks /p2p/%s", addr, id)
+	}
+	rest, metrics := p.restURL(), p.metricsURL()
+	if code, body := httpDo(t, "GET", rest+"/debug/v1/info", ""); code != 200 || !strings.Contains(body, id) {
+		t.Fatalf("info: %d %s", code, body)
+	}
+	if code, body := httpDo(t, "GET", rest+"/debug/v1/version", ""); code != 200 || !strings.HasPrefix(body, "v") {
+		t.Fatalf("version: %d %s", code, body)
+	}
+	code, body := httpDo(t, "GET", metrics+"/metrics", "")
+	for _, want := range []string{"go_goroutines", "process_cpu_seconds_total", "peermesh_node_topics", "waku_peers_dials", "peermesh_storage_pending_changes", "peermesh_rest_relay_cache_dropped_total"} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("metrics (%d) lack %s", code, want)
+		}
+	}
+	for _, f := range []string{"nodekey", "peers.db"} {
+		if _, err := os.Stat(filepath.Join(data, f)); err != nil {
+			t.Errorf("data dir: %v", err)
+		}
+	}
+	start := time.Now()
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("graceful stop took %s, more than 5 s", d)
+	}
+	again := startProc(t, nil, baseArgs(data)...)
+	if again.peerID() != id {
+		t.Fatal("the node key was not kept in the data directory")
+	}
+	again.restURL()
+	again.signal(syscall.SIGINT)
+	if code := again.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGINT", code)
+	}
+}
+
+func TestBadPeerStoreFileFailsNamingThePath(t *testing.T) {
+	data := t.TempDir()
+	db := filepath.Join(data, "peers.db")
+	if err := os.WriteFile(db, []byte("this is not a bbolt file, it is much too short and wrong"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runBinary(t, nil, baseArgs(data)...)
+	if code != 1 || !strings.Contains(stderr, db) {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+}
