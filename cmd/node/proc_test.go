@@ -129,9 +129,11 @@ func (p *proc) waitLog(d time.Duration, msg, key string) string {
 	}
 }
 
-func (p *proc) restURL() string    { return p.waitLog(15*time.Second, "rest server listening", "url") }
-func (p *proc) metricsURL() string { return p.waitLog(15*time.Second, "metrics server listening", "url") }
-func (p *proc) peerID() string     { return p.waitLog(15*time.Second, "peermesh node started", "peer_id") }
+func (p *proc) restURL() string { return p.waitLog(15*time.Second, "rest server listening", "url") }
+func (p *proc) metricsURL() string {
+	return p.waitLog(15*time.Second, "metrics server listening", "url")
+}
+func (p *proc) peerID() string { return p.waitLog(15*time.Second, "peermesh node started", "peer_id") }
 
 // addr is the node's loopback multiaddr with /p2p/.
 func (p *proc) addr() string { return p.waitLog(15*time.Second, "listening", "multiaddr") }
