@@ -1,0 +1,280 @@
+package peermanager
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
+	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
+)
+
+// entry is one peer of the books (nwaku's AddressBook, ProtoBook, KeyBook,
+// AgentBook, ProtoVersionBook, ConnectionBook, DirectionBook, DisconnectBook,
+// NumberFailedConnBook, LastFailedConnBook, SourceBook and ShardBook, in one
+// struct per peer). It is kept compact, since a node may hold 100,000 of
+// them: addresses stay binary, strings shared between peers are interned and
+// times are Unix nanoseconds (0 = never).
+type entry struct {
+	id             peer.ID
+	addrs          [][]byte
+	protocols      []string
+	publicKey      []byte
+	agent          string
+	protoVersion   string
+	shards         []uint32
+	remoteIP       string
+	disconnectTime int64
+	lastFailure    int64
+	connectedAt    int64
+	failedAttempts uint32
+	origin         peerv1.Origin
+	connectedness  peerv1.Connectedness
+	direction      peerv1.Direction
+	// relay caches "supports the relay codec", since the connectivity round
+	// asks it of every peer.
+	relay bool
+}
+
+func (e *entry) isConnected() bool {
+	return e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CONNECTED
+}
+
+// ProtocolMatcher is nwaku's protocolMatcher: codec matches every protocol
+// that starts with it, so "/vac/waku/filter/2.0.0" matches
+// "/vac/waku/filter/2.0.0-beta3".
+func ProtocolMatcher(codec string) func(proto string) bool {
+	return func(proto string) bool { return strings.HasPrefix(proto, codec) }
+}
+
+func (e *entry) supports(match func(string) bool) bool {
+	return slices.ContainsFunc(e.protocols, match)
+}
+
+// toRecord is the persisted and reported form of an entry (nwaku's
+// insertOrReplace payload, plus failures, origin, agent and shards).
+func (e *entry) toRecord() *peerv1.PeerRecord {
+	r := &peerv1.PeerRecord{
+		PeerId:          []byte(e.id),
+		Addresses:       e.addrs,
+		Protocols:       e.protocols,
+		PublicKey:       e.publicKey,
+		Agent:           e.agent,
+		ProtocolVersion: e.protoVersion,
+		Origin:          e.origin,
+		Connectedness:   e.connectedness,
+		Direction:       e.direction,
+		FailedAttempts:  e.failedAttempts,
+		Shards:          e.shards,
+	}
+	if e.disconnectTime != 0 {
+		r.DisconnectTime = timestamppb.New(time.Unix(0, e.disconnectTime))
+	}
+	if e.lastFailure != 0 {
+		r.LastFailureTime = timestamppb.New(time.Unix(0, e.lastFailure))
+	}
+	// The record shares the entry's slices; entries replace their slices
+	// instead of mutating them, so a sent record never changes.
+	return r
+}
+
+// inputError is bad input from a request or a peer: its typ is the
+// waku_peers_errors label.
+type inputError struct {
+	typ string
+	err error
+}
+
+func (e *inputError) Error() string { return e.err.Error() }
+func (e *inputError) Unwrap() error { return e.err }
+
+func badInput(typ, format string, args ...any) error {
+	return &inputError{typ: typ, err: fmt.Errorf(format, args...)}
+}
+
+// errorType is the waku_peers_errors label of err.
+func errorType(err error) string {
+	var ie *inputError
+	if errors.As(err, &ie) {
+		return ie.typ
+	}
+	return "internal"
+}
+
+// Error types counted in waku_peers_errors{type}, besides the seed's
+// storage_failure and storage_load_failure.
+const (
+	errInvalidMultiaddr = "invalid_multiaddr"
+	errInvalidPeerID    = "invalid_peer_id"
+	errPeerIDMismatch   = "peer_id_mismatch"
+	errInvalidProtocol  = "invalid_protocol"
+	errUnknownProtocol  = "unknown_protocol"
+	errUnknownPeer      = "unknown_peer"
+	errSelf             = "self"
+	errRelayCodec       = "relay_codec"
+	errStoreFull        = "peer_store_full"
+	errTooManyRequests  = "too_many_requests"
+	errServiceSlotsFull = "service_slots_full"
+	errTruncated        = "truncated"
+	errStorageLoad      = "storage_load_failure"
+	errStorage          = "storage_failure"
+)
+
+// parsedPeer is a validated PeerInfo: a peer id, binary transport
+// addresses (without /p2p/), protocols and shards.
+type parsedPeer struct {
+	id        peer.ID
+	addrs     [][]byte
+	protocols []string
+	shards    []uint32
+}
+
+// ParsePeerInfo validates a PeerInfo: the multiaddr string (with /p2p/),
+// the binary peer id and binary addresses must parse and name one peer.
+func ParsePeerInfo(pi *pmv1.PeerInfo) (parsedPeer, error) {
+	var p parsedPeer
+	if pi == nil {
+		return p, badInput(errInvalidPeerID, "peer info missing")
+	}
+	if s := pi.GetMultiaddr(); s != "" {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return p, badInput(errInvalidMultiaddr, "parse multiaddr %q: %v", s, err)
+		}
+		transport, id := peer.SplitAddr(m)
+		if id == "" {
+			return p, badInput(errInvalidPeerID, "multiaddr %q has no /p2p/<peer id>", s)
+		}
+		p.id = id
+		if transport != nil {
+			p.addrs = append(p.addrs, transport.Bytes())
+		}
+	}
+	if raw := pi.GetPeerId(); len(raw) > 0 {
+		id, err := peer.IDFromBytes(raw)
+		if err != nil {
+			return p, badInput(errInvalidPeerID, "peer id: %v", err)
+		}
+		if p.id != "" && p.id != id {
+			return p, badInput(errPeerIDMismatch, "peer id %s does not match multiaddr's %s", id, p.id)
+		}
+		p.id = id
+	}
+	if p.id == "" {
+		return p, badInput(errInvalidPeerID, "peer info names no peer (no multiaddr, no peer_id)")
+	}
+	for i, raw := range pi.GetAddresses() {
+		m, err := ma.NewMultiaddrBytes(raw)
+		if err != nil {
+			return p, badInput(errInvalidMultiaddr, "address %d of %s: %v", i, p.id, err)
+		}
+		transport, id := peer.SplitAddr(m)
+		if id != "" && id != p.id {
+			return p, badInput(errPeerIDMismatch, "address %s names peer %s, not %s", m, id, p.id)
+		}
+		if transport != nil {
+			p.addrs = append(p.addrs, transport.Bytes())
+		}
+	}
+	for _, proto := range pi.GetProtocols() {
+		if err := checkProtocol(proto); err != nil {
+			return p, err
+		}
+	}
+	p.protocols = pi.GetProtocols()
+	p.shards = pi.GetShards()
+	return p, nil
+}
+
+// checkProtocol accepts a libp2p protocol id: non-empty, starting with '/',
+// printable, at most 256 bytes.
+func checkProtocol(proto string) error {
+	if proto == "" || proto[0] != '/' || len(proto) > 256 {
+		return badInput(errInvalidProtocol, "protocol %q is not a protocol id ('/…', at most 256 bytes)", proto)
+	}
+	for _, r := range proto {
+		if r < 0x20 || r == 0x7f {
+			return badInput(errInvalidProtocol, "protocol %q contains a control character", proto)
+		}
+	}
+	return nil
+}
+
+// fromRecord rebuilds an entry from a stored record; the caller resets the
+// live state (connectedness, direction, origin).
+func fromRecord(r *peerv1.PeerRecord) (*entry, error) {
+	id, err := peer.IDFromBytes(r.GetPeerId())
+	if err != nil {
+		return nil, fmt.Errorf("stored record: peer id: %w", err)
+	}
+	e := &entry{
+		id:             id,
+		addrs:          r.GetAddresses(),
+		protocols:      r.GetProtocols(),
+		publicKey:      r.GetPublicKey(),
+		agent:          r.GetAgent(),
+		protoVersion:   r.GetProtocolVersion(),
+		shards:         r.GetShards(),
+		failedAttempts: r.GetFailedAttempts(),
+		origin:         r.GetOrigin(),
+	}
+	if t := r.GetDisconnectTime(); t != nil {
+		e.disconnectTime = t.AsTime().UnixNano()
+	}
+	if t := r.GetLastFailureTime(); t != nil {
+		e.lastFailure = t.AsTime().UnixNano()
+	}
+	return e, nil
+}
+
+// publicKeyOf extracts the marshalled public key embedded in an id
+// (Ed25519 and secp256k1 ids carry it), or nil.
+func publicKeyOf(id peer.ID) []byte {
+	pk, err := id.ExtractPublicKey()
+	if err != nil || pk == nil {
+		return nil
+	}
+	b, err := crypto.MarshalPublicKey(pk)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func sameBytesList(a, b [][]byte) bool {
+	return slices.EqualFunc(a, b, bytes.Equal)
+}
+
+// interner shares the strings many peers repeat (protocol ids, agents,
+// versions). It is bounded: once full, new strings are kept unshared.
+type interner struct {
+	m   map[string]string
+	max int
+}
+
+func (in *interner) get(s string) string {
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if len(in.m) < in.max {
+		s = strings.Clone(s)
+		in.m[s] = s
+	}
+	return s
+}
+
+func (in *interner) list(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = in.get(s)
+	}
+	return out
+}

@@ -1,0 +1,63 @@
+// Package peermanager is nwaku's PeerManager as a peermesh actor: the peer
+// books and the connectivity policy (targets, backoff, colocation, pruning,
+// service slots, selection), persisted through the storage actor and dialing
+// through the dial pool.
+//
+// # What it owns
+//
+// The books: one record per peer (addresses, protocols, public key, agent,
+// protocol version, connectedness, direction, disconnect time, failed
+// attempts, last failure, origin, shards), the service slots, the IP table
+// of connected peers, the mesh-protected set, and the dials it asked for.
+// Dials in flight and their queue belong to the dial pool; records on disk to
+// the storage actor.
+//
+// # Pure core, thin shell
+//
+// Manager (manager.go, book.go) is a deterministic state machine: every
+// method takes `now` and returns Effects (effects.go) — storage puts and
+// deletes, disconnects, dial requests, replies, metric updates and log lines
+// — and never blocks, reads the clock, starts goroutines or does I/O. The
+// seed's procs map to: protocolMatcher → ProtocolMatcher; calculateBackoff →
+// CalculateBackoff; insertOrReplace → Effects.Puts; addPeer → AddPeer;
+// connectRelay → connectRelay (a pool dial without protocol); dialPeer →
+// DialPeer; loadFromStorage → LoadFromStorage/LoadCompleted; canBeConnected
+// → CanBeConnected; getPeerIp/onPeerEvent → OnPeerConnected,
+// OnPeerDisconnected, OnIdentifyCompleted (the IP arrives with the event);
+// onConnEvent (disabled in the seed) → nothing; new → NewManager
+// (Config.Validate); addServicePeer → AddServicePeer; reconnectPeers →
+// ReconnectPeers; connectToNodes → ConnectToNodes; connectedPeers →
+// ConnectedPeers; getNumStreams → the shell's StreamCounter;
+// pruneInRelayConns → PruneInRelayConns; connectToRelayPeers and
+// relayConnectivityLoop → ConnectToRelayPeers on each connectivity Tick (and
+// Kick); prunePeerStore and its loop → PrunePeerStore on each prune Tick;
+// selectPeer → SelectPeer; logAndMetrics → LogAndMetrics; start/stop → the
+// actor's Started/Stopping.
+//
+// # Deviations from the seed, and why
+//
+//   - Failure counts and last-failure times are persisted, so backoff
+//     survives a restart; stored peers load with origin CACHE and
+//     connectedness reset.
+//   - A failed dial while the node has no connection at all is not counted:
+//     the node is offline, the peer is not at fault.
+//   - Peers over the colocation limit are disconnected newest first and
+//     their records kept (nwaku deletes them, losing their history).
+//   - Static, service-slot and mesh peers are protected from the inbound,
+//     colocation, max-connection and store limits.
+//   - A relay peer leaving starts a round at once (debounced), not only the
+//     15 s timer; reconnectPeers never sleeps on one peer; connectToNodes has
+//     no 5 s sleep.
+//   - The outbound target is capped at the relay peers, so the inbound target
+//     is never negative.
+//
+// # Bounds and behaviour when full
+//
+// See Config: MaxPeerStoreSize (new peers refused, peer_store_full),
+// PeerStoreCapacity (pruned on the prune tick), MaxConnections (inbound
+// beyond it disconnected), ColocationLimit, inbound relay target,
+// MaxPendingRequests / MaxNodesPerRequest (refused with an error),
+// MaxAddresses/Protocols/ShardsPerPeer (truncated, counted), MaxServiceSlots,
+// MaxMetricProtocols, MaxMeshPeers. Every refusal answers with an error and
+// counts waku_peers_errors{type}.
+package peermanager

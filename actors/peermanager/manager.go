@@ -1,0 +1,1213 @@
+package peermanager
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
+	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
+	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
+	storagev1 "github.com/peermesh/peermesh/messages/storage/v1"
+)
+
+// Manager is nwaku's PeerManager as a deterministic state machine: the
+// books, the service slots, the IP table and the dials it asked for. Every
+// method takes the time as an argument and returns Effects; it never blocks,
+// reads the clock, starts goroutines or does I/O. Request methods take a
+// token, which the shell maps to the requester; the answer comes back as a
+// Reply with that token (0 = nobody to answer).
+type Manager struct {
+	cfg        Config
+	self       peer.ID
+	targets    Targets
+	isRelay    func(string) bool
+	whitelist  []netip.Prefix
+	storeLimit int
+
+	peers     map[peer.ID]*entry
+	connected int
+	// ipTable holds the connected peers per remote IP (nwaku's ipTable).
+	ipTable map[string][]peer.ID
+	// closing holds peers we disconnected whose PeerDisconnected has not
+	// arrived yet, so they are not counted (or pruned) twice.
+	closing map[peer.ID]struct{}
+	slots   map[string]peer.ID
+	mesh    map[peer.ID]struct{}
+	dialing map[dialKey]*pendingDial
+	// deferred holds ReconnectPeers dials waiting for their backoff, as the
+	// Unix-nanosecond time they become due.
+	deferred map[peer.ID]int64
+	waiters  int
+	loaded   bool
+	// lastRound is when the last connectivity round ran, for KickDebounce.
+	lastRound time.Time
+	strs      interner
+}
+
+type dialKey struct {
+	peer     peer.ID
+	protocol string
+}
+
+// pendingDial is a DialPeer sent to the pool and not yet completed.
+type pendingDial struct {
+	source  dialerv1.DialSource
+	waiters []waiter
+}
+
+// waiter is a request waiting on a dial: a DialPeerRequest (batch nil) or
+// one node of a ConnectToNodes batch.
+type waiter struct {
+	token uint64
+	batch *batch
+	index int
+}
+
+type batch struct {
+	token     uint64
+	res       *pmv1.NodesConnected
+	remaining int
+}
+
+// NewManager builds the core; it validates cfg (nwaku's PeerManager.new
+// checks) and refuses an empty self id.
+func NewManager(cfg Config, self peer.ID) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if self == "" {
+		return nil, fmt.Errorf("peermanager: self peer id is empty")
+	}
+	m := &Manager{
+		cfg:        cfg,
+		self:       self,
+		targets:    cfg.RelayTargets(),
+		isRelay:    ProtocolMatcher(cfg.RelayCodec),
+		storeLimit: cfg.hardStoreLimit(),
+		peers:      make(map[peer.ID]*entry),
+		ipTable:    make(map[string][]peer.ID),
+		closing:    make(map[peer.ID]struct{}),
+		slots:      make(map[string]peer.ID),
+		mesh:       make(map[peer.ID]struct{}),
+		dialing:    make(map[dialKey]*pendingDial),
+		deferred:   make(map[peer.ID]int64),
+		strs:       interner{m: make(map[string]string), max: 4096},
+	}
+	for _, w := range cfg.ColocationWhitelist {
+		p, _ := parseIPPrefix(w) // Validate checked it
+		m.whitelist = append(m.whitelist, p)
+	}
+	return m, nil
+}
+
+// Targets returns the relay targets in force.
+func (m *Manager) Targets() Targets { return m.targets }
+
+// Len is the number of peers in the books.
+func (m *Manager) Len() int { return len(m.peers) }
+
+// Loaded reports whether the stored peers have been loaded.
+func (m *Manager) Loaded() bool { return m.loaded }
+
+// Record returns the record of a peer, or nil.
+func (m *Manager) Record(id peer.ID) *peerv1.PeerRecord {
+	if e := m.peers[id]; e != nil {
+		return e.toRecord()
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Books
+
+// AddPeer answers an AddPeer request (nwaku's addPeer).
+func (m *Manager) AddPeer(token uint64, req *pmv1.AddPeer, now time.Time) Effects {
+	var eff Effects
+	p, err := ParsePeerInfo(req.GetPeer())
+	if err == nil {
+		var changed bool
+		changed, err = m.addPeer(p, req.GetOrigin(), &eff)
+		if err == nil {
+			eff.reply(token, &pmv1.PeerAdded{PeerId: []byte(p.id), Changed: changed})
+			return eff
+		}
+	}
+	eff.errorf(errorType(err), "add peer refused", "err", err)
+	eff.reply(token, &pmv1.PeerAdded{PeerId: []byte(p.id), Error: err.Error()})
+	return eff
+}
+
+// addPeer adds or updates a peer: never self; unchanged information is a
+// no-op; a change is persisted. A new peer beyond the hard store limit is
+// refused. An origin of STATIC is never downgraded, so static peers stay
+// protected when discovery finds them again.
+func (m *Manager) addPeer(p parsedPeer, origin peerv1.Origin, eff *Effects) (bool, error) {
+	if p.id == m.self {
+		return false, badInput(errSelf, "peer %s is this node", p.id)
+	}
+	e := m.peers[p.id]
+	changed := false
+	if e == nil {
+		if len(m.peers) >= m.storeLimit {
+			return false, badInput(errStoreFull, "peer store full (%d peers, MaxPeerStoreSize); %s not added", len(m.peers), p.id)
+		}
+		e = &entry{id: p.id, connectedness: peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED, publicKey: publicKeyOf(p.id)}
+		m.peers[p.id] = e
+		changed = true
+	}
+	if addrs := m.boundAddrs(p.id, p.addrs, eff); len(addrs) > 0 && !sameBytesList(addrs, e.addrs) {
+		e.addrs = addrs
+		changed = true
+	}
+	if len(p.protocols) > 0 && !slices.Equal(p.protocols, e.protocols) {
+		m.setProtocols(e, p.protocols, eff)
+		changed = true
+	}
+	if len(p.shards) > 0 && !slices.Equal(p.shards, e.shards) {
+		e.shards = slices.Clone(p.shards[:min(len(p.shards), m.cfg.MaxShardsPerPeer)])
+		changed = true
+	}
+	if origin != peerv1.Origin_ORIGIN_UNSPECIFIED && origin != e.origin && e.origin != peerv1.Origin_ORIGIN_STATIC {
+		e.origin = origin
+		changed = true
+	}
+	if changed {
+		eff.put(e.toRecord())
+		eff.log(slog.LevelDebug, "adding peer to manager", "peer", p.id, "origin", e.origin)
+	}
+	return changed, nil
+}
+
+func (m *Manager) boundAddrs(id peer.ID, addrs [][]byte, eff *Effects) [][]byte {
+	if len(addrs) > m.cfg.MaxAddressesPerPeer {
+		eff.errorf(errTruncated, "too many addresses; extra dropped", "peer", id, "got", len(addrs), "kept", m.cfg.MaxAddressesPerPeer)
+		addrs = addrs[:m.cfg.MaxAddressesPerPeer]
+	}
+	return slices.Clone(addrs)
+}
+
+func (m *Manager) setProtocols(e *entry, protos []string, eff *Effects) {
+	if len(protos) > m.cfg.MaxProtocolsPerPeer {
+		eff.errorf(errTruncated, "too many protocols; extra dropped", "peer", e.id, "got", len(protos), "kept", m.cfg.MaxProtocolsPerPeer)
+		protos = protos[:m.cfg.MaxProtocolsPerPeer]
+	}
+	e.protocols = m.strs.list(protos)
+	e.relay = e.supports(m.isRelay)
+}
+
+// LoadFromStorage adds the records of one storage LoadBatch (nwaku's
+// loadFromStorage): connectedness is reset, the origin becomes CACHE, the
+// failure count and last failure are kept so backoff survives a restart. A
+// record that does not decode, self and records beyond the hard store limit
+// are skipped and counted; a peer already known live keeps its live record.
+func (m *Manager) LoadFromStorage(b *storagev1.LoadBatch) Effects {
+	var eff Effects
+	for _, r := range b.GetRecords() {
+		e, err := fromRecord(r)
+		switch {
+		case err != nil:
+			eff.errorf(errStorageLoad, "skipping stored peer", "err", err)
+			continue
+		case e.id == m.self:
+			continue
+		case m.peers[e.id] != nil:
+			continue
+		case len(m.peers) >= m.storeLimit:
+			eff.errorf(errStoreFull, "peer store full; stored peer not loaded", "peer", e.id)
+			continue
+		}
+		e.protocols = m.strs.list(e.protocols)
+		e.agent, e.protoVersion = m.strs.get(e.agent), m.strs.get(e.protoVersion)
+		e.relay = e.supports(m.isRelay)
+		e.connectedness = peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED
+		e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
+		e.origin = peerv1.Origin_ORIGIN_CACHE
+		m.peers[e.id] = e
+	}
+	return eff
+}
+
+// LoadCompleted ends the load: from now on connectivity rounds dial.
+func (m *Manager) LoadCompleted(c *storagev1.LoadCompleted) Effects {
+	var eff Effects
+	m.loaded = true
+	if c.GetError() != "" {
+		eff.errorf(errStorageLoad, "failed to load peers from storage", "err", c.GetError(), "loaded", c.GetLoaded())
+	}
+	if c.GetSkipped() > 0 {
+		eff.Metrics = append(eff.Metrics, MetricOp{Name: MetricErrors, Labels: []string{errStorageLoad}, Value: float64(c.GetSkipped())})
+	}
+	eff.log(slog.LevelInfo, "loaded peers from storage", "loaded", c.GetLoaded(), "skipped", c.GetSkipped(), "peers", len(m.peers))
+	return eff
+}
+
+// MarkLoaded is for a manager without storage: nothing to wait for.
+func (m *Manager) MarkLoaded() { m.loaded = true }
+
+// GetPeers answers GetPeers.
+func (m *Manager) GetPeers(token uint64, req *pmv1.GetPeers) Effects {
+	var eff Effects
+	match := func(string) bool { return true }
+	if p := req.GetProtocol(); p != "" {
+		match = ProtocolMatcher(p)
+	}
+	out := &pmv1.Peers{}
+	for _, e := range m.sortedPeers() {
+		if (req.GetProtocol() == "" || e.supports(match)) && (!req.GetConnectedOnly() || e.isConnected()) {
+			out.Peers = append(out.Peers, e.toRecord())
+		}
+	}
+	eff.reply(token, out)
+	return eff
+}
+
+func (m *Manager) sortedPeers() []*entry {
+	out := make([]*entry, 0, len(m.peers))
+	for _, e := range m.peers {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return strings.Compare(string(a.id), string(b.id)) })
+	return out
+}
+
+// ---------------------------------------------------------------------------
+// Backoff
+
+// CanBeConnected is nwaku's canBeConnected: a peer that never failed can be
+// dialed; one that failed MaxFailedAttempts times never again; otherwise
+// only once calculateBackoff(failures) has passed since the last failure.
+func (m *Manager) CanBeConnected(id peer.ID, now time.Time) bool {
+	e := m.peers[id]
+	return e != nil && m.canBeConnected(e, now)
+}
+
+func (m *Manager) canBeConnected(e *entry, now time.Time) bool {
+	if e.failedAttempts == 0 {
+		return true
+	}
+	if int(e.failedAttempts) >= m.cfg.MaxFailedAttempts {
+		return false
+	}
+	backoff := CalculateBackoff(m.cfg.InitialBackoff, m.cfg.BackoffFactor, int(e.failedAttempts))
+	return !now.Before(time.Unix(0, e.lastFailure).Add(backoff))
+}
+
+// ---------------------------------------------------------------------------
+// Dials
+
+// ConnectRelay asks the pool to connect to a relay peer without a protocol
+// (nwaku's connectRelay): gossipsub opens its own streams once connected.
+// Unknown peers are added first. The outcome arrives as OnDialCompleted.
+func (m *Manager) connectRelay(p parsedPeer, origin peerv1.Origin, source dialerv1.DialSource, w waiter, eff *Effects) error {
+	if _, err := m.addPeer(p, origin, eff); err != nil {
+		return err
+	}
+	m.startDial(dialKey{peer: p.id}, source, 0, w, eff)
+	return nil
+}
+
+// startDial sends a DialPeer unless one for the same peer and protocol is
+// pending, and attaches w to it.
+func (m *Manager) startDial(k dialKey, source dialerv1.DialSource, timeout time.Duration, w waiter, eff *Effects) {
+	pd := m.dialing[k]
+	if pd == nil {
+		pd = &pendingDial{source: source}
+		m.dialing[k] = pd
+		if timeout <= 0 {
+			timeout = m.cfg.DialTimeout
+		}
+		var addrs [][]byte
+		if e := m.peers[k.peer]; e != nil {
+			addrs = e.addrs
+		}
+		eff.Dials = append(eff.Dials, Dial{Peer: k.peer, Addrs: addrs, Source: source, Protocol: k.protocol, Timeout: timeout})
+	}
+	if w.token != 0 || w.batch != nil {
+		pd.waiters = append(pd.waiters, w)
+		m.waiters++
+	}
+}
+
+// ConnectToNodes answers ConnectToNodes (nwaku's connectToNodes): every
+// parsable node is added (origin STATIC for static dials) and dialed at once
+// through the pool, bypassing backoff since an operator asked; the answer
+// comes when all dials completed. Unparsable nodes get an error in their
+// result and are counted. No post-dial sleep.
+func (m *Manager) ConnectToNodes(token uint64, req *pmv1.ConnectToNodes, now time.Time) Effects {
+	var eff Effects
+	nodes := req.GetNodes()
+	refuse := func(typ string, err error) Effects {
+		eff.errorf(typ, "connect to nodes refused", "err", err)
+		eff.reply(token, &pmv1.NodesConnected{Error: err.Error()})
+		return eff
+	}
+	if len(nodes) > m.cfg.MaxNodesPerRequest {
+		return refuse(errTooManyRequests, fmt.Errorf("%d nodes in one request, more than MaxNodesPerRequest (%d)", len(nodes), m.cfg.MaxNodesPerRequest))
+	}
+	if m.waiters+len(nodes) > m.cfg.MaxPendingRequests {
+		return refuse(errTooManyRequests, fmt.Errorf("%d requests already wait for dials (MaxPendingRequests %d)", m.waiters, m.cfg.MaxPendingRequests))
+	}
+	source := req.GetSource()
+	if source == dialerv1.DialSource_DIAL_SOURCE_UNSPECIFIED {
+		source = dialerv1.DialSource_DIAL_SOURCE_STATIC
+	}
+	origin := peerv1.Origin_ORIGIN_API
+	if source == dialerv1.DialSource_DIAL_SOURCE_STATIC {
+		origin = peerv1.Origin_ORIGIN_STATIC
+	}
+	b := &batch{token: token, res: &pmv1.NodesConnected{Attempted: uint32(len(nodes))}}
+	eff.log(slog.LevelInfo, "dialing multiple peers", "nodes", len(nodes), "source", sourceLabel(source))
+	for i, node := range nodes {
+		res := &pmv1.NodeResult{Node: node}
+		b.res.Results = append(b.res.Results, res)
+		p, err := ParsePeerInfo(&pmv1.PeerInfo{Multiaddr: node})
+		if err == nil {
+			res.PeerId = []byte(p.id)
+			b.remaining++
+			if err = m.connectRelay(p, origin, source, waiter{batch: b, index: i}, &eff); err != nil {
+				b.remaining--
+			}
+		}
+		if err != nil {
+			res.Error = fmt.Sprintf("node %d: %v", i, err)
+			eff.errorf(errorType(err), "couldn't parse or add node", "node", node, "err", err)
+		}
+	}
+	if b.remaining == 0 {
+		eff.reply(token, b.res)
+	}
+	return eff
+}
+
+// DialPeer answers DialPeerRequest (nwaku's dialPeer): for non-relay
+// protocols only; the pool connects and negotiates the protocol. The relay
+// codec, self and invalid protocols are refused with an error.
+func (m *Manager) DialPeer(token uint64, req *pmv1.DialPeerRequest, now time.Time) Effects {
+	var eff Effects
+	proto := req.GetProtocol()
+	p, err := ParsePeerInfo(req.GetPeer())
+	switch {
+	case err != nil:
+	case checkProtocol(proto) != nil:
+		err = checkProtocol(proto)
+	case m.isRelay(proto):
+		err = badInput(errRelayCodec, "dial shall not be used to connect to relays (%s); connectivity does that", proto)
+	case p.id == m.self:
+		err = badInput(errSelf, "could not dial self (%s)", p.id)
+	case len(p.addrs) == 0 && (m.peers[p.id] == nil || len(m.peers[p.id].addrs) == 0):
+		err = badInput(errUnknownPeer, "no addresses known for %s", p.id)
+	case m.waiters >= m.cfg.MaxPendingRequests:
+		err = badInput(errTooManyRequests, "%d requests already wait for dials (MaxPendingRequests)", m.waiters)
+	case len(p.addrs) > 0:
+		_, err = m.addPeer(p, peerv1.Origin_ORIGIN_API, &eff)
+	}
+	if err != nil {
+		eff.errorf(errorType(err), "dial peer refused", "err", err, "protocol", proto)
+		eff.reply(token, &pmv1.DialPeerResponse{PeerId: []byte(p.id), Protocol: proto,
+			Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED, Error: err.Error()})
+		return eff
+	}
+	eff.log(slog.LevelDebug, "dialing peer", "peer", p.id, "protocol", proto)
+	m.startDial(dialKey{peer: p.id, protocol: proto}, dialerv1.DialSource_DIAL_SOURCE_API,
+		req.GetTimeout().AsDuration(), waiter{token: token}, &eff)
+	return eff
+}
+
+// OnDialCompleted records a dial's outcome. A connection resets the failure
+// count (nwaku); a failed connect dial counts a failure, stamps the last
+// failure and marks the peer CannotConnect — unless the node has no
+// connection at all: then it is offline, and the failure says nothing about
+// the peer, so it is not counted (nwaku's offline-backoff bug). Protocol
+// dials (DialPeerRequest) do not touch backoff, as in nwaku.
+func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Effects {
+	var eff Effects
+	id, err := peer.IDFromBytes(dc.GetPeerId())
+	if err != nil {
+		eff.errorf(errInvalidPeerID, "dial result with a bad peer id", "err", err)
+		return eff
+	}
+	k := dialKey{peer: id, protocol: dc.GetProtocol()}
+	pd := m.dialing[k]
+	delete(m.dialing, k)
+	source := dialerv1.DialSource_DIAL_SOURCE_RELAY
+	if pd != nil {
+		source = pd.source
+	}
+	outcome := dc.GetOutcome()
+	e := m.peers[id]
+	switch outcome {
+	case dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED:
+		eff.count(MetricConnsInitiated, sourceLabel(source))
+		if e != nil && k.protocol == "" && (e.failedAttempts != 0 || e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT) {
+			e.failedAttempts, e.lastFailure = 0, 0
+			if !e.isConnected() {
+				e.connectedness = peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED
+			}
+			eff.put(e.toRecord())
+		}
+	case dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED, dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED:
+		// Not the peer's doing: the pool refused or we cancelled.
+		eff.log(slog.LevelDebug, "dial not attempted", "peer", id, "outcome", outcome, "reason", dc.GetReason())
+	default:
+		switch {
+		case e == nil || k.protocol != "" || e.isConnected():
+		case m.connected == 0:
+			eff.count(MetricDialsDeferred, "offline")
+			eff.log(slog.LevelDebug, "dial failed while offline; not counted", "peer", id, "reason", dc.GetReason())
+		default:
+			e.failedAttempts++
+			e.lastFailure = now.UnixNano()
+			e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT
+			eff.put(e.toRecord())
+			eff.log(slog.LevelDebug, "connecting relay peer failed", "peer", id, "reason", dc.GetReason(),
+				"failedAttempts", e.failedAttempts)
+		}
+	}
+	if pd != nil {
+		m.answerWaiters(pd, id, dc, &eff)
+	}
+	return eff
+}
+
+func (m *Manager) answerWaiters(pd *pendingDial, id peer.ID, dc *dialerv1.DialCompleted, eff *Effects) {
+	ok := dc.GetOutcome() == dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED
+	for _, w := range pd.waiters {
+		m.waiters--
+		if w.batch == nil {
+			r := &pmv1.DialPeerResponse{PeerId: []byte(id), Protocol: dc.GetProtocol(), Outcome: dc.GetOutcome()}
+			if !ok {
+				r.Error = fmt.Sprintf("dial %s (%s): %s: %s", id, dc.GetProtocol(), dc.GetOutcome(), dc.GetReason())
+			}
+			eff.reply(w.token, r)
+			continue
+		}
+		res := w.batch.res.Results[w.index]
+		res.Connected = ok
+		if ok {
+			w.batch.res.Connected++
+		} else {
+			res.Error = fmt.Sprintf("dial %s: %s: %s", id, dc.GetOutcome(), dc.GetReason())
+		}
+		if w.batch.remaining--; w.batch.remaining == 0 {
+			eff.log(slog.LevelInfo, "finished dialing multiple peers", "connected", w.batch.res.Connected, "attempted", w.batch.res.Attempted)
+			eff.reply(w.batch.token, w.batch.res)
+		}
+	}
+}
+
+// ReconnectPeers answers ReconnectPeers (nwaku's reconnectPeers): every
+// stored peer supporting the protocol that is not connected, not
+// CannotConnect and outside its failure backoff is dialed through the pool
+// at once; a peer that disconnected less than `backoff` ago is deferred
+// until then and dialed by a later connectivity round. Nothing waits on one
+// peer (the seed's TODO).
+func (m *Manager) ReconnectPeers(token uint64, req *pmv1.ReconnectPeers, now time.Time) Effects {
+	var eff Effects
+	if err := checkProtocol(req.GetProtocol()); err != nil {
+		eff.errorf(errorType(err), "reconnect refused", "err", err)
+		eff.reply(token, &pmv1.ReconnectStarted{Error: err.Error()})
+		return eff
+	}
+	match := ProtocolMatcher(req.GetProtocol())
+	backoff := req.GetBackoff().AsDuration()
+	res := &pmv1.ReconnectStarted{}
+	for _, e := range m.sortedPeers() {
+		if !e.supports(match) || e.isConnected() || e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT ||
+			!m.canBeConnected(e, now) || m.isDialing(e.id) {
+			continue
+		}
+		if due := e.disconnectTime + int64(backoff); e.disconnectTime != 0 && due > now.UnixNano() {
+			m.deferred[e.id] = due
+			res.Deferred++
+			continue
+		}
+		m.startDial(dialKey{peer: e.id}, dialerv1.DialSource_DIAL_SOURCE_CACHE, 0, waiter{}, &eff)
+		res.Dialing++
+	}
+	eff.log(slog.LevelInfo, "reconnecting peers", "protocol", req.GetProtocol(), "dialing", res.Dialing, "deferred", res.Deferred)
+	eff.reply(token, res)
+	return eff
+}
+
+func (m *Manager) isDialing(id peer.ID) bool {
+	_, ok := m.dialing[dialKey{peer: id}]
+	return ok
+}
+
+// ---------------------------------------------------------------------------
+// Network events
+
+// OnPeerConnected is nwaku's onPeerEvent(Joined): the peer is Connected with
+// its direction; then the limits apply in order: max connections (an
+// inbound peer beyond it is disconnected), the IP colocation limit, and the
+// inbound relay target.
+func (m *Manager) OnPeerConnected(ev *pmv1.PeerConnected, now time.Time) Effects {
+	var eff Effects
+	id, err := peer.IDFromBytes(ev.GetPeerId())
+	if err != nil {
+		eff.errorf(errInvalidPeerID, "connect event with a bad peer id", "err", err)
+		return eff
+	}
+	if id == m.self {
+		return eff
+	}
+	e := m.peers[id]
+	if e == nil {
+		// Connected peers are always tracked: their number is bounded by the
+		// host's connection limits and MaxConnections, not by the store.
+		origin := peerv1.Origin_ORIGIN_INBOUND
+		if ev.GetDirection() == peerv1.Direction_DIRECTION_OUTBOUND {
+			origin = peerv1.Origin_ORIGIN_API
+		}
+		e = &entry{id: id, origin: origin, publicKey: publicKeyOf(id)}
+		m.peers[id] = e
+	}
+	if !e.isConnected() {
+		m.connected++
+		e.connectedAt = now.UnixNano()
+	}
+	e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CONNECTED
+	e.direction = ev.GetDirection()
+	delete(m.deferred, id)
+	if len(e.addrs) == 0 && len(ev.GetRemoteAddr()) > 0 && e.direction == peerv1.Direction_DIRECTION_OUTBOUND {
+		if addr, err := ma.NewMultiaddrBytes(ev.GetRemoteAddr()); err == nil {
+			e.addrs = [][]byte{addr.Bytes()}
+		}
+	}
+	m.setIP(e, ev.GetRemoteIp())
+	eff.put(e.toRecord())
+	if e.direction == peerv1.Direction_DIRECTION_INBOUND && m.connected-len(m.closing) > m.cfg.MaxConnections && !m.protected(e.id) {
+		m.disconnect(e, "max_connections", &eff)
+		return eff
+	}
+	m.pruneConnsByIP(e.remoteIP, &eff)
+	if e.relay && e.direction == peerv1.Direction_DIRECTION_INBOUND {
+		m.PruneInRelayConns(&eff)
+	}
+	return eff
+}
+
+// OnPeerDisconnected is nwaku's onPeerEvent(Left): the peer CanConnect again,
+// its disconnect time is stamped and persisted. When a relay peer leaves and
+// the outbound target is not met, Kick asks for a round at once.
+func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) Effects {
+	var eff Effects
+	id, err := peer.IDFromBytes(ev.GetPeerId())
+	if err != nil {
+		eff.errorf(errInvalidPeerID, "disconnect event with a bad peer id", "err", err)
+		return eff
+	}
+	delete(m.closing, id)
+	e := m.peers[id]
+	if e == nil || !e.isConnected() {
+		return eff
+	}
+	m.connected--
+	m.setIP(e, "")
+	e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT
+	e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
+	e.disconnectTime = now.UnixNano()
+	e.connectedAt = 0
+	eff.put(e.toRecord())
+	if e.relay {
+		if _, out := m.relayCounts(); out < m.targets.OutRelayPeers {
+			eff.Kick = true
+		}
+	}
+	return eff
+}
+
+// OnIdentifyCompleted records what identify learnt: protocols, agent,
+// protocol version, public key, listen addresses and the remote IP; a peer
+// now known to be an inbound relay peer is subject to the inbound target.
+func (m *Manager) OnIdentifyCompleted(ev *pmv1.IdentifyCompleted, now time.Time) Effects {
+	var eff Effects
+	id, err := peer.IDFromBytes(ev.GetPeerId())
+	if err != nil {
+		eff.errorf(errInvalidPeerID, "identify event with a bad peer id", "err", err)
+		return eff
+	}
+	e := m.peers[id]
+	if e == nil || id == m.self {
+		return eff
+	}
+	var protos []string
+	for _, p := range ev.GetProtocols() {
+		if checkProtocol(p) == nil {
+			protos = append(protos, p)
+		}
+	}
+	m.setProtocols(e, protos, &eff)
+	e.agent, e.protoVersion = m.strs.get(ev.GetAgent()), m.strs.get(ev.GetProtocolVersion())
+	if len(ev.GetPublicKey()) > 0 {
+		e.publicKey = ev.GetPublicKey()
+	}
+	var addrs [][]byte
+	for _, raw := range ev.GetListenAddrs() {
+		a, err := ma.NewMultiaddrBytes(raw)
+		if err != nil {
+			eff.errorf(errInvalidMultiaddr, "identify listen address does not parse", "peer", id, "err", err)
+			continue
+		}
+		if transport, _ := peer.SplitAddr(a); transport != nil {
+			addrs = append(addrs, transport.Bytes())
+		}
+	}
+	if len(addrs) > 0 {
+		e.addrs = m.boundAddrs(id, addrs, &eff)
+	}
+	if e.isConnected() {
+		m.setIP(e, cmp.Or(ev.GetRemoteIp(), e.remoteIP))
+	}
+	eff.put(e.toRecord())
+	if e.isConnected() {
+		m.pruneConnsByIP(e.remoteIP, &eff)
+		if e.relay && e.direction == peerv1.Direction_DIRECTION_INBOUND {
+			m.PruneInRelayConns(&eff)
+		}
+	}
+	return eff
+}
+
+// MeshPeersChanged replaces the set of mesh peers (protected from pruning).
+func (m *Manager) MeshPeersChanged(ev *pmv1.MeshPeersChanged) Effects {
+	var eff Effects
+	ids := ev.GetPeerIds()
+	if len(ids) > m.cfg.MaxMeshPeers {
+		eff.errorf(errTruncated, "too many mesh peers; extra ignored", "got", len(ids), "kept", m.cfg.MaxMeshPeers)
+		ids = ids[:m.cfg.MaxMeshPeers]
+	}
+	clear(m.mesh)
+	for _, raw := range ids {
+		if id, err := peer.IDFromBytes(raw); err == nil {
+			m.mesh[id] = struct{}{}
+		} else {
+			eff.errorf(errInvalidPeerID, "mesh peer with a bad peer id", "err", err)
+		}
+	}
+	return eff
+}
+
+// setIP moves a connected peer in the IP table (nwaku's getPeerIp +
+// ipTable); "" removes it.
+func (m *Manager) setIP(e *entry, ip string) {
+	if e.remoteIP == ip {
+		return
+	}
+	if old := e.remoteIP; old != "" {
+		list := slices.DeleteFunc(m.ipTable[old], func(p peer.ID) bool { return p == e.id })
+		if len(list) == 0 {
+			delete(m.ipTable, old)
+		} else {
+			m.ipTable[old] = list
+		}
+	}
+	e.remoteIP = ip
+	if ip != "" {
+		m.ipTable[ip] = append(m.ipTable[ip], e.id)
+	}
+}
+
+// protected peers are never disconnected by a limit nor pruned from the
+// store: static peers, service-slot peers and mesh peers.
+func (m *Manager) protected(id peer.ID) bool {
+	if e := m.peers[id]; e != nil && e.origin == peerv1.Origin_ORIGIN_STATIC {
+		return true
+	}
+	if _, ok := m.mesh[id]; ok {
+		return true
+	}
+	for _, s := range m.slots {
+		if s == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Manager) disconnect(e *entry, reason string, eff *Effects) {
+	m.closing[e.id] = struct{}{}
+	eff.Disconnects = append(eff.Disconnects, Disconnect{Peer: e.id, Reason: reason})
+	eff.count(MetricPruned, reason)
+	eff.log(slog.LevelInfo, "disconnecting peer", "peer", e.id, "reason", reason, "ip", e.remoteIP)
+}
+
+// lowestValueFirst orders victims of a limit: the most recently connected
+// first (it has proven least), then by id for determinism. nwaku prunes in
+// connection-table order; go-libp2p's connmgr also spares the established.
+func lowestValueFirst(a, b *entry) int {
+	return cmp.Or(cmp.Compare(b.connectedAt, a.connectedAt), strings.Compare(string(a.id), string(b.id)))
+}
+
+// pruneConnsByIP enforces the colocation limit on ip: unprotected peers
+// beyond the limit are disconnected, newest first; unlike nwaku their
+// records are kept, so their history is not lost (and the newcomers, not
+// the established peers, make room).
+func (m *Manager) pruneConnsByIP(ip string, eff *Effects) {
+	if m.cfg.ColocationLimit == 0 || ip == "" || m.whitelisted(ip) {
+		return
+	}
+	var live, victims []*entry
+	for _, id := range m.ipTable[ip] {
+		if _, c := m.closing[id]; !c {
+			live = append(live, m.peers[id])
+		}
+	}
+	excess := len(live) - m.cfg.ColocationLimit
+	if excess <= 0 {
+		return
+	}
+	for _, e := range live {
+		if !m.protected(e.id) {
+			victims = append(victims, e)
+		}
+	}
+	slices.SortFunc(victims, lowestValueFirst)
+	for _, e := range victims[:min(excess, len(victims))] {
+		m.disconnect(e, "colocation", eff)
+	}
+}
+
+func (m *Manager) whitelisted(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(m.whitelist, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
+}
+
+// ---------------------------------------------------------------------------
+// Connectivity
+
+// ConnectedPeers is nwaku's connectedPeers(protocol): connected peers that
+// support the protocol (prefix match), inbound and outbound, sorted by id.
+func (m *Manager) ConnectedPeers(protocol string) (in, out []peer.ID) {
+	match := ProtocolMatcher(protocol)
+	for _, e := range m.peers {
+		if !e.isConnected() || !e.supports(match) {
+			continue
+		}
+		if e.direction == peerv1.Direction_DIRECTION_INBOUND {
+			in = append(in, e.id)
+		} else if e.direction == peerv1.Direction_DIRECTION_OUTBOUND {
+			out = append(out, e.id)
+		}
+	}
+	slices.Sort(in)
+	slices.Sort(out)
+	return in, out
+}
+
+// HandleConnectedPeers answers ConnectedPeers.
+func (m *Manager) HandleConnectedPeers(token uint64, req *pmv1.ConnectedPeers) Effects {
+	var eff Effects
+	if err := checkProtocol(req.GetProtocol()); err != nil {
+		eff.errorf(errorType(err), "connected peers refused", "err", err)
+		eff.reply(token, &pmv1.ConnectedPeersList{Error: err.Error()})
+		return eff
+	}
+	in, out := m.ConnectedPeers(req.GetProtocol())
+	res := &pmv1.ConnectedPeersList{}
+	for _, id := range in {
+		res.Inbound = append(res.Inbound, []byte(id))
+	}
+	for _, id := range out {
+		res.Outbound = append(res.Outbound, []byte(id))
+	}
+	eff.reply(token, res)
+	return eff
+}
+
+// relayCounts counts connected relay peers by direction, leaving out those
+// being disconnected.
+func (m *Manager) relayCounts() (in, out int) {
+	for _, e := range m.peers {
+		if !e.relay || !e.isConnected() {
+			continue
+		}
+		if _, c := m.closing[e.id]; c {
+			continue
+		}
+		switch e.direction {
+		case peerv1.Direction_DIRECTION_INBOUND:
+			in++
+		case peerv1.Direction_DIRECTION_OUTBOUND:
+			out++
+		}
+	}
+	return in, out
+}
+
+// PruneInRelayConns is nwaku's pruneInRelayConns: inbound relay peers beyond
+// the inbound target are disconnected, lowest value first; protected peers
+// are spared.
+func (m *Manager) PruneInRelayConns(eff *Effects) {
+	var victims []*entry
+	n := 0
+	for _, e := range m.peers {
+		if !e.relay || !e.isConnected() || e.direction != peerv1.Direction_DIRECTION_INBOUND {
+			continue
+		}
+		if _, c := m.closing[e.id]; c {
+			continue
+		}
+		n++
+		if !m.protected(e.id) {
+			victims = append(victims, e)
+		}
+	}
+	excess := n - m.targets.InRelayPeers
+	if excess <= 0 {
+		return
+	}
+	slices.SortFunc(victims, lowestValueFirst)
+	for _, e := range victims[:min(excess, len(victims))] {
+		m.disconnect(e, "inbound_relay", eff)
+	}
+}
+
+// candidateBefore orders dial candidates, best first: static peers, then
+// fewer failures, then peers we were connected to before, then the oldest
+// failure, then id.
+func candidateBefore(a, b *entry) int {
+	rank := func(e *entry) int {
+		if e.origin == peerv1.Origin_ORIGIN_STATIC {
+			return 0
+		}
+		return 1
+	}
+	never := func(e *entry) int {
+		if e.disconnectTime == 0 {
+			return 1
+		}
+		return 0
+	}
+	return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.failedAttempts, b.failedAttempts),
+		cmp.Compare(never(a), never(b)), cmp.Compare(a.lastFailure, b.lastFailure),
+		strings.Compare(string(a.id), string(b.id)))
+}
+
+// ConnectToRelayPeers is one step of nwaku's relayConnectivityLoop: prune
+// excess inbound relay peers; dial ReconnectPeers peers whose wait is over;
+// then, while outbound relay peers (plus connect dials in flight) are below
+// the target, ask the pool for min(candidates, gap, MaxParallelDials) dials,
+// best candidates first. Candidates are not connected, support relay, have
+// an address, are outside backoff, not being dialed and not waiting for a
+// ReconnectPeers backoff.
+func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
+	var eff Effects
+	m.lastRound = now
+	if !m.loaded {
+		eff.log(slog.LevelDebug, "connectivity round skipped: stored peers not loaded yet")
+		return eff
+	}
+	m.PruneInRelayConns(&eff)
+	nowNs := now.UnixNano()
+	for id, due := range m.deferred {
+		if due <= nowNs {
+			delete(m.deferred, id)
+			if e := m.peers[id]; e != nil && !e.isConnected() && !m.isDialing(id) {
+				m.startDial(dialKey{peer: id}, dialerv1.DialSource_DIAL_SOURCE_CACHE, 0, waiter{}, &eff)
+			}
+		}
+	}
+	_, out := m.relayCounts()
+	inflight := 0
+	for k := range m.dialing {
+		if e := m.peers[k.peer]; k.protocol == "" && e != nil && e.relay {
+			inflight++
+		}
+	}
+	gap := m.targets.OutRelayPeers - out - inflight
+	if gap <= 0 {
+		return eff
+	}
+	best := m.bestCandidates(min(gap, m.cfg.MaxParallelDials), now)
+	for _, e := range best {
+		source := dialerv1.DialSource_DIAL_SOURCE_RELAY
+		if e.origin == peerv1.Origin_ORIGIN_STATIC {
+			source = dialerv1.DialSource_DIAL_SOURCE_STATIC
+		}
+		m.startDial(dialKey{peer: e.id}, source, 0, waiter{}, &eff)
+	}
+	if len(best) > 0 {
+		eff.log(slog.LevelDebug, "connecting to relay peers", "dials", len(best), "outRelayPeers", out, "target", m.targets.OutRelayPeers)
+	}
+	return eff
+}
+
+// bestCandidates returns up to k candidates in candidateBefore order. It
+// keeps a sorted slice of at most k, so a round over n peers costs O(n·k)
+// with k ≤ MaxParallelDials, without sorting the whole store.
+func (m *Manager) bestCandidates(k int, now time.Time) []*entry {
+	best := make([]*entry, 0, k+1)
+	for _, e := range m.peers {
+		if !e.relay || e.isConnected() || len(e.addrs) == 0 || !m.canBeConnected(e, now) || m.isDialing(e.id) {
+			continue
+		}
+		if _, waiting := m.deferred[e.id]; waiting {
+			continue // ReconnectPeers asked to wait; the round dials it when due
+		}
+		if len(best) == k && candidateBefore(e, best[k-1]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(best, e, candidateBefore)
+		best = slices.Insert(best, i, e)
+		if len(best) > k {
+			best = best[:k]
+		}
+	}
+	return best
+}
+
+// Kick runs a connectivity round for a relay peer that left, unless one ran
+// less than KickDebounce ago (the next tick then covers it).
+func (m *Manager) Kick(now time.Time) Effects {
+	if !m.lastRound.IsZero() && now.Sub(m.lastRound) < m.cfg.KickDebounce {
+		return Effects{}
+	}
+	return m.ConnectToRelayPeers(now)
+}
+
+// PrunePeerStore is nwaku's prunePeerStore: when the books hold more than
+// PeerStoreCapacity peers, delete (from memory and disk) first the peers at
+// MaxFailedAttempts, then other peers that are not connected — most
+// failures, never-connected and longest-gone first. Connected, static,
+// service-slot, mesh peers and peers being dialed are never pruned.
+func (m *Manager) PrunePeerStore(now time.Time) Effects {
+	var eff Effects
+	excess := len(m.peers) - m.cfg.PeerStoreCapacity
+	if excess <= 0 {
+		return eff
+	}
+	before := len(m.peers)
+	var failed, idle []*entry
+	for _, e := range m.peers {
+		if e.isConnected() || m.protected(e.id) || m.isDialing(e.id) {
+			continue
+		}
+		if int(e.failedAttempts) >= m.cfg.MaxFailedAttempts {
+			failed = append(failed, e)
+		} else {
+			idle = append(idle, e)
+		}
+	}
+	slices.SortFunc(failed, func(a, b *entry) int {
+		return cmp.Or(cmp.Compare(a.lastFailure, b.lastFailure), strings.Compare(string(a.id), string(b.id)))
+	})
+	slices.SortFunc(idle, func(a, b *entry) int {
+		gone := func(e *entry) int64 { // never connected sorts first (0)
+			return e.disconnectTime
+		}
+		return cmp.Or(cmp.Compare(b.failedAttempts, a.failedAttempts), cmp.Compare(gone(a), gone(b)),
+			strings.Compare(string(a.id), string(b.id)))
+	})
+	for _, e := range append(failed, idle...) {
+		if excess == 0 {
+			break
+		}
+		delete(m.peers, e.id)
+		delete(m.deferred, e.id)
+		eff.Deletes = append(eff.Deletes, e.id)
+		eff.count(MetricPruned, "peer_store")
+		excess--
+	}
+	eff.log(slog.LevelInfo, "finished pruning peer store", "before", before, "after", len(m.peers),
+		"capacity", m.cfg.PeerStoreCapacity, "pruned", before-len(m.peers))
+	return eff
+}
+
+// ---------------------------------------------------------------------------
+// Service slots and selection
+
+// AddServicePeer answers AddServicePeer (nwaku's addServicePeer): the peer
+// takes the protocol's slot and is added to the books; relay is refused.
+func (m *Manager) AddServicePeer(token uint64, req *pmv1.AddServicePeer, now time.Time) Effects {
+	var eff Effects
+	proto := req.GetProtocol()
+	p, err := ParsePeerInfo(req.GetPeer())
+	switch {
+	case err != nil:
+	case checkProtocol(proto) != nil:
+		err = checkProtocol(proto)
+	case m.isRelay(proto):
+		err = badInput(errRelayCodec, "can't add relay peer to service peer slots (%s)", proto)
+	case m.slots[proto] == "" && len(m.slots) >= m.cfg.MaxServiceSlots:
+		err = badInput(errServiceSlotsFull, "%d service slots in use (MaxServiceSlots)", len(m.slots))
+	default:
+		_, err = m.addPeer(p, peerv1.Origin_ORIGIN_SERVICE, &eff)
+	}
+	if err != nil {
+		eff.errorf(errorType(err), "add service peer refused", "err", err, "protocol", proto)
+		eff.reply(token, &pmv1.ServicePeerAdded{PeerId: []byte(p.id), Protocol: proto, Error: err.Error()})
+		return eff
+	}
+	if old, ok := m.slots[proto]; ok && old != p.id {
+		eff.Metrics = append(eff.Metrics, MetricOp{Name: MetricServicePeers, Labels: []string{proto, m.serviceLabel(old)}, Delete: true})
+	}
+	m.slots[proto] = p.id
+	eff.Metrics = append(eff.Metrics, MetricOp{Name: MetricServicePeers, Labels: []string{proto, m.serviceLabel(p.id)}, Value: 1, Set: true})
+	eff.log(slog.LevelInfo, "adding peer to service slots", "peer", p.id, "service", proto)
+	eff.reply(token, &pmv1.ServicePeerAdded{PeerId: []byte(p.id), Protocol: proto})
+	return eff
+}
+
+// serviceLabel is the seed's waku_service_peers "peerId" label: the first
+// multiaddr of the peer (dashboards show it), or the id when none is known.
+func (m *Manager) serviceLabel(id peer.ID) string {
+	if e := m.peers[id]; e != nil && len(e.addrs) > 0 {
+		if a, err := ma.NewMultiaddrBytes(e.addrs[0]); err == nil {
+			return a.String() + "/p2p/" + id.String()
+		}
+	}
+	return id.String()
+}
+
+// SelectPeer is nwaku's selectPeer: for a non-relay protocol the service
+// slot wins; otherwise a peer supporting the protocol (and the shard, when
+// given): connected first, then fewer failures, then id. It returns nil when
+// there is none.
+func (m *Manager) SelectPeer(protocol string, shard *uint32) *entry {
+	if !m.isRelay(protocol) {
+		if id, ok := m.slots[protocol]; ok && m.peers[id] != nil {
+			return m.peers[id]
+		}
+	}
+	match := ProtocolMatcher(protocol)
+	var best *entry
+	for _, e := range m.peers {
+		if !e.supports(match) || (shard != nil && !slices.Contains(e.shards, *shard)) {
+			continue
+		}
+		if best == nil || selectBefore(e, best) < 0 {
+			best = e
+		}
+	}
+	return best
+}
+
+func selectBefore(a, b *entry) int {
+	conn := func(e *entry) int {
+		if e.isConnected() {
+			return 0
+		}
+		return 1
+	}
+	return cmp.Or(cmp.Compare(conn(a), conn(b)), cmp.Compare(a.failedAttempts, b.failedAttempts),
+		strings.Compare(string(a.id), string(b.id)))
+}
+
+// HandleSelectPeer answers SelectPeer; no peer is an "unknown_protocol"
+// error.
+func (m *Manager) HandleSelectPeer(token uint64, req *pmv1.SelectPeer) Effects {
+	var eff Effects
+	err := checkProtocol(req.GetProtocol())
+	var shard *uint32
+	if req.GetHasShard() {
+		s := req.GetShard()
+		shard = &s
+	}
+	var e *entry
+	if err == nil {
+		if e = m.SelectPeer(req.GetProtocol(), shard); e == nil {
+			err = badInput(errUnknownProtocol, "no peer found for protocol %q%s", req.GetProtocol(), shardText(shard))
+		}
+	}
+	if err != nil {
+		eff.errorf(errorType(err), "select peer failed", "err", err)
+		eff.reply(token, &pmv1.PeerSelected{Error: err.Error()})
+		return eff
+	}
+	eff.reply(token, &pmv1.PeerSelected{Peer: e.toRecord()})
+	return eff
+}
+
+func shardText(s *uint32) string {
+	if s == nil {
+		return ""
+	}
+	return fmt.Sprintf(" on shard %d", *s)
+}
+
+// ---------------------------------------------------------------------------
+// Status, log and metrics
+
+// Status is the figures of nwaku's status line.
+func (m *Manager) Status(now time.Time) *pmv1.Status {
+	in, out := m.relayCounts()
+	st := &pmv1.Status{
+		InRelayPeers: uint32(in), InRelayTarget: uint32(m.targets.InRelayPeers),
+		OutRelayPeers: uint32(out), OutRelayTarget: uint32(m.targets.OutRelayPeers),
+		Connected: uint32(m.connected), MaxConnections: uint32(m.cfg.MaxConnections),
+		PeerStoreSize: uint32(len(m.peers)), DialsInFlight: uint32(len(m.dialing)), Loaded: m.loaded,
+	}
+	for _, e := range m.peers {
+		if !e.isConnected() {
+			st.NotConnected++
+			if m.canBeConnected(e, now) {
+				st.OutsideBackoff++
+			}
+		}
+	}
+	return st
+}
+
+// LogAndMetrics is nwaku's logAndMetrics step: the status line, the store
+// size and waku_connected_peers{direction,protocol} for the Waku protocols
+// of connected peers (at most MaxMetricProtocols, sorted). It returns those
+// protocols so the shell can set waku_streams_peers, which needs the host.
+func (m *Manager) LogAndMetrics(now time.Time) (Effects, []string) {
+	var eff Effects
+	st := m.Status(now)
+	eff.log(slog.LevelInfo, "relay peer connections",
+		"inRelayConns", fmt.Sprintf("%d/%d", st.InRelayPeers, st.InRelayTarget),
+		"outRelayConns", fmt.Sprintf("%d/%d", st.OutRelayPeers, st.OutRelayTarget),
+		"totalConnections", fmt.Sprintf("%d/%d", st.Connected, st.MaxConnections),
+		"notConnectedPeers", st.NotConnected, "outsideBackoffPeers", st.OutsideBackoff)
+	eff.Metrics = append(eff.Metrics,
+		MetricOp{Name: MetricStoreSize, Value: float64(len(m.peers)), Set: true},
+		MetricOp{Name: MetricConnectedPeers, Reset: true})
+	protos := m.wakuProtocols()
+	for _, p := range protos {
+		in, out := m.ConnectedPeers(p)
+		eff.Metrics = append(eff.Metrics,
+			MetricOp{Name: MetricConnectedPeers, Labels: []string{"In", p}, Value: float64(len(in)), Set: true},
+			MetricOp{Name: MetricConnectedPeers, Labels: []string{"Out", p}, Value: float64(len(out)), Set: true})
+	}
+	return eff, protos
+}
+
+// wakuProtocols is nwaku's getWakuProtos over connected peers: protocols
+// under /vac/waku/ plus the relay codec, bounded.
+func (m *Manager) wakuProtocols() []string {
+	set := map[string]struct{}{m.cfg.RelayCodec: {}}
+	for _, e := range m.peers {
+		if !e.isConnected() {
+			continue
+		}
+		for _, p := range e.protocols {
+			if strings.HasPrefix(p, "/vac/waku/") {
+				set[p] = struct{}{}
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out[:min(len(out), m.cfg.MaxMetricProtocols)]
+}
+
+// sourceLabel is the waku_node_conns_initiated{source} label.
+func sourceLabel(s dialerv1.DialSource) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "DIAL_SOURCE_"))
+}

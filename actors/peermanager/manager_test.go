@@ -1,0 +1,908 @@
+package peermanager
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
+	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
+	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
+	storagev1 "github.com/peermesh/peermesh/messages/storage/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+func TestProtocolMatcher(t *testing.T) {
+	match := ProtocolMatcher("/vac/waku/filter/2.0.0")
+	tests := []struct {
+		proto string
+		want  bool
+	}{
+		{"/vac/waku/filter/2.0.0", true},
+		{"/vac/waku/filter/2.0.0-beta3", true},
+		{"/vac/waku/filter/2.0.0-actualnonsense", true},
+		{"/vac/waku/filter/1.0.0", false},
+		{"/vac/waku/filter", false},
+		{"/vac/waku/store/2.0.0", false},
+	}
+	for _, tt := range tests {
+		if got := match(tt.proto); got != tt.want {
+			t.Errorf("match(%q) = %v, want %v", tt.proto, got, tt.want)
+		}
+	}
+}
+
+func TestCanBeConnected(t *testing.T) {
+	now := at(time.Hour)
+	tests := []struct {
+		name string
+		opts []peerOpt
+		want bool
+	}{
+		{"never failed", nil, true},
+		{"1 failure, 119 s ago: inside 120 s", []peerOpt{failed(1, 119*time.Second, now)}, false},
+		{"1 failure, exactly 120 s ago: boundary is outside", []peerOpt{failed(1, 120*time.Second, now)}, true},
+		{"2 failures, 479 s ago", []peerOpt{failed(2, 479*time.Second, now)}, false},
+		{"2 failures, 480 s ago", []peerOpt{failed(2, 480*time.Second, now)}, true},
+		{"3 failures, 1919 s ago", []peerOpt{failed(3, 1919*time.Second, now)}, false},
+		{"4 failures, 7679 s ago", []peerOpt{failed(4, 7679*time.Second, now)}, false},
+		{"4 failures, 7680 s ago", []peerOpt{failed(4, 7680*time.Second, now)}, true},
+		{"max failed attempts: never again", []peerOpt{failed(5, 30*24*time.Hour, now)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestManager(t, testConfig())
+			setPeer(m, 1, tt.opts...)
+			if got := m.CanBeConnected(pid(1), now); got != tt.want {
+				t.Fatalf("CanBeConnected = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("unknown peer", func(t *testing.T) {
+		if newTestManager(t, testConfig()).CanBeConnected(pid(9), now) {
+			t.Fatal("unknown peer can be connected")
+		}
+	})
+}
+
+func TestParsePeerInfo(t *testing.T) {
+	tests := []struct {
+		name    string
+		info    *pmv1.PeerInfo
+		wantErr string // error type, "" = ok
+	}{
+		{"multiaddr with /p2p/", &pmv1.PeerInfo{Multiaddr: maddr(1)}, ""},
+		{"peer id and binary addresses", &pmv1.PeerInfo{PeerId: []byte(pid(1)), Addresses: [][]byte{addr(1)}}, ""},
+		{"both, agreeing", &pmv1.PeerInfo{Multiaddr: maddr(1), PeerId: []byte(pid(1))}, ""},
+		{"malformed multiaddr", &pmv1.PeerInfo{Multiaddr: "/ip4/999.1.1.1/tcp/1"}, errInvalidMultiaddr},
+		{"multiaddr without /p2p/", &pmv1.PeerInfo{Multiaddr: "/ip4/1.2.3.4/tcp/1"}, errInvalidPeerID},
+		{"garbage peer id", &pmv1.PeerInfo{PeerId: []byte("nope")}, errInvalidPeerID},
+		{"peer id mismatch with multiaddr", &pmv1.PeerInfo{Multiaddr: maddr(1), PeerId: []byte(pid(2))}, errPeerIDMismatch},
+		{"address naming another peer", &pmv1.PeerInfo{PeerId: []byte(pid(1)), Addresses: [][]byte{ma.StringCast(maddr(2)).Bytes()}}, errPeerIDMismatch},
+		{"malformed binary address", &pmv1.PeerInfo{PeerId: []byte(pid(1)), Addresses: [][]byte{{0xff, 0xff}}}, errInvalidMultiaddr},
+		{"invalid protocol", &pmv1.PeerInfo{Multiaddr: maddr(1), Protocols: []string{"relay"}}, errInvalidProtocol},
+		{"nothing", &pmv1.PeerInfo{}, errInvalidPeerID},
+		{"nil", nil, errInvalidPeerID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := ParsePeerInfo(tt.info)
+			if tt.wantErr == "" {
+				if err != nil || p.id != pid(1) || len(p.addrs) != 1 {
+					t.Fatalf("ParsePeerInfo = %+v, %v; want peer 1 with one address", p, err)
+				}
+				return
+			}
+			if err == nil || errorType(err) != tt.wantErr {
+				t.Fatalf("ParsePeerInfo error = %v (type %s), want type %s", err, errorType(err), tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestAddPeer(t *testing.T) {
+	add := func(m *Manager, info *pmv1.PeerInfo, o peerv1.Origin) (*pmv1.PeerAdded, Effects) {
+		eff := m.AddPeer(1, &pmv1.AddPeer{Peer: info, Origin: o}, t0)
+		return eff.Replies[0].Msg.(*pmv1.PeerAdded), eff
+	}
+	relayInfo := func(i int) *pmv1.PeerInfo {
+		return &pmv1.PeerInfo{Multiaddr: maddr(i), Protocols: []string{WakuRelayCodec}}
+	}
+	t.Run("a new peer is added and persisted", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		r, eff := add(m, relayInfo(1), peerv1.Origin_ORIGIN_DISCV5)
+		if !r.Changed || r.Error != "" || len(eff.Puts) != 1 || m.Len() != 1 {
+			t.Fatalf("reply %v, puts %d, len %d", r, len(eff.Puts), m.Len())
+		}
+		rec := eff.Puts[0]
+		if rec.Origin != peerv1.Origin_ORIGIN_DISCV5 || rec.Connectedness != peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED || len(rec.PublicKey) == 0 {
+			t.Fatalf("record %v", rec)
+		}
+	})
+	t.Run("unchanged info is a no-op", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		add(m, relayInfo(1), peerv1.Origin_ORIGIN_DISCV5)
+		r, eff := add(m, relayInfo(1), peerv1.Origin_ORIGIN_DISCV5)
+		if r.Changed || len(eff.Puts) != 0 {
+			t.Fatalf("second add changed=%v puts=%d", r.Changed, len(eff.Puts))
+		}
+	})
+	t.Run("new addresses replace the old", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		add(m, relayInfo(1), 0)
+		r, _ := add(m, &pmv1.PeerInfo{PeerId: []byte(pid(1)), Addresses: [][]byte{addr(7)}}, 0)
+		if !r.Changed || !slices.Equal(m.peers[pid(1)].addrs[0], addr(7)) {
+			t.Fatalf("changed=%v addrs=%v", r.Changed, m.peers[pid(1)].addrs)
+		}
+	})
+	t.Run("self is refused with an error and counted", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		r, eff := add(m, relayInfo(self), 0)
+		if !strings.Contains(r.Error, "this node") || counted(eff, MetricErrors, errSelf) != 1 || m.Len() != 0 {
+			t.Fatalf("reply %v metrics %v", r, eff.Metrics)
+		}
+	})
+	t.Run("malformed multiaddr is an error and counted", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		r, eff := add(m, &pmv1.PeerInfo{Multiaddr: "/ip4/1.2.3/tcp/1"}, 0)
+		if r.Error == "" || counted(eff, MetricErrors, errInvalidMultiaddr) != 1 {
+			t.Fatalf("reply %v metrics %v", r, eff.Metrics)
+		}
+	})
+	t.Run("a full store refuses new peers", func(t *testing.T) {
+		c := testConfig()
+		c.MaxPeerStoreSize = c.PeerStoreCapacity
+		m := newTestManager(t, c)
+		for i := 1; i <= c.PeerStoreCapacity; i++ {
+			setPeer(m, i)
+		}
+		r, eff := add(m, relayInfo(100), 0)
+		if !strings.Contains(r.Error, "peer store full") || counted(eff, MetricErrors, errStoreFull) != 1 {
+			t.Fatalf("reply %v", r)
+		}
+	})
+	t.Run("static origin is never downgraded", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		add(m, relayInfo(1), peerv1.Origin_ORIGIN_STATIC)
+		add(m, relayInfo(1), peerv1.Origin_ORIGIN_PX)
+		if o := m.peers[pid(1)].origin; o != peerv1.Origin_ORIGIN_STATIC {
+			t.Fatalf("origin %v", o)
+		}
+	})
+	t.Run("too many addresses are truncated and counted", func(t *testing.T) {
+		c := testConfig()
+		c.MaxAddressesPerPeer = 2
+		m := newTestManager(t, c)
+		_, eff := add(m, &pmv1.PeerInfo{PeerId: []byte(pid(1)), Addresses: [][]byte{addr(1), addr(2), addr(3)}}, 0)
+		if len(m.peers[pid(1)].addrs) != 2 || counted(eff, MetricErrors, errTruncated) != 1 {
+			t.Fatalf("addrs %d", len(m.peers[pid(1)].addrs))
+		}
+	})
+}
+
+func TestConnectToRelayPeers(t *testing.T) {
+	now := at(24 * time.Hour)
+	// testConfig: out target 10, MaxParallelDials 10.
+	tests := []struct {
+		name    string
+		setup   func(m *Manager)
+		cfg     func(*Config)
+		want    []int // peers dialed
+		ordered bool  // the order of want matters
+	}{
+		{"no candidates, no dials", func(m *Manager) {}, nil, nil, false},
+		{"dials min(candidates, gap): 3 candidates, gap 10", func(m *Manager) {
+			for i := 1; i <= 3; i++ {
+				setPeer(m, i, relay)
+			}
+		}, nil, []int{1, 2, 3}, false},
+		{"dials min(candidates, gap): 12 candidates, gap 10 − 7 connected = 3", func(m *Manager) {
+			for i := 1; i <= 7; i++ {
+				setPeer(m, 100+i, relay)
+				connect(m, 100+i, out, "", now)
+			}
+			for i := 1; i <= 12; i++ {
+				setPeer(m, i, relay)
+			}
+		}, nil, []int{-3}, false},
+		{"at most MaxParallelDials per round", func(m *Manager) {
+			for i := 1; i <= 12; i++ {
+				setPeer(m, i, relay)
+			}
+		}, func(c *Config) { c.MaxParallelDials = 4 }, []int{-4}, false},
+		{"target met: no dials", func(m *Manager) {
+			for i := 1; i <= 10; i++ {
+				setPeer(m, 100+i, relay)
+				connect(m, 100+i, out, "", now)
+			}
+			setPeer(m, 1, relay)
+		}, nil, nil, false},
+		{"inbound peers do not count toward the outbound target", func(m *Manager) {
+			setPeer(m, 101, relay)
+			connect(m, 101, in, "", now)
+			setPeer(m, 1, relay)
+		}, nil, []int{1}, false},
+		{"non-relay peers are not candidates", func(m *Manager) {
+			setPeer(m, 1, protos("/vac/waku/store/2.0.0"))
+			setPeer(m, 2, relay)
+		}, nil, []int{2}, false},
+		{"peers inside backoff are skipped", func(m *Manager) {
+			setPeer(m, 1, relay, failed(1, time.Minute, now))
+			setPeer(m, 2, relay, failed(1, 3*time.Minute, now))
+		}, nil, []int{2}, false},
+		{"peers at max failures are skipped", func(m *Manager) {
+			setPeer(m, 1, relay, failed(5, 100*24*time.Hour, now))
+		}, nil, nil, false},
+		{"peers without addresses are skipped", func(m *Manager) {
+			setPeer(m, 1, relay).addrs = nil
+		}, nil, nil, false},
+		{"dials in flight count toward the gap and are not repeated", func(m *Manager) {
+			for i := 1; i <= 12; i++ {
+				setPeer(m, i, relay)
+			}
+			m.ConnectToRelayPeers(now) // dials 1..10
+			setPeer(m, 20, relay)
+		}, nil, nil, false},
+		{"candidate order: static, fewer failures, known before, oldest failure, id", func(m *Manager) {
+			setPeer(m, 1, relay, failed(2, 10*time.Hour, now))
+			setPeer(m, 2, relay, failed(1, 5*time.Hour, now))
+			setPeer(m, 3, relay, failed(1, 9*time.Hour, now))
+			setPeer(m, 4, relay)
+			setPeer(m, 5, relay, disconnectedAt(at(time.Hour)))
+			setPeer(m, 6, relay, origin(peerv1.Origin_ORIGIN_STATIC), failed(3, 10*time.Hour, now))
+		}, func(c *Config) { c.MaxParallelDials = 6 }, []int{6, 5, 4, 3, 2, 1}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testConfig()
+			c.PeerStoreCapacity = 200
+			if tt.cfg != nil {
+				tt.cfg(&c)
+			}
+			m := newTestManager(t, c)
+			tt.setup(m)
+			got := dialedPeers(m.ConnectToRelayPeers(now))
+			if len(tt.want) == 1 && tt.want[0] < 0 { // only the number matters
+				if len(got) != -tt.want[0] {
+					t.Fatalf("dialed %d peers, want %d", len(got), -tt.want[0])
+				}
+				return
+			}
+			want := ids_(tt.want...)
+			if !tt.ordered {
+				slices.Sort(got)
+				slices.Sort(want)
+			}
+			if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+				t.Fatalf("dialed %v, want %v", got, want)
+			}
+		})
+	}
+	t.Run("not loaded: no dials", func(t *testing.T) {
+		m, _ := NewManager(testConfig(), pid(self))
+		setPeer(m, 1, relay)
+		if d := m.ConnectToRelayPeers(now).Dials; len(d) != 0 {
+			t.Fatalf("dials before load: %v", d)
+		}
+	})
+}
+
+func TestOnDialCompleted(t *testing.T) {
+	now := at(time.Hour)
+	done := func(m *Manager, i int, o dialerv1.DialOutcome) Effects {
+		return m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(i)), Outcome: o, Reason: "test"}, now)
+	}
+	online := func(m *Manager) { setPeer(m, 50, relay); connect(m, 50, out, "", now) }
+	tests := []struct {
+		name         string
+		setup        func(m *Manager)
+		outcome      dialerv1.DialOutcome
+		wantFailures uint32
+		wantConn     peerv1.Connectedness
+	}{
+		{"a failure counts, stamps and marks CannotConnect", online, dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT, 1, peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT},
+		{"refused counts too", online, dialerv1.DialOutcome_DIAL_OUTCOME_REFUSED, 1, peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT},
+		{"offline: a failure is not counted", func(*Manager) {}, dialerv1.DialOutcome_DIAL_OUTCOME_FAILED, 0, peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED},
+		{"rejected by the pool is not the peer's fault", online, dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED, 0, peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED},
+		{"cancelled is not counted", online, dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED, 0, peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED},
+		{"success resets the failure count", func(m *Manager) {
+			online(m)
+			m.peers[pid(1)].failedAttempts = 4
+		}, dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED, 0, peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestManager(t, testConfig())
+			setPeer(m, 1, relay)
+			tt.setup(m)
+			m.ConnectToRelayPeers(now)
+			eff := done(m, 1, tt.outcome)
+			e := m.peers[pid(1)]
+			if e.failedAttempts != tt.wantFailures || e.connectedness != tt.wantConn {
+				t.Fatalf("failures %d connectedness %v, want %d %v", e.failedAttempts, e.connectedness, tt.wantFailures, tt.wantConn)
+			}
+			if tt.wantFailures > 0 && (len(eff.Puts) != 1 || eff.Puts[0].LastFailureTime.AsTime() != now) {
+				t.Fatalf("failure not persisted with its time: %v", eff.Puts)
+			}
+			if m.isDialing(pid(1)) {
+				t.Fatal("dial still pending")
+			}
+		})
+	}
+	t.Run("consecutive failures follow the backoff schedule", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		online(m)
+		setPeer(m, 1, relay)
+		clock := now
+		for n, wait := range []time.Duration{120 * time.Second, 480 * time.Second, 1920 * time.Second, 7680 * time.Second} {
+			if d := dialedPeers(m.ConnectToRelayPeers(clock)); !slices.Contains(d, pid(1)) {
+				t.Fatalf("attempt %d: not dialed at %s", n+1, clock.Sub(now))
+			}
+			m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(1)), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT}, clock)
+			if d := dialedPeers(m.ConnectToRelayPeers(clock.Add(wait - time.Second))); slices.Contains(d, pid(1)) {
+				t.Fatalf("after %d failures: dialed %s early", n+1, time.Second)
+			}
+			clock = clock.Add(wait)
+		}
+		m.ConnectToRelayPeers(clock)
+		m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(1)), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT}, clock)
+		if d := dialedPeers(m.ConnectToRelayPeers(clock.Add(30 * 24 * time.Hour))); slices.Contains(d, pid(1)) {
+			t.Fatal("dialed after MaxFailedAttempts")
+		}
+	})
+}
+
+func TestColocation(t *testing.T) {
+	now := at(time.Hour)
+	tests := []struct {
+		name  string
+		cfg   func(*Config)
+		setup func(m *Manager)
+		want  []int // disconnected
+	}{
+		{"within the limit: nothing", nil, func(m *Manager) {
+			for i := 1; i <= 3; i++ {
+				connect(m, i, in, "1.2.3.4", now.Add(time.Duration(i)*time.Second))
+			}
+		}, nil},
+		{"beyond the limit: the newest is disconnected", nil, func(m *Manager) {
+			for i := 1; i <= 4; i++ {
+				connect(m, i, in, "1.2.3.4", now.Add(time.Duration(i)*time.Second))
+			}
+		}, []int{4}},
+		{"other IPs do not count", nil, func(m *Manager) {
+			for i := 1; i <= 3; i++ {
+				connect(m, i, in, "1.2.3.4", now)
+			}
+			connect(m, 4, in, "5.6.7.8", now)
+		}, nil},
+		{"0 disables the limit", func(c *Config) { c.ColocationLimit = 0 }, func(m *Manager) {
+			for i := 1; i <= 6; i++ {
+				connect(m, i, in, "1.2.3.4", now)
+			}
+		}, nil},
+		{"whitelisted IPs are exempt", func(c *Config) { c.ColocationWhitelist = []string{"1.2.0.0/16"} }, func(m *Manager) {
+			for i := 1; i <= 6; i++ {
+				connect(m, i, in, "1.2.3.4", now)
+			}
+		}, nil},
+		{"protected (static) peers are spared; the next newest goes", nil, func(m *Manager) {
+			for i := 1; i <= 3; i++ {
+				connect(m, i, in, "1.2.3.4", now.Add(time.Duration(i)*time.Second))
+			}
+			setPeer(m, 4, origin(peerv1.Origin_ORIGIN_STATIC))
+			connect(m, 4, in, "1.2.3.4", now.Add(10*time.Second))
+		}, []int{3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testConfig()
+			c.ColocationLimit = 3
+			c.MaxConnections, c.PeerStoreCapacity = 50, 250
+			if tt.cfg != nil {
+				tt.cfg(&c)
+			}
+			m := newTestManager(t, c)
+			tt.setup(m)
+			assertClosing(t, m, tt.want...)
+			for _, id := range ids_(tt.want...) {
+				if m.peers[id] == nil {
+					t.Fatalf("record of %s deleted; it must be kept", id)
+				}
+			}
+		})
+	}
+}
+
+// assertClosing checks the set of peers the manager has disconnected.
+func assertClosing(t *testing.T, m *Manager, want ...int) {
+	t.Helper()
+	var got []peer.ID
+	for id := range m.closing {
+		got = append(got, id)
+	}
+	slices.Sort(got)
+	w := ids_(want...)
+	slices.Sort(w)
+	if !slices.Equal(got, w) {
+		t.Fatalf("disconnected %v, want %v", got, w)
+	}
+}
+
+func TestPruneInRelayConns(t *testing.T) {
+	now := at(time.Hour)
+	// testConfig: inbound relay target 2.
+	tests := []struct {
+		name  string
+		setup func(m *Manager)
+		want  []int
+	}{
+		{"at the inbound target: nothing", func(m *Manager) {
+			for i := 1; i <= 2; i++ {
+				setPeer(m, i, relay)
+				connect(m, i, in, "", now.Add(time.Duration(i)*time.Second))
+			}
+		}, nil},
+		{"beyond it: the newest inbound relay peer goes on join", func(m *Manager) {
+			for i := 1; i <= 3; i++ {
+				setPeer(m, i, relay)
+				connect(m, i, in, "", now.Add(time.Duration(i)*time.Second))
+			}
+		}, []int{3}},
+		{"non-relay inbound peers do not count", func(m *Manager) {
+			for i := 1; i <= 3; i++ {
+				setPeer(m, i, protos("/vac/waku/store/2.0.0"))
+				connect(m, i, in, "", now)
+			}
+		}, nil},
+		{"mesh peers are protected; the next lowest value goes", func(m *Manager) {
+			m.MeshPeersChanged(&pmv1.MeshPeersChanged{PeerIds: [][]byte{[]byte(pid(3))}})
+			for i := 1; i <= 3; i++ {
+				setPeer(m, i, relay)
+				connect(m, i, in, "", now.Add(time.Duration(i)*time.Second))
+			}
+		}, []int{2}},
+		{"service-slot peers are protected", func(m *Manager) {
+			m.slots["/vac/waku/store/2.0.0"] = pid(3)
+			for i := 1; i <= 3; i++ {
+				setPeer(m, i, relay)
+				connect(m, i, in, "", now.Add(time.Duration(i)*time.Second))
+			}
+		}, []int{2}},
+		{"identify revealing relay triggers the check", func(m *Manager) {
+			for i := 1; i <= 3; i++ {
+				connect(m, i, in, "", now.Add(time.Duration(i)*time.Second))
+				m.OnIdentifyCompleted(&pmv1.IdentifyCompleted{PeerId: []byte(pid(i)), Protocols: []string{WakuRelayCodec}}, now)
+			}
+		}, []int{3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestManager(t, testConfig())
+			tt.setup(m)
+			assertClosing(t, m, tt.want...)
+		})
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	now := at(time.Hour)
+	c := testConfig()
+	c.MaxConnections, c.ColocationLimit = 15, 0
+	m := newTestManager(t, c)
+	m.MeshPeersChanged(&pmv1.MeshPeersChanged{PeerIds: [][]byte{[]byte(pid(17))}})
+	for i := 1; i <= 17; i++ {
+		connect(m, i, in, "", now)
+	}
+	// 16 is beyond 15 and unprotected; 17 is a mesh peer.
+	assertClosing(t, m, 16)
+}
+
+func TestPeerEvents(t *testing.T) {
+	now := at(time.Hour)
+	t.Run("connect then disconnect stamps the disconnect time and persists", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		setPeer(m, 1, relay)
+		eff := connect(m, 1, out, "1.2.3.4", now)
+		if len(eff.Puts) != 1 || eff.Puts[0].Connectedness != peerv1.Connectedness_CONNECTEDNESS_CONNECTED || eff.Puts[0].Direction != out {
+			t.Fatalf("puts %v", eff.Puts)
+		}
+		eff = m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(pid(1))}, now.Add(time.Minute))
+		rec := eff.Puts[0]
+		if rec.Connectedness != peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT || rec.DisconnectTime.AsTime() != now.Add(time.Minute) || len(m.ipTable) != 0 {
+			t.Fatalf("record %v ipTable %v", rec, m.ipTable)
+		}
+	})
+	t.Run("a relay peer leaving below the outbound target kicks a round", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		setPeer(m, 1, relay)
+		connect(m, 1, out, "", now)
+		if eff := m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(pid(1))}, now); !eff.Kick {
+			t.Fatal("no kick")
+		}
+	})
+	t.Run("a non-relay peer leaving does not kick", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		connect(m, 1, out, "", now)
+		if eff := m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(pid(1))}, now); eff.Kick {
+			t.Fatal("kick")
+		}
+	})
+	t.Run("kicks are debounced", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		setPeer(m, 1, relay)
+		m.ConnectToRelayPeers(now)
+		setPeer(m, 2, relay)
+		if d := m.Kick(now.Add(500 * time.Millisecond)).Dials; len(d) != 0 {
+			t.Fatalf("kick within debounce dialed %v", d)
+		}
+		if d := dialedPeers(m.Kick(now.Add(time.Second))); !slices.Equal(d, ids_(2)) {
+			t.Fatalf("kick after debounce dialed %v", d)
+		}
+	})
+	t.Run("a duplicate disconnect is ignored", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		if eff := m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(pid(1))}, now); !eff.Empty() {
+			t.Fatalf("effects %+v", eff)
+		}
+	})
+	t.Run("a bad peer id in an event is counted, not a crash", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		eff := m.OnPeerConnected(&pmv1.PeerConnected{PeerId: []byte("x")}, now)
+		if counted(eff, MetricErrors, errInvalidPeerID) != 1 {
+			t.Fatalf("metrics %v", eff.Metrics)
+		}
+	})
+	t.Run("identify records protocols, agent and version", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		connect(m, 1, in, "", now)
+		m.OnIdentifyCompleted(&pmv1.IdentifyCompleted{PeerId: []byte(pid(1)), Protocols: []string{WakuRelayCodec, "bad"},
+			Agent: "nwaku", ProtocolVersion: "p2p/1", ListenAddrs: [][]byte{addr(1)}}, now)
+		e := m.peers[pid(1)]
+		if !e.relay || e.agent != "nwaku" || e.protoVersion != "p2p/1" || len(e.protocols) != 1 || len(e.addrs) != 1 {
+			t.Fatalf("entry %+v", e)
+		}
+	})
+}
+
+func TestPrunePeerStore(t *testing.T) {
+	now := at(48 * time.Hour)
+	c := testConfig()
+	c.PeerStoreCapacity, c.MaxConnections = 16, 15
+	tests := []struct {
+		name    string
+		setup   func(m *Manager) // fills beyond 16
+		want    []int            // deleted
+		ordered bool
+	}{
+		{"within capacity: nothing", func(m *Manager) {
+			for i := 1; i <= 16; i++ {
+				setPeer(m, i)
+			}
+		}, nil, false},
+		{"peers at max failures go first", func(m *Manager) {
+			for i := 1; i <= 16; i++ {
+				setPeer(m, i)
+			}
+			setPeer(m, 17, failed(5, time.Hour, now))
+			setPeer(m, 18, failed(5, 2*time.Hour, now))
+		}, []int{18, 17}, true},
+		{"then not-connected peers: most failures, never connected, longest gone", func(m *Manager) {
+			for i := 1; i <= 13; i++ {
+				setPeer(m, i, disconnectedAt(at(time.Hour+time.Duration(i)*time.Minute)))
+			}
+			setPeer(m, 14, failed(2, time.Hour, now))
+			setPeer(m, 15) // never connected
+			setPeer(m, 16, disconnectedAt(at(0)))
+			setPeer(m, 17, disconnectedAt(at(time.Minute)))
+			setPeer(m, 18, disconnectedAt(at(2*time.Minute)))
+		}, []int{14, 15}, true},
+		{"connected, static, service-slot and mesh peers are never pruned", func(m *Manager) {
+			for i := 1; i <= 20; i++ {
+				setPeer(m, i, failed(5, time.Hour, now))
+			}
+			for i := 1; i <= 14; i++ {
+				connect(m, i, out, "", now)
+			}
+			m.peers[pid(15)].origin = peerv1.Origin_ORIGIN_STATIC
+			m.slots["/vac/waku/store/2.0.0"] = pid(16)
+			m.mesh[pid(17)] = struct{}{}
+		}, []int{18, 19, 20}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestManager(t, c)
+			tt.setup(m)
+			eff := m.PrunePeerStore(now)
+			got, want := eff.Deletes, ids_(tt.want...)
+			if !tt.ordered {
+				got = slices.Sorted(slices.Values(got))
+				slices.Sort(want)
+			}
+			if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+				t.Fatalf("deleted %v, want %v", eff.Deletes, ids_(tt.want...))
+			}
+			for _, id := range eff.Deletes {
+				if m.peers[id] != nil {
+					t.Fatalf("%s still in the books", id)
+				}
+			}
+		})
+	}
+}
+
+func TestSelectPeer(t *testing.T) {
+	const store = "/vac/waku/store/2.0.0"
+	tests := []struct {
+		name  string
+		setup func(m *Manager)
+		proto string
+		shard *uint32
+		want  int // -1 = none
+	}{
+		{"no peer: none", func(m *Manager) {}, store, nil, -1},
+		{"a peer supporting the protocol (prefix match)", func(m *Manager) {
+			setPeer(m, 1, protos(store+"-beta"))
+		}, store, nil, 1},
+		{"connected peers are preferred", func(m *Manager) {
+			setPeer(m, 1, protos(store))
+			setPeer(m, 2, protos(store))
+			connect(m, 2, out, "", t0)
+		}, store, nil, 2},
+		{"the service slot wins", func(m *Manager) {
+			setPeer(m, 1, protos(store))
+			connect(m, 1, out, "", t0)
+			setPeer(m, 2)
+			m.slots[store] = pid(2)
+		}, store, nil, 2},
+		{"relay ignores slots", func(m *Manager) {
+			setPeer(m, 1, relay)
+			m.slots[WakuRelayCodec] = pid(2)
+		}, WakuRelayCodec, nil, 1},
+		{"the shard filters", func(m *Manager) {
+			setPeer(m, 1, protos(store), shards(1))
+			setPeer(m, 2, protos(store), shards(2, 3))
+		}, store, ptr(uint32(3)), 2},
+		{"no peer on the shard: none", func(m *Manager) {
+			setPeer(m, 1, protos(store), shards(1))
+		}, store, ptr(uint32(3)), -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestManager(t, testConfig())
+			tt.setup(m)
+			got := m.SelectPeer(tt.proto, tt.shard)
+			if tt.want < 0 {
+				if got != nil {
+					t.Fatalf("selected %s, want none", got.id)
+				}
+				return
+			}
+			if got == nil || got.id != pid(tt.want) {
+				t.Fatalf("selected %v, want %s", got, pid(tt.want))
+			}
+		})
+	}
+	t.Run("none is an unknown_protocol error in the answer", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		eff := m.HandleSelectPeer(7, &pmv1.SelectPeer{Protocol: "/unknown/1"})
+		r := eff.Replies[0].Msg.(*pmv1.PeerSelected)
+		if !strings.Contains(r.Error, "no peer found") || counted(eff, MetricErrors, errUnknownProtocol) != 1 {
+			t.Fatalf("reply %v", r)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestAddServicePeer(t *testing.T) {
+	const store = "/vac/waku/store/2.0.0"
+	tests := []struct {
+		name    string
+		proto   string
+		info    *pmv1.PeerInfo
+		wantErr string
+	}{
+		{"sets the slot", store, &pmv1.PeerInfo{Multiaddr: maddr(1)}, ""},
+		{"relay is refused", WakuRelayCodec, &pmv1.PeerInfo{Multiaddr: maddr(1)}, errRelayCodec},
+		{"an invalid protocol is refused", "store", &pmv1.PeerInfo{Multiaddr: maddr(1)}, errInvalidProtocol},
+		{"self is refused", store, &pmv1.PeerInfo{Multiaddr: maddr(self)}, errSelf},
+		{"a malformed multiaddr is refused", store, &pmv1.PeerInfo{Multiaddr: "/dns4"}, errInvalidMultiaddr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestManager(t, testConfig())
+			eff := m.AddServicePeer(3, &pmv1.AddServicePeer{Peer: tt.info, Protocol: tt.proto}, t0)
+			r := eff.Replies[0].Msg.(*pmv1.ServicePeerAdded)
+			if tt.wantErr != "" {
+				if r.Error == "" || counted(eff, MetricErrors, tt.wantErr) != 1 || len(m.slots) != 0 {
+					t.Fatalf("reply %v metrics %v", r, eff.Metrics)
+				}
+				return
+			}
+			if r.Error != "" || m.slots[store] != pid(1) || m.peers[pid(1)].origin != peerv1.Origin_ORIGIN_SERVICE {
+				t.Fatalf("reply %v slots %v", r, m.slots)
+			}
+			if op := eff.Metrics[len(eff.Metrics)-1]; op.Name != MetricServicePeers || !op.Set || op.Labels[0] != store {
+				t.Fatalf("metric %+v", op)
+			}
+		})
+	}
+}
+
+func TestConnectToNodes(t *testing.T) {
+	m := newTestManager(t, testConfig())
+	eff := m.ConnectToNodes(9, &pmv1.ConnectToNodes{Nodes: []string{maddr(1), "/ip4/1.2.3.4/tcp/x", maddr(2), maddr(self)}}, t0)
+	if d := dialedPeers(eff); !slices.Equal(d, ids_(1, 2)) {
+		t.Fatalf("dialed %v, want 1 and 2 (the others are bad)", d)
+	}
+	if len(eff.Replies) != 0 {
+		t.Fatal("answered before the dials completed")
+	}
+	if counted(eff, MetricErrors, errInvalidMultiaddr) != 1 || counted(eff, MetricErrors, errSelf) != 1 {
+		t.Fatalf("metrics %v", eff.Metrics)
+	}
+	if eff.Dials[0].Source != dialerv1.DialSource_DIAL_SOURCE_STATIC || m.peers[pid(1)].origin != peerv1.Origin_ORIGIN_STATIC {
+		t.Fatalf("source %v origin %v", eff.Dials[0].Source, m.peers[pid(1)].origin)
+	}
+	m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(1)), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED}, t0)
+	eff = m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(2)), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT, Reason: "slow"}, t0)
+	if len(eff.Replies) != 1 || eff.Replies[0].Token != 9 {
+		t.Fatalf("replies %v", eff.Replies)
+	}
+	r := eff.Replies[0].Msg.(*pmv1.NodesConnected)
+	if r.Attempted != 4 || r.Connected != 1 || !r.Results[0].Connected || r.Results[1].Error == "" ||
+		!strings.Contains(r.Results[2].Error, "slow") || r.Results[3].Error == "" {
+		t.Fatalf("answer %v", r)
+	}
+	if m.waiters != 0 {
+		t.Fatalf("waiters left: %d", m.waiters)
+	}
+	t.Run("only bad nodes: answered at once", func(t *testing.T) {
+		m := newTestManager(t, testConfig())
+		eff := m.ConnectToNodes(9, &pmv1.ConnectToNodes{Nodes: []string{"garbage"}}, t0)
+		if len(eff.Replies) != 1 || eff.Replies[0].Msg.(*pmv1.NodesConnected).Results[0].Error == "" {
+			t.Fatalf("replies %v", eff.Replies)
+		}
+	})
+	t.Run("too many pending requests: refused", func(t *testing.T) {
+		c := testConfig()
+		c.MaxPendingRequests = 1
+		m := newTestManager(t, c)
+		eff := m.ConnectToNodes(9, &pmv1.ConnectToNodes{Nodes: []string{maddr(1), maddr(2)}}, t0)
+		if r := eff.Replies[0].Msg.(*pmv1.NodesConnected); !strings.Contains(r.Error, "MaxPendingRequests") || len(eff.Dials) != 0 {
+			t.Fatalf("reply %v", r)
+		}
+	})
+}
+
+func TestDialPeer(t *testing.T) {
+	const store = "/vac/waku/store/2.0.0"
+	tests := []struct {
+		name    string
+		info    *pmv1.PeerInfo
+		proto   string
+		wantErr string
+	}{
+		{"dials with the protocol", &pmv1.PeerInfo{Multiaddr: maddr(1)}, store, ""},
+		{"relay codec refused", &pmv1.PeerInfo{Multiaddr: maddr(1)}, WakuRelayCodec, errRelayCodec},
+		{"versioned relay codec refused", &pmv1.PeerInfo{Multiaddr: maddr(1)}, WakuRelayCodec + "-x", errRelayCodec},
+		{"self refused", &pmv1.PeerInfo{Multiaddr: maddr(self)}, store, errSelf},
+		{"invalid protocol refused", &pmv1.PeerInfo{Multiaddr: maddr(1)}, "", errInvalidProtocol},
+		{"unknown peer without addresses refused", &pmv1.PeerInfo{PeerId: []byte(pid(5))}, store, errUnknownPeer},
+		{"peer id mismatch refused", &pmv1.PeerInfo{Multiaddr: maddr(1), PeerId: []byte(pid(2))}, store, errPeerIDMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestManager(t, testConfig())
+			eff := m.DialPeer(4, &pmv1.DialPeerRequest{Peer: tt.info, Protocol: tt.proto}, t0)
+			if tt.wantErr != "" {
+				r := eff.Replies[0].Msg.(*pmv1.DialPeerResponse)
+				if r.Error == "" || counted(eff, MetricErrors, tt.wantErr) != 1 || len(eff.Dials) != 0 {
+					t.Fatalf("reply %v metrics %v", r, eff.Metrics)
+				}
+				return
+			}
+			if len(eff.Dials) != 1 || eff.Dials[0].Protocol != store || len(eff.Replies) != 0 {
+				t.Fatalf("effects %+v", eff)
+			}
+			// A failed protocol dial is answered but does not touch backoff.
+			setPeer(m, 50, relay)
+			connect(m, 50, out, "", t0)
+			eff = m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(1)), Protocol: store,
+				Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_REFUSED, Reason: "protocol not supported"}, t0)
+			r := eff.Replies[0].Msg.(*pmv1.DialPeerResponse)
+			if r.Outcome != dialerv1.DialOutcome_DIAL_OUTCOME_REFUSED || !strings.Contains(r.Error, "not supported") || m.peers[pid(1)].failedAttempts != 0 {
+				t.Fatalf("reply %v failures %d", r, m.peers[pid(1)].failedAttempts)
+			}
+		})
+	}
+}
+
+func TestLoadFromStorage(t *testing.T) {
+	now := at(time.Hour)
+	m, _ := NewManager(testConfig(), pid(self))
+	stored := &entry{id: pid(1), addrs: [][]byte{addr(1)}, protocols: []string{WakuRelayCodec},
+		origin: peerv1.Origin_ORIGIN_DISCV5, connectedness: peerv1.Connectedness_CONNECTEDNESS_CONNECTED,
+		direction: out, failedAttempts: 2, lastFailure: now.Add(-time.Minute).UnixNano(), disconnectTime: now.Add(-time.Hour).UnixNano()}
+	selfRec := &entry{id: pid(self)}
+	eff := m.LoadFromStorage(&storagev1.LoadBatch{Records: []*peerv1.PeerRecord{
+		stored.toRecord(), selfRec.toRecord(), {PeerId: []byte("garbage")},
+	}})
+	if counted(eff, MetricErrors, errStorageLoad) != 1 || m.Len() != 1 {
+		t.Fatalf("len %d metrics %v", m.Len(), eff.Metrics)
+	}
+	e := m.peers[pid(1)]
+	if e.connectedness != peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED || e.direction != peerv1.Direction_DIRECTION_UNSPECIFIED ||
+		e.origin != peerv1.Origin_ORIGIN_CACHE || e.failedAttempts != 2 || !e.relay || e.disconnectTime != stored.disconnectTime {
+		t.Fatalf("loaded entry %+v", e)
+	}
+	if len(m.ConnectToRelayPeers(now).Dials) != 0 {
+		t.Fatal("dialed before LoadCompleted")
+	}
+	m.LoadCompleted(&storagev1.LoadCompleted{Loaded: 1})
+	if len(m.ConnectToRelayPeers(now).Dials) != 0 {
+		t.Fatal("dialed inside the persisted backoff (2 failures, 1 min ago)")
+	}
+	if d := dialedPeers(m.ConnectToRelayPeers(now.Add(8 * time.Minute))); !slices.Equal(d, ids_(1)) {
+		t.Fatalf("after the backoff dialed %v", d)
+	}
+}
+
+func TestReconnectPeers(t *testing.T) {
+	now := at(time.Hour)
+	m := newTestManager(t, testConfig())
+	setPeer(m, 1, relay, disconnectedAt(now.Add(-2*time.Minute)))  // gone long enough
+	setPeer(m, 2, relay, disconnectedAt(now.Add(-10*time.Second))) // still in its wait
+	setPeer(m, 3, relay, failed(1, time.Second, now))              // in failure backoff
+	setPeer(m, 4, protos("/vac/waku/store/2.0.0"))                 // other protocol
+	setPeer(m, 5, relay)                                           // never connected: no wait
+	eff := m.ReconnectPeers(1, &pmv1.ReconnectPeers{Protocol: WakuRelayCodec, Backoff: durationpb.New(time.Minute)}, now)
+	r := eff.Replies[0].Msg.(*pmv1.ReconnectStarted)
+	if d := dialedPeers(eff); !slices.Equal(d, ids_(1, 5)) && !slices.Equal(d, ids_(5, 1)) {
+		t.Fatalf("dialed %v", d)
+	}
+	if r.Dialing != 2 || r.Deferred != 1 {
+		t.Fatalf("answer %v", r)
+	}
+	// The deferred peer is dialed by the first round after its wait, whatever the target.
+	if d := dialedPeers(m.ConnectToRelayPeers(now.Add(49 * time.Second))); slices.Contains(d, pid(2)) {
+		t.Fatal("deferred peer dialed early")
+	}
+	if d := dialedPeers(m.ConnectToRelayPeers(now.Add(50 * time.Second))); !slices.Contains(d, pid(2)) {
+		t.Fatalf("deferred peer not dialed when due: %v", d)
+	}
+}
+
+func TestStatusAndLogAndMetrics(t *testing.T) {
+	now := at(time.Hour)
+	m := newTestManager(t, testConfig())
+	setPeer(m, 1, relay)
+	connect(m, 1, out, "", now)
+	setPeer(m, 2, relay)
+	connect(m, 2, in, "", now)
+	setPeer(m, 3, relay, failed(1, time.Second, now))
+	setPeer(m, 4, relay)
+	st := m.Status(now)
+	if st.OutRelayPeers != 1 || st.InRelayPeers != 1 || st.OutRelayTarget != 10 || st.InRelayTarget != 2 ||
+		st.Connected != 2 || st.NotConnected != 2 || st.OutsideBackoff != 1 || st.PeerStoreSize != 4 {
+		t.Fatalf("status %v", st)
+	}
+	eff, protos := m.LogAndMetrics(now)
+	if !slices.Equal(protos, []string{WakuRelayCodec}) || len(eff.Logs) != 1 || !strings.Contains(eff.Logs[0].Msg, "relay peer connections") {
+		t.Fatalf("protos %v logs %v", protos, eff.Logs)
+	}
+	var inOut []string
+	for _, op := range eff.Metrics {
+		if op.Name == MetricConnectedPeers && op.Set {
+			inOut = append(inOut, op.Labels[0])
+		}
+	}
+	if !slices.Equal(inOut, []string{"In", "Out"}) {
+		t.Fatalf("connected gauges %v", inOut)
+	}
+}
