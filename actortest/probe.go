@@ -53,7 +53,13 @@ func NewProbe(t testing.TB, sys *actor.ActorSystem) *Probe {
 	p := &Probe{t: t, sys: sys, inbox: make(chan Received, Capacity)}
 	props := actorkit.Props(func() actor.Actor { return p })
 	p.pid = sys.Root.Spawn(props)
-	t.Cleanup(func() { sys.Root.Stop(p.pid) })
+	t.Cleanup(func() {
+		// A test may have stopped the probe itself; stopping it again would
+		// post to a dead letter whose throttle timer outlives a synctest bubble.
+		if _, alive := sys.ProcessRegistry.Get(p.pid); alive {
+			sys.Root.Stop(p.pid)
+		}
+	})
 	return p
 }
 

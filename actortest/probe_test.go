@@ -206,3 +206,14 @@ func TestFailureListsWhatArrived(t *testing.T) {
 		}
 	})
 }
+
+func TestProbeStoppedByTheTestIsNotStoppedAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		watcher := actortest.NewProbe(t, sys)
+		p := actortest.NewProbe(t, sys)
+		watcher.Watch(p.PID())
+		sys.Root.Stop(p.PID())
+		watcher.ExpectTerminated(p.PID())
+	})
+}
