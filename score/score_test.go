@@ -198,13 +198,41 @@ func TestParamsValidate(t *testing.T) {
 		param string
 		mod   func(p *Params, th *Thresholds)
 	}{
-		{"InvalidMessageDeliveriesWeight", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.InvalidMessageDeliveriesWeight = 1; p.Topics["a"] = tp }},
-		{"MeshMessageDeliveriesWeight", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.MeshMessageDeliveriesWeight = 0.5; p.Topics["a"] = tp }},
-		{"MeshFailurePenaltyWeight", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.MeshFailurePenaltyWeight = 1; p.Topics["a"] = tp }},
-		{"FirstMessageDeliveriesWeight", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.FirstMessageDeliveriesWeight = -1; p.Topics["a"] = tp }},
-		{"FirstMessageDeliveriesDecay", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.FirstMessageDeliveriesDecay = 1; p.Topics["a"] = tp }},
-		{"MeshMessageDeliveriesCap", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.MeshMessageDeliveriesCap = 0.5; p.Topics["a"] = tp }},
-		{"MeshMessageDeliveriesActivation", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.MeshMessageDeliveriesActivation = 0; p.Topics["a"] = tp }},
+		{"InvalidMessageDeliveriesWeight", func(p *Params, _ *Thresholds) {
+			tp := p.Topics["a"]
+			tp.InvalidMessageDeliveriesWeight = 1
+			p.Topics["a"] = tp
+		}},
+		{"MeshMessageDeliveriesWeight", func(p *Params, _ *Thresholds) {
+			tp := p.Topics["a"]
+			tp.MeshMessageDeliveriesWeight = 0.5
+			p.Topics["a"] = tp
+		}},
+		{"MeshFailurePenaltyWeight", func(p *Params, _ *Thresholds) {
+			tp := p.Topics["a"]
+			tp.MeshFailurePenaltyWeight = 1
+			p.Topics["a"] = tp
+		}},
+		{"FirstMessageDeliveriesWeight", func(p *Params, _ *Thresholds) {
+			tp := p.Topics["a"]
+			tp.FirstMessageDeliveriesWeight = -1
+			p.Topics["a"] = tp
+		}},
+		{"FirstMessageDeliveriesDecay", func(p *Params, _ *Thresholds) {
+			tp := p.Topics["a"]
+			tp.FirstMessageDeliveriesDecay = 1
+			p.Topics["a"] = tp
+		}},
+		{"MeshMessageDeliveriesCap", func(p *Params, _ *Thresholds) {
+			tp := p.Topics["a"]
+			tp.MeshMessageDeliveriesCap = 0.5
+			p.Topics["a"] = tp
+		}},
+		{"MeshMessageDeliveriesActivation", func(p *Params, _ *Thresholds) {
+			tp := p.Topics["a"]
+			tp.MeshMessageDeliveriesActivation = 0
+			p.Topics["a"] = tp
+		}},
 		{"TimeInMeshQuantum", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.TimeInMeshQuantum = 0; p.Topics["a"] = tp }},
 		{"TopicWeight", func(p *Params, _ *Thresholds) { tp := p.Topics["a"]; tp.TopicWeight = math.NaN(); p.Topics["a"] = tp }},
 		{"IPColocationFactorWeight", func(p *Params, _ *Thresholds) { p.IPColocationFactorWeight = 50 }},

@@ -26,7 +26,7 @@ func TestHandleGraft(t *testing.T) {
 	}{
 		{
 			name:  "direct peer: PRUNE without PX, backoff, penalty",
-			setup: func(tp *Topic) { tp.peers[pid(0)].Direct = true },
+			setup: func(tp *Topic) { setDirect(tp, 0) },
 			want:  want{pruned: true, penalties: []PenaltyReason{PenaltyGraftDirect}, backoff: time.Minute},
 		},
 		{

@@ -6,6 +6,9 @@ package mesh
 type dontWant struct {
 	windows []map[MessageID]struct{} // windows[0] is the newest; allocated lazily
 	max     int
+	// held counts ids across windows, so that peers that never send
+	// IDONTWANT cost nothing at each heartbeat.
+	held int
 }
 
 func (d *dontWant) init(history, max int) {
@@ -27,10 +30,14 @@ func (d *dontWant) add(id MessageID) bool {
 		return false
 	}
 	w[id] = struct{}{}
+	d.held++
 	return true
 }
 
 func (d *dontWant) has(id MessageID) bool {
+	if d.held == 0 {
+		return false
+	}
 	for _, w := range d.windows {
 		if _, ok := w[id]; ok {
 			return true
@@ -40,11 +47,12 @@ func (d *dontWant) has(id MessageID) bool {
 }
 
 func (d *dontWant) shift() {
-	if d.windows == nil {
+	if d.held == 0 {
 		return
 	}
 	last := len(d.windows) - 1
 	old := d.windows[last]
+	d.held -= len(old)
 	copy(d.windows[1:], d.windows[:last])
 	if old != nil {
 		clear(old)
@@ -56,4 +64,5 @@ func (d *dontWant) clear() {
 	for i := range d.windows {
 		d.windows[i] = nil
 	}
+	d.held = 0
 }

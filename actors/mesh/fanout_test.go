@@ -55,7 +55,7 @@ func TestFanout(t *testing.T) {
 		tp := newTopic(t, cfg)
 		withPeers(t, tp, 3)
 		tp.SetScore(pid(0), -1001)
-		tp.peers[pid(1)].Direct = true
+		setDirect(tp, 1)
 		tp.Publish(t0, "m", msg(1))
 		if got := tp.FanoutPeers(); len(got) != 1 || got[0] != pid(2) {
 			t.Fatalf("fanout %v", got)

@@ -8,19 +8,40 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// advert records that we advertised an id to a peer: in which heartbeat,
-// and how often we served it since.
-type advert struct {
-	heartbeat uint64
-	served    uint16
+// advertised reports whether we advertised id to the peer: the id was in
+// the gossip window (the newest HistoryGossip rounds) of a round in which
+// the peer got our IHAVE, and in that round's sample if the window was
+// truncated to MaxIHaveLength.
+func (t *Topic) advertised(ps *peerState, id MessageID, round uint64) bool {
+	s := t.mcache.shifts
+	if ps.ihaveRounds == 0 || round > s {
+		return false
+	}
+	g := uint64(t.cfg.HistoryGossip)
+	hi := s - round // the IHAVE of round s-k covered rounds s-k-g+1 … s-k
+	lo := uint64(0)
+	if hi+1 > g {
+		lo = hi + 1 - g
+	}
+	for k := lo; k <= hi && k < 64; k++ {
+		if ps.ihaveRounds&(1<<k) == 0 {
+			continue
+		}
+		sample, truncated := t.sampled[s-k]
+		if !truncated {
+			return true
+		}
+		if _, ok := sample[id]; ok {
+			return true
+		}
+	}
+	return false
 }
 
-// sweepAdvertised forgets adverts older than history heartbeats: the
-// message has left our cache, so an IWANT for it could not be served anyway.
-func (ps *peerState) sweepAdvertised(now, history uint64) {
-	for id, a := range ps.advertised {
-		if now-a.heartbeat >= history {
-			delete(ps.advertised, id)
+func (t *Topic) sweepSampled() {
+	for r := range t.sampled {
+		if r+uint64(t.cfg.HistoryLength) < t.mcache.shifts {
+			delete(t.sampled, r)
 		}
 	}
 }
@@ -73,6 +94,14 @@ func (t *Topic) getGossipPeers(fx *Effects) {
 	if len(mids) > t.cfg.MaxIHaveLength {
 		t.rng.Shuffle(len(mids), func(i, j int) { mids[i], mids[j] = mids[j], mids[i] })
 		mids = mids[:t.cfg.MaxIHaveLength]
+		sample := make(map[MessageID]struct{}, len(mids))
+		for _, id := range mids {
+			sample[id] = struct{}{}
+		}
+		if t.sampled == nil {
+			t.sampled = make(map[uint64]map[MessageID]struct{})
+		}
+		t.sampled[t.mcache.shifts] = sample
 	}
 	cand := t.scratch[:0]
 	for _, ps := range t.order {
@@ -94,14 +123,7 @@ func (t *Topic) getGossipPeers(fx *Effects) {
 	}
 	start := len(t.toBuf)
 	for _, ps := range cand {
-		if ps.advertised == nil {
-			ps.advertised = make(map[MessageID]advert, len(mids))
-		}
-		for _, id := range mids {
-			a := ps.advertised[id]
-			a.heartbeat = t.heartbeats
-			ps.advertised[id] = a
-		}
+		ps.ihaveRounds |= 1
 		t.toBuf = append(t.toBuf, ps.ID)
 	}
 	clear(cand)
@@ -173,32 +195,59 @@ func (t *Topic) HandleIWant(now time.Time, from peer.ID, ids [][]byte) *Effects 
 	}
 	invalid := 0
 	for i, raw := range ids {
-		a, advertised := ps.advertised[MessageID(raw)]
-		if !advertised || int(a.served) >= t.cfg.GossipRetransmission {
-			if advertised {
-				t.stats.IWantRetransmitIgnored++
-			}
-			t.stats.ReceivedIWants[IWantNotSent]++
+		kind := t.canAskIWant(ps, MessageID(raw))
+		t.stats.ReceivedIWants[kind]++
+		switch kind {
+		case IWantNotSent:
 			invalid++
 			if invalid > t.cfg.MaxIWantInvalid {
 				t.stats.ReceivedIWants[IWantSkipped] += uint64(len(ids) - i - 1)
 				return fx
 			}
-			continue
+		case IWantCorrect:
+			id := MessageID(raw)
+			t.toBuf = append(t.toBuf, from)
+			fx.Sends = append(fx.Sends, Send{To: t.toBuf[len(t.toBuf)-1:], ID: id, Msg: t.mcache.msgs[id].msg})
 		}
-		id := MessageID(raw)
-		a.served++
-		ps.advertised[id] = a
-		msg, cached := t.mcache.get(id)
-		if !cached || ps.dontWant.has(id) {
-			t.stats.ReceivedIWants[IWantUnknown]++
-			continue
-		}
-		t.stats.ReceivedIWants[IWantCorrect]++
-		t.toBuf = append(t.toBuf, from)
-		fx.Sends = append(fx.Sends, Send{To: t.toBuf[len(t.toBuf)-1:], ID: id, Msg: msg})
 	}
 	return fx
+}
+
+// canAskIWant classifies one IWANT id from a peer (seed: canAskIWant plus the
+// mcache lookup) and counts a serve:
+//   - correct: advertised to the peer, cached, served fewer than
+//     GossipRetransmission times, and not IDONTWANTed by the peer;
+//   - unknown: a real message we no longer hold (still in the seen cache),
+//     or one the peer said it does not want: not held against the peer;
+//   - notsent: never advertised to the peer, served enough already, or an
+//     id we never saw: counts toward MaxIWantInvalid.
+func (t *Topic) canAskIWant(ps *peerState, id MessageID) IWantKind {
+	c, ok := t.mcache.msgs[id]
+	if !ok {
+		if t.seen.get(id) != nil {
+			return IWantUnknown
+		}
+		return IWantNotSent
+	}
+	if !t.advertised(ps, id, c.round) {
+		return IWantNotSent
+	}
+	n := ps.served[id]
+	if int(n) >= t.cfg.GossipRetransmission {
+		t.stats.IWantRetransmitIgnored++
+		return IWantNotSent
+	}
+	if ps.served == nil {
+		ps.served = make(map[MessageID]uint16)
+	}
+	if len(ps.served) >= t.cfg.MaxIHaveLength {
+		return IWantNotSent
+	}
+	ps.served[id] = n + 1
+	if ps.dontWant.has(id) {
+		return IWantUnknown
+	}
+	return IWantCorrect
 }
 
 // HandleIDontWant records ids a peer does not want from us (seed:

@@ -226,7 +226,7 @@ func TestGetGossipPeers(t *testing.T) {
 		{
 			name: "never mesh, direct or low-score peers", peers: 12,
 			setup: func(tp *Topic) {
-				tp.peers[pid(6)].Direct = true
+				setDirect(tp, 6)
 				tp.SetScore(pid(7), -101)
 			},
 			wantPeers: 4, wantIDs: 3,
@@ -258,8 +258,8 @@ func TestGetGossipPeers(t *testing.T) {
 				if ps.inMesh || ps.Direct || ps.Score < tp.cfg.Thresholds.Gossip {
 					t.Errorf("gossip to ineligible %s", string(id))
 				}
-				if len(ps.advertised) != tt.wantIDs {
-					t.Errorf("advertised %d ids to %s", len(ps.advertised), string(id))
+				if ps.ihaveRounds&1 == 0 {
+					t.Errorf("IHAVE round not recorded for %s", string(id))
 				}
 			}
 			if got := tp.Stats().BroadcastIHaves; got != uint64(tt.wantPeers) {
@@ -267,4 +267,80 @@ func TestGetGossipPeers(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestIWantServesOnlyAdvertisedRounds(t *testing.T) {
+	newT := func(t *testing.T) *Topic {
+		tp := newTopic(t, testConfig())
+		withPeers(t, tp, 6)
+		tp.joined = true
+		graftN(tp, 0, 5) // only peer-005 gets gossip
+		return tp
+	}
+	kind := func(tp *Topic, id string) IWantKind {
+		before := tp.Stats().ReceivedIWants
+		tp.HandleIWant(t0, pid(5), [][]byte{[]byte(id)})
+		after := tp.Stats().ReceivedIWants
+		for k := range after {
+			if after[k] != before[k] {
+				return IWantKind(k)
+			}
+		}
+		return -1
+	}
+	t.Run("cached after our last IHAVE: not advertised", func(t *testing.T) {
+		tp := newT(t)
+		tp.Publish(t0, "old", msg(1))
+		tp.Heartbeat(t0) // IHAVE{old}
+		tp.Publish(t0, "new", msg(1))
+		if k := kind(tp, "new"); k != IWantNotSent {
+			t.Fatalf("new: %v", k)
+		}
+		if k := kind(tp, "old"); k != IWantCorrect {
+			t.Fatalf("old: %v", k)
+		}
+	})
+	t.Run("advertised in an earlier round, still cached: served", func(t *testing.T) {
+		tp := newT(t)
+		tp.Publish(t0, "m", msg(1))
+		tp.Heartbeat(t0) // advertised
+		for range 3 {
+			tp.Heartbeat(t0) // no longer in the gossip window, still cached
+		}
+		if k := kind(tp, "m"); k != IWantCorrect {
+			t.Fatalf("%v", k)
+		}
+	})
+	t.Run("left the cache but seen: unknown, not invalid", func(t *testing.T) {
+		tp := newT(t)
+		tp.Publish(t0, "m", msg(1))
+		for range 7 {
+			tp.Heartbeat(t0)
+		}
+		if k := kind(tp, "m"); k != IWantUnknown {
+			t.Fatalf("%v", k)
+		}
+	})
+	t.Run("window truncated to MaxIHaveLength: only the sample is served", func(t *testing.T) {
+		tp := newT(t)
+		tp.cfg.MaxIHaveLength = 2
+		for _, id := range []MessageID{"a", "b", "c", "d"} {
+			tp.Publish(t0, id, msg(1))
+		}
+		fx := tp.Heartbeat(t0)
+		sample := fx.IHaves[0].IDs
+		served := 0
+		for _, id := range []string{"a", "b", "c", "d"} {
+			k := kind(tp, id)
+			if in := slices.Contains(sample, MessageID(id)); in != (k == IWantCorrect) {
+				t.Errorf("%s in sample %v, kind %v", id, in, k)
+			}
+			if k == IWantCorrect {
+				served++
+			}
+		}
+		if served != 2 {
+			t.Fatalf("served %d, want the 2 sampled", served)
+		}
+	})
 }

@@ -64,3 +64,10 @@ func reasons(fx *Effects) []PenaltyReason {
 }
 
 func equalIDs(a, b []peer.ID) bool { return slices.Equal(a, b) }
+
+// setDirect marks peer i as direct through AddPeer, as the adapter would.
+func setDirect(tp *Topic, i int) {
+	a := tp.peers[pid(i)].PeerAttrs
+	a.Direct = true
+	tp.AddPeer(t0, a)
+}

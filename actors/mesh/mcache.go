@@ -7,14 +7,22 @@ import gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 // windows are advertised in IHAVE; after HistoryLength shifts a message is
 // gone. Bounded by max messages: when full a new message is not cached.
 type mcache struct {
-	msgs    map[MessageID]*gossipsubv1.Message
+	msgs    map[MessageID]cached
 	windows [][]MessageID // windows[0] is the newest
 	gossip  int
 	max     int
+	// shifts counts shift calls: the round a message was cached in, and
+	// the round an IHAVE was sent in, are both measured in shifts.
+	shifts uint64
+}
+
+type cached struct {
+	msg   *gossipsubv1.Message
+	round uint64
 }
 
 func (c *mcache) init(history, gossip, max int) {
-	c.msgs = make(map[MessageID]*gossipsubv1.Message)
+	c.msgs = make(map[MessageID]cached)
 	c.windows = make([][]MessageID, history)
 	c.gossip = gossip
 	c.max = max
@@ -27,14 +35,14 @@ func (c *mcache) put(id MessageID, m *gossipsubv1.Message) bool {
 	if _, ok := c.msgs[id]; ok || len(c.msgs) >= c.max {
 		return false
 	}
-	c.msgs[id] = m
+	c.msgs[id] = cached{msg: m, round: c.shifts}
 	c.windows[0] = append(c.windows[0], id)
 	return true
 }
 
 func (c *mcache) get(id MessageID) (*gossipsubv1.Message, bool) {
 	m, ok := c.msgs[id]
-	return m, ok
+	return m.msg, ok
 }
 
 // window appends the ids of the gossip windows to dst.
@@ -53,5 +61,7 @@ func (c *mcache) shift() {
 		delete(c.msgs, id)
 	}
 	copy(c.windows[1:], c.windows[:last])
+	clear(old)
 	c.windows[0] = old[:0]
+	c.shifts++
 }

@@ -181,9 +181,11 @@ func (t *Topic) forward(fx *Effects, id MessageID, msg *gossipsubv1.Message, e *
 	for _, ps := range t.mesh {
 		add(ps)
 	}
-	for _, ps := range t.order {
-		if ps.Direct && !ps.inMesh {
-			add(ps)
+	if t.nDirect > 0 {
+		for _, ps := range t.order {
+			if ps.Direct && !ps.inMesh {
+				add(ps)
+			}
 		}
 	}
 	if to := t.toBuf[start:]; len(to) > 0 {

@@ -74,7 +74,7 @@ func TestHandleValidated(t *testing.T) {
 		withPeers(t, tp, 7)
 		tp.joined = true
 		graftN(tp, 0, 5)
-		tp.peers[pid(5)].Direct = true
+		setDirect(tp, 5)
 		tp.HandleIDontWant(t0, pid(2), [][]byte{[]byte("m")})
 		tp.HandleMessage(t0, pid(0), "m", msg(10))
 		tp.HandleMessage(t0, pid(1), "m", msg(10))
@@ -174,7 +174,7 @@ func TestPublish(t *testing.T) {
 		},
 		{
 			name: "no flood, joined: mesh and direct peers", joined: true,
-			setup: func(tp *Topic) { graftN(tp, 0, 3); tp.peers[pid(8)].Direct = true },
+			setup: func(tp *Topic) { graftN(tp, 0, 3); setDirect(tp, 8) },
 			want:  []peer.ID{pid(0), pid(1), pid(2), pid(8)},
 		},
 		{

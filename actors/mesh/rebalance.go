@@ -58,16 +58,20 @@ func (t *Topic) graftCandidates(now time.Time, dst []*peerState, minScore float6
 	return dst
 }
 
-// shuffleByScore shuffles then stably sorts by score, descending when desc,
-// so that peers with equal scores are chosen at random.
-func (t *Topic) shuffleByScore(ps []*peerState, desc bool) {
+// selectBest shuffles ps, then moves the k best-scoring peers to the front,
+// best first. Shuffling first makes the choice among equal scores random.
+// A partial selection (O(n·k)) beats a sort for the small k used here.
+func (t *Topic) selectBest(ps []*peerState, k int) {
 	t.rng.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
-	slices.SortStableFunc(ps, func(a, b *peerState) int {
-		if desc {
-			return cmp.Compare(b.Score, a.Score)
+	for i := range min(k, len(ps)) {
+		best := i
+		for j := i + 1; j < len(ps); j++ {
+			if ps[j].Score > ps[best].Score {
+				best = j
+			}
 		}
-		return cmp.Compare(a.Score, b.Score)
-	})
+		ps[i], ps[best] = ps[best], ps[i]
+	}
 }
 
 func (t *Topic) graftAll(now time.Time, fx *Effects, ps []*peerState) {
@@ -83,15 +87,17 @@ func (t *Topic) rebalanceMesh(now time.Time, fx *Effects) {
 
 	if len(t.mesh) < cfg.Dlo {
 		cand := t.graftCandidates(now, t.scratch[:0], 0, false, false)
-		t.shuffleByScore(cand, true)
-		cand = cand[:min(len(cand), cfg.D-len(t.mesh))]
+		n := min(len(cand), cfg.D-len(t.mesh))
+		t.selectBest(cand, n)
+		cand = cand[:n]
 		t.graftAll(now, fx, cand)
 		t.scratch = cand[:0]
 	}
 	if out := t.outboundInMesh(); out < cfg.Dout {
 		cand := t.graftCandidates(now, t.scratch[:0], 0, false, true)
-		t.shuffleByScore(cand, true)
-		cand = cand[:min(len(cand), cfg.Dout-out)]
+		n := min(len(cand), cfg.Dout-out)
+		t.selectBest(cand, n)
+		cand = cand[:n]
 		t.graftAll(now, fx, cand)
 		t.scratch = cand[:0]
 	}
@@ -115,18 +121,16 @@ func (t *Topic) rebalanceMesh(now time.Time, fx *Effects) {
 func (t *Topic) pruneOversubscribed(now time.Time, fx *Effects, justGrafted []peer.ID) {
 	cfg := &t.cfg
 	plst := append(t.scratch[:0], t.mesh...)
-	t.shuffleByScore(plst, true)
 	// Peers grafted in this heartbeat go first: never graft and prune at once.
 	kept := 0
 	for i, ps := range plst {
 		if slices.Contains(justGrafted, ps.ID) {
-			copy(plst[kept+1:i+1], plst[kept:i])
-			plst[kept] = ps
+			plst[kept], plst[i] = plst[i], plst[kept]
 			kept++
 		}
 	}
-	rest := plst[min(len(plst), max(kept, cfg.Dscore)):]
-	t.rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+	// Then the best by score up to Dscore; selectBest leaves the rest shuffled.
+	t.selectBest(plst[kept:], cfg.Dscore-kept)
 	d := max(cfg.D, kept)
 	out := 0
 	for _, ps := range plst[:d] {

@@ -37,7 +37,7 @@ func TestRebalanceMesh(t *testing.T) {
 			setup: func(tp *Topic) {
 				graftN(tp, 0, 1)
 				tp.SetScore(pid(1), -1)
-				tp.peers[pid(2)].Direct = true
+				setDirect(tp, 2)
 				tp.UpdateBackoff(t0, pid(3), 60e9)
 			},
 			check: func(t *testing.T, tp *Topic, fx *Effects) {

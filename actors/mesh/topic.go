@@ -43,8 +43,13 @@ type peerState struct {
 	counters   score.TopicCounters
 	// dontWant holds the IDONTWANT ids the peer sent us, by heartbeat window.
 	dontWant dontWant
-	// advertised holds the ids we sent the peer in IHAVE and how often each was served.
-	advertised map[MessageID]advert
+	// ihaveRounds has bit k set if the peer got our IHAVE k cache shifts
+	// ago: with the round each cached message was stored in, it tells which
+	// ids we advertised to the peer without a per-id record (seed: sentIHaves).
+	ihaveRounds uint64
+	// served counts the IWANT replies per id (GossipRetransmission); small
+	// and bounded by MaxIHaveLength.
+	served map[MessageID]uint16
 	departed   time.Time
 }
 
@@ -58,7 +63,10 @@ type Topic struct {
 	rng  *rand.Rand
 
 	joined bool
-	peers  map[peer.ID]*peerState
+	// nDirect counts subscribed direct peers, so the forward path skips the
+	// scan for them in the common case of none.
+	nDirect int
+	peers   map[peer.ID]*peerState
 	// order keeps subscribed peers in arrival order so that every iteration
 	// (and so every use of rng) is deterministic in tests.
 	order  []*peerState
@@ -69,6 +77,9 @@ type Topic struct {
 
 	backoff  backoffTable
 	mcache   mcache
+	// sampled holds, for the rounds whose gossip window exceeded
+	// MaxIHaveLength, the random sample actually advertised.
+	sampled  map[uint64]map[MessageID]struct{}
 	seen     seenCache
 	promises promises
 
@@ -128,10 +139,21 @@ func (t *Topic) begin() *Effects {
 // attributes if already known). It returns false when the peer table is full.
 func (t *Topic) AddPeer(now time.Time, a PeerAttrs) bool {
 	if ps, ok := t.peers[a.ID]; ok {
+		if ps.subscribed && ps.Direct {
+			t.nDirect--
+		}
 		ps.PeerAttrs = a
+		if a.Direct && ps.inMesh {
+			// A peer that became direct leaves the mesh: direct peers get
+			// every message anyway and must not take a mesh slot.
+			t.removeFromMesh(ps)
+		}
 		if !ps.subscribed {
 			ps.subscribed = true
 			t.order = append(t.order, ps)
+		}
+		if a.Direct {
+			t.nDirect++
 		}
 		return true
 	}
@@ -143,6 +165,9 @@ func (t *Topic) AddPeer(now time.Time, a PeerAttrs) bool {
 	ps.dontWant.init(t.cfg.HistoryLength, t.cfg.IDontWantMaxPerHeartbeat)
 	t.peers[a.ID] = ps
 	t.order = append(t.order, ps)
+	if a.Direct {
+		t.nDirect++
+	}
 	return true
 }
 
@@ -177,10 +202,14 @@ func (t *Topic) RemovePeer(now time.Time, id peer.ID) {
 		t.fanout = removePeer(t.fanout, ps)
 		ps.inFanout = false
 	}
+	if ps.Direct {
+		t.nDirect--
+	}
 	ps.subscribed = false
 	ps.departed = now
 	ps.dontWant.clear()
-	ps.advertised = nil
+	ps.served = nil
+	ps.ihaveRounds = 0
 	t.order = removePeer(t.order, ps)
 	if ps.counters.Idle() {
 		delete(t.peers, id)
@@ -320,11 +349,17 @@ func (t *Topic) Heartbeat(now time.Time) *Effects {
 	}
 	t.getGossipPeers(fx)
 	t.mcache.shift()
+	t.sweepSampled()
 	t.seen.expire(now, &t.stats)
 	t.brokenPromises(now, fx)
 	for _, ps := range t.order {
 		ps.dontWant.shift()
-		ps.sweepAdvertised(t.heartbeats, uint64(t.cfg.HistoryLength))
+		ps.ihaveRounds <<= 1
+		for id := range ps.served {
+			if _, ok := t.mcache.msgs[id]; !ok {
+				delete(ps.served, id)
+			}
+		}
 	}
 	t.updateHealth()
 	return fx
