@@ -9,15 +9,19 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/peermesh/peermesh/actors/dialer"
 	"github.com/peermesh/peermesh/actors/heartbeat"
+	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/actors/storage"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	storagev1 "github.com/peermesh/peermesh/messages/storage/v1"
+	"github.com/peermesh/peermesh/wire"
 )
 
 // deps are the child actors the node assembles, as props builders, so tests
@@ -28,7 +32,28 @@ type deps struct {
 	router func(n *Node) *actor.Props
 }
 
-func defaultDeps() deps { return deps{} }
+func defaultDeps() deps { return deps{router: routerProps} }
+
+// routerTick is the heartbeat registration that drives the router's
+// gossipsub heartbeat (1 s, as in every gossipsub implementation).
+const (
+	routerTick         = "router.heartbeat"
+	routerTickInterval = time.Second
+)
+
+// routerProps builds the gossipsub router for the node's profile.
+func routerProps(n *Node) *actor.Props {
+	p, err := wire.ParseProfile(n.cfg.Profile)
+	if err != nil {
+		// Validate accepted the profile, so this is a programming error;
+		// the router then refuses every request with it.
+		n.log.Error("router profile", "err", err)
+	}
+	cfg := router.DefaultConfig(p)
+	cfg.Mesh.EnablePX = n.cfg.RelayPeerExchange
+	cfg.MaxTopics = n.cfg.MaxTopics
+	return router.Props(cfg, router.Deps{Host: n.host, Registerer: n.reg, Logger: n.log})
+}
 
 // childProps are built once, on the node actor's first start: the children
 // register their metrics when their props are built, and a restarted node
@@ -164,6 +189,12 @@ func (a *nodeActor) start(ctx actor.Context) {
 	a.storage = spawn(cp.storage, "storage")
 	a.dialer = spawn(cp.dialer, "dialer")
 	a.router = spawn(cp.router, "router")
+	if a.router != nil && a.heartbeat != nil {
+		// Registered on the router's behalf: the Ticks go to the router.
+		ctx.RequestWithCustomSender(a.heartbeat, &heartbeatv1.Register{
+			Name: routerTick, Interval: durationpb.New(routerTickInterval), InitialDelay: durationpb.New(routerTickInterval),
+		}, a.router)
+	}
 	if a.router != nil {
 		for _, t := range a.n.cfg.PubsubTopics {
 			st := a.state(t)
