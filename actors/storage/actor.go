@@ -43,12 +43,15 @@ func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
 }
 
 // job is the write run by the actor's writer goroutine. err is set before
-// done is closed, so the actor may read it after <-done (used only while
-// stopping, when the WriteCompleted message can no longer be received).
+// done is closed, so the actor may read it after <-done. Whoever sets
+// claimed first reports the outcome: normally the goroutine, by sending
+// WriteCompleted; while stopping, the actor itself, so that the goroutine
+// does not send to an actor that is about to disappear (a dead letter).
 type job struct {
-	seq  uint64
-	done chan struct{}
-	err  error
+	seq     uint64
+	done    chan struct{}
+	err     error
+	claimed atomic.Bool
 }
 
 type storageActor struct {
@@ -160,8 +163,11 @@ func (a *storageActor) startWrite(ctx actor.Context, w *Write) {
 	a.job = j
 	root, self, inc := ctx.ActorSystem().Root, ctx.Self(), a.incarnation
 	go func() {
+		defer close(j.done)
 		j.err = a.write(w)
-		close(j.done)
+		if !j.claimed.CompareAndSwap(false, true) {
+			return // the stopping actor collects the outcome from j
+		}
 		msg := &storagev1.WriteCompleted{Seq: j.seq, Incarnation: inc}
 		if j.err != nil {
 			msg.Error = j.err.Error()
@@ -203,6 +209,10 @@ func (a *storageActor) writeCompleted(ctx actor.Context, m *storagev1.WriteCompl
 func (a *storageActor) stop(ctx actor.Context) {
 	a.stopping = true
 	if j := a.job; j != nil {
+		// If the goroutine already sent WriteCompleted, it sits in the
+		// mailbox and is dropped with it (or ignored by the next
+		// incarnation); either way the outcome is taken from j.
+		j.claimed.Store(true)
 		<-j.done
 		a.job = nil
 		a.exec(ctx, a.core.WriteDone(j.seq, j.err))
