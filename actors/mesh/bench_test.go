@@ -5,10 +5,6 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/peermesh/peermesh/score"
 )
 
 func benchTopic(b *testing.B, n int) *Topic {
@@ -62,10 +58,7 @@ func BenchmarkRebalanceMesh(b *testing.B) {
 func BenchmarkHeartbeat(b *testing.B) {
 	tp := benchTopic(b, 100)
 	tp.Join(t0)
-	ids := make([]MessageID, 1<<12)
-	for i := range ids {
-		ids[i] = MessageID(fmt.Sprintf("msg-%08d", i))
-	}
+	ids := benchIDs(1 << 12)
 	m := msg(100)
 	now := t0
 	i := 0
@@ -91,10 +84,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 func BenchmarkForward(b *testing.B) {
 	tp := benchTopic(b, 100)
 	tp.Join(t0)
-	ids := make([]MessageID, 1<<14)
-	for i := range ids {
-		ids[i] = MessageID(fmt.Sprintf("msg-%08d", i))
-	}
+	ids := benchIDs(1 << 14)
 	m := msg(2048)
 	mesh := tp.MeshPeers()
 	now := t0
@@ -116,6 +106,11 @@ func BenchmarkForward(b *testing.B) {
 	}
 }
 
-// keep the import of score used in this file for the shared benchmark helpers.
-var _ = score.TopicCounters{}
-var _ peer.ID
+// benchIDs returns n distinct message ids, made before the timed loop.
+func benchIDs(n int) []MessageID {
+	ids := make([]MessageID, n)
+	for i := range ids {
+		ids[i] = MessageID(fmt.Sprintf("msg-%08d", i))
+	}
+	return ids
+}

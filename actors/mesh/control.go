@@ -128,18 +128,23 @@ func (t *Topic) HandleGraft(now time.Time, from peer.ID) *Effects {
 // at least the accept-PX threshold, truncated to PrunePeers.
 func (t *Topic) HandlePrune(now time.Time, from peer.ID, prune *gossipsubv1.ControlPrune) *Effects {
 	fx := t.begin()
+	ps, ok := t.peers[from]
+	if !ok {
+		// Unknown peers create no state: a backoff for a peer that is not in
+		// the topic could only evict real entries from the bounded table.
+		return fx
+	}
 	d := t.cfg.PruneBackoff
 	if s := prune.GetBackoff(); s > 0 {
 		d = clampRemoteBackoff(s, t.cfg.BackoffSlack, t.cfg.MaxRemoteBackoff)
 	}
 	t.UpdateBackoff(now, from, d)
-	ps, ok := t.peers[from]
-	if ok && ps.inMesh {
+	if ps.inMesh {
 		t.removeFromMesh(ps)
 	}
 	if px := prune.GetPeers(); len(px) > 0 {
 		switch {
-		case !ok || !t.cfg.EnablePX || ps.Score < t.cfg.Thresholds.AcceptPX:
+		case !t.cfg.EnablePX || ps.Score < t.cfg.Thresholds.AcceptPX:
 			t.stats.PXIgnored++
 		default:
 			if len(px) > t.cfg.PrunePeers {

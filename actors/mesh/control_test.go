@@ -246,3 +246,11 @@ func TestLeavePrunesWithUnsubscribeBackoff(t *testing.T) {
 		t.Fatal("mesh not empty after Leave")
 	}
 }
+
+func TestHandlePruneUnknownPeerIgnored(t *testing.T) {
+	tp := newTopic(t, testConfig())
+	tp.joined = true
+	if fx := tp.HandlePrune(t0, pid(9), &gossipsubv1.ControlPrune{}); !fx.Empty() || tp.backoff.len() != 0 {
+		t.Fatalf("PRUNE from unknown peer created state or effects: %+v", fx)
+	}
+}

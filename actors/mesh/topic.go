@@ -49,8 +49,8 @@ type peerState struct {
 	ihaveRounds uint64
 	// served counts the IWANT replies per id (GossipRetransmission); small
 	// and bounded by MaxIHaveLength.
-	served map[MessageID]uint16
-	departed   time.Time
+	served   map[MessageID]uint16
+	departed time.Time
 }
 
 // Topic is the pure state machine of one gossipsub topic: mesh, fanout,
@@ -75,8 +75,8 @@ type Topic struct {
 	// lastPublish is the time of our last publish while not joined (fanout TTL).
 	lastPublish time.Time
 
-	backoff  backoffTable
-	mcache   mcache
+	backoff backoffTable
+	mcache  mcache
 	// sampled holds, for the rounds whose gossip window exceeded
 	// MaxIHaveLength, the random sample actually advertised.
 	sampled  map[uint64]map[MessageID]struct{}
@@ -278,6 +278,9 @@ func (t *Topic) InFanout(id peer.ID) bool {
 	ps, ok := t.peers[id]
 	return ok && ps.inFanout
 }
+
+// TopicPeers returns the peers subscribed to the topic, in arrival order.
+func (t *Topic) TopicPeers() []peer.ID { return ids(t.order) }
 
 // MeshPeers returns the mesh, in graft order.
 func (t *Topic) MeshPeers() []peer.ID { return ids(t.mesh) }
