@@ -1211,3 +1211,7 @@ func (m *Manager) wakuProtocols() []string {
 func sourceLabel(s dialerv1.DialSource) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "DIAL_SOURCE_"))
 }
+
+// Pending is the number of dials asked of the pool and not completed, and
+// of requests waiting on them.
+func (m *Manager) Pending() (dials, waiters int) { return len(m.dialing), m.waiters }

@@ -1,0 +1,100 @@
+package peermanager
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the seed's waku_* series (so Waku dashboards work) plus the
+// peer manager's own limits. waku_peers_dials{outcome} is the dial pool's.
+type metrics struct {
+	errors         *prometheus.CounterVec
+	connsInitiated *prometheus.CounterVec
+	servicePeers   *prometheus.GaugeVec
+	connectedPeers *prometheus.GaugeVec
+	streamsPeers   *prometheus.GaugeVec
+	storeSize      prometheus.Gauge
+	pruned         *prometheus.CounterVec
+	deferred       *prometheus.CounterVec
+	pendingDials   prometheus.Gauge
+}
+
+// newMetrics builds the collectors and registers them on reg (none when
+// nil). A registration error is returned, the collectors still work.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waku_peers_errors",
+			Help: "Number of peer manager errors, by type."}, []string{"type"}),
+		connsInitiated: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waku_node_conns_initiated",
+			Help: "Number of connections initiated, by source."}, []string{"source"}),
+		servicePeers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "waku_service_peers",
+			Help: "Service peer protocol and multiaddress."}, []string{"protocol", "peerId"}),
+		connectedPeers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "waku_connected_peers",
+			Help: "Number of physical connections per direction and protocol."}, []string{"direction", "protocol"}),
+		streamsPeers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "waku_streams_peers",
+			Help: "Number of streams per direction and protocol."}, []string{"direction", "protocol"}),
+		storeSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "waku_peer_store_size",
+			Help: "Number of peers managed by the peer store."}),
+		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "peermesh_peermanager_pruned_total",
+			Help: "Peers disconnected or deleted by a limit, by reason (colocation, inbound_relay, max_connections, peer_store)."}, []string{"reason"}),
+		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "peermesh_peermanager_dials_deferred_total",
+			Help: "Failed dials not counted against the peer, by reason (offline)."}, []string{"reason"}),
+		pendingDials: prometheus.NewGauge(prometheus.GaugeOpts{Name: "peermesh_peermanager_dials_pending",
+			Help: "Dials the peer manager asked of the pool that have not completed."}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var errs []error
+	for _, c := range []prometheus.Collector{m.errors, m.connsInitiated, m.servicePeers, m.connectedPeers,
+		m.streamsPeers, m.storeSize, m.pruned, m.deferred, m.pendingDials} {
+		if err := reg.Register(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return m, errors.Join(errs...)
+}
+
+// apply executes one metric effect of the core.
+func (m *metrics) apply(op MetricOp) {
+	var vec *prometheus.MetricVec
+	var counter *prometheus.CounterVec
+	var gauge *prometheus.GaugeVec
+	switch op.Name {
+	case MetricErrors:
+		counter = m.errors
+	case MetricConnsInitiated:
+		counter = m.connsInitiated
+	case MetricPruned:
+		counter = m.pruned
+	case MetricDialsDeferred:
+		counter = m.deferred
+	case MetricServicePeers:
+		gauge = m.servicePeers
+	case MetricConnectedPeers:
+		gauge = m.connectedPeers
+	case MetricStoreSize:
+		m.storeSize.Set(op.Value)
+		return
+	default:
+		return
+	}
+	if counter != nil {
+		vec = counter.MetricVec
+	} else {
+		vec = gauge.MetricVec
+	}
+	switch {
+	case op.Reset:
+		vec.Reset()
+	case op.Delete:
+		vec.DeleteLabelValues(op.Labels...)
+	case counter != nil:
+		counter.WithLabelValues(op.Labels...).Add(op.Value)
+	case op.Set:
+		gauge.WithLabelValues(op.Labels...).Set(op.Value)
+	default:
+		gauge.WithLabelValues(op.Labels...).Add(op.Value)
+	}
+}
