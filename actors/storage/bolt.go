@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
 )
@@ -202,18 +203,23 @@ func (b *Bolt) WriteBatch(puts []*peerv1.PeerRecord, deletes [][]byte) error {
 	err := b.guard(func() error {
 		return b.db.Update(func(tx *bolt.Tx) error {
 			peers := tx.Bucket(peersBucket)
-			var buf []byte
+			// bbolt keeps each value slice until commit, so values are
+			// appended to one arena and never overwritten; a grow of the
+			// arena leaves the slices already handed out intact.
+			total := 0
 			for _, rec := range puts {
-				v, err := appendRecord(buf[:0], rec, b.maxID, b.maxBytes)
-				if err != nil {
+				total += recordHeaderLen + proto.Size(rec)
+			}
+			arena := make([]byte, 0, total)
+			for _, rec := range puts {
+				start := len(arena)
+				var err error
+				if arena, err = appendRecord(arena, rec, b.maxID, b.maxBytes); err != nil {
 					return err
 				}
-				// bbolt keeps the value slice until commit, so each put
-				// needs its own buffer; buf only saves the first grow.
-				if err := peers.Put(rec.GetPeerId(), v); err != nil {
+				if err := peers.Put(rec.GetPeerId(), arena[start:len(arena):len(arena)]); err != nil {
 					return fmt.Errorf("put %x: %w", rec.GetPeerId(), err)
 				}
-				buf = nil
 			}
 			for _, id := range deletes {
 				if err := peers.Delete(id); err != nil {
