@@ -1,0 +1,318 @@
+package interop_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+
+	"github.com/peermesh/peermesh/internal/interop"
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	"github.com/peermesh/peermesh/wire"
+)
+
+// recordEnv names a directory to which the test writes the raw bytes the js
+// peer sent on each stream; that is how wire/testdata/js_*.bin were made.
+const recordEnv = "PEERMESH_INTEROP_RECORD"
+
+// testTimeout bounds each scenario, js start-up included.
+const testTimeout = 60 * time.Second
+
+// newHost is a plain go-libp2p host: TCP + Noise + Yamux on 127.0.0.1 only.
+func newHost(t *testing.T, priv crypto.PrivKey) host.Host {
+	t.Helper()
+	h, err := libp2p.New(
+		libp2p.Identity(priv),
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.DisableRelay(),
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+func ed25519Key(t *testing.T, seed byte) crypto.PrivKey {
+	t.Helper()
+	priv, _, err := crypto.GenerateEd25519Key(bytes.NewReader(bytes.Repeat([]byte{seed}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}
+
+// rsaKey loads the 2048-bit key committed for the wire tests (generating one
+// costs seconds under -race).
+func rsaKey(t *testing.T) crypto.PrivKey {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "wire", "testdata", "rsa2048.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := crypto.UnmarshalPrivateKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}
+
+// inbound collects the RPCs the js peer writes on its stream to us.
+type inbound struct {
+	rpcs chan *gossipsubv1.RPC
+	mu   sync.Mutex
+	err  error        // first decode error: the wire format disagrees
+	raw  bytes.Buffer // bytes as received, for recordEnv
+}
+
+func (in *inbound) handle(ctx context.Context, maxFrame int) network.StreamHandler {
+	return func(s network.Stream) {
+		defer func() { _ = s.Reset() }()
+		r := wire.NewReader(io.TeeReader(s, lockedBuffer{in}), maxFrame)
+		for {
+			rpc := new(gossipsubv1.RPC)
+			if err := r.ReadRPC(rpc); err != nil {
+				for _, bad := range []error{wire.ErrMalformed, wire.ErrLimitExceeded, wire.ErrFrameTooLarge, wire.ErrVarintOverflow} {
+					if errors.Is(err, bad) {
+						in.mu.Lock()
+						in.err = err
+						in.mu.Unlock()
+					}
+				}
+				return
+			}
+			select {
+			case in.rpcs <- rpc:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+type lockedBuffer struct{ in *inbound }
+
+func (l lockedBuffer) Write(b []byte) (int, error) {
+	l.in.mu.Lock()
+	defer l.in.mu.Unlock()
+	return l.in.raw.Write(b)
+}
+
+// awaitRPC returns the first inbound RPC satisfying match.
+func (in *inbound) awaitRPC(ctx context.Context, t *testing.T, what string, match func(*gossipsubv1.RPC) bool) *gossipsubv1.RPC {
+	t.Helper()
+	for {
+		select {
+		case rpc := <-in.rpcs:
+			if match(rpc) {
+				return rpc
+			}
+		case <-ctx.Done():
+			in.mu.Lock()
+			defer in.mu.Unlock()
+			t.Fatalf("no RPC from js with %s (decode error: %v)", what, in.err)
+			return nil
+		}
+	}
+}
+
+type scenario struct {
+	name     string
+	profile  wire.Profile
+	proto    protocol.ID
+	goSigner crypto.PrivKey // nil: unsigned (waku)
+	jsKey    string         // js identity key type
+	// wantKey: js messages carry the key field. ChainSafe js attaches it to
+	// every signed message, even when the peer id inlines the key (unlike go
+	// and rust); our verifier then checks that key against from.
+	wantKey bool
+}
+
+// TestWireAgainstJS proves the wire package against js-libp2p gossipsub
+// without any router: a go-libp2p host speaks raw frames through
+// wire.Writer and wire.Reader, and the js peer must accept our
+// subscription, GRAFT and message, and send its own message that we decode
+// and verify.
+func TestWireAgainstJS(t *testing.T) {
+	scenarios := []scenario{
+		{name: "libp2p-ed25519", profile: wire.ProfileLibp2p, proto: wire.ProtocolMeshsub12, goSigner: ed25519Key(t, 7), jsKey: "Ed25519", wantKey: true},
+		{name: "libp2p-rsa", profile: wire.ProfileLibp2p, proto: wire.ProtocolMeshsub12, goSigner: rsaKey(t), jsKey: "RSA", wantKey: true},
+		{name: "waku", profile: wire.ProfileWaku, proto: wire.ProtocolWakuRelay, jsKey: "Ed25519"},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc) })
+	}
+}
+
+func runScenario(t *testing.T, sc scenario) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	const topic = "/peermesh/interop/1"
+	msgID := sc.profile.MsgIDFn()
+	policy := sc.profile.SignaturePolicy()
+
+	js := interop.Start(t, interop.Config{Profile: sc.profile.String(), Topics: []string{topic}, KeyType: sc.jsKey})
+	h := newHost(t, ed25519Key(t, 1))
+
+	in := &inbound{rpcs: make(chan *gossipsubv1.RPC, 64)}
+	h.SetStreamHandler(sc.proto, in.handle(ctx, sc.profile.MaxFrame()))
+	if err := h.Connect(ctx, js.AddrInfo()); err != nil {
+		t.Fatalf("connect to js: %v", err)
+	}
+	s, err := h.NewStream(ctx, js.ID, sc.proto)
+	if err != nil {
+		t.Fatalf("open %s stream: %v", sc.proto, err)
+	}
+	defer func() { _ = s.Reset() }()
+	if s.Protocol() != sc.proto {
+		t.Fatalf("negotiated %s, want %s", s.Protocol(), sc.proto)
+	}
+
+	// Our message: signed in the libp2p profile, anonymous in waku.
+	goMsg := &gossipsubv1.Message{Data: []byte("hello from go " + sc.name), Topic: proto(topic)}
+	if sc.goSigner != nil {
+		signer, err := wire.NewSigner(sc.goSigner, wire.NewSeqnoSource(1000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := signer.Sign(goMsg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := wire.NewWriter(s, sc.profile.MaxFrame())
+	for _, rpc := range []*gossipsubv1.RPC{
+		{Subscriptions: []*gossipsubv1.SubOpts{{Subscribe: ptr(true), Topicid: proto(topic)}}},
+		{Control: &gossipsubv1.ControlMessage{Graft: []*gossipsubv1.ControlGraft{{TopicID: proto(topic)}}}},
+		{Publish: []*gossipsubv1.Message{goMsg}},
+	} {
+		if err := w.Write(rpc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil { // one batched write for all three
+		t.Fatal(err)
+	}
+
+	goID := h.ID().String()
+	wait := func(what string, match func(interop.Event) bool) interop.Event {
+		t.Helper()
+		e, err := js.WaitFor(ctx, match)
+		if err != nil {
+			t.Fatalf("js never reported %s: %v", what, err)
+		}
+		return e
+	}
+	wait("our subscription", func(e interop.Event) bool {
+		return e.Event == "subscription-change" && e.Peer == goID &&
+			slices.Contains(e.Subscriptions, interop.Subscription{Topic: topic, Subscribe: true})
+	})
+	wait("our GRAFT", func(e interop.Event) bool {
+		return e.Event == "graft" && e.Peer == goID && e.Topic == topic && e.Direction == "inbound"
+	})
+	got := wait("our message", func(e interop.Event) bool {
+		return e.Event == "message" && e.DataHex == hex.EncodeToString(goMsg.Data)
+	})
+	if got.Topic != topic || got.PropagationSource != goID {
+		t.Errorf("js message event topic %q source %s, want %q from %s", got.Topic, got.PropagationSource, topic, goID)
+	}
+	if want := hex.EncodeToString(msgID(goMsg)); got.MsgIDHex != want {
+		t.Errorf("js message id %s, ours %s", got.MsgIDHex, want)
+	}
+	if sc.goSigner != nil {
+		if !got.Signed || got.From == "" || got.Seqno != "1000" {
+			t.Errorf("js saw signed=%v from=%q seqno=%q, want signed, seqno 1000", got.Signed, got.From, got.Seqno)
+		}
+		// js reports the key it verified with: ours from the key field (RSA)
+		// or extracted from the peer id (Ed25519).
+		wantKey, err := crypto.MarshalPublicKey(sc.goSigner.GetPublic())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.KeyHex != hex.EncodeToString(wantKey) {
+			t.Errorf("js verified with key %s, want ours %x", got.KeyHex, wantKey)
+		}
+	} else if got.Signed {
+		t.Error("js saw our waku message as signed")
+	}
+	mesh, err := js.MeshPeers(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(mesh, goID) {
+		t.Errorf("js mesh %v does not contain us (%s)", mesh, goID)
+	}
+
+	// The js peer's hello carries its subscription; then its message.
+	in.awaitRPC(ctx, t, "js subscription", func(rpc *gossipsubv1.RPC) bool {
+		return slices.ContainsFunc(rpc.Subscriptions, func(s *gossipsubv1.SubOpts) bool {
+			return s.GetSubscribe() && s.GetTopicid() == topic
+		})
+	})
+	jsData := []byte("hello from js " + sc.name)
+	recipients, err := js.Publish(ctx, topic, jsData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(recipients, goID) {
+		t.Errorf("js published to %v, not to us (%s)", recipients, goID)
+	}
+	var jsMsg *gossipsubv1.Message
+	in.awaitRPC(ctx, t, "the js message", func(rpc *gossipsubv1.RPC) bool {
+		for _, m := range rpc.Publish {
+			if bytes.Equal(m.Data, jsData) {
+				jsMsg = m
+				return true
+			}
+		}
+		return false
+	})
+	if err := wire.CheckPolicy(policy, jsMsg); err != nil {
+		t.Fatalf("js message fails %s: %v", policy, err)
+	}
+	if jsMsg.GetTopic() != topic {
+		t.Errorf("js message topic %q, want %q", jsMsg.GetTopic(), topic)
+	}
+	if sc.goSigner != nil {
+		if !bytes.Equal(jsMsg.From, []byte(js.ID)) {
+			t.Errorf("js message from %x, want js peer id %s", jsMsg.From, js.ID)
+		}
+		if (jsMsg.Key != nil) != sc.wantKey {
+			t.Errorf("js message key present = %v, want %v", jsMsg.Key != nil, sc.wantKey)
+		}
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.err != nil {
+		t.Fatalf("decoding the js stream: %v", in.err)
+	}
+	if dir := os.Getenv(recordEnv); dir != "" {
+		path := filepath.Join(dir, "js_"+sc.name+".bin")
+		if err := os.WriteFile(path, in.raw.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("recorded %d bytes from js to %s", in.raw.Len(), path)
+	}
+}
+
+func ptr[T any](v T) *T      { return &v }
+func proto(s string) *string { return &s }
