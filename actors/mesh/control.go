@@ -8,10 +8,10 @@ import (
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 )
 
-// addToMesh grafts a peer into our mesh (seed: mesh.addPeer + grafted):
-// P1 restarts, the P3 deficit waits for its activation window, and a fanout
+// grafted puts a peer in our mesh (seed: mesh.addPeer + grafted): P1
+// restarts, the P3 deficit waits for its activation window, and a fanout
 // peer leaves the fanout.
-func (t *Topic) addToMesh(now time.Time, ps *peerState) {
+func (t *Topic) grafted(now time.Time, ps *peerState) {
 	ps.inMesh = true
 	t.mesh = append(t.mesh, ps)
 	ps.counters.Graft(now)
@@ -21,18 +21,17 @@ func (t *Topic) addToMesh(now time.Time, ps *peerState) {
 	}
 }
 
-// removeFromMesh takes a peer out of the mesh, charging the mesh-failure
-// penalty P3b if its delivery deficit was active (seed: pruned).
-func (t *Topic) removeFromMesh(ps *peerState) {
+// pruned takes a peer out of the mesh (seed: pruned + mesh.removePeer),
+// charging the mesh-failure penalty P3b if its delivery deficit was active,
+// and backs off from it for d; d = 0 is the seed's setBackoff = false (the
+// peer pruned us and its PRUNE set the backoff, or it left the topic).
+func (t *Topic) pruned(now time.Time, ps *peerState, d time.Duration) {
 	ps.counters.Prune(t.cfg.Score)
 	ps.inMesh = false
 	t.mesh = removePeer(t.mesh, ps)
-}
-
-// pruned removes a mesh peer and backs off from it for d (seed: pruned with setBackoff).
-func (t *Topic) pruned(now time.Time, ps *peerState, d time.Duration) {
-	t.removeFromMesh(ps)
-	t.UpdateBackoff(now, ps.ID, d)
+	if d > 0 {
+		t.UpdateBackoff(now, ps.ID, d)
+	}
 }
 
 // makePrune builds the PRUNE we send to a peer, with peer exchange when enabled.
@@ -111,7 +110,7 @@ func (t *Topic) HandleGraft(now time.Time, from peer.ID) *Effects {
 	case ps.Score < 0:
 	case !t.joined:
 	case len(t.mesh) < t.cfg.Dhi || (ps.Outbound && t.outboundInMesh() < t.cfg.Dout):
-		t.addToMesh(now, ps)
+		t.grafted(now, ps)
 	default:
 		fx.Prunes = append(fx.Prunes, t.makePrune(ps, t.cfg.PruneBackoff))
 		t.UpdateBackoff(now, from, t.cfg.PruneBackoff)
@@ -140,21 +139,30 @@ func (t *Topic) HandlePrune(now time.Time, from peer.ID, prune *gossipsubv1.Cont
 	}
 	t.UpdateBackoff(now, from, d)
 	if ps.inMesh {
-		t.removeFromMesh(ps)
+		t.pruned(now, ps, 0)
 	}
-	if px := prune.GetPeers(); len(px) > 0 {
-		switch {
-		case !t.cfg.EnablePX || ps.Score < t.cfg.Thresholds.AcceptPX:
-			t.stats.PXIgnored++
-		default:
-			if len(px) > t.cfg.PrunePeers {
-				t.stats.PXTruncated += uint64(len(px) - t.cfg.PrunePeers)
-				px = px[:t.cfg.PrunePeers]
-			}
-			if len(px) > 0 {
-				fx.PeerExchange = append(fx.PeerExchange, PeerExchange{From: from, Peers: px})
-			}
-		}
+	if px := t.getPeers(ps, prune); len(px) > 0 {
+		fx.PeerExchange = append(fx.PeerExchange, PeerExchange{From: from, Peers: px})
 	}
 	return fx
+}
+
+// getPeers returns the PX records of a PRUNE we accept (seed: getPeers):
+// none unless PX is enabled and the sender scores at least AcceptPX, and at
+// most PrunePeers. Signed peer records are passed through undecoded; the
+// adapter verifies them before anything is dialled.
+func (t *Topic) getPeers(from *peerState, prune *gossipsubv1.ControlPrune) []*gossipsubv1.PeerInfo {
+	px := prune.GetPeers()
+	if len(px) == 0 {
+		return nil
+	}
+	if !t.cfg.EnablePX || from.Score < t.cfg.Thresholds.AcceptPX {
+		t.stats.PXIgnored++
+		return nil
+	}
+	if len(px) > t.cfg.PrunePeers {
+		t.stats.PXTruncated += uint64(len(px) - t.cfg.PrunePeers)
+		px = px[:t.cfg.PrunePeers]
+	}
+	return px
 }

@@ -14,22 +14,37 @@
 // peer sessions own per-peer IHAVE budgets (passed to HandleIHave) and the
 // outbound queues.
 //
-// # Inputs (seed procs of nim-libp2p gossipsub/behavior.nim in brackets)
+// # Inputs
 //
 //   - AddPeer / RemovePeer / SetScore(s): peer subscribed, left, rescored.
 //   - Join / Leave: we subscribe or unsubscribe (PRUNE with UnsubscribeBackoff).
-//   - HandleGraft [handleGraft], HandlePrune [handlePrune, getPeers],
-//     HandleIHave [handleIHave], HandleIWant [handleIWant],
-//     HandleIDontWant [handleIDontWant]: control for this topic.
+//   - HandleGraft, HandlePrune, HandleIHave, HandleIWant, HandleIDontWant:
+//     control for this topic.
 //   - HandleMessage (seen check, IDONTWANT, validation request),
 //     HandleValidated (deliver, forward, cache, P2/P3/P4), Publish.
-//   - Heartbeat [onHeartbeat]: HandleBackingOff [handleBackingOff], prune
-//     negative peers, RebalanceMesh [rebalanceMesh], DropFanoutPeers
-//     [dropFanoutPeers], ReplenishFanout [replenishFanout], GetGossipPeers
-//     [getGossipPeers], mcache shift, broken IWANT promises, seen expiry,
-//     score counter decay.
-//   - [grafted]/[pruned] are addToMesh/removeFromMesh + score.TopicCounters
-//     Graft/Prune; [peerExchangeList] is PeerExchangeList; [commitMetrics] is Stats.
+//   - Heartbeat: the periodic work, in the seed's order.
+//
+// # The seed, proc by proc (nim-libp2p gossipsub/behavior.nim)
+//
+//	grafted            Topic.grafted (+ score.TopicCounters.Graft)
+//	pruned             Topic.pruned  (+ score.TopicCounters.Prune: P3b)
+//	handleBackingOff   Topic.HandleBackingOff
+//	peerExchangeList   Topic.PeerExchangeList
+//	handleGraft        Topic.HandleGraft
+//	getPeers           getPeers (PX of a PRUNE, passed through as PeerExchange)
+//	handlePrune        Topic.HandlePrune
+//	handleIHave        Topic.HandleIHave
+//	handleIDontWant    Topic.HandleIDontWant
+//	handleIWant        Topic.HandleIWant (+ canAskIWant)
+//	commitMetrics      Topic.Stats
+//	rebalanceMesh      Topic.RebalanceMesh
+//	dropFanoutPeers    Topic.DropFanoutPeers
+//	replenishFanout    Topic.ReplenishFanout
+//	getGossipPeers     Topic.GetGossipPeers
+//	onHeartbeat        Topic.Heartbeat (per topic; per-peer budget resets are the session's)
+//	heartbeat          the actor adapter's Tick handler
+//	hasSeen            Topic.HasSeen
+//	mcache.shift       mcache.shift, called by Heartbeat
 //
 // # Effects
 //

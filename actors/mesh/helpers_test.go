@@ -42,7 +42,7 @@ func withPeers(tb testing.TB, tp *Topic, n int) {
 // graftN puts peers [from, to) in the mesh directly.
 func graftN(tp *Topic, from, to int) {
 	for i := from; i < to; i++ {
-		tp.addToMesh(t0, tp.peers[pid(i)])
+		tp.grafted(t0, tp.peers[pid(i)])
 	}
 }
 

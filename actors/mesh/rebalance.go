@@ -76,7 +76,7 @@ func (t *Topic) selectBest(ps []*peerState, k int) {
 
 func (t *Topic) graftAll(now time.Time, fx *Effects, ps []*peerState) {
 	for _, p := range ps {
-		t.addToMesh(now, p)
+		t.grafted(now, p)
 		fx.Grafts = append(fx.Grafts, p.ID)
 	}
 }

@@ -54,7 +54,7 @@ func TestScenarioSilentMeshPeerIsPruned(t *testing.T) {
 	fx := tp.Join(t0)
 	if !tp.InMesh(pid(0)) {
 		// Make sure the silent peer is in the mesh for the scenario.
-		tp.addToMesh(t0, tp.peers[pid(0)])
+		tp.grafted(t0, tp.peers[pid(0)])
 	}
 	_ = fx
 	var prunedAt time.Duration
@@ -108,7 +108,7 @@ func TestScenarioGraftDuringBackoffAttack(t *testing.T) {
 	withPeers(t, tp, 8)
 	r := newRouter(tp.Name())
 	tp.Join(t0)
-	tp.addToMesh(t0, tp.peers[pid(7)])
+	tp.grafted(t0, tp.peers[pid(7)])
 	tp.HandlePrune(t0, pid(7), nil) // it left; we back off for a minute
 	for s := 1; s <= 20; s++ {
 		now := t0.Add(time.Duration(s) * time.Second)

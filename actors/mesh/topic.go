@@ -146,7 +146,7 @@ func (t *Topic) AddPeer(now time.Time, a PeerAttrs) bool {
 		if a.Direct && ps.inMesh {
 			// A peer that became direct leaves the mesh: direct peers get
 			// every message anyway and must not take a mesh slot.
-			t.removeFromMesh(ps)
+			t.pruned(now, ps, 0)
 		}
 		if !ps.subscribed {
 			ps.subscribed = true
@@ -196,7 +196,7 @@ func (t *Topic) RemovePeer(now time.Time, id peer.ID) {
 		return
 	}
 	if ps.inMesh {
-		t.removeFromMesh(ps)
+		t.pruned(now, ps, 0)
 	}
 	if ps.inFanout {
 		t.fanout = removePeer(t.fanout, ps)
@@ -242,7 +242,7 @@ func (t *Topic) Join(now time.Time) *Effects {
 	for _, ps := range t.fanout {
 		ps.inFanout = false
 		if len(t.mesh) < t.cfg.D && ps.Score >= 0 && !ps.Direct && !t.backoff.active(ps.ID, now) {
-			t.addToMesh(now, ps)
+			t.grafted(now, ps)
 			fx.Grafts = append(fx.Grafts, ps.ID)
 		}
 	}
