@@ -71,3 +71,22 @@ func (f *fakeBackend) writeLog() []fakeWrite {
 	defer f.mu.Unlock()
 	return slices.Clone(f.writes)
 }
+
+// panickyBackend panics in its first LoadAll, to make the actor fail and be
+// restarted by its supervisor.
+type panickyBackend struct {
+	*fakeBackend
+	mu       sync.Mutex
+	panicked bool
+}
+
+func (p *panickyBackend) LoadAll(batchSize int, fn func([]*peerv1.PeerRecord) error) (LoadResult, error) {
+	p.mu.Lock()
+	first := !p.panicked
+	p.panicked = true
+	p.mu.Unlock()
+	if first {
+		panic("simulated bug while loading")
+	}
+	return p.fakeBackend.LoadAll(batchSize, fn)
+}
