@@ -44,6 +44,18 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 		cat(uvarint(1<<20), []byte{0x0a, 0x00}),
 	)
+	// Streams recorded from js-libp2p gossipsub.
+	js, err := filepath.Glob("testdata/js_*.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range js {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, b)
+	}
 	return seeds
 }
 
