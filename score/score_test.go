@@ -268,3 +268,37 @@ func TestDecayFor(t *testing.T) {
 		t.Fatalf("%v", got)
 	}
 }
+
+func TestPruneChargesP3b(t *testing.T) {
+	p := DefaultWakuTopicParams()
+	tests := []struct {
+		name string
+		c    TopicCounters
+		want float64
+	}{
+		{"active deficit 0.25: (1 − 0.25)²", TopicCounters{InMesh: true, MeshMessageDeliveriesActive: true, MeshMessageDeliveries: 0.25}, 0.5625},
+		{"inactive: nothing", TopicCounters{InMesh: true}, 0},
+		{"not in mesh: nothing", TopicCounters{MeshMessageDeliveriesActive: true}, 0},
+		{"accumulates onto an existing penalty", TopicCounters{InMesh: true, MeshMessageDeliveriesActive: true, MeshFailurePenalty: 2}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.c
+			c.Prune(p)
+			if !near(c.MeshFailurePenalty, tt.want) || c.InMesh || c.MeshMessageDeliveriesActive {
+				t.Fatalf("%+v, want P3b %v", c, tt.want)
+			}
+		})
+	}
+}
+
+func TestIdle(t *testing.T) {
+	var c TopicCounters
+	if !c.Idle() {
+		t.Fatal("zero counters not idle")
+	}
+	c.Invalid()
+	if c.Idle() || c.InvalidMessageDeliveries != 1 {
+		t.Fatal("invalid delivery not counted")
+	}
+}

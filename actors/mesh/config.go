@@ -273,3 +273,22 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// WithScoreParams returns a copy of c whose P1–P4 parameters and decay come
+// from the router's score parameters for topic, so that the counters kept
+// here decay and cap exactly as the router weighs them. A topic without
+// parameters keeps c.Score.
+func (c Config) WithScoreParams(p score.Params, topic string) Config {
+	if tp, ok := p.Topics[topic]; ok {
+		c.Score = tp
+	}
+	c.ScoreDecayInterval = p.DecayInterval
+	c.ScoreDecayToZero = p.DecayToZero
+	return c
+}
+
+// WithThresholds returns a copy of c with the router's score thresholds.
+func (c Config) WithThresholds(th score.Thresholds) Config {
+	c.Thresholds = th
+	return c
+}
