@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -31,13 +32,14 @@ func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
 	}
 	return actorkit.Props(func() actor.Actor {
 		return &storageActor{
-			cfg:         cfg,
-			deps:        deps,
-			m:           m,
-			log:         log,
-			core:        NewWriteBehind(cfg),
-			waiters:     map[uint64]*actor.PID{},
-			incarnation: incarnations.Add(1),
+			cfg:            cfg,
+			deps:           deps,
+			m:              m,
+			log:            log,
+			core:           NewWriteBehind(cfg),
+			waiters:        map[uint64]*actor.PID{},
+			dropsSinceTick: map[DropReason]int{},
+			incarnation:    incarnations.Add(1),
 		}
 	}, opts...)
 }
@@ -65,6 +67,9 @@ type storageActor struct {
 	job         *job // the write in flight, if any
 	incarnation uint64
 	stopping    bool // write synchronously: the mailbox is closing
+	// dropsSinceTick counts refused changes per reason, for log summaries;
+	// its keys are the few DropReasons.
+	dropsSinceTick map[DropReason]int
 }
 
 // Receive implements actor.Actor.
@@ -82,6 +87,7 @@ func (a *storageActor) Receive(ctx actor.Context) {
 			a.log.Debug("ignoring a tick of another name", "name", m.GetName())
 			return
 		}
+		a.summarizeDrops()
 		a.exec(ctx, a.core.Tick())
 	case *storagev1.Flush:
 		a.token++
@@ -129,8 +135,7 @@ func (a *storageActor) started(ctx actor.Context) {
 func (a *storageActor) exec(ctx actor.Context, eff Effects) {
 	for {
 		for _, d := range eff.Drops {
-			a.m.errors.WithLabelValues(string(d.Reason)).Inc()
-			a.log.Warn("storage change refused", "reason", d.Reason, "peer", fmt.Sprintf("%x", d.PeerID), "err", d.Err)
+			a.refused(d)
 		}
 		for _, ack := range eff.Acks {
 			a.answer(ctx, ack)
@@ -146,6 +151,32 @@ func (a *storageActor) exec(ctx actor.Context, eff Effects) {
 		err := a.write(eff.Write)
 		eff = a.core.WriteDone(eff.Write.Seq, err)
 	}
+}
+
+// refused counts a drop and logs it without letting a flood of bad input
+// flood the log: the first drop of each reason between two ticks is logged
+// with its detail, the rest at debug level, and the tick logs how many there
+// were.
+func (a *storageActor) refused(d Drop) {
+	a.m.errors.WithLabelValues(string(d.Reason)).Inc()
+	a.dropsSinceTick[d.Reason]++
+	lvl := slog.LevelDebug
+	if a.dropsSinceTick[d.Reason] == 1 {
+		lvl = slog.LevelWarn
+	}
+	a.log.Log(context.Background(), lvl, "storage change refused",
+		"reason", d.Reason, "peer", fmt.Sprintf("%x", d.PeerID), "err", d.Err)
+}
+
+// summarizeDrops logs, once per tick, how many changes were refused since
+// the previous tick beyond the first one of each reason.
+func (a *storageActor) summarizeDrops() {
+	for reason, n := range a.dropsSinceTick {
+		if n > 1 {
+			a.log.Warn("storage changes refused since the last tick", "reason", reason, "count", n)
+		}
+	}
+	clear(a.dropsSinceTick)
 }
 
 func (a *storageActor) answer(ctx actor.Context, ack Ack) {

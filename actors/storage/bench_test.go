@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"log/slog"
 	"runtime"
 	"testing"
 	"time"
@@ -35,9 +34,7 @@ func BenchmarkActorPutFlush10k(b *testing.B) {
 	cfg := testConfig(b)
 	be := mustOpenBolt(b, cfg)
 	defer be.Close()
-	quiet := slog.New(slog.DiscardHandler)
-	sys := actor.NewActorSystemWithConfig(actor.Configure(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet })))
+	sys, quiet := quietSystem()
 	defer sys.Shutdown()
 	pid := sys.Root.Spawn(Props(cfg, Deps{Backend: be, Logger: quiet}))
 	b.ReportAllocs()
@@ -114,9 +111,7 @@ func BenchmarkActorLoadAll100k(b *testing.B) {
 	if err := be.WriteBatch(benchRecords(n), nil); err != nil {
 		b.Fatal(err)
 	}
-	quiet := slog.New(slog.DiscardHandler)
-	sys := actor.NewActorSystemWithConfig(actor.Configure(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet })))
+	sys, quiet := quietSystem()
 	defer sys.Shutdown()
 	pid := sys.Root.Spawn(Props(cfg, Deps{Backend: be, Logger: quiet}))
 	completed := make(chan *storagev1.LoadCompleted, 1)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peermesh/peermesh/actortest"
@@ -65,9 +63,7 @@ func runChild(path, mode string, first int) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 2
 	}
-	quiet := slog.New(slog.DiscardHandler)
-	sys := actor.NewActorSystemWithConfig(actor.Configure(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet })))
+	sys, quiet := quietSystem()
 	pid := sys.Root.Spawn(Props(cfg, Deps{Backend: be, Logger: quiet}))
 	next := first
 	for acked := 0; mode == "loop" || acked < exactRecords; acked += childBatch {

@@ -52,6 +52,17 @@
 // batch returns to the pending set, waiting Flush requests get the error,
 // threshold-driven writes pause and every tick retries.
 //
+// # Sources of messages (ADR 0005)
+//
+// The mailbox is protoactor's unbounded one; its sources are bounded: Put and
+// Delete come from the peer manager, whose peer store is bounded, and any
+// excess beyond MaxPending is refused at once; Flush requests beyond
+// MaxFlushWaiters are answered at once; LoadAll comes once at start; the
+// heartbeat coalesces missed ticks; the writer goroutine has at most one
+// WriteCompleted outstanding. Refused changes are logged once per reason
+// between two ticks, with a count at the tick, so bad input cannot flood the
+// log.
+//
 // # Threading
 //
 // The policy is the pure core WriteBehind (no I/O, no clock, no goroutines).

@@ -2,10 +2,12 @@ package storage
 
 import (
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
@@ -67,4 +69,12 @@ func loadAll(t testing.TB, b Backend, batchSize int) ([]*peerv1.PeerRecord, Load
 		t.Fatalf("LoadAll: %v", err)
 	}
 	return recs, res, sizes
+}
+
+// quietSystem is an actor system that logs nothing, for the child process
+// of the crash tests and for benchmarks (tests use actortest.NewSystem).
+func quietSystem() (*actor.ActorSystem, *slog.Logger) {
+	quiet := slog.New(slog.DiscardHandler)
+	return actor.NewActorSystemWithConfig(actor.Configure(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))), quiet
 }
