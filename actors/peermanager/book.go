@@ -35,6 +35,8 @@ type entry struct {
 	disconnectTime int64
 	lastFailure    int64
 	connectedAt    int64
+	// prunedAt is when a limit last disconnected the peer (not persisted).
+	prunedAt       int64
 	failedAttempts uint32
 	origin         peerv1.Origin
 	connectedness  peerv1.Connectedness

@@ -75,6 +75,11 @@ type Config struct {
 	// by relay peers leaving (a tick always runs a round).
 	KickDebounce time.Duration
 
+	// PrunedBackoff is how long a peer disconnected by a limit (inbound
+	// target, colocation, max connections) is not dialed by the
+	// connectivity loop, so the loop does not undo the limit at once.
+	PrunedBackoff time.Duration
+
 	// ColocationLimit is the most connected peers from one IP; peers beyond it
 	// are disconnected (their records are kept). 0 disables the limit.
 	ColocationLimit int
@@ -122,6 +127,7 @@ func DefaultConfig() Config {
 		PruneInterval:        10 * time.Minute,
 		LogMetricsInterval:   3 * time.Minute,
 		KickDebounce:         time.Second,
+		PrunedBackoff:        2 * time.Minute,
 		ColocationLimit:      5,
 		MaxPendingRequests:   1024,
 		MaxNodesPerRequest:   256,
@@ -195,6 +201,9 @@ func (c Config) Validate() error {
 		if f.v <= 0 {
 			bad(f.name, "must be > 0, got %s", f.v)
 		}
+	}
+	if c.PrunedBackoff < 0 {
+		bad("PrunedBackoff", "must be >= 0, got %s", c.PrunedBackoff)
 	}
 	if c.KickDebounce < 0 {
 		bad("KickDebounce", "must be >= 0, got %s", c.KickDebounce)

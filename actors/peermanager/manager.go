@@ -585,12 +585,12 @@ func (m *Manager) OnPeerConnected(ev *pmv1.PeerConnected, now time.Time) Effects
 	m.setIP(e, ev.GetRemoteIp())
 	eff.put(e.toRecord())
 	if e.direction == peerv1.Direction_DIRECTION_INBOUND && m.connected-len(m.closing) > m.cfg.MaxConnections && !m.protected(e.id) {
-		m.disconnect(e, "max_connections", &eff)
+		m.disconnect(e, "max_connections", now, &eff)
 		return eff
 	}
-	m.pruneConnsByIP(e.remoteIP, &eff)
+	m.pruneConnsByIP(e.remoteIP, now, &eff)
 	if e.relay && e.direction == peerv1.Direction_DIRECTION_INBOUND {
-		m.PruneInRelayConns(&eff)
+		m.PruneInRelayConns(now, &eff)
 	}
 	return eff
 }
@@ -669,9 +669,9 @@ func (m *Manager) OnIdentifyCompleted(ev *pmv1.IdentifyCompleted, now time.Time)
 	}
 	eff.put(e.toRecord())
 	if e.isConnected() {
-		m.pruneConnsByIP(e.remoteIP, &eff)
+		m.pruneConnsByIP(e.remoteIP, now, &eff)
 		if e.relay && e.direction == peerv1.Direction_DIRECTION_INBOUND {
-			m.PruneInRelayConns(&eff)
+			m.PruneInRelayConns(now, &eff)
 		}
 	}
 	return eff
@@ -733,8 +733,12 @@ func (m *Manager) protected(id peer.ID) bool {
 	return false
 }
 
-func (m *Manager) disconnect(e *entry, reason string, eff *Effects) {
+// disconnect closes a peer for a limit. The peer is not dialed again for
+// PrunedBackoff, so a limit never ping-pongs with the connectivity loop
+// (nwaku#3065: peers pruned on join were dialed right back).
+func (m *Manager) disconnect(e *entry, reason string, now time.Time, eff *Effects) {
 	m.closing[e.id] = struct{}{}
+	e.prunedAt = now.UnixNano()
 	eff.Disconnects = append(eff.Disconnects, Disconnect{Peer: e.id, Reason: reason})
 	eff.count(MetricPruned, reason)
 	eff.log(slog.LevelInfo, "disconnecting peer", "peer", e.id, "reason", reason, "ip", e.remoteIP)
@@ -751,7 +755,7 @@ func lowestValueFirst(a, b *entry) int {
 // beyond the limit are disconnected, newest first; unlike nwaku their
 // records are kept, so their history is not lost (and the newcomers, not
 // the established peers, make room).
-func (m *Manager) pruneConnsByIP(ip string, eff *Effects) {
+func (m *Manager) pruneConnsByIP(ip string, now time.Time, eff *Effects) {
 	if m.cfg.ColocationLimit == 0 || ip == "" || m.whitelisted(ip) {
 		return
 	}
@@ -772,7 +776,7 @@ func (m *Manager) pruneConnsByIP(ip string, eff *Effects) {
 	}
 	slices.SortFunc(victims, lowestValueFirst)
 	for _, e := range victims[:min(excess, len(victims))] {
-		m.disconnect(e, "colocation", eff)
+		m.disconnect(e, "colocation", now, eff)
 	}
 }
 
@@ -849,7 +853,7 @@ func (m *Manager) relayCounts() (in, out int) {
 // PruneInRelayConns is nwaku's pruneInRelayConns: inbound relay peers beyond
 // the inbound target are disconnected, lowest value first; protected peers
 // are spared.
-func (m *Manager) PruneInRelayConns(eff *Effects) {
+func (m *Manager) PruneInRelayConns(now time.Time, eff *Effects) {
 	var victims []*entry
 	n := 0
 	for _, e := range m.peers {
@@ -870,7 +874,7 @@ func (m *Manager) PruneInRelayConns(eff *Effects) {
 	}
 	slices.SortFunc(victims, lowestValueFirst)
 	for _, e := range victims[:min(excess, len(victims))] {
-		m.disconnect(e, "inbound_relay", eff)
+		m.disconnect(e, "inbound_relay", now, eff)
 	}
 }
 
@@ -900,8 +904,9 @@ func candidateBefore(a, b *entry) int {
 // then, while outbound relay peers (plus connect dials in flight) are below
 // the target, ask the pool for min(candidates, gap, MaxParallelDials) dials,
 // best candidates first. Candidates are not connected, support relay, have
-// an address, are outside backoff, not being dialed and not waiting for a
-// ReconnectPeers backoff.
+// an address, are outside backoff, not being dialed, not waiting for a
+// ReconnectPeers backoff and not disconnected by a limit within
+// PrunedBackoff.
 func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 	var eff Effects
 	m.lastRound = now
@@ -909,7 +914,7 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 		eff.log(slog.LevelDebug, "connectivity round skipped: stored peers not loaded yet")
 		return eff
 	}
-	m.PruneInRelayConns(&eff)
+	m.PruneInRelayConns(now, &eff)
 	nowNs := now.UnixNano()
 	for id, due := range m.deferred {
 		if due <= nowNs {
@@ -952,6 +957,9 @@ func (m *Manager) bestCandidates(k int, now time.Time) []*entry {
 	for _, e := range m.peers {
 		if !e.relay || e.isConnected() || len(e.addrs) == 0 || !m.canBeConnected(e, now) || m.isDialing(e.id) {
 			continue
+		}
+		if e.prunedAt != 0 && now.Before(time.Unix(0, e.prunedAt).Add(m.cfg.PrunedBackoff)) {
+			continue // disconnected by a limit a moment ago
 		}
 		if _, waiting := m.deferred[e.id]; waiting {
 			continue // ReconnectPeers asked to wait; the round dials it when due

@@ -234,6 +234,10 @@ func TestConnectToRelayPeers(t *testing.T) {
 			setPeer(m, 1, relay, failed(1, time.Minute, now))
 			setPeer(m, 2, relay, failed(1, 3*time.Minute, now))
 		}, nil, []int{2}, false},
+		{"peers a limit disconnected are skipped for PrunedBackoff", func(m *Manager) {
+			setPeer(m, 1, relay).prunedAt = now.Add(-time.Minute).UnixNano()
+			setPeer(m, 2, relay).prunedAt = now.Add(-2 * time.Minute).UnixNano()
+		}, nil, []int{2}, false},
 		{"peers at max failures are skipped", func(m *Manager) {
 			setPeer(m, 1, relay, failed(5, 100*24*time.Hour, now))
 		}, nil, nil, false},

@@ -1,0 +1,289 @@
+package peermanager
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/peermesh/peermesh/actors/dialer"
+	"github.com/peermesh/peermesh/actors/storage"
+	"github.com/peermesh/peermesh/actortest"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
+	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
+	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
+)
+
+// Integration tests: real go-libp2p hosts on 127.0.0.1 (TCP + Noise +
+// Yamux), the real dial pool and storage actors, the network-event adapter.
+// Every wait is bounded by waitTimeout.
+const waitTimeout = 30 * time.Second
+
+func newHost(t *testing.T, relaySupport bool) host.Host {
+	t.Helper()
+	h, err := libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+		libp2p.ConnectionManager(&connmgr.NullConnMgr{}),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	if relaySupport {
+		// Identify then lists the relay codec, as a Waku relay node's would.
+		h.SetStreamHandler(WakuRelayCodec, func(s network.Stream) { _ = s.Close() })
+	}
+	return h
+}
+
+func hostAddr(h host.Host) string {
+	return fmt.Sprintf("%s/p2p/%s", h.Addrs()[0], h.ID())
+}
+
+// liveNode is a peer manager wired to a real host.
+type liveNode struct {
+	t      *testing.T
+	h      host.Host
+	sys    *actor.ActorSystem
+	pm     *actor.PID
+	client *actortest.Probe
+	reg    *prometheus.Registry
+}
+
+func startLiveNode(t *testing.T, cfg Config) *liveNode {
+	t.Helper()
+	h := newHost(t, true)
+	sys := actortest.NewSystem(t)
+	n := &liveNode{t: t, h: h, sys: sys, client: actortest.NewProbe(t, sys), reg: prometheus.NewRegistry()}
+	dialPID := sys.Root.Spawn(dialer.Props(dialer.DefaultConfig(), dialer.Deps{Dialer: dialer.NewLibp2pDialer(h)}))
+	scfg := storage.DefaultConfig()
+	scfg.Backend = storage.BackendMemory
+	st := sys.Root.Spawn(storage.Props(scfg, storage.Deps{Backend: storage.NewMemory(scfg)}))
+	n.pm = sys.Root.Spawn(Props(cfg, Deps{Self: h.ID(), Dialer: dialPID, Storage: st,
+		Closer: HostNetwork{h}, Streams: HostNetwork{h}, Registerer: n.reg}))
+	ne, err := StartNetEvents(h, sys.Root, n.pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ne.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return n
+}
+
+func (n *liveNode) tick(now time.Time) {
+	n.client.Send(n.pm, &heartbeatv1.Tick{Name: TickConnectivity, Now: timestamppb.New(now)})
+}
+
+func (n *liveNode) status() *pmv1.Status {
+	n.client.Request(n.pm, &pmv1.GetStatus{})
+	return actortest.ExpectWithin[*pmv1.Status](n.client, 5*time.Second)
+}
+
+func (n *liveNode) peers() map[peer.ID]*peerv1.PeerRecord {
+	n.client.Request(n.pm, &pmv1.GetPeers{})
+	out := map[peer.ID]*peerv1.PeerRecord{}
+	for _, r := range actortest.ExpectWithin[*pmv1.Peers](n.client, 5*time.Second).Peers {
+		out[peer.ID(r.PeerId)] = r
+	}
+	return out
+}
+
+func (n *liveNode) addRelayPeer(ma string) {
+	n.client.Request(n.pm, &pmv1.AddPeer{Peer: &pmv1.PeerInfo{Multiaddr: ma, Protocols: []string{WakuRelayCodec}}})
+	if a := actortest.ExpectWithin[*pmv1.PeerAdded](n.client, 5*time.Second); a.Error != "" {
+		n.t.Fatal(a.Error)
+	}
+}
+
+// waitFor polls cond every 50 ms until it holds, failing after waitTimeout.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+		}
+		<-poll.C
+	}
+}
+
+func liveConfig() Config {
+	c := DefaultConfig()
+	c.MaxConnections = 15 // 12 relay peers: 10 out, 2 in
+	c.PeerStoreCapacity = 75
+	c.ColocationWhitelist = []string{"127.0.0.1"} // every test peer shares 127.0.0.1
+	return c
+}
+
+// TestIntegrationReachesOutboundTarget: 12 hosts; the manager knows 11 relay
+// peers and connects to exactly its outbound target of 10.
+func TestIntegrationReachesOutboundTarget(t *testing.T) {
+	n := startLiveNode(t, liveConfig())
+	for range 11 {
+		n.addRelayPeer(hostAddr(newHost(t, true)))
+	}
+	waitFor(t, "10 outbound relay peers", func() bool {
+		n.tick(time.Now())
+		st := n.status()
+		return st.OutRelayPeers >= 10 && st.DialsInFlight == 0
+	})
+	for range 3 { // further rounds ask for nothing: the target is met
+		n.tick(time.Now())
+	}
+	st := n.status()
+	if st.OutRelayPeers != 10 || st.InRelayPeers != 0 || st.DialsInFlight != 0 {
+		t.Fatalf("status %v, want exactly 10 outbound relay peers", st)
+	}
+	if got := len(n.h.Network().Peers()); got != 10 {
+		t.Fatalf("host has %d peers, want 10", got)
+	}
+	n.client.Request(n.pm, &pmv1.ConnectedPeers{Protocol: WakuRelayCodec})
+	if l := actortest.ExpectWithin[*pmv1.ConnectedPeersList](n.client, 5*time.Second); len(l.Outbound) != 10 {
+		t.Fatalf("connected peers %v", l)
+	}
+	n.client.Request(n.pm, &pmv1.GetNumStreams{Protocol: "/ipfs/id/1.0.0"})
+	if s := actortest.ExpectWithin[*pmv1.NumStreams](n.client, 5*time.Second); s.Error != "" {
+		t.Fatalf("num streams %v", s)
+	}
+}
+
+// closedPort returns a 127.0.0.1 TCP address nobody listens on.
+func closedPort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	return fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
+}
+
+// TestIntegrationUnreachablePeersBackOff: dials to closed ports fail, count a
+// failure each, and are not retried before the 120 s backoff.
+func TestIntegrationUnreachablePeersBackOff(t *testing.T) {
+	n := startLiveNode(t, liveConfig())
+	static := newHost(t, true)
+	n.client.Request(n.pm, &pmv1.ConnectToNodes{Nodes: []string{hostAddr(static)}})
+	if r := actortest.ExpectWithin[*pmv1.NodesConnected](n.client, waitTimeout); r.Connected != 1 {
+		t.Fatalf("static node: %v", r)
+	}
+	waitFor(t, "the static node's connection event", func() bool { return n.status().Connected == 1 })
+	var dead []peer.ID
+	for i := range 3 {
+		id := pid(1000 + i)
+		dead = append(dead, id)
+		n.addRelayPeer(fmt.Sprintf("%s/p2p/%s", closedPort(t), id))
+	}
+	failures := func(want uint32) func() bool {
+		return func() bool {
+			ps := n.peers()
+			for _, id := range dead {
+				if ps[id].GetFailedAttempts() != want || ps[id].GetConnectedness() != peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	n.tick(time.Now())
+	waitFor(t, "one failure per unreachable peer", failures(1))
+	for range 5 {
+		n.tick(time.Now())
+	}
+	if st := n.status(); st.DialsInFlight != 0 || st.OutsideBackoff != 0 {
+		t.Fatalf("status %v: unreachable peers dialed inside their backoff", st)
+	}
+	if !failures(1)() {
+		t.Fatalf("failures moved inside the backoff: %v", n.peers())
+	}
+	// Ticks carry time: 121 s later the backoff is over and they are retried.
+	n.tick(time.Now().Add(121 * time.Second))
+	waitFor(t, "a second failure per unreachable peer", failures(2))
+}
+
+// TestIntegrationInboundBeyondTargetIsPruned: six relay hosts dial in; the
+// inbound relay target is 2, so four are disconnected once identify shows
+// they are relay peers.
+func TestIntegrationInboundBeyondTargetIsPruned(t *testing.T) {
+	n := startLiveNode(t, liveConfig())
+	info := peer.AddrInfo{ID: n.h.ID(), Addrs: n.h.Addrs()}
+	var hosts []host.Host
+	for range 6 {
+		h := newHost(t, true)
+		hosts = append(hosts, h)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := h.Connect(ctx, info); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	stillConnected := func() int {
+		c := 0
+		for _, h := range hosts {
+			if h.Network().Connectedness(n.h.ID()) == network.Connected {
+				c++
+			}
+		}
+		return c
+	}
+	waitFor(t, "inbound relay peers held to the target of 2", func() bool {
+		return stillConnected() == 2 && n.status().InRelayPeers == 2
+	})
+	pruned := testutil.ToFloat64(mustVec(n.reg, "peermesh_peermanager_pruned_total", "inbound_relay"))
+	if pruned != 4 {
+		t.Fatalf("pruned %v, want 4", pruned)
+	}
+}
+
+// TestIntegrationColocationFloodIsHeld: eight hosts from 127.0.0.1 dial in;
+// with a colocation limit of 3 and no whitelist, three stay connected, and
+// the records of the others are kept.
+func TestIntegrationColocationFloodIsHeld(t *testing.T) {
+	c := DefaultConfig() // 27 inbound relay peers: only colocation limits here
+	c.ColocationLimit = 3
+	n := startLiveNode(t, c)
+	info := peer.AddrInfo{ID: n.h.ID(), Addrs: n.h.Addrs()}
+	var hosts []host.Host
+	for range 8 {
+		h := newHost(t, false)
+		hosts = append(hosts, h)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = h.Connect(ctx, info) // the manager may close it at once
+		cancel()
+	}
+	waitFor(t, "3 peers from 127.0.0.1", func() bool {
+		return len(n.h.Network().Peers()) == 3 && n.status().Connected == 3
+	})
+	if ps := n.peers(); len(ps) != 8 {
+		t.Fatalf("%d records kept, want 8 (disconnected peers keep their history)", len(ps))
+	}
+	if v := testutil.ToFloat64(mustVec(n.reg, "peermesh_peermanager_pruned_total", "colocation")); v != 5 {
+		t.Fatalf("colocation pruned %v, want 5", v)
+	}
+}

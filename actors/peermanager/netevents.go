@@ -1,0 +1,159 @@
+package peermanager
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
+	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
+)
+
+// identifyBuffer bounds the identify events queued between libp2p's event
+// bus and the adapter's goroutine; the bus holds the emitter when it is
+// full, and the goroutine only converts and sends, so it drains fast.
+const identifyBuffer = 256
+
+// NetEvents turns go-libp2p network events into peer manager messages: a
+// network.Notifiee reports each peer's first connection (PeerConnected with
+// direction, remote address and IP) and the close of its last one
+// (PeerDisconnected); an event-bus subscription reports identify
+// (IdentifyCompleted with protocols, agent, version, listen addresses,
+// public key and remote IP). Every send happens under one lock, in event
+// order per peer, and an IdentifyCompleted is sent only for a peer reported
+// connected, so the manager never sees identify before the connection.
+type NetEvents struct {
+	h    host.Host
+	send func(proto.Message)
+	sub  event.Subscription
+	done chan struct{}
+
+	mu sync.Mutex
+	// conns counts the open connections per peer; it is bounded by the
+	// host's own connections.
+	conns map[peer.ID]int
+}
+
+// StartNetEvents subscribes to h's events and sends the messages to pm
+// through root. Stop it before closing the host.
+func StartNetEvents(h host.Host, root *actor.RootContext, pm *actor.PID) (*NetEvents, error) {
+	return startNetEvents(h, func(m proto.Message) { root.Send(pm, m) })
+}
+
+func startNetEvents(h host.Host, send func(proto.Message)) (*NetEvents, error) {
+	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted), eventbus.BufSize(identifyBuffer),
+		eventbus.Name("peermanager-netevents"))
+	if err != nil {
+		return nil, fmt.Errorf("netevents: subscribe to identify events: %w", err)
+	}
+	n := &NetEvents{h: h, send: send, sub: sub, done: make(chan struct{}), conns: make(map[peer.ID]int)}
+	h.Network().Notify(n)
+	// Connections that existed before the notifiee was installed.
+	for _, c := range h.Network().Conns() {
+		n.Connected(h.Network(), c)
+	}
+	go n.loop()
+	return n, nil
+}
+
+// Stop unsubscribes and waits for the adapter's goroutine to end.
+func (n *NetEvents) Stop() error {
+	n.h.Network().StopNotify(n)
+	err := n.sub.Close()
+	<-n.done
+	if err != nil {
+		return fmt.Errorf("netevents: close subscription: %w", err)
+	}
+	return nil
+}
+
+func (n *NetEvents) loop() {
+	defer close(n.done)
+	for ev := range n.sub.Out() {
+		if id, ok := ev.(event.EvtPeerIdentificationCompleted); ok {
+			n.identified(id)
+		}
+	}
+}
+
+// Connected implements network.Notifiee; the swarm calls it for every new
+// connection.
+func (n *NetEvents) Connected(_ network.Network, c network.Conn) {
+	p := c.RemotePeer()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.conns[p]++
+	if n.conns[p] > 1 {
+		return
+	}
+	dir := peerv1.Direction_DIRECTION_INBOUND
+	if c.Stat().Direction == network.DirOutbound {
+		dir = peerv1.Direction_DIRECTION_OUTBOUND
+	}
+	n.send(&pmv1.PeerConnected{PeerId: []byte(p), Direction: dir, RemoteAddr: c.RemoteMultiaddr().Bytes(),
+		RemoteIp: remoteIP(c.RemoteMultiaddr()), Time: timestamppb.Now()})
+}
+
+// Disconnected implements network.Notifiee.
+func (n *NetEvents) Disconnected(_ network.Network, c network.Conn) {
+	p := c.RemotePeer()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.conns[p] == 0 {
+		return
+	}
+	if n.conns[p]--; n.conns[p] > 0 {
+		return
+	}
+	delete(n.conns, p)
+	n.send(&pmv1.PeerDisconnected{PeerId: []byte(p), Time: timestamppb.Now()})
+}
+
+// Listen and ListenClose implement network.Notifiee.
+func (n *NetEvents) Listen(network.Network, ma.Multiaddr)      {}
+func (n *NetEvents) ListenClose(network.Network, ma.Multiaddr) {}
+
+func (n *NetEvents) identified(ev event.EvtPeerIdentificationCompleted) {
+	msg := &pmv1.IdentifyCompleted{PeerId: []byte(ev.Peer), Agent: ev.AgentVersion,
+		ProtocolVersion: ev.ProtocolVersion, Time: timestamppb.Now()}
+	for _, p := range ev.Protocols {
+		msg.Protocols = append(msg.Protocols, string(p))
+	}
+	for _, a := range ev.ListenAddrs {
+		msg.ListenAddrs = append(msg.ListenAddrs, a.Bytes())
+	}
+	if ev.Conn != nil {
+		msg.RemoteIp = remoteIP(ev.Conn.RemoteMultiaddr())
+		if pk := ev.Conn.RemotePublicKey(); pk != nil {
+			msg.PublicKey, _ = crypto.MarshalPublicKey(pk) // nil on error: the id may embed it
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.conns[ev.Peer] > 0 {
+		n.send(msg)
+	}
+}
+
+// remoteIP is the IP of a connection's remote address, or "" (relayed).
+func remoteIP(a ma.Multiaddr) string {
+	if a == nil {
+		return ""
+	}
+	ip, err := manet.ToIP(a)
+	if err != nil {
+		return ""
+	}
+	return ip.String()
+}
