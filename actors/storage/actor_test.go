@@ -357,3 +357,42 @@ func TestActorRegistersItsTickWithTheHeartbeat(t *testing.T) {
 		hb.ExpectNoMessage(time.Second)
 	})
 }
+
+func TestActorMetricsSurviveASecondProps(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	be := newFakeBackend()
+	Props(DefaultConfig(), Deps{Backend: be, Registerer: reg})
+	Props(DefaultConfig(), Deps{Backend: be, Registerer: reg}) // must reuse, not fail
+	m := newMetrics(reg)
+	m.errors.WithLabelValues(errWrite).Inc()
+	n, err := testutil.GatherAndCount(reg, "peermesh_storage_errors_total")
+	if err != nil || n != 1 {
+		t.Fatalf("errors_total series: %d, %v; want the one shared series", n, err)
+	}
+}
+
+func TestActorLoadAllWithoutSenderIsCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, DefaultConfig(), Deps{})
+		h.p.Send(h.pid, &storagev1.LoadAll{})
+		h.p.ExpectNoMessage(time.Second)
+		if got := h.errorsOf(errInvalidRequest); got != 1 {
+			t.Fatalf("errors_total{type=invalid_request} = %v, want 1", got)
+		}
+	})
+}
+
+func TestActorInvalidConfigStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		cfg := DefaultConfig()
+		cfg.FlushThreshold = 0
+		pid := sys.Root.Spawn(Props(cfg, Deps{Backend: newFakeBackend()}))
+		p.Watch(pid)
+		p.ExpectTerminated(pid)
+		pid = sys.Root.Spawn(Props(DefaultConfig(), Deps{}))
+		p.Watch(pid)
+		p.ExpectTerminated(pid)
+	})
+}
