@@ -1,0 +1,276 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/x/simlibp2p"
+	"github.com/marcopolo/simnet"
+)
+
+// Mbps is one megabit per second, for Config.BitsPerSecond.
+const Mbps = simlibp2p.OneMbps
+
+// Config describes a simulated network.
+type Config struct {
+	// Nodes is the number of hosts.
+	Nodes int
+	// Latency is the one-way base latency of every link. Default 25 ms (the
+	// gossipsub v1.1 evaluation's links).
+	Latency time.Duration
+	// Jitter adds a seeded per-link constant in [0, Jitter) to Latency, so
+	// links differ but each link is stable (no reordering within a link).
+	// Default Latency/10 (the evaluation's 10 %); negative means none.
+	Jitter time.Duration
+	// LinkLatency, if set, replaces Latency and Jitter: the one-way latency
+	// from node i to node j.
+	LinkLatency func(i, j int) time.Duration
+	// BitsPerSecond is every node's uplink and downlink bandwidth. Default
+	// 100 Mbps.
+	BitsPerSecond int
+	// NodeBandwidth, if set, overrides BitsPerSecond for node i.
+	NodeBandwidth func(i int) int
+	// Seed drives link jitter (and Topology when it is given no seed of its own).
+	Seed uint64
+}
+
+func (c *Config) defaults() {
+	if c.Latency <= 0 {
+		c.Latency = 25 * time.Millisecond
+	}
+	if c.Jitter == 0 {
+		c.Jitter = c.Latency / 10
+	}
+	if c.BitsPerSecond <= 0 {
+		c.BitsPerSecond = 100 * Mbps
+	}
+}
+
+// SettleAtEnd is the protocol time New's cleanup lets pass, after every
+// cleanup registered later (actor systems, routers, hosts) has run, before it
+// stops the simulated network. Create the network before the actor systems
+// that use it so that their cleanups run first.
+const SettleAtEnd = 3 * time.Second
+
+// Network is a set of hosts on one simulated network.
+type Network struct {
+	// Hosts are the nodes, index i at IP simnet.IntToPublicIPv4(i).
+	Hosts []host.Host
+
+	net     *simnet.Simnet
+	byIP    map[string]int
+	latency [][]time.Duration
+}
+
+// New builds cfg.Nodes hosts on a simulated network and starts it. Call it
+// inside a synctest bubble (synctest.Test); the hosts and the network are
+// closed when tb's cleanup runs.
+func New(tb testing.TB, cfg Config) (*Network, error) {
+	tb.Helper()
+	cfg.defaults()
+	if cfg.Nodes <= 0 {
+		return nil, fmt.Errorf("sim: Nodes must be > 0, got %d", cfg.Nodes)
+	}
+	n := &Network{byIP: make(map[string]int, cfg.Nodes)}
+	n.latency = latencyMatrix(cfg)
+	n.net = &simnet.Simnet{LatencyFunc: n.packetLatency}
+	// Registered first so it runs last: hosts close before the network stops
+	// carrying their goodbye packets. Before that, protocol time passes for
+	// SettleAtEnd: actors stopped by later cleanups produce dead letters, and
+	// protoactor-go's dead-letter throttle answers the first one by starting
+	// a goroutine that waits one throttle interval (1 s); a bubble must not
+	// end while it waits.
+	tb.Cleanup(func() {
+		time.Sleep(SettleAtEnd)
+		n.net.Close()
+	})
+	for i := range cfg.Nodes {
+		bw := cfg.BitsPerSecond
+		if cfg.NodeBandwidth != nil {
+			bw = cfg.NodeBandwidth(i)
+		}
+		link := simnet.NodeBiDiLinkSettings{
+			Downlink: simnet.LinkSettings{BitsPerSecond: bw},
+			Uplink:   simnet.LinkSettings{BitsPerSecond: bw},
+		}
+		ip := simnet.IntToPublicIPv4(i)
+		h, err := libp2p.New(
+			libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", ip)),
+			simlibp2p.QUICSimnet(n.net, link),
+			// Identify's address discovery stalls synctest (see x/simlibp2p).
+			libp2p.DisableIdentifyAddressDiscovery(),
+			libp2p.ResourceManager(&network.NullResourceManager{}),
+			libp2p.DisableRelay(),
+			libp2p.DisableMetrics(),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("sim: host %d: %w", i, err)
+		}
+		tb.Cleanup(func() { _ = h.Close() })
+		n.byIP[ip.String()] = i
+		n.Hosts = append(n.Hosts, h)
+	}
+	n.net.Start()
+	return n, nil
+}
+
+// latencyMatrix draws each link's one-way latency once, symmetric, from the
+// seed.
+func latencyMatrix(cfg Config) [][]time.Duration {
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x51a))
+	m := make([][]time.Duration, cfg.Nodes)
+	for i := range m {
+		m[i] = make([]time.Duration, cfg.Nodes)
+	}
+	for i := range cfg.Nodes {
+		for j := i; j < cfg.Nodes; j++ {
+			if cfg.LinkLatency != nil {
+				m[i][j], m[j][i] = cfg.LinkLatency(i, j), cfg.LinkLatency(j, i)
+				continue
+			}
+			d := cfg.Latency
+			if cfg.Jitter > 0 {
+				d += time.Duration(rng.Int64N(int64(cfg.Jitter)))
+			}
+			m[i][j], m[j][i] = d, d
+		}
+	}
+	return m
+}
+
+// packetLatency is the simnet router's latency function: the link's entry in
+// the matrix (read-only after New, so safe from the router's goroutine).
+func (n *Network) packetLatency(p *simnet.Packet) time.Duration {
+	from, ok1 := n.index(p.From)
+	to, ok2 := n.index(p.To)
+	if !ok1 || !ok2 {
+		return 0
+	}
+	return n.latency[from][to]
+}
+
+func (n *Network) index(a net.Addr) (int, bool) {
+	u, ok := a.(*net.UDPAddr)
+	if !ok {
+		return 0, false
+	}
+	i, ok := n.byIP[u.IP.String()]
+	return i, ok
+}
+
+// Latency is the configured one-way latency from node i to node j.
+func (n *Network) Latency(i, j int) time.Duration { return n.latency[i][j] }
+
+// Info is node i's address info, for dialing it.
+func (n *Network) Info(i int) peer.AddrInfo {
+	return peer.AddrInfo{ID: n.Hosts[i].ID(), Addrs: n.Hosts[i].Addrs()}
+}
+
+// Index returns the node index of a peer id.
+func (n *Network) Index(id peer.ID) (int, bool) {
+	for i, h := range n.Hosts {
+		if h.ID() == id {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// Connect makes node i dial node j.
+func (n *Network) Connect(ctx context.Context, i, j int) error {
+	if err := n.Hosts[i].Connect(ctx, n.Info(j)); err != nil {
+		return fmt.Errorf("sim: connect %d → %d: %w", i, j, err)
+	}
+	return nil
+}
+
+// Topology connects each node in from to at least degree distinct random
+// nodes of to (seeded), dialing from the from side, and returns every node's
+// neighbours (both directions). Nodes in both sets never dial themselves. It
+// stops with an error when a node cannot reach the degree (to is too small).
+func (n *Network) Topology(ctx context.Context, from, to []int, degree int, seed uint64) (map[int]map[int]bool, error) {
+	rng := rand.New(rand.NewPCG(seed, 0x7090))
+	nb := map[int]map[int]bool{}
+	link := func(i, j int) {
+		if nb[i] == nil {
+			nb[i] = map[int]bool{}
+		}
+		if nb[j] == nil {
+			nb[j] = map[int]bool{}
+		}
+		nb[i][j], nb[j][i] = true, true
+	}
+	for _, i := range from {
+		candidates := make([]int, 0, len(to))
+		for _, j := range to {
+			if j != i {
+				candidates = append(candidates, j)
+			}
+		}
+		rng.Shuffle(len(candidates), func(a, b int) { candidates[a], candidates[b] = candidates[b], candidates[a] })
+		have := 0
+		for _, j := range candidates {
+			if nb[i][j] {
+				have++
+			}
+		}
+		for _, j := range candidates {
+			if have >= degree {
+				break
+			}
+			if nb[i][j] {
+				continue
+			}
+			if err := n.Connect(ctx, i, j); err != nil {
+				return nb, err
+			}
+			link(i, j)
+			have++
+		}
+		if have < degree {
+			return nb, fmt.Errorf("sim: node %d has %d neighbours, wants %d (only %d candidates)", i, have, degree, len(candidates))
+		}
+	}
+	return nb, nil
+}
+
+// Range returns the indices [lo, hi).
+func Range(lo, hi int) []int {
+	out := make([]int, 0, max(0, hi-lo))
+	for i := lo; i < hi; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// Advance lets d of protocol time pass inside the bubble, then waits until
+// every goroutine of the bubble is blocked again (everything d triggered has
+// happened). Only valid inside a synctest bubble.
+func Advance(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+// Run calls step every interval for total protocol time (at most
+// total/interval calls, the first after one interval), with each step's
+// virtual time; it stops early when step returns false.
+func Run(total, interval time.Duration, step func(now time.Time) bool) {
+	if interval <= 0 {
+		return
+	}
+	for range int(total / interval) {
+		Advance(interval)
+		if !step(time.Now()) {
+			return
+		}
+	}
+}
