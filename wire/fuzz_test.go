@@ -228,4 +228,15 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 	write("FuzzDecodeRPC", bodies)
 	write("FuzzVerifySignature", messageSeeds(t))
+	// FuzzSplitRPC takes a body and a limit.
+	dir := filepath.Join("testdata", "fuzz", "FuzzSplitRPC")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range bodies {
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\nuint16(%d)\n", b, 16+i*40)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%02d", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
