@@ -305,3 +305,60 @@ func TestReaderPassesStreamErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeTolerates covers inputs other implementations send that must
+// decode, not fail: unknown fields (v1.3 extensions, the partial-messages
+// draft, nim's experimental RPCs) and non-UTF-8 strings (proto2 strings are
+// bytes on the wire; go-libp2p-pubsub emits binary ids in string fields).
+func TestDecodeTolerates(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  []byte
+		check func(t *testing.T, rpc *gossipsubv1.RPC)
+	}{
+		{"control extensions (v1.3, field 6)", cat(graftRPCBody(t), []byte{0x1a, 0x02, 0x32, 0x00}), func(t *testing.T, rpc *gossipsubv1.RPC) {
+			if len(rpc.GetControl().GetGraft()) != 1 {
+				t.Errorf("graft lost: %v", rpc)
+			}
+		}},
+		{"test extension field 6492434 on RPC", cat([]byte{0x0a, 0x00}, protowireVarintField(6492434, 1)), nil},
+		{"partial messages draft field 10", cat([]byte{0x52, 0x02, 0x0a, 0x00}), nil},
+		{"non-UTF-8 topic", []byte{0x0a, 0x04, 0x12, 0x02, 0xff, 0xfe}, func(t *testing.T, rpc *gossipsubv1.RPC) {
+			if got := rpc.Subscriptions[0].GetTopicid(); got != "\xff\xfe" {
+				t.Errorf("topic %q", got)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var rpc gossipsubv1.RPC
+			if err := DecodeRPC(tc.body, &rpc, DefaultLimits()); err != nil {
+				t.Fatal(err)
+			}
+			if tc.check != nil {
+				tc.check(t, &rpc)
+			}
+			// Unknown fields survive a re-encode (relevant when relaying);
+			// proto.Equal compares them too.
+			again, err := AppendFrame(nil, &rpc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back gossipsubv1.RPC
+			if err := NewReader(bytes.NewReader(again), 0).ReadRPC(&back); err != nil {
+				t.Fatal(err)
+			}
+			assertRPC(t, &back, &rpc)
+		})
+	}
+}
+
+func graftRPCBody(t *testing.T) []byte {
+	f := mustFrame(t, graftRPC("t"))
+	return f[1:]
+}
+
+// protowireVarintField encodes a varint field with an arbitrary number.
+func protowireVarintField(num uint64, v uint64) []byte {
+	return binary.AppendUvarint(binary.AppendUvarint(nil, num<<3), v)
+}
