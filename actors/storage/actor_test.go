@@ -385,14 +385,17 @@ func TestActorLoadAllWithoutSenderIsCounted(t *testing.T) {
 func TestActorInvalidConfigStops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
-		p := actortest.NewProbe(t, sys)
 		cfg := DefaultConfig()
 		cfg.FlushThreshold = 0
-		pid := sys.Root.Spawn(Props(cfg, Deps{Backend: newFakeBackend()}))
-		p.Watch(pid)
-		p.ExpectTerminated(pid)
-		pid = sys.Root.Spawn(Props(DefaultConfig(), Deps{}))
-		p.Watch(pid)
-		p.ExpectTerminated(pid)
+		for _, props := range []*actor.Props{
+			Props(cfg, Deps{Backend: newFakeBackend()}),
+			Props(DefaultConfig(), Deps{}), // no backend
+		} {
+			pid := sys.Root.Spawn(props)
+			synctest.Wait() // it stops while starting; a Watch could come too late
+			if _, alive := sys.ProcessRegistry.GetLocal(pid.GetId()); alive {
+				t.Fatalf("actor %s still running", pid)
+			}
+		}
 	})
 }
