@@ -57,6 +57,10 @@ type poolActor struct {
 	cancels map[uint64]context.CancelFunc
 	self    *actor.PID
 	root    *actor.RootContext
+	// stopped is set before the dials are cancelled at stop or restart, so
+	// their goroutines do not report to a stopped actor (dead letters).
+	// Shared only with this incarnation's own dial goroutines.
+	stopped *atomic.Bool
 }
 
 // Receive implements actor.Actor.
@@ -82,6 +86,7 @@ func (a *poolActor) Receive(c actor.Context) {
 func (a *poolActor) started(c actor.Context) {
 	a.incarnation = incarnations.Add(1)
 	a.self, a.root = c.Self(), c.ActorSystem().Root
+	a.stopped = new(atomic.Bool)
 	if a.log == nil {
 		a.log = c.Logger()
 	}
@@ -172,6 +177,7 @@ func (a *poolActor) stopAll(c actor.Context, reason string) {
 	if a.pool == nil {
 		return
 	}
+	a.stopped.Store(true)
 	a.execute(c, a.pool.Stop(time.Now(), reason))
 	for id, cancel := range a.cancels {
 		cancel()
@@ -218,12 +224,25 @@ func (a *poolActor) execute(c actor.Context, eff Effects[*actor.PID]) {
 func (a *poolActor) launch(s Start) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
 	a.cancels[s.ID] = cancel
-	go runDial(ctx, cancel, a.dialer, s, a.root, a.self, a.incarnation, a.log)
+	go runDial(ctx, cancel, a.dialer, s, reporter{a.root, a.self, a.incarnation, a.stopped}, a.log)
 }
 
-func runDial(ctx context.Context, cancel context.CancelFunc, d Dialer, s Start,
-	root *actor.RootContext, self *actor.PID, incarnation uint64, log *slog.Logger) {
-	report := &dialerv1.DialFinished{DialId: s.ID, Incarnation: incarnation}
+// reporter is what a dial goroutine needs to report back to its actor.
+type reporter struct {
+	root        *actor.RootContext
+	self        *actor.PID
+	incarnation uint64
+	stopped     *atomic.Bool
+}
+
+func (r reporter) send(m *dialerv1.DialFinished) {
+	if !r.stopped.Load() {
+		r.root.Send(r.self, m)
+	}
+}
+
+func runDial(ctx context.Context, cancel context.CancelFunc, d Dialer, s Start, to reporter, log *slog.Logger) {
+	report := &dialerv1.DialFinished{DialId: s.ID, Incarnation: to.incarnation}
 	defer func() {
 		// A panicking Dialer must not take the node down, nor leave the
 		// dial's requesters waiting: the dial is reported FAILED.
@@ -233,7 +252,7 @@ func runDial(ctx context.Context, cancel context.CancelFunc, d Dialer, s Start,
 			report.Reason = fmt.Sprintf("dialer panicked: %v", r)
 		}
 		cancel()
-		root.Send(self, report)
+		to.send(report)
 	}()
 	err := d.Dial(ctx, s.Peer, s.Addrs, s.Protocol)
 	report.Outcome, report.Reason = Classify(err, ctx.Err())

@@ -28,12 +28,26 @@ type env struct {
 	dialer *fakeDialer
 	reg    *prometheus.Registry
 	tap    *actortest.Tap
+	// p is the main probe. It is made before the pool's cleanup is
+	// registered, so at cleanup the pool stops (answering CANCELLED) while
+	// the probe still listens.
+	p *actortest.Probe
 }
 
 func newEnv(t *testing.T, cfg Config, d *fakeDialer) *env {
 	t.Helper()
 	e := &env{sys: actortest.NewSystem(t), dialer: d, reg: prometheus.NewRegistry(), tap: actortest.NewTap()}
+	e.p = actortest.NewProbe(t, e.sys)
 	e.pid = e.sys.Root.Spawn(Props(cfg, Deps{Dialer: d, Registerer: e.reg}, e.tap.Options()...))
+	// ActorSystem.Shutdown does not stop actors; stopping the pool cancels
+	// the dials still running so the bubble ends with no goroutine left.
+	// Only a live pool is stopped: stopping a dead one makes a dead letter,
+	// whose log throttle leaves a timer goroutine in the bubble.
+	t.Cleanup(func() {
+		if _, alive := e.sys.ProcessRegistry.Get(e.pid); alive {
+			_ = e.sys.Root.StopFuture(e.pid).Wait()
+		}
+	})
 	return e
 }
 
@@ -52,7 +66,7 @@ func completed(p peer.ID, o dialerv1.DialOutcome, reason string, d time.Duration
 func TestActorAnswersConnectedAfterTheDial(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(300*time.Millisecond, nil)))
-		p := actortest.NewProbe(t, e.sys)
+		p := e.p
 		p.Request(e.pid, dialMsg(testPeer(1), static, "/ip4/127.0.0.1/tcp/4001"))
 		p.ExpectMessage(completed(testPeer(1), connected, "", 300*time.Millisecond))
 		p.ExpectNoMessage(time.Minute)
@@ -78,7 +92,7 @@ func TestActorMapsDialErrorsToOutcomes(t *testing.T) {
 			return time.Second, errors.New("no route")
 		})
 		e := newEnv(t, DefaultConfig(), d)
-		p := actortest.NewProbe(t, e.sys)
+		p := e.p
 		p.Request(e.pid, dialMsg(testPeer(1), px))
 		p.ExpectMessage(completed(testPeer(1), refused, refusedErr.Error(), time.Second))
 		p.Request(e.pid, dialMsg(testPeer(2), px))
@@ -89,7 +103,7 @@ func TestActorMapsDialErrorsToOutcomes(t *testing.T) {
 func TestActorTimesOutADialAtItsTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Hour, nil)))
-		p := actortest.NewProbe(t, e.sys)
+		p := e.p
 		m := dialMsg(testPeer(1), api)
 		m.Timeout = durationpb.New(2 * time.Second)
 		p.Request(e.pid, m)
@@ -130,7 +144,7 @@ func TestActorRejectsBadInput(t *testing.T) {
 		t.Run(row.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Second, nil)))
-				p := actortest.NewProbe(t, e.sys)
+				p := e.p
 				p.Request(e.pid, row.msg)
 				got := actortest.Expect[*dialerv1.DialCompleted](p)
 				if got.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED || !strings.Contains(got.GetReason(), row.reason) {
@@ -158,7 +172,7 @@ func TestActorAnswersAConnectedPeerAtOnce(t *testing.T) {
 		d := newFakeDialer(fixed(time.Second, nil))
 		d.connected[testPeer(1)] = true
 		e := newEnv(t, DefaultConfig(), d)
-		p := actortest.NewProbe(t, e.sys)
+		p := e.p
 		p.Request(e.pid, dialMsg(testPeer(1), api))
 		p.ExpectMessage(completed(testPeer(1), connected, "", 0))
 		if _, total, _ := d.stats(); total != 0 {
@@ -170,7 +184,7 @@ func TestActorAnswersAConnectedPeerAtOnce(t *testing.T) {
 func TestActorJoinsRequestsForThePeerInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(5*time.Second, nil)))
-		first, second := actortest.NewProbe(t, e.sys), actortest.NewProbe(t, e.sys)
+		first, second := e.p, actortest.NewProbe(t, e.sys)
 		first.Request(e.pid, dialMsg(testPeer(1), relay))
 		time.Sleep(2 * time.Second) // virtual: the second asks while the dial runs
 		second.Request(e.pid, dialMsg(testPeer(1), static))
@@ -185,7 +199,7 @@ func TestActorJoinsRequestsForThePeerInFlight(t *testing.T) {
 func TestActorCancelAnswersCancelledOnceAndStopsTheDial(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Hour, nil)))
-		p := actortest.NewProbe(t, e.sys)
+		p := e.p
 		p.Request(e.pid, dialMsg(testPeer(1), api))
 		time.Sleep(time.Second)
 		p.Send(e.pid, &dialerv1.CancelDial{PeerId: []byte(testPeer(1))})
@@ -203,7 +217,7 @@ func TestActorCancelAnswersCancelledOnceAndStopsTheDial(t *testing.T) {
 func TestActorCountsAnInvalidCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Second, nil)))
-		p := actortest.NewProbe(t, e.sys)
+		p := e.p
 		p.Request(e.pid, &dialerv1.CancelDial{PeerId: []byte("not a multihash")})
 		p.ExpectNoMessage(time.Second)
 		if n := metricValue(t, e.reg, "peermesh_dialer_rejections_total", "reason", "invalid_cancel"); n != 1 {
@@ -217,7 +231,7 @@ func TestActorRejectsWhenTheQueueIsFull(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxInFlight, cfg.MaxQueued = 1, 1
 		e := newEnv(t, cfg, newFakeDialer(fixed(time.Second, nil)))
-		p := actortest.NewProbe(t, e.sys)
+		p := e.p
 		for i := range 3 {
 			p.Request(e.pid, dialMsg(testPeer(i), api))
 		}
@@ -239,7 +253,7 @@ func TestActorStatusReportsInFlightAndQueued(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxInFlight = 2
 		e := newEnv(t, cfg, newFakeDialer(fixed(time.Second, nil)))
-		p := actortest.NewProbe(t, e.sys)
+		p := e.p
 		for i := range 5 {
 			p.Send(e.pid, dialMsg(testPeer(i), px)) // no sender: no answers
 		}
@@ -260,7 +274,7 @@ func TestActorStopCancelsEveryDialAndAnswersEveryWaiter(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxInFlight = 2
 		e := newEnv(t, cfg, newFakeDialer(fixed(time.Hour, nil)))
-		p := actortest.NewProbe(t, e.sys)
+		p := e.p
 		for i := range 5 {
 			p.Request(e.pid, dialMsg(testPeer(i), px))
 		}
@@ -326,7 +340,7 @@ func TestActorSendsOnlyProtobuf(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxInFlight, cfg.MaxQueued = 2, 2
 		e := newEnv(t, cfg, newFakeDialer(randomPlan(1, time.Second, nil, errors.New("x"))))
-		p := actortest.NewProbe(t, e.sys)
+		p := e.p
 		for i := range 6 {
 			p.Request(e.pid, dialMsg(testPeer(i%5), px))
 		}
@@ -361,7 +375,7 @@ func TestActorNeverExceedsMaxInFlight(t *testing.T) {
 		d := newFakeDialer(randomPlan(7, 3*time.Second, nil, nil, errors.New("failed"),
 			fmt.Errorf("x: %w", syscall.ECONNREFUSED)))
 		e := newEnv(t, DefaultConfig(), d)
-		p := actortest.NewProbe(t, e.sys)
+		p := e.p
 		sources := []dialerv1.DialSource{static, cache, service, relay, px, api}
 		for i := range n {
 			p.Request(e.pid, dialMsg(testPeer(i), sources[i%len(sources)]))
@@ -387,6 +401,43 @@ func TestActorNeverExceedsMaxInFlight(t *testing.T) {
 		}
 		if maxInFlight != 10 || total != n {
 			t.Fatalf("max in flight %d, dials %d: the pool did not use its 10 slots for %d dials", maxInFlight, total, n)
+		}
+	})
+}
+
+// TestActorIgnoresAReportOfAnotherIncarnation: a DialFinished that outlived
+// a restart carries the old incarnation and must neither answer nor free a
+// slot of the new one.
+func TestActorIgnoresAReportOfAnotherIncarnation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Hour, nil)))
+		p := e.p
+		p.Request(e.pid, dialMsg(testPeer(1), api))
+		synctest.Wait()
+		p.Send(e.pid, &dialerv1.DialFinished{DialId: 1, Incarnation: 0, Outcome: connected})
+		p.ExpectNoMessage(5 * time.Second) // before the dial's own 10 s timeout
+		p.Request(e.pid, &dialerv1.GetDialStatus{})
+		if st := actortest.Expect[*dialerv1.DialStatus](p); st.GetInFlight() != 1 {
+			t.Fatalf("in flight %d after a stale report, want 1", st.GetInFlight())
+		}
+	})
+}
+
+// TestPropsOnOneRegistryShareTheSeries: two pools (or one pool's props used
+// twice) on the same registry do not fail registration; they share series.
+func TestPropsOnOneRegistryShareTheSeries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		reg := prometheus.NewRegistry()
+		d := newFakeDialer(fixed(time.Second, nil))
+		a := sys.Root.Spawn(Props(DefaultConfig(), Deps{Dialer: d, Registerer: reg}))
+		b := sys.Root.Spawn(Props(DefaultConfig(), Deps{Dialer: d, Registerer: reg}))
+		p := actortest.NewProbe(t, sys)
+		p.Request(a, dialMsg(testPeer(1), api))
+		p.Request(b, dialMsg(testPeer(2), api))
+		actortest.ReceiveN[*dialerv1.DialCompleted](p, 2, time.Minute)
+		if n := metricValue(t, reg, "waku_peers_dials", "outcome", "connected"); n != 2 {
+			t.Fatalf("waku_peers_dials{outcome=connected} = %v, want 2", n)
 		}
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
@@ -37,5 +39,21 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 				t.Fatalf("Validate() = %v, want an error naming %s", err, row.field)
 			}
 		})
+	}
+}
+
+// TestLabelTablesCoverTheEnums guards the metric label tables against a new
+// enum value added to dialer.proto.
+func TestLabelTablesCoverTheEnums(t *testing.T) {
+	if len(dialerv1.DialOutcome_name) != numOutcomes {
+		t.Errorf("DialOutcome has %d values, label table %d", len(dialerv1.DialOutcome_name), numOutcomes)
+	}
+	if len(dialerv1.DialSource_name) != numSources {
+		t.Errorf("DialSource has %d values, label table %d", len(dialerv1.DialSource_name), numSources)
+	}
+	for r := RejectNone; r < numRejectReasons; r++ {
+		if r.String() == "unknown" {
+			t.Errorf("RejectReason %d has no label", r)
+		}
 	}
 }

@@ -58,5 +58,7 @@
 // the actor with a DialFinished message; the goroutine never touches the
 // actor's state. One actor rather than a router pool, because routees cannot
 // share one FIFO or one dedupe set. Stopping (or restarting) the actor
-// cancels every dial and answers every waiter CANCELLED.
+// cancels every dial and answers every waiter CANCELLED. Stop it before
+// shutting its actor system down: protoactor's ActorSystem.Shutdown does not
+// stop actors, so running dials would only end at their timeout.
 package dialer

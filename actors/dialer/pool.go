@@ -59,6 +59,9 @@ type dial[W any] struct {
 	state   dialState
 	started time.Time
 	waiters []waiter[W]
+	// inline backs waiters for the usual single requester, saving an
+	// allocation per dial.
+	inline [1]waiter[W]
 	// prev/next link the dial into its priority's FIFO while queued.
 	prev, next *dial[W]
 	// samePeer chains the live dials of one peer (one per protocol).
@@ -164,7 +167,9 @@ func (p *Pool[W]) Enqueue(now time.Time, to W, req Request, connected bool) Effe
 				fmt.Sprintf("dial queue full: %d dials waiting (MaxQueued)", p.queued))
 			break
 		}
-		d := &dial[W]{req: req, prio: priorityOf(req.Source), waiters: []waiter[W]{{to: to, since: now}}}
+		d := &dial[W]{req: req, prio: priorityOf(req.Source)}
+		d.inline[0] = waiter[W]{to: to, since: now}
+		d.waiters = d.inline[:1:1]
 		d.samePeer = p.live[req.Peer]
 		p.live[req.Peer] = d
 		if len(p.running) < p.cfg.MaxInFlight {

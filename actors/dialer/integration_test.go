@@ -1,0 +1,190 @@
+package dialer
+
+import (
+	"context"
+	"crypto/rand"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/peermesh/peermesh/actortest"
+	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
+)
+
+// Integration tests: real go-libp2p hosts on 127.0.0.1 only, wall clock,
+// every wait bounded.
+
+func newLoopbackHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.DisableRelay(),
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+	)
+	if err != nil {
+		t.Fatalf("new host: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// closedPorts binds n loopback ports and closes them again, so nothing
+// listens on them when the test dials.
+func closedPorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("bind loopback port: %v", err)
+		}
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		if err := l.Close(); err != nil {
+			t.Fatalf("close loopback port: %v", err)
+		}
+	}
+	return ports
+}
+
+func randomPeer(t *testing.T) peer.ID {
+	t.Helper()
+	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// countingDialer wraps a Dialer and records the most dials seen at once.
+type countingDialer struct {
+	Dialer
+	mu            sync.Mutex
+	inFlight, max int
+}
+
+func (c *countingDialer) Dial(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, protocol string) error {
+	c.mu.Lock()
+	c.inFlight++
+	c.max = max(c.max, c.inFlight)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.inFlight--
+		c.mu.Unlock()
+	}()
+	return c.Dialer.Dial(ctx, p, addrs, protocol)
+}
+
+func (c *countingDialer) maxInFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.max
+}
+
+// TestLibp2pDialsToClosedPortsStayUnderTheCap dials 50 loopback ports that
+// nothing listens on with the real libp2p host: never more than 10 dials at
+// once, every request answered REFUSED or FAILED, in bounded time.
+func TestLibp2pDialsToClosedPortsStayUnderTheCap(t *testing.T) {
+	const n = 50
+	h := newLoopbackHost(t)
+	d := &countingDialer{Dialer: NewLibp2pDialer(h)}
+	sys := actortest.NewSystem(t)
+	reg := prometheus.NewRegistry()
+	pid := sys.Root.Spawn(Props(DefaultConfig(), Deps{Dialer: d, Registerer: reg}))
+	p := actortest.NewProbe(t, sys)
+
+	start := time.Now()
+	want := map[peer.ID]bool{}
+	for _, port := range closedPorts(t, n) {
+		id := randomPeer(t)
+		want[id] = true
+		addr := ma.StringCast("/ip4/127.0.0.1/tcp/" + strconv.Itoa(port))
+		p.Request(pid, &dialerv1.DialPeer{
+			PeerId: []byte(id), Addresses: [][]byte{addr.Bytes()},
+			Source: dialerv1.DialSource_DIAL_SOURCE_PX, Timeout: durationpb.New(5 * time.Second),
+		})
+	}
+	for _, got := range actortest.ReceiveN[*dialerv1.DialCompleted](p, n, 60*time.Second) {
+		id := peer.ID(got.GetPeerId())
+		if !want[id] {
+			t.Fatalf("answer for %s: unknown or answered twice", id)
+		}
+		delete(want, id)
+		switch got.GetOutcome() {
+		case dialerv1.DialOutcome_DIAL_OUTCOME_REFUSED, dialerv1.DialOutcome_DIAL_OUTCOME_FAILED:
+		default:
+			t.Errorf("dial to a closed port: %v (%s), want REFUSED or FAILED", got.GetOutcome(), got.GetReason())
+		}
+		if got.GetReason() == "" {
+			t.Errorf("answer for %s has no reason", id)
+		}
+	}
+	p.ExpectNoMessage(200 * time.Millisecond)
+	if m := d.maxInFlight(); m > 10 || m < 1 {
+		t.Fatalf("observed %d dials in flight, want 1..10", m)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("50 refused dials took %s", took)
+	}
+	refusedN := metricValue(t, reg, "waku_peers_dials", "outcome", "refused")
+	failedN := metricValue(t, reg, "waku_peers_dials", "outcome", "failed")
+	if refusedN+failedN != n {
+		t.Fatalf("waku_peers_dials refused %v + failed %v, want %d", refusedN, failedN, n)
+	}
+	t.Logf("50 closed ports: %v refused, %v failed, max %d in flight, %s", refusedN, failedN, d.maxInFlight(), time.Since(start))
+}
+
+// TestLibp2pDialChecksTheProtocol dials a real listening host: without a
+// protocol, with one it serves (CONNECTED) and with one it does not
+// (REFUSED, the negotiation failed).
+func TestLibp2pDialChecksTheProtocol(t *testing.T) {
+	const served = "/peermesh/test/1.0.0"
+	server := newLoopbackHost(t)
+	server.SetStreamHandler(served, func(s network.Stream) { _ = s.Close() })
+	client := newLoopbackHost(t)
+	sys := actortest.NewSystem(t)
+	pid := sys.Root.Spawn(Props(DefaultConfig(), Deps{Dialer: NewLibp2pDialer(client)}))
+	p := actortest.NewProbe(t, sys)
+
+	var addrs [][]byte
+	for _, a := range server.Addrs() {
+		addrs = append(addrs, a.Bytes())
+	}
+	ask := func(protocol string) *dialerv1.DialCompleted {
+		t.Helper()
+		p.Request(pid, &dialerv1.DialPeer{PeerId: []byte(server.ID()), Addresses: addrs, Protocol: protocol,
+			Timeout: durationpb.New(10 * time.Second)})
+		return actortest.ExpectWithin[*dialerv1.DialCompleted](p, 20*time.Second)
+	}
+	if got := ask(""); got.GetOutcome() != connected {
+		t.Fatalf("plain dial: %v (%s)", got.GetOutcome(), got.GetReason())
+	}
+	if got := ask(""); got.GetOutcome() != connected || got.GetDuration().AsDuration() != 0 {
+		t.Fatalf("dial of a connected peer: %v after %v, want CONNECTED at once", got.GetOutcome(), got.GetDuration().AsDuration())
+	}
+	if got := ask(served); got.GetOutcome() != connected || got.GetProtocol() != served {
+		t.Fatalf("dial with a served protocol: %v (%s)", got.GetOutcome(), got.GetReason())
+	}
+	if got := ask("/peermesh/unknown/1.0.0"); got.GetOutcome() != refused {
+		t.Fatalf("dial with an unserved protocol: %v (%s), want REFUSED", got.GetOutcome(), got.GetReason())
+	}
+	p.Request(pid, &dialerv1.DialPeer{PeerId: []byte(client.ID())})
+	if got := actortest.Expect[*dialerv1.DialCompleted](p); got.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED {
+		t.Fatalf("dialing self with the real host: %v, want REJECTED", got.GetOutcome())
+	}
+}
