@@ -441,3 +441,26 @@ func TestPropsOnOneRegistryShareTheSeries(t *testing.T) {
 		}
 	})
 }
+
+// TestActorServesStaticBeforeQueuedPeerExchange checks the adapter keeps
+// the core's priorities: with one slot, a static request that arrives after
+// three px requests runs right after the dial already running.
+func TestActorServesStaticBeforeQueuedPeerExchange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.MaxInFlight = 1
+		e := newEnv(t, cfg, newFakeDialer(fixed(time.Second, nil)))
+		for i := range 3 {
+			e.p.Request(e.pid, dialMsg(testPeer(i), px))
+		}
+		e.p.Request(e.pid, dialMsg(testPeer(9), static))
+		var order []peer.ID
+		for _, got := range actortest.ReceiveN[*dialerv1.DialCompleted](e.p, 4, time.Minute) {
+			order = append(order, peer.ID(got.GetPeerId()))
+		}
+		want := []peer.ID{testPeer(0), testPeer(9), testPeer(1), testPeer(2)}
+		if fmt.Sprint(order) != fmt.Sprint(want) {
+			t.Fatalf("answer order %v, want %v", order, want)
+		}
+	})
+}
