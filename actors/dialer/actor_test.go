@@ -70,15 +70,9 @@ func TestActorAnswersConnectedAfterTheDial(t *testing.T) {
 		p.Request(e.pid, dialMsg(testPeer(1), static, "/ip4/127.0.0.1/tcp/4001"))
 		p.ExpectMessage(completed(testPeer(1), connected, "", 300*time.Millisecond))
 		p.ExpectNoMessage(time.Minute)
-		if got := metricValue(t, e.reg, "waku_peers_dials", "outcome", "connected"); got != 1 {
-			t.Errorf("waku_peers_dials{outcome=connected} = %v, want 1", got)
-		}
-		if got := metricValue(t, e.reg, "peermesh_dialer_dial_duration_seconds", "outcome", "connected"); got != 1 {
-			t.Errorf("dial duration samples = %v, want 1", got)
-		}
-		if got := metricValue(t, e.reg, "peermesh_dialer_requests_total", "source", "static"); got != 1 {
-			t.Errorf("requests{source=static} = %v, want 1", got)
-		}
+		wantMetric(t, e.reg, 1, "waku_peers_dials", "outcome", "connected")
+		wantMetric(t, e.reg, 1, "peermesh_dialer_dial_duration_seconds", "outcome", "connected")
+		wantMetric(t, e.reg, 1, "peermesh_dialer_requests_total", "source", "static")
 	})
 }
 
@@ -150,12 +144,8 @@ func TestActorRejectsBadInput(t *testing.T) {
 				if got.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED || !strings.Contains(got.GetReason(), row.reason) {
 					t.Fatalf("got %v %q, want REJECTED mentioning %q", got.GetOutcome(), got.GetReason(), row.reason)
 				}
-				if n := metricValue(t, e.reg, "peermesh_dialer_rejections_total", "reason", row.label); n != 1 {
-					t.Errorf("rejections{reason=%s} = %v, want 1", row.label, n)
-				}
-				if n := metricValue(t, e.reg, "waku_peers_dials", "outcome", "rejected"); n != 1 {
-					t.Errorf("waku_peers_dials{outcome=rejected} = %v, want 1", n)
-				}
+				wantMetric(t, e.reg, 1, "peermesh_dialer_rejections_total", "reason", row.label)
+				wantMetric(t, e.reg, 1, "waku_peers_dials", "outcome", "rejected")
 				// Still serving.
 				p.Request(e.pid, dialMsg(testPeer(2), api))
 				p.ExpectMessage(completed(testPeer(2), connected, "", time.Second))
@@ -208,9 +198,7 @@ func TestActorCancelAnswersCancelledOnceAndStopsTheDial(t *testing.T) {
 		if errs := e.dialer.contextErrors(); len(errs) != 1 || !errors.Is(errs[0], context.Canceled) {
 			t.Fatalf("dial context errors = %v, want one cancellation", errs)
 		}
-		if n := metricValue(t, e.reg, "peermesh_dialer_in_flight"); n != 0 {
-			t.Fatalf("in flight after the cancelled dial returned = %v, want 0", n)
-		}
+		wantMetric(t, e.reg, 0, "peermesh_dialer_in_flight")
 	})
 }
 
@@ -220,9 +208,7 @@ func TestActorCountsAnInvalidCancel(t *testing.T) {
 		p := e.p
 		p.Request(e.pid, &dialerv1.CancelDial{PeerId: []byte("not a multihash")})
 		p.ExpectNoMessage(time.Second)
-		if n := metricValue(t, e.reg, "peermesh_dialer_rejections_total", "reason", "invalid_cancel"); n != 1 {
-			t.Fatalf("rejections{reason=invalid_cancel} = %v, want 1", n)
-		}
+		wantMetric(t, e.reg, 1, "peermesh_dialer_rejections_total", "reason", "invalid_cancel")
 	})
 }
 
@@ -242,9 +228,7 @@ func TestActorRejectsWhenTheQueueIsFull(t *testing.T) {
 		}
 		p.ExpectMessage(completed(testPeer(0), connected, "", time.Second))
 		p.ExpectMessage(completed(testPeer(1), connected, "", 2*time.Second))
-		if n := metricValue(t, e.reg, "peermesh_dialer_rejections_total", "reason", "queue_full"); n != 1 {
-			t.Fatalf("rejections{reason=queue_full} = %v, want 1", n)
-		}
+		wantMetric(t, e.reg, 1, "peermesh_dialer_rejections_total", "reason", "queue_full")
 	})
 }
 
@@ -259,9 +243,7 @@ func TestActorStatusReportsInFlightAndQueued(t *testing.T) {
 		}
 		p.Request(e.pid, &dialerv1.GetDialStatus{})
 		p.ExpectMessage(&dialerv1.DialStatus{InFlight: 2, Queued: 3, MaxInFlight: 2, MaxQueued: 1000})
-		if n := metricValue(t, e.reg, "peermesh_dialer_queue_length"); n != 3 {
-			t.Errorf("queue length gauge = %v, want 3", n)
-		}
+		wantMetric(t, e.reg, 3, "peermesh_dialer_queue_length")
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
 		p.Request(e.pid, &dialerv1.GetDialStatus{})
@@ -327,9 +309,7 @@ func TestActorWithABadConfigRejectsEveryRequest(t *testing.T) {
 		if got.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED || !strings.Contains(got.GetReason(), "MaxInFlight") {
 			t.Fatalf("got %v, want REJECTED naming MaxInFlight", got)
 		}
-		if n := metricValue(t, reg, "peermesh_dialer_rejections_total", "reason", "misconfigured"); n != 1 {
-			t.Fatalf("rejections{reason=misconfigured} = %v, want 1", n)
-		}
+		wantMetric(t, reg, 1, "peermesh_dialer_rejections_total", "reason", "misconfigured")
 	})
 }
 
@@ -436,9 +416,7 @@ func TestPropsOnOneRegistryShareTheSeries(t *testing.T) {
 		p.Request(a, dialMsg(testPeer(1), api))
 		p.Request(b, dialMsg(testPeer(2), api))
 		actortest.ReceiveN[*dialerv1.DialCompleted](p, 2, time.Minute)
-		if n := metricValue(t, reg, "waku_peers_dials", "outcome", "connected"); n != 2 {
-			t.Fatalf("waku_peers_dials{outcome=connected} = %v, want 2", n)
-		}
+		wantMetric(t, reg, 2, "waku_peers_dials", "outcome", "connected")
 	})
 }
 

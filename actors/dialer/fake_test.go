@@ -28,13 +28,38 @@ type fakeDialer struct {
 	// plan gives the latency and result of the n-th dial (0-based) of p.
 	plan func(n int, p peer.ID, protocol string) (time.Duration, error)
 
-	mu          sync.Mutex
-	connected   map[peer.ID]bool
-	calls       map[peer.ID]int
-	total       int
-	inFlight    int
-	maxInFlight int
-	ctxErrs     []error
+	running concurrency
+
+	mu        sync.Mutex
+	connected map[peer.ID]bool
+	calls     map[peer.ID]int
+	total     int
+	ctxErrs   []error
+}
+
+// concurrency counts calls running at once and remembers the peak.
+type concurrency struct {
+	mu         sync.Mutex
+	now, peakN int
+}
+
+func (c *concurrency) enter() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now++
+	c.peakN = max(c.peakN, c.now)
+}
+
+func (c *concurrency) leave() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now--
+}
+
+func (c *concurrency) peak() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peakN
 }
 
 func newFakeDialer(plan func(n int, p peer.ID, protocol string) (time.Duration, error)) *fakeDialer {
@@ -67,18 +92,13 @@ func (f *fakeDialer) IsConnected(p peer.ID) bool {
 }
 
 func (f *fakeDialer) Dial(ctx context.Context, p peer.ID, _ []ma.Multiaddr, protocol string) error {
+	f.running.enter()
+	defer f.running.leave()
 	f.mu.Lock()
 	n := f.calls[p]
 	f.calls[p]++
 	f.total++
-	f.inFlight++
-	f.maxInFlight = max(f.maxInFlight, f.inFlight)
 	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		f.inFlight--
-		f.mu.Unlock()
-	}()
 	latency, err := f.plan(n, p, protocol)
 	timer := time.NewTimer(latency)
 	defer timer.Stop()
@@ -107,13 +127,21 @@ func (f *fakeDialer) stats() (calls map[peer.ID]int, total, maxInFlight int) {
 	for p, n := range f.calls {
 		calls[p] = n
 	}
-	return calls, f.total, f.maxInFlight
+	return calls, f.total, f.running.peak()
 }
 
 func (f *fakeDialer) contextErrors() []error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]error(nil), f.ctxErrs...)
+}
+
+// wantMetric fails the test unless the sample of name with labels is want.
+func wantMetric(t testing.TB, reg prometheus.Gatherer, want float64, name string, labels ...string) {
+	t.Helper()
+	if got := metricValue(t, reg, name, labels...); got != want {
+		t.Errorf("%s%v = %v, want %v", name, labels, got, want)
+	}
 }
 
 // metricValue reads one counter or gauge sample from reg; labels are

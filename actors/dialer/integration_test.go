@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -73,27 +72,13 @@ func randomPeer(t *testing.T) peer.ID {
 // countingDialer wraps a Dialer and records the most dials seen at once.
 type countingDialer struct {
 	Dialer
-	mu            sync.Mutex
-	inFlight, max int
+	running concurrency
 }
 
 func (c *countingDialer) Dial(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, protocol string) error {
-	c.mu.Lock()
-	c.inFlight++
-	c.max = max(c.max, c.inFlight)
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.inFlight--
-		c.mu.Unlock()
-	}()
+	c.running.enter()
+	defer c.running.leave()
 	return c.Dialer.Dial(ctx, p, addrs, protocol)
-}
-
-func (c *countingDialer) maxInFlight() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.max
 }
 
 // TestLibp2pDialsToClosedPortsStayUnderTheCap dials 50 loopback ports that
@@ -135,7 +120,7 @@ func TestLibp2pDialsToClosedPortsStayUnderTheCap(t *testing.T) {
 		}
 	}
 	p.ExpectNoMessage(200 * time.Millisecond)
-	if m := d.maxInFlight(); m > 10 || m < 1 {
+	if m := d.running.peak(); m > 10 || m < 1 {
 		t.Fatalf("observed %d dials in flight, want 1..10", m)
 	}
 	if took := time.Since(start); took > 30*time.Second {
@@ -146,7 +131,7 @@ func TestLibp2pDialsToClosedPortsStayUnderTheCap(t *testing.T) {
 	if refusedN+failedN != n {
 		t.Fatalf("waku_peers_dials refused %v + failed %v, want %d", refusedN, failedN, n)
 	}
-	t.Logf("50 closed ports: %v refused, %v failed, max %d in flight, %s", refusedN, failedN, d.maxInFlight(), time.Since(start))
+	t.Logf("50 closed ports: %v refused, %v failed, max %d in flight, %s", refusedN, failedN, d.running.peak(), time.Since(start))
 }
 
 // TestLibp2pDialChecksTheProtocol dials a real listening host: without a
