@@ -114,8 +114,22 @@ func (a *poolActor) dialPeer(c actor.Context, m *dialerv1.DialPeer) {
 		return
 	}
 	a.metrics.request(req.Source)
-	connected := req.Protocol == "" && req.Peer != a.pool.self && a.dialer.IsConnected(req.Peer)
+	connected := req.Protocol == "" && req.Peer != a.pool.self && a.isConnected(req.Peer)
 	a.execute(c, a.pool.Enqueue(now, c.Sender(), req, connected))
+}
+
+// isConnected asks the Dialer, which runs on the actor's goroutine here. A
+// panic there would restart the actor and lose the request being handled,
+// so it is logged and the peer taken as not connected: the dial then finds
+// out.
+func (a *poolActor) isConnected(p peer.ID) (connected bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.log.Error("Dialer.IsConnected panicked", "peer", p, "panic", r)
+			connected = false
+		}
+	}()
+	return a.dialer.IsConnected(p)
 }
 
 // rejectRaw answers a DialPeer the core never saw, echoing its raw fields.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -440,5 +441,58 @@ func TestActorServesStaticBeforeQueuedPeerExchange(t *testing.T) {
 		if fmt.Sprint(order) != fmt.Sprint(want) {
 			t.Fatalf("answer order %v, want %v", order, want)
 		}
+	})
+}
+
+// connPanicDialer panics in IsConnected, which the actor calls itself.
+type connPanicDialer struct{ *fakeDialer }
+
+func (connPanicDialer) IsConnected(peer.ID) bool { panic("boom") }
+
+func TestActorSurvivesAPanickingIsConnected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		pid := sys.Root.Spawn(Props(DefaultConfig(), Deps{Dialer: connPanicDialer{newFakeDialer(fixed(time.Second, nil))}}))
+		p.Request(pid, dialMsg(testPeer(1), api))
+		p.ExpectMessage(completed(testPeer(1), connected, "", time.Second))
+	})
+}
+
+// TestActorRestartCancelsEverythingAndServesAgain: a restart (after a
+// crash) answers every waiter CANCELLED, cancels the running dials, and the
+// new incarnation serves new requests with a fresh pool.
+func TestActorRestartCancelsEverythingAndServesAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := DefaultConfig()
+		cfg.MaxInFlight = 1
+		var slow atomic.Bool
+		slow.Store(true)
+		d := newFakeDialer(func(int, peer.ID, string) (time.Duration, error) {
+			if slow.Load() {
+				return time.Hour, nil
+			}
+			return time.Second, nil
+		})
+		e := newEnv(t, cfg, d)
+		e.p.Request(e.pid, dialMsg(testPeer(1), api))
+		e.p.Request(e.pid, dialMsg(testPeer(2), api))
+		synctest.Wait()
+		proc, _ := e.sys.ProcessRegistry.Get(e.pid)
+		proc.SendSystemMessage(e.pid, &actor.Restart{})
+		for _, got := range actortest.ReceiveN[*dialerv1.DialCompleted](e.p, 2, time.Minute) {
+			if got.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED || got.GetReason() != "dial pool restarting" {
+				t.Fatalf("got %v, want CANCELLED by the restart", got)
+			}
+		}
+		synctest.Wait()
+		if errs := d.contextErrors(); len(errs) != 1 {
+			t.Fatalf("%d running dials cancelled, want 1", len(errs))
+		}
+		slow.Store(false)
+		e.p.Request(e.pid, dialMsg(testPeer(3), api))
+		e.p.ExpectMessageWithin(time.Minute, completed(testPeer(3), connected, "", time.Second))
+		e.p.Request(e.pid, &dialerv1.GetDialStatus{})
+		e.p.ExpectMessage(&dialerv1.DialStatus{MaxInFlight: 1, MaxQueued: 1000})
 	})
 }
