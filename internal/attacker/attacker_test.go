@@ -272,6 +272,9 @@ func TestRecordsWhatTheTargetSends(t *testing.T) {
 		if p := r.PrunesOf("t"); len(p) != 1 || p[0].Backoff != 60 || p[0].PX != 2 || r.PruneCount != 1 {
 			t.Errorf("prunes %+v (count %d)", p, r.PruneCount)
 		}
+		if len(r.Advertised) != 3 || string(r.Advertised[1]) != string(attacker.BogusIDs("h", 1, 1)[0]) {
+			t.Errorf("advertised ids kept: %q (MaxRecorded 3)", r.Advertised)
+		}
 		if r.IHaves != 3 || r.IHaveIDs != 7 || r.IWantIDs != 4 || r.IDontWantIDs != 2 {
 			t.Errorf("gossip counts: ihave %d/%d iwant %d idontwant %d", r.IHaves, r.IHaveIDs, r.IWantIDs, r.IDontWantIDs)
 		}

@@ -33,8 +33,11 @@ type Record struct {
 	// MaxRecorded); MessageCount counts all of them.
 	Messages     []*gossipsubv1.Message
 	MessageCount int
-	// IHaves and IHaveIDs count IHAVE entries and the ids they carried.
+	// IHaves and IHaveIDs count IHAVE entries and the ids they carried;
+	// Advertised keeps the first MaxRecorded of those ids, so an attack can
+	// ask for ids the target really advertised.
 	IHaves, IHaveIDs int
+	Advertised       [][]byte
 	// IWantIDs counts ids the target asked for; IDontWantIDs ids it declined.
 	IWantIDs, IDontWantIDs int
 	// InboundStreams counts streams the target opened to the attacker.
@@ -63,6 +66,7 @@ func (r *Record) clone() Record {
 	c.Grafts = maps.Clone(r.Grafts)
 	c.Prunes = slices.Clone(r.Prunes)
 	c.Messages = slices.Clone(r.Messages) // the messages themselves are never mutated
+	c.Advertised = slices.Clone(r.Advertised)
 	return c
 }
 
@@ -95,6 +99,11 @@ func (r *Record) add(rpc *gossipsubv1.RPC, max int) {
 	for _, ih := range ctrl.GetIhave() {
 		r.IHaves++
 		r.IHaveIDs += len(ih.GetMessageIDs())
+		for _, id := range ih.GetMessageIDs() {
+			if len(r.Advertised) < max {
+				r.Advertised = append(r.Advertised, id)
+			}
+		}
 	}
 	for _, iw := range ctrl.GetIwant() {
 		r.IWantIDs += len(iw.GetMessageIDs())
