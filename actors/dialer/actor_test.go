@@ -298,19 +298,49 @@ func TestActorSurvivesAPanickingDialer(t *testing.T) {
 }
 
 func TestActorWithABadConfigRejectsEveryRequest(t *testing.T) {
+	badLimit := DefaultConfig()
+	badLimit.MaxInFlight = 0
+	rows := []struct {
+		name   string
+		cfg    Config
+		dialer Dialer
+		want   string
+	}{
+		{"invalid config", badLimit, newFakeDialer(fixed(0, nil)), "MaxInFlight"},
+		{"no dialer", DefaultConfig(), nil, "Dialer is nil"},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sys := actortest.NewSystem(t)
+				reg := prometheus.NewRegistry()
+				pid := sys.Root.Spawn(Props(row.cfg, Deps{Dialer: row.dialer, Registerer: reg}))
+				p := actortest.NewProbe(t, sys)
+				p.Request(pid, dialMsg(testPeer(1), api))
+				got := actortest.Expect[*dialerv1.DialCompleted](p)
+				if got.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED || !strings.Contains(got.GetReason(), row.want) {
+					t.Fatalf("got %v, want REJECTED naming %q", got, row.want)
+				}
+				wantMetric(t, reg, 1, "peermesh_dialer_rejections_total", "reason", "misconfigured")
+				p.Request(pid, &dialerv1.GetDialStatus{})
+				actortest.Expect[*dialerv1.DialStatus](p)
+			})
+		})
+	}
+}
+
+// TestActorWorksWhenItsMetricsCannotRegister: a name clash on the registry
+// is logged, and the pool dials as usual.
+func TestActorWorksWhenItsMetricsCannotRegister(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
-		cfg := DefaultConfig()
-		cfg.MaxInFlight = 0
 		reg := prometheus.NewRegistry()
-		pid := sys.Root.Spawn(Props(cfg, Deps{Dialer: newFakeDialer(fixed(0, nil)), Registerer: reg}))
+		reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "waku_peers_dials", Help: "someone else's"}))
+		pid := sys.Root.Spawn(Props(DefaultConfig(), Deps{Dialer: newFakeDialer(fixed(time.Second, nil)), Registerer: reg}))
 		p := actortest.NewProbe(t, sys)
 		p.Request(pid, dialMsg(testPeer(1), api))
-		got := actortest.Expect[*dialerv1.DialCompleted](p)
-		if got.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED || !strings.Contains(got.GetReason(), "MaxInFlight") {
-			t.Fatalf("got %v, want REJECTED naming MaxInFlight", got)
-		}
-		wantMetric(t, reg, 1, "peermesh_dialer_rejections_total", "reason", "misconfigured")
+		p.ExpectMessage(completed(testPeer(1), connected, "", time.Second))
+		wantMetric(t, reg, 1, "peermesh_dialer_requests_total", "source", "api")
 	})
 }
 

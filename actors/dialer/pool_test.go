@@ -255,6 +255,13 @@ func TestPoolRules(t *testing.T) {
 				Ended: []string{"a CANCELLED ran 0s", "a CANCELLED ran 0s"}, InFlight: 2},
 		},
 		{
+			name:  "when one of a peer's dials ends, its others stay joinable",
+			setup: []step{enq("w", "a", api), enqAt(0, "w", req("a", api, "/p"))},
+			act:   []step{done(1, connected), enqAt(0, "w2", req("a", api, "/p")), enq("w3", "a", api)},
+			want: got{Starts: []string{"#3 a"}, Answers: []string{"w a CONNECTED 0s"},
+				Ended: []string{"a CONNECTED ran 0s"}, InFlight: 2},
+		},
+		{
 			name:  "cancelling a peer with no dial does nothing",
 			setup: []step{enq("w", "a", api)},
 			act:   []step{cancelPeer("b")},
