@@ -69,14 +69,14 @@ func TestSeenCache(t *testing.T) {
 			t.Fatalf("a %v c %v evicted %d", tp.HasSeen("a"), tp.HasSeen("c"), tp.Stats().SeenEvicted)
 		}
 	})
-	t.Run("many expiries compact the queue", func(t *testing.T) {
+	t.Run("grows past its initial ring and expires everything", func(t *testing.T) {
 		tp := newTopic(t, testConfig())
 		for i := range 1000 {
 			tp.Publish(t0, MessageID(fmt.Sprint(i)), msg(1))
 		}
 		tp.Heartbeat(t0.Add(3 * time.Minute))
-		if tp.seen.len() != 0 || len(tp.seen.fifo) != 0 {
-			t.Fatalf("seen %d fifo %d", tp.seen.len(), len(tp.seen.fifo))
+		if tp.seen.len() != 0 || len(tp.seen.index) != 0 {
+			t.Fatalf("seen %d index %d", tp.seen.len(), len(tp.seen.index))
 		}
 	})
 }
@@ -217,5 +217,33 @@ func TestProfiles(t *testing.T) {
 	}
 	if w.UnsubscribeBackoff != 5*time.Second || l.UnsubscribeBackoff != 10*time.Second || w.PruneBackoff != time.Minute {
 		t.Error("backoffs")
+	}
+}
+
+func TestSeenRingWrapsAndGrows(t *testing.T) {
+	var s seenCache
+	s.init(time.Minute, 200)
+	var st Stats
+	// 64 entries a second apart fill the initial ring; expire the first 10
+	// so the head moves, then add 100 more: the ring wraps, then grows.
+	for i := range 64 {
+		s.add(t0.Add(time.Duration(i)*time.Second), seenEntry{id: MessageID(fmt.Sprint(i))}, &st)
+	}
+	s.expire(t0.Add(time.Minute + 9*time.Second))
+	for i := 64; i < 164; i++ {
+		s.add(t0.Add(time.Duration(i)*time.Second), seenEntry{id: MessageID(fmt.Sprint(i))}, &st)
+	}
+	for i := range 164 {
+		if got, want := s.get(MessageID(fmt.Sprint(i))) != nil, i >= 10; got != want {
+			t.Fatalf("entry %d present %v, want %v", i, got, want)
+		}
+	}
+	if s.len() != 154 || st.SeenEvicted != 0 {
+		t.Fatalf("len %d evicted %d", s.len(), st.SeenEvicted)
+	}
+	// Expiry still goes oldest first across the wrap.
+	s.expire(t0.Add(time.Minute + 99*time.Second))
+	if s.get("99") != nil || s.get("100") == nil || s.len() != 64 {
+		t.Fatalf("after expiry: len %d", s.len())
 	}
 }

@@ -20,7 +20,7 @@ func (t *Topic) Publish(now time.Time, id MessageID, msg *gossipsubv1.Message) *
 		t.stats.Duplicates++
 		return fx
 	}
-	t.seen.add(now, id, &seenEntry{state: seenPublished, validated: now}, &t.stats)
+	t.seen.add(now, seenEntry{id: id, state: seenPublished, validated: now}, &t.stats)
 	t.promises.fulfil(id)
 	t.cache(id, msg)
 	if !t.joined {
@@ -80,7 +80,7 @@ func (t *Topic) HandleMessage(now time.Time, from peer.ID, id MessageID, msg *go
 		t.stats.ValidationDropped++
 		return fx
 	}
-	t.seen.add(now, id, &seenEntry{state: seenPending, from: from, msg: msg}, &t.stats)
+	t.seen.add(now, seenEntry{id: id, state: seenPending, from: from, msg: msg}, &t.stats)
 	t.promises.fulfil(id)
 	if len(msg.GetData()) >= t.cfg.IDontWantMinSize {
 		start := len(t.toBuf)

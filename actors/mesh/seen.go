@@ -20,6 +20,7 @@ const (
 
 // seenEntry is what we remember about a message id.
 type seenEntry struct {
+	id      MessageID
 	state   seenState
 	expires time.Time
 	// validated is when validation finished: copies from mesh peers within
@@ -34,84 +35,83 @@ type seenEntry struct {
 }
 
 // seenCache remembers message ids for a TTL (the seed's salted seen table).
-// Entries expire in insertion order, since the TTL is constant; when the
-// cache is full the oldest entry is evicted early and counted.
+// Since the TTL is constant, entries expire in insertion order, so they live
+// in a ring (oldest at head) indexed by id: no allocation per message. The
+// ring grows by doubling up to max; when it is full the oldest entry is
+// evicted early and counted.
 type seenCache struct {
-	entries map[MessageID]*seenEntry
-	fifo    []MessageID // insertion order; head is fifo[head]
-	head    int
+	index   map[MessageID]int
+	ring    []seenEntry
+	head    int // slot of the oldest entry
+	n       int
 	ttl     time.Duration
 	max     int
 	pending int
 }
 
 func (s *seenCache) init(ttl time.Duration, max int) {
-	s.entries = make(map[MessageID]*seenEntry)
+	s.index = make(map[MessageID]int)
+	s.ring = make([]seenEntry, min(max, 64))
 	s.ttl = ttl
 	s.max = max
 }
 
-func (s *seenCache) len() int { return len(s.entries) }
+func (s *seenCache) len() int { return s.n }
 
-func (s *seenCache) get(id MessageID) *seenEntry { return s.entries[id] }
+// get returns the entry for id or nil. The pointer is valid until the next add.
+func (s *seenCache) get(id MessageID) *seenEntry {
+	slot, ok := s.index[id]
+	if !ok {
+		return nil
+	}
+	return &s.ring[slot]
+}
 
-// add inserts a new entry; the caller checked that id is absent.
-func (s *seenCache) add(now time.Time, id MessageID, e *seenEntry, st *Stats) {
-	if len(s.entries) >= s.max {
-		s.popOldest()
-		st.SeenEvicted++
+// add inserts a new entry; the caller checked that e.id is absent.
+func (s *seenCache) add(now time.Time, e seenEntry, st *Stats) {
+	if s.n == len(s.ring) {
+		if len(s.ring) < s.max {
+			s.grow()
+		} else {
+			s.popOldest()
+			st.SeenEvicted++
+		}
 	}
 	e.expires = now.Add(s.ttl)
-	s.entries[id] = e
+	slot := (s.head + s.n) % len(s.ring)
+	s.ring[slot] = e
+	s.index[e.id] = slot
+	s.n++
 	if e.state == seenPending {
 		s.pending++
 	}
-	s.fifo = append(s.fifo, id)
+}
+
+func (s *seenCache) grow() {
+	ring := make([]seenEntry, min(2*len(s.ring), s.max))
+	for i := range s.n {
+		e := s.ring[(s.head+i)%len(s.ring)]
+		ring[i] = e
+		s.index[e.id] = i
+	}
+	s.ring, s.head = ring, 0
 }
 
 func (s *seenCache) popOldest() {
-	for s.head < len(s.fifo) {
-		id := s.fifo[s.head]
-		s.fifo[s.head] = ""
-		s.head++
-		if e, ok := s.entries[id]; ok {
-			if e.state == seenPending {
-				s.pending--
-			}
-			delete(s.entries, id)
-			break
-		}
+	e := &s.ring[s.head]
+	if e.state == seenPending {
+		s.pending--
 	}
-	s.compact()
+	delete(s.index, e.id)
+	*e = seenEntry{}
+	s.head = (s.head + 1) % len(s.ring)
+	s.n--
 }
 
 // expire removes entries whose TTL has passed.
-func (s *seenCache) expire(now time.Time, st *Stats) {
-	for s.head < len(s.fifo) {
-		id := s.fifo[s.head]
-		e, ok := s.entries[id]
-		if ok && now.Before(e.expires) {
-			break
-		}
-		if ok {
-			if e.state == seenPending {
-				s.pending--
-			}
-			delete(s.entries, id)
-		}
-		s.fifo[s.head] = ""
-		s.head++
-	}
-	s.compact()
-}
-
-// compact reclaims the consumed head of the fifo once it is half the slice.
-func (s *seenCache) compact() {
-	if s.head > 64 && s.head*2 >= len(s.fifo) {
-		n := copy(s.fifo, s.fifo[s.head:])
-		clear(s.fifo[n:])
-		s.fifo = s.fifo[:n]
-		s.head = 0
+func (s *seenCache) expire(now time.Time) {
+	for s.n > 0 && !now.Before(s.ring[s.head].expires) {
+		s.popOldest()
 	}
 }
 

@@ -353,7 +353,7 @@ func (t *Topic) Heartbeat(now time.Time) *Effects {
 	t.getGossipPeers(fx)
 	t.mcache.shift()
 	t.sweepSampled()
-	t.seen.expire(now, &t.stats)
+	t.seen.expire(now)
 	t.brokenPromises(now, fx)
 	for _, ps := range t.order {
 		ps.dontWant.shift()
