@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -24,26 +25,37 @@ import (
 // them: addresses stay binary, strings shared between peers are interned and
 // times are Unix nanoseconds (0 = never).
 type entry struct {
-	id             peer.ID
-	addrs          [][]byte
-	protocols      []string
-	publicKey      []byte
-	agent          string
-	protoVersion   string
-	shards         []uint32
-	remoteIP       string
-	disconnectTime int64
-	lastFailure    int64
-	connectedAt    int64
-	// prunedAt is when a limit last disconnected the peer (not persisted).
-	prunedAt       int64
-	failedAttempts uint32
-	origin         peerv1.Origin
+	// Hot fields first: the connectivity round reads them for every peer,
+	// so they share the entry's first cache line.
+	relay          bool
 	connectedness  peerv1.Connectedness
 	direction      peerv1.Direction
-	// relay caches "supports the relay codec", since the connectivity round
-	// asks it of every peer.
-	relay bool
+	origin         peerv1.Origin
+	failedAttempts uint32
+	// idx is the entry's position in Manager.list.
+	idx            int32
+	lastFailure    int64
+	prunedAt       int64 // when a limit last disconnected the peer (not persisted)
+	disconnectTime int64
+	connectedAt    int64
+	// tie is a hash of the id: the cheap last tie-break of candidate order.
+	tie   uint64
+	addrs [][]byte
+
+	id           peer.ID
+	protocols    []string
+	publicKey    []byte
+	agent        string
+	protoVersion string
+	shards       []uint32
+	remoteIP     string
+}
+
+// newEntry returns an entry for id with its tie-break hash.
+func newEntry(id peer.ID) *entry {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return &entry{id: id, tie: h.Sum64()}
 }
 
 func (e *entry) isConnected() bool {
@@ -217,8 +229,10 @@ func fromRecord(r *peerv1.PeerRecord) (*entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stored record: peer id: %w", err)
 	}
-	e := &entry{
+	e := newEntry(id)
+	*e = entry{
 		id:             id,
+		tie:            e.tie,
 		addrs:          r.GetAddresses(),
 		protocols:      r.GetProtocols(),
 		publicKey:      r.GetPublicKey(),

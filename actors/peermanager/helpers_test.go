@@ -97,12 +97,13 @@ func shards(s ...uint32) peerOpt { return func(e *entry) { e.shards = s } }
 
 // setPeer puts peer i in the books directly (not connected), with options.
 func setPeer(m *Manager, i int, opts ...peerOpt) *entry {
-	e := &entry{id: pid(i), addrs: [][]byte{addr(i)}, connectedness: peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED}
+	e := newEntry(pid(i))
+	e.addrs, e.connectedness = [][]byte{addr(i)}, peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED
 	for _, o := range opts {
 		o(e)
 	}
 	e.relay = e.supports(m.isRelay)
-	m.peers[e.id] = e
+	m.insert(e)
 	return e
 }
 

@@ -32,8 +32,14 @@ type Manager struct {
 	whitelist  []netip.Prefix
 	storeLimit int
 
-	peers     map[peer.ID]*entry
-	connected int
+	peers map[peer.ID]*entry
+	// list holds the same entries in a slice, which the per-round scans walk:
+	// sequential, in allocation order, it is several times faster than
+	// iterating the map (100,000 peers: one scan is a few ms).
+	list []*entry
+	// conn indexes the connected peers, so per-event checks (inbound target,
+	// counts) cost O(connections), not O(store).
+	conn map[peer.ID]*entry
 	// ipTable holds the connected peers per remote IP (nwaku's ipTable).
 	ipTable map[string][]peer.ID
 	// closing holds peers we disconnected whose PeerDisconnected has not
@@ -93,6 +99,7 @@ func NewManager(cfg Config, self peer.ID) (*Manager, error) {
 		isRelay:    ProtocolMatcher(cfg.RelayCodec),
 		storeLimit: cfg.hardStoreLimit(),
 		peers:      make(map[peer.ID]*entry),
+		conn:       make(map[peer.ID]*entry),
 		ipTable:    make(map[string][]peer.ID),
 		closing:    make(map[peer.ID]struct{}),
 		slots:      make(map[string]peer.ID),
@@ -159,8 +166,10 @@ func (m *Manager) addPeer(p parsedPeer, origin peerv1.Origin, eff *Effects) (boo
 		if len(m.peers) >= m.storeLimit {
 			return false, badInput(errStoreFull, "peer store full (%d peers, MaxPeerStoreSize); %s not added", len(m.peers), p.id)
 		}
-		e = &entry{id: p.id, connectedness: peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED, publicKey: publicKeyOf(p.id)}
-		m.peers[p.id] = e
+		e = newEntry(p.id)
+		e.connectedness = peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED
+		e.publicKey = publicKeyOf(p.id)
+		m.insert(e)
 		changed = true
 	}
 	if addrs := m.boundAddrs(p.id, p.addrs, eff); len(addrs) > 0 && !sameBytesList(addrs, e.addrs) {
@@ -230,7 +239,7 @@ func (m *Manager) LoadFromStorage(b *storagev1.LoadBatch) Effects {
 		e.connectedness = peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED
 		e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
 		e.origin = peerv1.Origin_ORIGIN_CACHE
-		m.peers[e.id] = e
+		m.insert(e)
 	}
 	return eff
 }
@@ -270,10 +279,7 @@ func (m *Manager) GetPeers(token uint64, req *pmv1.GetPeers) Effects {
 }
 
 func (m *Manager) sortedPeers() []*entry {
-	out := make([]*entry, 0, len(m.peers))
-	for _, e := range m.peers {
-		out = append(out, e)
-	}
+	out := slices.Clone(m.list)
 	slices.SortFunc(out, func(a, b *entry) int { return strings.Compare(string(a.id), string(b.id)) })
 	return out
 }
@@ -459,7 +465,7 @@ func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Eff
 	default:
 		switch {
 		case e == nil || k.protocol != "" || e.isConnected():
-		case m.connected == 0:
+		case len(m.conn) == 0:
 			eff.count(MetricDialsDeferred, "offline")
 			eff.log(slog.LevelDebug, "dial failed while offline; not counted", "peer", id, "reason", dc.GetReason())
 		default:
@@ -567,11 +573,12 @@ func (m *Manager) OnPeerConnected(ev *pmv1.PeerConnected, now time.Time) Effects
 		if ev.GetDirection() == peerv1.Direction_DIRECTION_OUTBOUND {
 			origin = peerv1.Origin_ORIGIN_API
 		}
-		e = &entry{id: id, origin: origin, publicKey: publicKeyOf(id)}
-		m.peers[id] = e
+		e = newEntry(id)
+		e.origin, e.publicKey = origin, publicKeyOf(id)
+		m.insert(e)
 	}
 	if !e.isConnected() {
-		m.connected++
+		m.conn[id] = e
 		e.connectedAt = now.UnixNano()
 	}
 	e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CONNECTED
@@ -584,7 +591,7 @@ func (m *Manager) OnPeerConnected(ev *pmv1.PeerConnected, now time.Time) Effects
 	}
 	m.setIP(e, ev.GetRemoteIp())
 	eff.put(e.toRecord())
-	if e.direction == peerv1.Direction_DIRECTION_INBOUND && m.connected-len(m.closing) > m.cfg.MaxConnections && !m.protected(e.id) {
+	if e.direction == peerv1.Direction_DIRECTION_INBOUND && len(m.conn)-len(m.closing) > m.cfg.MaxConnections && !m.protected(e.id) {
 		m.disconnect(e, "max_connections", now, &eff)
 		return eff
 	}
@@ -610,7 +617,7 @@ func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) E
 	if e == nil || !e.isConnected() {
 		return eff
 	}
-	m.connected--
+	delete(m.conn, id)
 	m.setIP(e, "")
 	e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT
 	e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
@@ -795,8 +802,8 @@ func (m *Manager) whitelisted(ip string) bool {
 // support the protocol (prefix match), inbound and outbound, sorted by id.
 func (m *Manager) ConnectedPeers(protocol string) (in, out []peer.ID) {
 	match := ProtocolMatcher(protocol)
-	for _, e := range m.peers {
-		if !e.isConnected() || !e.supports(match) {
+	for _, e := range m.conn {
+		if !e.supports(match) {
 			continue
 		}
 		if e.direction == peerv1.Direction_DIRECTION_INBOUND {
@@ -833,8 +840,8 @@ func (m *Manager) HandleConnectedPeers(token uint64, req *pmv1.ConnectedPeers) E
 // relayCounts counts connected relay peers by direction, leaving out those
 // being disconnected.
 func (m *Manager) relayCounts() (in, out int) {
-	for _, e := range m.peers {
-		if !e.relay || !e.isConnected() {
+	for _, e := range m.conn {
+		if !e.relay {
 			continue
 		}
 		if _, c := m.closing[e.id]; c {
@@ -856,8 +863,8 @@ func (m *Manager) relayCounts() (in, out int) {
 func (m *Manager) PruneInRelayConns(now time.Time, eff *Effects) {
 	var victims []*entry
 	n := 0
-	for _, e := range m.peers {
-		if !e.relay || !e.isConnected() || e.direction != peerv1.Direction_DIRECTION_INBOUND {
+	for _, e := range m.conn {
+		if !e.relay || e.direction != peerv1.Direction_DIRECTION_INBOUND {
 			continue
 		}
 		if _, c := m.closing[e.id]; c {
@@ -880,23 +887,40 @@ func (m *Manager) PruneInRelayConns(now time.Time, eff *Effects) {
 
 // candidateBefore orders dial candidates, best first: static peers, then
 // fewer failures, then peers we were connected to before, then the oldest
-// failure, then id.
+// failure, then a hash of the id (so nodes do not all prefer the same
+// peers), then the id. It runs for every stored peer in each round, so it
+// compares lazily, integers first.
 func candidateBefore(a, b *entry) int {
-	rank := func(e *entry) int {
-		if e.origin == peerv1.Origin_ORIGIN_STATIC {
-			return 0
-		}
+	if c := cmp.Compare(staticRank(a), staticRank(b)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.failedAttempts, b.failedAttempts); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(neverConnected(a), neverConnected(b)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.lastFailure, b.lastFailure); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.tie, b.tie); c != 0 {
+		return c
+	}
+	return strings.Compare(string(a.id), string(b.id))
+}
+
+func neverConnected(e *entry) int {
+	if e.disconnectTime == 0 {
 		return 1
 	}
-	never := func(e *entry) int {
-		if e.disconnectTime == 0 {
-			return 1
-		}
+	return 0
+}
+
+func staticRank(e *entry) int {
+	if e.origin == peerv1.Origin_ORIGIN_STATIC {
 		return 0
 	}
-	return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.failedAttempts, b.failedAttempts),
-		cmp.Compare(never(a), never(b)), cmp.Compare(a.lastFailure, b.lastFailure),
-		strings.Compare(string(a.id), string(b.id)))
+	return 1
 }
 
 // ConnectToRelayPeers is one step of nwaku's relayConnectivityLoop: prune
@@ -954,7 +978,7 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 // with k ≤ MaxParallelDials, without sorting the whole store.
 func (m *Manager) bestCandidates(k int, now time.Time) []*entry {
 	best := make([]*entry, 0, k+1)
-	for _, e := range m.peers {
+	for _, e := range m.list {
 		if !e.relay || e.isConnected() || len(e.addrs) == 0 || !m.canBeConnected(e, now) || m.isDialing(e.id) {
 			continue
 		}
@@ -998,7 +1022,7 @@ func (m *Manager) PrunePeerStore(now time.Time) Effects {
 	}
 	before := len(m.peers)
 	var failed, idle []*entry
-	for _, e := range m.peers {
+	for _, e := range m.list {
 		if e.isConnected() || m.protected(e.id) || m.isDialing(e.id) {
 			continue
 		}
@@ -1022,7 +1046,7 @@ func (m *Manager) PrunePeerStore(now time.Time) Effects {
 		if excess == 0 {
 			break
 		}
-		delete(m.peers, e.id)
+		m.remove(e)
 		delete(m.deferred, e.id)
 		eff.Deletes = append(eff.Deletes, e.id)
 		eff.count(MetricPruned, "peer_store")
@@ -1091,7 +1115,7 @@ func (m *Manager) SelectPeer(protocol string, shard *uint32) *entry {
 	}
 	match := ProtocolMatcher(protocol)
 	var best *entry
-	for _, e := range m.peers {
+	for _, e := range m.list {
 		if !e.supports(match) || (shard != nil && !slices.Contains(e.shards, *shard)) {
 			continue
 		}
@@ -1154,10 +1178,10 @@ func (m *Manager) Status(now time.Time) *pmv1.Status {
 	st := &pmv1.Status{
 		InRelayPeers: uint32(in), InRelayTarget: uint32(m.targets.InRelayPeers),
 		OutRelayPeers: uint32(out), OutRelayTarget: uint32(m.targets.OutRelayPeers),
-		Connected: uint32(m.connected), MaxConnections: uint32(m.cfg.MaxConnections),
+		Connected: uint32(len(m.conn)), MaxConnections: uint32(m.cfg.MaxConnections),
 		PeerStoreSize: uint32(len(m.peers)), DialsInFlight: uint32(len(m.dialing)), Loaded: m.loaded,
 	}
-	for _, e := range m.peers {
+	for _, e := range m.list {
 		if !e.isConnected() {
 			st.NotConnected++
 			if m.canBeConnected(e, now) {
@@ -1197,10 +1221,7 @@ func (m *Manager) LogAndMetrics(now time.Time) (Effects, []string) {
 // under /vac/waku/ plus the relay codec, bounded.
 func (m *Manager) wakuProtocols() []string {
 	set := map[string]struct{}{m.cfg.RelayCodec: {}}
-	for _, e := range m.peers {
-		if !e.isConnected() {
-			continue
-		}
+	for _, e := range m.conn {
 		for _, p := range e.protocols {
 			if strings.HasPrefix(p, "/vac/waku/") {
 				set[p] = struct{}{}
@@ -1223,3 +1244,20 @@ func sourceLabel(s dialerv1.DialSource) string {
 // Pending is the number of dials asked of the pool and not completed, and
 // of requests waiting on them.
 func (m *Manager) Pending() (dials, waiters int) { return len(m.dialing), m.waiters }
+
+// insert adds a new entry to the books.
+func (m *Manager) insert(e *entry) {
+	e.idx = int32(len(m.list))
+	m.list = append(m.list, e)
+	m.peers[e.id] = e
+}
+
+// remove deletes an entry from the books (swap-remove from list).
+func (m *Manager) remove(e *entry) {
+	last := m.list[len(m.list)-1]
+	m.list[e.idx] = last
+	last.idx = e.idx
+	m.list[len(m.list)-1] = nil
+	m.list = m.list[:len(m.list)-1]
+	delete(m.peers, e.id)
+}

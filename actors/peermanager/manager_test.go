@@ -635,6 +635,14 @@ func TestPrunePeerStore(t *testing.T) {
 					t.Fatalf("%s still in the books", id)
 				}
 			}
+			if len(m.list) != len(m.peers) {
+				t.Fatalf("list %d entries, map %d", len(m.list), len(m.peers))
+			}
+			for i, e := range m.list {
+				if int(e.idx) != i || m.peers[e.id] != e {
+					t.Fatalf("list entry %d inconsistent (idx %d)", i, e.idx)
+				}
+			}
 		})
 	}
 }
