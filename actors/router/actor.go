@@ -49,7 +49,14 @@ type routerActor struct {
 	topics   map[string]*topicState
 	scores   map[peer.ID]float64
 	failed   error
+	// retry: peers whose session failed while still connected, with the
+	// attempts made; retried at the next heartbeats (at most maxRetries).
+	retry map[peer.ID]int
 }
+
+// maxRetries bounds how often a failed session is restarted for a peer that
+// stays connected (its protocol may simply not be pubsub).
+const maxRetries = 3
 
 func (r *routerActor) Receive(c actor.Context) {
 	if _, ok := c.Message().(*actor.Started); ok {
@@ -70,10 +77,15 @@ func (r *routerActor) Receive(c actor.Context) {
 		ok := r.ensureSession(c, peer.ID(m.GetPeer()), m.GetOutbound())
 		c.Respond(&pubsubv1.InboundStreamAccepted{Accepted: ok})
 	case *pubsubv1.PeerDisconnected:
+		delete(r.retry, peer.ID(m.GetPeer()))
 		r.dropPeer(c, peer.ID(m.GetPeer()))
 	case *pubsubv1.SessionClosed:
-		r.log.Debug("session closed", "peer", peer.ID(m.GetPeer()), "reason", m.GetReason())
-		r.dropPeer(c, peer.ID(m.GetPeer()))
+		id := peer.ID(m.GetPeer())
+		r.log.Debug("session closed", "peer", id, "reason", m.GetReason())
+		r.dropPeer(c, id)
+		if n, ok := r.retry[id]; !ok || n < maxRetries {
+			r.retry[id] = n
+		}
 	case *pubsubv1.SessionStarted:
 		r.book.SetProtocol(peer.ID(m.GetPeer()), m.GetProtocol())
 	case *pubsubv1.PeerSubscriptions:
@@ -112,6 +124,7 @@ func (r *routerActor) start(c actor.Context) error {
 		r.log = slog.Default()
 	}
 	r.sessions, r.topics, r.scores = map[peer.ID]*actor.PID{}, map[string]*topicState{}, map[peer.ID]float64{}
+	r.retry = map[peer.ID]int{}
 	if err := r.cfg.Validate(); err != nil {
 		return err
 	}
@@ -246,6 +259,14 @@ func (r *routerActor) report(m *pubsubv1.TopicReport) {
 }
 
 func (r *routerActor) heartbeat(c actor.Context, tick *heartbeatv1.Tick) {
+	for id, n := range r.retry {
+		if n >= maxRetries || r.deps.Host.Network().Connectedness(id) != network.Connected {
+			delete(r.retry, id)
+			continue
+		}
+		r.retry[id] = n + 1
+		r.ensureSession(c, id, false)
+	}
 	changes := r.book.Heartbeat(tick.GetNow().AsTime(), r.scores)
 	for _, ch := range changes {
 		if pid := r.sessions[ch.Peer]; pid != nil {
@@ -294,20 +315,20 @@ func (r *routerActor) topicConfig(p *pubsubv1.TopicParams) mesh.Config {
 	if p == nil {
 		return cfg
 	}
-	setInt := func(dst *int, v uint32) {
-		if v != 0 {
-			*dst = int(v)
+	setInt := func(dst *int, v *uint32) {
+		if v != nil {
+			*dst = int(*v)
 		}
 	}
-	setInt(&cfg.D, p.GetD())
-	setInt(&cfg.Dlo, p.GetDLo())
-	setInt(&cfg.Dhi, p.GetDHi())
-	setInt(&cfg.Dscore, p.GetDScore())
-	setInt(&cfg.Dout, p.GetDOut())
-	setInt(&cfg.Dlazy, p.GetDLazy())
-	setInt(&cfg.HistoryLength, p.GetHistoryLength())
-	setInt(&cfg.HistoryGossip, p.GetHistoryGossip())
-	if p.GetGossipFactor() != 0 {
+	setInt(&cfg.D, p.D)
+	setInt(&cfg.Dlo, p.DLo)
+	setInt(&cfg.Dhi, p.DHi)
+	setInt(&cfg.Dscore, p.DScore)
+	setInt(&cfg.Dout, p.DOut)
+	setInt(&cfg.Dlazy, p.DLazy)
+	setInt(&cfg.HistoryLength, p.HistoryLength)
+	setInt(&cfg.HistoryGossip, p.HistoryGossip)
+	if p.GossipFactor != nil {
 		cfg.GossipFactor = p.GetGossipFactor()
 	}
 	for _, d := range []struct {

@@ -44,6 +44,8 @@ type Book struct {
 // NewBook returns an empty book scoring with params (whose Topics map the
 // router fills as it joins topics) and thresholds.
 func NewBook(maxPeers int, params score.Params, thresholds score.Thresholds) *Book {
+	// The Config's map is shared by every router built from it: copy it.
+	params.Topics = maps.Clone(params.Topics)
 	if params.Topics == nil {
 		params.Topics = map[string]score.TopicParams{}
 	}

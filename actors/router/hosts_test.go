@@ -62,7 +62,9 @@ func newNode(t testing.TB, cfg router.Config) *node {
 	reg := prometheus.NewRegistry()
 	pid := sys.Root.Spawn(router.Props(cfg, router.Deps{Host: h, Registerer: reg}))
 	t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })
-	return &node{host: h, sys: sys, router: pid, reg: reg}
+	n := &node{host: h, sys: sys, router: pid, reg: reg}
+	n.request(t, &pubsubv1.GetScores{}) // the router has started: its stream handler is installed
+	return n
 }
 
 // request sends msg to the router and waits for the answer.

@@ -358,27 +358,25 @@ func (x *Left) GetError() string {
 	return ""
 }
 
-// TopicParams are the gossipsub mesh parameters of one topic. Zero means
-// "the profile's default" for every field.
+// TopicParams are the gossipsub mesh parameters of one topic. An unset field
+// means "the profile's default".
 type TopicParams struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
-	D                  uint32                 `protobuf:"varint,1,opt,name=d,proto3" json:"d,omitempty"`
-	DLo                uint32                 `protobuf:"varint,2,opt,name=d_lo,json=dLo,proto3" json:"d_lo,omitempty"`
-	DHi                uint32                 `protobuf:"varint,3,opt,name=d_hi,json=dHi,proto3" json:"d_hi,omitempty"`
-	DScore             uint32                 `protobuf:"varint,4,opt,name=d_score,json=dScore,proto3" json:"d_score,omitempty"`
-	DOut               uint32                 `protobuf:"varint,5,opt,name=d_out,json=dOut,proto3" json:"d_out,omitempty"`
-	DLazy              uint32                 `protobuf:"varint,6,opt,name=d_lazy,json=dLazy,proto3" json:"d_lazy,omitempty"`
-	GossipFactor       float64                `protobuf:"fixed64,7,opt,name=gossip_factor,json=gossipFactor,proto3" json:"gossip_factor,omitempty"`
-	HistoryLength      uint32                 `protobuf:"varint,8,opt,name=history_length,json=historyLength,proto3" json:"history_length,omitempty"`
-	HistoryGossip      uint32                 `protobuf:"varint,9,opt,name=history_gossip,json=historyGossip,proto3" json:"history_gossip,omitempty"`
+	D                  *uint32                `protobuf:"varint,1,opt,name=d,proto3,oneof" json:"d,omitempty"`
+	DLo                *uint32                `protobuf:"varint,2,opt,name=d_lo,json=dLo,proto3,oneof" json:"d_lo,omitempty"`
+	DHi                *uint32                `protobuf:"varint,3,opt,name=d_hi,json=dHi,proto3,oneof" json:"d_hi,omitempty"`
+	DScore             *uint32                `protobuf:"varint,4,opt,name=d_score,json=dScore,proto3,oneof" json:"d_score,omitempty"`
+	DOut               *uint32                `protobuf:"varint,5,opt,name=d_out,json=dOut,proto3,oneof" json:"d_out,omitempty"`
+	DLazy              *uint32                `protobuf:"varint,6,opt,name=d_lazy,json=dLazy,proto3,oneof" json:"d_lazy,omitempty"`
+	GossipFactor       *float64               `protobuf:"fixed64,7,opt,name=gossip_factor,json=gossipFactor,proto3,oneof" json:"gossip_factor,omitempty"`
+	HistoryLength      *uint32                `protobuf:"varint,8,opt,name=history_length,json=historyLength,proto3,oneof" json:"history_length,omitempty"`
+	HistoryGossip      *uint32                `protobuf:"varint,9,opt,name=history_gossip,json=historyGossip,proto3,oneof" json:"history_gossip,omitempty"`
 	FanoutTtl          *durationpb.Duration   `protobuf:"bytes,10,opt,name=fanout_ttl,json=fanoutTtl,proto3" json:"fanout_ttl,omitempty"`
 	PruneBackoff       *durationpb.Duration   `protobuf:"bytes,11,opt,name=prune_backoff,json=pruneBackoff,proto3" json:"prune_backoff,omitempty"`
 	UnsubscribeBackoff *durationpb.Duration   `protobuf:"bytes,12,opt,name=unsubscribe_backoff,json=unsubscribeBackoff,proto3" json:"unsubscribe_backoff,omitempty"`
 	SeenTtl            *durationpb.Duration   `protobuf:"bytes,13,opt,name=seen_ttl,json=seenTtl,proto3" json:"seen_ttl,omitempty"`
-	// Largest message data accepted and published on this topic, bytes.
-	MaxMessageSize uint32 `protobuf:"varint,14,opt,name=max_message_size,json=maxMessageSize,proto3" json:"max_message_size,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *TopicParams) Reset() {
@@ -412,64 +410,64 @@ func (*TopicParams) Descriptor() ([]byte, []int) {
 }
 
 func (x *TopicParams) GetD() uint32 {
-	if x != nil {
-		return x.D
+	if x != nil && x.D != nil {
+		return *x.D
 	}
 	return 0
 }
 
 func (x *TopicParams) GetDLo() uint32 {
-	if x != nil {
-		return x.DLo
+	if x != nil && x.DLo != nil {
+		return *x.DLo
 	}
 	return 0
 }
 
 func (x *TopicParams) GetDHi() uint32 {
-	if x != nil {
-		return x.DHi
+	if x != nil && x.DHi != nil {
+		return *x.DHi
 	}
 	return 0
 }
 
 func (x *TopicParams) GetDScore() uint32 {
-	if x != nil {
-		return x.DScore
+	if x != nil && x.DScore != nil {
+		return *x.DScore
 	}
 	return 0
 }
 
 func (x *TopicParams) GetDOut() uint32 {
-	if x != nil {
-		return x.DOut
+	if x != nil && x.DOut != nil {
+		return *x.DOut
 	}
 	return 0
 }
 
 func (x *TopicParams) GetDLazy() uint32 {
-	if x != nil {
-		return x.DLazy
+	if x != nil && x.DLazy != nil {
+		return *x.DLazy
 	}
 	return 0
 }
 
 func (x *TopicParams) GetGossipFactor() float64 {
-	if x != nil {
-		return x.GossipFactor
+	if x != nil && x.GossipFactor != nil {
+		return *x.GossipFactor
 	}
 	return 0
 }
 
 func (x *TopicParams) GetHistoryLength() uint32 {
-	if x != nil {
-		return x.HistoryLength
+	if x != nil && x.HistoryLength != nil {
+		return *x.HistoryLength
 	}
 	return 0
 }
 
 func (x *TopicParams) GetHistoryGossip() uint32 {
-	if x != nil {
-		return x.HistoryGossip
+	if x != nil && x.HistoryGossip != nil {
+		return *x.HistoryGossip
 	}
 	return 0
 }
@@ -500,13 +498,6 @@ func (x *TopicParams) GetSeenTtl() *durationpb.Duration {
 		return x.SeenTtl
 	}
 	return nil
-}
-
-func (x *TopicParams) GetMaxMessageSize() uint32 {
-	if x != nil {
-		return x.MaxMessageSize
-	}
-	return 0
 }
 
 // Publish sends data on topic from this node. The topic need not be joined
@@ -2926,24 +2917,33 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\"2\n" +
 	"\x04Left\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\x9f\x04\n" +
-	"\vTopicParams\x12\f\n" +
-	"\x01d\x18\x01 \x01(\rR\x01d\x12\x11\n" +
-	"\x04d_lo\x18\x02 \x01(\rR\x03dLo\x12\x11\n" +
-	"\x04d_hi\x18\x03 \x01(\rR\x03dHi\x12\x17\n" +
-	"\ad_score\x18\x04 \x01(\rR\x06dScore\x12\x13\n" +
-	"\x05d_out\x18\x05 \x01(\rR\x04dOut\x12\x15\n" +
-	"\x06d_lazy\x18\x06 \x01(\rR\x05dLazy\x12#\n" +
-	"\rgossip_factor\x18\a \x01(\x01R\fgossipFactor\x12%\n" +
-	"\x0ehistory_length\x18\b \x01(\rR\rhistoryLength\x12%\n" +
-	"\x0ehistory_gossip\x18\t \x01(\rR\rhistoryGossip\x128\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\x93\x05\n" +
+	"\vTopicParams\x12\x11\n" +
+	"\x01d\x18\x01 \x01(\rH\x00R\x01d\x88\x01\x01\x12\x16\n" +
+	"\x04d_lo\x18\x02 \x01(\rH\x01R\x03dLo\x88\x01\x01\x12\x16\n" +
+	"\x04d_hi\x18\x03 \x01(\rH\x02R\x03dHi\x88\x01\x01\x12\x1c\n" +
+	"\ad_score\x18\x04 \x01(\rH\x03R\x06dScore\x88\x01\x01\x12\x18\n" +
+	"\x05d_out\x18\x05 \x01(\rH\x04R\x04dOut\x88\x01\x01\x12\x1a\n" +
+	"\x06d_lazy\x18\x06 \x01(\rH\x05R\x05dLazy\x88\x01\x01\x12(\n" +
+	"\rgossip_factor\x18\a \x01(\x01H\x06R\fgossipFactor\x88\x01\x01\x12*\n" +
+	"\x0ehistory_length\x18\b \x01(\rH\aR\rhistoryLength\x88\x01\x01\x12*\n" +
+	"\x0ehistory_gossip\x18\t \x01(\rH\bR\rhistoryGossip\x88\x01\x01\x128\n" +
 	"\n" +
 	"fanout_ttl\x18\n" +
 	" \x01(\v2\x19.google.protobuf.DurationR\tfanoutTtl\x12>\n" +
 	"\rprune_backoff\x18\v \x01(\v2\x19.google.protobuf.DurationR\fpruneBackoff\x12J\n" +
 	"\x13unsubscribe_backoff\x18\f \x01(\v2\x19.google.protobuf.DurationR\x12unsubscribeBackoff\x124\n" +
-	"\bseen_ttl\x18\r \x01(\v2\x19.google.protobuf.DurationR\aseenTtl\x12(\n" +
-	"\x10max_message_size\x18\x0e \x01(\rR\x0emaxMessageSize\"3\n" +
+	"\bseen_ttl\x18\r \x01(\v2\x19.google.protobuf.DurationR\aseenTtlB\x04\n" +
+	"\x02_dB\a\n" +
+	"\x05_d_loB\a\n" +
+	"\x05_d_hiB\n" +
+	"\n" +
+	"\b_d_scoreB\b\n" +
+	"\x06_d_outB\t\n" +
+	"\a_d_lazyB\x10\n" +
+	"\x0e_gossip_factorB\x11\n" +
+	"\x0f_history_lengthB\x11\n" +
+	"\x0f_history_gossip\"3\n" +
 	"\aPublish\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"l\n" +
@@ -3240,6 +3240,7 @@ func file_pubsub_v1_pubsub_proto_init() {
 	if File_pubsub_v1_pubsub_proto != nil {
 		return
 	}
+	file_pubsub_v1_pubsub_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
