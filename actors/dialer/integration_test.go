@@ -101,7 +101,7 @@ func TestLibp2pDialsToClosedPortsStayUnderTheCap(t *testing.T) {
 		addr := ma.StringCast("/ip4/127.0.0.1/tcp/" + strconv.Itoa(port))
 		p.Request(pid, &dialerv1.DialPeer{
 			PeerId: []byte(id), Addresses: [][]byte{addr.Bytes()},
-			Source: dialerv1.DialSource_DIAL_SOURCE_PX, Timeout: durationpb.New(5 * time.Second),
+			Source: dialerv1.DialSource_DIAL_SOURCE_PX, // default timeout: 10 s
 		})
 	}
 	for _, got := range actortest.ReceiveN[*dialerv1.DialCompleted](p, n, 60*time.Second) {
@@ -123,7 +123,9 @@ func TestLibp2pDialsToClosedPortsStayUnderTheCap(t *testing.T) {
 	if m := d.running.peak(); m > 10 || m < 1 {
 		t.Fatalf("observed %d dials in flight, want 1..10", m)
 	}
-	if took := time.Since(start); took > 30*time.Second {
+	// 50 dials, 10 at a time, each bounded by its 10 s timeout: 50 s at the
+	// very worst; refusals on loopback take milliseconds.
+	if took := time.Since(start); took > 55*time.Second {
 		t.Fatalf("50 refused dials took %s", took)
 	}
 	refusedN := metricValue(t, reg, "waku_peers_dials", "outcome", "refused")
