@@ -55,8 +55,8 @@ func TestTwoHostsExchangeMessages(t *testing.T) {
 // through gossip (IHAVE → IWANT).
 func TestTwentyHosts(t *testing.T) {
 	const (
-		n         = 20
-		topic     = "mesh"
+		n        = 20
+		topic    = "mesh"
 		late     = n - 2 // joins late, with a mesh of one
 		outsider = n - 1 // never joins: publishes through the fanout
 		messages = 1000
