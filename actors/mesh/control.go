@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -26,12 +27,23 @@ func (t *Topic) grafted(now time.Time, ps *peerState) {
 // and backs off from it for d; d = 0 is the seed's setBackoff = false (the
 // peer pruned us and its PRUNE set the backoff, or it left the topic).
 func (t *Topic) pruned(now time.Time, ps *peerState, d time.Duration) {
+	t.unmesh(now, ps, d)
+	t.mesh = removePeer(t.mesh, ps)
+}
+
+// unmesh is pruned without the removal from t.mesh, for callers that prune
+// many peers and then compact the mesh once (compactMesh).
+func (t *Topic) unmesh(now time.Time, ps *peerState, d time.Duration) {
 	ps.counters.Prune(t.cfg.Score)
 	ps.inMesh = false
-	t.mesh = removePeer(t.mesh, ps)
 	if d > 0 {
 		t.UpdateBackoff(now, ps.ID, d)
 	}
+}
+
+// compactMesh drops the peers unmesh took out of the mesh.
+func (t *Topic) compactMesh() {
+	t.mesh = slices.DeleteFunc(t.mesh, func(ps *peerState) bool { return !ps.inMesh })
 }
 
 // makePrune builds the PRUNE we send to a peer, with peer exchange when enabled.

@@ -33,14 +33,15 @@ func (t *Topic) RebalanceMesh(now time.Time) *Effects {
 // pruneNegative prunes every mesh peer with a negative score before the
 // rebalance, so no peer is grafted and pruned in the same heartbeat.
 func (t *Topic) pruneNegative(now time.Time, fx *Effects) {
-	for i := 0; i < len(t.mesh); {
-		ps := t.mesh[i]
-		if ps.Score >= 0 {
-			i++
-			continue
+	n := len(fx.Prunes)
+	for _, ps := range t.mesh {
+		if ps.Score < 0 {
+			t.unmesh(now, ps, t.cfg.PruneBackoff)
+			fx.Prunes = append(fx.Prunes, t.makePrune(ps, t.cfg.PruneBackoff))
 		}
-		t.pruned(now, ps, t.cfg.PruneBackoff)
-		fx.Prunes = append(fx.Prunes, t.makePrune(ps, t.cfg.PruneBackoff))
+	}
+	if len(fx.Prunes) > n {
+		t.compactMesh()
 	}
 }
 
@@ -153,9 +154,10 @@ func (t *Topic) pruneOversubscribed(now time.Time, fx *Effects, justGrafted []pe
 		out++
 	}
 	for _, ps := range plst[d:] {
-		t.pruned(now, ps, cfg.PruneBackoff)
+		t.unmesh(now, ps, cfg.PruneBackoff)
 		fx.Prunes = append(fx.Prunes, t.makePrune(ps, cfg.PruneBackoff))
 	}
+	t.compactMesh()
 	clear(plst)
 	t.scratch = plst[:0]
 }
