@@ -88,7 +88,13 @@ func (l Limits) normalized() Limits {
 //
 // Decoded byte fields never alias b: the caller may reuse b afterwards.
 func DecodeRPC(b []byte, dst *gossipsubv1.RPC, lim Limits) error {
-	if err := scanRPC(b, lim.normalized()); err != nil {
+	return decodeRPC(b, dst, lim.normalized())
+}
+
+// decodeRPC is DecodeRPC with limits already normalized (the Reader
+// normalizes once, not per frame).
+func decodeRPC(b []byte, dst *gossipsubv1.RPC, lim Limits) error {
+	if err := scanRPC(b, lim); err != nil {
 		return err
 	}
 	if err := proto.Unmarshal(b, dst); err != nil {
@@ -120,7 +126,7 @@ type rpcScan struct {
 // scanRPC walks the RPC's fields without decoding them. Only length-delimited
 // occurrences of the known repeated fields are counted; other wire types on
 // those numbers are unknown fields to the protobuf decoder too.
-func scanRPC(b []byte, lim Limits) error {
+func scanRPC(b []byte, lim Limits) error { // lim normalized
 	s := rpcScan{
 		subs:    counter{field: "subscriptions", limit: lim.MaxSubscriptions},
 		msgs:    counter{field: "publish messages", limit: lim.MaxMessages},

@@ -59,6 +59,9 @@ func WithRetainBuffer(n int) ReaderOption {
 // NewReader returns a Reader of frames of at most maxFrame bytes (the length
 // prefix excluded); maxFrame <= 0 means MaxFrameDefault. If r is already a
 // *bufio.Reader of sufficient size it is used directly.
+//
+// The Reader bounds memory and work per frame, not time: a peer that stops
+// sending blocks ReadRPC until the caller's stream deadline or reset.
 func NewReader(r io.Reader, maxFrame int, opts ...ReaderOption) *Reader {
 	if maxFrame <= 0 {
 		maxFrame = MaxFrameDefault
@@ -86,7 +89,7 @@ func (r *Reader) ReadRPC(dst *gossipsubv1.RPC) error {
 	if err != nil {
 		return err
 	}
-	return DecodeRPC(b, dst, r.limits)
+	return decodeRPC(b, dst, r.limits)
 }
 
 // ReadFrame returns the body of the next non-empty frame. The slice is valid

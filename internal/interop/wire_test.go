@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -164,16 +165,25 @@ func TestWireAgainstJS(t *testing.T) {
 	}
 }
 
-func runScenario(t *testing.T, sc scenario) {
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	const topic = "/peermesh/interop/1"
-	msgID := sc.profile.MsgIDFn()
-	policy := sc.profile.SignaturePolicy()
+// topic is the one topic of every scenario.
+const topic = "/peermesh/interop/1"
 
+// session is one go-libp2p host talking raw gossipsub frames to one js peer.
+type session struct {
+	t   *testing.T
+	ctx context.Context
+	js  *interop.Peer
+	h   host.Host
+	in  *inbound
+	w   *wire.Writer
+}
+
+// newSession starts a js peer subscribed to topic, connects a Go host to it
+// and opens our outbound stream with protocol sc.proto.
+func newSession(t *testing.T, ctx context.Context, sc scenario) *session {
+	t.Helper()
 	js := interop.Start(t, interop.Config{Profile: sc.profile.String(), Topics: []string{topic}, KeyType: sc.jsKey})
 	h := newHost(t, ed25519Key(t, 1))
-
 	in := &inbound{rpcs: make(chan *gossipsubv1.RPC, 64)}
 	h.SetStreamHandler(sc.proto, in.handle(ctx, sc.profile.MaxFrame()))
 	if err := h.Connect(ctx, js.AddrInfo()); err != nil {
@@ -183,10 +193,100 @@ func runScenario(t *testing.T, sc scenario) {
 	if err != nil {
 		t.Fatalf("open %s stream: %v", sc.proto, err)
 	}
-	defer func() { _ = s.Reset() }()
+	t.Cleanup(func() { _ = s.Reset() })
 	if s.Protocol() != sc.proto {
 		t.Fatalf("negotiated %s, want %s", s.Protocol(), sc.proto)
 	}
+	return &session{t: t, ctx: ctx, js: js, h: h, in: in, w: wire.NewWriter(s, sc.profile.MaxFrame())}
+}
+
+// send writes rpcs as one batch: one stream write.
+func (s *session) send(rpcs ...*gossipsubv1.RPC) {
+	s.t.Helper()
+	for _, rpc := range rpcs {
+		if err := s.w.Write(rpc); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	if err := s.w.Flush(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// waitJS waits for a js event.
+func (s *session) waitJS(what string, match func(interop.Event) bool) interop.Event {
+	s.t.Helper()
+	e, err := s.js.WaitFor(s.ctx, match)
+	if err != nil {
+		s.t.Fatalf("js never reported %s: %v", what, err)
+	}
+	return e
+}
+
+// join subscribes to topic and grafts the js peer, and waits until js has
+// us in its mesh.
+func (s *session) join(extra ...*gossipsubv1.RPC) {
+	s.t.Helper()
+	s.send(append([]*gossipsubv1.RPC{
+		{Subscriptions: []*gossipsubv1.SubOpts{{Subscribe: ptr(true), Topicid: proto(topic)}}},
+		{Control: &gossipsubv1.ControlMessage{Graft: []*gossipsubv1.ControlGraft{{TopicID: proto(topic)}}}},
+	}, extra...)...)
+	goID := s.h.ID().String()
+	s.waitJS("our subscription", func(e interop.Event) bool {
+		return e.Event == "subscription-change" && e.Peer == goID &&
+			slices.Contains(e.Subscriptions, interop.Subscription{Topic: topic, Subscribe: true})
+	})
+	s.waitJS("our GRAFT", func(e interop.Event) bool {
+		return e.Event == "graft" && e.Peer == goID && e.Topic == topic && e.Direction == "inbound"
+	})
+}
+
+// jsPublish makes js publish data and returns the message as we decoded it.
+func (s *session) jsPublish(data []byte) *gossipsubv1.Message {
+	s.t.Helper()
+	recipients, err := s.js.Publish(s.ctx, topic, data)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if goID := s.h.ID().String(); !slices.Contains(recipients, goID) {
+		s.t.Errorf("js published to %v, not to us (%s)", recipients, goID)
+	}
+	return s.awaitMessage(data)
+}
+
+// awaitMessage waits for a message with data on the js stream.
+func (s *session) awaitMessage(data []byte) *gossipsubv1.Message {
+	s.t.Helper()
+	var msg *gossipsubv1.Message
+	s.in.awaitRPC(s.ctx, s.t, fmt.Sprintf("message %q", data), func(rpc *gossipsubv1.RPC) bool {
+		for _, m := range rpc.Publish {
+			if bytes.Equal(m.Data, data) {
+				msg = m
+				return true
+			}
+		}
+		return false
+	})
+	return msg
+}
+
+// checkDecoded fails if any frame from js failed to decode.
+func (s *session) checkDecoded() {
+	s.t.Helper()
+	s.in.mu.Lock()
+	defer s.in.mu.Unlock()
+	if s.in.err != nil {
+		s.t.Fatalf("decoding the js stream: %v", s.in.err)
+	}
+}
+
+func runScenario(t *testing.T, sc scenario) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	msgID := sc.profile.MsgIDFn()
+	policy := sc.profile.SignaturePolicy()
+	s := newSession(t, ctx, sc)
+	js, h, in := s.js, s.h, s.in
 
 	// Our message: signed in the libp2p profile, anonymous in waku.
 	goMsg := &gossipsubv1.Message{Data: []byte("hello from go " + sc.name), Topic: proto(topic)}
@@ -199,37 +299,10 @@ func runScenario(t *testing.T, sc scenario) {
 			t.Fatal(err)
 		}
 	}
-	w := wire.NewWriter(s, sc.profile.MaxFrame())
-	for _, rpc := range []*gossipsubv1.RPC{
-		{Subscriptions: []*gossipsubv1.SubOpts{{Subscribe: ptr(true), Topicid: proto(topic)}}},
-		{Control: &gossipsubv1.ControlMessage{Graft: []*gossipsubv1.ControlGraft{{TopicID: proto(topic)}}}},
-		{Publish: []*gossipsubv1.Message{goMsg}},
-	} {
-		if err := w.Write(rpc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil { // one batched write for all three
-		t.Fatal(err)
-	}
-
+	// Subscription, GRAFT and message in one batched write.
+	s.join(&gossipsubv1.RPC{Publish: []*gossipsubv1.Message{goMsg}})
 	goID := h.ID().String()
-	wait := func(what string, match func(interop.Event) bool) interop.Event {
-		t.Helper()
-		e, err := js.WaitFor(ctx, match)
-		if err != nil {
-			t.Fatalf("js never reported %s: %v", what, err)
-		}
-		return e
-	}
-	wait("our subscription", func(e interop.Event) bool {
-		return e.Event == "subscription-change" && e.Peer == goID &&
-			slices.Contains(e.Subscriptions, interop.Subscription{Topic: topic, Subscribe: true})
-	})
-	wait("our GRAFT", func(e interop.Event) bool {
-		return e.Event == "graft" && e.Peer == goID && e.Topic == topic && e.Direction == "inbound"
-	})
-	got := wait("our message", func(e interop.Event) bool {
+	got := s.waitJS("our message", func(e interop.Event) bool {
 		return e.Event == "message" && e.DataHex == hex.EncodeToString(goMsg.Data)
 	})
 	if got.Topic != topic || got.PropagationSource != goID {
@@ -264,28 +337,11 @@ func runScenario(t *testing.T, sc scenario) {
 
 	// The js peer's hello carries its subscription; then its message.
 	in.awaitRPC(ctx, t, "js subscription", func(rpc *gossipsubv1.RPC) bool {
-		return slices.ContainsFunc(rpc.Subscriptions, func(s *gossipsubv1.SubOpts) bool {
-			return s.GetSubscribe() && s.GetTopicid() == topic
+		return slices.ContainsFunc(rpc.Subscriptions, func(sub *gossipsubv1.SubOpts) bool {
+			return sub.GetSubscribe() && sub.GetTopicid() == topic
 		})
 	})
-	jsData := []byte("hello from js " + sc.name)
-	recipients, err := js.Publish(ctx, topic, jsData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(recipients, goID) {
-		t.Errorf("js published to %v, not to us (%s)", recipients, goID)
-	}
-	var jsMsg *gossipsubv1.Message
-	in.awaitRPC(ctx, t, "the js message", func(rpc *gossipsubv1.RPC) bool {
-		for _, m := range rpc.Publish {
-			if bytes.Equal(m.Data, jsData) {
-				jsMsg = m
-				return true
-			}
-		}
-		return false
-	})
+	jsMsg := s.jsPublish([]byte("hello from js " + sc.name))
 	if err := wire.CheckPolicy(policy, jsMsg); err != nil {
 		t.Fatalf("js message fails %s: %v", policy, err)
 	}
@@ -300,11 +356,9 @@ func runScenario(t *testing.T, sc scenario) {
 			t.Errorf("js message key present = %v, want %v", jsMsg.Key != nil, sc.wantKey)
 		}
 	}
+	s.checkDecoded()
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.err != nil {
-		t.Fatalf("decoding the js stream: %v", in.err)
-	}
 	if dir := os.Getenv(recordEnv); dir != "" {
 		path := filepath.Join(dir, "js_"+sc.name+".bin")
 		if err := os.WriteFile(path, in.raw.Bytes(), 0o644); err != nil {
@@ -316,3 +370,65 @@ func runScenario(t *testing.T, sc scenario) {
 
 func ptr[T any](v T) *T      { return &v }
 func proto(s string) *string { return &s }
+
+// TestControlAgainstJS exchanges every control message the js peer reacts
+// to on its own, still without a router: IHAVE (js answers IWANT), IWANT (js
+// retransmits its message), PRUNE with backoff (js drops us from its mesh),
+// GRAFT during that backoff (js answers PRUNE with a backoff).
+func TestControlAgainstJS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	sc := scenario{name: "control", profile: wire.ProfileLibp2p, proto: wire.ProtocolMeshsub12, jsKey: "Ed25519"}
+	s := newSession(t, ctx, sc)
+	s.join()
+	goID := s.h.ID().String()
+
+	unknownID := bytes.Repeat([]byte{0xee}, 40)
+	s.send(&gossipsubv1.RPC{Control: &gossipsubv1.ControlMessage{
+		Ihave: []*gossipsubv1.ControlIHave{{TopicID: proto(topic), MessageIDs: [][]byte{unknownID}}},
+	}})
+	s.in.awaitRPC(ctx, t, "IWANT for our IHAVE", func(rpc *gossipsubv1.RPC) bool {
+		return slices.ContainsFunc(rpc.GetControl().GetIwant(), func(w *gossipsubv1.ControlIWant) bool {
+			return slices.ContainsFunc(w.MessageIDs, func(id []byte) bool { return bytes.Equal(id, unknownID) })
+		})
+	})
+
+	data := []byte("retransmit me")
+	first := s.jsPublish(data)
+	s.send(&gossipsubv1.RPC{Control: &gossipsubv1.ControlMessage{
+		Iwant: []*gossipsubv1.ControlIWant{{MessageIDs: [][]byte{wire.MsgIDFromSeqno(first)}}},
+	}})
+	again := s.awaitMessage(data)
+	if !bytes.Equal(again.Seqno, first.Seqno) || wire.CheckPolicy(wire.StrictSign, again) != nil {
+		t.Errorf("IWANT answer %v is not the original message %v", again, first)
+	}
+
+	s.send(&gossipsubv1.RPC{Control: &gossipsubv1.ControlMessage{
+		Prune: []*gossipsubv1.ControlPrune{{TopicID: proto(topic), Backoff: ptr(uint64(60))}},
+	}})
+	s.waitJS("our PRUNE", func(e interop.Event) bool {
+		return e.Event == "prune" && e.Peer == goID && e.Topic == topic && e.Direction == "inbound"
+	})
+	mesh, err := s.js.MeshPeers(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(mesh, goID) {
+		t.Errorf("js kept us in its mesh after PRUNE: %v", mesh)
+	}
+
+	s.send(&gossipsubv1.RPC{Control: &gossipsubv1.ControlMessage{
+		Graft: []*gossipsubv1.ControlGraft{{TopicID: proto(topic)}},
+	}})
+	rpc := s.in.awaitRPC(ctx, t, "PRUNE for a GRAFT during backoff", func(rpc *gossipsubv1.RPC) bool {
+		return slices.ContainsFunc(rpc.GetControl().GetPrune(), func(p *gossipsubv1.ControlPrune) bool {
+			return p.GetTopicID() == topic
+		})
+	})
+	for _, p := range rpc.GetControl().GetPrune() {
+		if p.GetTopicID() == topic && p.GetBackoff() == 0 {
+			t.Errorf("js PRUNE on /meshsub/1.2.0 without backoff: %v", p)
+		}
+	}
+	s.checkDecoded()
+}
