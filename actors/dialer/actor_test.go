@@ -74,6 +74,7 @@ func TestActorAnswersConnectedAfterTheDial(t *testing.T) {
 		wantMetric(t, e.reg, 1, "waku_peers_dials", "outcome", "connected")
 		wantMetric(t, e.reg, 1, "peermesh_dialer_dial_duration_seconds", "outcome", "connected")
 		wantMetric(t, e.reg, 1, "peermesh_dialer_requests_total", "source", "static")
+		wantMetric(t, e.reg, 1, "waku_node_conns_initiated", "source", "static")
 	})
 }
 

@@ -3,6 +3,7 @@ package dialer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -66,7 +67,8 @@ func (instantDialer) Self() peer.ID                                             
 // throughput through the actor (target: 100,000 dials/s).
 func BenchmarkActor(b *testing.B) {
 	const batch = 1000
-	sys := actor.NewActorSystem()
+	sys := actor.NewActorSystemWithConfig(actor.Configure(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) })))
 	defer sys.Shutdown()
 	pool := sys.Root.Spawn(Props(DefaultConfig(), Deps{Dialer: instantDialer{}}))
 	done := make(chan struct{}, 1)

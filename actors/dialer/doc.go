@@ -47,8 +47,12 @@
 //   - MaxAddresses per request, MaxDialTimeout per request: REJECTED as
 //     invalid ("invalid_request").
 //
-// Outcomes are counted in waku_peers_dials{outcome}, durations of dials that
-// ran in peermesh_dialer_dial_duration_seconds{outcome}.
+// Outcomes are counted in waku_peers_dials{outcome} (connected, timeout,
+// refused, failed, cancelled, rejected; nwaku's label values were
+// "successful" and free-text reasons), connections made in
+// waku_node_conns_initiated{source}, requests in
+// peermesh_dialer_requests_total{source}, durations of dials that ran in
+// peermesh_dialer_dial_duration_seconds{outcome}.
 //
 // # Threading
 //

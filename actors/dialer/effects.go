@@ -56,7 +56,9 @@ type Answer[W any] struct {
 // Ended reports a dial the pool stopped tracking for its requesters: it
 // completed, or it was cancelled while queued or running.
 type Ended struct {
-	Peer    peer.ID
+	Peer peer.ID
+	// Source is the source of the request that created the dial.
+	Source  dialerv1.DialSource
 	Outcome dialerv1.DialOutcome
 	// Ran says the dial had a slot; Took is then the time from its start.
 	Ran  bool

@@ -19,11 +19,13 @@ type metrics struct {
 	duration   *prometheus.HistogramVec
 	rejections *prometheus.CounterVec
 	requests   *prometheus.CounterVec
+	initiated  *prometheus.CounterVec
 
 	dialsBy      [numOutcomes]prometheus.Counter
 	durationBy   [numOutcomes]prometheus.Observer
 	rejectionsBy [numRejectReasons]prometheus.Counter
 	requestsBy   [numSources]prometheus.Counter
+	initiatedBy  [numSources]prometheus.Counter
 }
 
 // Sizes of the label tables: every value of the enums, which are small and
@@ -65,6 +67,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "peermesh_dialer_requests_total",
 			Help: "DialPeer requests received, by source (as waku_node_conns_initiated{source}).",
 		}, []string{"source"}),
+		initiated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waku_node_conns_initiated",
+			Help: "Connections the pool's dials established, by the source of the request that created the dial (nwaku's metric).",
+		}, []string{"source"}),
 	}
 	var errs []error
 	if reg != nil {
@@ -74,6 +80,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.duration = register(reg, m.duration, &errs)
 		m.rejections = register(reg, m.rejections, &errs)
 		m.requests = register(reg, m.requests, &errs)
+		m.initiated = register(reg, m.initiated, &errs)
 	}
 	// Resolve the label values once: the hot path then touches no label map.
 	for o := range m.dialsBy {
@@ -86,6 +93,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for s := range m.requestsBy {
 		m.requestsBy[s] = m.requests.WithLabelValues(sourceLabel(dialerv1.DialSource(s)))
+		m.initiatedBy[s] = m.initiated.WithLabelValues(sourceLabel(dialerv1.DialSource(s)))
 	}
 	return m, errors.Join(errs...)
 }
@@ -121,6 +129,9 @@ func (m *metrics) ended(e Ended) {
 	m.dialsBy[o].Inc()
 	if e.Ran {
 		m.durationBy[o].Observe(e.Took.Seconds())
+	}
+	if o == dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED && e.Source >= 0 && int(e.Source) < numSources {
+		m.initiatedBy[e.Source].Inc()
 	}
 }
 

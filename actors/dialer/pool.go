@@ -277,7 +277,7 @@ func (p *Pool[W]) finish(now time.Time, d *dial[W], outcome dialerv1.DialOutcome
 	}
 	clear(d.waiters)
 	d.waiters = d.waiters[:0]
-	ended := Ended{Peer: d.req.Peer, Outcome: outcome}
+	ended := Ended{Peer: d.req.Peer, Source: d.req.Source, Outcome: outcome}
 	if d.state != stateQueued {
 		ended.Ran, ended.Took = true, now.Sub(d.started)
 	}
