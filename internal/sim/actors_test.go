@@ -6,14 +6,8 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/sim"
-	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
 )
@@ -30,51 +24,68 @@ func TestActorsShareTheBubble(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := router.DefaultConfig(wire.ProfileWaku)
-		sys := actortest.NewSystem(t)
-		// Each node has its router, a probe for API answers and a probe
-		// subscribed to the topic.
-		type node struct {
-			router   *actor.PID
-			api, sub *actortest.Probe
-		}
-		nodes := make([]node, 2)
-		for i := range nodes {
-			pid := sys.Root.Spawn(router.Props(cfg, router.Deps{Host: nw.Hosts[i], Registerer: prometheus.NewRegistry()}))
-			t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })
-			nodes[i] = node{router: pid, api: actortest.NewProbe(t, sys), sub: actortest.NewProbe(t, sys)}
-			nodes[i].api.Request(pid, &pubsubv1.Join{Topic: "t"})
-			if j := actortest.Expect[*pubsubv1.Joined](nodes[i].api); j.GetError() != "" {
-				t.Fatalf("join: %s", j.GetError())
-			}
-			nodes[i].sub.Request(pid, &pubsubv1.Subscribe{Topic: "t"})
-			actortest.Expect[*pubsubv1.Subscribed](nodes[i].sub)
-		}
+		rs := sim.StartRouters(t, nw, sim.Range(0, 2), wire.ProfileWaku, "t", 1)
 		if err := nw.Connect(context.Background(), 0, 1); err != nil {
 			t.Fatal(err)
 		}
 		sim.Advance(time.Second) // streams open, subscriptions exchanged
-		for _, n := range nodes {
-			sys.Root.Send(n.router, &heartbeatv1.Tick{Now: timestamppb.Now()})
-		}
-		sim.Advance(time.Second) // GRAFTs cross the 40 ms link
-		for i, n := range nodes {
-			n.api.Request(n.router, &pubsubv1.GetMesh{Topic: "t"})
-			if m := actortest.Expect[*pubsubv1.Mesh](n.api); len(m.GetMesh()) != 1 {
-				t.Fatalf("router %d mesh %d peers, want 1", i, len(m.GetMesh()))
+		rs.Heartbeats(1)         // GRAFTs cross the 40 ms link
+		for i := range rs.Nodes {
+			if m := rs.Mesh(i); len(m) != 1 || m[0] != rs.Nodes[1-i].ID {
+				t.Fatalf("router %d mesh %v, want the other router", i, m)
 			}
 		}
 		start := time.Now()
-		nodes[0].api.Request(nodes[0].router, &pubsubv1.Publish{Topic: "t", Data: []byte("over simnet")})
-		if p := actortest.Expect[*pubsubv1.Published](nodes[0].api); p.GetError() != "" || p.GetPeers() != 1 {
+		p := sim.Request[*pubsubv1.Published](rs.Nodes[0], &pubsubv1.Publish{Topic: "t", Data: []byte(sim.HonestPrefix + "over simnet")})
+		if p.GetError() != "" || p.GetPeers() != 1 {
 			t.Fatalf("published %v", p)
 		}
-		d := actortest.Fish(nodes[1].sub, func(d *pubsubv1.Delivered) bool { return string(d.GetMessage().GetData()) == "over simnet" })
+		d := actortest.Expect[*pubsubv1.Delivered](rs.Nodes[1].Sub)
 		if elapsed := time.Since(start); elapsed < 40*time.Millisecond {
 			t.Fatalf("delivered after %s of virtual time, faster than the 40 ms link", elapsed)
 		}
-		if d.GetTopic() != "t" {
-			t.Fatalf("delivered on %q", d.GetTopic())
+		if string(d.GetMessage().GetData()) != sim.HonestPrefix+"over simnet" || d.GetTopic() != "t" {
+			t.Fatalf("delivered %v", d)
+		}
+	})
+}
+
+// TestRoutersDeliverAndReport: five routers in a seeded topology deliver
+// every published message to every node (ExpectDelivered), and the helpers
+// report what the routers say: meshes within [Dlo, Dhi], a known peer's
+// score, and a metric by name and label.
+func TestRoutersDeliverAndReport(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 5
+		nw, err := sim.New(t, sim.Config{Nodes: n, Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := sim.StartRouters(t, nw, sim.Range(0, n), wire.ProfileWaku, "t", 3)
+		if _, err := nw.Topology(context.Background(), sim.Range(0, n), sim.Range(0, n), 3, 3); err != nil {
+			t.Fatal(err)
+		}
+		sim.Advance(time.Second)
+		rs.Heartbeats(3)
+		published := rs.Publish(20)
+		rs.Heartbeats(1)
+		rs.ExpectDelivered(published, 10*time.Second)
+		for i, nd := range rs.Nodes {
+			if m := len(rs.Mesh(i)); m < 1 || m > nd.Config.Mesh.Dhi {
+				t.Fatalf("node %d mesh of %d", i, m)
+			}
+			if !rs.InMesh(i, rs.Mesh(i)[0]) {
+				t.Fatalf("InMesh disagrees with Mesh at node %d", i)
+			}
+		}
+		if s := rs.Score(0, rs.Mesh(0)[0]); s.GetScore() < 0 {
+			t.Fatalf("honest mesh peer scores %v", s.GetScore())
+		}
+		if peers := rs.Metric(0, "libp2p_pubsub_peers"); peers < 3 {
+			t.Fatalf("libp2p_pubsub_peers = %v, want ≥ 3", peers)
+		}
+		if g := rs.Metric(0, "libp2p_gossipsub_peers_per_topic_mesh", "topic", "t"); g != float64(len(rs.Mesh(0))) {
+			t.Fatalf("mesh gauge %v, mesh %d", g, len(rs.Mesh(0)))
 		}
 	})
 }

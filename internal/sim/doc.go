@@ -9,6 +9,11 @@
 // a run is reproducible from its seed. Topology connects the hosts in a seeded
 // random graph; Advance and Run move protocol time forward.
 //
+// StartRouters puts honest peermesh routers (router.DefaultConfig of a
+// profile) on chosen hosts, joined to one topic, with helpers to run
+// heartbeats, publish, check 100 % delivery and read scores, meshes and
+// metrics; tests/attacks and tests/sim build on it.
+//
 // LoopbackHost is the fallback for what must run on real sockets: a TCP host on
 // 127.0.0.1 only, as the project's integration tests require.
 //

@@ -5,6 +5,7 @@ import (
 	"testing/synctest"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/sim"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
 )
@@ -18,7 +19,7 @@ func TestGraftSpam(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		c.send(target, attacker.JoinRPC(topic))
-		c.heartbeats(1)
+		c.Heartbeats(1)
 		before := heap()
 		const spam, perRPC = 10000, 1000
 		var published []string
@@ -28,26 +29,26 @@ func TestGraftSpam(t *testing.T) {
 		}
 		for range spam / perRPC {
 			c.send(target, attacker.GraftRPC(grafts...))
-			published = append(published, c.publish(3)...)
-			c.heartbeats(1)
+			published = append(published, c.Publish(3)...)
+			c.Heartbeats(1)
 		}
-		m := request[*pubsubv1.Mesh](c.nodes[0], &pubsubv1.GetMesh{Topic: topic})
+		m := sim.Request[*pubsubv1.Mesh](c.Nodes[0], &pubsubv1.GetMesh{Topic: topic})
 		members := 0
 		for _, p := range m.GetMesh() {
 			if string(p) == string(c.atk.ID()) {
 				members++
 			}
 		}
-		if members != 1 || len(m.GetMesh()) > c.nodes[0].cfg.Mesh.Dhi {
+		if members != 1 || len(m.GetMesh()) > c.Nodes[0].Config.Mesh.Dhi {
 			t.Fatalf("mesh of %d peers holds the attacker %d times", len(m.GetMesh()), members)
 		}
 		if r := c.atk.Record(target); r.PruneCount != 0 {
 			t.Fatalf("GRAFT spam from a mesh member answered with %d PRUNEs", r.PruneCount)
 		}
-		if pen := c.metric(0, "libp2p_gossipsub_behaviour_penalties_total"); pen != 0 {
+		if pen := c.Metric(0, "libp2p_gossipsub_behaviour_penalties_total"); pen != 0 {
 			t.Fatalf("%v penalties for GRAFTs from a mesh member", pen)
 		}
-		c.expectDelivered(published)
+		c.ExpectDelivered(published, deliveryTimeout)
 		c.expectHeapGrowth(before, 4<<20, "GRAFT spam")
 	})
 }
@@ -62,8 +63,8 @@ func TestIHaveFloodBeyondBudget(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		c.send(target, attacker.SubscribeRPC(true, topic))
-		c.heartbeats(1)
-		cfg := c.nodes[0].cfg.Session
+		c.Heartbeats(1)
+		cfg := c.Nodes[0].Config.Session
 		before := heap()
 		const rounds, entries, idsPerEntry = 8, 100, 100
 		var published []string
@@ -71,14 +72,14 @@ func TestIHaveFloodBeyondBudget(t *testing.T) {
 			iwantBefore := c.atk.Record(target).IWantIDs
 			ids := attacker.BogusIDs("ihave", r*entries*idsPerEntry, entries*idsPerEntry)
 			c.send(target, attacker.IHaveRPC(topic, ids, idsPerEntry))
-			published = append(published, c.publish(3)...)
-			c.heartbeats(1)
+			published = append(published, c.Publish(3)...)
+			c.Heartbeats(1)
 			if asked := c.atk.Record(target).IWantIDs - iwantBefore; asked > cfg.MaxIHaveLength {
 				t.Fatalf("round %d: node 0 asked for %d ids, budget %d per heartbeat", r, asked, cfg.MaxIHaveLength)
 			}
 		}
-		c.heartbeats(4) // IWantFollowupTime passes: promises broken
-		if d, want := c.metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "ihave_over_budget"), float64(0); d <= want {
+		c.Heartbeats(4) // IWantFollowupTime passes: promises broken
+		if d, want := c.Metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "ihave_over_budget"), float64(0); d <= want {
 			t.Fatalf("IHAVE entries over budget not dropped (%v)", d)
 		}
 		r := c.atk.Record(target)
@@ -86,11 +87,11 @@ func TestIHaveFloodBeyondBudget(t *testing.T) {
 			t.Fatal("node 0 never asked for an advertised id")
 		}
 		t.Logf("node 0 asked for %d of %d advertised ids; %v IHAVE entries dropped over budget", r.IWantIDs,
-			rounds*entries*idsPerEntry, c.metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "ihave_over_budget"))
+			rounds*entries*idsPerEntry, c.Metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "ihave_over_budget"))
 		c.expectGraylisted(0, attacker.IHaveRPC(topic, attacker.BogusIDs("late", 0, 10), 10))
-		published = append(published, c.publish(5)...)
-		c.heartbeats(1)
-		c.expectDelivered(published)
+		published = append(published, c.Publish(5)...)
+		c.Heartbeats(1)
+		c.ExpectDelivered(published, deliveryTimeout)
 		c.expectHeapGrowth(before, 8<<20, "IHAVE flood")
 	})
 }
@@ -108,18 +109,18 @@ func TestIWantSpamUnknownIDs(t *testing.T) {
 		for k := range rpcs {
 			c.send(target, attacker.IWantRPC(attacker.BogusIDs("iwant", k*ids, ids)...))
 			if k%10 == 0 {
-				published = append(published, c.publish(3)...)
-				c.heartbeats(1)
+				published = append(published, c.Publish(3)...)
+				c.Heartbeats(1)
 			}
 		}
-		c.heartbeats(1)
+		c.Heartbeats(1)
 		if r := c.atk.Record(target); r.MessageCount != 0 {
 			t.Fatalf("node 0 sent %d messages to an IWANT spammer", r.MessageCount)
 		}
-		if d := c.metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "iwant_not_advertised"); d != rpcs*ids {
+		if d := c.Metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "iwant_not_advertised"); d != rpcs*ids {
 			t.Fatalf("%v unadvertised IWANT ids counted, want %d", d, rpcs*ids)
 		}
-		c.expectDelivered(published)
+		c.ExpectDelivered(published, deliveryTimeout)
 		c.expectHeapGrowth(before, 4<<20, "IWANT spam")
 	})
 }
@@ -132,22 +133,22 @@ func TestRepeatedIWant(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		c.send(target, attacker.SubscribeRPC(true, topic))
-		c.heartbeats(1)
+		c.Heartbeats(1)
 		// Leave node 0's mesh for good, to be a gossip-only peer.
 		c.send(target, attacker.PruneRPC(topic, 3600))
-		c.heartbeats(1)
-		if c.inMesh(0, c.atk.ID()) {
+		c.Heartbeats(1)
+		if c.InMesh(0, c.atk.ID()) {
 			t.Fatal("attacker still in the mesh after its PRUNE")
 		}
 		// Published by node 1, which the attacker is not connected to, so
 		// node 0 only gossips it (flood publishing is for own messages).
 		published := []string{"honest-gossiped"}
-		if p := request[*pubsubv1.Published](c.nodes[1], &pubsubv1.Publish{Topic: topic, Data: []byte(published[0])}); p.GetError() != "" {
+		if p := sim.Request[*pubsubv1.Published](c.Nodes[1], &pubsubv1.Publish{Topic: topic, Data: []byte(published[0])}); p.GetError() != "" {
 			t.Fatal(p.GetError())
 		}
 		var id []byte
 		for range 5 {
-			c.heartbeats(1)
+			c.Heartbeats(1)
 			if r := c.atk.Record(target); len(r.Advertised) > 0 {
 				id = r.Advertised[0]
 				break
@@ -161,17 +162,17 @@ func TestRepeatedIWant(t *testing.T) {
 		for range asks {
 			c.send(target, attacker.IWantRPC(id))
 		}
-		c.heartbeats(2)
+		c.Heartbeats(2)
 		got := 0
 		for _, m := range c.atk.Record(target).Messages {
 			if string(m.GetData()) == published[0] {
 				got++
 			}
 		}
-		if max := c.nodes[0].cfg.Mesh.GossipRetransmission; got == 0 || got > max {
+		if max := c.Nodes[0].Config.Mesh.GossipRetransmission; got == 0 || got > max {
 			t.Fatalf("%d IWANTs for one id answered %d times, want 1..%d", asks, got, max)
 		}
-		c.expectDelivered(published)
+		c.ExpectDelivered(published, deliveryTimeout)
 		c.expectHeapGrowth(before, 2<<20, "repeated IWANT")
 	})
 }

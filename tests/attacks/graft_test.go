@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/sim"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
 )
@@ -22,8 +23,8 @@ func TestGraftDuringBackoff(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		c.send(target, attacker.JoinRPC(topic))
-		c.heartbeats(1)
-		if !c.inMesh(0, c.atk.ID()) {
+		c.Heartbeats(1)
+		if !c.InMesh(0, c.atk.ID()) {
 			t.Fatal("the attacker's GRAFT was not accepted before the attack")
 		}
 		before := heap()
@@ -33,28 +34,28 @@ func TestGraftDuringBackoff(t *testing.T) {
 		for k := range grafts {
 			c.send(target, attacker.GraftRPC(topic))
 			if k%5 == 4 {
-				published = append(published, c.publish(5)...)
-				c.heartbeats(1)
+				published = append(published, c.Publish(5)...)
+				c.Heartbeats(1)
 			}
 		}
-		c.heartbeats(1)
+		c.Heartbeats(1)
 		rec := c.atk.Record(target)
 		prunes := rec.PrunesOf(topic)
 		if len(prunes) < grafts/2 {
 			t.Fatalf("%d PRUNEs for %d GRAFTs in backoff", len(prunes), grafts)
 		}
 		for _, p := range prunes {
-			if want := uint64(c.nodes[0].cfg.Mesh.PruneBackoff / time.Second); p.Backoff != want {
+			if want := uint64(c.Nodes[0].Config.Mesh.PruneBackoff / time.Second); p.Backoff != want {
 				t.Fatalf("PRUNE with backoff %d s, want %d s", p.Backoff, want)
 			}
 		}
-		if pen := c.metric(0, "libp2p_gossipsub_behaviour_penalties_total"); pen < grafts {
+		if pen := c.Metric(0, "libp2p_gossipsub_behaviour_penalties_total"); pen < grafts {
 			t.Fatalf("%v behaviour penalties for %d GRAFTs in backoff (within the flood threshold: two each)", pen, grafts)
 		}
 		c.expectGraylisted(0, attacker.GraftRPC(topic))
-		published = append(published, c.publish(10)...)
-		c.heartbeats(2)
-		c.expectDelivered(published)
+		published = append(published, c.Publish(10)...)
+		c.Heartbeats(2)
+		c.ExpectDelivered(published, deliveryTimeout)
 		c.expectHeapGrowth(before, 4<<20, "GRAFT during backoff")
 	})
 }
@@ -76,24 +77,24 @@ func TestGraftUnknownTopic(t *testing.T) {
 			}
 			c.send(target, attacker.GraftRPC(names...))
 			if k%(4*perRPC) == 0 {
-				published = append(published, c.publish(3)...)
-				c.heartbeats(1)
+				published = append(published, c.Publish(3)...)
+				c.Heartbeats(1)
 			}
 		}
-		c.heartbeats(1)
-		if d := c.metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "graft_unknown_topic"); d != topics {
+		c.Heartbeats(1)
+		if d := c.Metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "graft_unknown_topic"); d != topics {
 			t.Fatalf("%v unknown-topic GRAFTs counted, want %d", d, topics)
 		}
 		if r := c.atk.Record(target); r.PruneCount != 0 {
 			t.Fatalf("node 0 answered unknown-topic GRAFTs with %d PRUNEs", r.PruneCount)
 		}
-		if s := c.score(0, c.atk.ID()); s.GetScore() < 0 {
+		if s := c.Score(0, c.atk.ID()); s.GetScore() < 0 {
 			t.Fatalf("unknown-topic GRAFTs penalised: score %v", s.GetScore())
 		}
-		if m := request[*pubsubv1.Mesh](c.nodes[0], &pubsubv1.GetMesh{Topic: "unknown-7"}); m.GetError() == "" {
+		if m := sim.Request[*pubsubv1.Mesh](c.Nodes[0], &pubsubv1.GetMesh{Topic: "unknown-7"}); m.GetError() == "" {
 			t.Fatalf("node 0 has state for a topic only the attacker named: %v", m)
 		}
-		c.expectDelivered(published)
+		c.ExpectDelivered(published, deliveryTimeout)
 		c.expectHeapGrowth(before, 4<<20, "GRAFT for unknown topics")
 	})
 }

@@ -34,7 +34,7 @@ func (c *cluster) invalidSpam(dropMetric, label, value string, graylist bool, ba
 	t.Helper()
 	target := c.connectAttacker(0)
 	c.send(target, attacker.JoinRPC(topic))
-	c.heartbeats(1)
+	c.Heartbeats(1)
 	before := heap()
 	const spam, perRPC = 200, 10
 	var published []string
@@ -45,32 +45,32 @@ func (c *cluster) invalidSpam(dropMetric, label, value string, graylist bool, ba
 		}
 		c.send(target, rpc)
 		if k%(5*perRPC) == 0 {
-			published = append(published, c.publish(3)...)
-			c.heartbeats(1)
+			published = append(published, c.Publish(3)...)
+			c.Heartbeats(1)
 		}
 	}
-	c.heartbeats(1)
+	c.Heartbeats(1)
 	// Each is counted, or ignored with its whole RPC once the attacker is
 	// graylisted.
-	d := c.metric(0, dropMetric, label, value)
-	ignored := perRPC * c.metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "graylisted")
+	d := c.Metric(0, dropMetric, label, value)
+	ignored := perRPC * c.Metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "graylisted")
 	if d == 0 || d+ignored < spam {
 		t.Fatalf("%v invalid messages counted in %s{%s=%q} and %v ignored as graylisted, want %d", d, dropMetric, label, value, ignored, spam)
 	}
-	for i := 1; i < len(c.nodes); i++ {
-		if d := c.metric(i, dropMetric, label, value); d != 0 {
+	for i := 1; i < len(c.Nodes); i++ {
+		if d := c.Metric(i, dropMetric, label, value); d != 0 {
 			t.Fatalf("node 0 forwarded invalid messages: node %d counted %v", i, d)
 		}
 	}
 	if graylist {
 		c.expectGraylisted(0, attacker.PublishRPC(bad(spam)))
-	} else if s := c.score(0, c.atk.ID()); s.GetScore() < c.nodes[0].cfg.Mesh.Thresholds.Graylist {
+	} else if s := c.Score(0, c.atk.ID()); s.GetScore() < c.Nodes[0].Config.Mesh.Thresholds.Graylist {
 		t.Fatalf("the router now graylists senders of messages its session refuses (score %.1f): "+
 			"set sessionPenalisesInvalidMessages = true", s.GetScore())
 	}
-	published = append(published, c.publish(5)...)
-	c.heartbeats(1)
-	c.expectDelivered(published)
+	published = append(published, c.Publish(5)...)
+	c.Heartbeats(1)
+	c.ExpectDelivered(published, deliveryTimeout)
 	c.expectHeapGrowth(before, 4<<20, "invalid message spam")
 }
 
@@ -120,7 +120,7 @@ func TestRejectedMessageSpam(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		// The validator accepts honest messages and rejects everything else.
-		validator := c.sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		validator := c.Sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 			if m, ok := ctx.Message().(*pubsubv1.ValidateMessage); ok {
 				out := pubsubv1.ValidationOutcome_VALIDATION_OUTCOME_REJECT
 				if strings.HasPrefix(string(m.GetMessage().GetData()), "honest-") {
@@ -129,8 +129,8 @@ func TestRejectedMessageSpam(t *testing.T) {
 				ctx.Respond(&pubsubv1.ValidationResult{MessageId: m.GetMessageId(), Outcome: out})
 			}
 		}))
-		c.sys.Root.RequestWithCustomSender(c.nodes[0].router, &pubsubv1.RegisterValidator{Topic: topic}, validator)
-		c.heartbeats(1)
+		c.Sys.Root.RequestWithCustomSender(c.Nodes[0].Router, &pubsubv1.RegisterValidator{Topic: topic}, validator)
+		c.Heartbeats(1)
 		c.invalidSpam("libp2p_gossipsub_validation_results_total", "outcome", "reject", true, func(k int) *gossipsubv1.Message {
 			return attacker.UnsignedMessage(topic, fmt.Appendf(nil, "rejected-%d", k))
 		})

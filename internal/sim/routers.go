@@ -1,0 +1,185 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/peermesh/peermesh/actors/router"
+	"github.com/peermesh/peermesh/actortest"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/wire"
+)
+
+// HonestPrefix starts the data of every message Routers.Publish makes, so a
+// delivery check can tell honest messages from anything an attacker injects.
+const HonestPrefix = "honest-"
+
+// Node is one peermesh router on a host of a Network.
+type Node struct {
+	// Index is the host's index in the Network.
+	Index  int
+	ID     peer.ID
+	Config router.Config
+	Router *actor.PID
+	// Registry holds the router's metrics.
+	Registry *prometheus.Registry
+	// API receives answers to requests; Sub is the topic's local subscriber.
+	API, Sub *actortest.Probe
+}
+
+// Routers are honest peermesh nodes on some hosts of a Network, all joined
+// to one topic, driven by the test's heartbeats.
+type Routers struct {
+	Sys   *actor.ActorSystem
+	Nodes []*Node
+	Topic string
+
+	tb  testing.TB
+	rng *rand.Rand
+	seq int
+}
+
+// StartRouters spawns a router (router.DefaultConfig(profile), a fresh one
+// per node, with its own metrics registry) on each host of nw listed in
+// hosts, joins topic and subscribes a probe to it. Hosts are not connected.
+func StartRouters(tb testing.TB, nw *Network, hosts []int, profile wire.Profile, topic string, seed uint64) *Routers {
+	tb.Helper()
+	r := &Routers{Sys: actortest.NewSystem(tb), Topic: topic, tb: tb, rng: rand.New(rand.NewPCG(seed, 0xb0b))}
+	for _, i := range hosts {
+		n := &Node{Index: i, ID: nw.Hosts[i].ID(), Config: router.DefaultConfig(profile), Registry: prometheus.NewRegistry(),
+			API: actortest.NewProbe(tb, r.Sys), Sub: actortest.NewProbe(tb, r.Sys)}
+		n.Router = r.Sys.Root.Spawn(router.Props(n.Config, router.Deps{Host: nw.Hosts[i], Registerer: n.Registry}))
+		tb.Cleanup(func() { _ = r.Sys.Root.StopFuture(n.Router).Wait() })
+		if j := Request[*pubsubv1.Joined](n, &pubsubv1.Join{Topic: topic}); j.GetError() != "" {
+			tb.Fatalf("sim: node %d join: %s", i, j.GetError())
+		}
+		n.Sub.Request(n.Router, &pubsubv1.Subscribe{Topic: topic})
+		actortest.Expect[*pubsubv1.Subscribed](n.Sub)
+		r.Nodes = append(r.Nodes, n)
+	}
+	return r
+}
+
+// Request sends msg to n's router from n's API probe and returns the answer.
+func Request[T any](n *Node, msg proto.Message) T {
+	n.API.Request(n.Router, msg)
+	return actortest.Expect[T](n.API)
+}
+
+// Heartbeats runs n heartbeats: a Tick to every router, then one second of
+// protocol time. Only valid inside a synctest bubble.
+func (r *Routers) Heartbeats(n int) {
+	for range n {
+		now := timestamppb.Now()
+		for _, h := range r.Nodes {
+			r.Sys.Root.Send(h.Router, &heartbeatv1.Tick{Now: now})
+		}
+		Advance(time.Second)
+	}
+}
+
+// Publish publishes k fresh messages from random nodes (seeded) and returns
+// their data.
+func (r *Routers) Publish(k int) []string {
+	r.tb.Helper()
+	out := make([]string, 0, k)
+	for range k {
+		n := r.Nodes[r.rng.IntN(len(r.Nodes))]
+		data := fmt.Sprintf("%s%d", HonestPrefix, r.seq)
+		r.seq++
+		if p := Request[*pubsubv1.Published](n, &pubsubv1.Publish{Topic: r.Topic, Data: []byte(data)}); p.GetError() != "" {
+			r.tb.Fatalf("sim: node %d publish: %s", n.Index, p.GetError())
+		}
+		out = append(out, data)
+	}
+	return out
+}
+
+// ExpectDelivered checks that every node's subscriber receives each of want
+// within timeout of protocol time per delivery, and only honest messages.
+// Inside a bubble the wait costs no wall time.
+func (r *Routers) ExpectDelivered(want []string, timeout time.Duration) {
+	r.tb.Helper()
+	for _, n := range r.Nodes {
+		missing := make(map[string]bool, len(want))
+		for _, w := range want {
+			missing[w] = true
+		}
+		for len(missing) > 0 {
+			d := actortest.ExpectWithin[*pubsubv1.Delivered](n.Sub, timeout)
+			data := string(d.GetMessage().GetData())
+			if !strings.HasPrefix(data, HonestPrefix) {
+				r.tb.Fatalf("sim: node %d delivered a message no honest node published: %q", n.Index, data)
+			}
+			delete(missing, data)
+		}
+	}
+}
+
+// Score returns node i's view of p's score (zero for a peer it does not know).
+func (r *Routers) Score(i int, p peer.ID) *pubsubv1.PeerScore {
+	for _, ps := range Request[*pubsubv1.Scores](r.Nodes[i], &pubsubv1.GetScores{}).GetPeers() {
+		if peer.ID(ps.GetPeer()) == p {
+			return ps
+		}
+	}
+	return &pubsubv1.PeerScore{Peer: []byte(p)}
+}
+
+// Mesh returns node i's mesh of the topic.
+func (r *Routers) Mesh(i int) []peer.ID {
+	m := Request[*pubsubv1.Mesh](r.Nodes[i], &pubsubv1.GetMesh{Topic: r.Topic})
+	out := make([]peer.ID, len(m.GetMesh()))
+	for k, b := range m.GetMesh() {
+		out[k] = peer.ID(b)
+	}
+	return out
+}
+
+// InMesh reports whether p is in node i's mesh of the topic.
+func (r *Routers) InMesh(i int, p peer.ID) bool { return slices.Contains(r.Mesh(i), p) }
+
+// Metric returns the sum of node i's samples of a counter or gauge whose
+// labels include the given name/value pairs.
+func (r *Routers) Metric(i int, name string, labels ...string) float64 {
+	r.tb.Helper()
+	mfs, err := r.Nodes[i].Registry.Gather()
+	if err != nil {
+		r.tb.Fatalf("sim: gather node %d metrics: %v", i, err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if hasLabels(m.GetLabel(), labels) {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func hasLabels[L interface {
+	GetName() string
+	GetValue() string
+}](have []L, want []string) bool {
+	for k := 0; k+1 < len(want); k += 2 {
+		if !slices.ContainsFunc(have, func(l L) bool { return l.GetName() == want[k] && l.GetValue() == want[k+1] }) {
+			return false
+		}
+	}
+	return true
+}
