@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/peermesh/peermesh/actors/heartbeat"
+	"github.com/peermesh/peermesh/actors/router"
+	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/meshbench"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/wire"
+)
+
+func main() {
+	os.Exit(meshbench.Main(peermeshImpl{}, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// requestTimeout bounds every request the harness makes to a router.
+const requestTimeout = 10 * time.Second
+
+type peermeshImpl struct{}
+
+func (peermeshImpl) Name() string { return "peermesh" }
+
+func (peermeshImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench.ImplConfig, deliver func(int, []byte)) (meshbench.Network, error) {
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	sys := actor.NewActorSystemWithConfig(actor.Configure(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet })))
+	n := &network{sys: sys}
+	hb := sys.Root.Spawn(heartbeat.Props(heartbeat.DefaultConfig(), heartbeat.Deps{Logger: quiet}))
+	// The publisher's answers (Published) land here, so publishing never
+	// waits for a round trip and errors are still counted.
+	n.sink = sys.Root.Spawn(actorkit.Props(func() actor.Actor { return &publishSink{errors: &n.publishErrors} }))
+	profile := wire.ProfileWaku
+	if cfg.Sign {
+		profile = wire.ProfileLibp2p
+	}
+	for i, h := range hosts {
+		rc := router.DefaultConfig(profile)
+		rc.Mesh.D, rc.Mesh.Dlo, rc.Mesh.Dhi = cfg.D, cfg.Dlo, cfg.Dhi
+		reg := prometheus.NewRegistry()
+		pid := sys.Root.Spawn(router.Props(rc, router.Deps{Host: h, Registerer: reg, Logger: quiet}))
+		n.routers = append(n.routers, pid)
+		n.regs = append(n.regs, reg)
+		if err := expectNoError(sys.Root.RequestFuture(pid, &pubsubv1.Join{Topic: cfg.Topic}, requestTimeout)); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("node %d join: %w", i, err)
+		}
+		// The subscriber must be the Subscribe's sender: deliveries go to it.
+		ready := make(chan string, 1)
+		sub := sys.Root.Spawn(actorkit.Props(func() actor.Actor { return &subscriber{node: i, deliver: deliver, ready: ready} }))
+		sys.Root.RequestWithCustomSender(pid, &pubsubv1.Subscribe{Topic: cfg.Topic}, sub)
+		select {
+		case e := <-ready:
+			if e != "" {
+				n.Close()
+				return nil, fmt.Errorf("node %d subscribe: %s", i, e)
+			}
+		case <-time.After(requestTimeout):
+			n.Close()
+			return nil, fmt.Errorf("node %d subscribe: no answer within %s", i, requestTimeout)
+		}
+		// Register the router for heartbeats: the Register's sender is the
+		// target, so the request is sent on the router's behalf.
+		sys.Root.RequestWithCustomSender(hb, &heartbeatv1.Register{
+			Name: "gossipsub", Interval: durationpb.New(cfg.Heartbeat), InitialDelay: durationpb.New(cfg.Heartbeat),
+		}, pid)
+	}
+	n.topic = cfg.Topic
+	return n, nil
+}
+
+// expectNoError waits for a router answer and returns the error it carries.
+func expectNoError(f *actor.Future) error {
+	res, err := f.Result()
+	if err != nil {
+		return err
+	}
+	if e, ok := res.(interface{ GetError() string }); ok && e.GetError() != "" {
+		return fmt.Errorf("%s", e.GetError())
+	}
+	return nil
+}
+
+type network struct {
+	sys           *actor.ActorSystem
+	routers       []*actor.PID
+	regs          []*prometheus.Registry
+	sink          *actor.PID
+	topic         string
+	publishErrors atomic.Int64
+}
+
+func (n *network) Publish(_ context.Context, node int, data []byte) error {
+	n.sys.Root.RequestWithCustomSender(n.routers[node], &pubsubv1.Publish{Topic: n.topic, Data: data}, n.sink)
+	return nil
+}
+
+func (n *network) MeshSizes(context.Context) ([]int, error) {
+	out := make([]int, len(n.routers))
+	for i, pid := range n.routers {
+		res, err := n.sys.Root.RequestFuture(pid, &pubsubv1.GetMesh{Topic: n.topic}, requestTimeout).Result()
+		if err != nil {
+			return nil, fmt.Errorf("node %d mesh: %w", i, err)
+		}
+		m, ok := res.(*pubsubv1.Mesh)
+		if !ok {
+			return nil, fmt.Errorf("node %d mesh: unexpected answer %T", i, res)
+		}
+		out[i] = len(m.GetMesh())
+	}
+	return out, nil
+}
+
+// Drops sums every outbound queue drop the sessions counted.
+func (n *network) Drops() int64 {
+	var total float64
+	for _, reg := range n.regs {
+		mfs, err := reg.Gather()
+		if err != nil {
+			return -1
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "libp2p_pubsub_queue_drops_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return int64(total)
+}
+
+func (n *network) Close() error {
+	for _, pid := range n.routers {
+		_ = n.sys.Root.StopFuture(pid).Wait()
+	}
+	n.sys.Shutdown()
+	if e := n.publishErrors.Load(); e > 0 {
+		slog.Warn("publish errors", "count", e)
+	}
+	return nil
+}
+
+// subscriber is the harness's local subscriber on one node.
+type subscriber struct {
+	node    int
+	deliver func(int, []byte)
+	ready   chan string
+}
+
+func (s *subscriber) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *pubsubv1.Delivered:
+		s.deliver(s.node, m.GetMessage().GetData())
+	case *pubsubv1.Subscribed:
+		select {
+		case s.ready <- m.GetError():
+		default:
+		}
+	}
+}
+
+// publishSink counts failed publishes.
+type publishSink struct{ errors *atomic.Int64 }
+
+func (p *publishSink) Receive(c actor.Context) {
+	if m, ok := c.Message().(*pubsubv1.Published); ok && m.GetError() != "" {
+		p.errors.Add(1)
+	}
+}
