@@ -115,4 +115,3 @@ func parseRates(s string) ([]int, error) {
 	}
 	return out, nil
 }
-
