@@ -184,9 +184,10 @@ func (a *poolActor) status(c actor.Context) {
 	}
 }
 
-// stopAll answers every waiter CANCELLED and cancels every running dial;
-// their late reports reach a stopped actor (dead letters) or, after a
-// restart, a new incarnation that ignores them.
+// stopAll answers every waiter CANCELLED and cancels every running dial.
+// The stopped flag is set first, so the cancelled goroutines do not report
+// to a stopped actor (dead letters); a report that still slips through
+// reaches a new incarnation after a restart, which ignores it.
 func (a *poolActor) stopAll(c actor.Context, reason string) {
 	if a.pool == nil {
 		return
@@ -197,6 +198,8 @@ func (a *poolActor) stopAll(c actor.Context, reason string) {
 		cancel()
 		delete(a.cancels, id)
 	}
+	// This incarnation no longer tracks anything; a new one starts from zero.
+	a.metrics.gauges(0, 0)
 }
 
 // execute carries out eff in the order documented on Effects.

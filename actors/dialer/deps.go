@@ -25,7 +25,8 @@ import (
 type Dialer interface {
 	// Dial connects to p, trying addrs (the host may know more), and, when
 	// protocol is not empty, opens and closes a stream of that protocol to
-	// check the peer supports it. It must return when ctx is done.
+	// check the peer supports it. It must return when ctx is done: a dial
+	// keeps its slot until Dial returns, even after it was cancelled.
 	Dial(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, protocol string) error
 	// IsConnected reports whether the host has a connection to p now.
 	IsConnected(p peer.ID) bool

@@ -152,7 +152,7 @@ func (p *Pool[W]) Enqueue(now time.Time, to W, req Request, connected bool) Effe
 	p.eff.reset()
 	switch {
 	case req.Peer == p.self:
-		p.reject(now, to, req, RejectSelf, "dialing self is not allowed")
+		p.reject(to, req, RejectSelf, "dialing self is not allowed")
 	case connected && req.Protocol == "":
 		p.eff.Answer = append(p.eff.Answer, Answer[W]{
 			To: to, Peer: req.Peer, Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED,
@@ -163,7 +163,7 @@ func (p *Pool[W]) Enqueue(now time.Time, to W, req Request, connected bool) Effe
 			break
 		}
 		if len(p.running) >= p.cfg.MaxInFlight && p.queued >= p.cfg.MaxQueued {
-			p.reject(now, to, req, RejectQueueFull,
+			p.reject(to, req, RejectQueueFull,
 				fmt.Sprintf("dial queue full: %d dials waiting (MaxQueued)", p.queued))
 			break
 		}
@@ -284,8 +284,9 @@ func (p *Pool[W]) finish(now time.Time, d *dial[W], outcome dialerv1.DialOutcome
 	p.eff.Ended = append(p.eff.Ended, ended)
 }
 
-func (p *Pool[W]) reject(now time.Time, to W, req Request, why RejectReason, reason string) {
-	_ = now // a rejection is answered in the instant it arrives: duration 0
+// reject answers to without a dial; the answer is immediate, so its
+// duration is zero.
+func (p *Pool[W]) reject(to W, req Request, why RejectReason, reason string) {
 	p.eff.Answer = append(p.eff.Answer, Answer[W]{
 		To: to, Peer: req.Peer, Protocol: req.Protocol,
 		Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED, Reason: reason, Rejected: why,
@@ -294,7 +295,7 @@ func (p *Pool[W]) reject(now time.Time, to W, req Request, why RejectReason, rea
 
 func (p *Pool[W]) join(now time.Time, d *dial[W], to W, req Request) {
 	if len(d.waiters) >= p.cfg.MaxWaitersPerDial {
-		p.reject(now, to, req, RejectTooManyWaiters,
+		p.reject(to, req, RejectTooManyWaiters,
 			fmt.Sprintf("%d requesters already wait on this dial (MaxWaitersPerDial)", len(d.waiters)))
 		return
 	}
