@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
 
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
@@ -65,14 +66,22 @@ type loader struct {
 	fn        func([]*peerv1.PeerRecord) error
 	batch     []*peerv1.PeerRecord
 	res       LoadResult
+	prev      []byte // the previous key; valid for the whole load
 }
 
 func newLoader(batchSize, maxBytes int, fn func([]*peerv1.PeerRecord) error) *loader {
 	return &loader{batchSize: max(batchSize, 1), maxBytes: maxBytes, fn: fn}
 }
 
-// add decodes one value; value may be reused by the caller after add returns.
+// add decodes one value; value may be reused by the caller after add
+// returns, key must stay valid until the load ends. Keys must arrive in
+// strictly increasing order: anything else means a damaged tree (a cycle
+// would otherwise never end), and the load stops with ErrCorrupt.
 func (l *loader) add(key, value []byte) error {
+	if l.prev != nil && bytes.Compare(l.prev, key) >= 0 {
+		return fmt.Errorf("%w: key %x after %x is out of order", ErrCorrupt, key, l.prev)
+	}
+	l.prev = key
 	rec, err := decodeRecord(key, value, l.maxBytes)
 	if err != nil {
 		l.res.Skipped++

@@ -33,8 +33,9 @@ type Config struct {
 	// OpenTimeout bounds the wait for bbolt's exclusive file lock, so a
 	// second node on the same file fails with an error instead of hanging.
 	OpenTimeout time.Duration
-	// CheckOnOpen runs bbolt's consistency check when the file is opened; a
-	// failure refuses the file (an error naming the path).
+	// CheckOnOpen walks every key of the file when it is opened, guarded
+	// against faults from damaged pages; a failure refuses the file (an
+	// error naming the path). It costs a read of the whole tree.
 	CheckOnOpen bool
 	// MaxFileBytes bounds the bbolt file. A transaction that would grow the
 	// file beyond it fails; its changes stay pending and are retried on the
