@@ -275,8 +275,9 @@ func (a *managerActor) execute(c actor.Context, eff Effects) {
 	for _, op := range eff.Metrics {
 		a.metrics.apply(op)
 	}
-	dials, _ := a.core.Pending()
+	dials, waiters := a.core.Pending()
 	a.metrics.pendingDials.Set(float64(dials))
+	a.metrics.pendingReqs.Set(float64(waiters))
 	for _, l := range eff.Logs {
 		a.log.Log(context.Background(), l.Level, l.Msg, l.Args...)
 	}

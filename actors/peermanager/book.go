@@ -123,8 +123,9 @@ func errorType(err error) string {
 	return "internal"
 }
 
-// Error types counted in waku_peers_errors{type}, besides the seed's
-// storage_failure and storage_load_failure.
+// Error types counted in waku_peers_errors{type}. The seed's
+// storage_failure is the storage actor's (peermesh_storage_errors_total),
+// since Puts are fire-and-forget messages here.
 const (
 	errInvalidMultiaddr = "invalid_multiaddr"
 	errInvalidPeerID    = "invalid_peer_id"
@@ -139,7 +140,6 @@ const (
 	errServiceSlotsFull = "service_slots_full"
 	errTruncated        = "truncated"
 	errStorageLoad      = "storage_load_failure"
-	errStorage          = "storage_failure"
 )
 
 // parsedPeer is a validated PeerInfo: a peer id, binary transport

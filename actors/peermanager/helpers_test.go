@@ -125,14 +125,6 @@ func dialedPeers(eff Effects) []peer.ID {
 	return out
 }
 
-func disconnected(eff Effects) []peer.ID {
-	var out []peer.ID
-	for _, d := range eff.Disconnects {
-		out = append(out, d.Peer)
-	}
-	return out
-}
-
 func ids_(is ...int) []peer.ID {
 	out := make([]peer.ID, 0, len(is))
 	for _, i := range is {

@@ -269,10 +269,8 @@ func TestIntegrationColocationFloodIsHeld(t *testing.T) {
 	c.ColocationLimit = 3
 	n := startLiveNode(t, c)
 	info := peer.AddrInfo{ID: n.h.ID(), Addrs: n.h.Addrs()}
-	var hosts []host.Host
 	for range 8 {
 		h := newHost(t, false)
-		hosts = append(hosts, h)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = h.Connect(ctx, info) // the manager may close it at once
 		cancel()

@@ -312,11 +312,11 @@ func (m *Manager) canBeConnected(e *entry, now time.Time) bool {
 // ConnectRelay asks the pool to connect to a relay peer without a protocol
 // (nwaku's connectRelay): gossipsub opens its own streams once connected.
 // Unknown peers are added first. The outcome arrives as OnDialCompleted.
-func (m *Manager) connectRelay(p parsedPeer, origin peerv1.Origin, source dialerv1.DialSource, w waiter, eff *Effects) error {
+func (m *Manager) connectRelay(p parsedPeer, origin peerv1.Origin, source dialerv1.DialSource, timeout time.Duration, w waiter, eff *Effects) error {
 	if _, err := m.addPeer(p, origin, eff); err != nil {
 		return err
 	}
-	m.startDial(dialKey{peer: p.id}, source, 0, w, eff)
+	m.startDial(dialKey{peer: p.id}, source, timeout, w, eff)
 	return nil
 }
 
@@ -378,7 +378,7 @@ func (m *Manager) ConnectToNodes(token uint64, req *pmv1.ConnectToNodes, now tim
 		if err == nil {
 			res.PeerId = []byte(p.id)
 			b.remaining++
-			if err = m.connectRelay(p, origin, source, waiter{batch: b, index: i}, &eff); err != nil {
+			if err = m.connectRelay(p, origin, source, req.GetTimeout().AsDuration(), waiter{batch: b, index: i}, &eff); err != nil {
 				b.remaining--
 			}
 		}

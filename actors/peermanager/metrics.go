@@ -18,6 +18,7 @@ type metrics struct {
 	pruned         *prometheus.CounterVec
 	deferred       *prometheus.CounterVec
 	pendingDials   prometheus.Gauge
+	pendingReqs    prometheus.Gauge
 }
 
 // newMetrics builds the collectors and registers them on reg (none when
@@ -42,13 +43,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Failed dials not counted against the peer, by reason (offline)."}, []string{"reason"}),
 		pendingDials: prometheus.NewGauge(prometheus.GaugeOpts{Name: "peermesh_peermanager_dials_pending",
 			Help: "Dials the peer manager asked of the pool that have not completed."}),
+		pendingReqs: prometheus.NewGauge(prometheus.GaugeOpts{Name: "peermesh_peermanager_requests_pending",
+			Help: "Requests waiting for dials (bounded by MaxPendingRequests)."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.errors, m.connsInitiated, m.servicePeers, m.connectedPeers,
-		m.streamsPeers, m.storeSize, m.pruned, m.deferred, m.pendingDials} {
+		m.streamsPeers, m.storeSize, m.pruned, m.deferred, m.pendingDials, m.pendingReqs} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}

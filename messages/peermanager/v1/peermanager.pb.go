@@ -341,7 +341,9 @@ type ConnectToNodes struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Nodes []string               `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	// Defaults to DIAL_SOURCE_STATIC; static nodes are never pruned.
-	Source        v11.DialSource `protobuf:"varint,2,opt,name=source,proto3,enum=peermesh.dialer.v1.DialSource" json:"source,omitempty"`
+	Source v11.DialSource `protobuf:"varint,2,opt,name=source,proto3,enum=peermesh.dialer.v1.DialSource" json:"source,omitempty"`
+	// Per-dial timeout; zero means Config.DialTimeout.
+	Timeout       *durationpb.Duration `protobuf:"bytes,3,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -388,6 +390,13 @@ func (x *ConnectToNodes) GetSource() v11.DialSource {
 		return x.Source
 	}
 	return v11.DialSource(0)
+}
+
+func (x *ConnectToNodes) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
 }
 
 type NodeResult struct {
@@ -1718,10 +1727,11 @@ const file_peermanager_v1_peermanager_proto_rawDesc = "" +
 	"\x0econnected_only\x18\x02 \x01(\bR\rconnectedOnly\"Q\n" +
 	"\x05Peers\x122\n" +
 	"\x05peers\x18\x01 \x03(\v2\x1c.peermesh.peer.v1.PeerRecordR\x05peers\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"^\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\x93\x01\n" +
 	"\x0eConnectToNodes\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x126\n" +
-	"\x06source\x18\x02 \x01(\x0e2\x1e.peermesh.dialer.v1.DialSourceR\x06source\"m\n" +
+	"\x06source\x18\x02 \x01(\x0e2\x1e.peermesh.dialer.v1.DialSourceR\x06source\x123\n" +
+	"\atimeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"m\n" +
 	"\n" +
 	"NodeResult\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x17\n" +
@@ -1869,22 +1879,23 @@ var file_peermanager_v1_peermanager_proto_depIdxs = []int32{
 	27, // 1: peermesh.peermanager.v1.AddPeer.origin:type_name -> peermesh.peer.v1.Origin
 	28, // 2: peermesh.peermanager.v1.Peers.peers:type_name -> peermesh.peer.v1.PeerRecord
 	29, // 3: peermesh.peermanager.v1.ConnectToNodes.source:type_name -> peermesh.dialer.v1.DialSource
-	6,  // 4: peermesh.peermanager.v1.NodesConnected.results:type_name -> peermesh.peermanager.v1.NodeResult
-	0,  // 5: peermesh.peermanager.v1.DialPeerRequest.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	30, // 6: peermesh.peermanager.v1.DialPeerRequest.timeout:type_name -> google.protobuf.Duration
-	31, // 7: peermesh.peermanager.v1.DialPeerResponse.outcome:type_name -> peermesh.dialer.v1.DialOutcome
-	28, // 8: peermesh.peermanager.v1.PeerSelected.peer:type_name -> peermesh.peer.v1.PeerRecord
-	0,  // 9: peermesh.peermanager.v1.AddServicePeer.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	30, // 10: peermesh.peermanager.v1.ReconnectPeers.backoff:type_name -> google.protobuf.Duration
-	32, // 11: peermesh.peermanager.v1.PeerConnected.direction:type_name -> peermesh.peer.v1.Direction
-	33, // 12: peermesh.peermanager.v1.PeerConnected.time:type_name -> google.protobuf.Timestamp
-	33, // 13: peermesh.peermanager.v1.PeerDisconnected.time:type_name -> google.protobuf.Timestamp
-	33, // 14: peermesh.peermanager.v1.IdentifyCompleted.time:type_name -> google.protobuf.Timestamp
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	30, // 4: peermesh.peermanager.v1.ConnectToNodes.timeout:type_name -> google.protobuf.Duration
+	6,  // 5: peermesh.peermanager.v1.NodesConnected.results:type_name -> peermesh.peermanager.v1.NodeResult
+	0,  // 6: peermesh.peermanager.v1.DialPeerRequest.peer:type_name -> peermesh.peermanager.v1.PeerInfo
+	30, // 7: peermesh.peermanager.v1.DialPeerRequest.timeout:type_name -> google.protobuf.Duration
+	31, // 8: peermesh.peermanager.v1.DialPeerResponse.outcome:type_name -> peermesh.dialer.v1.DialOutcome
+	28, // 9: peermesh.peermanager.v1.PeerSelected.peer:type_name -> peermesh.peer.v1.PeerRecord
+	0,  // 10: peermesh.peermanager.v1.AddServicePeer.peer:type_name -> peermesh.peermanager.v1.PeerInfo
+	30, // 11: peermesh.peermanager.v1.ReconnectPeers.backoff:type_name -> google.protobuf.Duration
+	32, // 12: peermesh.peermanager.v1.PeerConnected.direction:type_name -> peermesh.peer.v1.Direction
+	33, // 13: peermesh.peermanager.v1.PeerConnected.time:type_name -> google.protobuf.Timestamp
+	33, // 14: peermesh.peermanager.v1.PeerDisconnected.time:type_name -> google.protobuf.Timestamp
+	33, // 15: peermesh.peermanager.v1.IdentifyCompleted.time:type_name -> google.protobuf.Timestamp
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_peermanager_v1_peermanager_proto_init() }
