@@ -37,7 +37,9 @@ const (
 
 // newMetrics builds the collectors and registers them on reg (nil: none).
 // A collector already registered by another pool on the same registry is
-// reused, so two pools share one series. A collector that cannot be
+// reused, so two pools share one series (the gauges then describe whichever
+// pool wrote last: give each pool its own registry or a wrapping one with a
+// constant label). A collector that cannot be
 // registered (a name clash) still counts, unexported, and the error is
 // returned for the caller to log: metrics never stop the pool.
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
