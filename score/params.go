@@ -108,6 +108,13 @@ func DecayFor(d, interval time.Duration, decayToZero float64) float64 {
 // that forwards nothing has P3 = −1·(1−0)² = −1 once activated, which
 // outweighs the largest P1 (0.01·10 = 0.1): its score is negative at the
 // first heartbeat after MeshMessageDeliveriesActivation.
+//
+// The price: an honest mesh peer stays non-negative only while its P3
+// counter is at least 1 − √0.1 ≈ 0.68, i.e. while it is first (or within the
+// 10 ms window) for a message about every two minutes (decay 0.97 per 12 s).
+// On quieter topics honest peers drift negative, are pruned and replaced
+// (mesh churn, not loss); lower MeshMessageDeliveriesThreshold or the weight
+// for such topics.
 func DefaultWakuTopicParams() TopicParams {
 	return TopicParams{
 		TopicWeight:                     1,
