@@ -230,8 +230,12 @@ func TestBoltDamagedPagesNeverCrash(t *testing.T) {
 
 func damagePages(t *testing.T, cfg Config, pristine []byte, page int, rng *rand.Rand, nrecs int, refused, loaded *int) {
 	t.Helper()
+	perPage := 2
+	if testing.Short() {
+		perPage = 1
+	}
 	for p := 0; p*page < len(pristine); p++ {
-		for range 4 {
+		for range perPage {
 			data := slices.Clone(pristine)
 			off := p*page + rng.IntN(page-16)
 			for i := range 16 {
