@@ -249,7 +249,8 @@ func (a *managerActor) respond(c actor.Context, m proto.Message) {
 }
 
 // execute carries out the effects in the documented order: storage,
-// disconnects, dials, replies, metrics, logs, kick.
+// metrics (so a requester that reads them after its answer sees them),
+// disconnects, dials, replies, logs, kick.
 func (a *managerActor) execute(c actor.Context, eff Effects) {
 	if st := a.deps.Storage; st != nil {
 		for _, r := range eff.Puts {
@@ -259,6 +260,12 @@ func (a *managerActor) execute(c actor.Context, eff Effects) {
 			c.Send(st, &storagev1.Delete{PeerId: []byte(id)})
 		}
 	}
+	for _, op := range eff.Metrics {
+		a.metrics.apply(op)
+	}
+	dials, waiters := a.core.Pending()
+	a.metrics.pendingDials.Set(float64(dials))
+	a.metrics.pendingReqs.Set(float64(waiters))
 	for _, d := range eff.Disconnects {
 		a.closePeer(d)
 	}
@@ -272,12 +279,6 @@ func (a *managerActor) execute(c actor.Context, eff Effects) {
 			c.Send(pid, r.Msg)
 		}
 	}
-	for _, op := range eff.Metrics {
-		a.metrics.apply(op)
-	}
-	dials, waiters := a.core.Pending()
-	a.metrics.pendingDials.Set(float64(dials))
-	a.metrics.pendingReqs.Set(float64(waiters))
 	for _, l := range eff.Logs {
 		a.log.Log(context.Background(), l.Level, l.Msg, l.Args...)
 	}

@@ -12,9 +12,10 @@ import (
 )
 
 // Effects is what one call of the core asks the shell to do, as data (like
-// raft's Ready). The actor executes them in field order: storage first (so a
-// record is queued for disk before anything observable happens), then
-// disconnects, dials, replies, metrics and logs.
+// raft's Ready). The actor executes them in this order: storage first (so a
+// record is queued for disk before anything observable happens), metrics
+// (so whoever reads them after an answer sees them), then disconnects,
+// dials, replies, logs and the kick.
 type Effects struct {
 	// Puts and Deletes go to the storage actor.
 	Puts    []*peerv1.PeerRecord
