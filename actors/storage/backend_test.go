@@ -80,9 +80,7 @@ func TestBackendContract(t *testing.T) {
 			t.Run("PutRoundTripsEveryField", func(t *testing.T) {
 				b := open(t).b
 				want := []*peerv1.PeerRecord{testRecord(2), testRecord(1), testRecord(3)}
-				if err := b.WriteBatch(want, nil); err != nil {
-					t.Fatal(err)
-				}
+				mustWrite(t, b, want, nil)
 				got, res, _ := loadAll(t, b, 10)
 				if res.Loaded != 3 || res.Skipped != 0 {
 					t.Fatalf("result %+v, want 3 loaded", res)
@@ -99,40 +97,21 @@ func TestBackendContract(t *testing.T) {
 				first, second := testRecord(1), testRecord(1)
 				second.FailedAttempts = 4
 				for _, r := range []*peerv1.PeerRecord{first, second} {
-					if err := b.WriteBatch([]*peerv1.PeerRecord{r}, nil); err != nil {
-						t.Fatal(err)
-					}
+					mustWrite(t, b, []*peerv1.PeerRecord{r}, nil)
 				}
-				got, _, _ := loadAll(t, b, 10)
-				if len(got) != 1 || !proto.Equal(got[0], second) {
-					t.Fatalf("got %v, want only the second put", got)
-				}
+				wantOnly(t, b, second)
 			})
 			t.Run("DeleteRemovesAndAbsentIsNoError", func(t *testing.T) {
 				b := open(t).b
-				if err := b.WriteBatch([]*peerv1.PeerRecord{testRecord(1), testRecord(2)}, nil); err != nil {
-					t.Fatal(err)
-				}
-				if err := b.WriteBatch(nil, [][]byte{testID(1), testID(99)}); err != nil {
-					t.Fatal(err)
-				}
-				got, _, _ := loadAll(t, b, 10)
-				if len(got) != 1 || !proto.Equal(got[0], testRecord(2)) {
-					t.Fatalf("got %v, want only record 2", got)
-				}
+				mustWrite(t, b, []*peerv1.PeerRecord{testRecord(1), testRecord(2)}, nil)
+				mustWrite(t, b, nil, [][]byte{testID(1), testID(99)})
+				wantOnly(t, b, testRecord(2))
 			})
 			t.Run("PutsAndDeletesInOneBatch", func(t *testing.T) {
 				b := open(t).b
-				if err := b.WriteBatch([]*peerv1.PeerRecord{testRecord(1)}, nil); err != nil {
-					t.Fatal(err)
-				}
-				if err := b.WriteBatch([]*peerv1.PeerRecord{testRecord(2)}, [][]byte{testID(1)}); err != nil {
-					t.Fatal(err)
-				}
-				got, _, _ := loadAll(t, b, 10)
-				if len(got) != 1 || !proto.Equal(got[0], testRecord(2)) {
-					t.Fatalf("got %v, want only record 2", got)
-				}
+				mustWrite(t, b, []*peerv1.PeerRecord{testRecord(1)}, nil)
+				mustWrite(t, b, []*peerv1.PeerRecord{testRecord(2)}, [][]byte{testID(1)})
+				wantOnly(t, b, testRecord(2))
 			})
 			t.Run("LoadsInBatches", func(t *testing.T) {
 				b := open(t).b
@@ -140,9 +119,7 @@ func TestBackendContract(t *testing.T) {
 				for i := range 10 {
 					recs = append(recs, testRecord(i))
 				}
-				if err := b.WriteBatch(recs, nil); err != nil {
-					t.Fatal(err)
-				}
+				mustWrite(t, b, recs, nil)
 				got, res, sizes := loadAll(t, b, 3)
 				if !slices.Equal(sizes, []int{3, 3, 3, 1}) || res.Loaded != 10 || len(got) != 10 {
 					t.Fatalf("batches %v, result %+v, want [3 3 3 1] and 10 loaded", sizes, res)
@@ -162,9 +139,7 @@ func TestBackendContract(t *testing.T) {
 			})
 			t.Run("CorruptRecordsAreSkippedAndCounted", func(t *testing.T) {
 				cb := open(t)
-				if err := cb.b.WriteBatch([]*peerv1.PeerRecord{testRecord(1), testRecord(3), testRecord(5)}, nil); err != nil {
-					t.Fatal(err)
-				}
+				mustWrite(t, cb.b, []*peerv1.PeerRecord{testRecord(1), testRecord(3), testRecord(5)}, nil)
 				good, err := appendRecord(nil, testRecord(4), 128, 1<<16)
 				if err != nil {
 					t.Fatal(err)
@@ -191,9 +166,7 @@ func TestBackendContract(t *testing.T) {
 			})
 			t.Run("CallbackErrorStopsLoad", func(t *testing.T) {
 				b := open(t).b
-				if err := b.WriteBatch([]*peerv1.PeerRecord{testRecord(1), testRecord(2), testRecord(3)}, nil); err != nil {
-					t.Fatal(err)
-				}
+				mustWrite(t, b, []*peerv1.PeerRecord{testRecord(1), testRecord(2), testRecord(3)}, nil)
 				stop := errors.New("stop here")
 				calls := 0
 				_, err := b.LoadAll(1, func([]*peerv1.PeerRecord) error {
@@ -217,5 +190,21 @@ func TestBackendContract(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+func mustWrite(t *testing.T, b Backend, puts []*peerv1.PeerRecord, deletes [][]byte) {
+	t.Helper()
+	if err := b.WriteBatch(puts, deletes); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantOnly asserts that b holds exactly want.
+func wantOnly(t *testing.T, b Backend, want *peerv1.PeerRecord) {
+	t.Helper()
+	got, _, _ := loadAll(t, b, 10)
+	if len(got) != 1 || !proto.Equal(got[0], want) {
+		t.Fatalf("stored %v, want only %v", got, want)
 	}
 }

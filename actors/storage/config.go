@@ -55,8 +55,8 @@ type Config struct {
 	FlushThreshold int
 	// MaxPending bounds the changes held in memory, pending plus in flight.
 	// When full (the backend is failing or slower than the producers), a
-	// change for a peer that already has a pending change still replaces it;
-	// a change for any other peer is dropped, counted in
+	// change for a peer that already has a pending change (not yet in
+	// flight) still replaces it; a change for any other peer is dropped, counted in
 	// peermesh_storage_errors_total{type="pending_full"}, and the next
 	// Flushed reports the drop as an error, so no dropped change is ever
 	// acknowledged as durable.

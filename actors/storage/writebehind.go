@@ -36,8 +36,9 @@ type waiter struct {
 // It does no I/O and keeps no clock; time enters only as Tick calls (the
 // heartbeat). Writes are serial: at most one batch is in flight.
 //
-// When the backend fails, the batch is merged back under newer changes, the
-// waiters of that batch are answered with the error, and threshold-driven
+// When the backend fails, the batch is merged back under newer changes, every
+// waiting Flush (of that batch and of the next) is answered with the error,
+// and threshold-driven
 // writes pause (no retry storm against a failing disk); Tick and Flush keep
 // retrying. The buffer is bounded by MaxPending counting pending and
 // in-flight changes; see Config.MaxPending for the behaviour when full.
