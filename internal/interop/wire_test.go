@@ -224,7 +224,9 @@ func (s *session) waitJS(what string, match func(interop.Event) bool) interop.Ev
 }
 
 // join subscribes to topic and grafts the js peer, and waits until js has
-// us in its mesh.
+// us in its mesh and has opened its own stream to us (js drops RPCs for a
+// peer whose outbound stream is still being opened, so a test that expects
+// an answer must wait for js's hello first).
 func (s *session) join(extra ...*gossipsubv1.RPC) {
 	s.t.Helper()
 	s.send(append([]*gossipsubv1.RPC{
@@ -238,6 +240,11 @@ func (s *session) join(extra ...*gossipsubv1.RPC) {
 	})
 	s.waitJS("our GRAFT", func(e interop.Event) bool {
 		return e.Event == "graft" && e.Peer == goID && e.Topic == topic && e.Direction == "inbound"
+	})
+	s.in.awaitRPC(s.ctx, s.t, "js hello with its subscription", func(rpc *gossipsubv1.RPC) bool {
+		return slices.ContainsFunc(rpc.Subscriptions, func(sub *gossipsubv1.SubOpts) bool {
+			return sub.GetSubscribe() && sub.GetTopicid() == topic
+		})
 	})
 }
 
@@ -335,12 +342,6 @@ func runScenario(t *testing.T, sc scenario) {
 		t.Errorf("js mesh %v does not contain us (%s)", mesh, goID)
 	}
 
-	// The js peer's hello carries its subscription; then its message.
-	in.awaitRPC(ctx, t, "js subscription", func(rpc *gossipsubv1.RPC) bool {
-		return slices.ContainsFunc(rpc.Subscriptions, func(sub *gossipsubv1.SubOpts) bool {
-			return sub.GetSubscribe() && sub.GetTopicid() == topic
-		})
-	})
 	jsMsg := s.jsPublish([]byte("hello from js " + sc.name))
 	if err := wire.CheckPolicy(policy, jsMsg); err != nil {
 		t.Fatalf("js message fails %s: %v", policy, err)
