@@ -146,9 +146,9 @@ func TestBackendContract(t *testing.T) {
 				}
 				flipped := slices.Clone(good)
 				flipped[len(flipped)-3] ^= 0x20 // inside a string: protobuf alone would accept it
-				b := cb.plant(t, testID(0), []byte("garbage"))
-				b = cb.plant(t, testID(2), flipped)
-				b = cb.plant(t, testID(6), good) // stored under another peer's id
+				cb.plant(t, testID(0), []byte("garbage"))
+				cb.plant(t, testID(2), flipped)
+				b := cb.plant(t, testID(6), good) // stored under another peer's id
 				got, res, _ := loadAll(t, b, 2)
 				if res.Loaded != 3 || res.Skipped != 3 || len(res.Skips) != 3 {
 					t.Fatalf("result %+v, want 3 loaded and 3 skipped", res)
