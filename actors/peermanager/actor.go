@@ -156,6 +156,14 @@ func (a *managerActor) started(c actor.Context) {
 			c.Request(hb, &heartbeatv1.Register{Name: r.name, Interval: durationpb.New(r.every), InitialDelay: durationpb.New(r.every)})
 		}
 	}
+	if a.deps.Connections != nil {
+		// Connections that outlived a restart; live records win over the
+		// stored ones loaded next.
+		now := time.Now()
+		for _, ev := range a.deps.Connections.Connections() {
+			a.execute(c, core.OnPeerConnected(ev, eventTime(ev.GetTime(), now)))
+		}
+	}
 	if a.deps.Storage != nil {
 		// A restarted actor reloads too: the books are rebuilt from disk.
 		c.Request(a.deps.Storage, &storagev1.LoadAll{})

@@ -473,3 +473,32 @@ func TestActorRestartRestoresPeersAndBackoffFromBolt(t *testing.T) {
 		}
 	})
 }
+
+type fakeConnections []*pmv1.PeerConnected
+
+func (f fakeConnections) Connections() []*pmv1.PeerConnected { return f }
+
+// A (re)started manager learns the connections that outlived it; the stored
+// record of a connected peer does not overwrite its live state.
+func TestActorStartAdoptsLiveConnections(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		dialer, st, client := actortest.NewProbe(t, sys), actortest.NewProbe(t, sys), actortest.NewProbe(t, sys)
+		live := fakeConnections{
+			{PeerId: []byte(pid(1)), Direction: out, RemoteIp: "10.0.0.1"},
+			{PeerId: []byte(pid(2)), Direction: in, RemoteIp: "10.0.0.2"},
+		}
+		pm := sys.Root.Spawn(Props(testConfig(), Deps{Self: pid(self), Dialer: dialer.PID(), Storage: st.PID(), Connections: live}))
+		actortest.Fish(st, func(*storagev1.LoadAll) bool { return true })
+		st.Respond(&storagev1.LoadBatch{Records: []*peerv1.PeerRecord{relayRecord(1), relayRecord(3)}})
+		st.Respond(&storagev1.LoadCompleted{Loaded: 2})
+		client.Request(pm, &pmv1.GetStatus{})
+		if s := actortest.Expect[*pmv1.Status](client); s.Connected != 2 || s.PeerStoreSize != 3 || !s.Loaded {
+			t.Fatalf("status %v", s)
+		}
+		client.Request(pm, &pmv1.GetPeers{ConnectedOnly: true})
+		if p := actortest.Expect[*pmv1.Peers](client); len(p.Peers) != 2 {
+			t.Fatalf("connected peers %v", p.Peers)
+		}
+	})
+}

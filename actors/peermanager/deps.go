@@ -9,6 +9,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
+
+	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
 )
 
 // PeerCloser closes every connection to a peer. The actor calls it on a
@@ -21,6 +23,15 @@ type PeerCloser interface {
 // (nwaku's getNumStreams). It is called from the actor and must not block.
 type StreamCounter interface {
 	NumStreams(protocol string) (in, out int)
+}
+
+// ConnectionLister reports the host's current connections, one
+// PeerConnected per connected peer. The actor asks at start, so a restarted
+// manager (whose books come back from storage as not connected) knows the
+// connections that outlived it; the network-event adapter only reports
+// changes.
+type ConnectionLister interface {
+	Connections() []*pmv1.PeerConnected
 }
 
 // Deps are what the actor is given rather than builds.
@@ -40,13 +51,16 @@ type Deps struct {
 	Closer PeerCloser
 	// Streams backs GetNumStreams and waku_streams_peers; nil reports none.
 	Streams StreamCounter
+	// Connections, when set, is asked for the live connections at start.
+	Connections ConnectionLister
 	// Registerer receives the metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Logger; nil means the actor system's logger.
 	Logger *slog.Logger
 }
 
-// HostNetwork backs PeerCloser and StreamCounter with a go-libp2p host.
+// HostNetwork backs PeerCloser, StreamCounter and ConnectionLister with a
+// go-libp2p host.
 type HostNetwork struct{ Host host.Host }
 
 // ClosePeer closes every connection to p (host.Network().ClosePeer).
@@ -74,4 +88,16 @@ func (h HostNetwork) NumStreams(protocol string) (in, out int) {
 		}
 	}
 	return in, out
+}
+
+// Connections lists one PeerConnected per connected peer, from its first
+// connection, in the form the network-event adapter sends.
+func (h HostNetwork) Connections() []*pmv1.PeerConnected {
+	var out []*pmv1.PeerConnected
+	for _, p := range h.Host.Network().Peers() {
+		if conns := h.Host.Network().ConnsToPeer(p); len(conns) > 0 {
+			out = append(out, connectedEvent(conns[0]))
+		}
+	}
+	return out
 }

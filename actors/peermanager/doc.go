@@ -44,12 +44,46 @@
 //   - Peers over the colocation limit are disconnected newest first and
 //     their records kept (nwaku deletes them, losing their history).
 //   - Static, service-slot and mesh peers are protected from the inbound,
-//     colocation, max-connection and store limits.
+//     colocation, max-connection and store limits; a peer a limit
+//     disconnected is not redialed for PrunedBackoff (no ping-pong).
+//   - Candidates are ranked (static, fewer failures, known before, oldest
+//     failure, id hash) instead of taken in store order; the round counts
+//     dials in flight toward the target, so it never overshoots.
 //   - A relay peer leaving starts a round at once (debounced), not only the
 //     15 s timer; reconnectPeers never sleeps on one peer; connectToNodes has
 //     no 5 s sleep.
 //   - The outbound target is capped at the relay peers, so the inbound target
 //     is never negative.
+//
+// # Messages (messages/peermanager/v1 unless named)
+//
+// Requests (send with Request; exactly one answer each, error set on
+// failure): AddPeer → PeerAdded, GetPeers → Peers, ConnectToNodes →
+// NodesConnected (after every dial completed), DialPeerRequest →
+// DialPeerResponse (after the dial), SelectPeer → PeerSelected,
+// AddServicePeer → ServicePeerAdded, ConnectedPeers → ConnectedPeersList,
+// GetNumStreams → NumStreams, ReconnectPeers → ReconnectStarted, GetStatus
+// → Status.
+//
+// Events: PeerConnected, PeerDisconnected, IdentifyCompleted (from
+// NetEvents, the go-libp2p adapter in netevents.go), MeshPeersChanged (from
+// the gossipsub router), heartbeatv1.Tick named TickConnectivity, TickPrune
+// or TickLogMetrics, dialerv1.DialCompleted, storagev1.LoadBatch and
+// LoadCompleted, ConnectivityKick (its own).
+//
+// Emits: dialerv1.DialPeer (as a Request) to Deps.Dialer; storagev1.LoadAll
+// at start, Put and Delete to Deps.Storage; heartbeatv1.Register to
+// Deps.Heartbeat; the answers above.
+//
+// # Threading
+//
+// The actor owns the core and calls it on its mailbox goroutine. Closing a
+// peer (Deps.Closer) runs on a goroutine per disconnect, which reports
+// nothing: the PeerDisconnected event follows from the adapter. NetEvents
+// runs on libp2p's goroutines and one of its own, and only sends messages.
+// A restarted actor rebuilds the books from storage and adopts the live
+// connections (Deps.Connections); requests waiting on dials when it
+// restarted get no answer.
 //
 // # Bounds and behaviour when full
 //

@@ -80,7 +80,7 @@ func startLiveNode(t *testing.T, cfg Config) *liveNode {
 	scfg.Backend = storage.BackendMemory
 	st := sys.Root.Spawn(storage.Props(scfg, storage.Deps{Backend: storage.NewMemory(scfg)}))
 	n.pm = sys.Root.Spawn(Props(cfg, Deps{Self: h.ID(), Dialer: dialPID, Storage: st,
-		Closer: HostNetwork{h}, Streams: HostNetwork{h}, Registerer: n.reg}))
+		Closer: HostNetwork{h}, Streams: HostNetwork{h}, Connections: HostNetwork{h}, Registerer: n.reg}))
 	ne, err := StartNetEvents(h, sys.Root, n.pm)
 	if err != nil {
 		t.Fatal(err)

@@ -97,12 +97,17 @@ func (n *NetEvents) Connected(_ network.Network, c network.Conn) {
 	if n.conns[p] > 1 {
 		return
 	}
+	n.send(connectedEvent(c))
+}
+
+// connectedEvent describes a peer's connection as a PeerConnected.
+func connectedEvent(c network.Conn) *pmv1.PeerConnected {
 	dir := peerv1.Direction_DIRECTION_INBOUND
 	if c.Stat().Direction == network.DirOutbound {
 		dir = peerv1.Direction_DIRECTION_OUTBOUND
 	}
-	n.send(&pmv1.PeerConnected{PeerId: []byte(p), Direction: dir, RemoteAddr: c.RemoteMultiaddr().Bytes(),
-		RemoteIp: remoteIP(c.RemoteMultiaddr()), Time: timestamppb.Now()})
+	return &pmv1.PeerConnected{PeerId: []byte(c.RemotePeer()), Direction: dir, RemoteAddr: c.RemoteMultiaddr().Bytes(),
+		RemoteIp: remoteIP(c.RemoteMultiaddr()), Time: timestamppb.Now()}
 }
 
 // Disconnected implements network.Notifiee.
