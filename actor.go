@@ -7,18 +7,22 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/peermesh/peermesh/actors/dialer"
 	"github.com/peermesh/peermesh/actors/heartbeat"
+	"github.com/peermesh/peermesh/actors/peermanager"
 	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/actors/storage"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
+	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
+	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	storagev1 "github.com/peermesh/peermesh/messages/storage/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -59,16 +63,45 @@ func routerProps(n *Node) *actor.Props {
 // register their metrics when their props are built, and a restarted node
 // actor respawns its children under the same names (so the same PIDs).
 type childProps struct {
-	heartbeat, storage, dialer, router *actor.Props
+	heartbeat, storage, dialer, peermanager, router *actor.Props
+}
+
+// child is the PID the child named name of parent has (protoactor names
+// children "<parent id>/<name>").
+func child(parent *actor.PID, name string) *actor.PID {
+	return actor.NewPID(parent.GetAddress(), parent.GetId()+"/"+name)
+}
+
+// relayCodec is the protocol that makes a peer a relay peer for the peer
+// manager: the profile's preferred pubsub protocol.
+func (n *Node) relayCodec() string {
+	if n.cfg.Profile == ProfileLibp2p {
+		return "/meshsub/"
+	}
+	return peermanager.WakuRelayCodec
+}
+
+func (n *Node) peerManagerConfig() peermanager.Config {
+	c := peermanager.DefaultConfig()
+	c.MaxConnections = n.cfg.MaxConnections
+	c.PeerStoreCapacity = n.cfg.peerStoreCapacity()
+	c.ColocationLimit = n.cfg.IPColocationLimit
+	c.RelayCodec = n.relayCodec()
+	return c
 }
 
 func (n *Node) buildChildProps(self *actor.PID) *childProps {
 	log := n.log
 	hb := heartbeat.Props(heartbeat.DefaultConfig(), heartbeat.Deps{Registerer: n.reg, Logger: log})
-	hbPID := actor.NewPID(self.GetAddress(), self.GetId()+"/heartbeat")
+	hbPID := child(self, "heartbeat")
 	st := storage.Props(n.storageCfg, storage.Deps{Backend: n.backend, Registerer: n.reg, Logger: log, Heartbeat: hbPID})
 	dl := dialer.Props(dialer.DefaultConfig(), dialer.Deps{Dialer: dialer.NewLibp2pDialer(n.host), Registerer: n.reg, Logger: log})
-	cp := &childProps{heartbeat: hb, storage: st, dialer: dl}
+	hostNet := peermanager.HostNetwork{Host: n.host}
+	pm := peermanager.Props(n.peerManagerConfig(), peermanager.Deps{
+		Self: n.host.ID(), Dialer: child(self, "dialer"), Storage: child(self, "storage"), Heartbeat: hbPID,
+		Closer: hostNet, Streams: hostNet, Registerer: n.reg, Logger: log,
+	})
+	cp := &childProps{heartbeat: hb, storage: st, dialer: dl, peermanager: pm}
 	if n.deps.router != nil {
 		cp.router = n.deps.router(n)
 	}
@@ -94,14 +127,16 @@ type waiter struct {
 // children and translates the API of messages/api/v1 into their messages.
 // It holds no policy: which peers to dial or graft is decided by its children.
 type nodeActor struct {
-	n         *Node
-	heartbeat *actor.PID
-	storage   *actor.PID
-	dialer    *actor.PID
-	router    *actor.PID
-	topics    map[string]*topicState
-	watchers  map[string]*actor.PID
-	stopping  bool
+	n           *Node
+	heartbeat   *actor.PID
+	storage     *actor.PID
+	dialer      *actor.PID
+	peermanager *actor.PID
+	router      *actor.PID
+	topics      map[string]*topicState
+	watchers    map[string]*actor.PID
+	stopping    bool
+	reconnected bool
 }
 
 func newNodeActor(n *Node) *nodeActor {
@@ -119,9 +154,9 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *apiv1.GetInfo:
 		ctx.Respond(a.info())
 	case *apiv1.GetPeers:
-		ctx.Respond(&apiv1.Peers{Peers: a.hostPeers()})
+		a.peers(ctx)
 	case *apiv1.AddPeer:
-		a.addPeer(ctx, msg.GetMultiaddr(), dialerv1.DialSource_DIAL_SOURCE_API, true)
+		a.addPeer(ctx, msg.GetMultiaddr())
 	case *apiv1.Subscribe:
 		a.subscribe(ctx, msg)
 	case *apiv1.Unsubscribe:
@@ -157,11 +192,51 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *pubsubv1.Delivered:
 		a.deliver(ctx, msg)
 
-	// From the network notifee.
-	case *apiv1.PeerConnected, *apiv1.PeerDisconnected:
-		for _, w := range a.watchers {
-			ctx.Send(w, msg)
+	// From the libp2p event adapter: to the peer manager, and to watchers.
+	case *pmv1.PeerConnected:
+		a.toPeerManager(ctx, msg)
+		dir := "inbound"
+		if msg.GetDirection() == peerv1.Direction_DIRECTION_OUTBOUND {
+			dir = "outbound"
 		}
+		addr := ""
+		if m, err := multiaddr.NewMultiaddrBytes(msg.GetRemoteAddr()); err == nil {
+			addr = m.String()
+		}
+		a.tellWatchers(ctx, &apiv1.PeerConnected{PeerId: peer.ID(msg.GetPeerId()).String(), Direction: dir, Address: addr})
+	case *pmv1.PeerDisconnected:
+		a.toPeerManager(ctx, msg)
+		a.tellWatchers(ctx, &apiv1.PeerDisconnected{PeerId: peer.ID(msg.GetPeerId()).String()})
+	case *pmv1.IdentifyCompleted:
+		a.toPeerManager(ctx, msg)
+
+	// Answers to the node's own requests to its children.
+	case *heartbeatv1.Tick:
+		if msg.GetName() == reconnectTick {
+			a.reconnectWhenLoaded(ctx)
+		}
+	case *pmv1.NodesConnected:
+		for _, r := range msg.GetResults() {
+			if r.GetConnected() {
+				a.n.log.Info("static node connected", "node", r.GetNode())
+			} else {
+				a.n.log.Warn("static node not connected", "node", r.GetNode(), "err", r.GetError())
+			}
+		}
+	case *pmv1.ReconnectStarted:
+		a.n.log.Info("reconnecting to stored peers", "dialing", msg.GetDialing(), "deferred", msg.GetDeferred(), "err", msg.GetError())
+	}
+}
+
+func (a *nodeActor) toPeerManager(ctx actor.Context, msg proto.Message) {
+	if a.peermanager != nil {
+		ctx.Send(a.peermanager, msg)
+	}
+}
+
+func (a *nodeActor) tellWatchers(ctx actor.Context, msg proto.Message) {
+	for _, w := range a.watchers {
+		ctx.Send(w, msg)
 	}
 }
 
@@ -188,6 +263,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 	a.heartbeat = spawn(cp.heartbeat, "heartbeat")
 	a.storage = spawn(cp.storage, "storage")
 	a.dialer = spawn(cp.dialer, "dialer")
+	a.peermanager = spawn(cp.peermanager, "peermanager")
 	a.router = spawn(cp.router, "router")
 	if a.router != nil && a.heartbeat != nil {
 		// Registered on the router's behalf: the Ticks go to the router.
@@ -204,9 +280,37 @@ func (a *nodeActor) start(ctx actor.Context) {
 	} else {
 		log.Warn("no pubsub router in this build; topics are not joined", "topics", a.n.cfg.PubsubTopics)
 	}
-	for _, s := range a.n.cfg.StaticNodes {
-		a.addPeer(ctx, s, dialerv1.DialSource_DIAL_SOURCE_STATIC, false)
+	if len(a.n.cfg.StaticNodes) > 0 {
+		ctx.Request(a.peermanager, &pmv1.ConnectToNodes{Nodes: a.n.cfg.StaticNodes, Source: dialerv1.DialSource_DIAL_SOURCE_STATIC})
 	}
+	if a.n.cfg.PeerPersistence && a.heartbeat != nil {
+		// Reconnect to stored peers once the peer manager has loaded them:
+		// poll its status on a short tick until then (nwaku's
+		// reconnectPeers at start, without its sleep).
+		ctx.Request(a.heartbeat, &heartbeatv1.Register{Name: reconnectTick, Interval: durationpb.New(reconnectPoll)})
+	}
+}
+
+// reconnectTick polls the peer manager until the stored peers are loaded.
+const (
+	reconnectTick = "node.reconnect"
+	reconnectPoll = 200 * time.Millisecond
+)
+
+func (a *nodeActor) reconnectWhenLoaded(ctx actor.Context) {
+	if a.reconnected {
+		return
+	}
+	f := ctx.RequestFuture(a.peermanager, &pmv1.GetStatus{}, a.n.cfg.RequestTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		st, ok := res.(*pmv1.Status)
+		if err != nil || !ok || !st.GetLoaded() || a.reconnected {
+			return
+		}
+		a.reconnected = true
+		ctx.Request(a.heartbeat, &heartbeatv1.Unregister{Name: reconnectTick})
+		ctx.Request(a.peermanager, &pmv1.ReconnectPeers{Protocol: a.n.relayCodec()})
+	})
 }
 
 func (a *nodeActor) state(topic string) *topicState {
@@ -241,80 +345,72 @@ func (a *nodeActor) info() *apiv1.Info {
 	}
 }
 
-// hostPeers lists the peers libp2p knows with their connection state.
-func (a *nodeActor) hostPeers() []*apiv1.Peer {
-	h := a.n.host
-	var out []*apiv1.Peer
-	for _, id := range h.Peerstore().Peers() {
-		if id == h.ID() {
-			continue
+// peers lists the peer manager's books.
+func (a *nodeActor) peers(ctx actor.Context) {
+	f := ctx.RequestFuture(a.peermanager, &pmv1.GetPeers{}, a.n.cfg.RequestTimeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		ps, ok := res.(*pmv1.Peers)
+		if err != nil || !ok {
+			ctx.Respond(&apiv1.Peers{Error: fmt.Sprintf("peers: %v (answer %T)", err, res)})
+			return
 		}
-		p := &apiv1.Peer{PeerId: id.String(), Connectedness: "not_connected"}
-		for _, ad := range h.Peerstore().Addrs(id) {
-			p.Addresses = append(p.Addresses, ad.String())
+		out := &apiv1.Peers{Error: ps.GetError()}
+		for _, r := range ps.GetPeers() {
+			out.Peers = append(out.Peers, apiPeer(r))
 		}
-		if protos, err := h.Peerstore().GetProtocols(id); err == nil {
-			for _, pr := range protos {
-				p.Protocols = append(p.Protocols, string(pr))
-			}
-		}
-		if v, err := h.Peerstore().Get(id, "AgentVersion"); err == nil {
-			p.Agent, _ = v.(string)
-		}
-		if conns := h.Network().ConnsToPeer(id); len(conns) > 0 {
-			p.Connectedness = "connected"
-			p.Direction = "inbound"
-			if conns[0].Stat().Direction == network.DirOutbound {
-				p.Direction = "outbound"
-			}
-		}
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].PeerId < out[j].PeerId })
-	return out
+		ctx.Respond(out)
+	})
 }
 
-// addPeer asks the dial pool for a connection to addr. The answer to the
-// requester (PeerAdded) follows the pool's DialCompleted; without a
-// requester (static nodes) the outcome is only logged.
-func (a *nodeActor) addPeer(ctx actor.Context, addr string, source dialerv1.DialSource, reply bool) {
-	respond := func(m *apiv1.PeerAdded) {
-		if reply {
-			ctx.Respond(m)
+// apiPeer converts a peer record to the API's strings.
+func apiPeer(r *peerv1.PeerRecord) *apiv1.Peer {
+	p := &apiv1.Peer{
+		PeerId: peer.ID(r.GetPeerId()).String(), Protocols: r.GetProtocols(), Agent: r.GetAgent(), Shards: r.GetShards(),
+		Connectedness: enumName(r.GetConnectedness().String(), "CONNECTEDNESS_"),
+		Direction:     enumName(r.GetDirection().String(), "DIRECTION_"),
+		Origin:        enumName(r.GetOrigin().String(), "ORIGIN_"),
+	}
+	for _, b := range r.GetAddresses() {
+		if m, err := multiaddr.NewMultiaddrBytes(b); err == nil {
+			p.Addresses = append(p.Addresses, m.String())
 		}
 	}
-	ma, err := parsePeerAddr(addr)
-	if err != nil {
-		respond(&apiv1.PeerAdded{Error: err.Error()})
+	return p
+}
+
+// enumName turns CONNECTEDNESS_CAN_CONNECT into can_connect; UNSPECIFIED is "".
+func enumName(s, prefix string) string {
+	s = strings.ToLower(strings.TrimPrefix(s, prefix))
+	if s == "unspecified" {
+		return ""
+	}
+	return s
+}
+
+// addPeer is nwaku's connectPeer(source=api): the peer manager adds the
+// peer and dials it through the pool; the answer follows the dial.
+func (a *nodeActor) addPeer(ctx actor.Context, addr string) {
+	if _, err := parsePeerAddr(addr); err != nil {
+		ctx.Respond(&apiv1.PeerAdded{Error: err.Error()})
 		return
 	}
-	info, err := peer.AddrInfoFromP2pAddr(ma)
-	if err != nil {
-		respond(&apiv1.PeerAdded{Error: fmt.Sprintf("multiaddr %s: %v", addr, err)})
-		return
-	}
-	req := &dialerv1.DialPeer{PeerId: []byte(info.ID), Source: source}
-	for _, ad := range info.Addrs {
-		req.Addresses = append(req.Addresses, ad.Bytes())
-	}
-	f := ctx.RequestFuture(a.dialer, req, a.n.cfg.RequestTimeout+dialer.DefaultConfig().DialTimeout)
+	req := &pmv1.ConnectToNodes{Nodes: []string{addr}, Source: dialerv1.DialSource_DIAL_SOURCE_API}
+	f := ctx.RequestFuture(a.peermanager, req, a.n.cfg.RequestTimeout+dialer.DefaultConfig().DialTimeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
-		out := &apiv1.PeerAdded{PeerId: info.ID.String()}
-		dc, ok := res.(*dialerv1.DialCompleted)
+		nc, ok := res.(*pmv1.NodesConnected)
 		switch {
 		case err != nil:
-			out.Error = fmt.Sprintf("dial %s: %v", info.ID, err)
-		case !ok:
-			out.Error = fmt.Sprintf("dial %s: unexpected answer %T", info.ID, res)
-		case dc.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED:
-			out.Error = fmt.Sprintf("dial %s: %s: %s", info.ID, strings.ToLower(strings.TrimPrefix(dc.GetOutcome().String(), "DIAL_OUTCOME_")), dc.GetReason())
+			ctx.Respond(&apiv1.PeerAdded{Error: fmt.Sprintf("connect %s: %v", addr, err)})
+		case !ok || len(nc.GetResults()) != 1:
+			ctx.Respond(&apiv1.PeerAdded{Error: fmt.Sprintf("connect %s: unexpected answer %v %s", addr, res, nc.GetError())})
+		default:
+			r := nc.GetResults()[0]
+			out := &apiv1.PeerAdded{PeerId: peer.ID(r.GetPeerId()).String(), Error: r.GetError()}
+			if !r.GetConnected() && out.Error == "" {
+				out.Error = "not connected"
+			}
+			ctx.Respond(out)
 		}
-		if out.Error != "" {
-			a.n.log.Warn("peer not connected", "peer", info.ID, "source", source.String(), "err", out.Error)
-		} else {
-			a.n.log.Info("peer connected", "peer", info.ID, "addr", addr, "source", source.String())
-		}
-		respond(out)
 	})
 }
 

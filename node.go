@@ -45,12 +45,12 @@ type Node struct {
 	// children is touched only by the node actor.
 	children *childProps
 
-	mu      sync.Mutex
-	sys     *actor.ActorSystem
-	pid     *actor.PID
-	own     bool
-	closed  bool
-	notifee *netNotifee
+	mu     sync.Mutex
+	sys    *actor.ActorSystem
+	pid    *actor.PID
+	own    bool
+	closed bool
+	events *netEvents
 }
 
 // New validates cfg, loads or creates the node key and starts the libp2p
@@ -153,8 +153,11 @@ func (n *Node) Spawn(parent actor.SpawnerContext) (*actor.PID, error) {
 		return nil, fmt.Errorf("spawn node %q: %w", n.cfg.Name, err)
 	}
 	n.sys, n.pid = parent.ActorSystem(), pid
-	n.notifee = &netNotifee{root: n.sys.Root, node: pid}
-	n.host.Network().Notify(n.notifee)
+	if n.events, err = startNetEvents(n.host, n.sys.Root, pid); err != nil {
+		_ = n.sys.Root.StopFuture(pid).Wait()
+		n.pid = nil
+		return nil, fmt.Errorf("subscribe to libp2p events: %w", err)
+	}
 	return pid, nil
 }
 
@@ -209,7 +212,7 @@ func (n *Node) Close(ctx context.Context) error {
 		} else if stopped.GetError() != "" {
 			errs = append(errs, errors.New(stopped.GetError()))
 		}
-		n.host.Network().StopNotify(n.notifee)
+		n.events.stop()
 		if err := sys.Root.StopFuture(pid).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop node actor: %w", err))
 		}
