@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"testing"
 
@@ -158,6 +159,34 @@ func BenchmarkMsgID(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				_ = fn.fn(msg)
+			}
+		})
+	}
+}
+
+// BenchmarkRejectBomb measures rejecting a 1 MiB frame of empty
+// subscriptions or one-byte IHAVE ids (reliability case M5): the scan stops
+// at the limit, before the protobuf decoder allocates anything.
+func BenchmarkRejectBomb(b *testing.B) {
+	subs := repeatField(0x0a, nil, (MaxFrameDefault-8)/2)
+	ids := repeatField(0x12, []byte{1}, (MaxFrameDefault-16)/3)
+	ihave := cat([]byte{0x0a}, uvarint(uint64(len(ids))), ids)
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"subscriptions", subs},
+		{"ihave-ids", cat([]byte{0x1a}, uvarint(uint64(len(ihave))), ihave)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var rpc gossipsubv1.RPC
+			lim := DefaultLimits()
+			b.SetBytes(int64(len(tc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := DecodeRPC(tc.body, &rpc, lim); !errors.Is(err, ErrLimitExceeded) {
+					b.Fatalf("got %v, want ErrLimitExceeded", err)
+				}
 			}
 		})
 	}
