@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,6 +58,8 @@ type Bolt struct {
 // or ErrLocked where one applies.
 func OpenBolt(cfg Config) (*Bolt, error) {
 	path := cfg.Path
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	db, err := openGuarded(path, &bolt.Options{
 		Timeout:      cfg.OpenTimeout,
 		MaxSize:      int(cfg.MaxFileBytes),
@@ -69,7 +73,28 @@ func OpenBolt(cfg Config) (*Bolt, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if created {
+		// bbolt fsyncs the file, not the directory entry naming it: without
+		// this, a power loss soon after the first flushes could lose the
+		// whole new file even though its writes were acknowledged.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open peer store %s: %w", path, err)
+		}
+	}
 	return b, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 // openGuarded opens the file with faults turned into panics and recovered:
