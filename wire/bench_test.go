@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"google.golang.org/protobuf/proto"
 
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 )
@@ -189,5 +190,28 @@ func BenchmarkRejectBomb(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkWriterEncodedMessage forwards one pre-encoded 1 KiB message to
+// benchBatch peers' batches: the encode-once path of a router.
+func BenchmarkWriterEncodedMessage(b *testing.B) {
+	rpc := benchRPC(b)
+	enc, err := proto.Marshal(rpc.Publish[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := NewWriter(io.Discard, 0)
+	b.SetBytes(int64(benchBatch * len(AppendMessageFrame(nil, enc))))
+	b.ReportAllocs()
+	for b.Loop() {
+		for range benchBatch {
+			if err := w.WriteMessage(enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 )
 
@@ -361,4 +363,31 @@ func graftRPCBody(t *testing.T) []byte {
 // protowireVarintField encodes a varint field with an arbitrary number.
 func protowireVarintField(num uint64, v uint64) []byte {
 	return binary.AppendUvarint(binary.AppendUvarint(nil, num<<3), v)
+}
+
+func TestMessageFrameMatchesRPC(t *testing.T) {
+	for _, size := range []int{0, 100, 200, 20_000} {
+		msg := &gossipsubv1.Message{Data: make([]byte, size), Topic: str("t")}
+		enc, err := proto.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := mustFrame(t, &gossipsubv1.RPC{Publish: []*gossipsubv1.Message{msg}})
+		if got := AppendMessageFrame(nil, enc); !bytes.Equal(got, want) {
+			t.Fatalf("data %d: AppendMessageFrame %x, want %x", size, got, want)
+		}
+		var buf bytes.Buffer
+		w := NewWriter(&buf, 0)
+		if err := w.WriteMessage(enc); err != nil {
+			t.Fatal(err)
+		}
+		_ = w.Flush()
+		if !bytes.Equal(buf.Bytes(), want) {
+			t.Fatalf("data %d: WriteMessage wrote %x", size, buf.Bytes())
+		}
+	}
+	w := NewWriter(io.Discard, 100)
+	if err := w.WriteMessage(make([]byte, 99)) // 1 tag + 1 length + 99 > 100; !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("oversize message: got %v", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
@@ -142,4 +143,28 @@ func (w *Writer) Flush() error {
 		w.buf = w.buf[:0]
 	}
 	return nil
+}
+
+// AppendMessageFrame appends the frame of an RPC whose only content is one
+// published message, given the message's encoding (proto.Marshal of a
+// gossipsubv1.Message). A router forwarding one message to many peers
+// encodes it once and pays one copy per peer instead of one encoding.
+func AppendMessageFrame(dst, encodedMsg []byte) []byte {
+	body := fieldCost(len(encodedMsg)) // RPC.publish (2, LEN) || message
+	dst = binary.AppendUvarint(dst, uint64(body))
+	dst = protowire.AppendTag(dst, 2, protowire.BytesType)
+	return protowire.AppendBytes(dst, encodedMsg)
+}
+
+// WriteMessage adds an RPC carrying one already encoded message to the batch
+// (see AppendMessageFrame).
+func (w *Writer) WriteMessage(encodedMsg []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if size := fieldCost(len(encodedMsg)); size > w.maxFrame {
+		return fmt.Errorf("%w: rpc of %d bytes, limit %d", ErrFrameTooLarge, size, w.maxFrame)
+	}
+	w.buf = AppendMessageFrame(w.buf, encodedMsg)
+	return w.maybeFlush()
 }
