@@ -128,3 +128,18 @@ func BenchmarkActorLoadAll100k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBoltOpen100k: OpenBolt of a file of 100,000 records, with the
+// consistency walk (CheckOnOpen, the default): the node's start-up cost.
+func BenchmarkBoltOpen100k(b *testing.B) {
+	cfg := testConfig(b)
+	be := mustOpenBolt(b, cfg)
+	if err := be.WriteBatch(benchRecords(100_000), nil); err != nil {
+		b.Fatal(err)
+	}
+	be.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		mustOpenBolt(b, cfg).Close()
+	}
+}
