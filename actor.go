@@ -99,7 +99,7 @@ func (n *Node) buildChildProps(self *actor.PID) *childProps {
 	hostNet := peermanager.HostNetwork{Host: n.host}
 	pm := peermanager.Props(n.peerManagerConfig(), peermanager.Deps{
 		Self: n.host.ID(), Dialer: child(self, "dialer"), Storage: child(self, "storage"), Heartbeat: hbPID,
-		Closer: hostNet, Streams: hostNet, Registerer: n.reg, Logger: log,
+		Closer: hostNet, Streams: hostNet, Connections: hostNet, Registerer: n.reg, Logger: log,
 	})
 	cp := &childProps{heartbeat: hb, storage: st, dialer: dl, peermanager: pm}
 	if n.deps.router != nil {
@@ -192,7 +192,8 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *pubsubv1.Delivered:
 		a.deliver(ctx, msg)
 
-	// From the libp2p event adapter: to the peer manager, and to watchers.
+	// From the libp2p event adapter (peermanager.NetEvents): to the peer
+	// manager, and to watchers.
 	case *pmv1.PeerConnected:
 		a.toPeerManager(ctx, msg)
 		dir := "inbound"

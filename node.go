@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peermesh/peermesh/actors/peermanager"
 	"github.com/peermesh/peermesh/actors/storage"
 	"github.com/peermesh/peermesh/internal/actorkit"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
@@ -50,7 +51,7 @@ type Node struct {
 	pid    *actor.PID
 	own    bool
 	closed bool
-	events *netEvents
+	events *peermanager.NetEvents
 }
 
 // New validates cfg, loads or creates the node key and starts the libp2p
@@ -153,7 +154,9 @@ func (n *Node) Spawn(parent actor.SpawnerContext) (*actor.PID, error) {
 		return nil, fmt.Errorf("spawn node %q: %w", n.cfg.Name, err)
 	}
 	n.sys, n.pid = parent.ActorSystem(), pid
-	if n.events, err = startNetEvents(n.host, n.sys.Root, pid); err != nil {
+	// Connection and identify events go to the node actor, which forwards
+	// them to the peer manager and tells watchers.
+	if n.events, err = peermanager.StartNetEvents(n.host, n.sys.Root, pid); err != nil {
 		_ = n.sys.Root.StopFuture(pid).Wait()
 		n.pid = nil
 		return nil, fmt.Errorf("subscribe to libp2p events: %w", err)
@@ -212,7 +215,9 @@ func (n *Node) Close(ctx context.Context) error {
 		} else if stopped.GetError() != "" {
 			errs = append(errs, errors.New(stopped.GetError()))
 		}
-		n.events.stop()
+		if err := n.events.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stop libp2p event adapter: %w", err))
+		}
 		if err := sys.Root.StopFuture(pid).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop node actor: %w", err))
 		}
