@@ -387,7 +387,8 @@ func TestMessageFrameMatchesRPC(t *testing.T) {
 		}
 	}
 	w := NewWriter(io.Discard, 100)
-	if err := w.WriteMessage(make([]byte, 99)) // 1 tag + 1 length + 99 > 100; !errors.Is(err, ErrFrameTooLarge) {
+	// 1 tag byte + 1 length byte + 99 bytes > 100.
+	if err := w.WriteMessage(make([]byte, 99)); !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("oversize message: got %v", err)
 	}
 }
