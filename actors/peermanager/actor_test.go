@@ -502,3 +502,57 @@ func TestActorStartAdoptsLiveConnections(t *testing.T) {
 		}
 	})
 }
+
+type fakeStreams struct{}
+
+func (fakeStreams) NumStreams(protocol string) (in, out int) { return 2, 3 }
+
+func TestActorLogAndMetricsTickSetsGauges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		dialer, client := actortest.NewProbe(t, sys), actortest.NewProbe(t, sys)
+		reg := prometheus.NewRegistry()
+		pm := sys.Root.Spawn(Props(testConfig(), Deps{Self: pid(self), Dialer: dialer.PID(), Streams: fakeStreams{}, Registerer: reg}))
+		client.Request(pm, &pmv1.AddPeer{Peer: &pmv1.PeerInfo{Multiaddr: maddr(1), Protocols: []string{WakuRelayCodec}}})
+		actortest.Expect[*pmv1.PeerAdded](client)
+		client.Request(pm, &pmv1.AddPeer{Peer: &pmv1.PeerInfo{Multiaddr: maddr(2)}})
+		actortest.Expect[*pmv1.PeerAdded](client)
+		client.Send(pm, &pmv1.PeerConnected{PeerId: []byte(pid(1)), Direction: out})
+		client.Send(pm, &heartbeatv1.Tick{Name: TickLogMetrics, Now: timestamppb.Now()})
+		client.Request(pm, &pmv1.GetNumStreams{Protocol: WakuRelayCodec})
+		if s := actortest.Expect[*pmv1.NumStreams](client); s.Inbound != 2 || s.Outbound != 3 {
+			t.Fatalf("num streams %v", s)
+		}
+		gauge := func(name string, labels ...string) float64 {
+			mfs, _ := reg.Gather()
+			for _, mf := range mfs {
+				if mf.GetName() != name {
+					continue
+				}
+			next:
+				for _, m := range mf.GetMetric() {
+					for i, l := range m.GetLabel() {
+						if i >= len(labels) || l.GetValue() != labels[i] {
+							continue next
+						}
+					}
+					return m.GetGauge().GetValue()
+				}
+			}
+			return -1
+		}
+		// Labels in Gather order: direction, protocol.
+		if v := gauge("waku_connected_peers", "Out", WakuRelayCodec); v != 1 {
+			t.Fatalf("waku_connected_peers{Out,relay} = %v", v)
+		}
+		if v := gauge("waku_connected_peers", "In", WakuRelayCodec); v != 0 {
+			t.Fatalf("waku_connected_peers{In,relay} = %v", v)
+		}
+		if v := gauge("waku_streams_peers", "Out", WakuRelayCodec); v != 3 {
+			t.Fatalf("waku_streams_peers{Out,relay} = %v", v)
+		}
+		if v := gauge("waku_peer_store_size"); v != 2 {
+			t.Fatalf("waku_peer_store_size = %v", v)
+		}
+	})
+}

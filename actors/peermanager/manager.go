@@ -233,9 +233,11 @@ func (m *Manager) LoadFromStorage(b *storagev1.LoadBatch) Effects {
 			eff.errorf(errStoreFull, "peer store full; stored peer not loaded", "peer", e.id)
 			continue
 		}
-		e.protocols = m.strs.list(e.protocols)
+		// Records on disk obey the same per-peer bounds as live input.
+		e.addrs = m.boundAddrs(e.id, e.addrs, &eff)
+		m.setProtocols(e, e.protocols, &eff)
+		e.shards = e.shards[:min(len(e.shards), m.cfg.MaxShardsPerPeer)]
 		e.agent, e.protoVersion = m.strs.get(e.agent), m.strs.get(e.protoVersion)
-		e.relay = e.supports(m.isRelay)
 		e.connectedness = peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED
 		e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
 		e.origin = peerv1.Origin_ORIGIN_CACHE
@@ -940,12 +942,17 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 	}
 	m.PruneInRelayConns(now, &eff)
 	nowNs := now.UnixNano()
-	for id, due := range m.deferred {
-		if due <= nowNs {
-			delete(m.deferred, id)
-			if e := m.peers[id]; e != nil && !e.isConnected() && !m.isDialing(id) {
-				m.startDial(dialKey{peer: id}, dialerv1.DialSource_DIAL_SOURCE_CACHE, 0, waiter{}, &eff)
-			}
+	var due []peer.ID
+	for id, at := range m.deferred {
+		if at <= nowNs {
+			due = append(due, id)
+		}
+	}
+	slices.Sort(due) // map order is random; effects must not be
+	for _, id := range due {
+		delete(m.deferred, id)
+		if e := m.peers[id]; e != nil && !e.isConnected() && !m.isDialing(id) {
+			m.startDial(dialKey{peer: id}, dialerv1.DialSource_DIAL_SOURCE_CACHE, 0, waiter{}, &eff)
 		}
 	}
 	_, out := m.relayCounts()
