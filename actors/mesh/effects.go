@@ -74,7 +74,9 @@ func (e *Effects) reset() {
 type PenaltyReason int
 
 const (
-	// PenaltyGraftDirect: a direct peer sent us a GRAFT (peering must be reciprocal).
+	// PenaltyGraftDirect: a direct peer sent us a GRAFT (peering must be
+	// reciprocal). The seed logs this as a warning; the core has no logger,
+	// so the adapter logs a warning for this reason.
 	PenaltyGraftDirect PenaltyReason = iota + 1
 	// PenaltyGraftBackoff: a GRAFT while we are backing off from the peer.
 	PenaltyGraftBackoff
