@@ -399,3 +399,29 @@ func TestActorInvalidConfigStops(t *testing.T) {
 		}
 	})
 }
+
+// TestActorLoadAllSeesTheWriteInFlight: a record whose write has started but
+// not returned is neither lost nor stale in a LoadAll.
+func TestActorLoadAllSeesTheWriteInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, DefaultConfig(), Deps{})
+		old := testRecord(2)
+		if err := h.be.Memory.WriteBatch([]*peerv1.PeerRecord{old}, nil); err != nil {
+			t.Fatal(err)
+		}
+		h.be.hold()
+		newer := testRecord(2)
+		newer.FailedAttempts = 4
+		h.put(testRecord(1), newer)
+		h.tick(DefaultConfig().TickName)                           // the write of 1 and 2 is held in flight
+		h.put(testRecord(3))                                       // pending behind it
+		h.p.Request(h.pid, &storagev1.LoadAll{BatchSize: 1 << 30}) // clamped, still one batch
+		batch := actortest.Expect[*storagev1.LoadBatch](h.p)
+		h.p.ExpectMessage(&storagev1.LoadCompleted{Loaded: 3})
+		got := batch.GetRecords()
+		if len(got) != 3 || !proto.Equal(got[0], testRecord(1)) || !proto.Equal(got[1], newer) || !proto.Equal(got[2], testRecord(3)) {
+			t.Fatalf("loaded %v, want peers 1, the newer 2 and 3", got)
+		}
+		h.be.release()
+	})
+}
