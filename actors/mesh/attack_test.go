@@ -34,9 +34,7 @@ func TestAttackIWantReplay(t *testing.T) { // b.2 P1
 }
 
 func TestAttackIHaveFloodBrokenPromises(t *testing.T) { // b.2 P2
-	tp := newTopic(t, testConfig())
-	withPeers(t, tp, 1)
-	tp.joined = true
+	tp := joinedTopic(t, testConfig(), 1)
 	asked := 0
 	budget := 5000 // the session's per-heartbeat id budget
 	bogus := rawIDs("bogus", 5000)

@@ -98,9 +98,7 @@ func TestHandleGraft(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tp := newTopic(t, testConfig())
-			withPeers(t, tp, 13)
-			tp.joined = true
+			tp := joinedTopic(t, testConfig(), 13)
 			tt.setup(tp)
 			fx := tp.HandleGraft(t0, pid(0))
 			if got := tp.InMesh(pid(0)); got != tt.want.inMesh {
@@ -169,9 +167,7 @@ func TestHandlePrune(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.EnablePX = tt.enablePX
-			tp := newTopic(t, cfg)
-			withPeers(t, tp, 2)
-			tp.joined = true
+			tp := joinedTopic(t, cfg, 2)
 			graftN(tp, 0, 2)
 			tp.SetScore(pid(0), tt.score)
 			if tt.existing > 0 {
@@ -214,9 +210,7 @@ func TestPrunedChargesMeshFailurePenalty(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tp := newTopic(t, testConfig())
-			withPeers(t, tp, 1)
-			tp.joined = true
+			tp := joinedTopic(t, testConfig(), 1)
 			graftN(tp, 0, 1)
 			c := &tp.peers[pid(0)].counters
 			c.MeshMessageDeliveries, c.MeshMessageDeliveriesActive = tt.deliveries, tt.active

@@ -45,9 +45,7 @@ func TestHandleIHave(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tp := newTopic(t, testConfig())
-			withPeers(t, tp, 2)
-			tp.joined = true
+			tp := joinedTopic(t, testConfig(), 2)
 			if tt.setup != nil {
 				tt.setup(tp)
 			}
@@ -87,9 +85,7 @@ func TestIWantPromises(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tp := newTopic(t, testConfig())
-			withPeers(t, tp, 2)
-			tp.joined = true
+			tp := joinedTopic(t, testConfig(), 2)
 			tp.HandleIHave(t0, pid(0), rawIDs("m", 2), 10)
 			if tt.deliver {
 				tp.HandleMessage(t0.Add(time.Second), pid(1), "m-0", msg(10))
@@ -235,9 +231,7 @@ func TestGetGossipPeers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tp := newTopic(t, testConfig())
-			withPeers(t, tp, tt.peers)
-			tp.joined = true
+			tp := joinedTopic(t, testConfig(), tt.peers)
 			graftN(tp, 0, 6)
 			if tt.setup != nil {
 				tt.setup(tp)
@@ -271,9 +265,7 @@ func TestGetGossipPeers(t *testing.T) {
 
 func TestIWantServesOnlyAdvertisedRounds(t *testing.T) {
 	newT := func(t *testing.T) *Topic {
-		tp := newTopic(t, testConfig())
-		withPeers(t, tp, 6)
-		tp.joined = true
+		tp := joinedTopic(t, testConfig(), 6)
 		graftN(tp, 0, 5) // only peer-005 gets gossip
 		return tp
 	}

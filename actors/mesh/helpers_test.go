@@ -39,6 +39,16 @@ func withPeers(tb testing.TB, tp *Topic, n int) {
 	}
 }
 
+// joinedTopic returns a topic with n peers (see withPeers), marked joined
+// without building a mesh, so each test sets the mesh it needs.
+func joinedTopic(tb testing.TB, cfg Config, n int) *Topic {
+	tb.Helper()
+	tp := newTopic(tb, cfg)
+	withPeers(tb, tp, n)
+	tp.joined = true
+	return tp
+}
+
 // graftN puts peers [from, to) in the mesh directly.
 func graftN(tp *Topic, from, to int) {
 	for i := from; i < to; i++ {

@@ -37,9 +37,7 @@ func TestHandleMessage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tp := newTopic(t, testConfig())
-			withPeers(t, tp, 5)
-			tp.joined = true
+			tp := joinedTopic(t, testConfig(), 5)
 			graftN(tp, 0, 4)
 			if tt.setup != nil {
 				tt.setup(tp)
@@ -70,9 +68,7 @@ func TestHandleValidated(t *testing.T) {
 	// peer-000 sends m; peer-001 sends a copy during validation; peer-002 sent
 	// IDONTWANT; mesh is peers 0..4; peer-005 is direct, peer-006 not meshed.
 	setup := func(t *testing.T) *Topic {
-		tp := newTopic(t, testConfig())
-		withPeers(t, tp, 7)
-		tp.joined = true
+		tp := joinedTopic(t, testConfig(), 7)
 		graftN(tp, 0, 5)
 		setDirect(tp, 5)
 		tp.HandleIDontWant(t0, pid(2), [][]byte{[]byte("m")})
@@ -145,9 +141,7 @@ func TestMeshDeliveryWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tp := newTopic(t, testConfig())
-			withPeers(t, tp, 2)
-			tp.joined = true
+			tp := joinedTopic(t, testConfig(), 2)
 			graftN(tp, 0, 2)
 			tp.HandleMessage(t0, pid(0), "m", msg(10))
 			tp.HandleValidated(t0, "m", ValidationAccept)

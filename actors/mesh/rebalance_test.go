@@ -145,9 +145,7 @@ func TestRebalanceMesh(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tp := newTopic(t, testConfig())
-			withPeers(t, tp, tt.peers)
-			tp.joined = true
+			tp := joinedTopic(t, testConfig(), tt.peers)
 			tt.setup(tp)
 			tt.check(t, tp, tp.RebalanceMesh(t0))
 		})
@@ -155,9 +153,7 @@ func TestRebalanceMesh(t *testing.T) {
 }
 
 func TestHeartbeatPrunesNegativeBeforeRebalance(t *testing.T) {
-	tp := newTopic(t, testConfig())
-	withPeers(t, tp, 8)
-	tp.joined = true
+	tp := joinedTopic(t, testConfig(), 8)
 	graftN(tp, 0, 6)
 	tp.SetScore(pid(0), -5)
 	fx := tp.Heartbeat(t0)
@@ -176,9 +172,7 @@ func TestOpportunisticGraft(t *testing.T) {
 	setup := func(t *testing.T) *Topic {
 		cfg := testConfig()
 		cfg.Thresholds.OpportunisticGraft = 5
-		tp := newTopic(t, cfg)
-		withPeers(t, tp, 10)
-		tp.joined = true
+		tp := joinedTopic(t, cfg, 10)
 		graftN(tp, 0, 6) // scores 1 each: median 1 < 5
 		for i := range 6 {
 			tp.SetScore(pid(i), 1)
@@ -223,9 +217,7 @@ func TestOpportunisticGraft(t *testing.T) {
 
 func TestRebalanceAboveDhiKeepsDscoreBest(t *testing.T) {
 	cfg := DefaultConfig(ProfileLibp2p) // D 6, Dhi 12, Dscore 4, Dout 2
-	tp := newTopic(t, cfg)
-	withPeers(t, tp, 14)
-	tp.joined = true
+	tp := joinedTopic(t, cfg, 14)
 	for i := range 14 {
 		tp.SetScore(pid(i), float64(i))
 	}
