@@ -395,19 +395,29 @@ func (m *Manager) ConnectToNodes(token uint64, req *pmv1.ConnectToNodes, now tim
 	return eff
 }
 
+// parseNonRelay validates a peer and a protocol that must not be the relay
+// codec: nwaku's dialPeer and addServicePeer both refuse relay, whose
+// connections are the connectivity loop's business.
+func (m *Manager) parseNonRelay(pi *pmv1.PeerInfo, proto, refusal string) (parsedPeer, error) {
+	p, err := ParsePeerInfo(pi)
+	if err == nil {
+		err = checkProtocol(proto)
+	}
+	if err == nil && m.isRelay(proto) {
+		err = badInput(errRelayCodec, "%s (%s)", refusal, proto)
+	}
+	return p, err
+}
+
 // DialPeer answers DialPeerRequest (nwaku's dialPeer): for non-relay
 // protocols only; the pool connects and negotiates the protocol. The relay
 // codec, self and invalid protocols are refused with an error.
 func (m *Manager) DialPeer(token uint64, req *pmv1.DialPeerRequest, now time.Time) Effects {
 	var eff Effects
 	proto := req.GetProtocol()
-	p, err := ParsePeerInfo(req.GetPeer())
+	p, err := m.parseNonRelay(req.GetPeer(), proto, "dial shall not be used to connect to relays; connectivity does that")
 	switch {
 	case err != nil:
-	case checkProtocol(proto) != nil:
-		err = checkProtocol(proto)
-	case m.isRelay(proto):
-		err = badInput(errRelayCodec, "dial shall not be used to connect to relays (%s); connectivity does that", proto)
 	case p.id == m.self:
 		err = badInput(errSelf, "could not dial self (%s)", p.id)
 	case len(p.addrs) == 0 && (m.peers[p.id] == nil || len(m.peers[p.id].addrs) == 0):
@@ -437,9 +447,8 @@ func (m *Manager) DialPeer(token uint64, req *pmv1.DialPeerRequest, now time.Tim
 // dials (DialPeerRequest) do not touch backoff, as in nwaku.
 func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Effects {
 	var eff Effects
-	id, err := peer.IDFromBytes(dc.GetPeerId())
-	if err != nil {
-		eff.errorf(errInvalidPeerID, "dial result with a bad peer id", "err", err)
+	id, ok := eventPeer(dc.GetPeerId(), "dial result with a bad peer id", &eff)
+	if !ok {
 		return eff
 	}
 	k := dialKey{peer: id, protocol: dc.GetProtocol()}
@@ -545,6 +554,17 @@ func (m *Manager) ReconnectPeers(token uint64, req *pmv1.ReconnectPeers, now tim
 	return eff
 }
 
+// eventPeer decodes the peer id of an event or dial result; a bad one is
+// counted and logged, and the event dropped.
+func eventPeer(raw []byte, what string, eff *Effects) (peer.ID, bool) {
+	id, err := peer.IDFromBytes(raw)
+	if err != nil {
+		eff.errorf(errInvalidPeerID, what, "err", err)
+		return "", false
+	}
+	return id, true
+}
+
 func (m *Manager) isDialing(id peer.ID) bool {
 	_, ok := m.dialing[dialKey{peer: id}]
 	return ok
@@ -559,9 +579,8 @@ func (m *Manager) isDialing(id peer.ID) bool {
 // inbound relay target.
 func (m *Manager) OnPeerConnected(ev *pmv1.PeerConnected, now time.Time) Effects {
 	var eff Effects
-	id, err := peer.IDFromBytes(ev.GetPeerId())
-	if err != nil {
-		eff.errorf(errInvalidPeerID, "connect event with a bad peer id", "err", err)
+	id, ok := eventPeer(ev.GetPeerId(), "connect event with a bad peer id", &eff)
+	if !ok {
 		return eff
 	}
 	if id == m.self {
@@ -609,9 +628,8 @@ func (m *Manager) OnPeerConnected(ev *pmv1.PeerConnected, now time.Time) Effects
 // the outbound target is not met, Kick asks for a round at once.
 func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) Effects {
 	var eff Effects
-	id, err := peer.IDFromBytes(ev.GetPeerId())
-	if err != nil {
-		eff.errorf(errInvalidPeerID, "disconnect event with a bad peer id", "err", err)
+	id, ok := eventPeer(ev.GetPeerId(), "disconnect event with a bad peer id", &eff)
+	if !ok {
 		return eff
 	}
 	delete(m.closing, id)
@@ -639,9 +657,8 @@ func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) E
 // now known to be an inbound relay peer is subject to the inbound target.
 func (m *Manager) OnIdentifyCompleted(ev *pmv1.IdentifyCompleted, now time.Time) Effects {
 	var eff Effects
-	id, err := peer.IDFromBytes(ev.GetPeerId())
-	if err != nil {
-		eff.errorf(errInvalidPeerID, "identify event with a bad peer id", "err", err)
+	id, ok := eventPeer(ev.GetPeerId(), "identify event with a bad peer id", &eff)
+	if !ok {
 		return eff
 	}
 	e := m.peers[id]
@@ -1072,13 +1089,9 @@ func (m *Manager) PrunePeerStore(now time.Time) Effects {
 func (m *Manager) AddServicePeer(token uint64, req *pmv1.AddServicePeer, now time.Time) Effects {
 	var eff Effects
 	proto := req.GetProtocol()
-	p, err := ParsePeerInfo(req.GetPeer())
+	p, err := m.parseNonRelay(req.GetPeer(), proto, "can't add relay peer to service peer slots")
 	switch {
 	case err != nil:
-	case checkProtocol(proto) != nil:
-		err = checkProtocol(proto)
-	case m.isRelay(proto):
-		err = badInput(errRelayCodec, "can't add relay peer to service peer slots (%s)", proto)
 	case m.slots[proto] == "" && len(m.slots) >= m.cfg.MaxServiceSlots:
 		err = badInput(errServiceSlotsFull, "%d service slots in use (MaxServiceSlots)", len(m.slots))
 	default:
