@@ -39,6 +39,11 @@
 // truncated file, or a bbolt file of something else fails with an error that
 // names the path (ErrNewerSchema, ErrCorrupt, ErrForeign): the node must
 // refuse to start rather than start empty and overwrite what it cannot read.
+// With Config.CheckOnOpen (default) every key is walked at open, with
+// memory faults from damaged pages turned into ErrCorrupt; bbolt's Tx.Check
+// is not used because it reads on a goroutine of its own, where such a fault
+// kills the process. A new file's directory is fsync'd once, so the file
+// itself survives a power loss.
 // A single record that fails its checksum or does not decode is skipped,
 // counted (peermesh_storage_errors_total{type="decode"}) and logged; the
 // others load.
