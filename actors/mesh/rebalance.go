@@ -14,9 +14,14 @@ import (
 //
 //   - Below Dlo: graft up to D peers, best score first (random among equals),
 //     never negative-score, direct, backed-off or already meshed peers.
-//   - Fewer than Dout outbound peers: graft outbound peers up to Dout.
+//   - Fewer than Dout outbound peers: graft outbound peers up to Dout (the
+//     seed checks this only when the mesh was not below Dlo; we check it
+//     after the first step too, as go-libp2p-pubsub does, so a mesh refilled
+//     with inbound peers still gets its outbound quota).
 //   - Above Dhi: keep the Dscore best-scoring peers, keep at least Dout
-//     outbound peers, and prune at random among the rest down to D.
+//     outbound peers, and prune at random among the rest down to D (the
+//     seed subtracts D from the candidates rather than from the mesh and can
+//     prune down to Dlo, nim-libp2p#403).
 //   - Every OpportunisticGraftTicks heartbeats, if the median mesh score is
 //     below the opportunistic-graft threshold, graft up to
 //     OpportunisticGraftPeers peers scoring above the median.
