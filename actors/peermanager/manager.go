@@ -521,8 +521,10 @@ func (m *Manager) answerWaiters(pd *pendingDial, id peer.ID, dc *dialerv1.DialCo
 }
 
 // ReconnectPeers answers ReconnectPeers (nwaku's reconnectPeers): every
-// stored peer supporting the protocol that is not connected, not
-// CannotConnect and outside its failure backoff is dialed through the pool
+// stored peer (origin CACHE: loaded from storage, not learnt again since, as
+// logos-delivery#4029 settled) supporting the protocol that is not
+// connected, not CannotConnect and outside its failure backoff is dialed
+// through the pool
 // at once; a peer that disconnected less than `backoff` ago is deferred
 // until then and dialed by a later connectivity round. Nothing waits on one
 // peer (the seed's TODO).
@@ -537,8 +539,8 @@ func (m *Manager) ReconnectPeers(token uint64, req *pmv1.ReconnectPeers, now tim
 	backoff := req.GetBackoff().AsDuration()
 	res := &pmv1.ReconnectStarted{}
 	for _, e := range m.sortedPeers() {
-		if !e.supports(match) || e.isConnected() || e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT ||
-			!m.canBeConnected(e, now) || m.isDialing(e.id) {
+		if e.origin != peerv1.Origin_ORIGIN_CACHE || !e.supports(match) || e.isConnected() ||
+			e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT || !m.canBeConnected(e, now) || m.isDialing(e.id) {
 			continue
 		}
 		if due := e.disconnectTime + int64(backoff); e.disconnectTime != 0 && due > now.UnixNano() {

@@ -868,11 +868,13 @@ func TestLoadFromStorage(t *testing.T) {
 func TestReconnectPeers(t *testing.T) {
 	now := at(time.Hour)
 	m := newTestManager(t, testConfig())
-	setPeer(m, 1, relay, disconnectedAt(now.Add(-2*time.Minute)))  // gone long enough
-	setPeer(m, 2, relay, disconnectedAt(now.Add(-10*time.Second))) // still in its wait
-	setPeer(m, 3, relay, failed(1, time.Second, now))              // in failure backoff
-	setPeer(m, 4, protos("/vac/waku/store/2.0.0"))                 // other protocol
-	setPeer(m, 5, relay)                                           // never connected: no wait
+	cache := origin(peerv1.Origin_ORIGIN_CACHE)
+	setPeer(m, 1, cache, relay, disconnectedAt(now.Add(-2*time.Minute)))  // gone long enough
+	setPeer(m, 2, cache, relay, disconnectedAt(now.Add(-10*time.Second))) // still in its wait
+	setPeer(m, 3, cache, relay, failed(1, time.Second, now))              // in failure backoff
+	setPeer(m, 4, cache, protos("/vac/waku/store/2.0.0"))                 // other protocol
+	setPeer(m, 5, cache, relay)                                           // never connected: no wait
+	setPeer(m, 6, relay)                                                  // not from storage
 	eff := m.ReconnectPeers(1, &pmv1.ReconnectPeers{Protocol: WakuRelayCodec, Backoff: durationpb.New(time.Minute)}, now)
 	r := eff.Replies[0].Msg.(*pmv1.ReconnectStarted)
 	if d := dialedPeers(eff); !slices.Equal(d, ids_(1, 5)) && !slices.Equal(d, ids_(5, 1)) {
