@@ -28,8 +28,9 @@
 // Config.FlushThreshold changes are pending, on Flush, and on stop or restart
 // (synchronously, before the actor goes away). Each write is one bbolt
 // transaction, committed with fsync, so: an acknowledged Flush survives
-// kill -9 and power loss (on storage that honours fsync); without a Flush, at most FlushInterval of changes
-// can be lost on a crash; never a torn record.
+// kill -9 and power loss (on storage that honours fsync); without a Flush,
+// at most FlushInterval of changes can be lost on a crash; never a torn
+// record.
 //
 // # On disk
 //
