@@ -150,7 +150,10 @@ func (s *sessionActor) onOpened(c actor.Context, proto protocol.ID) {
 	for t := range s.localTopics {
 		hello.Subscriptions = append(hello.Subscriptions, subOpts(t, true))
 	}
-	s.dispatch(hello)
+	// Written even when empty: go-libp2p negotiates the protocol lazily, on
+	// the first write, and the remote resets a stream that stays silent past
+	// its negotiation timeout (10 s). An empty frame is skipped by readers.
+	s.dispatch(hello, true)
 }
 
 func subOpts(topic string, sub bool) *gossipsubv1.SubOpts {
@@ -184,13 +187,13 @@ func (s *sessionActor) setLocalTopics(topics []string) {
 // busy they accumulate and go out together in the next frame.
 func (s *sessionActor) flush() {
 	if s.opened && s.writerIdle && !s.state.Queue.Empty() {
-		s.dispatch(&gossipsubv1.RPC{})
+		s.dispatch(&gossipsubv1.RPC{}, false)
 	}
 	s.reportQueue()
 }
 
-func (s *sessionActor) dispatch(rpc *gossipsubv1.RPC) {
-	if s.state.Queue.PopBatch(rpc, s.cfg.MaxFrame) == 0 && len(rpc.Subscriptions) == 0 {
+func (s *sessionActor) dispatch(rpc *gossipsubv1.RPC, hello bool) {
+	if s.state.Queue.PopBatch(rpc, s.cfg.MaxFrame) == 0 && len(rpc.Subscriptions) == 0 && !hello {
 		return // nothing to say: an empty frame would only cost a write
 	}
 	s.writerIdle = false

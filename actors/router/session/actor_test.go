@@ -71,6 +71,7 @@ func TestSessionBatchesQueuedItemsByPriority(t *testing.T) {
 		if len(batch.GetPublish()) != 3 || len(batch.GetControl().GetGraft()) != 1 || len(batch.GetControl().GetIhave()) != 1 {
 			t.Fatalf("want one frame with 3 messages, a GRAFT and an IHAVE, got %v", batch)
 		}
+		synctest.Wait() // the writer counts a write after it returns
 		if w := testutil.ToFloat64(h.metrics.writes); w != 2 {
 			t.Fatalf("%v writes, want 2 (hello + one batch)", w)
 		}
@@ -96,6 +97,7 @@ func TestSessionDropsLowestPriorityFirstAndCountsIt(t *testing.T) {
 		if len(batch.GetPublish()) != 3 || len(batch.GetControl().GetGraft()) != 1 {
 			t.Fatalf("batch %v: want the 3 forwarded messages and the GRAFT", batch)
 		}
+		synctest.Wait()
 		if q := testutil.ToFloat64(h.metrics.queueBytes); q != 0 {
 			t.Fatalf("queue gauge %v after draining, want 0", q)
 		}
