@@ -46,6 +46,9 @@ type Config struct {
 	Listen       []string `json:"listen,omitempty"`
 	KeySeedHex   string   `json:"keySeedHex,omitempty"` // 32-byte Ed25519 seed
 	KeyType      string   `json:"keyType,omitempty"`    // "Ed25519" or "RSA"
+	// Gossipsub holds further js GossipsubOpts, passed through unchanged
+	// (e.g. "doPX", "idontwantMinDataSize", "scoreThresholds").
+	Gossipsub map[string]any `json:"gossipsub,omitempty"`
 }
 
 // checkLoopback refuses any listen or dial address off 127.0.0.0/8 or ::1.
@@ -72,28 +75,29 @@ type Subscription struct {
 // Event is one JSON line from the js peer. Which fields are set depends on
 // Event.Event; Raw holds the whole line.
 type Event struct {
-	Event             string          `json:"event"`
-	ID                int             `json:"id,omitempty"` // echo of a command's id
-	PeerID            string          `json:"peerId,omitempty"`
-	Addrs             []string        `json:"addrs,omitempty"`
-	Protocols         []string        `json:"protocols,omitempty"`
-	Peer              string          `json:"peer,omitempty"`
-	Topic             string          `json:"topic,omitempty"`
-	Direction         string          `json:"direction,omitempty"`
-	Subscriptions     []Subscription  `json:"subscriptions,omitempty"`
-	DataHex           string          `json:"dataHex,omitempty"`
-	MsgIDHex          string          `json:"msgIdHex,omitempty"`
-	Signed            bool            `json:"signed,omitempty"`
-	From              string          `json:"from,omitempty"`
-	Seqno             string          `json:"seqno,omitempty"`
-	KeyHex            string          `json:"keyHex,omitempty"`
-	PropagationSource string          `json:"propagationSource,omitempty"`
-	Peers             []string        `json:"peers,omitempty"`
-	Connected         []string        `json:"connected,omitempty"`
-	Subscribers       []string        `json:"subscribers,omitempty"`
-	Recipients        []string        `json:"recipients,omitempty"`
-	Error             string          `json:"error,omitempty"`
-	Raw               json.RawMessage `json:"-"`
+	Event             string             `json:"event"`
+	ID                int                `json:"id,omitempty"` // echo of a command's id
+	PeerID            string             `json:"peerId,omitempty"`
+	Addrs             []string           `json:"addrs,omitempty"`
+	Protocols         []string           `json:"protocols,omitempty"`
+	Peer              string             `json:"peer,omitempty"`
+	Topic             string             `json:"topic,omitempty"`
+	Direction         string             `json:"direction,omitempty"`
+	Subscriptions     []Subscription     `json:"subscriptions,omitempty"`
+	DataHex           string             `json:"dataHex,omitempty"`
+	MsgIDHex          string             `json:"msgIdHex,omitempty"`
+	Signed            bool               `json:"signed,omitempty"`
+	From              string             `json:"from,omitempty"`
+	Seqno             string             `json:"seqno,omitempty"`
+	KeyHex            string             `json:"keyHex,omitempty"`
+	PropagationSource string             `json:"propagationSource,omitempty"`
+	Peers             []string           `json:"peers,omitempty"`
+	Connected         []string           `json:"connected,omitempty"`
+	Subscribers       []string           `json:"subscribers,omitempty"`
+	Recipients        []string           `json:"recipients,omitempty"`
+	Scores            map[string]float64 `json:"scores,omitempty"` // peer id -> js score
+	Error             string             `json:"error,omitempty"`
+	Raw               json.RawMessage    `json:"-"`
 }
 
 // Command is one line sent to the js peer.
@@ -339,6 +343,12 @@ func (p *Peer) Publish(ctx context.Context, topic string, data []byte) ([]string
 func (p *Peer) MeshPeers(ctx context.Context, topic string) ([]string, error) {
 	e, err := p.Request(ctx, Command{Cmd: "mesh", Topic: topic})
 	return e.Peers, err
+}
+
+// Scores returns the js peer's score of every peer it knows.
+func (p *Peer) Scores(ctx context.Context) (map[string]float64, error) {
+	e, err := p.Request(ctx, Command{Cmd: "scores"})
+	return e.Scores, err
 }
 
 // Stop asks the peer to stop, closes its stdin and kills it if it has not

@@ -432,4 +432,13 @@ func TestControlAgainstJS(t *testing.T) {
 		}
 	}
 	s.checkDecoded()
+	scores, err := s.js.Scores(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing we sent was invalid, so js (default score parameters) must
+	// not have scored us below zero.
+	if score, ok := scores[goID]; !ok || score < 0 {
+		t.Errorf("js scores %v: us (%s) missing or negative", scores, goID)
+	}
 }

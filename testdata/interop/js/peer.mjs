@@ -15,6 +15,8 @@
 //   listen         listen multiaddrs (default ["/ip4/127.0.0.1/tcp/0"])
 //   keySeedHex     32-byte hex seed for a deterministic Ed25519 identity
 //   keyType        "Ed25519" (default) or "RSA" (2048 bits; messages then carry key)
+//   gossipsub      extra GossipsubOpts passed through as given (JSON values only,
+//                  e.g. {"doPX": true, "idontwantMinDataSize": 0}); applied last
 //
 // Output: one JSON object per line on stdout, each with an "event" field:
 //   ready {peerId, addrs, protocols}, subscription-change {peer, subscriptions},
@@ -26,6 +28,8 @@
 // Commands: one JSON object per line on stdin, each with a "cmd" field:
 //   {cmd:"publish", topic, dataHex}   {cmd:"mesh", topic}   {cmd:"peers", topic}
 //   {cmd:"subscribe", topic}   {cmd:"unsubscribe", topic}   {cmd:"dial", addr}
+//   {cmd:"scores"} (js's score of every peer it knows, to check it does not
+//   penalise us)
 //   {cmd:"stop"}. End of stdin also stops the peer, so it never outlives
 //   the Go test that started it.
 
@@ -103,6 +107,7 @@ for (const k of ['D', 'Dlo', 'Dhi', 'Dout']) {
   if (config[k] != null) gossipOpts[k] = config[k]
 }
 if (config.heartbeatMs != null) gossipOpts.heartbeatInterval = config.heartbeatMs
+Object.assign(gossipOpts, config.gossipsub ?? {})
 
 const node = await createLibp2p({
   start: false,
@@ -195,6 +200,11 @@ async function handle (c) {
         connected: node.getPeers().map(String),
         subscribers: c.topic != null ? ps.getSubscribers(c.topic).map(String) : undefined
       }
+    case 'scores': {
+      const scores = {}
+      for (const id of ps.peers.keys()) scores[id] = ps.score.score(id)
+      return { event: 'scores', scores }
+    }
     case 'subscribe':
       ps.subscribe(c.topic)
       return { event: 'subscribed', topic: c.topic }
