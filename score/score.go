@@ -28,20 +28,44 @@ type Breakdown struct {
 
 // Topic returns one topic's components for the counters c.
 func Topic(name string, p TopicParams, c *TopicCounters) TopicComponents {
-	tc := TopicComponents{Topic: name}
-	if c.InMesh && p.TimeInMeshQuantum > 0 {
-		p1 := float64(c.MeshTime) / float64(p.TimeInMeshQuantum)
-		tc.P1 = p.TimeInMeshWeight * min(p1, p.TimeInMeshCap)
-	}
-	tc.P2 = p.FirstMessageDeliveriesWeight * c.FirstMessageDeliveries
-	if c.MeshMessageDeliveriesActive && c.MeshMessageDeliveries < p.MeshMessageDeliveriesThreshold {
-		d := p.MeshMessageDeliveriesThreshold - c.MeshMessageDeliveries
-		tc.P3 = p.MeshMessageDeliveriesWeight * d * d
-	}
-	tc.P3b = p.MeshFailurePenaltyWeight * c.MeshFailurePenalty
-	tc.P4 = p.InvalidMessageDeliveriesWeight * c.InvalidMessageDeliveries * c.InvalidMessageDeliveries
+	tc := TopicComponents{Topic: name, P1: p1(&p, c), P2: p2(&p, c), P3: p3(&p, c), P3b: p3b(&p, c), P4: p4(&p, c)}
 	tc.Total = p.TopicWeight * (tc.P1 + tc.P2 + tc.P3 + tc.P3b + tc.P4)
 	return tc
+}
+
+// topicTotal is Topic(…).Total without building the components: the
+// router's per-heartbeat hot path.
+func topicTotal(p *TopicParams, c *TopicCounters) float64 {
+	return p.TopicWeight * (p1(p, c) + p2(p, c) + p3(p, c) + p3b(p, c) + p4(p, c))
+}
+
+// The weighted components. P1 counts only while in the mesh, capped.
+func p1(p *TopicParams, c *TopicCounters) float64 {
+	if !c.InMesh || p.TimeInMeshQuantum <= 0 {
+		return 0
+	}
+	return p.TimeInMeshWeight * min(float64(c.MeshTime)/float64(p.TimeInMeshQuantum), p.TimeInMeshCap)
+}
+
+func p2(p *TopicParams, c *TopicCounters) float64 {
+	return p.FirstMessageDeliveriesWeight * c.FirstMessageDeliveries
+}
+
+// p3 charges the squared deficit once the activation window has passed.
+func p3(p *TopicParams, c *TopicCounters) float64 {
+	if !c.MeshMessageDeliveriesActive || c.MeshMessageDeliveries >= p.MeshMessageDeliveriesThreshold {
+		return 0
+	}
+	d := p.MeshMessageDeliveriesThreshold - c.MeshMessageDeliveries
+	return p.MeshMessageDeliveriesWeight * d * d
+}
+
+func p3b(p *TopicParams, c *TopicCounters) float64 {
+	return p.MeshFailurePenaltyWeight * c.MeshFailurePenalty
+}
+
+func p4(p *TopicParams, c *TopicCounters) float64 {
+	return p.InvalidMessageDeliveriesWeight * c.InvalidMessageDeliveries * c.InvalidMessageDeliveries
 }
 
 // Colocation returns P6 for a peer seen at ips, where peersOnIP counts the
@@ -75,7 +99,11 @@ func whitelisted(list []netip.Prefix, ip netip.Addr) bool {
 // It does not allocate.
 func Score(p *Params, topics map[string]TopicCounters, pc PeerCounters, p6 float64) float64 {
 	var sum float64
-	forTopics(p, topics, func(tc TopicComponents) { sum += tc.Total })
+	for name, c := range topics {
+		if tp, ok := p.Topics[name]; ok {
+			sum += topicTotal(&tp, &c)
+		}
+	}
 	return capTopics(p, sum) + peerTerms(p, pc, p6)
 }
 
