@@ -107,6 +107,11 @@ type Config struct {
 	MaxMetricProtocols int
 	// MaxMeshPeers bounds MeshPeersChanged; extra ids are ignored.
 	MaxMeshPeers int
+	// MaxInternedStrings bounds the table that shares protocol, agent and
+	// version strings between records; once full, new strings are stored
+	// unshared (more memory per record, never unbounded growth of the
+	// table).
+	MaxInternedStrings int
 }
 
 // DefaultConfig returns nwaku's defaults: 50 connections (40 relay peers:
@@ -137,6 +142,7 @@ func DefaultConfig() Config {
 		MaxServiceSlots:      32,
 		MaxMetricProtocols:   32,
 		MaxMeshPeers:         4096,
+		MaxInternedStrings:   4096,
 	}
 }
 
@@ -184,7 +190,7 @@ func (c Config) Validate() error {
 		{"MaxNodesPerRequest", c.MaxNodesPerRequest}, {"MaxAddressesPerPeer", c.MaxAddressesPerPeer},
 		{"MaxProtocolsPerPeer", c.MaxProtocolsPerPeer}, {"MaxShardsPerPeer", c.MaxShardsPerPeer},
 		{"MaxServiceSlots", c.MaxServiceSlots}, {"MaxMetricProtocols", c.MaxMetricProtocols},
-		{"MaxMeshPeers", c.MaxMeshPeers},
+		{"MaxMeshPeers", c.MaxMeshPeers}, {"MaxInternedStrings", c.MaxInternedStrings},
 	} {
 		if f.v <= 0 {
 			bad(f.name, "must be > 0, got %d", f.v)

@@ -106,7 +106,7 @@ func NewManager(cfg Config, self peer.ID) (*Manager, error) {
 		mesh:       make(map[peer.ID]struct{}),
 		dialing:    make(map[dialKey]*pendingDial),
 		deferred:   make(map[peer.ID]int64),
-		strs:       interner{m: make(map[string]string), max: 4096},
+		strs:       interner{m: make(map[string]string), max: cfg.MaxInternedStrings},
 	}
 	for _, w := range cfg.ColocationWhitelist {
 		p, _ := parseIPPrefix(w) // Validate checked it
@@ -1229,7 +1229,10 @@ func (m *Manager) LogAndMetrics(now time.Time) (Effects, []string) {
 	eff.Metrics = append(eff.Metrics,
 		MetricOp{Name: MetricStoreSize, Value: float64(len(m.peers)), Set: true},
 		MetricOp{Name: MetricConnectedPeers, Reset: true})
-	protos := m.wakuProtocols()
+	protos, dropped := m.wakuProtocols()
+	if dropped > 0 {
+		eff.errorf(errTruncated, "more Waku protocols than MaxMetricProtocols; extra not reported", "dropped", dropped)
+	}
 	for _, p := range protos {
 		in, out := m.ConnectedPeers(p)
 		eff.Metrics = append(eff.Metrics,
@@ -1241,7 +1244,7 @@ func (m *Manager) LogAndMetrics(now time.Time) (Effects, []string) {
 
 // wakuProtocols is nwaku's getWakuProtos over connected peers: protocols
 // under /vac/waku/ plus the relay codec, bounded.
-func (m *Manager) wakuProtocols() []string {
+func (m *Manager) wakuProtocols() (protos []string, dropped int) {
 	set := map[string]struct{}{m.cfg.RelayCodec: {}}
 	for _, e := range m.conn {
 		for _, p := range e.protocols {
@@ -1255,7 +1258,8 @@ func (m *Manager) wakuProtocols() []string {
 		out = append(out, p)
 	}
 	slices.Sort(out)
-	return out[:min(len(out), m.cfg.MaxMetricProtocols)]
+	keep := min(len(out), m.cfg.MaxMetricProtocols)
+	return out[:keep], len(out) - keep
 }
 
 // sourceLabel is the waku_node_conns_initiated{source} label.
