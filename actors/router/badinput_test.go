@@ -1,0 +1,133 @@
+package router_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/peermesh/peermesh/actors/router"
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/wire"
+)
+
+// counter sums the samples of a counter family matching label=value ("" = all).
+func counter(t testing.TB, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := label == ""
+			for _, lp := range m.GetLabel() {
+				match = match || (lp.GetName() == label && lp.GetValue() == value)
+			}
+			if match {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func frame(body []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(body))), body...) }
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// TestBadInputOnRealStream writes malformed input on a real pubsub stream to
+// a router: each case must reset the stream, count a frame rejection with
+// its reason, keep the router serving, and not grow the heap by more than a
+// bound (the decoder never allocates for what a peer only declared).
+func TestBadInputOnRealStream(t *testing.T) {
+	manySubs := &gossipsubv1.RPC{}
+	for range 100_000 {
+		manySubs.Subscriptions = append(manySubs.Subscriptions, &gossipsubv1.SubOpts{})
+	}
+	manyIDs := &gossipsubv1.ControlIHave{TopicID: proto.String("t")}
+	for i := range 100_000 {
+		manyIDs.MessageIDs = append(manyIDs.MessageIDs, binary.BigEndian.AppendUint64(nil, uint64(i)))
+	}
+	subsFrame, _ := proto.Marshal(manySubs)
+	idsFrame, _ := proto.Marshal(&gossipsubv1.RPC{Control: &gossipsubv1.ControlMessage{Ihave: []*gossipsubv1.ControlIHave{manyIDs}}})
+	rnd := make([]byte, 4096)
+	r := rand.New(rand.NewPCG(7, 7))
+	for i := range rnd {
+		rnd[i] = byte(r.Uint32())
+	}
+	rnd[0] = 0xff // an invalid wire type in the first tag: never a valid RPC
+	tests := []struct {
+		name    string
+		input   []byte
+		reasons []string
+	}{
+		{"oversized length prefix", binary.AppendUvarint(nil, 1<<40), []string{"too_large"}},
+		{"truncated frame", append(binary.AppendUvarint(nil, 1000), make([]byte, 100)...), []string{"truncated"}},
+		{"random bytes", frame(rnd), []string{"malformed", "limit"}},
+		{"100,000 empty subscriptions", frame(subsFrame), []string{"limit"}},
+		{"100,000 IHAVE ids in about 1 MiB", frame(idsFrame), []string{"limit", "too_large"}},
+	}
+	n := newNode(t, router.DefaultConfig(wire.ProfileLibp2p))
+	n.join(t, "t", nil)
+	client := newHost(t)
+	connect(t, &node{host: client}, n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := counter(t, n.reg, "libp2p_pubsub_frame_rejections_total", "", "")
+			heap := heapInUse()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			s, err := client.NewStream(ctx, n.host.ID(), wire.ProtocolMeshsub12)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := s.Write(tt.input); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			_ = s.CloseWrite()
+			// The router resets the stream: our read fails with a reset, not EOF or a timeout.
+			_, err = s.Read(make([]byte, 1))
+			var se *network.StreamError
+			if err == nil || (!errors.Is(err, network.ErrReset) && !errors.As(err, &se)) {
+				t.Fatalf("read after bad input: %v, want a stream reset", err)
+			}
+			eventually(t, 5*time.Second, "rejection counted", func() error {
+				var got float64
+				for _, reason := range tt.reasons {
+					got += counter(t, n.reg, "libp2p_pubsub_frame_rejections_total", "reason", reason)
+				}
+				if total := counter(t, n.reg, "libp2p_pubsub_frame_rejections_total", "", ""); total != before+1 || got < 1 {
+					return errors.New("no rejection with the expected reason")
+				}
+				return nil
+			})
+			if grown := int64(heapInUse()) - int64(heap); grown > 8<<20 {
+				t.Fatalf("heap grew by %d bytes", grown)
+			}
+			// The router still serves.
+			if m := n.mesh(t, "t"); m.GetError() != "" {
+				t.Fatalf("router broken: %v", m)
+			}
+			_ = n.request(t, &pubsubv1.GetScores{})
+		})
+	}
+}
