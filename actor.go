@@ -442,13 +442,13 @@ func (a *nodeActor) subscribe(ctx actor.Context, msg *apiv1.Subscribe) {
 		fail("the node is stopping")
 		return
 	}
-	st, known := a.topics[topic]
+	_, known := a.topics[topic]
 	if !known && len(a.topics) >= a.n.cfg.MaxTopics {
 		a.n.metrics.refused.WithLabelValues("topics").Inc()
 		fail(fmt.Sprintf("the node has joined its maximum of %d topics", a.n.cfg.MaxTopics))
 		return
 	}
-	st = a.state(topic)
+	st := a.state(topic)
 	if len(st.subscribers)+len(st.waiting) >= a.n.cfg.MaxSubscribers {
 		a.n.metrics.refused.WithLabelValues("subscribers").Inc()
 		fail(fmt.Sprintf("topic %s has its maximum of %d subscribers", topic, a.n.cfg.MaxSubscribers))

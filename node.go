@@ -168,7 +168,9 @@ func (n *Node) Spawn(parent actor.SpawnerContext) (*actor.PID, error) {
 // not otherwise use protoactor.
 func (n *Node) Start() (*actor.PID, error) {
 	sys := actor.NewActorSystemWithConfig(actor.Configure(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return n.log.With("lib", "protoactor") }),
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			return slog.New(minLevel{Handler: n.log.Handler(), min: slog.LevelWarn}).With("lib", "protoactor")
+		}),
 	))
 	pid, err := n.Spawn(sys.Root)
 	if err != nil {
@@ -357,3 +359,23 @@ func PIDOf(r *apiv1.ActorRef) *actor.PID {
 // Registerer is where the node's metrics are registered; helpers built next
 // to the node (like cmd/node's REST cache) register theirs there too.
 func (n *Node) Registerer() prometheus.Registerer { return n.reg }
+
+// minLevel passes only records at or above min. protoactor logs at INFO
+// every dead letter, which a normal shutdown produces (children stopping
+// while their watchers go away): noise in an operator's log.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
+}
