@@ -1,0 +1,112 @@
+package router
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peermesh/peermesh/score"
+)
+
+func testBook(maxPeers int) *Book {
+	p := score.DefaultLibp2pParams()
+	return NewBook(maxPeers, p, score.DefaultLibp2pThresholds())
+}
+
+func TestBookRules(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	a, b := peer.ID("a"), peer.ID("b")
+	t.Run("MaxPeers bounds the peers with a session", func(t *testing.T) {
+		bk := testBook(1)
+		if !bk.AddPeer(a, true) || !bk.AddPeer(a, true) || bk.AddPeer(b, false) || bk.Len() != 1 {
+			t.Fatalf("len %d", bk.Len())
+		}
+	})
+	t.Run("subscriptions are tracked per peer and returned on removal", func(t *testing.T) {
+		bk := testBook(10)
+		bk.AddPeer(a, true)
+		bk.AddPeer(b, false)
+		bk.Subscribe(a, "x", true)
+		bk.Subscribe(a, "y", true)
+		bk.Subscribe(b, "x", true)
+		bk.Subscribe(a, "y", false)
+		bk.Subscribe(peer.ID("unknown"), "x", true)
+		if got := bk.PeersIn("x"); !slices.Equal(got, []peer.ID{a, b}) {
+			t.Fatalf("PeersIn(x) = %v", got)
+		}
+		if got := bk.RemovePeer(a); !slices.Equal(got, []string{"x"}) {
+			t.Fatalf("RemovePeer topics %v", got)
+		}
+		if bk.Has(a) || len(bk.PeersIn("x")) != 1 {
+			t.Fatal("removed peer still known")
+		}
+	})
+	t.Run("P7 penalty lowers the score and graylists past the threshold", func(t *testing.T) {
+		bk := testBook(10)
+		bk.AddPeer(a, true)
+		scores := map[peer.ID]float64{}
+		if ch := bk.Heartbeat(t0, scores); len(ch) != 0 || scores[a] != 0 {
+			t.Fatalf("fresh peer: changes %v score %v", ch, scores[a])
+		}
+		bk.Penalty(a, 10) // (10-0)² × -10 = -1000 < graylist -80
+		ch := bk.Heartbeat(t0, scores)
+		if len(ch) != 1 || !ch[0].Graylisted || scores[a] >= -80 {
+			t.Fatalf("changes %v score %v", ch, scores[a])
+		}
+		if ch := bk.Heartbeat(t0, scores); len(ch) != 0 {
+			t.Fatalf("status reported twice: %v", ch)
+		}
+	})
+	t.Run("P7 decays once per decay interval and the graylist lifts", func(t *testing.T) {
+		bk := testBook(10)
+		bk.AddPeer(a, true)
+		scores := map[peer.ID]float64{}
+		bk.Heartbeat(t0, scores)
+		bk.Penalty(a, 10)
+		bk.Heartbeat(t0, scores)
+		var lifted bool
+		for i := 1; i <= 10 && !lifted; i++ {
+			for _, c := range bk.Heartbeat(t0.Add(time.Duration(i)*time.Second), scores) {
+				lifted = lifted || !c.Graylisted
+			}
+		}
+		if !lifted {
+			t.Fatalf("still graylisted, score %v", scores[a])
+		}
+	})
+	t.Run("topic counters count for joined topics only", func(t *testing.T) {
+		bk := testBook(10)
+		bk.AddPeer(a, true)
+		bad := score.TopicCounters{InvalidMessageDeliveries: 3}
+		bk.Report("x", a, bad)
+		scores := map[peer.ID]float64{}
+		bk.Heartbeat(t0, scores)
+		if scores[a] != 0 {
+			t.Fatalf("counters of an unscored topic counted: %v", scores[a])
+		}
+		bk.SetTopicParams("x", score.DefaultLibp2pTopicParams())
+		bk.Heartbeat(t0, scores)
+		if scores[a] >= 0 {
+			t.Fatalf("P4 did not lower the score: %v", scores[a])
+		}
+		b, _ := bk.Explain(a)
+		if len(b.Topics) != 1 || b.Topics[0].P4 >= 0 {
+			t.Fatalf("explain %+v", b)
+		}
+		bk.ForgetTopic("x")
+		bk.Heartbeat(t0, scores)
+		if scores[a] != 0 {
+			t.Fatalf("left topic still scored: %v", scores[a])
+		}
+	})
+	t.Run("the config's topic map is not shared", func(t *testing.T) {
+		p := score.DefaultLibp2pParams("shared")
+		b1 := NewBook(1, p, score.Thresholds{})
+		b1.SetTopicParams("mine", score.DefaultLibp2pTopicParams())
+		if _, ok := p.Topics["mine"]; ok {
+			t.Fatal("Book wrote into the caller's map")
+		}
+	})
+}
