@@ -27,7 +27,10 @@ func (gossipsubImpl) Name() string { return "go-libp2p-pubsub" }
 
 func (gossipsubImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench.ImplConfig, deliver func(int, []byte)) (meshbench.Network, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	n := &network{cancel: cancel, mesh: make([]atomic.Int64, len(hosts))}
+	n := &network{cancel: cancel, mesh: make([]map[string]int, len(hosts))}
+	for i := range n.mesh {
+		n.mesh[i] = map[string]int{}
+	}
 	params := pubsub.DefaultGossipSubParams()
 	params.D, params.Dlo, params.Dhi = cfg.D, cfg.Dlo, cfg.Dhi
 	params.HeartbeatInterval = cfg.Heartbeat
@@ -47,28 +50,13 @@ func (gossipsubImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench
 			n.Close()
 			return nil, fmt.Errorf("node %d: %w", i, err)
 		}
-		topic, err := ps.Join(cfg.Topic)
-		if err != nil {
-			n.Close()
-			return nil, fmt.Errorf("node %d join: %w", i, err)
-		}
-		sub, err := topic.Subscribe()
-		if err != nil {
-			n.Close()
-			return nil, fmt.Errorf("node %d subscribe: %w", i, err)
-		}
-		n.topics = append(n.topics, topic)
-		n.wg.Add(1)
-		go func(node int) {
-			defer n.wg.Done()
-			for {
-				msg, err := sub.Next(ctx)
-				if err != nil {
-					return
-				}
-				deliver(node, msg.GetData())
+		n.topics = append(n.topics, map[string]*pubsub.Topic{})
+		for _, name := range cfg.Topics[i] {
+			if err := n.joinAndSubscribe(ctx, ps, i, name, deliver); err != nil {
+				n.Close()
+				return nil, fmt.Errorf("node %d: %w", i, err)
 			}
-		}(i)
+		}
 	}
 	return n, nil
 }
@@ -76,21 +64,58 @@ func (gossipsubImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench
 type network struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	topics []*pubsub.Topic
-	mesh   []atomic.Int64
+	topics []map[string]*pubsub.Topic
+	mu     sync.Mutex
+	mesh   []map[string]int // node → topic → mesh size, from the tracer
 	drops  atomic.Int64
 }
 
-func (n *network) Publish(ctx context.Context, node int, data []byte) error {
-	return n.topics[node].Publish(ctx, data)
+func (n *network) joinAndSubscribe(ctx context.Context, ps *pubsub.PubSub, node int, name string, deliver func(int, []byte)) error {
+	topic, err := ps.Join(name)
+	if err != nil {
+		return fmt.Errorf("join %s: %w", name, err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", name, err)
+	}
+	n.topics[node][name] = topic
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for {
+			msg, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			deliver(node, msg.GetData())
+		}
+	}()
+	return nil
 }
 
-func (n *network) MeshSizes(context.Context) ([]int, error) {
+func (n *network) Publish(ctx context.Context, node int, topic string, data []byte) error {
+	t, ok := n.topics[node][topic]
+	if !ok {
+		return fmt.Errorf("node %d has not joined %s", node, topic)
+	}
+	return t.Publish(ctx, data)
+}
+
+func (n *network) MeshSizes(_ context.Context, topic string) ([]int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	out := make([]int, len(n.mesh))
 	for i := range n.mesh {
-		out[i] = int(n.mesh[i].Load())
+		out[i] = n.mesh[i][topic]
 	}
 	return out, nil
+}
+
+func (n *network) meshDelta(node int, topic string, d int) {
+	n.mu.Lock()
+	n.mesh[node][topic] += d
+	n.mu.Unlock()
 }
 
 func (n *network) Drops() int64 { return n.drops.Load() }
@@ -108,8 +133,8 @@ type tracer struct {
 	node int
 }
 
-func (t *tracer) Graft(peer.ID, string)                    { t.net.mesh[t.node].Add(1) }
-func (t *tracer) Prune(peer.ID, string)                    { t.net.mesh[t.node].Add(-1) }
+func (t *tracer) Graft(_ peer.ID, topic string)            { t.net.meshDelta(t.node, topic, 1) }
+func (t *tracer) Prune(_ peer.ID, topic string)            { t.net.meshDelta(t.node, topic, -1) }
 func (t *tracer) DropRPC(*pubsub.RPC, peer.ID)             { t.net.drops.Add(1) }
 func (t *tracer) OnNewOutboundStream(peer.ID, protocol.ID) {}
 func (t *tracer) OnClosedOutboundStream(peer.ID)           {}

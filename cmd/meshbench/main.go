@@ -53,23 +53,14 @@ func (peermeshImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench.
 		pid := sys.Root.Spawn(router.Props(rc, router.Deps{Host: h, Registerer: reg, Logger: quiet}))
 		n.routers = append(n.routers, pid)
 		n.regs = append(n.regs, reg)
-		if err := expectNoError(sys.Root.RequestFuture(pid, &pubsubv1.Join{Topic: cfg.Topic}, requestTimeout)); err != nil {
-			n.Close()
-			return nil, fmt.Errorf("node %d join: %w", i, err)
-		}
 		// The subscriber must be the Subscribe's sender: deliveries go to it.
 		ready := make(chan string, 1)
 		sub := sys.Root.Spawn(actorkit.Props(func() actor.Actor { return &subscriber{node: i, deliver: deliver, ready: ready} }))
-		sys.Root.RequestWithCustomSender(pid, &pubsubv1.Subscribe{Topic: cfg.Topic}, sub)
-		select {
-		case e := <-ready:
-			if e != "" {
+		for _, topic := range cfg.Topics[i] {
+			if err := joinAndSubscribe(sys, pid, sub, topic, ready); err != nil {
 				n.Close()
-				return nil, fmt.Errorf("node %d subscribe: %s", i, e)
+				return nil, fmt.Errorf("node %d: %w", i, err)
 			}
-		case <-time.After(requestTimeout):
-			n.Close()
-			return nil, fmt.Errorf("node %d subscribe: no answer within %s", i, requestTimeout)
 		}
 		// Register the router for heartbeats: the Register's sender is the
 		// target, so the request is sent on the router's behalf.
@@ -77,8 +68,23 @@ func (peermeshImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench.
 			Name: "gossipsub", Interval: durationpb.New(cfg.Heartbeat), InitialDelay: durationpb.New(cfg.Heartbeat),
 		}, pid)
 	}
-	n.topic = cfg.Topic
 	return n, nil
+}
+
+func joinAndSubscribe(sys *actor.ActorSystem, router, sub *actor.PID, topic string, ready chan string) error {
+	if err := expectNoError(sys.Root.RequestFuture(router, &pubsubv1.Join{Topic: topic}, requestTimeout)); err != nil {
+		return fmt.Errorf("join %s: %w", topic, err)
+	}
+	sys.Root.RequestWithCustomSender(router, &pubsubv1.Subscribe{Topic: topic}, sub)
+	select {
+	case e := <-ready:
+		if e != "" {
+			return fmt.Errorf("subscribe %s: %s", topic, e)
+		}
+	case <-time.After(requestTimeout):
+		return fmt.Errorf("subscribe %s: no answer within %s", topic, requestTimeout)
+	}
+	return nil
 }
 
 // expectNoError waits for a router answer and returns the error it carries.
@@ -98,19 +104,18 @@ type network struct {
 	routers       []*actor.PID
 	regs          []*prometheus.Registry
 	sink          *actor.PID
-	topic         string
 	publishErrors atomic.Int64
 }
 
-func (n *network) Publish(_ context.Context, node int, data []byte) error {
-	n.sys.Root.RequestWithCustomSender(n.routers[node], &pubsubv1.Publish{Topic: n.topic, Data: data}, n.sink)
+func (n *network) Publish(_ context.Context, node int, topic string, data []byte) error {
+	n.sys.Root.RequestWithCustomSender(n.routers[node], &pubsubv1.Publish{Topic: topic, Data: data}, n.sink)
 	return nil
 }
 
-func (n *network) MeshSizes(context.Context) ([]int, error) {
+func (n *network) MeshSizes(_ context.Context, topic string) ([]int, error) {
 	out := make([]int, len(n.routers))
 	for i, pid := range n.routers {
-		res, err := n.sys.Root.RequestFuture(pid, &pubsubv1.GetMesh{Topic: n.topic}, requestTimeout).Result()
+		res, err := n.sys.Root.RequestFuture(pid, &pubsubv1.GetMesh{Topic: topic}, requestTimeout).Result()
 		if err != nil {
 			return nil, fmt.Errorf("node %d mesh: %w", i, err)
 		}

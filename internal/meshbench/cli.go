@@ -33,6 +33,10 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	scenario := fs.String("scenario", "m1", "m1 (one topic, rates) or m2 (many topics: idle heartbeat cost, then load)")
+	topics := fs.Int("topics", 200, "m2: number of topics")
+	perNode := fs.Int("topics-per-node", 50, "m2: topics each node joins")
+	m2Rate := fs.Int("m2-rate", 100, "m2: publish rate under load, msg/s over all topics")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -59,6 +63,10 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "invalid -variant %q: want nosign, sign or both\n", *variant)
 		return 2
 	}
+	if *scenario != "m1" && *scenario != "m2" {
+		fmt.Fprintf(stderr, "invalid -scenario %q: want m1 or m2\n", *scenario)
+		return 2
+	}
 	if *profile != "waku" && *profile != "libp2p" {
 		fmt.Fprintf(stderr, "invalid -profile %q: want waku or libp2p\n", *profile)
 		return 2
@@ -79,18 +87,42 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var rows []RateResult
+	var m2 []M2Result
 	for _, sign := range variants {
 		p := DefaultParams(sign)
 		p.N, p.Degree, p.Seed, p.Rates = *n, *degree, *seed, rateList
 		p.Duration, p.Drain, p.Warmup, p.MinMesh = *duration, *drain, *warmup, *minMesh
 		p.Impl.Profile = *profile
 		p.Log = log
+		if *scenario == "m2" {
+			mp := DefaultM2Params(sign)
+			mp.Params, mp.Topics, mp.PerNode, mp.Rate = p, *topics, *perNode, *m2Rate
+			got, err := RunM2(ctx, impl, mp)
+			if err != nil {
+				log.Error("run failed", "err", err)
+				return 1
+			}
+			m2 = append(m2, got)
+			continue
+		}
 		got, err := RunM1(ctx, impl, p)
 		rows = append(rows, got...)
 		if err != nil {
 			log.Error("run failed", "err", err)
 			return 1
 		}
+	}
+	if *scenario == "m2" {
+		if *asJSON {
+			err = WriteJSON(stdout, m2)
+		} else {
+			err = WriteM2Table(stdout, m2)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "write results: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if *asJSON {
 		err = WriteJSON(stdout, rows)

@@ -63,7 +63,7 @@ func TestRecorderCountsFirstDeliveriesOnly(t *testing.T) {
 	p := make([]byte, HeaderSize)
 	sent := time.Unix(100, 0)
 	EncodePayload(p, 7, sent.UnixNano())
-	r.Published(7, 0)
+	r.Published(7, 0, nil)
 	r.Delivered(0, p, sent.Add(time.Millisecond))    // publisher's own copy
 	r.Delivered(1, p, sent.Add(2*time.Millisecond))  // delivery
 	r.Delivered(1, p, sent.Add(3*time.Millisecond))  // duplicate
@@ -88,7 +88,7 @@ func TestRecorderIsBounded(t *testing.T) {
 	for i := range uint64(3) {
 		p := make([]byte, HeaderSize)
 		EncodePayload(p, i, 0)
-		r.Published(i, 0)
+		r.Published(i, 0, nil)
 		r.Delivered(1, p, time.Unix(0, 1))
 	}
 	if s := r.Snapshot(); s.Deliveries != 3 || len(r.latencies) != 1 || r.overflow != 2 {
@@ -105,5 +105,61 @@ func TestSustainedRate(t *testing.T) {
 	}
 	if got := SustainedRate(rows); got != 250 {
 		t.Fatalf("sustained = %d, want 250", got)
+	}
+}
+
+func TestRecorderCountsOnlyWantedRecipients(t *testing.T) {
+	r := NewRecorder(4, 10)
+	p := make([]byte, HeaderSize)
+	EncodePayload(p, 1, 0)
+	r.Published(1, 0, []bool{true, false, true, false}) // node 2 subscribed, 1 and 3 not
+	r.Delivered(1, p, time.Unix(0, 1))
+	if r.Complete() {
+		t.Fatal("complete before the one recipient got it")
+	}
+	r.Delivered(2, p, time.Unix(0, 1))
+	if s := r.Snapshot(); !r.Complete() || s.Expected != 1 || s.Deliveries != 1 {
+		t.Fatalf("expected 1 delivery to node 2, snapshot %+v", s)
+	}
+}
+
+func TestAssignTopicsDistinctAndDeterministic(t *testing.T) {
+	a := assignTopics(24, 200, 50, 1)
+	b := assignTopics(24, 200, 50, 1)
+	for i := range a {
+		seen := map[int]bool{}
+		for k, topic := range a[i] {
+			if seen[topic] || topic < 0 || topic >= 200 || b[i][k] != topic {
+				t.Fatalf("node %d: topics %v (repeat, out of range or not deterministic)", i, a[i])
+			}
+			seen[topic] = true
+		}
+		if len(a[i]) != 50 {
+			t.Fatalf("node %d joined %d topics", i, len(a[i]))
+		}
+	}
+}
+
+func TestReachabilityFollowsSubscribersOnly(t *testing.T) {
+	// 0-1-2-3 in a line; topic 0 has subscribers 0, 1, 3: node 2 is not
+	// subscribed, so 3 is cut off from 0 and 1.
+	edges := []Edge{{0, 1}, {1, 2}, {2, 3}}
+	subs := [][]int{{0}, {0}, {}, {0}}
+	member := membership(4, 1, subs)
+	reach := reachability(4, 1, edges, member)
+	want0 := []bool{true, true, false, false}
+	for j, w := range want0 {
+		if reach[0][0][j] != w {
+			t.Fatalf("reach from 0 = %v, want %v", reach[0][0], want0)
+		}
+	}
+	if !reach[0][3][3] || reach[0][3][0] {
+		t.Fatalf("reach from 3 = %v, want only itself", reach[0][3])
+	}
+	if reach[0][2] != nil {
+		t.Fatal("a non-subscriber has a reach set")
+	}
+	if got := topicPeerPairs(edges, subs, member); got != 2 {
+		t.Fatalf("topic-peer pairs = %d, want 2 (0↔1)", got)
 	}
 }

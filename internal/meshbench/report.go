@@ -35,11 +35,30 @@ func WriteTable(w io.Writer, rows []RateResult) error {
 	return nil
 }
 
-// WriteJSON prints rows as one JSON document.
-func WriteJSON(w io.Writer, rows []RateResult) error {
+// WriteJSON prints results (M1 rows or M2 results) as one JSON document.
+func WriteJSON[T RateResult | M2Result](w io.Writer, rows []T) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
-		Rows []RateResult `json:"rows"`
+		Rows []T `json:"rows"`
 	}{rows})
+}
+
+// WriteM2Table prints M2: the idle heartbeat cost, then the load row.
+func WriteM2Table(w io.Writer, res []M2Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "impl\tvariant\ttopics\tper node\ttopic-peer pairs\tidle CPU µs/pair/s\tidle wire B/s\tidle heap MiB/node\t")
+	for _, r := range res {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.3f\t%.0f\t%.1f\t\n", r.Impl, r.Variant, r.Topics, r.PerNode,
+			r.TopicPeerPairs, r.IdleCPUPerPairSecondUs, r.IdleWireBytesPerSecond, r.IdleHeapMiBPerNode)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	loads := make([]RateResult, 0, len(res))
+	for _, r := range res {
+		loads = append(loads, r.Load)
+	}
+	fmt.Fprintln(w, "under load:")
+	return WriteTable(w, loads)
 }

@@ -17,16 +17,17 @@ import (
 // Impl is a gossipsub implementation under test.
 type Impl interface {
 	Name() string
-	// Start runs the implementation on hosts, every node joined to
-	// cfg.Topic, and calls deliver(node, data) for every message a node
-	// receives (including its own, which the harness ignores). deliver is
-	// safe for concurrent use.
+	// Start runs the implementation on hosts, node i joined and subscribed
+	// to cfg.Topics[i], and calls deliver(node, data) for every message a
+	// node receives (including its own, which the harness ignores). deliver
+	// is safe for concurrent use.
 	Start(ctx context.Context, hosts []host.Host, cfg ImplConfig, deliver func(node int, data []byte)) (Network, error)
 }
 
 // ImplConfig is what the scenario prescribes to every implementation.
 type ImplConfig struct {
-	Topic     string
+	// Topics[i] lists the topics node i joins and subscribes to.
+	Topics    [][]string
 	Sign      bool // StrictSign with from||seqno ids; otherwise StrictNoSign with sha256(data) ids
 	D         int
 	Dlo       int
@@ -37,9 +38,10 @@ type ImplConfig struct {
 
 // Network is a running implementation.
 type Network interface {
-	Publish(ctx context.Context, node int, data []byte) error
-	// MeshSizes returns each node's mesh size in the topic.
-	MeshSizes(ctx context.Context) ([]int, error)
+	Publish(ctx context.Context, node int, topic string, data []byte) error
+	// MeshSizes returns each node's mesh size in topic (0 for a node that
+	// has not joined it).
+	MeshSizes(ctx context.Context, topic string) ([]int, error)
 	// Drops returns the sends the implementation counted as dropped so far
 	// (-1 if it cannot tell).
 	Drops() int64
@@ -68,7 +70,7 @@ func DefaultParams(sign bool) Params {
 		Rates:    []int{100, 250, 500, 1000, 2000, 4000},
 		Duration: 10 * time.Second, Drain: 5 * time.Second, Warmup: 15 * time.Second,
 		MinMesh: 5, PayloadSize: 1024,
-		Impl: ImplConfig{Topic: "meshbench", Sign: sign, D: 6, Dlo: 5, Dhi: 12, Heartbeat: time.Second, Profile: "libp2p"},
+		Impl: ImplConfig{Sign: sign, D: 6, Dlo: 5, Dhi: 12, Heartbeat: time.Second, Profile: "libp2p"},
 		Log:  slog.Default(),
 	}
 }
@@ -130,62 +132,104 @@ func RunM1(ctx context.Context, impl Impl, p Params) ([]RateResult, error) {
 	return rows, nil
 }
 
+// M1Topic is the one topic of M1.
+const M1Topic = "meshbench"
+
 func runRate(ctx context.Context, impl Impl, p Params, rate int) (RateResult, error) {
-	edges, err := Topology(p.N, p.Degree, p.Seed)
+	p.Impl.Topics = make([][]string, p.N)
+	for i := range p.Impl.Topics {
+		p.Impl.Topics[i] = []string{M1Topic}
+	}
+	rec := NewRecorder(p.N, p.N*rate*int(p.Duration/time.Second+1))
+	env, err := startNetwork(ctx, impl, p, rec)
 	if err != nil {
 		return RateResult{}, err
+	}
+	defer env.close()
+	warm, err := warmUp(ctx, env.net, p)
+	if err != nil {
+		return RateResult{}, err
+	}
+	row := env.measureLoad(ctx, p, rate, rec, func(rng *rand.Rand) (int, string, []bool) {
+		return rng.Intn(p.N), M1Topic, nil
+	})
+	row.Impl, row.Variant, row.WarmupSeconds = impl.Name(), p.Impl.Variant(), warm.Seconds()
+	return row, nil
+}
+
+// env is a running network on fresh hosts.
+type env struct {
+	hosts []host.Host
+	bw    *metrics.BandwidthCounter
+	net   Network
+	edges []Edge
+}
+
+func startNetwork(ctx context.Context, impl Impl, p Params, rec *Recorder) (*env, error) {
+	edges, err := Topology(p.N, p.Degree, p.Seed)
+	if err != nil {
+		return nil, err
 	}
 	bw := metrics.NewBandwidthCounter()
 	hosts, err := NewHosts(p.N, bw)
 	if err != nil {
-		return RateResult{}, err
+		return nil, err
 	}
-	defer CloseHosts(hosts)
-	rec := NewRecorder(p.N, p.N*rate*int(p.Duration/time.Second+1))
 	net, err := impl.Start(ctx, hosts, p.Impl, func(node int, data []byte) {
 		rec.Delivered(node, data, time.Now())
 	})
 	if err != nil {
-		return RateResult{}, fmt.Errorf("start: %w", err)
+		CloseHosts(hosts)
+		return nil, fmt.Errorf("start: %w", err)
 	}
-	defer net.Close()
+	e := &env{hosts: hosts, bw: bw, net: net, edges: edges}
 	if err := Connect(ctx, hosts, edges); err != nil {
-		return RateResult{}, err
+		e.close()
+		return nil, err
 	}
-	warm, err := warmUp(ctx, net, p)
-	if err != nil {
-		return RateResult{}, err
-	}
-	waitMeters()
-	cpu0, bytes0, drops0 := cpuTime(), bw.GetBandwidthTotals().TotalOut, net.Drops()
+	return e, nil
+}
 
-	heap := load(ctx, net, p, rate, rec)
+func (e *env) close() {
+	_ = e.net.Close()
+	CloseHosts(e.hosts)
+}
+
+// pick chooses a publisher, a topic and the nodes that should receive.
+type pick func(rng *rand.Rand) (node int, topic string, want []bool)
+
+// measureLoad publishes at rate for p.Duration, drains, and measures the
+// window (CPU, bytes, drops, latencies).
+func (e *env) measureLoad(ctx context.Context, p Params, rate int, rec *Recorder, choose pick) RateResult {
+	waitMeters()
+	cpu0, bytes0, drops0 := cpuTime(), e.bw.GetBandwidthTotals().TotalOut, e.net.Drops()
+	heap := load(ctx, e.net, p, rate, rec, choose)
 	deadline := time.Now().Add(p.Drain)
 	for time.Now().Before(deadline) && !rec.Complete() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cpu1 := cpuTime()
 	waitMeters()
-	bytes1, drops1 := bw.GetBandwidthTotals().TotalOut, net.Drops()
+	bytes1, drops1 := e.bw.GetBandwidthTotals().TotalOut, e.net.Drops()
 
 	s := rec.Snapshot()
 	row := RateResult{
-		Impl: impl.Name(), Variant: p.Impl.Variant(), Rate: rate, Published: s.Published,
+		Rate: rate, Published: s.Published,
 		P50ms: ms(s.P50), P99ms: ms(s.P99), MaxMs: ms(s.Max),
 		HeapMiBPerNode: float64(heap) / float64(p.N) / (1 << 20),
-		Duplicates:     s.Duplicates, WarmupSeconds: warm.Seconds(), Drops: -1,
+		Duplicates:     s.Duplicates, Drops: -1,
 	}
 	if drops0 >= 0 && drops1 >= 0 {
 		row.Drops = drops1 - drops0
 	}
-	if want := float64(s.Published * (p.N - 1)); want > 0 {
-		row.DeliveryPct = 100 * float64(s.Deliveries) / want
+	if s.Expected > 0 {
+		row.DeliveryPct = 100 * float64(s.Deliveries) / float64(s.Expected)
 	}
 	if s.Deliveries > 0 {
 		row.CPUPerDeliveryUs = float64((cpu1 - cpu0).Microseconds()) / float64(s.Deliveries)
 		row.WireBytesPerDelivery = float64(bytes1-bytes0) / float64(s.Deliveries)
 	}
-	return row, nil
+	return row
 }
 
 // warmUp waits until every node has at least MinMesh mesh peers, at most
@@ -194,7 +238,7 @@ func runRate(ctx context.Context, impl Impl, p Params, rate int) (RateResult, er
 func warmUp(ctx context.Context, net Network, p Params) (time.Duration, error) {
 	start := time.Now()
 	for time.Since(start) < p.Warmup {
-		sizes, err := net.MeshSizes(ctx)
+		sizes, err := net.MeshSizes(ctx, M1Topic)
 		if err != nil {
 			return 0, fmt.Errorf("warm-up: %w", err)
 		}
@@ -209,7 +253,7 @@ func warmUp(ctx context.Context, net Network, p Params) (time.Duration, error) {
 
 // load publishes at rate msg/s for p.Duration from uniformly random nodes
 // and returns the heap in use sampled half way.
-func load(ctx context.Context, net Network, p Params, rate int, rec *Recorder) uint64 {
+func load(ctx context.Context, net Network, p Params, rate int, rec *Recorder, choose pick) uint64 {
 	rng := rand.New(rand.NewSource(p.Seed))
 	interval := time.Second / time.Duration(rate)
 	total := int(p.Duration / interval)
@@ -225,12 +269,12 @@ func load(ctx context.Context, net Network, p Params, rate int, rec *Recorder) u
 			runtime.ReadMemStats(&ms)
 			heap = ms.HeapInuse
 		}
-		node := rng.Intn(p.N)
+		node, topic, want := choose(rng)
 		data := make([]byte, p.PayloadSize)
 		rng.Read(data[HeaderSize:])
 		EncodePayload(data, uint64(i), time.Now().UnixNano())
-		rec.Published(uint64(i), node)
-		if err := net.Publish(ctx, node, data); err != nil {
+		rec.Published(uint64(i), node, want)
+		if err := net.Publish(ctx, node, topic, data); err != nil {
 			publishErrs++
 			if publishErrs <= 3 {
 				p.Log.Warn("publish failed", "node", node, "err", err)

@@ -15,6 +15,7 @@ type Recorder struct {
 	deliveries int64
 	duplicates int64
 	overflow   int64
+	expected   int64
 	capacity   int
 	n          int
 }
@@ -25,15 +26,27 @@ func NewRecorder(n, capacity int) *Recorder {
 	return &Recorder{n: n, capacity: capacity, firstSeen: make(map[uint64]*msgState)}
 }
 
-// Published notes that node published message index.
-func (r *Recorder) Published(index uint64, node int) {
+// Published notes that node published message index, to be received by
+// the nodes marked in want (nil: every other node). want is retained.
+func (r *Recorder) Published(index uint64, node int, want []bool) {
+	expected := r.n - 1
+	if want != nil {
+		expected = 0
+		for i, w := range want {
+			if w && i != node {
+				expected++
+			}
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.firstSeen[index] = &msgState{publisher: node, seen: make([]bool, r.n)}
+	r.firstSeen[index] = &msgState{publisher: node, want: want, seen: make([]bool, r.n)}
+	r.expected += int64(expected)
 }
 
 type msgState struct {
 	publisher int
+	want      []bool
 	seen      []bool
 }
 
@@ -47,8 +60,8 @@ func (r *Recorder) Delivered(node int, p []byte, recv time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m, ok := r.firstSeen[index]
-	if !ok || node < 0 || node >= r.n || node == m.publisher {
-		return // warm-up traffic, or the publisher's own copy
+	if !ok || node < 0 || node >= r.n || node == m.publisher || (m.want != nil && !m.want[node]) {
+		return // warm-up traffic, the publisher's own copy, or not a recipient
 	}
 	if m.seen[node] {
 		r.duplicates++
@@ -66,6 +79,7 @@ func (r *Recorder) Delivered(node int, p []byte, recv time.Time) {
 // Snapshot is what a recorder saw.
 type Snapshot struct {
 	Published  int
+	Expected   int64
 	Deliveries int64
 	Duplicates int64
 	P50, P99   time.Duration
@@ -76,7 +90,7 @@ type Snapshot struct {
 func (r *Recorder) Snapshot() Snapshot {
 	r.mu.Lock()
 	lat := slices.Clone(r.latencies)
-	s := Snapshot{Published: len(r.firstSeen), Deliveries: r.deliveries, Duplicates: r.duplicates}
+	s := Snapshot{Published: len(r.firstSeen), Expected: r.expected, Deliveries: r.deliveries, Duplicates: r.duplicates}
 	r.mu.Unlock()
 	slices.Sort(lat)
 	if len(lat) > 0 {
@@ -87,11 +101,12 @@ func (r *Recorder) Snapshot() Snapshot {
 	return s
 }
 
-// Complete reports whether every published message reached every node.
+// Complete reports whether every published message reached every node it
+// should.
 func (r *Recorder) Complete() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.deliveries == int64(len(r.firstSeen)*(r.n-1))
+	return r.deliveries == r.expected
 }
 
 func percentile(sorted []time.Duration, q float64) time.Duration {
