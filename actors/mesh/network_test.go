@@ -170,19 +170,7 @@ func TestNetworkMeshConvergesAndDelivers(t *testing.T) {
 		now = now.Add(time.Second)
 		nw.heartbeat(now)
 	}
-	// The mesh is symmetric and every node with enough peers is within [Dlo, Dhi].
-	for _, a := range nw.ids {
-		tp := nw.nodes[a]
-		n := len(tp.MeshPeers())
-		if len(tp.TopicPeers()) >= tp.cfg.Dlo && (n < tp.cfg.Dlo || n > tp.cfg.Dhi) {
-			t.Errorf("%s: mesh %d of %d peers", string(a), n, len(tp.TopicPeers()))
-		}
-		for _, b := range tp.MeshPeers() {
-			if !nw.nodes[b].InMesh(a) {
-				t.Errorf("asymmetric mesh: %s has %s, not the reverse", string(a), string(b))
-			}
-		}
-	}
+	nw.checkMesh(t)
 	// Every node gets each published message exactly once, by mesh or gossip.
 	for k := range 10 {
 		src := nw.ids[k*3]
@@ -272,5 +260,62 @@ func TestNetworkSilentNodesArePrunedOut(t *testing.T) {
 		if missing > 0 {
 			t.Errorf("%s missing at %d honest nodes", id, missing)
 		}
+	}
+}
+
+// disconnect removes the link between a and b on both sides.
+func (nw *network) disconnect(now time.Time, a, b peer.ID) {
+	nw.nodes[a].RemovePeer(now, b)
+	nw.nodes[b].RemovePeer(now, a)
+}
+
+// checkMesh asserts a symmetric mesh within [Dlo, Dhi] wherever a node has
+// at least Dlo peers.
+func (nw *network) checkMesh(t *testing.T) {
+	t.Helper()
+	for _, a := range nw.ids {
+		tp := nw.nodes[a]
+		n := len(tp.MeshPeers())
+		if len(tp.TopicPeers()) >= tp.cfg.Dlo && (n < tp.cfg.Dlo || n > tp.cfg.Dhi) {
+			t.Errorf("%s: mesh %d of %d peers", string(a), n, len(tp.TopicPeers()))
+		}
+		for _, b := range tp.MeshPeers() {
+			if !nw.nodes[b].InMesh(a) {
+				t.Errorf("asymmetric mesh: %s has %s, not the reverse", string(a), string(b))
+			}
+		}
+	}
+}
+
+// A third of every node's mesh links break at once; the meshes repair
+// themselves and stay symmetric. Repair can take one PruneBackoff: the
+// GRAFT/PRUNE exchanges of the join left mutual 60 s backoffs between peers
+// whose meshes were full, and a node never grafts a peer it backs off from.
+func TestNetworkMeshRepairsAfterChurn(t *testing.T) {
+	nw := newNetwork(t, 40, 20, 3)
+	for _, id := range nw.ids {
+		nw.emit(id, nw.nodes[id].Join(t0))
+	}
+	nw.settle(t0)
+	now := t0
+	for range 3 {
+		now = now.Add(time.Second)
+		nw.heartbeat(now)
+	}
+	nw.checkMesh(t)
+	for i, a := range nw.ids {
+		for j, b := range nw.nodes[a].MeshPeers() {
+			if (i+j)%3 == 0 {
+				nw.disconnect(now, a, b)
+			}
+		}
+	}
+	for range 62 {
+		now = now.Add(time.Second)
+		nw.heartbeat(now)
+	}
+	nw.checkMesh(t)
+	for id, p := range nw.penalties {
+		t.Errorf("honest %s penalised %v", string(id), p)
 	}
 }
