@@ -207,7 +207,8 @@ type Stats struct {
 	CachedMessages, SeenEntries        int
 	BackoffEntries, Promises           int
 	PendingValidations                 int
-	// Health of the mesh after the last heartbeat: exactly one is true.
+	// Health of the mesh after the last heartbeat: while joined exactly one
+	// of NoPeers, LowPeers, HealthyPeers is true; all are false otherwise.
 	NoPeers, LowPeers, HealthyPeers bool
 	UnderDout                       bool
 
