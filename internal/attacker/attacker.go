@@ -320,7 +320,13 @@ func (a *Attacker) regraft(p peer.ID, rpc *gossipsubv1.RPC) {
 		tm = time.AfterFunc(d, func() {
 			a.mu.Lock()
 			delete(a.timers, tm)
+			if a.closed {
+				a.mu.Unlock()
+				return
+			}
+			a.wg.Add(1) // Close waits for a GRAFT in flight
 			a.mu.Unlock()
+			defer a.wg.Done()
 			if err := a.Send(p, GraftRPC(topic)); err != nil {
 				a.log.Debug("sybil re-graft failed", "peer", p, "topic", topic, "err", err)
 			}

@@ -2,9 +2,11 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -193,13 +195,31 @@ func (n *Network) Connect(ctx context.Context, i, j int) error {
 	return nil
 }
 
+// DialParallelism bounds the dials ConnectAll runs at once: enough to keep
+// both cores of a small machine busy with handshakes, few enough that the
+// simulated links are not flooded with handshake packets.
+const DialParallelism = 8
+
 // Topology connects each node in from to at least degree distinct random
 // nodes of to (seeded), dialing from the from side, and returns every node's
-// neighbours (both directions). Nodes in both sets never dial themselves. It
-// stops with an error when a node cannot reach the degree (to is too small).
+// neighbours (both directions). Nodes in both sets never dial themselves. The
+// graph is planned first from the seed alone, then dialed in parallel, so it
+// does not depend on the order in which handshakes finish. It fails when a
+// node cannot reach the degree (to is too small) or a dial fails.
 func (n *Network) Topology(ctx context.Context, from, to []int, degree int, seed uint64) (map[int]map[int]bool, error) {
+	nb, edges, err := PlanTopology(from, to, degree, seed)
+	if err != nil {
+		return nb, err
+	}
+	return nb, n.ConnectAll(ctx, edges)
+}
+
+// PlanTopology is Topology's plan without dialing: the neighbours of every
+// node and the edges to dial ([i, j]: i dials j), in a seeded random order.
+func PlanTopology(from, to []int, degree int, seed uint64) (map[int]map[int]bool, [][2]int, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x7090))
 	nb := map[int]map[int]bool{}
+	var edges [][2]int
 	link := func(i, j int) {
 		if nb[i] == nil {
 			nb[i] = map[int]bool{}
@@ -208,6 +228,7 @@ func (n *Network) Topology(ctx context.Context, from, to []int, degree int, seed
 			nb[j] = map[int]bool{}
 		}
 		nb[i][j], nb[j][i] = true, true
+		edges = append(edges, [2]int{i, j})
 	}
 	for _, i := range from {
 		candidates := make([]int, 0, len(to))
@@ -227,20 +248,35 @@ func (n *Network) Topology(ctx context.Context, from, to []int, degree int, seed
 			if have >= degree {
 				break
 			}
-			if nb[i][j] {
-				continue
+			if !nb[i][j] {
+				link(i, j)
+				have++
 			}
-			if err := n.Connect(ctx, i, j); err != nil {
-				return nb, err
-			}
-			link(i, j)
-			have++
 		}
 		if have < degree {
-			return nb, fmt.Errorf("sim: node %d has %d neighbours, wants %d (only %d candidates)", i, have, degree, len(candidates))
+			return nb, edges, fmt.Errorf("sim: node %d has %d neighbours, wants %d (only %d candidates)", i, have, degree, len(candidates))
 		}
 	}
-	return nb, nil
+	return nb, edges, nil
+}
+
+// ConnectAll dials every edge ([i, j]: i dials j), at most DialParallelism
+// at a time, and returns every failure.
+func (n *Network) ConnectAll(ctx context.Context, edges [][2]int) error {
+	errs := make([]error, len(edges))
+	sem := make(chan struct{}, DialParallelism)
+	var wg sync.WaitGroup
+	for k, e := range edges {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[k] = n.Connect(ctx, e[0], e[1])
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Range returns the indices [lo, hi).
