@@ -86,6 +86,9 @@ func (l Limits) normalized() Limits {
 // a valid RPC. The scan that enforces lim allocates nothing, so a hostile
 // frame costs one pass over its bytes.
 //
+// The scan does not validate the inside of entries, so an RPC that is both
+// over a limit and malformed may be reported as either.
+//
 // Decoded byte fields never alias b: the caller may reuse b afterwards.
 func DecodeRPC(b []byte, dst *gossipsubv1.RPC, lim Limits) error {
 	return decodeRPC(b, dst, lim.normalized())
