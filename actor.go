@@ -359,7 +359,24 @@ func (a *nodeActor) peers(ctx actor.Context) {
 		for _, r := range ps.GetPeers() {
 			out.Peers = append(out.Peers, apiPeer(r))
 		}
-		ctx.Respond(out)
+		if a.router == nil {
+			ctx.Respond(out)
+			return
+		}
+		// The gossipsub score of each peer comes from the router.
+		f := ctx.RequestFuture(a.router, &pubsubv1.GetScores{}, a.n.cfg.RequestTimeout)
+		ctx.ReenterAfter(f, func(res any, err error) {
+			if sc, ok := res.(*pubsubv1.Scores); ok && err == nil {
+				byID := make(map[string]float64, len(sc.GetPeers()))
+				for _, s := range sc.GetPeers() {
+					byID[peer.ID(s.GetPeer()).String()] = s.GetScore()
+				}
+				for _, p := range out.Peers {
+					p.Score = byID[p.GetPeerId()]
+				}
+			}
+			ctx.Respond(out)
+		})
 	})
 }
 

@@ -46,7 +46,9 @@ func hasPeer(ps []peerJSON, id, connected, origin string) bool {
 }
 
 // meshSize is the number of mesh peers on e2eTopic.
-func meshSize(t *testing.T, rest string) int {
+func meshSize(t *testing.T, rest string) int { return meshSizeOn(t, rest, e2eTopic) }
+
+func meshSizeOn(t *testing.T, rest, topic string) int {
 	t.Helper()
 	code, body := httpDo(t, "GET", rest+"/admin/v1/peers/mesh", "")
 	if code != 200 {
@@ -60,30 +62,38 @@ func meshSize(t *testing.T, rest string) int {
 		t.Fatal(err)
 	}
 	for _, m := range out {
-		if m.PubsubTopic == e2eTopic {
+		if m.PubsubTopic == topic {
 			return len(m.Peers)
 		}
 	}
 	return 0
 }
 
-func publish(t *testing.T, rest, payload string) {
+func publish(t *testing.T, rest, payload string) { publishOn(t, rest, e2eTopic, payload) }
+
+func publishOn(t *testing.T, rest, topic, payload string) {
 	t.Helper()
 	body := `{"payload":"` + base64.StdEncoding.EncodeToString([]byte(payload)) + `","contentTopic":"/peermesh/1/e2e/proto"}`
-	if code, resp := httpDo(t, "POST", rest+"/relay/v1/messages/"+url.PathEscape(e2eTopic), body); code != 200 {
+	if code, resp := httpDo(t, "POST", rest+"/relay/v1/messages/"+url.PathEscape(topic), body); code != 200 {
 		t.Fatalf("publish on %s: %d %s", rest, code, resp)
 	}
 }
 
-// receiver drains a node's REST cache and remembers every payload seen.
+// receiver drains a node's REST cache of a topic (e2eTopic when unset) and
+// remembers every payload seen.
 type receiver struct {
-	t    *testing.T
-	rest string
-	seen map[string]bool
+	t     *testing.T
+	rest  string
+	topic string
+	seen  map[string]bool
 }
 
 func (r *receiver) got(payload string) bool {
-	code, body := httpDo(r.t, "GET", r.rest+"/relay/v1/messages/"+url.PathEscape(e2eTopic), "")
+	topic := r.topic
+	if topic == "" {
+		topic = e2eTopic
+	}
+	code, body := httpDo(r.t, "GET", r.rest+"/relay/v1/messages/"+url.PathEscape(topic), "")
 	if code != 200 {
 		r.t.Fatalf("GET messages: %d %s", code, body)
 	}
@@ -143,6 +153,27 @@ func TestThreeNodesEndToEnd(t *testing.T) {
 	rc := &receiver{t: t, rest: cREST, seen: map[string]bool{}}
 	eventually(t, e2eWait, "A receives B's message", func() bool { return ra.got("hello from B") })
 	eventually(t, e2eWait, "C receives B's message", func() bool { return rc.got("hello from B") })
+
+	// A topic joined through REST on A and B only.
+	const extra = "/waku/2/rs/0/7"
+	for _, rest := range []string{aREST, bREST} {
+		if code, body := httpDo(t, "POST", rest+"/relay/v1/subscriptions", `["`+extra+`"]`); code != 200 {
+			t.Fatalf("subscribe: %d %s", code, body)
+		}
+	}
+	eventually(t, e2eWait, "A and B mesh on the REST topic", func() bool { return meshSizeOn(t, bREST, extra) == 1 })
+	publishOn(t, bREST, extra, "on the extra topic")
+	rx := &receiver{t: t, rest: aREST, topic: extra, seen: map[string]bool{}}
+	eventually(t, e2eWait, "A receives on the REST topic", func() bool { return rx.got("on the extra topic") })
+	if code, body := httpDo(t, "GET", cREST+"/relay/v1/messages/"+url.PathEscape(extra), ""); code != 404 {
+		t.Fatalf("C is not subscribed to %s, yet GET answered %d %s", extra, code, body)
+	}
+	if code, body := httpDo(t, "DELETE", aREST+"/relay/v1/subscriptions", `["`+extra+`"]`); code != 200 {
+		t.Fatalf("unsubscribe: %d %s", code, body)
+	}
+	if code, _ := httpDo(t, "GET", aREST+"/relay/v1/messages/"+url.PathEscape(extra), ""); code != 404 {
+		t.Fatalf("after DELETE, GET answered %d, want 404", code)
+	}
 
 	// Kill C once its record of A is durable (written, nothing pending).
 	eventually(t, e2eWait, "C's peer store flushed", func() bool {
