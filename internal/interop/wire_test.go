@@ -442,3 +442,29 @@ func TestControlAgainstJS(t *testing.T) {
 		t.Errorf("js scores %v: us (%s) missing or negative", scores, goID)
 	}
 }
+
+// TestBatchAgainstJS writes 300 messages of 1 KiB through one Writer (a few
+// large stream writes, frames split across them at arbitrary points) and
+// expects js to deliver every one: batching must not confuse another
+// implementation's frame decoder.
+func TestBatchAgainstJS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s := newSession(t, ctx, scenario{name: "batch", profile: wire.ProfileWaku, proto: wire.ProtocolWakuRelay})
+	s.join()
+	const n = 300
+	var rpcs []*gossipsubv1.RPC
+	for i := range n {
+		data := bytes.Repeat([]byte{byte(i)}, 1024)
+		copy(data, fmt.Sprintf("batch message %03d", i))
+		rpcs = append(rpcs, &gossipsubv1.RPC{Publish: []*gossipsubv1.Message{{Data: data, Topic: proto(topic)}}})
+	}
+	s.send(rpcs...)
+	for _, rpc := range rpcs {
+		want := hex.EncodeToString(rpc.Publish[0].Data)
+		s.waitJS(fmt.Sprintf("message %.20s", rpc.Publish[0].Data), func(e interop.Event) bool {
+			return e.Event == "message" && e.DataHex == want
+		})
+	}
+	s.checkDecoded()
+}
