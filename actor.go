@@ -56,7 +56,7 @@ func routerProps(n *Node) *actor.Props {
 	cfg := router.DefaultConfig(p)
 	cfg.Mesh.EnablePX = n.cfg.RelayPeerExchange
 	cfg.MaxTopics = n.cfg.MaxTopics
-	return router.Props(cfg, router.Deps{Host: n.host, Registerer: n.reg, Logger: n.log})
+	return router.Props(cfg, router.Deps{Host: n.host, Registerer: n.reg, Logger: n.log}, n.metrics.mailboxes.Option("router"))
 }
 
 // childProps are built once, on the node actor's first start: the children
@@ -92,15 +92,18 @@ func (n *Node) peerManagerConfig() peermanager.Config {
 
 func (n *Node) buildChildProps(self *actor.PID) *childProps {
 	log := n.log
-	hb := heartbeat.Props(heartbeat.DefaultConfig(), heartbeat.Deps{Registerer: n.reg, Logger: log})
+	mb := n.metrics.mailboxes
+	hb := heartbeat.Props(heartbeat.DefaultConfig(), heartbeat.Deps{Registerer: n.reg, Logger: log}, mb.Option("heartbeat"))
 	hbPID := child(self, "heartbeat")
-	st := storage.Props(n.storageCfg, storage.Deps{Backend: n.backend, Registerer: n.reg, Logger: log, Heartbeat: hbPID})
-	dl := dialer.Props(dialer.DefaultConfig(), dialer.Deps{Dialer: dialer.NewLibp2pDialer(n.host), Registerer: n.reg, Logger: log})
+	st := storage.Props(n.storageCfg, storage.Deps{Backend: n.backend, Registerer: n.reg, Logger: log, Heartbeat: hbPID},
+		mb.Option("storage"))
+	dl := dialer.Props(dialer.DefaultConfig(), dialer.Deps{Dialer: dialer.NewLibp2pDialer(n.host), Registerer: n.reg, Logger: log},
+		mb.Option("dialer"))
 	hostNet := peermanager.HostNetwork{Host: n.host}
 	pm := peermanager.Props(n.peerManagerConfig(), peermanager.Deps{
 		Self: n.host.ID(), Dialer: child(self, "dialer"), Storage: child(self, "storage"), Heartbeat: hbPID,
 		Closer: hostNet, Streams: hostNet, Connections: hostNet, Registerer: n.reg, Logger: log,
-	})
+	}, mb.Option("peermanager"))
 	cp := &childProps{heartbeat: hb, storage: st, dialer: dl, peermanager: pm}
 	if n.deps.router != nil {
 		cp.router = n.deps.router(n)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peermesh/peermesh/internal/actorkit"
 )
 
 // nodeMetrics make the node actor's own bounds visible.
@@ -13,6 +15,7 @@ type nodeMetrics struct {
 	watchers    prometheus.Gauge
 	refused     *prometheus.CounterVec
 	delivered   prometheus.Counter
+	mailboxes   *actorkit.MailboxMetrics
 }
 
 func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
@@ -33,10 +36,21 @@ func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
 			Name: "peermesh_node_messages_delivered_total", Help: "MessageReceived events sent to local subscribers and watchers.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.topics, m.subscribers, m.watchers, m.refused, m.delivered} {
+	// A non-protobuf message between actors is a programming error that
+	// production only counts (actorkit.ProtoOnly); make the count visible.
+	violations := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "peermesh_actor_protobuf_violations_total",
+		Help: "Non-protobuf messages sent between actors in this process (should stay 0).",
+	}, func() float64 { return float64(actorkit.Violations()) })
+	for _, c := range []prometheus.Collector{m.topics, m.subscribers, m.watchers, m.refused, m.delivered, violations} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register node metrics: %w", err)
 		}
 	}
+	mb, err := actorkit.NewMailboxMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register mailbox metrics: %w", err)
+	}
+	m.mailboxes = mb
 	return m, nil
 }

@@ -149,7 +149,8 @@ func (n *Node) Spawn(parent actor.SpawnerContext) (*actor.PID, error) {
 	if n.closed {
 		return nil, errors.New("peermesh: node closed")
 	}
-	pid, err := parent.SpawnNamed(actorkit.Props(func() actor.Actor { return newNodeActor(n) }), n.cfg.Name)
+	props := actorkit.Props(func() actor.Actor { return newNodeActor(n) }, n.metrics.mailboxes.Option("node"))
+	pid, err := parent.SpawnNamed(props, n.cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("spawn node %q: %w", n.cfg.Name, err)
 	}
