@@ -244,7 +244,10 @@ func (a *nodeActor) tellWatchers(ctx actor.Context, msg proto.Message) {
 	}
 }
 
-const errNoRouter = "the pubsub router is not running in this node"
+const (
+	errNoRouter      = "the pubsub router is not running in this node"
+	errNoPeerManager = "the peer manager is not running in this node"
+)
 
 func (a *nodeActor) start(ctx actor.Context) {
 	log := a.n.log
@@ -284,10 +287,10 @@ func (a *nodeActor) start(ctx actor.Context) {
 	} else {
 		log.Warn("no pubsub router in this build; topics are not joined", "topics", a.n.cfg.PubsubTopics)
 	}
-	if len(a.n.cfg.StaticNodes) > 0 {
+	if len(a.n.cfg.StaticNodes) > 0 && a.peermanager != nil {
 		ctx.Request(a.peermanager, &pmv1.ConnectToNodes{Nodes: a.n.cfg.StaticNodes, Source: dialerv1.DialSource_DIAL_SOURCE_STATIC})
 	}
-	if a.n.cfg.PeerPersistence && a.heartbeat != nil {
+	if a.n.cfg.PeerPersistence && a.heartbeat != nil && a.peermanager != nil {
 		// Reconnect to stored peers once the peer manager has loaded them:
 		// poll its status on a short tick until then (nwaku's
 		// reconnectPeers at start, without its sleep).
@@ -351,6 +354,10 @@ func (a *nodeActor) info() *apiv1.Info {
 
 // peers lists the peer manager's books.
 func (a *nodeActor) peers(ctx actor.Context) {
+	if a.peermanager == nil {
+		ctx.Respond(&apiv1.Peers{Error: errNoPeerManager})
+		return
+	}
 	f := ctx.RequestFuture(a.peermanager, &pmv1.GetPeers{}, a.n.cfg.RequestTimeout)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		ps, ok := res.(*pmv1.Peers)
@@ -413,6 +420,10 @@ func enumName(s, prefix string) string {
 func (a *nodeActor) addPeer(ctx actor.Context, addr string) {
 	if _, err := parsePeerAddr(addr); err != nil {
 		ctx.Respond(&apiv1.PeerAdded{Error: err.Error()})
+		return
+	}
+	if a.peermanager == nil {
+		ctx.Respond(&apiv1.PeerAdded{Error: errNoPeerManager})
 		return
 	}
 	req := &pmv1.ConnectToNodes{Nodes: []string{addr}, Source: dialerv1.DialSource_DIAL_SOURCE_API}

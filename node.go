@@ -325,6 +325,11 @@ func (n *Node) Publish(ctx context.Context, topic string, data []byte) ([]byte, 
 
 // Subscribe delivers topic's messages to subscriber as MessageReceived.
 func (n *Node) Subscribe(ctx context.Context, topic string, subscriber *actor.PID) error {
+	if subscriber == nil {
+		// The sender of a blocking call is a short-lived future, which
+		// would become the subscriber and lose every message.
+		return errors.New("peermesh: Subscribe needs a subscriber PID")
+	}
 	out, err := call[*apiv1.Subscribed](ctx, n, &apiv1.Subscribe{Topic: topic, Subscriber: Ref(subscriber)})
 	if err != nil {
 		return err

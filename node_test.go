@@ -208,6 +208,9 @@ func TestNodeWithoutRouterRefusesPubsubClearly(t *testing.T) {
 	if _, err := n.Publish(context.Background(), "/t", []byte("x")); err == nil {
 		t.Fatal("publish without a router succeeded")
 	}
+	if err := n.Subscribe(context.Background(), "/t", nil); err == nil {
+		t.Fatal("Subscribe without a subscriber succeeded")
+	}
 }
 
 // Two real hosts on loopback: AddPeer dials, both sides' watchers see the
