@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -45,10 +46,15 @@ type sessionActor struct {
 	state *State
 	peer  []byte
 
-	out        chan *gossipsubv1.RPC
-	cancel     context.CancelFunc
-	opened     bool
-	writerIdle bool
+	out    chan *gossipsubv1.RPC
+	cancel context.CancelFunc
+	opened bool
+	// writerIdle is set by the writer goroutine when it finishes a batch and
+	// read by the actor on every message, so that under load the next batch
+	// leaves as soon as the writer is free instead of when WriteDone has
+	// made its way through a long mailbox. Shared only with this actor's own
+	// goroutine.
+	writerIdle *atomic.Bool
 	features   wire.Features
 	protocol   string
 
@@ -101,7 +107,6 @@ func (s *sessionActor) Receive(c actor.Context) {
 	case *pubsubv1.OutboundOpened:
 		s.onOpened(c, protocol.ID(m.GetProtocol()))
 	case *pubsubv1.WriteDone:
-		s.writerIdle = true
 		if m.GetError() != "" {
 			s.log.Debug("outbound batch refused", "err", m.GetError())
 		}
@@ -119,7 +124,8 @@ func (s *sessionActor) start(c actor.Context) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.out = make(chan *gossipsubv1.RPC, 1)
-	go runWriter(ctx, c.ActorSystem().Root, c.Self(), s.cfg, s.deps, s.out)
+	s.writerIdle = &atomic.Bool{}
+	go runWriter(ctx, c.ActorSystem().Root, c.Self(), s.cfg, s.deps, s.out, s.writerIdle)
 }
 
 func (s *sessionActor) stop() {
@@ -133,7 +139,7 @@ func (s *sessionActor) stop() {
 }
 
 func (s *sessionActor) onOpened(c actor.Context, proto protocol.ID) {
-	s.opened, s.writerIdle = true, true
+	s.opened = true
 	s.features = wire.FeaturesOf(proto)
 	s.protocol = string(proto)
 	c.Send(c.Parent(), &pubsubv1.SessionStarted{Peer: s.peer, Protocol: s.protocol, Outbound: s.deps.Outbound})
@@ -186,7 +192,7 @@ func (s *sessionActor) setLocalTopics(topics []string) {
 // flush hands the queued items to the writer when it is idle; while it is
 // busy they accumulate and go out together in the next frame.
 func (s *sessionActor) flush() {
-	if s.opened && s.writerIdle && !s.state.Queue.Empty() {
+	if s.opened && !s.state.Queue.Empty() && s.writerIdle.Load() {
 		s.dispatch(&gossipsubv1.RPC{}, false)
 	}
 	s.reportQueue()
@@ -196,7 +202,7 @@ func (s *sessionActor) dispatch(rpc *gossipsubv1.RPC, hello bool) {
 	if s.state.Queue.PopBatch(rpc, s.cfg.MaxFrame) == 0 && len(rpc.Subscriptions) == 0 && !hello {
 		return // nothing to say: an empty frame would only cost a write
 	}
-	s.writerIdle = false
+	s.writerIdle.Store(false)
 	s.out <- rpc // never blocks: the writer is idle and the channel has room for one
 	s.reportQueue()
 }
@@ -364,7 +370,7 @@ func (s *sessionActor) control(c actor.Context, ctrl *gossipsubv1.ControlMessage
 // runWriter is the session's writer goroutine: it opens the outbound stream
 // and writes each batch the actor hands it as one frame. It reports back only
 // with messages to the session.
-func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cfg Config, deps Deps, in <-chan *gossipsubv1.RPC) {
+func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cfg Config, deps Deps, in <-chan *gossipsubv1.RPC, idle *atomic.Bool) {
 	octx, cancel := context.WithTimeout(ctx, cfg.OpenTimeout)
 	st, err := deps.Opener.OpenStream(octx, deps.Peer, cfg.Protocols...)
 	cancel()
@@ -374,6 +380,7 @@ func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cf
 		}
 		return
 	}
+	idle.Store(true)
 	root.Send(self, &pubsubv1.OutboundOpened{Protocol: string(st.Protocol())})
 	w := wire.NewWriter(st, cfg.MaxFrame, wire.WithFlushThreshold(0))
 	failed := false
@@ -387,6 +394,7 @@ func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cf
 		if errors.Is(err, wire.ErrFrameTooLarge) {
 			// One item larger than the peer's frame limit: refuse it, keep the stream.
 			deps.Metrics.Dropped("outbound_frame_too_large", items)
+			idle.Store(true)
 			root.Send(self, &pubsubv1.WriteDone{Error: err.Error()})
 			continue
 		}
@@ -401,6 +409,7 @@ func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cf
 			continue
 		}
 		deps.Metrics.wrote(items, n)
+		idle.Store(true)
 		root.Send(self, &pubsubv1.WriteDone{Rpcs: uint32(items), Bytes: uint64(n)})
 	}
 	if !failed {
