@@ -24,6 +24,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/peermesh/peermesh/internal/interop"
+	"google.golang.org/protobuf/proto"
+
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	"github.com/peermesh/peermesh/wire"
 )
@@ -183,7 +185,14 @@ type session struct {
 func newSession(t *testing.T, ctx context.Context, sc scenario) *session {
 	t.Helper()
 	js := interop.Start(t, interop.Config{Profile: sc.profile.String(), Topics: []string{topic}, KeyType: sc.jsKey})
-	h := newHost(t, ed25519Key(t, 1))
+	return attach(t, ctx, sc, js, 1)
+}
+
+// attach connects another Go host (identity from keySeed) to a running js
+// peer and opens its outbound stream.
+func attach(t *testing.T, ctx context.Context, sc scenario, js *interop.Peer, keySeed byte) *session {
+	t.Helper()
+	h := newHost(t, ed25519Key(t, keySeed))
 	in := &inbound{rpcs: make(chan *gossipsubv1.RPC, 64)}
 	h.SetStreamHandler(sc.proto, in.handle(ctx, sc.profile.MaxFrame()))
 	if err := h.Connect(ctx, js.AddrInfo()); err != nil {
@@ -230,8 +239,8 @@ func (s *session) waitJS(what string, match func(interop.Event) bool) interop.Ev
 func (s *session) join(extra ...*gossipsubv1.RPC) {
 	s.t.Helper()
 	s.send(append([]*gossipsubv1.RPC{
-		{Subscriptions: []*gossipsubv1.SubOpts{{Subscribe: ptr(true), Topicid: proto(topic)}}},
-		{Control: &gossipsubv1.ControlMessage{Graft: []*gossipsubv1.ControlGraft{{TopicID: proto(topic)}}}},
+		{Subscriptions: []*gossipsubv1.SubOpts{{Subscribe: ptr(true), Topicid: str(topic)}}},
+		{Control: &gossipsubv1.ControlMessage{Graft: []*gossipsubv1.ControlGraft{{TopicID: str(topic)}}}},
 	}, extra...)...)
 	goID := s.h.ID().String()
 	s.waitJS("our subscription", func(e interop.Event) bool {
@@ -296,7 +305,7 @@ func runScenario(t *testing.T, sc scenario) {
 	js, h, in := s.js, s.h, s.in
 
 	// Our message: signed in the libp2p profile, anonymous in waku.
-	goMsg := &gossipsubv1.Message{Data: []byte("hello from go " + sc.name), Topic: proto(topic)}
+	goMsg := &gossipsubv1.Message{Data: []byte("hello from go " + sc.name), Topic: str(topic)}
 	if sc.goSigner != nil {
 		signer, err := wire.NewSigner(sc.goSigner, wire.NewSeqnoSource(1000))
 		if err != nil {
@@ -369,8 +378,8 @@ func runScenario(t *testing.T, sc scenario) {
 	}
 }
 
-func ptr[T any](v T) *T      { return &v }
-func proto(s string) *string { return &s }
+func ptr[T any](v T) *T    { return &v }
+func str(s string) *string { return &s }
 
 // TestControlAgainstJS exchanges every control message the js peer reacts
 // to on its own, still without a router: IHAVE (js answers IWANT), IWANT (js
@@ -386,7 +395,7 @@ func TestControlAgainstJS(t *testing.T) {
 
 	unknownID := bytes.Repeat([]byte{0xee}, 40)
 	s.send(&gossipsubv1.RPC{Control: &gossipsubv1.ControlMessage{
-		Ihave: []*gossipsubv1.ControlIHave{{TopicID: proto(topic), MessageIDs: [][]byte{unknownID}}},
+		Ihave: []*gossipsubv1.ControlIHave{{TopicID: str(topic), MessageIDs: [][]byte{unknownID}}},
 	}})
 	s.in.awaitRPC(ctx, t, "IWANT for our IHAVE", func(rpc *gossipsubv1.RPC) bool {
 		return slices.ContainsFunc(rpc.GetControl().GetIwant(), func(w *gossipsubv1.ControlIWant) bool {
@@ -405,7 +414,7 @@ func TestControlAgainstJS(t *testing.T) {
 	}
 
 	s.send(&gossipsubv1.RPC{Control: &gossipsubv1.ControlMessage{
-		Prune: []*gossipsubv1.ControlPrune{{TopicID: proto(topic), Backoff: ptr(uint64(60))}},
+		Prune: []*gossipsubv1.ControlPrune{{TopicID: str(topic), Backoff: ptr(uint64(60))}},
 	}})
 	s.waitJS("our PRUNE", func(e interop.Event) bool {
 		return e.Event == "prune" && e.Peer == goID && e.Topic == topic && e.Direction == "inbound"
@@ -419,7 +428,7 @@ func TestControlAgainstJS(t *testing.T) {
 	}
 
 	s.send(&gossipsubv1.RPC{Control: &gossipsubv1.ControlMessage{
-		Graft: []*gossipsubv1.ControlGraft{{TopicID: proto(topic)}},
+		Graft: []*gossipsubv1.ControlGraft{{TopicID: str(topic)}},
 	}})
 	rpc := s.in.awaitRPC(ctx, t, "PRUNE for a GRAFT during backoff", func(rpc *gossipsubv1.RPC) bool {
 		return slices.ContainsFunc(rpc.GetControl().GetPrune(), func(p *gossipsubv1.ControlPrune) bool {
@@ -457,7 +466,7 @@ func TestBatchAgainstJS(t *testing.T) {
 	for i := range n {
 		data := bytes.Repeat([]byte{byte(i)}, 1024)
 		copy(data, fmt.Sprintf("batch message %03d", i))
-		rpcs = append(rpcs, &gossipsubv1.RPC{Publish: []*gossipsubv1.Message{{Data: data, Topic: proto(topic)}}})
+		rpcs = append(rpcs, &gossipsubv1.RPC{Publish: []*gossipsubv1.Message{{Data: data, Topic: str(topic)}}})
 	}
 	s.send(rpcs...)
 	for _, rpc := range rpcs {
@@ -467,4 +476,54 @@ func TestBatchAgainstJS(t *testing.T) {
 		})
 	}
 	s.checkDecoded()
+}
+
+// TestForwardAndIDontWantAgainstJS connects two Go hosts to one js peer; A
+// publishes a signed 1 KiB message. js must forward it to B with our
+// signature intact, and (on /meshsub/1.2.0, data >= 512 bytes) tell B
+// IDONTWANT with the id B computes itself.
+func TestForwardAndIDontWantAgainstJS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	sc := scenario{name: "forward", profile: wire.ProfileLibp2p, proto: wire.ProtocolMeshsub12, jsKey: "Ed25519"}
+	js := interop.Start(t, interop.Config{Profile: "libp2p", Topics: []string{topic}})
+	a := attach(t, ctx, sc, js, 1)
+	b := attach(t, ctx, sc, js, 2)
+	a.join()
+	b.join()
+
+	signer, err := wire.NewSigner(ed25519Key(t, 1), wire.NewSeqnoSource(77))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &gossipsubv1.Message{Data: bytes.Repeat([]byte("forward "), 128), Topic: str(topic)}
+	if err := signer.Sign(msg); err != nil {
+		t.Fatal(err)
+	}
+	a.send(&gossipsubv1.RPC{Publish: []*gossipsubv1.Message{msg}})
+
+	id := wire.MsgIDFromSeqno(msg)
+	var forwarded *gossipsubv1.Message
+	sawIDontWant := false
+	b.in.awaitRPC(ctx, t, "the forwarded message and an IDONTWANT for it", func(rpc *gossipsubv1.RPC) bool {
+		for _, m := range rpc.Publish {
+			if bytes.Equal(m.Data, msg.Data) {
+				forwarded = m
+			}
+		}
+		for _, d := range rpc.GetControl().GetIdontwant() {
+			if slices.ContainsFunc(d.MessageIDs, func(x []byte) bool { return bytes.Equal(x, id) }) {
+				sawIDontWant = true
+			}
+		}
+		return forwarded != nil && sawIDontWant
+	})
+	if !proto.Equal(forwarded, msg) {
+		t.Errorf("js forwarded %v, want exactly what A sent", forwarded)
+	}
+	if err := wire.CheckPolicy(wire.StrictSign, forwarded); err != nil {
+		t.Errorf("forwarded message fails verification: %v", err)
+	}
+	a.checkDecoded()
+	b.checkDecoded()
 }
