@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
 	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
+	storagev1 "github.com/peermesh/peermesh/messages/storage/v1"
 )
 
 // Integration tests: real go-libp2p hosts on 127.0.0.1 (TCP + Noise +
@@ -62,35 +64,64 @@ func hostAddr(h host.Host) string {
 
 // liveNode is a peer manager wired to a real host.
 type liveNode struct {
-	t      *testing.T
-	h      host.Host
-	sys    *actor.ActorSystem
-	pm     *actor.PID
-	client *actortest.Probe
-	reg    *prometheus.Registry
+	t       *testing.T
+	h       host.Host
+	sys     *actor.ActorSystem
+	pm, st  *actor.PID
+	client  *actortest.Probe
+	reg     *prometheus.Registry
+	backend storage.Backend
+	events  *NetEvents
+	stopped bool
 }
 
 func startLiveNode(t *testing.T, cfg Config) *liveNode {
 	t.Helper()
-	h := newHost(t, true)
-	sys := actortest.NewSystem(t)
-	n := &liveNode{t: t, h: h, sys: sys, client: actortest.NewProbe(t, sys), reg: prometheus.NewRegistry()}
-	dialPID := sys.Root.Spawn(dialer.Props(dialer.DefaultConfig(), dialer.Deps{Dialer: dialer.NewLibp2pDialer(h)}))
 	scfg := storage.DefaultConfig()
 	scfg.Backend = storage.BackendMemory
-	st := sys.Root.Spawn(storage.Props(scfg, storage.Deps{Backend: storage.NewMemory(scfg)}))
-	n.pm = sys.Root.Spawn(Props(cfg, Deps{Self: h.ID(), Dialer: dialPID, Storage: st,
-		Closer: HostNetwork{h}, Streams: HostNetwork{h}, Connections: HostNetwork{h}, Registerer: n.reg}))
-	ne, err := StartNetEvents(h, sys.Root, n.pm)
+	n := startLiveNodeOn(t, cfg, scfg, newHost(t, true))
+	t.Cleanup(n.stop)
+	return n
+}
+
+// startLiveNodeOn wires a manager, a dial pool and a storage actor (backend
+// opened from scfg) to h.
+func startLiveNodeOn(t *testing.T, cfg Config, scfg storage.Config, h host.Host) *liveNode {
+	t.Helper()
+	sys := actortest.NewSystem(t)
+	n := &liveNode{t: t, h: h, sys: sys, client: actortest.NewProbe(t, sys), reg: prometheus.NewRegistry()}
+	backend, err := storage.Open(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := ne.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
+	n.backend = backend
+	dialPID := sys.Root.Spawn(dialer.Props(dialer.DefaultConfig(), dialer.Deps{Dialer: dialer.NewLibp2pDialer(h)}))
+	n.st = sys.Root.Spawn(storage.Props(scfg, storage.Deps{Backend: backend}))
+	n.pm = sys.Root.Spawn(Props(cfg, Deps{Self: h.ID(), Dialer: dialPID, Storage: n.st,
+		Closer: HostNetwork{h}, Streams: HostNetwork{h}, Connections: HostNetwork{h}, Registerer: n.reg}))
+	n.events, err = StartNetEvents(h, sys.Root, n.pm)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return n
+}
+
+// stop ends the node in order: events, manager, storage (which writes what
+// is pending), backend, host. It may run twice.
+func (n *liveNode) stop() {
+	if n.stopped {
+		return
+	}
+	n.stopped = true
+	if err := n.events.Stop(); err != nil {
+		n.t.Error(err)
+	}
+	n.sys.Root.StopFuture(n.pm).Wait()
+	n.sys.Root.StopFuture(n.st).Wait()
+	if err := n.backend.Close(); err != nil {
+		n.t.Error(err)
+	}
+	_ = n.h.Close()
 }
 
 func (n *liveNode) tick(now time.Time) {
@@ -284,4 +315,45 @@ func TestIntegrationColocationFloodIsHeld(t *testing.T) {
 	if v := testutil.ToFloat64(mustVec(n.reg, "peermesh_peermanager_pruned_total", "colocation")); v != 5 {
 		t.Fatalf("colocation pruned %v, want 5", v)
 	}
+}
+
+// TestIntegrationRestartFromBoltReachesTargetInOneRound: a node connects to
+// its 10 outbound peers, stops; a new node (new host) on the same bbolt file
+// loads the 11 peers (origin CACHE, not connected) and reaches the target
+// again in one connectivity round.
+func TestIntegrationRestartFromBoltReachesTargetInOneRound(t *testing.T) {
+	scfg := storage.DefaultConfig()
+	scfg.Path = filepath.Join(t.TempDir(), "peers.db")
+	n := startLiveNodeOn(t, liveConfig(), scfg, newHost(t, true))
+	t.Cleanup(n.stop)
+	for range 11 {
+		n.addRelayPeer(hostAddr(newHost(t, true)))
+	}
+	waitFor(t, "10 outbound relay peers", func() bool {
+		n.tick(time.Now())
+		st := n.status()
+		return st.OutRelayPeers >= 10 && st.DialsInFlight == 0
+	})
+	n.client.Request(n.st, &storagev1.Flush{})
+	if f := actortest.ExpectWithin[*storagev1.Flushed](n.client, waitTimeout); f.Error != "" {
+		t.Fatal(f.Error)
+	}
+	n.stop()
+
+	n = startLiveNodeOn(t, liveConfig(), scfg, newHost(t, true))
+	t.Cleanup(n.stop)
+	waitFor(t, "the stored peers loaded", func() bool { return n.status().Loaded })
+	for id, r := range n.peers() {
+		if r.Origin != peerv1.Origin_ORIGIN_CACHE || r.Connectedness != peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED {
+			t.Fatalf("restored %s as %v", id, r)
+		}
+	}
+	if st := n.status(); st.PeerStoreSize != 11 || st.Connected != 0 {
+		t.Fatalf("after restart: %v", st)
+	}
+	n.tick(time.Now()) // one round
+	waitFor(t, "10 outbound relay peers after the restart", func() bool {
+		st := n.status()
+		return st.OutRelayPeers == 10 && st.DialsInFlight == 0
+	})
 }
