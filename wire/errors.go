@@ -27,16 +27,16 @@ var (
 	// ErrLimitExceeded: a repeated field of the RPC holds more entries than
 	// the decode [Limits] allow; the concrete error is a *LimitError.
 	ErrLimitExceeded = errors.New("wire: rpc limit exceeded")
-	// ErrTooManyEmptyFrames: more consecutive zero-length frames than
-	// MaxEmptyFrames, which would otherwise let a peer keep one ReadRPC call
-	// spinning for as long as it likes.
+	// ErrTooManyEmptyFrames: more consecutive zero-length frames than the
+	// reader allows (DefaultMaxEmptyFrames, WithMaxEmptyFrames), which would
+	// otherwise let a peer keep one ReadRPC call spinning as long as it likes.
 	ErrTooManyEmptyFrames = errors.New("wire: too many consecutive empty frames")
 )
 
 // LimitError reports which decode limit an RPC exceeded. It matches
 // ErrLimitExceeded with errors.Is.
 type LimitError struct {
-	// Field names the counted entries: "subscriptions", "publish",
+	// Field names the counted entries: "subscriptions", "publish messages",
 	// "control entries", "control message ids" or "prune peers".
 	Field string
 	// Limit is the configured maximum; the scan stops at Limit+1 entries, so

@@ -32,8 +32,8 @@ type Limits struct {
 	// topicsHigh); a hello RPC carries every topic the peer is in.
 	MaxSubscriptions int
 	// MaxMessages bounds RPC.publish. Default 5000: rust refuses more than
-	// 500, but go-libp2p-pubsub packs queued messages up to its 1 MiB frame
-	// and we must accept what honest go peers send; 5000 decoded messages
+	// 500, but go-libp2p-pubsub and nim set no count limit (only the frame
+	// size) and we must accept what honest peers send; 5000 decoded messages
 	// cost well under 1 MiB of structs.
 	MaxMessages int
 	// MaxControlEntries bounds the number of IHAVE, IWANT, GRAFT, PRUNE and

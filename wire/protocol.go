@@ -95,8 +95,9 @@ type Features struct {
 
 // FeaturesOf returns the features of a negotiated protocol id; unknown ids
 // (floodsub, future versions not yet implemented) get none. The Waku id gets
-// every feature: nwaku sends IDONTWANT and PX over it, and a peer that does
-// not understand IDONTWANT ignores the unknown control field.
+// every feature: nwaku sends IDONTWANT over it, go-waku grants it PX, and a
+// peer that does not implement IDONTWANT (go-waku, js-waku) ignores the
+// unknown control field.
 func FeaturesOf(id protocol.ID) Features {
 	switch id {
 	case ProtocolWakuRelay, ProtocolMeshsub12:
