@@ -1,12 +1,12 @@
 package dialer
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/peermesh/peermesh/internal/actorkit"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 )
 
@@ -74,45 +74,32 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Connections the pool's dials established, by the source of the request that created the dial (nwaku's metric).",
 		}, []string{"source"}),
 	}
-	var errs []error
-	if reg != nil {
-		m.dials = register(reg, m.dials, &errs)
-		m.inFlight = register(reg, m.inFlight, &errs)
-		m.queued = register(reg, m.queued, &errs)
-		m.duration = register(reg, m.duration, &errs)
-		m.rejections = register(reg, m.rejections, &errs)
-		m.requests = register(reg, m.requests, &errs)
-		m.initiated = register(reg, m.initiated, &errs)
-	}
+	r := actorkit.Registrar{Reg: reg}
+	m.dials = actorkit.Add(&r, m.dials)
+	m.inFlight = actorkit.Add(&r, m.inFlight)
+	m.queued = actorkit.Add(&r, m.queued)
+	m.duration = actorkit.Add(&r, m.duration)
+	m.rejections = actorkit.Add(&r, m.rejections)
+	m.requests = actorkit.Add(&r, m.requests)
+	m.initiated = actorkit.Add(&r, m.initiated)
+
 	// Resolve the label values once: the hot path then touches no label map.
 	for o := range m.dialsBy {
 		label := outcomeLabel(dialerv1.DialOutcome(o))
 		m.dialsBy[o] = m.dials.WithLabelValues(label)
 		m.durationBy[o] = m.duration.WithLabelValues(label)
 	}
-	for r := range m.rejectionsBy {
-		m.rejectionsBy[r] = m.rejections.WithLabelValues(RejectReason(r).String())
+	for why := range m.rejectionsBy {
+		m.rejectionsBy[why] = m.rejections.WithLabelValues(RejectReason(why).String())
 	}
 	for s := range m.requestsBy {
 		m.requestsBy[s] = m.requests.WithLabelValues(sourceLabel(dialerv1.DialSource(s)))
 		m.initiatedBy[s] = m.initiated.WithLabelValues(sourceLabel(dialerv1.DialSource(s)))
 	}
-	return m, errors.Join(errs...)
-}
-
-// register registers c, or returns the equal collector already registered.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]error) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
+	if err := r.Err(); err != nil {
+		return m, fmt.Errorf("dialer metrics: %w", err)
 	}
-	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-		if existing, same := are.ExistingCollector.(C); same {
-			return existing
-		}
-	}
-	*errs = append(*errs, fmt.Errorf("dialer: register metric: %w", err))
-	return c
+	return m, nil
 }
 
 func outcomeLabel(o dialerv1.DialOutcome) string {

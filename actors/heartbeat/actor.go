@@ -14,22 +14,22 @@ import (
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 )
 
-// Props returns the props of a heartbeat actor. An invalid cfg or a metrics
-// registration failure does not panic: the actor logs the error and stops
-// itself when started, so its parent sees it terminate. Call cfg.Validate
-// first to fail earlier.
+// Props returns the props of a heartbeat actor. An invalid cfg does not
+// panic: the actor logs the error and stops itself when started, so its
+// parent sees it terminate. Call cfg.Validate first to fail earlier. Metrics
+// that cannot be registered (a name clash on Deps.Registerer) are logged and
+// the actor runs without exporting them: every other actor depends on the
+// clock, and a metric is not worth stopping it for.
 func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
 	if deps.Clock == nil {
 		deps.Clock = SystemClock{}
 	}
 	// Metrics are created once per Props, not per incarnation, so that a
 	// restart does not register them twice.
-	m, err := newMetrics(deps.Registerer)
-	if verr := cfg.Validate(); verr != nil {
-		err = verr
-	}
+	m, metricsErr := newMetrics(deps.Registerer)
+	cfgErr := cfg.Validate()
 	return actorkit.Props(func() actor.Actor {
-		return &heartbeat{cfg: cfg, deps: deps, metrics: m, startErr: err}
+		return &heartbeat{cfg: cfg, deps: deps, metrics: m, startErr: cfgErr, metricsErr: metricsErr}
 	}, opts...)
 }
 
@@ -39,8 +39,10 @@ type heartbeat struct {
 	cfg      Config
 	deps     Deps
 	metrics  *metrics
-	startErr error
-	log      *slog.Logger
+	startErr error // an invalid Config: the actor stops at start
+	// metricsErr is logged at start; the actor runs without those metrics.
+	metricsErr error
+	log        *slog.Logger
 
 	sched *Schedule
 	// pids maps the core's opaque target keys back to addresses.
@@ -115,6 +117,9 @@ func (h *heartbeat) start(ctx actor.Context) {
 		h.log = ctx.Logger()
 	}
 	h.log = h.log.With(slog.String("actor", "heartbeat"), slog.String("pid", ctx.Self().String()))
+	if h.metricsErr != nil {
+		h.log.Warn("heartbeat metrics not registered; running without them", slog.Any("err", h.metricsErr))
+	}
 	if h.startErr != nil {
 		h.log.Error("heartbeat cannot start; stopping", slog.Any("err", h.startErr))
 		ctx.Stop(ctx.Self())

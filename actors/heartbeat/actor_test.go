@@ -364,3 +364,22 @@ func TestTwoActorsShareOneRegistry(t *testing.T) {
 		}
 	})
 }
+
+// TestMetricNameClashDoesNotStopTheClock: a registry that already holds a
+// different metric under one of the heartbeat's names is logged, and the
+// heartbeat still ticks (every other actor depends on it).
+func TestMetricNameClashDoesNotStopTheClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "peermesh_heartbeat_registrations", Help: "someone else's"}))
+		hb := sys.Root.Spawn(heartbeat.Props(heartbeat.DefaultConfig(), heartbeat.Deps{Registerer: reg}))
+		p := actortest.NewProbe(t, sys)
+		t0 := time.Now()
+		register(p, hb, "x", time.Second, time.Second)
+		p.ExpectMessage(tick("x", 1, t0.Add(time.Second)))
+		if sent, _ := sample(t, reg, "peermesh_heartbeat_ticks_sent_total"); sent != 1 {
+			t.Fatalf("ticks_sent_total = %v, want the other metrics exported", sent)
+		}
+	})
+}

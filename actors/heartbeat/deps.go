@@ -22,8 +22,8 @@ func (SystemClock) Now() time.Time { return time.Now() }
 
 // Deps are the heartbeat actor's collaborators. Every field is optional.
 type Deps struct {
-	// Registerer receives the actor's metrics; nil keeps them in a private
-	// registry (never the global one).
+	// Registerer receives the actor's metrics; nil exports them nowhere
+	// (never to the global registry).
 	Registerer prometheus.Registerer
 	// Clock defaults to SystemClock.
 	Clock Clock

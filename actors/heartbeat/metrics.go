@@ -1,10 +1,11 @@
 package heartbeat
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peermesh/peermesh/internal/actorkit"
 )
 
 // Values of the reason labels.
@@ -25,10 +26,11 @@ type metrics struct {
 	dropped       *prometheus.CounterVec
 }
 
+// newMetrics builds the collectors and registers them on reg (nil: none,
+// they still count). A failure to register is returned for the actor to log;
+// the collectors work regardless, because a name clash on the registry must
+// not stop the node's only clock.
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
 	m := &metrics{
 		registrations: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "peermesh_heartbeat_registrations",
@@ -60,34 +62,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Messages dropped unanswered, by reason (no_sender, unexpected).",
 		}, []string{"reason"}),
 	}
-	var err error
-	m.registrations = register(reg, m.registrations, &err)
-	m.limit = register(reg, m.limit, &err)
-	m.ticksSent = register(reg, m.ticksSent, &err)
-	m.ticksMissed = register(reg, m.ticksMissed, &err)
-	m.tickLag = register(reg, m.tickLag, &err)
-	m.rejected = register(reg, m.rejected, &err)
-	m.dropped = register(reg, m.dropped, &err)
-	if err != nil {
-		return nil, fmt.Errorf("heartbeat metrics: %w", err)
+	r := actorkit.Registrar{Reg: reg}
+	m.registrations = actorkit.Add(&r, m.registrations)
+	m.limit = actorkit.Add(&r, m.limit)
+	m.ticksSent = actorkit.Add(&r, m.ticksSent)
+	m.ticksMissed = actorkit.Add(&r, m.ticksMissed)
+	m.tickLag = actorkit.Add(&r, m.tickLag)
+	m.rejected = actorkit.Add(&r, m.rejected)
+	m.dropped = actorkit.Add(&r, m.dropped)
+	if err := r.Err(); err != nil {
+		return m, fmt.Errorf("heartbeat metrics: %w", err)
 	}
 	return m, nil
-}
-
-// register adds c to reg. When an identical collector is already there (two
-// heartbeat actors on one registry) it shares that one rather than failing;
-// any other error is kept in *errp.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *error) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	*errp = errors.Join(*errp, err)
-	return c
 }

@@ -23,9 +23,10 @@ var incarnations atomic.Uint64
 // Props returns the props of the storage actor. cfg must be valid
 // (Validate) and deps.Backend set; otherwise the actor logs the problem and
 // stops at start. Metrics are created here, once, so a restarted actor keeps
-// its series.
+// its series; if they cannot be registered the actor logs why and runs
+// without exporting them.
 func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
-	m := newMetrics(deps.Registerer)
+	m, metricsErr := newMetrics(deps.Registerer)
 	var log *slog.Logger
 	if deps.Logger != nil {
 		log = deps.Logger.With("actor", "storage")
@@ -40,6 +41,7 @@ func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
 			waiters:        map[uint64]*actor.PID{},
 			dropsSinceTick: map[DropReason]int{},
 			incarnation:    incarnations.Add(1),
+			metricsErr:     metricsErr,
 		}
 	}, opts...)
 }
@@ -70,6 +72,8 @@ type storageActor struct {
 	// dropsSinceTick counts refused changes per reason, for log summaries;
 	// its keys are the few DropReasons.
 	dropsSinceTick map[DropReason]int
+	// metricsErr is logged at start; the actor runs without those metrics.
+	metricsErr error
 }
 
 // Receive implements actor.Actor.
@@ -110,6 +114,9 @@ func (a *storageActor) Receive(ctx actor.Context) {
 func (a *storageActor) started(ctx actor.Context) {
 	if a.log == nil {
 		a.log = ctx.Logger().With("actor", "storage")
+	}
+	if a.metricsErr != nil {
+		a.log.Warn("storage metrics not registered; running without them", "err", a.metricsErr)
 	}
 	if err := a.cfg.Validate(); err != nil {
 		a.log.Error("invalid config; stopping", "err", err)

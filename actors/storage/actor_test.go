@@ -38,7 +38,7 @@ func newHarness(t *testing.T, cfg Config, deps Deps) *harness {
 		deps.Backend = h.be
 	}
 	deps.Registerer = h.reg
-	h.m = newMetrics(h.reg) // the same collectors the actor registers
+	h.m, _ = newMetrics(h.reg) // the same collectors the actor registers
 	h.pid = h.sys.Root.Spawn(Props(cfg, deps))
 	return h
 }
@@ -363,7 +363,10 @@ func TestActorMetricsSurviveASecondProps(t *testing.T) {
 	be := newFakeBackend()
 	Props(DefaultConfig(), Deps{Backend: be, Registerer: reg})
 	Props(DefaultConfig(), Deps{Backend: be, Registerer: reg}) // must reuse, not fail
-	m := newMetrics(reg)
+	m, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	m.errors.WithLabelValues(errWrite).Inc()
 	n, err := testutil.GatherAndCount(reg, "peermesh_storage_errors_total")
 	if err != nil || n != 1 {
@@ -423,5 +426,28 @@ func TestActorLoadAllSeesTheWriteInFlight(t *testing.T) {
 			t.Fatalf("loaded %v, want peers 1, the newer 2 and 3", got)
 		}
 		h.be.release()
+	})
+}
+
+// TestActorMetricNameClashIsNotFatal: a registry holding a different metric
+// under one of storage's names does not keep the actor from storing.
+func TestActorMetricNameClashIsNotFatal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "peermesh_storage_errors_total", Help: "someone else's"}))
+		if _, err := newMetrics(reg); err == nil || !strings.Contains(err.Error(), "storage metrics") {
+			t.Fatalf("newMetrics on a clashing registry: %v, want an error naming storage metrics", err)
+		}
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		be := newFakeBackend()
+		pid := sys.Root.Spawn(Props(DefaultConfig(), Deps{Backend: be, Registerer: reg}))
+		p.Send(pid, &storagev1.Put{Record: testRecord(1)})
+		p.Request(pid, &storagev1.Flush{})
+		p.ExpectMessage(&storagev1.Flushed{Written: 1})
+		shared, _ := newMetrics(reg) // the collectors that did register are shared
+		if got := testutil.ToFloat64(shared.written.WithLabelValues("put")); got != 1 {
+			t.Fatalf("changes_written_total{op=put} = %v, want 1: the other metrics are exported", got)
+		}
 	})
 }

@@ -1,9 +1,11 @@
 package storage
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peermesh/peermesh/internal/actorkit"
 )
 
 // Error types: the "type" label of peermesh_storage_errors_total. The drop
@@ -26,7 +28,13 @@ type metrics struct {
 	loaded    prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics builds the collectors and registers them on reg (nil: none).
+// A collector already registered under the same name (Props called twice on
+// one registry, by a node that rebuilds its storage actor) is shared. Any
+// other failure (a name clash with a different metric) is returned for the
+// actor to log; the collectors keep working, unexported, because a metric is
+// not worth losing peer records for.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		written: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "peermesh_storage_changes_written_total",
@@ -54,29 +62,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Records returned by LoadAll.",
 		}),
 	}
-	if reg != nil {
-		m.written = register(reg, m.written)
-		m.txs = register(reg, m.txs)
-		m.flushSecs = register(reg, m.flushSecs)
-		m.pending = register(reg, m.pending)
-		m.errors = register(reg, m.errors)
-		m.loaded = register(reg, m.loaded)
+	r := actorkit.Registrar{Reg: reg}
+	m.written = actorkit.Add(&r, m.written)
+	m.txs = actorkit.Add(&r, m.txs)
+	m.flushSecs = actorkit.Add(&r, m.flushSecs)
+	m.pending = actorkit.Add(&r, m.pending)
+	m.errors = actorkit.Add(&r, m.errors)
+	m.loaded = actorkit.Add(&r, m.loaded)
+	if err := r.Err(); err != nil {
+		return m, fmt.Errorf("storage metrics: %w", err)
 	}
-	return m
-}
-
-// register registers c, or returns the collector already registered under
-// the same name, so that Props called twice on one registry (a node that
-// rebuilds its storage actor) shares the series instead of failing. Any
-// other registration error is a programming error (a name clash with a
-// different metric) and leaves c working but unexported.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	return c
+	return m, nil
 }

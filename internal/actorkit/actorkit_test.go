@@ -1,6 +1,7 @@
 package actorkit_test
 
 import (
+	"strings"
 	"testing"
 	"testing/synctest"
 
@@ -124,4 +125,44 @@ func mustGauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.C
 	}
 	t.Fatalf("metric %s not registered", name)
 	return nil
+}
+
+func TestRegisterSharesAnEqualCollector(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	opts := prometheus.CounterOpts{Name: "peermesh_test_total", Help: "a test counter"}
+	first, err := actorkit.Register(reg, prometheus.NewCounter(opts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := actorkit.Register(reg, prometheus.NewCounter(opts))
+	if err != nil {
+		t.Fatalf("second registration of an equal collector: %v", err)
+	}
+	second.Inc()
+	if got := testutil.ToFloat64(first); got != 1 {
+		t.Fatalf("the second actor's counter is not the registered one: first = %v", got)
+	}
+}
+
+func TestRegisterReportsAClashAndKeepsTheCollectorUsable(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "peermesh_test_total", Help: "someone else's"}))
+	r := actorkit.Registrar{Reg: reg}
+	c := actorkit.Add(&r, prometheus.NewCounter(prometheus.CounterOpts{Name: "peermesh_test_total", Help: "ours"}))
+	c.Inc() // unexported, but it must not panic
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "register metric") {
+		t.Fatalf("Err() = %v, want the registration failure", err)
+	}
+	if got := testutil.ToFloat64(c); got != 1 {
+		t.Fatalf("collector value %v, want 1", got)
+	}
+}
+
+func TestRegistrarWithoutRegistererRegistersNothing(t *testing.T) {
+	r := actorkit.Registrar{}
+	c := actorkit.Add(&r, prometheus.NewCounter(prometheus.CounterOpts{Name: "peermesh_test_total", Help: "x"}))
+	c.Inc()
+	if err := r.Err(); err != nil {
+		t.Fatalf("Err() = %v with no registerer", err)
+	}
 }
