@@ -92,6 +92,8 @@ func runChild(path, mode string, first int) int {
 type child struct {
 	cmd   *exec.Cmd
 	lines *bufio.Scanner
+	// acked is the last "flushed" count read from the child.
+	acked int
 }
 
 func startChild(t *testing.T, ctx context.Context, path, mode string, first int) *child {
@@ -114,34 +116,55 @@ func startChild(t *testing.T, ctx context.Context, path, mode string, first int)
 	return &child{cmd: cmd, lines: bufio.NewScanner(out)}
 }
 
-// readUntil reads lines until stop returns true, returning the last
-// "flushed" count; it fails if the child ends first.
-func (c *child) readUntil(t *testing.T, stop func(line string, acked int) bool) int {
+// next reads one line, keeping the "flushed" count; false at the end of the
+// output.
+func (c *child) next(t *testing.T) (string, bool) {
 	t.Helper()
-	acked := 0
-	for c.lines.Scan() {
-		line := c.lines.Text()
-		if n, ok := strings.CutPrefix(line, "flushed "); ok {
-			v, err := strconv.Atoi(n)
-			if err != nil {
-				t.Fatalf("child printed %q", line)
-			}
-			acked = v
-		}
-		if stop(line, acked) {
-			return acked
-		}
+	if !c.lines.Scan() {
+		return "", false
 	}
-	t.Fatalf("child ended after %d acknowledged records: %v", acked, c.lines.Err())
-	return 0
+	line := c.lines.Text()
+	if n, ok := strings.CutPrefix(line, "flushed "); ok {
+		v, err := strconv.Atoi(n)
+		if err != nil {
+			t.Fatalf("child printed %q", line)
+		}
+		c.acked = v
+	}
+	return line, true
 }
 
-func (c *child) kill(t *testing.T) {
+// readUntil reads lines until stop returns true; it fails if the child ends
+// first.
+func (c *child) readUntil(t *testing.T, stop func(line string, acked int) bool) {
+	t.Helper()
+	for {
+		line, ok := c.next(t)
+		if !ok {
+			t.Fatalf("child ended after %d acknowledged records: %v", c.acked, c.lines.Err())
+		}
+		if stop(line, c.acked) {
+			return
+		}
+	}
+}
+
+// kill sends SIGKILL and returns how many records the child acknowledged
+// before it died. The child runs ahead of this reader, so lines it printed
+// before the kill may still sit in the pipe: they are read to the end, and
+// only then is the process reaped (Wait closes the pipe).
+func (c *child) kill(t *testing.T) int {
 	t.Helper()
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	for {
+		if _, ok := c.next(t); !ok {
+			break
+		}
+	}
 	_ = c.cmd.Wait()
+	return c.acked
 }
 
 // loadWithActor loads the file through a new storage actor, in a synctest
@@ -186,8 +209,8 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := startChild(t, ctx, path, "exact", 0)
-	acked := c.readUntil(t, func(line string, _ int) bool { return line == "idle" })
-	c.kill(t)
+	c.readUntil(t, func(line string, _ int) bool { return line == "idle" })
+	acked := c.kill(t)
 	if acked != exactRecords {
 		t.Fatalf("child acknowledged %d records, want %d", acked, exactRecords)
 	}
@@ -218,9 +241,10 @@ func TestCrashDuringWritesKeepsEveryAcknowledgedRecord(t *testing.T) {
 	total := 0 // records acknowledged over all rounds, numbered from 0
 	for round := range rounds {
 		c := startChild(t, ctx, path, "loop", total)
-		acked := c.readUntil(t, func(_ string, acked int) bool { return acked >= perRound })
-		c.kill(t) // the child is already putting and flushing the next batch
-		total += acked
+		c.readUntil(t, func(_ string, acked int) bool { return acked >= perRound })
+		// The child is already putting and flushing further batches; what it
+		// acknowledged until the kill landed is what must be on disk.
+		total += c.kill(t)
 		recs, skipped := loadWithActor(t, path)
 		if skipped != 0 || len(recs) < total || len(recs) > total+childBatch {
 			t.Fatalf("round %d: loaded %d (%d skipped), want %d acknowledged plus at most one batch of %d",
