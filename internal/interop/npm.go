@@ -18,18 +18,29 @@ const NPMTimeout = 5 * time.Minute
 // ErrNodeMissing: node or npm is not on PATH.
 var ErrNodeMissing = errors.New("interop: node and npm are required (install Node.js >= 20)")
 
-// JSDir returns the absolute path of testdata/interop/js, located from this
-// source file so that tests of any package find it.
+// JSDir returns the absolute path of testdata/interop/js: next to this source
+// file's module root, or (for -trimpath builds) the first ancestor of the
+// working directory that has it. Tests of any package find it.
 func JSDir() (string, error) {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", errors.New("interop: cannot locate source file")
+	rel := filepath.Join("testdata", "interop", "js")
+	var candidates []string
+	if _, file, _, ok := runtime.Caller(0); ok {
+		candidates = append(candidates, filepath.Join(filepath.Dir(file), "..", "..", rel))
 	}
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "interop", "js")
-	if _, err := os.Stat(filepath.Join(dir, "package-lock.json")); err != nil {
-		return "", fmt.Errorf("interop: js harness not found: %w", err)
+	if wd, err := os.Getwd(); err == nil {
+		for dir := wd; ; dir = filepath.Dir(dir) {
+			candidates = append(candidates, filepath.Join(dir, rel))
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
 	}
-	return dir, nil
+	for _, dir := range candidates {
+		if _, err := os.Stat(filepath.Join(dir, "package-lock.json")); err == nil {
+			return filepath.Abs(dir)
+		}
+	}
+	return "", fmt.Errorf("interop: js harness (%s/package-lock.json) not found from the source file or working directory", rel)
 }
 
 // installed reports whether a previous npm ci completed: npm writes
