@@ -1152,7 +1152,14 @@ func (m *Manager) serviceLabel(id peer.ID) string {
 // slot wins; otherwise a peer supporting the protocol (and the shard, when
 // given): connected first, then fewer failures, then id. It returns nil when
 // there is none.
-func (m *Manager) SelectPeer(protocol string, shard *uint32) *entry {
+func (m *Manager) SelectPeer(protocol string, shard *uint32) *peerv1.PeerRecord {
+	if e := m.selectPeer(protocol, shard); e != nil {
+		return e.toRecord()
+	}
+	return nil
+}
+
+func (m *Manager) selectPeer(protocol string, shard *uint32) *entry {
 	if !m.isRelay(protocol) {
 		if id, ok := m.slots[protocol]; ok && m.peers[id] != nil {
 			return m.peers[id]
@@ -1194,7 +1201,7 @@ func (m *Manager) HandleSelectPeer(token uint64, req *pmv1.SelectPeer) Effects {
 	}
 	var e *entry
 	if err == nil {
-		if e = m.SelectPeer(req.GetProtocol(), shard); e == nil {
+		if e = m.selectPeer(req.GetProtocol(), shard); e == nil {
 			err = badInput(errUnknownProtocol, "no peer found for protocol %q%s", req.GetProtocol(), shardText(shard))
 		}
 	}

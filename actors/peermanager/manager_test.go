@@ -690,11 +690,11 @@ func TestSelectPeer(t *testing.T) {
 			got := m.SelectPeer(tt.proto, tt.shard)
 			if tt.want < 0 {
 				if got != nil {
-					t.Fatalf("selected %s, want none", got.id)
+					t.Fatalf("selected %v, want none", got)
 				}
 				return
 			}
-			if got == nil || got.id != pid(tt.want) {
+			if got == nil || peer.ID(got.PeerId) != pid(tt.want) {
 				t.Fatalf("selected %v, want %s", got, pid(tt.want))
 			}
 		})
