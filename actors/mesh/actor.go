@@ -48,6 +48,7 @@ type topicActor struct {
 
 	// scratch, reused across calls
 	out         map[peer.ID]*pubsubv1.SendToPeer
+	prio        pubsubv1.Priority // of the effects being executed
 	validations []Validation
 	scores      map[peer.ID]float64
 	counters    []CounterReport
@@ -90,6 +91,11 @@ func (a *topicActor) Receive(c actor.Context) {
 		a.core = core
 		return
 	}
+	a.handle(c)
+	a.flush(c)
+}
+
+func (a *topicActor) handle(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *pubsubv1.ReceivedMessages:
 		a.messages(c, m)
@@ -239,10 +245,13 @@ func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
 	a.stats = st
 }
 
-// exec carries out one Effects in its documented order. Everything for one
-// peer goes out as one SendToPeer, so that the session queues it together and
-// the IDONTWANT leaves in the same frame as the control around it.
+// exec carries out one Effects in its documented order. Sends to peers are
+// collected per peer and leave in flush, once per handled message: everything
+// for one peer (the IDONTWANT sent before validation, the forward after a
+// synchronous accept, several messages of one RPC) goes out as one
+// SendToPeer, which the session queues together and writes in one frame.
 func (a *topicActor) exec(c actor.Context, fx *Effects, prio pubsubv1.Priority) {
+	a.prio = prio
 	for _, p := range fx.Penalties {
 		c.Send(c.Parent(), &pubsubv1.PeerBehaviourPenalty{Peer: []byte(p.Peer), Penalty: p.Amount, Reason: p.Reason.String()})
 	}
@@ -287,11 +296,6 @@ func (a *topicActor) exec(c actor.Context, fx *Effects, prio pubsubv1.Priority) 
 			ctl.Ihave = append(ctl.Ihave, ih)
 		}
 	}
-	for to, cmd := range a.out {
-		cmd.Priority = prio
-		c.Send(a.session(c, to), cmd)
-	}
-	clear(a.out)
 	for _, d := range fx.Deliveries {
 		a.deliver(c, &pubsubv1.Delivered{Topic: a.deps.Topic, MessageId: []byte(d.ID), Message: d.Msg})
 	}
@@ -321,10 +325,20 @@ func (a *topicActor) controlOf(to peer.ID) *gossipsubv1.ControlMessage {
 func (a *topicActor) cmd(to peer.ID) *pubsubv1.SendToPeer {
 	cmd := a.out[to]
 	if cmd == nil {
-		cmd = &pubsubv1.SendToPeer{}
+		cmd = &pubsubv1.SendToPeer{Priority: a.prio}
 		a.out[to] = cmd
+	} else if a.prio < cmd.Priority {
+		cmd.Priority = a.prio // the most urgent part sets the priority
 	}
 	return cmd
+}
+
+// flush sends what exec collected, one SendToPeer per peer.
+func (a *topicActor) flush(c actor.Context) {
+	for to, cmd := range a.out {
+		c.Send(a.session(c, to), cmd)
+	}
+	clear(a.out)
 }
 
 func (a *topicActor) session(c actor.Context, id peer.ID) *actor.PID {
@@ -362,6 +376,7 @@ func (a *topicActor) validate(c actor.Context, v Validation) {
 	f := c.RequestFuture(a.validator, req, a.deps.ValidationTimeout)
 	id := v.ID
 	c.ReenterAfter(f, func(res any, err error) {
+		defer a.flush(c)
 		r, ok := res.(*pubsubv1.ValidationResult)
 		switch {
 		case err != nil || !ok:
