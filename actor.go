@@ -1,6 +1,7 @@
 package peermesh
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -245,8 +246,7 @@ func (a *nodeActor) tellWatchers(ctx actor.Context, msg proto.Message) {
 }
 
 const (
-	errNoRouter      = "the pubsub router is not running in this node"
-	errNoPeerManager = "the peer manager is not running in this node"
+	errNoRouter = "the pubsub router is not running in this node"
 )
 
 func (a *nodeActor) start(ctx actor.Context) {
@@ -308,10 +308,8 @@ func (a *nodeActor) reconnectWhenLoaded(ctx actor.Context) {
 	if a.reconnected {
 		return
 	}
-	f := ctx.RequestFuture(a.peermanager, &pmv1.GetStatus{}, a.n.cfg.RequestTimeout)
-	ctx.ReenterAfter(f, func(res any, err error) {
-		st, ok := res.(*pmv1.Status)
-		if err != nil || !ok || !st.GetLoaded() || a.reconnected {
+	ask(ctx, a.peermanager, &pmv1.GetStatus{}, a.n.cfg.RequestTimeout, func(st *pmv1.Status, err error) {
+		if err != nil || !st.GetLoaded() || a.reconnected {
 			return
 		}
 		a.reconnected = true
@@ -354,15 +352,9 @@ func (a *nodeActor) info() *apiv1.Info {
 
 // peers lists the peer manager's books.
 func (a *nodeActor) peers(ctx actor.Context) {
-	if a.peermanager == nil {
-		ctx.Respond(&apiv1.Peers{Error: errNoPeerManager})
-		return
-	}
-	f := ctx.RequestFuture(a.peermanager, &pmv1.GetPeers{}, a.n.cfg.RequestTimeout)
-	ctx.ReenterAfter(f, func(res any, err error) {
-		ps, ok := res.(*pmv1.Peers)
-		if err != nil || !ok {
-			ctx.Respond(&apiv1.Peers{Error: fmt.Sprintf("peers: %v (answer %T)", err, res)})
+	ask(ctx, a.peermanager, &pmv1.GetPeers{}, a.n.cfg.RequestTimeout, func(ps *pmv1.Peers, err error) {
+		if err != nil {
+			ctx.Respond(&apiv1.Peers{Error: err.Error()})
 			return
 		}
 		out := &apiv1.Peers{Error: ps.GetError()}
@@ -374,9 +366,8 @@ func (a *nodeActor) peers(ctx actor.Context) {
 			return
 		}
 		// The gossipsub score of each peer comes from the router.
-		f := ctx.RequestFuture(a.router, &pubsubv1.GetScores{}, a.n.cfg.RequestTimeout)
-		ctx.ReenterAfter(f, func(res any, err error) {
-			if sc, ok := res.(*pubsubv1.Scores); ok && err == nil {
+		ask(ctx, a.router, &pubsubv1.GetScores{}, a.n.cfg.RequestTimeout, func(sc *pubsubv1.Scores, err error) {
+			if err == nil {
 				byID := make(map[string]float64, len(sc.GetPeers()))
 				for _, s := range sc.GetPeers() {
 					byID[peer.ID(s.GetPeer()).String()] = s.GetScore()
@@ -422,19 +413,14 @@ func (a *nodeActor) addPeer(ctx actor.Context, addr string) {
 		ctx.Respond(&apiv1.PeerAdded{Error: err.Error()})
 		return
 	}
-	if a.peermanager == nil {
-		ctx.Respond(&apiv1.PeerAdded{Error: errNoPeerManager})
-		return
-	}
 	req := &pmv1.ConnectToNodes{Nodes: []string{addr}, Source: dialerv1.DialSource_DIAL_SOURCE_API}
-	f := ctx.RequestFuture(a.peermanager, req, a.n.cfg.RequestTimeout+dialer.DefaultConfig().DialTimeout)
-	ctx.ReenterAfter(f, func(res any, err error) {
-		nc, ok := res.(*pmv1.NodesConnected)
+	timeout := a.n.cfg.RequestTimeout + dialer.DefaultConfig().DialTimeout
+	ask(ctx, a.peermanager, req, timeout, func(nc *pmv1.NodesConnected, err error) {
 		switch {
 		case err != nil:
 			ctx.Respond(&apiv1.PeerAdded{Error: fmt.Sprintf("connect %s: %v", addr, err)})
-		case !ok || len(nc.GetResults()) != 1:
-			ctx.Respond(&apiv1.PeerAdded{Error: fmt.Sprintf("connect %s: unexpected answer %v %s", addr, res, nc.GetError())})
+		case len(nc.GetResults()) != 1:
+			ctx.Respond(&apiv1.PeerAdded{Error: fmt.Sprintf("connect %s: %d results %s", addr, len(nc.GetResults()), nc.GetError())})
 		default:
 			r := nc.GetResults()[0]
 			out := &apiv1.PeerAdded{PeerId: peer.ID(r.GetPeerId()).String(), Error: r.GetError()}
@@ -625,21 +611,13 @@ func (a *nodeActor) deliver(ctx actor.Context, d *pubsubv1.Delivered) {
 
 func (a *nodeActor) publish(ctx actor.Context, msg *apiv1.Publish) {
 	topic := msg.GetTopic()
-	if a.router == nil {
-		ctx.Respond(&apiv1.Published{Topic: topic, Error: errNoRouter})
-		return
-	}
-	f := ctx.RequestFuture(a.router, &pubsubv1.Publish{Topic: topic, Data: msg.GetData()}, a.n.cfg.RequestTimeout)
-	ctx.ReenterAfter(f, func(res any, err error) {
-		p, ok := res.(*pubsubv1.Published)
-		switch {
-		case err != nil:
-			ctx.Respond(&apiv1.Published{Topic: topic, Error: fmt.Sprintf("publish: %v", err)})
-		case !ok:
-			ctx.Respond(&apiv1.Published{Topic: topic, Error: fmt.Sprintf("publish: unexpected answer %T", res)})
-		default:
-			ctx.Respond(&apiv1.Published{Topic: topic, MessageId: p.GetMessageId(), Error: p.GetError()})
+	req := &pubsubv1.Publish{Topic: topic, Data: msg.GetData()}
+	ask(ctx, a.router, req, a.n.cfg.RequestTimeout, func(p *pubsubv1.Published, err error) {
+		if err != nil {
+			ctx.Respond(&apiv1.Published{Topic: topic, Error: err.Error()})
+			return
 		}
+		ctx.Respond(&apiv1.Published{Topic: topic, MessageId: p.GetMessageId(), Error: p.GetError()})
 	})
 }
 
@@ -663,24 +641,19 @@ func (a *nodeActor) mesh(ctx actor.Context) {
 		return
 	}
 	topics := a.joinedTopics()
-	var next func(i int)
-	next = func(i int) {
-		if i == len(topics) {
-			ctx.Respond(out)
-			return
-		}
-		f := ctx.RequestFuture(a.router, &pubsubv1.GetMesh{Topic: topics[i]}, a.n.cfg.RequestTimeout)
-		ctx.ReenterAfter(f, func(res any, err error) {
-			m, ok := res.(*pubsubv1.Mesh)
-			if err != nil || !ok || m.GetError() != "" {
-				out.Error = fmt.Sprintf("mesh of %s: %v%s", topics[i], err, m.GetError())
+	inTurn(len(topics), func(i int, next func()) {
+		ask(ctx, a.router, &pubsubv1.GetMesh{Topic: topics[i]}, a.n.cfg.RequestTimeout, func(m *pubsubv1.Mesh, err error) {
+			if err == nil && m.GetError() != "" {
+				err = errors.New(m.GetError())
+			}
+			if err != nil {
+				out.Error = fmt.Sprintf("mesh of %s: %v", topics[i], err)
 			} else {
 				out.Topics = append(out.Topics, &apiv1.TopicMesh{Topic: topics[i], PeerIds: peerIDs(m.GetMesh())})
 			}
-			next(i + 1)
+			next()
 		})
-	}
-	next(0)
+	}, func() { ctx.Respond(out) })
 }
 
 func peerIDs(raw [][]byte) []string {
@@ -694,15 +667,9 @@ func peerIDs(raw [][]byte) []string {
 }
 
 func (a *nodeActor) scores(ctx actor.Context) {
-	if a.router == nil {
-		ctx.Respond(&apiv1.Scores{Error: errNoRouter})
-		return
-	}
-	f := ctx.RequestFuture(a.router, &pubsubv1.GetScores{}, a.n.cfg.RequestTimeout)
-	ctx.ReenterAfter(f, func(res any, err error) {
-		s, ok := res.(*pubsubv1.Scores)
-		if err != nil || !ok {
-			ctx.Respond(&apiv1.Scores{Error: fmt.Sprintf("scores: %v (answer %T)", err, res)})
+	ask(ctx, a.router, &pubsubv1.GetScores{}, a.n.cfg.RequestTimeout, func(s *pubsubv1.Scores, err error) {
+		if err != nil {
+			ctx.Respond(&apiv1.Scores{Error: err.Error()})
 			return
 		}
 		out := &apiv1.Scores{}
@@ -741,22 +708,15 @@ func (a *nodeActor) stop(ctx actor.Context) {
 		}
 		ctx.Respond(out)
 	}
-	var next func(i int)
-	next = func(i int) {
-		if i == len(topics) {
-			a.flush(ctx, &errs, finish)
-			return
-		}
-		f := ctx.RequestFuture(a.router, &pubsubv1.Leave{Topic: topics[i]}, a.n.cfg.StopTimeout)
-		ctx.ReenterAfter(f, func(res any, err error) {
-			if l, ok := res.(*pubsubv1.Left); err != nil || !ok || l.GetError() != "" {
+	inTurn(len(topics), func(i int, next func()) {
+		ask(ctx, a.router, &pubsubv1.Leave{Topic: topics[i]}, a.n.cfg.StopTimeout, func(l *pubsubv1.Left, err error) {
+			if err != nil || l.GetError() != "" {
 				errs = append(errs, fmt.Sprintf("leave %s: %v %s", topics[i], err, l.GetError()))
 			}
 			a.dropTopic(topics[i])
-			next(i + 1)
+			next()
 		})
-	}
-	next(0)
+	}, func() { a.flush(ctx, &errs, finish) })
 }
 
 // flush makes every accepted peer-store change durable, then calls done.
@@ -765,11 +725,49 @@ func (a *nodeActor) flush(ctx actor.Context, errs *[]string, done func()) {
 		done()
 		return
 	}
-	f := ctx.RequestFuture(a.storage, &storagev1.Flush{}, a.n.cfg.StopTimeout)
-	ctx.ReenterAfter(f, func(res any, err error) {
-		if fl, ok := res.(*storagev1.Flushed); err != nil || !ok || fl.GetError() != "" {
+	ask(ctx, a.storage, &storagev1.Flush{}, a.n.cfg.StopTimeout, func(fl *storagev1.Flushed, err error) {
+		if err != nil || fl.GetError() != "" {
 			*errs = append(*errs, fmt.Sprintf("flush peer store: %v %s", err, fl.GetError()))
 		}
 		done()
 	})
+}
+
+// ask sends req to a child and continues with its typed answer on the
+// actor's own goroutine (ReenterAfter), so the node keeps serving other
+// requests meanwhile. A missing child, a timeout or an answer of another
+// type continues with an error naming the request.
+func ask[T proto.Message](ctx actor.Context, to *actor.PID, req proto.Message, timeout time.Duration, then func(T, error)) {
+	var zero T
+	if to == nil {
+		then(zero, fmt.Errorf("%T: the actor for it is not running in this node", req))
+		return
+	}
+	f := ctx.RequestFuture(to, req, timeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if err != nil {
+			then(zero, fmt.Errorf("%T: %w", req, err))
+			return
+		}
+		v, ok := res.(T)
+		if !ok {
+			then(zero, fmt.Errorf("%T: unexpected answer %T", req, res))
+			return
+		}
+		then(v, nil)
+	})
+}
+
+// inTurn runs step(0) … step(n-1) one after the other — each calls next when
+// its answer has arrived — and then done.
+func inTurn(n int, step func(i int, next func()), done func()) {
+	var run func(i int)
+	run = func(i int) {
+		if i == n {
+			done()
+			return
+		}
+		step(i, func() { run(i + 1) })
+	}
+	run(0)
 }

@@ -48,7 +48,24 @@ func waitForMesh(n *peermesh.Node) error {
 	return fmt.Errorf("no mesh peer on %s", topic)
 }
 
-// received collects the payloads a subscriber actor is sent.
+// pair spawns two nodes, alice and bob, in an ActorSystem that stands for
+// the embedding program's own; stop closes both nodes and the system.
+func pair() (sys *actor.ActorSystem, a, b *peermesh.Node, alice, bob *actor.PID, stop func()) {
+	sys = actor.NewActorSystem()
+	a, b = newNode("alice"), newNode("bob")
+	alice, errA := a.Spawn(sys.Root) // the node is a child of the caller's context
+	bob, errB := b.Spawn(sys.Root)
+	if errA != nil || errB != nil {
+		panic(fmt.Sprint(errA, errB))
+	}
+	return sys, a, b, alice, bob, func() {
+		_ = a.Close(context.Background())
+		_ = b.Close(context.Background())
+		sys.Shutdown()
+	}
+}
+
+// subscriber is a user actor that passes on the payloads it receives.
 func subscriber(out chan<- string) *actor.Props {
 	return actor.PropsFromFunc(func(c actor.Context) {
 		if m, ok := c.Message().(*apiv1.MessageReceived); ok {
@@ -59,13 +76,8 @@ func subscriber(out chan<- string) *actor.Props {
 
 // Two nodes embedded in one ActorSystem exchange a message over loopback.
 func Example() {
-	sys := actor.NewActorSystem()
-	defer sys.Shutdown()
-	a, b := newNode("alice"), newNode("bob")
-	defer a.Close(context.Background())
-	defer b.Close(context.Background())
-	alice, _ := a.Spawn(sys.Root)
-	bob, _ := b.Spawn(sys.Root)
+	sys, a, b, alice, bob, stop := pair()
+	defer stop()
 
 	// Bob's own actor receives the topic's messages.
 	got := make(chan string, 1)
@@ -98,13 +110,8 @@ func Example() {
 // pubsubv1.RegisterValidator to its router, which asks the validator about
 // every message received on the topic before delivering or forwarding it.
 func Example_validator() {
-	sys := actor.NewActorSystem()
-	defer sys.Shutdown()
-	a, b := newNode("alice"), newNode("bob")
-	defer a.Close(context.Background())
-	defer b.Close(context.Background())
-	alice, _ := a.Spawn(sys.Root)
-	bob, _ := b.Spawn(sys.Root)
+	sys, a, b, alice, bob, stop := pair()
+	defer stop()
 
 	// Rejects anything that starts with "spam"; REJECT also counts against
 	// the sender's score (P4).

@@ -116,10 +116,7 @@ func (s Settings) Validate() error {
 	default:
 		return settingError("profile", fmt.Sprintf("%q is not one of waku, libp2p", s.Profile))
 	}
-	if net.ParseIP(s.ListenAddress) == nil {
-		return settingError("listen-address", fmt.Sprintf("%q is not an IP address", s.ListenAddress))
-	}
-	if err := checkPort("tcp-port", s.TCPPort, true); err != nil {
+	if err := checkAddress("listen-address", s.ListenAddress, "tcp-port", s.TCPPort); err != nil {
 		return err
 	}
 	if len(s.StaticNodes) > maxStaticNodes {
@@ -150,24 +147,14 @@ func (s Settings) Validate() error {
 	if s.IPColocationLimit < 0 {
 		return settingError("ip-colocation-limit", fmt.Sprintf("%d, must be 0 (off) or positive", s.IPColocationLimit))
 	}
-	if s.REST {
-		if net.ParseIP(s.RESTAddress) == nil {
-			return settingError("rest-address", fmt.Sprintf("%q is not an IP address", s.RESTAddress))
-		}
-		if err := checkPort("rest-port", s.RESTPort, true); err != nil {
-			return err
-		}
+	if err := checkServer(s.REST, "rest", s.RESTAddress, s.RESTPort); err != nil {
+		return err
 	}
 	if s.RESTRelayCacheCapacity < 1 || s.RESTRelayCacheCapacity > 100_000 {
 		return settingError("rest-relay-cache-capacity", fmt.Sprintf("%d, must be between 1 and 100000", s.RESTRelayCacheCapacity))
 	}
-	if s.MetricsServer {
-		if net.ParseIP(s.MetricsServerAddress) == nil {
-			return settingError("metrics-server-address", fmt.Sprintf("%q is not an IP address", s.MetricsServerAddress))
-		}
-		if err := checkPort("metrics-server-port", s.MetricsServerPort, true); err != nil {
-			return err
-		}
+	if err := checkServer(s.MetricsServer, "metrics-server", s.MetricsServerAddress, s.MetricsServerPort); err != nil {
+		return err
 	}
 	switch strings.ToLower(s.LogLevel) {
 	case "debug", "info", "warn", "error":
@@ -195,9 +182,22 @@ func CheckTopic(t string) error {
 	return nil
 }
 
-func checkPort(name string, p int, zeroOK bool) error {
-	if p < 0 || p > 65535 || (p == 0 && !zeroOK) {
-		return settingError(name, fmt.Sprintf("%d is not a TCP port (0-65535)", p))
+// checkServer checks the address and port settings <name>-address and
+// <name>-port of a server, when it is enabled.
+func checkServer(enabled bool, name, addr string, port int) error {
+	if !enabled {
+		return nil
+	}
+	return checkAddress(name+"-address", addr, name+"-port", port)
+}
+
+// checkAddress checks an IP setting and its TCP port setting (0: any port).
+func checkAddress(addrName, addr, portName string, port int) error {
+	if net.ParseIP(addr) == nil {
+		return settingError(addrName, fmt.Sprintf("%q is not an IP address", addr))
+	}
+	if port < 0 || port > 65535 {
+		return settingError(portName, fmt.Sprintf("%d is not a TCP port (0-65535)", port))
 	}
 	return nil
 }
