@@ -36,7 +36,7 @@ func PeerPID(router *actor.PID, peerKey string) *actor.PID {
 // of the router (its parent receives SessionStarted/SessionClosed and the
 // peer's subscriptions).
 func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
-	return actorkit.Props(func() actor.Actor { return newSession(cfg, deps) }, opts...)
+	return actorkit.Props(func() actor.Actor { return newSession(cfg, deps) }, append(deps.Metrics.mailboxOptions(), opts...)...)
 }
 
 type sessionActor struct {

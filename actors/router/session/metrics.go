@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -17,6 +18,7 @@ type Metrics struct {
 	writes          prometheus.Counter
 	writtenRPCs     prometheus.Counter
 	writtenBytes    prometheus.Counter
+	mailbox         prometheus.Gauge
 }
 
 var priorityLabels = [numLanes]string{"control", "forward", "gossip"}
@@ -60,10 +62,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "libp2p_pubsub_written_bytes_total",
 			Help: "Bytes written to outbound pubsub streams.",
 		}),
+		mailbox: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "libp2p_pubsub_session_mailbox_backlog",
+			Help: "Messages waiting in peer session mailboxes (before the byte-bounded queue).",
+		}),
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.queueDrops, m.queueBytes, m.frameRejections, m.rpcDrops,
-		m.idontwantSaved, m.writes, m.writtenRPCs, m.writtenBytes} {
+		m.idontwantSaved, m.writes, m.writtenRPCs, m.writtenBytes, m.mailbox} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -128,4 +134,22 @@ func (m *Metrics) wrote(items, bytes int) {
 		m.writtenRPCs.Add(float64(items))
 		m.writtenBytes.Add(float64(bytes))
 	}
+}
+
+// backlog is a mailbox middleware that keeps a gauge of the messages waiting
+// in the session mailboxes. protoactor mailboxes are unbounded; the session
+// bounds its queue in bytes once a SendToPeer is dequeued, and this gauge
+// shows whether the mailbox in front of it ever builds up (it only can when
+// the CPU is saturated: enqueueing costs well under a microsecond).
+type backlog struct{ g prometheus.Gauge }
+
+func (b backlog) MailboxStarted()     {}
+func (b backlog) MessagePosted(any)   { b.g.Inc() }
+func (b backlog) MessageReceived(any) { b.g.Dec() }
+func (b backlog) MailboxEmpty()       {}
+func (m *Metrics) mailboxOptions() []actor.PropsOption {
+	if m == nil {
+		return nil
+	}
+	return []actor.PropsOption{actor.WithMailbox(actor.Unbounded(backlog{m.mailbox}))}
 }
