@@ -278,3 +278,21 @@ func TestConfigValidateNamesField(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// In the libp2p profile pubsub data is the payload itself, both ways.
+func TestLibp2pProfilePublishesAndReadsRawPayloads(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.WakuMessages = false
+	ts, n, r := newTestServer(t, cfg)
+	if code, body := do(t, "POST", msgURL(ts.URL, topic), `{"payload":"cmF3"}`); code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	if got := string(n.published[topic][0]); got != "raw" {
+		t.Fatalf("published %q, want the payload itself", got)
+	}
+	r.backlog[topic] = []*apiv1.MessageReceived{{Topic: topic, Data: []byte("raw")}}
+	code, body := do(t, "GET", msgURL(ts.URL, topic), "")
+	if code != http.StatusOK || !strings.Contains(body, `"payload":"cmF3"`) {
+		t.Fatalf("read %d %s", code, body)
+	}
+}
