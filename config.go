@@ -48,8 +48,8 @@ type Config struct {
 	MaxConnections int
 	// PeerStoreCapacity bounds the peer store; 0 means 5 × MaxConnections.
 	PeerStoreCapacity int
-	// PeerPersistence keeps peer records in DataDir and reconnects to them
-	// after a restart.
+	// PeerPersistence keeps peer records in DataDir (ignored without one)
+	// and reconnects to them after a restart.
 	PeerPersistence bool
 	// IPColocationLimit is the most peers accepted from one IP (0: off).
 	IPColocationLimit int

@@ -2,6 +2,7 @@ package peermesh
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -87,9 +88,9 @@ func newNode(cfg Config, d deps) (*Node, error) {
 				return nil, err
 			}
 			if created {
-				log.Info("created node key", "path", cfg.DataDir+"/"+KeyFile)
+				log.Info("created node key", "path", filepath.Join(cfg.DataDir, KeyFile))
 			}
-		} else if key, _, err = crypto.GenerateSecp256k1Key(nil); err != nil {
+		} else if key, _, err = crypto.GenerateSecp256k1Key(rand.Reader); err != nil {
 			return nil, fmt.Errorf("generate node key: %w", err)
 		}
 	}
