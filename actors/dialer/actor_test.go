@@ -178,7 +178,7 @@ func TestActorJoinsRequestsForThePeerInFlight(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(5*time.Second, nil)))
 		first, second := e.p, actortest.NewProbe(t, e.sys)
 		first.Request(e.pid, dialMsg(testPeer(1), relay))
-		time.Sleep(2 * time.Second) // virtual: the second asks while the dial runs
+		first.ExpectNoMessage(2 * time.Second) // the second asks while the dial runs
 		second.Request(e.pid, dialMsg(testPeer(1), static))
 		first.ExpectMessageWithin(time.Minute, completed(testPeer(1), connected, "", 5*time.Second))
 		second.ExpectMessageWithin(time.Minute, completed(testPeer(1), connected, "", 3*time.Second))
@@ -193,7 +193,7 @@ func TestActorCancelAnswersCancelledOnceAndStopsTheDial(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Hour, nil)))
 		p := e.p
 		p.Request(e.pid, dialMsg(testPeer(1), api))
-		time.Sleep(time.Second)
+		p.ExpectNoMessage(time.Second) // the dial is running
 		p.Send(e.pid, &dialerv1.CancelDial{PeerId: []byte(testPeer(1))})
 		p.ExpectMessage(completed(testPeer(1), dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED, "cancelled by CancelDial", time.Second))
 		p.ExpectNoMessage(2 * time.Hour) // the late report does not answer again
@@ -246,7 +246,10 @@ func TestActorStatusReportsInFlightAndQueued(t *testing.T) {
 		p.Request(e.pid, &dialerv1.GetDialStatus{})
 		p.ExpectMessage(&dialerv1.DialStatus{InFlight: 2, Queued: 3, MaxInFlight: 2, MaxQueued: 1000})
 		wantMetric(t, e.reg, 3, "peermesh_dialer_queue_length")
-		time.Sleep(3 * time.Second)
+		// Five one-second dials, two at a time, end at 3 s; requests sent
+		// without a sender are never answered. The last dial ends at the very
+		// instant the wait does: Wait lets the pool take its report first.
+		p.ExpectNoMessage(3 * time.Second)
 		synctest.Wait()
 		p.Request(e.pid, &dialerv1.GetDialStatus{})
 		p.ExpectMessage(&dialerv1.DialStatus{MaxInFlight: 2, MaxQueued: 1000})
@@ -262,7 +265,7 @@ func TestActorStopCancelsEveryDialAndAnswersEveryWaiter(t *testing.T) {
 		for i := range 5 {
 			p.Request(e.pid, dialMsg(testPeer(i), px))
 		}
-		time.Sleep(time.Second)
+		p.ExpectNoMessage(time.Second) // two dials running, three queued
 		e.sys.Root.Stop(e.pid)
 		seen := map[peer.ID]bool{}
 		for _, got := range actortest.ReceiveN[*dialerv1.DialCompleted](p, 5, time.Minute) {
