@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"io"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peermesh/peermesh/actors/router"
+	"github.com/peermesh/peermesh/actortest"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -129,5 +131,57 @@ func TestBadInputOnRealStream(t *testing.T) {
 			}
 			_ = n.request(t, &pubsubv1.GetScores{})
 		})
+	}
+}
+
+// TestSecondInboundStreamReplacesFirst: a peer that opens a new pubsub
+// stream to us gets its old one reset; RPCs on the new one are served.
+func TestSecondInboundStreamReplacesFirst(t *testing.T) {
+	n := newNode(t, router.DefaultConfig(wire.ProfileWaku))
+	n.join(t, "t", nil)
+	client := newHost(t)
+	// The client speaks the protocol too, so the router's own outbound
+	// stream to it succeeds (it only reads and discards).
+	client.SetStreamHandler(wire.ProtocolWakuRelay, func(s network.Stream) { _, _ = io.Copy(io.Discard, s) })
+	connect(t, &node{host: client}, n)
+	open := func() network.Stream {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := client.NewStream(ctx, n.host.ID(), wire.ProtocolWakuRelay)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+		return s
+	}
+	sub := true
+	hello := func(s network.Stream) {
+		b, _ := proto.Marshal(&gossipsubv1.RPC{Subscriptions: []*gossipsubv1.SubOpts{{Topicid: proto.String("t"), Subscribe: &sub}}})
+		if _, err := s.Write(frame(b)); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+	}
+	first := open()
+	hello(first)
+	eventually(t, 10*time.Second, "subscription seen", func() error {
+		if len(n.mesh(t, "t").GetPeers()) != 1 {
+			return errors.New("client not subscribed yet")
+		}
+		return nil
+	})
+	second := open()
+	hello(second)
+	if _, err := first.Read(make([]byte, 1)); err == nil || !errors.Is(err, network.ErrReset) && !errors.As(err, new(*network.StreamError)) {
+		t.Fatalf("first stream: read %v, want a reset", err)
+	}
+	// The second stream is live: a message sent on it is delivered.
+	msg := &gossipsubv1.Message{Topic: proto.String("t"), Data: []byte("via second")}
+	b, _ := proto.Marshal(&gossipsubv1.RPC{Publish: []*gossipsubv1.Message{msg}})
+	if _, err := second.Write(frame(b)); err != nil {
+		t.Fatalf("write on second: %v", err)
+	}
+	d := actortest.ExpectWithin[*pubsubv1.Delivered](n.sub, 10*time.Second)
+	if string(d.GetMessage().GetData()) != "via second" {
+		t.Fatalf("delivered %v", d)
 	}
 }
