@@ -2,9 +2,9 @@ package router_test
 
 import (
 	"context"
-	"io"
 	"encoding/binary"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"runtime"
 	"testing"
