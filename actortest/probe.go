@@ -55,7 +55,7 @@ func NewProbe(t testing.TB, sys *actor.ActorSystem) *Probe {
 	p.pid = sys.Root.Spawn(props)
 	t.Cleanup(func() {
 		// A test may have stopped the probe itself; stopping it again would
-		// post to a dead letter whose throttle timer outlives a synctest bubble.
+		// only add a dead letter to the test log.
 		if _, alive := sys.ProcessRegistry.Get(p.pid); alive {
 			sys.Root.Stop(p.pid)
 		}

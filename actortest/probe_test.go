@@ -121,6 +121,7 @@ type recordingTB struct {
 	testing.TB
 	mu     sync.Mutex
 	errors []string
+	logs   []string
 	fatal  bool
 }
 
@@ -215,5 +216,171 @@ func TestProbeStoppedByTheTestIsNotStoppedAgain(t *testing.T) {
 		watcher.Watch(p.PID())
 		sys.Root.Stop(p.PID())
 		watcher.ExpectTerminated(p.PID())
+	})
+}
+
+func (r *recordingTB) Log(args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logs = append(r.logs, sprintf("%v", args...))
+}
+
+func (r *recordingTB) logged() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.logs, "\n")
+}
+
+func TestExpectMessageFailureShowsADiff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		rec := &recordingTB{TB: t}
+		p := actortest.NewProbe(rec, sys)
+		actortest.NewProbe(t, sys).Send(p.PID(), wrapperspb.String("got this"))
+		if !runFailing(func() { p.ExpectMessage(wrapperspb.String("wanted that")) }) {
+			t.Fatal("ExpectMessage of a different message did not fail")
+		}
+		msg := rec.all()
+		for _, want := range []string{"(-want +got)", `-`, `"wanted that"`, `+`, `"got this"`, "arrived (latest 1"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("failure %q lacks %q", msg, want)
+			}
+		}
+	})
+}
+
+func TestFishFailureListsWhatItSkipped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		rec := &recordingTB{TB: t}
+		p := actortest.NewProbe(rec, sys)
+		other := actortest.NewProbe(t, sys)
+		for _, s := range []string{"first", "second"} {
+			other.Send(p.PID(), wrapperspb.String(s))
+		}
+		start := time.Now()
+		if !runFailing(func() {
+			actortest.FishWithin(p, time.Minute, func(m *wrapperspb.StringValue) bool { return m.GetValue() == "never" })
+		}) {
+			t.Fatal("Fish with no match did not fail")
+		}
+		if waited := time.Since(start); waited != time.Minute {
+			t.Errorf("Fish gave up after %s, want its timeout of 1m", waited)
+		}
+		msg := rec.all()
+		for _, want := range []string{"fished for *wrapperspb.StringValue", "first", "second", "arrived (latest 2"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("failure %q lacks %q", msg, want)
+			}
+		}
+	})
+}
+
+func TestExpectNoMessageFailsWhenOneArrives(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		rec := &recordingTB{TB: t}
+		p := actortest.NewProbe(rec, sys)
+		actortest.NewProbe(t, sys).Send(p.PID(), wrapperspb.String("unwelcome"))
+		if !runFailing(func() { p.ExpectNoMessage(time.Second) }) {
+			t.Fatal("ExpectNoMessage did not fail on a message")
+		}
+		if msg := rec.all(); !strings.Contains(msg, "expected no message for 1s") || !strings.Contains(msg, "unwelcome") {
+			t.Errorf("failure %q does not name the message", msg)
+		}
+	})
+}
+
+func TestExpectTerminatedOfAnotherActorFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		rec := &recordingTB{TB: t}
+		p := actortest.NewProbe(rec, sys)
+		stopped, other := sys.Root.Spawn(echoProps()), sys.Root.Spawn(echoProps())
+		p.Watch(stopped)
+		sys.Root.Stop(stopped)
+		if !runFailing(func() { p.ExpectTerminated(other) }) {
+			t.Fatal("ExpectTerminated accepted the Terminated of another actor")
+		}
+		if msg := rec.all(); !strings.Contains(msg, "expected Terminated of "+other.String()) {
+			t.Errorf("failure %q does not name the actor expected", msg)
+		}
+	})
+}
+
+func TestUnwatchStopsTheTerminated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		pid := sys.Root.Spawn(echoProps())
+		p.Watch(pid)
+		p.Unwatch(pid)
+		sys.Root.Stop(pid)
+		p.ExpectNoMessage(time.Minute)
+	})
+}
+
+func TestWatchOfAStoppedActorTerminatesAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		pid := sys.Root.Spawn(echoProps())
+		if err := sys.Root.StopFuture(pid).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		p.Watch(pid)
+		p.ExpectTerminated(pid)
+	})
+}
+
+func TestReceiveNKeepsArrivalOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		pid := sys.Root.Spawn(echoProps())
+		for _, s := range []string{"a", "b", "c"} {
+			p.Request(pid, wrapperspb.String(s))
+		}
+		var got []string
+		for _, m := range actortest.ReceiveN[*wrapperspb.StringValue](p, 3, time.Second) {
+			got = append(got, m.GetValue())
+		}
+		if strings.Join(got, "") != "ABC" {
+			t.Fatalf("ReceiveN = %v, want A B C", got)
+		}
+	})
+}
+
+func TestNewSystemLogsIntoTheTest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recordingTB{TB: t}
+		sys := actortest.NewSystem(rec)
+		pid := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				if _, ok := c.Message().(*actor.Started); ok {
+					c.Logger().Info("hello from an actor", "peer", "p1")
+				}
+			})
+		}))
+		synctest.Wait()
+		if got := rec.logged(); !strings.Contains(got, "INFO hello from an actor") || !strings.Contains(got, "peer=p1") {
+			t.Fatalf("test log %q lacks the actor's line", got)
+		}
+		sys.Root.Stop(pid)
+	})
+}
+
+// TestDeadLetterAtTheEndOfABubbleIsHarmless: a message to a stopped actor as
+// the last thing a test does must not leave protoactor's dead-letter
+// throttle goroutine behind in the bubble (synctest would report a deadlock).
+func TestDeadLetterAtTheEndOfABubbleIsHarmless(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		p := actortest.NewProbe(t, sys)
+		pid := sys.Root.Spawn(echoProps())
+		if err := sys.Root.StopFuture(pid).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		p.Send(pid, wrapperspb.String("to nobody"))
 	})
 }

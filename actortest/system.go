@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -15,6 +17,15 @@ import (
 
 // NewSystem returns an actor system whose logs go to t and which is shut down
 // when the test ends. Non-protobuf messages sent by peermesh actors fail t.
+//
+// It works inside a testing/synctest bubble, dead letters included: protoactor
+// throttles its dead-letter log with a goroutine that waits one throttle
+// interval after the first dead letter, and a bubble whose last goroutine is
+// still waiting when the test ends panics with a deadlock (a test that
+// watches an actor that already stopped, or replies to a stopped requester,
+// would fail for nothing). The cleanup therefore waits, after shutting the
+// system down, until the interval of the latest dead letter has passed:
+// virtual time in a bubble, and no wait at all when there was none.
 func NewSystem(t testing.TB) *actor.ActorSystem {
 	t.Helper()
 	h := &testLogHandler{state: &testLogState{t: t}, level: slog.LevelInfo}
@@ -27,8 +38,29 @@ func NewSystem(t testing.TB) *actor.ActorSystem {
 				sender, msg, target)
 		},
 	})
+	var lastDeadLetter atomic.Int64 // UnixNano; 0: none yet
+	sys.EventStream.Subscribe(func(msg any) {
+		if _, ok := msg.(*actor.DeadLetterEvent); ok {
+			lastDeadLetter.Store(time.Now().UnixNano())
+		}
+	})
 	t.Cleanup(func() {
 		sys.Shutdown()
+		// Bounded: an actor left running that keeps sending to a stopped one
+		// makes a dead letter every interval, and must not hold the test.
+		for range 4 {
+			last := lastDeadLetter.Load()
+			if last == 0 {
+				break
+			}
+			// The throttle's timer fires one interval after it started; one
+			// nanosecond more and its goroutine has been released.
+			wait := time.Until(time.Unix(0, last).Add(sys.Config.DeadLetterThrottleInterval + time.Nanosecond))
+			if wait <= 0 {
+				break
+			}
+			<-time.After(wait)
+		}
 		h.state.close()
 	})
 	return sys
