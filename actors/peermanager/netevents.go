@@ -40,9 +40,12 @@ type NetEvents struct {
 	done chan struct{}
 
 	mu sync.Mutex
-	// conns counts the open connections per peer; it is bounded by the
-	// host's own connections.
-	conns map[peer.ID]int
+	// conns holds the open connections of each peer. A set, not a count: at
+	// start a connection can be reported twice (by the initial listing and
+	// by the notifiee, since the swarm lists a connection before it notifies
+	// it), and a count would then never reach zero and the peer would stay
+	// connected in the books forever. Bounded by the host's own connections.
+	conns map[peer.ID]map[network.Conn]struct{}
 }
 
 // StartNetEvents subscribes to h's events and sends the messages to pm
@@ -57,11 +60,13 @@ func startNetEvents(h host.Host, send func(proto.Message)) (*NetEvents, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netevents: subscribe to identify events: %w", err)
 	}
-	n := &NetEvents{h: h, send: send, sub: sub, done: make(chan struct{}), conns: make(map[peer.ID]int)}
+	n := &NetEvents{h: h, send: send, sub: sub, done: make(chan struct{}), conns: make(map[peer.ID]map[network.Conn]struct{})}
 	h.Network().Notify(n)
-	// Connections that existed before the notifiee was installed.
+	// Connections that existed before the notifiee was installed. One that
+	// is already closed is skipped: its Disconnected may have come and gone
+	// (the swarm closes a connection before it notifies the close).
 	for _, c := range h.Network().Conns() {
-		n.Connected(h.Network(), c)
+		n.add(c, true)
 	}
 	go n.loop()
 	return n, nil
@@ -89,15 +94,28 @@ func (n *NetEvents) loop() {
 
 // Connected implements network.Notifiee; the swarm calls it for every new
 // connection.
-func (n *NetEvents) Connected(_ network.Network, c network.Conn) {
+func (n *NetEvents) Connected(_ network.Network, c network.Conn) { n.add(c, false) }
+
+// add records an open connection; the peer's first one sends PeerConnected.
+func (n *NetEvents) add(c network.Conn, skipClosed bool) {
 	p := c.RemotePeer()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.conns[p]++
-	if n.conns[p] > 1 {
+	if skipClosed && c.IsClosed() {
 		return
 	}
-	n.send(connectedEvent(c))
+	set := n.conns[p]
+	if set == nil {
+		set = make(map[network.Conn]struct{}, 1)
+		n.conns[p] = set
+	}
+	if _, seen := set[c]; seen {
+		return
+	}
+	set[c] = struct{}{}
+	if len(set) == 1 {
+		n.send(connectedEvent(c))
+	}
 }
 
 // connectedEvent describes a peer's connection as a PeerConnected.
@@ -115,10 +133,12 @@ func (n *NetEvents) Disconnected(_ network.Network, c network.Conn) {
 	p := c.RemotePeer()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.conns[p] == 0 {
-		return
+	set := n.conns[p]
+	if _, open := set[c]; !open {
+		return // never reported connected (closed before the adapter started)
 	}
-	if n.conns[p]--; n.conns[p] > 0 {
+	delete(set, c)
+	if len(set) > 0 {
 		return
 	}
 	delete(n.conns, p)
@@ -146,7 +166,7 @@ func (n *NetEvents) identified(ev event.EvtPeerIdentificationCompleted) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.conns[ev.Peer] > 0 {
+	if len(n.conns[ev.Peer]) > 0 {
 		n.send(msg)
 	}
 }
