@@ -51,7 +51,8 @@ func TestActorsShareTheBubble(t *testing.T) {
 }
 
 // TestRoutersDeliverAndReport: five routers in a seeded topology deliver
-// every published message to every node (ExpectDelivered), and the helpers
+// every published message to every node within a heartbeat (Collect,
+// ExpectDelivered, Latency), and the helpers
 // report what the routers say: meshes within [Dlo, Dhi], a known peer's
 // score, and a metric by name and label.
 func TestRoutersDeliverAndReport(t *testing.T) {
@@ -69,7 +70,13 @@ func TestRoutersDeliverAndReport(t *testing.T) {
 		rs.Heartbeats(3)
 		published := rs.Publish(20)
 		rs.Heartbeats(1)
+		rs.Collect()
 		rs.ExpectDelivered(published, 10*time.Second)
+		// Collected one heartbeat after publication: every delivery is
+		// stamped 1 s (plus Collect's nanosecond polls) after its publish.
+		if maxL, p99 := rs.Latency(published); p99 < time.Second || maxL > time.Second+time.Millisecond {
+			t.Fatalf("latency max %s p99 %s, want 1s (collected at the next heartbeat)", maxL, p99)
+		}
 		for i, nd := range rs.Nodes {
 			if m := len(rs.Mesh(i)); m < 1 || m > nd.Config.Mesh.Dhi {
 				t.Fatalf("node %d mesh of %d", i, m)

@@ -48,6 +48,10 @@ type Routers struct {
 	tb  testing.TB
 	rng *rand.Rand
 	seq int
+	// publishedAt is when Publish sent each message; got[i] when node i's
+	// subscriber received it (as seen by Collect or ExpectDelivered).
+	publishedAt map[string]time.Time
+	got         []map[string]time.Time
 }
 
 // StartRouters spawns a router (router.DefaultConfig(profile), a fresh one
@@ -55,7 +59,8 @@ type Routers struct {
 // hosts, joins topic and subscribes a probe to it. Hosts are not connected.
 func StartRouters(tb testing.TB, nw *Network, hosts []int, profile wire.Profile, topic string, seed uint64) *Routers {
 	tb.Helper()
-	r := &Routers{Sys: actortest.NewSystem(tb), Topic: topic, tb: tb, rng: rand.New(rand.NewPCG(seed, 0xb0b))}
+	r := &Routers{Sys: actortest.NewSystem(tb), Topic: topic, tb: tb, rng: rand.New(rand.NewPCG(seed, 0xb0b)),
+		publishedAt: map[string]time.Time{}}
 	for _, i := range hosts {
 		n := &Node{Index: i, ID: nw.Hosts[i].ID(), Config: router.DefaultConfig(profile), Registry: prometheus.NewRegistry(),
 			API: actortest.NewProbe(tb, r.Sys), Sub: actortest.NewProbe(tb, r.Sys)}
@@ -67,6 +72,7 @@ func StartRouters(tb testing.TB, nw *Network, hosts []int, profile wire.Profile,
 		n.Sub.Request(n.Router, &pubsubv1.Subscribe{Topic: topic})
 		actortest.Expect[*pubsubv1.Subscribed](n.Sub)
 		r.Nodes = append(r.Nodes, n)
+		r.got = append(r.got, map[string]time.Time{})
 	}
 	return r
 }
@@ -102,29 +108,77 @@ func (r *Routers) Publish(k int) []string {
 			r.tb.Fatalf("sim: node %d publish: %s", n.Index, p.GetError())
 		}
 		out = append(out, data)
+		r.publishedAt[data] = time.Now()
 	}
 	return out
 }
 
 // ExpectDelivered checks that every node's subscriber receives each of want
 // within timeout of protocol time per delivery, and only honest messages.
-// Inside a bubble the wait costs no wall time.
+// Deliveries already seen by Collect count. Inside a bubble the wait costs no
+// wall time.
 func (r *Routers) ExpectDelivered(want []string, timeout time.Duration) {
 	r.tb.Helper()
-	for _, n := range r.Nodes {
-		missing := make(map[string]bool, len(want))
+	for i, n := range r.Nodes {
 		for _, w := range want {
-			missing[w] = true
-		}
-		for len(missing) > 0 {
-			d := actortest.ExpectWithin[*pubsubv1.Delivered](n.Sub, timeout)
-			data := string(d.GetMessage().GetData())
-			if !strings.HasPrefix(data, HonestPrefix) {
-				r.tb.Fatalf("sim: node %d delivered a message no honest node published: %q", n.Index, data)
+			for r.got[i][w].IsZero() {
+				r.record(i, actortest.ExpectWithin[*pubsubv1.Delivered](n.Sub, timeout))
 			}
-			delete(missing, data)
 		}
 	}
+}
+
+// Collect takes every delivery already queued at the subscribers without
+// waiting, stamped with the current (virtual) time: called after each
+// heartbeat, it measures delivery latency to heartbeat precision. Only
+// meaningful inside a bubble, where nothing arrives while the test runs.
+func (r *Routers) Collect() {
+	r.tb.Helper()
+	for i, n := range r.Nodes {
+		for {
+			// A 1 ns wait fires only once the bubble is idle, so everything
+			// already queued is taken first.
+			rec, ok := n.Sub.Next(time.Nanosecond)
+			if !ok {
+				break
+			}
+			d, isDelivery := rec.Message.(*pubsubv1.Delivered)
+			if !isDelivery {
+				r.tb.Fatalf("sim: node %d subscriber got %T", i, rec.Message)
+			}
+			r.record(i, d)
+		}
+	}
+}
+
+func (r *Routers) record(i int, d *pubsubv1.Delivered) {
+	r.tb.Helper()
+	data := string(d.GetMessage().GetData())
+	if !strings.HasPrefix(data, HonestPrefix) {
+		r.tb.Fatalf("sim: node %d delivered a message no honest node published: %q", r.Nodes[i].Index, data)
+	}
+	if r.got[i][data].IsZero() {
+		r.got[i][data] = time.Now()
+	}
+}
+
+// Latency returns the largest time from publication to delivery over every
+// node and message of want that Collect or ExpectDelivered saw, and the 99th
+// percentile.
+func (r *Routers) Latency(want []string) (maxLatency, p99 time.Duration) {
+	var all []time.Duration
+	for i := range r.Nodes {
+		for _, w := range want {
+			if at := r.got[i][w]; !at.IsZero() {
+				all = append(all, at.Sub(r.publishedAt[w]))
+			}
+		}
+	}
+	if len(all) == 0 {
+		return 0, 0
+	}
+	slices.Sort(all)
+	return all[len(all)-1], all[(len(all)*99)/100]
 }
 
 // Score returns node i's view of p's score (zero for a peer it does not know).

@@ -51,6 +51,10 @@ func TestSybilEclipse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) { runEclipse(t, sc) })
 }
 
+// deadline is the evaluation's delivery target for the dawn scenarios
+// (reliability-anchors a.4: 100 % delivery within 4 s).
+const deadline = 4 * time.Second
+
 func runEclipse(t *testing.T, sc eclipse) {
 	const topic = "blocks"
 	ctx := context.Background()
@@ -89,6 +93,7 @@ func runEclipse(t *testing.T, sc eclipse) {
 	for beat := range sc.run {
 		published = append(published, rs.Publish(sc.perBeat)...)
 		rs.Heartbeats(1)
+		rs.Collect()
 		for i := range rs.Nodes {
 			now := map[peer.ID]int{}
 			for _, p := range rs.Mesh(i) {
@@ -103,9 +108,14 @@ func runEclipse(t *testing.T, sc eclipse) {
 		}
 	}
 	rs.Heartbeats(3)
+	rs.Collect()
 	rs.ExpectDelivered(published, 10*time.Second)
-	t.Logf("%d messages delivered to all %d honest nodes; longest sybil mesh tenure %d heartbeats (%s); sybil mesh share at the end %.0f %%",
-		len(published), sc.honest, longest, longestAt, 100*meshShare(rs, isSybil))
+	maxLatency, p99 := rs.Latency(published)
+	t.Logf("%d messages delivered to all %d honest nodes, latency p99 %s max %s (heartbeat precision); longest sybil mesh tenure %d heartbeats (%s); sybil mesh share at the end %.0f %%",
+		len(published), sc.honest, p99, maxLatency, longest, longestAt, 100*meshShare(rs, isSybil))
+	if maxLatency > deadline {
+		t.Fatalf("a message took %s to reach an honest node, deadline %s", maxLatency, deadline)
+	}
 	if sybilShare < 0.5 {
 		t.Fatalf("the sybils held only %.0f %% of the honest meshes at dawn: the scenario does not attack", 100*sybilShare)
 	}
