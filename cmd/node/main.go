@@ -24,8 +24,23 @@ import (
 	"github.com/peermesh/peermesh/internal/rest"
 )
 
-// shutdownTimeout bounds the graceful stop after the first signal.
-const shutdownTimeout = 5 * time.Second
+// shutdownTimeout bounds the graceful stop after the first signal; the HTTP
+// servers get httpGrace of it, so that a slow client cannot use up the time
+// the node needs to leave its topics and flush its peer store.
+const (
+	shutdownTimeout = 5 * time.Second
+	httpGrace       = 2 * time.Second
+)
+
+// newHTTPServer bounds every phase of a request, so slow clients cannot hold
+// connections (and the shutdown) open.
+func newHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr: addr, Handler: h,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 15 * time.Second, IdleTimeout: time.Minute,
+	}
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -128,10 +143,8 @@ func serve(s config.Settings, log *slog.Logger) error {
 	if s.MetricsServer {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		servers = append(servers, named{"metrics", &http.Server{
-			Addr: net.JoinHostPort(s.MetricsServerAddress, strconv.Itoa(s.MetricsServerPort)), Handler: mux,
-			ReadHeaderTimeout: 5 * time.Second,
-		}})
+		addr := net.JoinHostPort(s.MetricsServerAddress, strconv.Itoa(s.MetricsServerPort))
+		servers = append(servers, named{"metrics", newHTTPServer(addr, mux)})
 	}
 	for i, ns := range servers {
 		ln, err := net.Listen("tcp", ns.srv.Addr)
@@ -162,11 +175,16 @@ func serve(s config.Settings, log *slog.Logger) error {
 		log.Warn("second signal, exiting at once", "signal", sig.String())
 		os.Exit(1)
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
+	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), httpGrace)
 	for _, ns := range servers {
-		_ = ns.srv.Shutdown(ctx)
+		if err := ns.srv.Shutdown(httpCtx); err != nil {
+			log.Warn(ns.name+" server: requests still running, closing them", "err", err)
+			_ = ns.srv.Close()
+		}
 	}
+	cancelHTTP()
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout-httpGrace)
+	defer cancel()
 	if err := node.Close(ctx); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
@@ -197,8 +215,5 @@ func restServer(s config.Settings, node *peermesh.Node, log *slog.Logger) (*http
 	if err != nil {
 		return nil, err
 	}
-	return &http.Server{
-		Addr: net.JoinHostPort(s.RESTAddress, strconv.Itoa(s.RESTPort)), Handler: h.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-	}, nil
+	return newHTTPServer(net.JoinHostPort(s.RESTAddress, strconv.Itoa(s.RESTPort)), h.Handler()), nil
 }

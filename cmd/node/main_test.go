@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,5 +162,63 @@ func TestBadPeerStoreFileFailsNamingThePath(t *testing.T) {
 	code, _, stderr := runBinary(t, nil, baseArgs(data)...)
 	if code != 1 || !strings.Contains(stderr, db) {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+}
+
+// hangRequest starts a POST whose body never arrives and returns once its
+// handler is reading the body (the server's "100 Continue" says so): the
+// request then holds a graceful HTTP shutdown open.
+func hangRequest(t *testing.T, restURL string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(restURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "POST /relay/v1/subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+		"Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(line, "100 Continue") {
+		t.Fatalf("want 100 Continue, got %q %v", line, err)
+	}
+	if _, err := conn.Write([]byte(`["/wa`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A client that never finishes its request cannot keep the node from
+// stopping gracefully within 5 s.
+func TestSlowClientDoesNotBlockGracefulStop(t *testing.T) {
+	p := startProc(t, nil, baseArgs(filepath.Join(t.TempDir(), "data"))...)
+	hangRequest(t, p.restURL())
+	start := time.Now()
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if d := time.Since(start); d > 5*time.Second || d < httpGrace {
+		t.Fatalf("stop took %s; want the HTTP grace (%s) then a quick node stop", d, httpGrace)
+	}
+	p.waitLog(time.Second, "stopped cleanly", "level")
+}
+
+// While the graceful stop waits (here for a hanging request), a second
+// signal exits at once with status 1.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	p := startProc(t, nil, baseArgs(filepath.Join(t.TempDir(), "data"))...)
+	hangRequest(t, p.restURL())
+	p.signal(syscall.SIGTERM)
+	p.waitLog(5*time.Second, "stopping", "signal")
+	start := time.Now()
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 1 {
+		t.Fatalf("exit %d after a second signal, want 1", code)
+	}
+	if d := time.Since(start); d >= httpGrace {
+		t.Fatalf("exit took %s after the second signal; the graceful path would have taken %s", d, httpGrace)
 	}
 }
