@@ -62,7 +62,14 @@ func (a *managerActor) Receive(c actor.Context) {
 	case *actor.Started:
 		a.started(c)
 		return
-	case *actor.Stopping, *actor.Stopped, *actor.Restarting:
+	case *actor.Stopping, *actor.Restarting:
+		// Requests waiting on dials are answered now: the instance that
+		// owes them the answer is going away.
+		if a.core != nil {
+			a.execute(c, a.core.Stop(fmt.Sprintf("peer manager %s", stopWord(c.Message()))))
+		}
+		return
+	case *actor.Stopped:
 		return
 	}
 	if a.core == nil {
@@ -143,6 +150,7 @@ func (a *managerActor) started(c actor.Context) {
 		return
 	}
 	a.core = core
+	core.Start(time.Now()) // stamps the Started event: LoadTimeout counts from it
 	t := core.Targets()
 	a.log.Info("peer manager started", "maxRelayPeers", t.MaxRelayPeers, "outRelayPeersTarget", t.OutRelayPeers,
 		"inRelayPeersTarget", t.InRelayPeers, "maxConnections", a.cfg.MaxConnections, "storage", a.deps.Storage != nil)
@@ -310,6 +318,13 @@ func (a *managerActor) closePeer(d Disconnect) {
 			log.Warn("disconnect failed", "peer", d.Peer, "reason", d.Reason, "err", err)
 		}
 	}()
+}
+
+func stopWord(m any) string {
+	if _, ok := m.(*actor.Restarting); ok {
+		return "restarting"
+	}
+	return "stopping"
 }
 
 // eventTime is the event's own stamp when the adapter set one.

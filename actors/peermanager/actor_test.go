@@ -474,6 +474,46 @@ func TestActorRestartRestoresPeersAndBackoffFromBolt(t *testing.T) {
 	})
 }
 
+// A storage actor that never answers LoadAll does not keep the node from
+// connecting: a round LoadTimeout after the start dials without it.
+func TestActorLoadTimeoutDialsWithoutStorage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		dialer, st, client := actortest.NewProbe(t, sys), actortest.NewProbe(t, sys), actortest.NewProbe(t, sys)
+		reg := prometheus.NewRegistry()
+		start := time.Now()
+		pm := sys.Root.Spawn(Props(testConfig(), Deps{Self: pid(self), Dialer: dialer.PID(), Storage: st.PID(), Registerer: reg}))
+		actortest.Expect[*storagev1.LoadAll](st) // and never answered
+		client.Request(pm, &pmv1.AddPeer{Peer: &pmv1.PeerInfo{Multiaddr: maddr(1), Protocols: []string{WakuRelayCodec}}})
+		actortest.Expect[*pmv1.PeerAdded](client)
+		client.Send(pm, &heartbeatv1.Tick{Name: TickConnectivity, Now: timestamppb.New(start.Add(15 * time.Second))})
+		dialer.ExpectNoMessage(time.Second)
+		client.Send(pm, &heartbeatv1.Tick{Name: TickConnectivity, Now: timestamppb.New(start.Add(time.Minute + time.Second))})
+		if d := actortest.Expect[*dialerv1.DialPeer](dialer); peer.ID(d.PeerId) != pid(1) {
+			t.Fatalf("dialed %v", d)
+		}
+		if v := testutil.ToFloat64(mustVec(reg, "waku_peers_errors", errStorageLoad)); v != 1 {
+			t.Fatalf("storage_load_failure %v", v)
+		}
+	})
+}
+
+// Stopping the manager answers the requests waiting on dials.
+func TestActorStopAnswersWaitingRequests(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, testConfig())
+		r.client.Request(r.pm, &pmv1.ConnectToNodes{Nodes: []string{maddr(1)}})
+		if d := r.dials(); len(d) != 1 {
+			t.Fatalf("dials %v", d)
+		}
+		r.sys.Root.StopFuture(r.pm).Wait()
+		res := actortest.Expect[*pmv1.NodesConnected](r.client)
+		if res.Connected != 0 || !strings.Contains(res.Results[0].Error, "stopping") {
+			t.Fatalf("answer %v", res)
+		}
+	})
+}
+
 type fakeConnections []*pmv1.PeerConnected
 
 func (f fakeConnections) Connections() []*pmv1.PeerConnected { return f }

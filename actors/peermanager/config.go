@@ -75,6 +75,13 @@ type Config struct {
 	// by relay peers leaving (a tick always runs a round).
 	KickDebounce time.Duration
 
+	// LoadTimeout bounds the wait for the stored peers: connectivity rounds
+	// wait for the storage actor's LoadCompleted, but a round this long after
+	// Start dials without it (counted as waku_peers_errors{type=
+	// "storage_load_failure"}), so a storage actor that died or hangs cannot
+	// keep the node from ever connecting. Records arriving later still load.
+	LoadTimeout time.Duration
+
 	// PrunedBackoff is how long a peer disconnected by a limit (inbound
 	// target, colocation, max connections) is not dialed by the
 	// connectivity loop, so the loop does not undo the limit at once.
@@ -132,6 +139,7 @@ func DefaultConfig() Config {
 		PruneInterval:        10 * time.Minute,
 		LogMetricsInterval:   3 * time.Minute,
 		KickDebounce:         time.Second,
+		LoadTimeout:          time.Minute,
 		PrunedBackoff:        2 * time.Minute,
 		ColocationLimit:      5,
 		MaxPendingRequests:   1024,
@@ -202,7 +210,7 @@ func (c Config) Validate() error {
 	}{
 		{"DialTimeout", c.DialTimeout}, {"InitialBackoff", c.InitialBackoff},
 		{"ConnectivityInterval", c.ConnectivityInterval}, {"PruneInterval", c.PruneInterval},
-		{"LogMetricsInterval", c.LogMetricsInterval},
+		{"LogMetricsInterval", c.LogMetricsInterval}, {"LoadTimeout", c.LoadTimeout},
 	} {
 		if f.v <= 0 {
 			bad(f.name, "must be > 0, got %s", f.v)

@@ -73,6 +73,7 @@ func TestConfigValidate(t *testing.T) {
 		{"relay peers below the mesh's Dhi", func(c *Config) { c.MaxRelayPeers = 6 }, "MeshDhi"},
 		{"zero max connections", func(c *Config) { c.MaxConnections = 0 }, "MaxConnections"},
 		{"zero dial timeout", func(c *Config) { c.DialTimeout = 0 }, "DialTimeout"},
+		{"zero load timeout", func(c *Config) { c.LoadTimeout = 0 }, "LoadTimeout"},
 		{"negative colocation limit", func(c *Config) { c.ColocationLimit = -1 }, "ColocationLimit"},
 		{"colocation limit 0 disables", func(c *Config) { c.ColocationLimit = 0 }, ""},
 		{"bad whitelist entry", func(c *Config) { c.ColocationWhitelist = []string{"not-an-ip"} }, "ColocationWhitelist"},

@@ -31,8 +31,8 @@
 // pruneInRelayConns → PruneInRelayConns; connectToRelayPeers and
 // relayConnectivityLoop → ConnectToRelayPeers on each connectivity Tick (and
 // Kick); prunePeerStore and its loop → PrunePeerStore on each prune Tick;
-// selectPeer → SelectPeer; logAndMetrics → LogAndMetrics; start/stop → the
-// actor's Started/Stopping.
+// selectPeer → SelectPeer; logAndMetrics → LogAndMetrics; start/stop →
+// Start/Stop (called on the actor's Started and Stopping/Restarting).
 //
 // # Deviations from the seed, and why
 //
@@ -82,8 +82,9 @@
 // nothing: the PeerDisconnected event follows from the adapter. NetEvents
 // runs on libp2p's goroutines and one of its own, and only sends messages.
 // A restarted actor rebuilds the books from storage and adopts the live
-// connections (Deps.Connections); requests waiting on dials when it
-// restarted get no answer.
+// connections (Deps.Connections); requests waiting on dials when it stops
+// or restarts are answered with an error (Stop). Connectivity rounds wait
+// for the stored peers, at most LoadTimeout after the start.
 //
 // # Bounds and behaviour when full
 //

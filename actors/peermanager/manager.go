@@ -53,6 +53,8 @@ type Manager struct {
 	deferred map[peer.ID]int64
 	waiters  int
 	loaded   bool
+	// startedAt is when Start ran; LoadTimeout counts from it.
+	startedAt time.Time
 	// lastRound is when the last connectivity round ran, for KickDebounce.
 	lastRound time.Time
 	strs      interner
@@ -262,6 +264,30 @@ func (m *Manager) LoadCompleted(c *storagev1.LoadCompleted) Effects {
 
 // MarkLoaded is for a manager without storage: nothing to wait for.
 func (m *Manager) MarkLoaded() { m.loaded = true }
+
+// Start is nwaku's start: the loops begin (the shell registers their ticks)
+// and the wait for the stored peers, bounded by LoadTimeout, starts at now.
+func (m *Manager) Start(now time.Time) { m.startedAt = now }
+
+// Stop is nwaku's stop: every request still waiting on a dial is answered
+// with an error, so no requester waits for an actor that is gone, and the
+// dials are forgotten (the pool answers them to nobody).
+func (m *Manager) Stop(reason string) Effects {
+	var eff Effects
+	keys := make([]dialKey, 0, len(m.dialing))
+	for k := range m.dialing {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b dialKey) int {
+		return cmp.Or(strings.Compare(string(a.peer), string(b.peer)), strings.Compare(a.protocol, b.protocol))
+	})
+	for _, k := range keys {
+		m.answerWaiters(m.dialing[k], k.peer, &dialerv1.DialCompleted{PeerId: []byte(k.peer), Protocol: k.protocol,
+			Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED, Reason: reason}, &eff)
+		delete(m.dialing, k)
+	}
+	return eff
+}
 
 // GetPeers answers GetPeers.
 func (m *Manager) GetPeers(token uint64, req *pmv1.GetPeers) Effects {
@@ -953,8 +979,13 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 	var eff Effects
 	m.lastRound = now
 	if !m.loaded {
-		eff.log(slog.LevelDebug, "connectivity round skipped: stored peers not loaded yet")
-		return eff
+		if m.startedAt.IsZero() || now.Sub(m.startedAt) < m.cfg.LoadTimeout {
+			eff.log(slog.LevelDebug, "connectivity round skipped: stored peers not loaded yet")
+			return eff
+		}
+		m.loaded = true
+		eff.errorf(errStorageLoad, "stored peers not loaded within LoadTimeout; connecting without them",
+			"waited", now.Sub(m.startedAt), "loadTimeout", m.cfg.LoadTimeout, "peers", len(m.peers))
 	}
 	m.PruneInRelayConns(now, &eff)
 	nowNs := now.UnixNano()

@@ -293,6 +293,58 @@ func TestConnectToRelayPeers(t *testing.T) {
 			t.Fatalf("dials before load: %v", d)
 		}
 	})
+	t.Run("not loaded within LoadTimeout of Start: dials anyway, counted", func(t *testing.T) {
+		m, _ := NewManager(testConfig(), pid(self))
+		m.Start(now)
+		setPeer(m, 1, relay)
+		if d := m.ConnectToRelayPeers(now.Add(time.Minute - time.Second)).Dials; len(d) != 0 {
+			t.Fatalf("dials before LoadTimeout: %v", d)
+		}
+		eff := m.ConnectToRelayPeers(now.Add(time.Minute))
+		if d := dialedPeers(eff); !slices.Equal(d, ids_(1)) || counted(eff, MetricErrors, errStorageLoad) != 1 || !m.Loaded() {
+			t.Fatalf("at LoadTimeout dialed %v, metrics %v, loaded %v", d, eff.Metrics, m.Loaded())
+		}
+		// Records arriving late still load.
+		m.LoadFromStorage(&storagev1.LoadBatch{Records: []*peerv1.PeerRecord{relayRecord(2)}})
+		if m.Len() != 2 {
+			t.Fatalf("late record not loaded: %d peers", m.Len())
+		}
+	})
+}
+
+func TestStopAnswersWaitingRequests(t *testing.T) {
+	const store = "/vac/waku/store/2.0.0"
+	m := newTestManager(t, testConfig())
+	m.ConnectToNodes(1, &pmv1.ConnectToNodes{Nodes: []string{maddr(1), maddr(2)}}, t0)
+	m.DialPeer(2, &pmv1.DialPeerRequest{Peer: &pmv1.PeerInfo{Multiaddr: maddr(3)}, Protocol: store}, t0)
+	setPeer(m, 4, relay)
+	m.ConnectToRelayPeers(t0) // a dial nobody waits for
+	eff := m.Stop("peer manager stopping")
+	if len(eff.Replies) != 2 {
+		t.Fatalf("replies %v, want the batch and the dial request", eff.Replies)
+	}
+	for _, r := range eff.Replies {
+		switch msg := r.Msg.(type) {
+		case *pmv1.NodesConnected:
+			if r.Token != 1 || msg.Connected != 0 || !strings.Contains(msg.Results[0].Error, "stopping") || !strings.Contains(msg.Results[1].Error, "stopping") {
+				t.Fatalf("batch answer %v", msg)
+			}
+		case *pmv1.DialPeerResponse:
+			if r.Token != 2 || msg.Outcome != dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED || !strings.Contains(msg.Error, "stopping") {
+				t.Fatalf("dial answer %v", msg)
+			}
+		default:
+			t.Fatalf("unexpected %T", msg)
+		}
+	}
+	if dials, waiters := m.Pending(); dials != 0 || waiters != 0 {
+		t.Fatalf("pending dials %d waiters %d after Stop", dials, waiters)
+	}
+	for _, e := range m.list {
+		if e.failedAttempts != 0 {
+			t.Fatalf("Stop counted a failure for %s", e.id)
+		}
+	}
 }
 
 func TestOnDialCompleted(t *testing.T) {
