@@ -279,6 +279,9 @@ func (a *managerActor) execute(c actor.Context, eff Effects) {
 	for _, op := range eff.Metrics {
 		a.metrics.apply(op)
 	}
+	// nwaku's peerStoreChanged hook: the store size follows every change,
+	// not only the log tick.
+	a.metrics.storeSize.Set(float64(a.core.Len()))
 	dials, waiters := a.core.Pending()
 	a.metrics.pendingDials.Set(float64(dials))
 	a.metrics.pendingReqs.Set(float64(waiters))

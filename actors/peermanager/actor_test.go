@@ -118,6 +118,9 @@ func mustVec(reg *prometheus.Registry, name, label string) prometheus.Collector 
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			if label == "" && len(m.GetLabel()) == 0 { // an unlabelled metric
+				g.Set(m.GetCounter().GetValue() + m.GetGauge().GetValue())
+			}
 			for _, l := range m.GetLabel() {
 				if l.GetValue() == label {
 					g.Set(m.GetCounter().GetValue() + m.GetGauge().GetValue())
@@ -360,6 +363,11 @@ func TestActorServicePeerAndSelectPeer(t *testing.T) {
 		r.client.Request(r.pm, &pmv1.AddServicePeer{Peer: &pmv1.PeerInfo{Multiaddr: maddr(1)}, Protocol: store})
 		if a := actortest.Expect[*pmv1.ServicePeerAdded](r.client); a.Error != "" {
 			t.Fatal(a.Error)
+		}
+		// The store size follows every change (nwaku's peerStoreChanged), not
+		// only the 3 min log tick.
+		if v := testutil.ToFloat64(mustVec(r.reg, "waku_peer_store_size", "")); v != 1 {
+			t.Fatalf("waku_peer_store_size %v after one add, want 1", v)
 		}
 		r.client.Request(r.pm, &pmv1.SelectPeer{Protocol: store})
 		sel := actortest.Expect[*pmv1.PeerSelected](r.client)
