@@ -221,3 +221,21 @@ func TestThreeNodesEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// The libp2p profile (/meshsub/1.x, signed messages, raw payloads) between
+// two processes.
+func TestLibp2pProfileProcessesExchange(t *testing.T) {
+	dir := t.TempDir()
+	a := startProc(t, nil, append(baseArgs(filepath.Join(dir, "a")), "--profile=libp2p")...)
+	aAddr, aREST := a.addr(), a.restURL()
+	b := startProc(t, nil, append(baseArgs(filepath.Join(dir, "b")), "--profile=libp2p", "--staticnode="+aAddr)...)
+	bREST := b.restURL()
+	eventually(t, e2eWait, "A and B mesh", func() bool { return meshSize(t, aREST) == 1 && meshSize(t, bREST) == 1 })
+	publish(t, bREST, "signed by B")
+	ra := &receiver{t: t, rest: aREST, seen: map[string]bool{}}
+	eventually(t, e2eWait, "A receives B's message", func() bool { return ra.got("signed by B") })
+	code, body := httpDo(t, "GET", aREST+"/admin/v1/peers", "")
+	if code != 200 || !strings.Contains(body, "/meshsub/1.") {
+		t.Fatalf("peers: %d %s", code, body)
+	}
+}
