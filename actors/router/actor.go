@@ -3,12 +3,14 @@ package router
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -197,7 +199,7 @@ func (r *routerActor) ensureSession(c actor.Context, id peer.ID, outbound bool) 
 	if id == r.deps.Host.ID() {
 		return false
 	}
-	if !r.book.AddPeer(id, outbound) {
+	if !r.book.AddPeer(id, outbound, r.peerIPs(id)...) {
 		r.m.refused.WithLabelValues("max_peers").Inc()
 		return false
 	}
@@ -472,4 +474,17 @@ func (r *routerActor) explainAll() *pubsubv1.Scores {
 		out.Peers = append(out.Peers, ps)
 	}
 	return out
+}
+
+// peerIPs returns the remote IP addresses of the host's connections to id.
+func (r *routerActor) peerIPs(id peer.ID) []netip.Addr {
+	var ips []netip.Addr
+	for _, conn := range r.deps.Host.Network().ConnsToPeer(id) {
+		if ip, err := manet.ToIP(conn.RemoteMultiaddr()); err == nil {
+			if a, ok := netip.AddrFromSlice(ip); ok {
+				ips = append(ips, a.Unmap())
+			}
+		}
+	}
+	return ips
 }

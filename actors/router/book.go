@@ -2,6 +2,7 @@ package router
 
 import (
 	"maps"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 // peerInfo is what the router knows about one pubsub peer.
 type peerInfo struct {
 	outbound bool
+	ips      []netip.Addr // the peer's connection addresses (P6)
 	protocol string
 	topics   map[string]bool
 	// counters reported by topic actors, by topic (P1–P4).
@@ -38,6 +40,7 @@ type Book struct {
 	params     score.Params
 	thresholds score.Thresholds
 	peers      map[peer.ID]*peerInfo
+	ipPeers    map[netip.Addr]int // peers per IP address, for P6
 	lastDecay  time.Time
 }
 
@@ -49,18 +52,24 @@ func NewBook(maxPeers int, params score.Params, thresholds score.Thresholds) *Bo
 	if params.Topics == nil {
 		params.Topics = map[string]score.TopicParams{}
 	}
-	return &Book{maxPeers: maxPeers, params: params, thresholds: thresholds, peers: map[peer.ID]*peerInfo{}}
+	return &Book{maxPeers: maxPeers, params: params, thresholds: thresholds, peers: map[peer.ID]*peerInfo{},
+		ipPeers: map[netip.Addr]int{}}
 }
 
-// AddPeer records a peer with a session; false when MaxPeers are known.
-func (b *Book) AddPeer(id peer.ID, outbound bool) bool {
+// AddPeer records a peer with a session, connected from ips (for the IP
+// colocation factor P6); false when MaxPeers are known.
+func (b *Book) AddPeer(id peer.ID, outbound bool, ips ...netip.Addr) bool {
 	if _, ok := b.peers[id]; ok {
 		return true
 	}
 	if len(b.peers) >= b.maxPeers {
 		return false
 	}
-	b.peers[id] = &peerInfo{outbound: outbound, topics: map[string]bool{}, counters: map[string]score.TopicCounters{}}
+	ips = slices.Compact(slices.SortedFunc(slices.Values(ips), netip.Addr.Compare))
+	b.peers[id] = &peerInfo{outbound: outbound, ips: ips, topics: map[string]bool{}, counters: map[string]score.TopicCounters{}}
+	for _, ip := range ips {
+		b.ipPeers[ip]++
+	}
 	return true
 }
 
@@ -77,6 +86,11 @@ func (b *Book) RemovePeer(id peer.ID) []string {
 		return nil
 	}
 	delete(b.peers, id)
+	for _, ip := range p.ips {
+		if b.ipPeers[ip]--; b.ipPeers[ip] <= 0 {
+			delete(b.ipPeers, ip)
+		}
+	}
 	return slices.Sorted(maps.Keys(p.topics))
 }
 
@@ -171,7 +185,7 @@ func (b *Book) Heartbeat(now time.Time, scores map[peer.ID]float64) []StatusChan
 		if decay {
 			p.pc.Decay(b.params)
 		}
-		p.score = score.Score(&b.params, p.counters, p.pc, 0)
+		p.score = score.Score(&b.params, p.counters, p.pc, b.colocation(p))
 		scores[id] = p.score
 		if gray := p.score < b.thresholds.Graylist; gray != p.gray {
 			p.gray = gray
@@ -193,5 +207,12 @@ func (b *Book) Explain(id peer.ID) (score.Breakdown, bool) {
 	if !ok {
 		return score.Breakdown{}, false
 	}
-	return score.Explain(&b.params, p.counters, p.pc, 0), true
+	return score.Explain(&b.params, p.counters, p.pc, b.colocation(p)), true
+}
+
+func (b *Book) colocation(p *peerInfo) float64 {
+	if len(p.ips) == 0 {
+		return 0
+	}
+	return score.Colocation(&b.params, p.ips, func(ip netip.Addr) int { return b.ipPeers[ip] })
 }

@@ -1,6 +1,8 @@
 package router
 
 import (
+	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peermesh/peermesh/score"
+	"github.com/peermesh/peermesh/wire"
 )
 
 func testBook(maxPeers int) *Book {
@@ -111,4 +114,41 @@ func TestBookRules(t *testing.T) {
 			t.Fatal("Book wrote into the caller's map")
 		}
 	})
+}
+
+func TestBookIPColocation(t *testing.T) {
+	p := score.DefaultLibp2pParams() // P6: −5 × (peers on the IP − 10)² above 10
+	bk := NewBook(100, p, score.DefaultLibp2pThresholds())
+	ip := netip.MustParseAddr("10.0.0.1")
+	for i := range 12 {
+		bk.AddPeer(peer.ID(fmt.Sprint("p", i)), false, ip)
+	}
+	bk.AddPeer(peer.ID("alone"), false, netip.MustParseAddr("10.0.0.2"))
+	scores := map[peer.ID]float64{}
+	bk.Heartbeat(time.Unix(0, 0), scores)
+	if want := -5.0 * 2 * 2; scores["p0"] != want || scores["alone"] != 0 {
+		t.Fatalf("colocated %v (want %v), alone %v (want 0)", scores["p0"], want, scores["alone"])
+	}
+	bk.RemovePeer("p1")
+	bk.RemovePeer("p2")
+	bk.Heartbeat(time.Unix(0, 0), scores)
+	if scores["p0"] != 0 {
+		t.Fatalf("after two left, P6 still %v", scores["p0"])
+	}
+	if b, _ := bk.Explain("p0"); b.P6 != 0 {
+		t.Fatalf("explain P6 %v", b.P6)
+	}
+}
+
+func TestDefaultConfigExemptsLoopbackFromColocation(t *testing.T) {
+	cfg := DefaultConfig(wire.ProfileWaku)
+	bk := NewBook(100, cfg.Score, cfg.Mesh.Thresholds)
+	for i := range 20 {
+		bk.AddPeer(peer.ID(fmt.Sprint("p", i)), false, netip.MustParseAddr("127.0.0.1"))
+	}
+	scores := map[peer.ID]float64{}
+	bk.Heartbeat(time.Unix(0, 0), scores)
+	if scores["p0"] != 0 {
+		t.Fatalf("20 loopback peers score %v, want 0", scores["p0"])
+	}
 }

@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/peermesh/peermesh/actors/mesh"
@@ -48,6 +49,10 @@ func DefaultConfig(p wire.Profile) Config {
 	if p == wire.ProfileWaku {
 		mp, sp = mesh.ProfileWaku, score.DefaultWakuParams()
 	}
+	// Loopback peers are processes on this machine (tests, sidecars): many
+	// of them on one address is not a Sybil signal, so P6 exempts them.
+	sp.IPColocationFactorWhitelist = append(sp.IPColocationFactorWhitelist,
+		netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 	return Config{
 		Profile:           p,
 		Session:           sc,

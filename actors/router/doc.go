@@ -5,8 +5,8 @@
 // # What it owns
 //
 // The peers with a session and the topics each announced ([Book]), their
-// aggregated scores (P1–P4 reported by topic actors every heartbeat, P5 and
-// P7 kept here; P6 is not computed yet), the signing key and message-id
+// aggregated scores (P1–P4 reported by topic actors every heartbeat, P5, P6
+// from the peers' connection addresses and P7 kept here), the signing key and message-id
 // function of the profile, and the host's stream handler and notifee.
 //
 // # Streams
