@@ -36,17 +36,29 @@ func BenchmarkEncode1KiB(b *testing.B) {
 	}
 }
 
+// BenchmarkDecode1KiB decodes a frame body with DecodeRPC (limit scan
+// included) and, for reference, with proto.Unmarshal.
 func BenchmarkDecode1KiB(b *testing.B) {
 	frame := mustFrame(b, benchRPC(b))
 	body := frame[2:] // two-byte prefix for ~1.2 KB
-	var rpc gossipsubv1.RPC
 	lim := DefaultLimits()
-	b.SetBytes(int64(len(frame)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := DecodeRPC(body, &rpc, lim); err != nil {
-			b.Fatal(err)
-		}
+	for _, dec := range []struct {
+		name string
+		fn   func(*gossipsubv1.RPC) error
+	}{
+		{"wire", func(rpc *gossipsubv1.RPC) error { return DecodeRPC(body, rpc, lim) }},
+		{"proto", func(rpc *gossipsubv1.RPC) error { return proto.Unmarshal(body, rpc) }},
+	} {
+		b.Run(dec.name, func(b *testing.B) {
+			var rpc gossipsubv1.RPC
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := dec.fn(&rpc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

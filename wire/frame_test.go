@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 )
@@ -390,5 +391,47 @@ func TestMessageFrameMatchesRPC(t *testing.T) {
 	// 1 tag byte + 1 length byte + 99 bytes > 100.
 	if err := w.WriteMessage(make([]byte, 99)); !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("oversize message: got %v", err)
+	}
+}
+
+// TestDecodedFieldsAreIndependent: decoded messages share one copy of their
+// encoding internally; neither reusing the input nor appending to one field
+// may change another.
+func TestDecodedFieldsAreIndependent(t *testing.T) {
+	orig := signed(t, newSigner(t, rsaKey(t), 5), "data")
+	frame := mustFrame(t, &gossipsubv1.RPC{Publish: []*gossipsubv1.Message{orig, orig}})
+	_, prefix := binary.Uvarint(frame)
+	body := frame[prefix:]
+	var rpc gossipsubv1.RPC
+	if err := DecodeRPC(body, &rpc, DefaultLimits()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range body {
+		body[i] = 0xff
+	}
+	m := rpc.Publish[0]
+	m.From = append(m.From, 1, 2, 3)
+	m.Data = append(m.Data, bytes.Repeat([]byte{9}, 100)...)
+	m.Seqno = append(m.Seqno, 4)
+	assertRPC(t, rpc.Publish[1], orig)
+	m.From, m.Data, m.Seqno = orig.From, orig.Data, orig.Seqno
+	assertRPC(t, m, orig)
+}
+
+// TestMessageDescriptorGuard: decode.go decodes Message by hand and knows
+// fields 1-6 only. If rpc.proto ever gains a Message field, this fails so
+// that unmarshalMessage is updated instead of silently treating the new
+// field as unknown.
+func TestMessageDescriptorGuard(t *testing.T) {
+	fields := (&gossipsubv1.Message{}).ProtoReflect().Descriptor().Fields()
+	want := []string{"from", "data", "seqno", "topic", "signature", "key"}
+	if fields.Len() != len(want) {
+		t.Fatalf("Message has %d fields, decode.go knows %d", fields.Len(), len(want))
+	}
+	for i, name := range want {
+		f := fields.ByNumber(protoreflect.FieldNumber(i + 1))
+		if f == nil || string(f.Name()) != name || f.Cardinality() == protoreflect.Repeated {
+			t.Fatalf("Message field %d is %v, decode.go expects optional %q", i+1, f, name)
+		}
 	}
 }

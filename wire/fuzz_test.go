@@ -231,6 +231,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 	write("FuzzDecodeRPC", bodies)
 	write("FuzzVerifySignature", messageSeeds(t))
+	write("FuzzDecodeMessage", messageSeeds(t))
 	// FuzzSplitRPC takes a body and a limit.
 	dir := filepath.Join("testdata", "fuzz", "FuzzSplitRPC")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -242,4 +243,24 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// FuzzDecodeMessage aims FuzzDecodeRPC's comparison at the hand-written
+// message decoder: the input is one Message body.
+func FuzzDecodeMessage(f *testing.F) {
+	for _, b := range messageSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		body := AppendEncodedFrame([]byte{0x12}, msg) // RPC.publish (2, LEN)
+		var ref, got gossipsubv1.RPC
+		refErr := proto.Unmarshal(body, &ref)
+		err := DecodeRPC(body, &got, DefaultLimits())
+		if (refErr != nil) != (err != nil) {
+			t.Fatalf("proto.Unmarshal: %v, DecodeRPC: %v", refErr, err)
+		}
+		if err == nil && !proto.Equal(&got, &ref) {
+			t.Fatalf("DecodeRPC differs from proto.Unmarshal:\n%v\n%v", &got, &ref)
+		}
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 )
@@ -91,19 +90,17 @@ func (l Limits) normalized() Limits {
 //
 // Decoded byte fields never alias b: the caller may reuse b afterwards.
 func DecodeRPC(b []byte, dst *gossipsubv1.RPC, lim Limits) error {
-	return decodeRPC(b, dst, lim.normalized())
+	return decodeRPC(b, dst, lim.normalized(), nil)
 }
 
 // decodeRPC is DecodeRPC with limits already normalized (the Reader
 // normalizes once, not per frame).
-func decodeRPC(b []byte, dst *gossipsubv1.RPC, lim Limits) error {
-	if err := scanRPC(b, lim); err != nil {
+func decodeRPC(b []byte, dst *gossipsubv1.RPC, lim Limits, topics *topicCache) error {
+	s, err := scanRPC(b, lim)
+	if err != nil {
 		return err
 	}
-	if err := proto.Unmarshal(b, dst); err != nil {
-		return malformed("decode rpc", err)
-	}
-	return nil
+	return unmarshalRPC(b, dst, &s, topics)
 }
 
 // counter enforces one limit during the scan.
@@ -129,7 +126,7 @@ type rpcScan struct {
 // scanRPC walks the RPC's fields without decoding them. Only length-delimited
 // occurrences of the known repeated fields are counted; other wire types on
 // those numbers are unknown fields to the protobuf decoder too.
-func scanRPC(b []byte, lim Limits) error { // lim normalized
+func scanRPC(b []byte, lim Limits) (rpcScan, error) { // lim normalized
 	s := rpcScan{
 		subs:    counter{field: "subscriptions", limit: lim.MaxSubscriptions},
 		msgs:    counter{field: "publish messages", limit: lim.MaxMessages},
@@ -137,7 +134,7 @@ func scanRPC(b []byte, lim Limits) error { // lim normalized
 		ids:     counter{field: "control message ids", limit: lim.MaxControlIDs},
 		peers:   counter{field: "prune peers", limit: lim.MaxPrunePeers},
 	}
-	return walk(b, func(num protowire.Number, v []byte) error {
+	err := walk(b, func(num protowire.Number, v []byte) error {
 		switch num {
 		case 1:
 			return s.subs.add()
@@ -148,6 +145,7 @@ func scanRPC(b []byte, lim Limits) error { // lim normalized
 		}
 		return nil
 	})
+	return s, err
 }
 
 // control counts the entries of one ControlMessage.
@@ -190,9 +188,9 @@ func (s *rpcScan) control(num protowire.Number, v []byte) error {
 // and skips all others, failing like the protobuf decoder on bad structure.
 func walk(b []byte, fn func(protowire.Number, []byte) error) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return malformed("scan tag", protowire.ParseError(n))
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
 		}
 		b = b[n:]
 		if typ != protowire.BytesType {
@@ -213,4 +211,17 @@ func walk(b []byte, fn func(protowire.Number, []byte) error) error {
 		}
 	}
 	return nil
+}
+
+// consumeTag is protowire.ConsumeTag that also refuses field numbers above
+// 2^29-1, as the protobuf decoder does (protowire accepts up to 2^31-1).
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int, error) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return 0, 0, 0, malformed("tag", protowire.ParseError(n))
+	}
+	if !num.IsValid() {
+		return 0, 0, 0, malformed(fmt.Sprintf("field number %d out of range", num), nil)
+	}
+	return num, typ, n, nil
 }

@@ -35,6 +35,7 @@ type Reader struct {
 	maxEmpty  int
 	retainCap int
 	buf       []byte
+	topics    topicCache
 }
 
 // ReaderOption configures a Reader.
@@ -89,7 +90,7 @@ func (r *Reader) ReadRPC(dst *gossipsubv1.RPC) error {
 	if err != nil {
 		return err
 	}
-	return decodeRPC(b, dst, r.limits)
+	return decodeRPC(b, dst, r.limits, &r.topics)
 }
 
 // ReadFrame returns the body of the next non-empty frame. The slice is valid
