@@ -174,16 +174,21 @@ func (m *Manager) addPeer(p parsedPeer, origin peerv1.Origin, eff *Effects) (boo
 		m.insert(e)
 		changed = true
 	}
-	if addrs := m.boundAddrs(p.id, p.addrs, eff); len(addrs) > 0 && !sameBytesList(addrs, e.addrs) {
-		e.addrs = addrs
+	// Compare what would be kept, so input beyond a per-peer bound is still
+	// a no-op when it repeats itself (and counted once, when it changes).
+	if addrs := p.addrs[:min(len(p.addrs), m.cfg.MaxAddressesPerPeer)]; len(addrs) > 0 && !sameBytesList(addrs, e.addrs) {
+		e.addrs = m.boundAddrs(p.id, p.addrs, eff)
 		changed = true
 	}
-	if len(p.protocols) > 0 && !slices.Equal(p.protocols, e.protocols) {
+	if protos := p.protocols[:min(len(p.protocols), m.cfg.MaxProtocolsPerPeer)]; len(protos) > 0 && !slices.Equal(protos, e.protocols) {
 		m.setProtocols(e, p.protocols, eff)
 		changed = true
 	}
-	if len(p.shards) > 0 && !slices.Equal(p.shards, e.shards) {
-		e.shards = slices.Clone(p.shards[:min(len(p.shards), m.cfg.MaxShardsPerPeer)])
+	if shards := p.shards[:min(len(p.shards), m.cfg.MaxShardsPerPeer)]; len(shards) > 0 && !slices.Equal(shards, e.shards) {
+		if len(p.shards) > len(shards) {
+			eff.errorf(errTruncated, "too many shards; extra dropped", "peer", p.id, "got", len(p.shards), "kept", len(shards))
+		}
+		e.shards = slices.Clone(shards)
 		changed = true
 	}
 	if origin != peerv1.Origin_ORIGIN_UNSPECIFIED && origin != e.origin && e.origin != peerv1.Origin_ORIGIN_STATIC {

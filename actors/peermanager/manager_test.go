@@ -173,6 +173,19 @@ func TestAddPeer(t *testing.T) {
 			t.Fatalf("origin %v", o)
 		}
 	})
+	t.Run("unchanged info beyond the per-peer bounds is still a no-op", func(t *testing.T) {
+		c := testConfig()
+		c.MaxAddressesPerPeer, c.MaxProtocolsPerPeer, c.MaxShardsPerPeer = 1, 1, 1
+		m := newTestManager(t, c)
+		info := &pmv1.PeerInfo{PeerId: []byte(pid(1)), Addresses: [][]byte{addr(1), addr(2)},
+			Protocols: []string{WakuRelayCodec, "/vac/waku/store/2.0.0"}, Shards: []uint32{1, 2}}
+		if r, eff := add(m, info, 0); !r.Changed || counted(eff, MetricErrors, errTruncated) != 3 {
+			t.Fatalf("first add changed=%v metrics %v, want 3 truncations counted", r.Changed, eff.Metrics)
+		}
+		if r, eff := add(m, info, 0); r.Changed || len(eff.Puts) != 0 || counted(eff, MetricErrors, errTruncated) != 0 {
+			t.Fatalf("repeated add changed=%v puts=%d metrics %v", r.Changed, len(eff.Puts), eff.Metrics)
+		}
+	})
 	t.Run("too many addresses are truncated and counted", func(t *testing.T) {
 		c := testConfig()
 		c.MaxAddressesPerPeer = 2
