@@ -299,8 +299,8 @@ func (a *topicActor) exec(c actor.Context, fx *Effects, prio pubsubv1.Priority) 
 	for _, d := range fx.Deliveries {
 		a.deliver(c, &pubsubv1.Delivered{Topic: a.deps.Topic, MessageId: []byte(d.ID), Message: d.Msg})
 	}
-	if len(fx.PeerExchange) > 0 {
-		a.log.Debug("peer exchange received; no peer manager wired to dial it", "prunes", len(fx.PeerExchange))
+	for _, px := range fx.PeerExchange {
+		c.Send(c.Parent(), &pubsubv1.PeerExchangeReceived{Topic: a.deps.Topic, From: []byte(px.From), Peers: px.Peers})
 	}
 	if len(fx.Validations) == 0 {
 		return

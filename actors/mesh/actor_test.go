@@ -255,3 +255,21 @@ func TestTopicActorPublishAndIWant(t *testing.T) {
 		}
 	})
 }
+
+func TestTopicActorPassesPeerExchangeToRouter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := actorCfg()
+		cfg.EnablePX, cfg.Thresholds.AcceptPX = true, 0
+		h := newTopicHarness(t, cfg, 2)
+		h.subscribeAll()
+		h.router.Request(h.topic, &pubsubv1.Join{Topic: actorTopic})
+		h.router.ExpectMessage(&pubsubv1.Joined{Topic: actorTopic})
+		px := []*gossipsubv1.PeerInfo{{PeerID: []byte(actorPeer(7))}}
+		h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(actorPeer(0)), ReceivedAt: timestamppb.Now(),
+			Prune: []*gossipsubv1.ControlPrune{{TopicID: proto.String(actorTopic), Peers: px, Backoff: proto.Uint64(60)}}})
+		got := actortest.Fish(h.router, func(*pubsubv1.PeerExchangeReceived) bool { return true })
+		if peer.ID(got.GetFrom()) != actorPeer(0) || len(got.GetPeers()) != 1 || peer.ID(got.GetPeers()[0].GetPeerID()) != actorPeer(7) {
+			t.Fatalf("got %v", got)
+		}
+	})
+}

@@ -115,6 +115,12 @@ func (r *routerActor) Receive(c actor.Context) {
 		r.forward(c, m.GetTopic(), &pubsubv1.Mesh{Topic: m.GetTopic()})
 	case *pubsubv1.GetScores:
 		c.Respond(r.explainAll())
+	case *pubsubv1.PeerExchangeReceived:
+		if r.deps.PeerExchange != nil {
+			c.Send(r.deps.PeerExchange, m)
+		} else {
+			r.m.refused.WithLabelValues("px_no_receiver").Add(float64(len(m.GetPeers())))
+		}
 	case *actor.Stopping:
 		r.stop()
 	}

@@ -3,6 +3,7 @@ package router
 import (
 	"log/slog"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,4 +21,8 @@ type Deps struct {
 	// them in a private registry.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// PeerExchange, if set, receives every pubsubv1.PeerExchangeReceived
+	// (the PX peers of accepted PRUNEs), typically the peer manager; unset,
+	// PX is counted and dropped.
+	PeerExchange *actor.PID
 }

@@ -2902,6 +2902,70 @@ func (x *InboundStreamAccepted) GetReason() string {
 	return ""
 }
 
+// PeerExchangeReceived carries the PX peers of a PRUNE the topic actor
+// accepted (topic → router → the embedder's peer manager, if one is wired).
+// Signed peer records are passed through undecoded: the receiver verifies the
+// envelope and that it names the same peer before dialing.
+type PeerExchangeReceived struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	From          []byte                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Peers         []*v1.PeerInfo         `protobuf:"bytes,3,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerExchangeReceived) Reset() {
+	*x = PeerExchangeReceived{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerExchangeReceived) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerExchangeReceived) ProtoMessage() {}
+
+func (x *PeerExchangeReceived) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerExchangeReceived.ProtoReflect.Descriptor instead.
+func (*PeerExchangeReceived) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *PeerExchangeReceived) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *PeerExchangeReceived) GetFrom() []byte {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *PeerExchangeReceived) GetPeers() []*v1.PeerInfo {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
 var File_pubsub_v1_pubsub_proto protoreflect.FileDescriptor
 
 const file_pubsub_v1_pubsub_proto_rawDesc = "" +
@@ -3114,7 +3178,11 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\x06stream\x18\x04 \x01(\x04R\x06stream\"K\n" +
 	"\x15InboundStreamAccepted\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason*\x94\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"w\n" +
+	"\x14PeerExchangeReceived\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\fR\x04from\x125\n" +
+	"\x05peers\x18\x03 \x03(\v2\x1f.peermesh.gossipsub.v1.PeerInfoR\x05peers*\x94\x01\n" +
 	"\x11ValidationOutcome\x12\"\n" +
 	"\x1eVALIDATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19VALIDATION_OUTCOME_ACCEPT\x10\x01\x12\x1d\n" +
@@ -3139,7 +3207,7 @@ func file_pubsub_v1_pubsub_proto_rawDescGZIP() []byte {
 }
 
 var file_pubsub_v1_pubsub_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(ValidationOutcome)(0),        // 0: peermesh.pubsub.v1.ValidationOutcome
 	(Priority)(0),                 // 1: peermesh.pubsub.v1.Priority
@@ -3188,51 +3256,54 @@ var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(*PeerDisconnected)(nil),      // 44: peermesh.pubsub.v1.PeerDisconnected
 	(*InboundStreamOpened)(nil),   // 45: peermesh.pubsub.v1.InboundStreamOpened
 	(*InboundStreamAccepted)(nil), // 46: peermesh.pubsub.v1.InboundStreamAccepted
-	nil,                           // 47: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	(*durationpb.Duration)(nil),   // 48: google.protobuf.Duration
-	(*v1.Message)(nil),            // 49: peermesh.gossipsub.v1.Message
-	(*v1.SubOpts)(nil),            // 50: peermesh.gossipsub.v1.SubOpts
-	(*v1.ControlMessage)(nil),     // 51: peermesh.gossipsub.v1.ControlMessage
-	(*timestamppb.Timestamp)(nil), // 52: google.protobuf.Timestamp
-	(*v1.ControlGraft)(nil),       // 53: peermesh.gossipsub.v1.ControlGraft
-	(*v1.ControlPrune)(nil),       // 54: peermesh.gossipsub.v1.ControlPrune
-	(*v1.ControlIHave)(nil),       // 55: peermesh.gossipsub.v1.ControlIHave
-	(*v1.RPC)(nil),                // 56: peermesh.gossipsub.v1.RPC
+	(*PeerExchangeReceived)(nil),  // 47: peermesh.pubsub.v1.PeerExchangeReceived
+	nil,                           // 48: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	(*durationpb.Duration)(nil),   // 49: google.protobuf.Duration
+	(*v1.Message)(nil),            // 50: peermesh.gossipsub.v1.Message
+	(*v1.SubOpts)(nil),            // 51: peermesh.gossipsub.v1.SubOpts
+	(*v1.ControlMessage)(nil),     // 52: peermesh.gossipsub.v1.ControlMessage
+	(*timestamppb.Timestamp)(nil), // 53: google.protobuf.Timestamp
+	(*v1.ControlGraft)(nil),       // 54: peermesh.gossipsub.v1.ControlGraft
+	(*v1.ControlPrune)(nil),       // 55: peermesh.gossipsub.v1.ControlPrune
+	(*v1.ControlIHave)(nil),       // 56: peermesh.gossipsub.v1.ControlIHave
+	(*v1.RPC)(nil),                // 57: peermesh.gossipsub.v1.RPC
+	(*v1.PeerInfo)(nil),           // 58: peermesh.gossipsub.v1.PeerInfo
 }
 var file_pubsub_v1_pubsub_proto_depIdxs = []int32{
 	6,  // 0: peermesh.pubsub.v1.Join.params:type_name -> peermesh.pubsub.v1.TopicParams
-	48, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
-	48, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
-	48, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
-	48, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
-	49, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
+	49, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
+	49, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
+	49, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
+	49, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
+	50, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
 	18, // 6: peermesh.pubsub.v1.Scores.peers:type_name -> peermesh.pubsub.v1.PeerScore
 	19, // 7: peermesh.pubsub.v1.PeerScore.topics:type_name -> peermesh.pubsub.v1.TopicScore
-	49, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	50, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	0,  // 9: peermesh.pubsub.v1.ValidationResult.outcome:type_name -> peermesh.pubsub.v1.ValidationOutcome
-	49, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	50, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	1,  // 11: peermesh.pubsub.v1.SendToPeer.priority:type_name -> peermesh.pubsub.v1.Priority
-	50, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	51, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 13: peermesh.pubsub.v1.SendToPeer.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	51, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
-	50, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	52, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
+	51, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 16: peermesh.pubsub.v1.ReceivedMessages.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	52, // 17: peermesh.pubsub.v1.ReceivedMessages.received_at:type_name -> google.protobuf.Timestamp
-	53, // 18: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
-	54, // 19: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
-	55, // 20: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
-	52, // 21: peermesh.pubsub.v1.ReceivedControl.received_at:type_name -> google.protobuf.Timestamp
-	47, // 22: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	53, // 17: peermesh.pubsub.v1.ReceivedMessages.received_at:type_name -> google.protobuf.Timestamp
+	54, // 18: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
+	55, // 19: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
+	56, // 20: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
+	53, // 21: peermesh.pubsub.v1.ReceivedControl.received_at:type_name -> google.protobuf.Timestamp
+	48, // 22: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
 	37, // 23: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
-	48, // 24: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
+	49, // 24: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
 	24, // 25: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	56, // 26: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
-	52, // 27: peermesh.pubsub.v1.InboundRPC.received_at:type_name -> google.protobuf.Timestamp
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	57, // 26: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
+	53, // 27: peermesh.pubsub.v1.InboundRPC.received_at:type_name -> google.protobuf.Timestamp
+	58, // 28: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_pubsub_v1_pubsub_proto_init() }
@@ -3247,7 +3318,7 @@ func file_pubsub_v1_pubsub_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pubsub_v1_pubsub_proto_rawDesc), len(file_pubsub_v1_pubsub_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   46,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
