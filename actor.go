@@ -35,6 +35,9 @@ type deps struct {
 	// router builds the gossipsub router; nil means the node runs without
 	// pubsub and refuses pubsub requests with an error.
 	router func(n *Node) *actor.Props
+	// peermanager, when set, replaces the peer manager (tests observe what
+	// the node tells it).
+	peermanager func(n *Node, self *actor.PID) *actor.Props
 }
 
 func defaultDeps() deps { return deps{router: routerProps} }
@@ -105,6 +108,9 @@ func (n *Node) buildChildProps(self *actor.PID) *childProps {
 		Self: n.host.ID(), Dialer: child(self, "dialer"), Storage: child(self, "storage"), Heartbeat: hbPID,
 		Closer: hostNet, Streams: hostNet, Connections: hostNet, Registerer: n.reg, Logger: log,
 	}, mb.Option("peermanager"))
+	if n.deps.peermanager != nil {
+		pm = n.deps.peermanager(n, self)
+	}
 	cp := &childProps{heartbeat: hb, storage: st, dialer: dl, peermanager: pm}
 	if n.deps.router != nil {
 		cp.router = n.deps.router(n)
@@ -141,6 +147,9 @@ type nodeActor struct {
 	watchers    map[string]*actor.PID
 	stopping    bool
 	reconnected bool
+	// lastMesh is the mesh peer set last sent to the peer manager.
+	lastMesh     string
+	meshReported bool
 }
 
 func newNodeActor(n *Node) *nodeActor {
@@ -217,8 +226,11 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 
 	// Answers to the node's own requests to its children.
 	case *heartbeatv1.Tick:
-		if msg.GetName() == reconnectTick {
+		switch msg.GetName() {
+		case reconnectTick:
 			a.reconnectWhenLoaded(ctx)
+		case meshTick:
+			a.reportMesh(ctx)
 		}
 	case *pmv1.NodesConnected:
 		for _, r := range msg.GetResults() {
@@ -277,6 +289,9 @@ func (a *nodeActor) start(ctx actor.Context) {
 		ctx.RequestWithCustomSender(a.heartbeat, &heartbeatv1.Register{
 			Name: routerTick, Interval: durationpb.New(routerTickInterval), InitialDelay: durationpb.New(routerTickInterval),
 		}, a.router)
+		if a.peermanager != nil {
+			ctx.Request(a.heartbeat, &heartbeatv1.Register{Name: meshTick, Interval: durationpb.New(meshTickInterval)})
+		}
 	}
 	if a.router != nil {
 		for _, t := range a.n.cfg.PubsubTopics {
@@ -296,6 +311,45 @@ func (a *nodeActor) start(ctx actor.Context) {
 		// reconnectPeers at start, without its sleep).
 		ctx.Request(a.heartbeat, &heartbeatv1.Register{Name: reconnectTick, Interval: durationpb.New(reconnectPoll)})
 	}
+}
+
+// meshTick refreshes the peer manager's view of the mesh peers, which it
+// protects from its inbound and colocation pruning. The router does not
+// report mesh changes, so the node polls it.
+const (
+	meshTick         = "node.mesh"
+	meshTickInterval = 2 * time.Second
+)
+
+// reportMesh sends the peer manager the union of every joined topic's mesh
+// when it differs from the last report.
+func (a *nodeActor) reportMesh(ctx actor.Context) {
+	topics := a.joinedTopics()
+	union := map[peer.ID]struct{}{}
+	inTurn(len(topics), func(i int, next func()) {
+		ask(ctx, a.router, &pubsubv1.GetMesh{Topic: topics[i]}, a.n.cfg.RequestTimeout, func(m *pubsubv1.Mesh, err error) {
+			for _, raw := range m.GetMesh() {
+				union[peer.ID(raw)] = struct{}{}
+			}
+			next()
+		})
+	}, func() {
+		ids := make([]string, 0, len(union))
+		for id := range union {
+			ids = append(ids, string(id))
+		}
+		sort.Strings(ids)
+		key := strings.Join(ids, "\x00")
+		if a.meshReported && key == a.lastMesh {
+			return
+		}
+		a.meshReported, a.lastMesh = true, key
+		msg := &pmv1.MeshPeersChanged{}
+		for _, id := range ids {
+			msg.PeerIds = append(msg.PeerIds, []byte(id))
+		}
+		a.toPeerManager(ctx, msg)
+	})
 }
 
 // reconnectTick polls the peer manager until the stored peers are loaded.

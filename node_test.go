@@ -15,6 +15,8 @@ import (
 	"github.com/peermesh/peermesh/internal/actorkit"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
+	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 )
 
@@ -291,4 +293,49 @@ func TestKeyIsCreatedOnceAndKept(t *testing.T) {
 	if _, err := ParseKey("zz"); err == nil {
 		t.Fatal("bad key parsed")
 	}
+}
+
+// The node tells the peer manager which peers are in a mesh (so it protects
+// them), on its mesh tick and only when the set changed.
+func TestMeshPeersAreReportedToThePeerManager(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	pmProbe := actortest.NewProbe(t, sys)
+	meshID, _ := peer.Decode("16Uiu2HAmPLe7Mzm8TsYUubgCAW1aJoeFScxrLj8ppHFivPo97bUZ")
+	n, err := newNode(testConfig("node"), deps{
+		router: func(*Node) *actor.Props {
+			return actorkit.Props(func() actor.Actor { return &fakeRouter{subs: map[string][]*actor.PID{}, meshID: meshID} })
+		},
+		peermanager: func(*Node, *actor.PID) *actor.Props {
+			// Stands in for the peer manager: forwards what it is told.
+			return actorkit.Props(func() actor.Actor {
+				return actor.ReceiveFunc(func(c actor.Context) {
+					if m, ok := c.Message().(*pmv1.MeshPeersChanged); ok {
+						c.Send(pmProbe.PID(), m)
+					}
+				})
+			})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	pid, err := n.Spawn(sys.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A subscription is answered once the topic is joined; then tick by
+	// hand: time is a message.
+	sub := actortest.NewProbe(t, sys)
+	sub.Request(pid, &apiv1.Subscribe{Topic: "/t"})
+	sub.ExpectMessage(&apiv1.Subscribed{Topic: "/t"})
+	tick := &heartbeatv1.Tick{Name: meshTick}
+	pmProbe.Send(pid, tick)
+	// A report from before the join (the heartbeat ticks too) is empty.
+	got := actortest.Fish(pmProbe, func(m *pmv1.MeshPeersChanged) bool { return len(m.GetPeerIds()) > 0 })
+	if len(got.GetPeerIds()) != 1 || peer.ID(got.GetPeerIds()[0]) != meshID {
+		t.Fatalf("reported %v", got)
+	}
+	pmProbe.Send(pid, tick)
+	pmProbe.ExpectNoMessage(300 * time.Millisecond)
 }
