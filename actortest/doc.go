@@ -19,4 +19,8 @@
 //
 // Probes are safe for use by one test goroutine; the receive side is fed by
 // the actor system.
+//
+// AssertPureCore checks the other half of an actor package, its pure core:
+// the named files start no goroutine, read no clock and import nothing that
+// does I/O or concurrency.
 package actortest
