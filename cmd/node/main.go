@@ -126,41 +126,25 @@ func serve(s config.Settings, log *slog.Logger) error {
 		log.Info("listening", "multiaddr", a)
 	}
 
-	type named struct {
-		name string
-		srv  *http.Server
-	}
-	var servers []named
-	errc := make(chan error, 2)
+	var servers []namedServer
 	if s.REST {
 		srv, err := restServer(s, node, log)
 		if err != nil {
 			_ = node.Close(context.Background())
 			return err
 		}
-		servers = append(servers, named{"rest", srv})
+		servers = append(servers, namedServer{"rest", srv})
 	}
 	if s.MetricsServer {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		addr := net.JoinHostPort(s.MetricsServerAddress, strconv.Itoa(s.MetricsServerPort))
-		servers = append(servers, named{"metrics", newHTTPServer(addr, mux)})
+		servers = append(servers, namedServer{"metrics", newHTTPServer(addr, mux)})
 	}
-	for i, ns := range servers {
-		ln, err := net.Listen("tcp", ns.srv.Addr)
-		if err != nil {
-			for _, started := range servers[:i] {
-				_ = started.srv.Close()
-			}
-			_ = node.Close(context.Background())
-			return fmt.Errorf("%s server: listen %s: %w", ns.name, ns.srv.Addr, err)
-		}
-		log.Info(ns.name+" server listening", "url", "http://"+ln.Addr().String())
-		go func() {
-			if err := ns.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("%s server: %w", ns.name, err)
-			}
-		}()
+	errc := make(chan error, len(servers))
+	if err := listenAll(servers, log, errc); err != nil {
+		_ = node.Close(context.Background())
+		return err
 	}
 
 	select {
@@ -175,6 +159,39 @@ func serve(s config.Settings, log *slog.Logger) error {
 		log.Warn("second signal, exiting at once", "signal", sig.String())
 		os.Exit(1)
 	}()
+	return shutdown(servers, node, log)
+}
+
+type namedServer struct {
+	name string
+	srv  *http.Server
+}
+
+// listenAll binds every server (closing the ones already bound if one
+// fails) and serves each on its own goroutine; a later serve failure is sent
+// on errc.
+func listenAll(servers []namedServer, log *slog.Logger, errc chan<- error) error {
+	for i, ns := range servers {
+		ln, err := net.Listen("tcp", ns.srv.Addr)
+		if err != nil {
+			for _, started := range servers[:i] {
+				_ = started.srv.Close()
+			}
+			return fmt.Errorf("%s server: listen %s: %w", ns.name, ns.srv.Addr, err)
+		}
+		log.Info(ns.name+" server listening", "url", "http://"+ln.Addr().String())
+		go func() {
+			if err := ns.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s server: %w", ns.name, err)
+			}
+		}()
+	}
+	return nil
+}
+
+// shutdown stops the HTTP servers (httpGrace at most) and then the node
+// (the rest of shutdownTimeout).
+func shutdown(servers []namedServer, node *peermesh.Node, log *slog.Logger) error {
 	httpCtx, cancelHTTP := context.WithTimeout(context.Background(), httpGrace)
 	for _, ns := range servers {
 		if err := ns.srv.Shutdown(httpCtx); err != nil {
