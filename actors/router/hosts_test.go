@@ -96,13 +96,21 @@ func (n *node) tick() {
 	n.sys.Root.Send(n.router, &heartbeatv1.Tick{Now: timestamppb.Now()})
 }
 
+// connect dials b from a, retrying twice: on a machine shared with other
+// heavy test runs a loopback handshake occasionally misses its deadline.
 func connect(t testing.TB, a, b *node) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
-		t.Fatalf("connect: %v", err)
+	var err error
+	for range 3 {
+		// Force a fresh dial: the swarm would otherwise answer a retry from its dial backoff.
+		ctx, cancel := context.WithTimeout(network.WithForceDirectDial(context.Background(), "test retry"), 15*time.Second)
+		err = a.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()})
+		cancel()
+		if err == nil {
+			return
+		}
 	}
+	t.Fatalf("connect: %v", err)
 }
 
 // eventually polls cond until it holds or d passes (bounded; no sleep-based
