@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peermesh/peermesh/actors/heartbeat"
 	"github.com/peermesh/peermesh/actortest"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
@@ -448,6 +449,38 @@ func TestActorMetricNameClashIsNotFatal(t *testing.T) {
 		shared, _ := newMetrics(reg) // the collectors that did register are shared
 		if got := testutil.ToFloat64(shared.written.WithLabelValues("put")); got != 1 {
 			t.Fatalf("changes_written_total{op=put} = %v, want 1: the other metrics are exported", got)
+		}
+	})
+}
+
+// TestActorFlushesOnTheHeartbeatsTick runs the storage actor with the real
+// heartbeat actor: with Deps.Heartbeat set and nothing else, a Put is written
+// by the first tick, Config.FlushInterval (1 s by default) later, in one
+// transaction, and not before.
+func TestActorFlushesOnTheHeartbeatsTick(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		hb := sys.Root.Spawn(heartbeat.Props(heartbeat.DefaultConfig(), heartbeat.Deps{}))
+		be := newFakeBackend()
+		pid := sys.Root.Spawn(Props(DefaultConfig(), Deps{Backend: be, Heartbeat: hb}))
+		p := actortest.NewProbe(t, sys)
+		p.Send(pid, &storagev1.Put{Record: testRecord(1)})
+		p.Send(pid, &storagev1.Put{Record: testRecord(2)})
+		p.ExpectNoMessage(time.Second - time.Nanosecond)
+		synctest.Wait()
+		if n := len(be.writeLog()); n != 0 {
+			t.Fatalf("%d writes before the first tick", n)
+		}
+		p.ExpectNoMessage(time.Nanosecond)
+		synctest.Wait()
+		if log := be.writeLog(); len(log) != 1 || len(log[0].puts) != 2 || be.Len() != 2 {
+			t.Fatalf("writes %+v, %d stored; want one transaction of both puts at 1 s", log, be.Len())
+		}
+		p.Send(pid, &storagev1.Put{Record: testRecord(3)})
+		p.ExpectNoMessage(time.Second)
+		synctest.Wait()
+		if n := len(be.writeLog()); n != 2 || be.Len() != 3 {
+			t.Fatalf("%d writes, %d stored; want the second tick's write at 2 s", n, be.Len())
 		}
 	})
 }
