@@ -30,7 +30,7 @@ type setting struct {
 
 var table = []setting{
 	{"config-file", "TOML file of settings (keys are the flag names)", func(s *Settings) any { return &s.ConfigFile }},
-	{"nodekey", "P2P node private key as 64 hex digits (secp256k1); default: the key in --data-dir, created on first start", func(s *Settings) any { return &s.NodeKey }},
+	{"nodekey", "P2P node private key as 64 hex digits (secp256k1); empty: the key kept in --data-dir, created on first start", func(s *Settings) any { return &s.NodeKey }},
 	{"data-dir", "directory for the node key and the peer store", func(s *Settings) any { return &s.DataDir }},
 	{"profile", "gossipsub profile: waku (/vac/waku/relay/2.0.0, WakuMessage data) or libp2p (/meshsub/1.x, signed)", func(s *Settings) any { return &s.Profile }},
 	{"listen-address", "IP address to listen on for libp2p TCP", func(s *Settings) any { return &s.ListenAddress }},
