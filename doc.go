@@ -12,6 +12,10 @@
 // A topic validator registers with pubsubv1.RegisterValidator sent to the
 // node, which forwards it to the router.
 //
+// Subscriptions and watchers are state of the node actor: were it to be
+// restarted by its supervisor (after a panic), it rejoins the configured
+// topics, and subscribers and watchers must subscribe or watch again.
+//
 // The node actor is a thin supervisor and facade: peer policy lives in the
 // peer manager, mesh policy in the router and its topic actors. The Node
 // type also offers blocking Go methods over the same messages (used by the
