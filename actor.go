@@ -183,9 +183,14 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *apiv1.Watch:
 		a.watch(ctx, msg)
 	case *apiv1.Unwatch:
+		out := &apiv1.Unwatched{}
 		if w := a.target(ctx, msg.GetWatcher()); w != nil {
+			_, out.Found = a.watchers[w.String()]
 			delete(a.watchers, w.String())
 			a.n.metrics.watchers.Set(float64(len(a.watchers)))
+		}
+		if ctx.Sender() != nil {
+			ctx.Respond(out)
 		}
 	case *apiv1.Stop:
 		a.stop(ctx)

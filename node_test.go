@@ -135,6 +135,10 @@ func TestNodeJoinsConfiguredTopicsAndDeliversToSubscribersAndWatchers(t *testing
 	if w := actortest.Expect[*apiv1.MessageReceived](watcher); string(w.GetData()) != "hello" {
 		t.Fatalf("watcher got %v", w)
 	}
+	watcher.Request(pid, &apiv1.Unwatch{})
+	if u := actortest.Expect[*apiv1.Unwatched](watcher); !u.GetFound() {
+		t.Fatal("Unwatch did not find the watcher")
+	}
 	info, err := n.Info(context.Background())
 	if err != nil || len(info.GetTopics()) != 1 || info.GetTopics()[0] != "/t" || !info.GetRelayReady() {
 		t.Fatalf("info %v %v", info, err)

@@ -1306,6 +1306,7 @@ func (x *Watching) GetError() string {
 	return ""
 }
 
+// Unwatch removes the watcher (or the sender); answered with Unwatched.
 type Unwatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Watcher       *ActorRef              `protobuf:"bytes,1,opt,name=watcher,proto3" json:"watcher,omitempty"`
@@ -1350,6 +1351,51 @@ func (x *Unwatch) GetWatcher() *ActorRef {
 	return nil
 }
 
+type Unwatched struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False when the actor was not watching.
+	Found         bool `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Unwatched) Reset() {
+	*x = Unwatched{}
+	mi := &file_api_v1_api_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unwatched) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unwatched) ProtoMessage() {}
+
+func (x *Unwatched) ProtoReflect() protoreflect.Message {
+	mi := &file_api_v1_api_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unwatched.ProtoReflect.Descriptor instead.
+func (*Unwatched) Descriptor() ([]byte, []int) {
+	return file_api_v1_api_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Unwatched) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
 // Stop leaves every topic, flushes the peer store and stops the node's
 // actors; answered with Stopped once all of that is done.
 type Stop struct {
@@ -1360,7 +1406,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_api_v1_api_proto_msgTypes[24]
+	mi := &file_api_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1418,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_api_v1_api_proto_msgTypes[24]
+	mi := &file_api_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1431,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_api_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_api_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 type Stopped struct {
@@ -1397,7 +1443,7 @@ type Stopped struct {
 
 func (x *Stopped) Reset() {
 	*x = Stopped{}
-	mi := &file_api_v1_api_proto_msgTypes[25]
+	mi := &file_api_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1455,7 @@ func (x *Stopped) String() string {
 func (*Stopped) ProtoMessage() {}
 
 func (x *Stopped) ProtoReflect() protoreflect.Message {
-	mi := &file_api_v1_api_proto_msgTypes[25]
+	mi := &file_api_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1468,7 @@ func (x *Stopped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stopped.ProtoReflect.Descriptor instead.
 func (*Stopped) Descriptor() ([]byte, []int) {
-	return file_api_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_api_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Stopped) GetError() string {
@@ -1443,7 +1489,7 @@ type PeerConnected struct {
 
 func (x *PeerConnected) Reset() {
 	*x = PeerConnected{}
-	mi := &file_api_v1_api_proto_msgTypes[26]
+	mi := &file_api_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1501,7 @@ func (x *PeerConnected) String() string {
 func (*PeerConnected) ProtoMessage() {}
 
 func (x *PeerConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_api_v1_api_proto_msgTypes[26]
+	mi := &file_api_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1514,7 @@ func (x *PeerConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerConnected.ProtoReflect.Descriptor instead.
 func (*PeerConnected) Descriptor() ([]byte, []int) {
-	return file_api_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_api_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PeerConnected) GetPeerId() string {
@@ -1501,7 +1547,7 @@ type PeerDisconnected struct {
 
 func (x *PeerDisconnected) Reset() {
 	*x = PeerDisconnected{}
-	mi := &file_api_v1_api_proto_msgTypes[27]
+	mi := &file_api_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1559,7 @@ func (x *PeerDisconnected) String() string {
 func (*PeerDisconnected) ProtoMessage() {}
 
 func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_api_v1_api_proto_msgTypes[27]
+	mi := &file_api_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1572,7 @@ func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerDisconnected.ProtoReflect.Descriptor instead.
 func (*PeerDisconnected) Descriptor() ([]byte, []int) {
-	return file_api_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_api_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PeerDisconnected) GetPeerId() string {
@@ -1552,7 +1598,7 @@ type MessageReceived struct {
 
 func (x *MessageReceived) Reset() {
 	*x = MessageReceived{}
-	mi := &file_api_v1_api_proto_msgTypes[28]
+	mi := &file_api_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1564,7 +1610,7 @@ func (x *MessageReceived) String() string {
 func (*MessageReceived) ProtoMessage() {}
 
 func (x *MessageReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_api_v1_api_proto_msgTypes[28]
+	mi := &file_api_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1577,7 +1623,7 @@ func (x *MessageReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageReceived.ProtoReflect.Descriptor instead.
 func (*MessageReceived) Descriptor() ([]byte, []int) {
-	return file_api_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_api_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MessageReceived) GetTopic() string {
@@ -1708,7 +1754,9 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"\bWatching\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\">\n" +
 	"\aUnwatch\x123\n" +
-	"\awatcher\x18\x01 \x01(\v2\x19.peermesh.api.v1.ActorRefR\awatcher\"\x06\n" +
+	"\awatcher\x18\x01 \x01(\v2\x19.peermesh.api.v1.ActorRefR\awatcher\"!\n" +
+	"\tUnwatched\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\"\x06\n" +
 	"\x04Stop\"\x1f\n" +
 	"\aStopped\x12\x14\n" +
 	"\x05error\x18\x01 \x01(\tR\x05error\"`\n" +
@@ -1739,7 +1787,7 @@ func file_api_v1_api_proto_rawDescGZIP() []byte {
 	return file_api_v1_api_proto_rawDescData
 }
 
-var file_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_api_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_api_v1_api_proto_goTypes = []any{
 	(*ActorRef)(nil),              // 0: peermesh.api.v1.ActorRef
 	(*Subscribe)(nil),             // 1: peermesh.api.v1.Subscribe
@@ -1765,12 +1813,13 @@ var file_api_v1_api_proto_goTypes = []any{
 	(*Watch)(nil),                 // 21: peermesh.api.v1.Watch
 	(*Watching)(nil),              // 22: peermesh.api.v1.Watching
 	(*Unwatch)(nil),               // 23: peermesh.api.v1.Unwatch
-	(*Stop)(nil),                  // 24: peermesh.api.v1.Stop
-	(*Stopped)(nil),               // 25: peermesh.api.v1.Stopped
-	(*PeerConnected)(nil),         // 26: peermesh.api.v1.PeerConnected
-	(*PeerDisconnected)(nil),      // 27: peermesh.api.v1.PeerDisconnected
-	(*MessageReceived)(nil),       // 28: peermesh.api.v1.MessageReceived
-	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(*Unwatched)(nil),             // 24: peermesh.api.v1.Unwatched
+	(*Stop)(nil),                  // 25: peermesh.api.v1.Stop
+	(*Stopped)(nil),               // 26: peermesh.api.v1.Stopped
+	(*PeerConnected)(nil),         // 27: peermesh.api.v1.PeerConnected
+	(*PeerDisconnected)(nil),      // 28: peermesh.api.v1.PeerDisconnected
+	(*MessageReceived)(nil),       // 29: peermesh.api.v1.MessageReceived
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
 }
 var file_api_v1_api_proto_depIdxs = []int32{
 	0,  // 0: peermesh.api.v1.Subscribe.subscriber:type_name -> peermesh.api.v1.ActorRef
@@ -1781,7 +1830,7 @@ var file_api_v1_api_proto_depIdxs = []int32{
 	17, // 5: peermesh.api.v1.Scores.scores:type_name -> peermesh.api.v1.PeerScore
 	0,  // 6: peermesh.api.v1.Watch.watcher:type_name -> peermesh.api.v1.ActorRef
 	0,  // 7: peermesh.api.v1.Unwatch.watcher:type_name -> peermesh.api.v1.ActorRef
-	29, // 8: peermesh.api.v1.MessageReceived.received_at:type_name -> google.protobuf.Timestamp
+	30, // 8: peermesh.api.v1.MessageReceived.received_at:type_name -> google.protobuf.Timestamp
 	9,  // [9:9] is the sub-list for method output_type
 	9,  // [9:9] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
@@ -1800,7 +1849,7 @@ func file_api_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_v1_api_proto_rawDesc), len(file_api_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
