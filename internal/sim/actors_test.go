@@ -24,7 +24,7 @@ func TestActorsShareTheBubble(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs := sim.StartRouters(t, nw, sim.Range(0, 2), wire.ProfileWaku, "t", 1)
+		rs := sim.StartRouters(t, nw.Pick(sim.Range(0, 2)), wire.ProfileWaku, "t", 1)
 		if err := nw.Connect(context.Background(), 0, 1); err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestRoutersDeliverAndReport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs := sim.StartRouters(t, nw, sim.Range(0, n), wire.ProfileWaku, "t", 3)
+		rs := sim.StartRouters(t, nw.Hosts, wire.ProfileWaku, "t", 3)
 		if _, err := nw.Topology(context.Background(), sim.Range(0, n), sim.Range(0, n), 3, 3); err != nil {
 			t.Fatal(err)
 		}

@@ -169,6 +169,15 @@ func (n *Network) index(a net.Addr) (int, bool) {
 	return i, ok
 }
 
+// Pick returns the hosts at indices, in order.
+func (n *Network) Pick(indices []int) []host.Host {
+	out := make([]host.Host, len(indices))
+	for k, i := range indices {
+		out[k] = n.Hosts[i]
+	}
+	return out
+}
+
 // Latency is the configured one-way latency from node i to node j.
 func (n *Network) Latency(i, j int) time.Duration { return n.latency[i][j] }
 

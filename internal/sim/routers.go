@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -27,7 +28,7 @@ const HonestPrefix = "honest-"
 
 // Node is one peermesh router on a host of a Network.
 type Node struct {
-	// Index is the host's index in the Network.
+	// Index is the node's index in Routers.Nodes.
 	Index  int
 	ID     peer.ID
 	Config router.Config
@@ -55,16 +56,17 @@ type Routers struct {
 }
 
 // StartRouters spawns a router (router.DefaultConfig(profile), a fresh one
-// per node, with its own metrics registry) on each host of nw listed in
-// hosts, joins topic and subscribes a probe to it. Hosts are not connected.
-func StartRouters(tb testing.TB, nw *Network, hosts []int, profile wire.Profile, topic string, seed uint64) *Routers {
+// per node, with its own metrics registry) on each of hosts (simulated, e.g.
+// Network.Pick, or LoopbackHost), joins topic and subscribes a probe to it.
+// Node i of the result runs on hosts[i]; the hosts are not connected.
+func StartRouters(tb testing.TB, hosts []host.Host, profile wire.Profile, topic string, seed uint64) *Routers {
 	tb.Helper()
 	r := &Routers{Sys: actortest.NewSystem(tb), Topic: topic, tb: tb, rng: rand.New(rand.NewPCG(seed, 0xb0b)),
 		publishedAt: map[string]time.Time{}}
-	for _, i := range hosts {
-		n := &Node{Index: i, ID: nw.Hosts[i].ID(), Config: router.DefaultConfig(profile), Registry: prometheus.NewRegistry(),
+	for i, h := range hosts {
+		n := &Node{Index: i, ID: h.ID(), Config: router.DefaultConfig(profile), Registry: prometheus.NewRegistry(),
 			API: actortest.NewProbe(tb, r.Sys), Sub: actortest.NewProbe(tb, r.Sys)}
-		n.Router = r.Sys.Root.Spawn(router.Props(n.Config, router.Deps{Host: nw.Hosts[i], Registerer: n.Registry}))
+		n.Router = r.Sys.Root.Spawn(router.Props(n.Config, router.Deps{Host: h, Registerer: n.Registry}))
 		tb.Cleanup(func() { _ = r.Sys.Root.StopFuture(n.Router).Wait() })
 		if j := Request[*pubsubv1.Joined](n, &pubsubv1.Join{Topic: topic}); j.GetError() != "" {
 			tb.Fatalf("sim: node %d join: %s", i, j.GetError())
@@ -83,15 +85,21 @@ func Request[T any](n *Node, msg proto.Message) T {
 	return actortest.Expect[T](n.API)
 }
 
-// Heartbeats runs n heartbeats: a Tick to every router, then one second of
-// protocol time. Only valid inside a synctest bubble.
+// Heartbeats runs n heartbeats: Tick, then one second of protocol time.
+// Only valid inside a synctest bubble.
 func (r *Routers) Heartbeats(n int) {
 	for range n {
-		now := timestamppb.Now()
-		for _, h := range r.Nodes {
-			r.Sys.Root.Send(h.Router, &heartbeatv1.Tick{Now: now})
-		}
+		r.Tick()
 		Advance(time.Second)
+	}
+}
+
+// Tick sends every router a heartbeat Tick stamped now, without letting time
+// pass (on real hosts, where the test cannot move the clock).
+func (r *Routers) Tick() {
+	now := timestamppb.Now()
+	for _, h := range r.Nodes {
+		r.Sys.Root.Send(h.Router, &heartbeatv1.Tick{Now: now})
 	}
 }
 

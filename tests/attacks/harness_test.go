@@ -44,7 +44,7 @@ func newCluster(t *testing.T, s setup) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, nw: nw, Routers: sim.StartRouters(t, nw, sim.Range(0, s.honest), s.profile, topic, 5)}
+	c := &cluster{t: t, nw: nw, Routers: sim.StartRouters(t, nw.Pick(sim.Range(0, s.honest)), s.profile, topic, 5)}
 	if _, err := nw.Topology(context.Background(), sim.Range(0, s.honest), sim.Range(0, s.honest), s.honest-1, 5); err != nil {
 		t.Fatal(err)
 	}

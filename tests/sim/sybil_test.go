@@ -64,7 +64,7 @@ func runEclipse(t *testing.T, sc eclipse) {
 		t.Fatal(err)
 	}
 	honest, sybils := sim.Range(0, sc.honest), sim.Range(sc.honest, sc.honest+sc.sybils)
-	rs := sim.StartRouters(t, nw, honest, wire.ProfileWaku, topic, 2020)
+	rs := sim.StartRouters(t, nw.Pick(honest), wire.ProfileWaku, topic, 2020)
 	isSybil := map[peer.ID]bool{}
 	for _, i := range sybils {
 		a := attacker.New(nw.Hosts[i], attacker.Config{Join: []string{topic}, MaxRecorded: 8, RegraftDelay: 2 * time.Second})
