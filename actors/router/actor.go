@@ -13,6 +13,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/peermesh/peermesh/actors/mesh"
 	"github.com/peermesh/peermesh/actors/router/session"
@@ -30,6 +31,9 @@ import (
 func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
 	return actorkit.Props(func() actor.Actor { return &routerActor{cfg: cfg, deps: deps} }, opts...)
 }
+
+// HeartbeatName is the name of the Tick the router registers for.
+const HeartbeatName = "gossipsub"
 
 type topicState struct {
 	pid    *actor.PID
@@ -99,6 +103,10 @@ func (r *routerActor) Receive(c actor.Context) {
 		r.m.penalties.WithLabelValues(m.GetReason()).Inc()
 	case *heartbeatv1.Tick:
 		r.heartbeat(c, m)
+	case *heartbeatv1.Registered:
+		if m.GetError() != "" {
+			r.log.Error("heartbeat registration refused: the router gets no Ticks", "err", m.GetError())
+		}
 	case *pubsubv1.Join:
 		r.join(c, m)
 	case *pubsubv1.Leave:
@@ -165,6 +173,10 @@ func (r *routerActor) start(c actor.Context) error {
 		h.SetStreamHandler(p, r.acceptor.handleStream)
 	}
 	h.Network().Notify(r.acceptor.notifee())
+	if r.deps.Heartbeat != nil {
+		c.Request(r.deps.Heartbeat, &heartbeatv1.Register{Name: HeartbeatName,
+			Interval: durationpb.New(r.cfg.HeartbeatInterval), InitialDelay: durationpb.New(r.cfg.HeartbeatInitialDelay)})
+	}
 	for _, conn := range h.Network().Conns() {
 		c.Send(c.Self(), &pubsubv1.PeerConnected{Peer: []byte(conn.RemotePeer()), Outbound: conn.Stat().Direction == network.DirOutbound})
 	}

@@ -229,3 +229,28 @@ func TestRouterValidators(t *testing.T) {
 		}
 	})
 }
+
+func TestRouterRegistersWithHeartbeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t.Cleanup(func() { time.Sleep(2 * time.Second) })
+		mn := mocknet.New()
+		t.Cleanup(func() { _ = mn.Close() })
+		h, err := mn.GenPeer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := actortest.NewSystem(t)
+		hb := actortest.NewProbe(t, sys)
+		pid := sys.Root.Spawn(router.Props(router.DefaultConfig(wire.ProfileWaku),
+			router.Deps{Host: h, Registerer: prometheus.NewRegistry(), Heartbeat: hb.PID()}))
+		t.Cleanup(func() { _ = sys.Root.StopFuture(pid).Wait() })
+		reg := actortest.Expect[*heartbeatv1.Register](hb)
+		if reg.GetName() != router.HeartbeatName || reg.GetInterval().AsDuration() != time.Second {
+			t.Fatalf("register %v", reg)
+		}
+		hb.Respond(&heartbeatv1.Registered{Name: reg.GetName()})
+		hb.Send(pid, &heartbeatv1.Tick{Name: reg.GetName(), Now: timestamppb.Now()})
+		hb.Request(pid, &pubsubv1.GetScores{})
+		actortest.Expect[*pubsubv1.Scores](hb)
+	})
+}

@@ -38,6 +38,9 @@ type Config struct {
 	// AcceptTimeout bounds the stream handler's wait for the router to
 	// accept a new inbound stream.
 	AcceptTimeout time.Duration
+	// HeartbeatInterval is the gossipsub heartbeat asked of Deps.Heartbeat
+	// (1 s in every implementation), first after HeartbeatInitialDelay.
+	HeartbeatInterval, HeartbeatInitialDelay time.Duration
 }
 
 // DefaultConfig returns the defaults of a profile.
@@ -63,6 +66,9 @@ func DefaultConfig(p wire.Profile) Config {
 		MaxMessageSize:    p.MaxFrame() - 1024,
 		ValidationTimeout: 2 * time.Second,
 		AcceptTimeout:     5 * time.Second,
+		HeartbeatInterval: time.Second,
+		// go and js start after 100 ms: a joined topic grafts promptly.
+		HeartbeatInitialDelay: 100 * time.Millisecond,
 	}
 }
 
@@ -91,6 +97,10 @@ func (c Config) Validate() error {
 	}
 	if c.ValidationTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("router: ValidationTimeout must be > 0, got %s", c.ValidationTimeout))
+	}
+	if c.HeartbeatInterval <= 0 || c.HeartbeatInitialDelay < 0 {
+		errs = append(errs, fmt.Errorf("router: HeartbeatInterval must be > 0 and HeartbeatInitialDelay >= 0, got %s and %s",
+			c.HeartbeatInterval, c.HeartbeatInitialDelay))
 	}
 	if c.AcceptTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("router: AcceptTimeout must be > 0, got %s", c.AcceptTimeout))

@@ -25,4 +25,8 @@ type Deps struct {
 	// (the PX peers of accepted PRUNEs), typically the peer manager; unset,
 	// PX is counted and dropped.
 	PeerExchange *actor.PID
+	// Heartbeat, if set, is the heartbeat actor: the router registers with
+	// it at start for a Tick named "gossipsub" every Config.HeartbeatInterval.
+	// Unset, the embedder sends the router heartbeatv1.Tick itself.
+	Heartbeat *actor.PID
 }
