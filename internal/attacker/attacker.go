@@ -36,6 +36,18 @@ type Config struct {
 	// evaluation's "bad boy" waited up to 15 s plus a minute). A PRUNE
 	// without backoff is answered after RegraftDelay alone. Default 1 s.
 	RegraftDelay time.Duration
+	// ForwardFor makes the attacker relay, for this long after New, every
+	// message it receives to every other peer it has a stream with (once per
+	// message id), and then stop: the "covert flash" sybil of the gossipsub
+	// v1.1 evaluation, which earns a good score before going silent. Zero:
+	// never forward.
+	ForwardFor time.Duration
+	// MsgID identifies messages for ForwardFor's duplicate check. Default
+	// wire.MsgIDSHA256Data (the Waku id).
+	MsgID wire.MsgIDFn
+	// MaxSeen bounds the ids remembered for that check (oldest forgotten
+	// first). Default 4096.
+	MaxSeen int
 	// OpenTimeout bounds opening an outbound stream. Default 10 s.
 	OpenTimeout time.Duration
 	// Logger defaults to slog.Default().
@@ -54,6 +66,12 @@ func (c *Config) defaults() {
 	}
 	if c.RegraftDelay <= 0 {
 		c.RegraftDelay = time.Second
+	}
+	if c.MsgID == nil {
+		c.MsgID = wire.MsgIDSHA256Data
+	}
+	if c.MaxSeen <= 0 {
+		c.MaxSeen = 4096
 	}
 	if c.OpenTimeout <= 0 {
 		c.OpenTimeout = 10 * time.Second
@@ -86,6 +104,12 @@ type Attacker struct {
 	timers  map[*time.Timer]struct{}
 	closed  bool
 	wg      sync.WaitGroup
+
+	// Forwarding (Config.ForwardFor): until forwardUntil, each new id in
+	// seen (FIFO order in seenOrder, at most MaxSeen) is relayed once.
+	forwardUntil time.Time
+	seen         map[string]struct{}
+	seenOrder    []string
 }
 
 // New installs the attacker's stream handlers on h. Close removes them; the
@@ -96,6 +120,12 @@ func New(h host.Host, cfg Config) *Attacker {
 		h: h, cfg: cfg, log: cfg.Logger.With("attacker", h.ID().ShortString()),
 		out: map[peer.ID]*outStream{}, in: map[peer.ID]network.Stream{}, rec: map[peer.ID]*Record{},
 		changed: make(chan struct{}), timers: map[*time.Timer]struct{}{},
+		seen: map[string]struct{}{},
+	}
+	if cfg.ForwardFor > 0 {
+		// Only the attack's own schedule reads the clock; in a synctest
+		// bubble it is the bubble's.
+		a.forwardUntil = time.Now().Add(cfg.ForwardFor)
 	}
 	for _, p := range cfg.Protocols {
 		h.SetStreamHandler(p, a.handleStream)
@@ -276,6 +306,7 @@ func (a *Attacker) handleStream(s network.Stream) {
 		a.notifyLocked()
 		a.mu.Unlock()
 		a.regraft(p, rpc)
+		a.forward(p, rpc.GetPublish())
 	}
 	if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		_ = s.Close()
@@ -333,6 +364,45 @@ func (a *Attacker) regraft(p peer.ID, rpc *gossipsubv1.RPC) {
 		})
 		a.timers[tm] = struct{}{}
 		a.mu.Unlock()
+	}
+}
+
+// forward relays msgs received from p to every other peer with a stream,
+// while Config.ForwardFor lasts, each id once.
+func (a *Attacker) forward(from peer.ID, msgs []*gossipsubv1.Message) {
+	if len(msgs) == 0 || a.forwardUntil.IsZero() || !time.Now().Before(a.forwardUntil) {
+		return
+	}
+	var fresh []*gossipsubv1.Message
+	var to []peer.ID
+	a.mu.Lock()
+	for _, m := range msgs {
+		id := string(a.cfg.MsgID(m))
+		if _, dup := a.seen[id]; dup {
+			continue
+		}
+		if len(a.seenOrder) >= a.cfg.MaxSeen {
+			delete(a.seen, a.seenOrder[0])
+			a.seenOrder = a.seenOrder[1:]
+		}
+		a.seen[id] = struct{}{}
+		a.seenOrder = append(a.seenOrder, id)
+		fresh = append(fresh, m)
+	}
+	for p := range a.out {
+		if p != from {
+			to = append(to, p)
+		}
+	}
+	a.mu.Unlock()
+	if len(fresh) == 0 {
+		return
+	}
+	rpc := PublishRPC(fresh...)
+	for _, p := range to {
+		if err := a.Send(p, rpc); err != nil {
+			a.log.Debug("forward failed", "peer", p, "err", err)
+		}
 	}
 }
 

@@ -355,3 +355,61 @@ func TestSybilRegraftsAfterEachPrune(t *testing.T) {
 		}
 	})
 }
+
+// TestCovertFlashForwardsThenGoesSilent: with ForwardFor the attacker relays
+// each message it receives to its other peers once (a duplicate is not
+// relayed again) until ForwardFor has passed, then relays nothing.
+func TestCovertFlashForwardsThenGoesSilent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		nw, err := sim.New(t, sim.Config{Nodes: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := attacker.New(nw.Hosts[0], attacker.Config{Protocols: []protocol.ID{wire.ProtocolMeshsub12}, ForwardFor: 30 * time.Second})
+		defer a.Close()
+		sender, receiver := nw.Hosts[1], nw.Hosts[2]
+		got := sink(receiver)
+		if err := a.Connect(ctx, nw.Info(2)); err != nil {
+			t.Fatal(err)
+		}
+		if err := nw.Connect(ctx, 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		s, err := sender.NewStream(ctx, a.ID(), wire.ProtocolMeshsub12)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := wire.NewWriter(s, wire.MaxFrameDefault)
+		publish := func(data string) {
+			t.Helper()
+			if err := w.Write(attacker.PublishRPC(attacker.UnsignedMessage("t", []byte(data)))); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			sim.Advance(time.Second)
+		}
+		publish("early")
+		publish("early") // a duplicate: not relayed again
+		if f := next(t, got); len(f.rpc.GetPublish()) != 1 || string(f.rpc.GetPublish()[0].GetData()) != "early" {
+			t.Fatalf("relayed %v, want the early message", f.rpc)
+		}
+		select {
+		case f := <-got:
+			t.Fatalf("relayed a duplicate: %v", f.rpc)
+		default:
+		}
+		sim.Advance(30 * time.Second)
+		publish("late")
+		select {
+		case f := <-got:
+			t.Fatalf("still relaying after ForwardFor: %v", f.rpc)
+		default:
+		}
+		if r := a.Record(sender.ID()); r.MessageCount != 3 {
+			t.Fatalf("recorded %d messages from the sender, want 3", r.MessageCount)
+		}
+	})
+}

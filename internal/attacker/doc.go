@@ -21,7 +21,9 @@
 // member of CVE-2022-47547. With Config.Join it behaves like the "bad boy" of
 // the gossipsub v1.1 evaluation: it subscribes to and GRAFTs the given topics
 // at every peer it has a stream with, and re-GRAFTs after each PRUNE's backoff
-// (plus Config.RegraftDelay), still never forwarding a message.
+// (plus Config.RegraftDelay), still never forwarding a message. With
+// Config.ForwardFor it relays what it receives for a while and then goes
+// silent (the evaluation's "covert flash").
 //
 // Bounds: at most Config.MaxRecorded messages and PRUNEs are kept per target
 // (the rest are only counted), and every read uses the wire package's frame
