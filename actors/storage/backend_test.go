@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -182,11 +183,12 @@ func TestBackendContract(t *testing.T) {
 				if err := b.Close(); err != nil {
 					t.Fatal(err)
 				}
-				if err := b.WriteBatch([]*peerv1.PeerRecord{testRecord(1)}, nil); err == nil {
-					t.Error("WriteBatch on a closed backend succeeded")
+				// The errors say what failed and on which store.
+				if err := b.WriteBatch([]*peerv1.PeerRecord{testRecord(1)}, nil); err == nil || !strings.Contains(err.Error(), "peer store") {
+					t.Errorf("WriteBatch on a closed backend: %v, want an error naming the peer store", err)
 				}
-				if _, err := b.LoadAll(1, func([]*peerv1.PeerRecord) error { return nil }); err == nil {
-					t.Error("LoadAll on a closed backend succeeded")
+				if _, err := b.LoadAll(1, func([]*peerv1.PeerRecord) error { return nil }); err == nil || !strings.Contains(err.Error(), "peer store") {
+					t.Errorf("LoadAll on a closed backend: %v, want an error naming the peer store", err)
 				}
 			})
 		})

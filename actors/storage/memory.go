@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -34,14 +35,14 @@ func (m *Memory) WriteBatch(puts []*peerv1.PeerRecord, deletes [][]byte) error {
 	for i, rec := range puts {
 		v, err := appendRecord(nil, rec, m.maxID, m.maxBytes)
 		if err != nil {
-			return err
+			return fmt.Errorf("write %d puts and %d deletes to the memory peer store: %w", len(puts), len(deletes), err)
 		}
 		encoded[i] = v
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return errClosed
+		return fmt.Errorf("write %d puts and %d deletes to the memory peer store: %w", len(puts), len(deletes), errClosed)
 	}
 	for i, rec := range puts {
 		m.values[string(rec.GetPeerId())] = encoded[i]
@@ -58,7 +59,7 @@ func (m *Memory) LoadAll(batchSize int, fn func([]*peerv1.PeerRecord) error) (Lo
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return LoadResult{}, errClosed
+		return LoadResult{}, fmt.Errorf("load the memory peer store: %w", errClosed)
 	}
 	keys := make([]string, 0, len(m.values))
 	vals := make(map[string][]byte, len(m.values))
@@ -71,10 +72,14 @@ func (m *Memory) LoadAll(batchSize int, fn func([]*peerv1.PeerRecord) error) (Lo
 	l := newLoader(batchSize, m.maxBytes, fn)
 	for _, k := range keys {
 		if err := l.add([]byte(k), vals[k]); err != nil {
-			return l.res, err
+			return l.res, fmt.Errorf("load the memory peer store: %w", err)
 		}
 	}
-	return l.finish()
+	res, err := l.finish()
+	if err != nil {
+		return res, fmt.Errorf("load the memory peer store: %w", err)
+	}
+	return res, nil
 }
 
 // PutRaw stores value under key as is, bypassing the encoder: tests use it to
