@@ -1,0 +1,103 @@
+package peermesh
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/peermesh/peermesh/actors/dialer"
+	"github.com/peermesh/peermesh/actors/heartbeat"
+	"github.com/peermesh/peermesh/actors/peermanager"
+	"github.com/peermesh/peermesh/actors/router"
+	"github.com/peermesh/peermesh/actors/storage"
+	"github.com/peermesh/peermesh/wire"
+)
+
+// deps are the child actors the node assembles, as props builders, so tests
+// can stand in for a child that does I/O.
+type deps struct {
+	// router builds the gossipsub router; nil means the node runs without
+	// pubsub and refuses pubsub requests with an error.
+	router func(n *Node) *actor.Props
+	// peermanager, when set, replaces the peer manager (tests observe what
+	// the node tells it).
+	peermanager func(n *Node, self *actor.PID) *actor.Props
+}
+
+func defaultDeps() deps { return deps{router: routerProps} }
+
+// routerTick is the heartbeat registration that drives the router's
+// gossipsub heartbeat (1 s, as in every gossipsub implementation).
+const (
+	routerTick         = "router.heartbeat"
+	routerTickInterval = time.Second
+)
+
+// routerProps builds the gossipsub router for the node's profile.
+func routerProps(n *Node) *actor.Props {
+	p, err := wire.ParseProfile(n.cfg.Profile)
+	if err != nil {
+		// Validate accepted the profile, so this is a programming error;
+		// the router then refuses every request with it.
+		n.log.Error("router profile", "err", err)
+	}
+	cfg := router.DefaultConfig(p)
+	cfg.Mesh.EnablePX = n.cfg.RelayPeerExchange
+	cfg.MaxTopics = n.cfg.MaxTopics
+	return router.Props(cfg, router.Deps{Host: n.host, Registerer: n.reg, Logger: n.log}, n.metrics.mailboxes.Option("router"))
+}
+
+// childProps are built once, on the node actor's first start: the children
+// register their metrics when their props are built, and a restarted node
+// actor respawns its children under the same names (so the same PIDs).
+type childProps struct {
+	heartbeat, storage, dialer, peermanager, router *actor.Props
+}
+
+// child is the PID the child named name of parent has (protoactor names
+// children "<parent id>/<name>").
+func child(parent *actor.PID, name string) *actor.PID {
+	return actor.NewPID(parent.GetAddress(), parent.GetId()+"/"+name)
+}
+
+// relayCodec is the protocol that makes a peer a relay peer for the peer
+// manager: the profile's preferred pubsub protocol.
+func (n *Node) relayCodec() string {
+	if n.cfg.Profile == ProfileLibp2p {
+		return "/meshsub/"
+	}
+	return peermanager.WakuRelayCodec
+}
+
+func (n *Node) peerManagerConfig() peermanager.Config {
+	c := peermanager.DefaultConfig()
+	c.MaxConnections = n.cfg.MaxConnections
+	c.PeerStoreCapacity = n.cfg.peerStoreCapacity()
+	c.ColocationLimit = n.cfg.IPColocationLimit
+	c.RelayCodec = n.relayCodec()
+	return c
+}
+
+func (n *Node) buildChildProps(self *actor.PID) *childProps {
+	log := n.log
+	mb := n.metrics.mailboxes
+	hb := heartbeat.Props(heartbeat.DefaultConfig(), heartbeat.Deps{Registerer: n.reg, Logger: log}, mb.Option("heartbeat"))
+	hbPID := child(self, "heartbeat")
+	st := storage.Props(n.storageCfg, storage.Deps{Backend: n.backend, Registerer: n.reg, Logger: log, Heartbeat: hbPID},
+		mb.Option("storage"))
+	dl := dialer.Props(dialer.DefaultConfig(), dialer.Deps{Dialer: dialer.NewLibp2pDialer(n.host), Registerer: n.reg, Logger: log},
+		mb.Option("dialer"))
+	hostNet := peermanager.HostNetwork{Host: n.host}
+	pm := peermanager.Props(n.peerManagerConfig(), peermanager.Deps{
+		Self: n.host.ID(), Dialer: child(self, "dialer"), Storage: child(self, "storage"), Heartbeat: hbPID,
+		Closer: hostNet, Streams: hostNet, Connections: hostNet, Registerer: n.reg, Logger: log,
+	}, mb.Option("peermanager"))
+	if n.deps.peermanager != nil {
+		pm = n.deps.peermanager(n, self)
+	}
+	cp := &childProps{heartbeat: hb, storage: st, dialer: dl, peermanager: pm}
+	if n.deps.router != nil {
+		cp.router = n.deps.router(n)
+	}
+	return cp
+}
