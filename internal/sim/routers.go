@@ -178,7 +178,9 @@ func (r *Routers) Latency(want []string) (maxLatency, p99 time.Duration) {
 	for i := range r.Nodes {
 		for _, w := range want {
 			if at := r.got[i][w]; !at.IsZero() {
-				all = append(all, at.Sub(r.publishedAt[w]))
+				// Rounded to the millisecond: Collect's nanosecond polls
+				// are not part of the delivery.
+				all = append(all, at.Sub(r.publishedAt[w]).Round(time.Millisecond))
 			}
 		}
 	}

@@ -51,12 +51,20 @@ func TestSybilEclipse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) { runEclipse(t, sc) })
 }
 
+// topic is the scenarios' one topic.
+const topic = "blocks"
+
 // deadline is the evaluation's delivery target for the dawn scenarios
 // (reliability-anchors a.4: 100 % delivery within 4 s).
 const deadline = 4 * time.Second
 
-func runEclipse(t *testing.T, sc eclipse) {
-	const topic = "blocks"
+// atDawn builds the scenario's network: sybils (attackers configured by
+// sybil) connect to the honest nodes first and fill their meshes in one
+// heartbeat, then the honest nodes connect to each other. It returns the
+// honest routers, the sybils' ids and the sybils' share of the honest meshes
+// at dawn.
+func atDawn(t *testing.T, sc eclipse, sybil attacker.Config) (*sim.Routers, map[peer.ID]bool, float64) {
+	t.Helper()
 	ctx := context.Background()
 	start := time.Now()
 	nw, err := sim.New(t, sim.Config{Nodes: sc.honest + sc.sybils, Latency: 25 * time.Millisecond, Seed: 2020})
@@ -67,7 +75,7 @@ func runEclipse(t *testing.T, sc eclipse) {
 	rs := sim.StartRouters(t, nw.Pick(honest), wire.ProfileWaku, topic, 2020)
 	isSybil := map[peer.ID]bool{}
 	for _, i := range sybils {
-		a := attacker.New(nw.Hosts[i], attacker.Config{Join: []string{topic}, MaxRecorded: 8, RegraftDelay: 2 * time.Second})
+		a := attacker.New(nw.Hosts[i], sybil)
 		t.Cleanup(func() { _ = a.Close() })
 		isSybil[a.ID()] = true
 	}
@@ -76,14 +84,37 @@ func runEclipse(t *testing.T, sc eclipse) {
 	}
 	sim.Advance(time.Second)
 	rs.Heartbeats(1) // the sybils are in the meshes before any honest link exists
-	sybilShare := meshShare(rs, isSybil)
+	share := meshShare(rs, isSybil)
 	if _, err := nw.Topology(ctx, honest, honest, sc.honestDegree, 2); err != nil {
 		t.Fatal(err)
 	}
 	sim.Advance(time.Second)
 	t.Logf("%d honest, %d sybils connected in %s of virtual time; sybil share of honest meshes at dawn %.0f %%",
-		sc.honest, sc.sybils, time.Since(start), 100*sybilShare)
+		sc.honest, sc.sybils, time.Since(start), 100*share)
+	if share < 0.5 {
+		t.Fatalf("the sybils held only %.0f %% of the honest meshes at dawn: the scenario does not attack", 100*share)
+	}
+	return rs, isSybil, share
+}
 
+// expectOnTime checks 100 % delivery of published to every honest node, each
+// within deadline of its publication (measured to heartbeat precision: a
+// delivery seen at the n-th heartbeat after its publication counts n s).
+func expectOnTime(t *testing.T, rs *sim.Routers, published []string, deadline time.Duration) {
+	t.Helper()
+	rs.Heartbeats(3)
+	rs.Collect()
+	rs.ExpectDelivered(published, 10*time.Second)
+	maxLatency, p99 := rs.Latency(published)
+	t.Logf("%d messages delivered to all %d honest nodes, latency p99 %s max %s (heartbeat precision)",
+		len(published), len(rs.Nodes), p99, maxLatency)
+	if maxLatency > deadline {
+		t.Fatalf("a message took %s to reach an honest node, deadline %s", maxLatency, deadline)
+	}
+}
+
+func runEclipse(t *testing.T, sc eclipse) {
+	rs, isSybil, _ := atDawn(t, sc, attacker.Config{Join: []string{topic}, MaxRecorded: 8, RegraftDelay: 2 * time.Second})
 	// tenure[i][p] is how many consecutive heartbeats sybil p has been in
 	// honest node i's mesh; longest is the worst over the run.
 	tenure := make([]map[peer.ID]int, len(rs.Nodes))
@@ -107,18 +138,9 @@ func runEclipse(t *testing.T, sc eclipse) {
 			tenure[i] = now
 		}
 	}
-	rs.Heartbeats(3)
-	rs.Collect()
-	rs.ExpectDelivered(published, 10*time.Second)
-	maxLatency, p99 := rs.Latency(published)
-	t.Logf("%d messages delivered to all %d honest nodes, latency p99 %s max %s (heartbeat precision); longest sybil mesh tenure %d heartbeats (%s); sybil mesh share at the end %.0f %%",
-		len(published), sc.honest, p99, maxLatency, longest, longestAt, 100*meshShare(rs, isSybil))
-	if maxLatency > deadline {
-		t.Fatalf("a message took %s to reach an honest node, deadline %s", maxLatency, deadline)
-	}
-	if sybilShare < 0.5 {
-		t.Fatalf("the sybils held only %.0f %% of the honest meshes at dawn: the scenario does not attack", 100*sybilShare)
-	}
+	expectOnTime(t, rs, published, deadline)
+	t.Logf("longest sybil mesh tenure %d heartbeats (%s); sybil mesh share at the end %.0f %%",
+		longest, longestAt, 100*meshShare(rs, isSybil))
 	// Activation, then one heartbeat for the topic's report to reach the
 	// router's score and one for the prune, plus slack for grafts that land
 	// between heartbeats.
