@@ -384,3 +384,26 @@ func TestDeadLetterAtTheEndOfABubbleIsHarmless(t *testing.T) {
 		p.Send(pid, wrapperspb.String("to nobody"))
 	})
 }
+
+// TestNonProtobufFromAnActorsOwnGoroutineFailsTheTest: the rule covers an
+// actor's I/O goroutines reporting back to it through the root context.
+func TestNonProtobufFromAnActorsOwnGoroutineFailsTheTest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recordingTB{TB: t}
+		sys := actortest.NewSystem(rec)
+		type result struct{ n int }
+		worker := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				if _, ok := c.Message().(*actor.Started); ok {
+					self, root := c.Self(), c.ActorSystem().Root
+					go root.Send(self, &result{n: 1}) // an I/O goroutine done with its work
+				}
+			})
+		}))
+		synctest.Wait()
+		want := worker.String() + " received non-protobuf message *actortest_test.result"
+		if got := rec.all(); !strings.Contains(got, want) {
+			t.Fatalf("violation not reported; errors: %q, want %q", got, want)
+		}
+	})
+}

@@ -33,9 +33,14 @@ func NewSystem(t testing.TB) *actor.ActorSystem {
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(h) }),
 	))
 	actorkit.RegisterViolationReporter(sys, &actorkit.ViolationReporter{
-		Report: func(sender, target *actor.PID, msg any) {
+		Report: func(v actorkit.Violation) {
+			if v.Received {
+				h.state.errorf("actortest: %s received non-protobuf message %T (sender %s); actors, and an actor's own goroutines, may send only protobuf messages",
+					v.Target, v.Message, pidString(v.Sender))
+				return
+			}
 			h.state.errorf("actortest: %s sent non-protobuf message %T to %s; actors may exchange only protobuf messages",
-				sender, msg, target)
+				v.Sender, v.Message, v.Target)
 		},
 	})
 	var lastDeadLetter atomic.Int64 // UnixNano; 0: none yet

@@ -166,3 +166,34 @@ func TestRegistrarWithoutRegistererRegistersNothing(t *testing.T) {
 		t.Fatalf("Err() = %v with no registerer", err)
 	}
 }
+
+// TestViolationFromOutsideAnyActorIsCaughtOnReceipt: a goroutine or timer
+// reports to its actor through the root context, which has no sender
+// middleware; the receiving peermesh actor still catches a plain Go value.
+func TestViolationFromOutsideAnyActorIsCaughtOnReceipt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actor.NewActorSystem()
+		defer sys.Shutdown()
+		got := make(chan any, 1)
+		pid := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
+			return actor.ReceiveFunc(func(c actor.Context) {
+				if s, ok := c.Message().(string); ok {
+					got <- s
+				}
+			})
+		}))
+		before := actorkit.Violations()
+		go sys.Root.Send(pid, "from my own goroutine")
+		if v := <-got; v != "from my own goroutine" {
+			t.Fatalf("delivered %v", v)
+		}
+		if d := actorkit.Violations() - before; d != 1 {
+			t.Fatalf("violations counted %d, want 1", d)
+		}
+		sys.Root.Send(pid, wrapperspb.String("protobuf is fine"))
+		synctest.Wait()
+		if d := actorkit.Violations() - before; d != 1 {
+			t.Fatalf("violations counted %d after a protobuf message, want still 1", d)
+		}
+	})
+}
