@@ -84,16 +84,19 @@ func (r *routerActor) Receive(c actor.Context) {
 		c.Respond(&pubsubv1.InboundStreamAccepted{Accepted: ok})
 	case *pubsubv1.PeerDisconnected:
 		delete(r.retry, peer.ID(m.GetPeer()))
-		r.dropPeer(c, peer.ID(m.GetPeer()))
+		r.dropPeer(c, peer.ID(m.GetPeer()), true)
 	case *pubsubv1.SessionClosed:
+		// The connection may well be alive (a reset stream, a slow
+		// negotiation): keep what the peer announced on its own stream and
+		// restart the session at the next heartbeats.
 		id := peer.ID(m.GetPeer())
 		r.log.Debug("session closed", "peer", id, "reason", m.GetReason())
-		r.dropPeer(c, id)
+		r.dropPeer(c, id, false)
 		if n, ok := r.retry[id]; !ok || n < maxRetries {
 			r.retry[id] = n
 		}
 	case *pubsubv1.SessionStarted:
-		r.book.SetProtocol(peer.ID(m.GetPeer()), m.GetProtocol())
+		r.sessionStarted(c, peer.ID(m.GetPeer()), m.GetProtocol())
 	case *pubsubv1.PeerSubscriptions:
 		r.peerSubscriptions(c, m)
 	case *pubsubv1.TopicReport:
@@ -235,18 +238,39 @@ func (r *routerActor) ensureSession(c actor.Context, id peer.ID, outbound bool) 
 	return true
 }
 
-func (r *routerActor) dropPeer(c actor.Context, id peer.ID) {
+// dropPeer stops the peer's session and takes it out of every topic; forget
+// also drops what it announced (it disconnected), otherwise the book keeps
+// its subscriptions for the restarted session.
+func (r *routerActor) dropPeer(c actor.Context, id peer.ID, forget bool) {
 	pid, ok := r.sessions[id]
-	if !ok {
-		return
+	if ok {
+		delete(r.sessions, id)
+		c.Stop(pid)
+		r.m.peers.Set(float64(len(r.sessions)))
 	}
-	delete(r.sessions, id)
-	c.Stop(pid)
-	r.m.peers.Set(float64(len(r.sessions)))
+	topics := r.book.Topics(id)
+	if forget {
+		r.book.RemovePeer(id)
+	}
 	left := &pubsubv1.PeerLeft{Peer: []byte(id)}
-	for _, t := range r.book.RemovePeer(id) {
+	for _, t := range topics {
 		if ts := r.topics[t]; ts != nil {
 			c.Send(ts.pid, left)
+		}
+	}
+}
+
+// sessionStarted records the negotiated protocol and, for a restarted
+// session, gives the topic actors back the peer's known subscriptions.
+func (r *routerActor) sessionStarted(c actor.Context, id peer.ID, protocol string) {
+	delete(r.retry, id)
+	r.book.SetProtocol(id, protocol)
+	outbound, _, _ := r.book.Peer(id)
+	sub := true
+	for _, t := range r.book.Topics(id) {
+		if ts := r.topics[t]; ts != nil {
+			c.Send(ts.pid, &pubsubv1.PeerSubscriptions{Peer: []byte(id), Outbound: outbound, Protocol: protocol,
+				Subscriptions: []*gossipsubv1.SubOpts{{Topicid: proto.String(t), Subscribe: &sub}}})
 		}
 	}
 }
@@ -282,10 +306,13 @@ func (r *routerActor) heartbeat(c actor.Context, tick *heartbeatv1.Tick) {
 	for id, n := range r.retry {
 		if n >= maxRetries || r.deps.Host.Network().Connectedness(id) != network.Connected {
 			delete(r.retry, id)
+			if _, live := r.sessions[id]; !live {
+				r.book.RemovePeer(id)
+			}
 			continue
 		}
 		r.retry[id] = n + 1
-		r.ensureSession(c, id, false)
+		r.ensureSession(c, id, r.outbound(id))
 	}
 	changes := r.book.Heartbeat(tick.GetNow().AsTime(), r.scores)
 	for _, ch := range changes {
@@ -492,6 +519,16 @@ func (r *routerActor) explainAll() *pubsubv1.Scores {
 		out.Peers = append(out.Peers, ps)
 	}
 	return out
+}
+
+// outbound reports whether we dialed a connection to id.
+func (r *routerActor) outbound(id peer.ID) bool {
+	for _, conn := range r.deps.Host.Network().ConnsToPeer(id) {
+		if conn.Stat().Direction == network.DirOutbound {
+			return true
+		}
+	}
+	return false
 }
 
 // peerIPs returns the remote IP addresses of the host's connections to id.

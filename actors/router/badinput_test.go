@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
@@ -89,8 +91,7 @@ func TestBadInputOnRealStream(t *testing.T) {
 	}
 	n := newNode(t, router.DefaultConfig(wire.ProfileLibp2p))
 	n.join(t, "t", nil)
-	client := newHost(t)
-	connect(t, &node{host: client}, n)
+	client := rawClient(t, n, wire.ProtocolMeshsub12)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := counter(t, n.reg, "libp2p_pubsub_frame_rejections_total", "", "")
@@ -139,11 +140,7 @@ func TestBadInputOnRealStream(t *testing.T) {
 func TestSecondInboundStreamReplacesFirst(t *testing.T) {
 	n := newNode(t, router.DefaultConfig(wire.ProfileWaku))
 	n.join(t, "t", nil)
-	client := newHost(t)
-	// The client speaks the protocol too, so the router's own outbound
-	// stream to it succeeds (it only reads and discards).
-	client.SetStreamHandler(wire.ProtocolWakuRelay, func(s network.Stream) { _, _ = io.Copy(io.Discard, s) })
-	connect(t, &node{host: client}, n)
+	client := rawClient(t, n, wire.ProtocolWakuRelay)
 	open := func() network.Stream {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -184,4 +181,15 @@ func TestSecondInboundStreamReplacesFirst(t *testing.T) {
 	if string(d.GetMessage().GetData()) != "via second" {
 		t.Fatalf("delivered %v", d)
 	}
+}
+
+// rawClient is a plain host connected to n that writes raw frames. It
+// accepts (and discards) the router's own stream on proto, so the router
+// keeps its session to it.
+func rawClient(t *testing.T, n *node, proto protocol.ID) host.Host {
+	t.Helper()
+	client := newHost(t)
+	client.SetStreamHandler(proto, func(s network.Stream) { _, _ = io.Copy(io.Discard, s) })
+	connect(t, &node{host: client}, n)
+	return client
 }

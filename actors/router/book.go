@@ -94,6 +94,15 @@ func (b *Book) RemovePeer(id peer.ID) []string {
 	return slices.Sorted(maps.Keys(p.topics))
 }
 
+// Topics returns the topics the peer announced, sorted.
+func (b *Book) Topics(id peer.ID) []string {
+	p, ok := b.peers[id]
+	if !ok {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(p.topics))
+}
+
 // SetProtocol records the negotiated protocol of our stream to the peer.
 func (b *Book) SetProtocol(id peer.ID, protocol string) {
 	if p, ok := b.peers[id]; ok {

@@ -206,3 +206,36 @@ func tickEvery(nodes []*node, interval time.Duration) (stop func()) {
 }
 
 func u32(v uint32) *uint32 { return &v }
+
+// TestSessionsRecoverFromResetStreams: when the pubsub streams between two
+// connected peers are reset, both sides restart their sessions (new streams,
+// new hellos) and messages flow again.
+func TestSessionsRecoverFromResetStreams(t *testing.T) {
+	a, b := newNode(t, router.DefaultConfig(wire.ProfileWaku)), newNode(t, router.DefaultConfig(wire.ProfileWaku))
+	a.join(t, "t", nil)
+	b.join(t, "t", nil)
+	connect(t, a, b)
+	meshed := func() error {
+		if !hasPeer(a.mesh(t, "t").GetMesh(), b.host.ID()) || !hasPeer(b.mesh(t, "t").GetMesh(), a.host.ID()) {
+			return fmt.Errorf("not meshed")
+		}
+		return nil
+	}
+	stop := tickEvery([]*node{a, b}, 100*time.Millisecond)
+	defer stop()
+	eventually(t, 10*time.Second, "mesh", meshed)
+	for _, c := range b.host.Network().ConnsToPeer(a.host.ID()) {
+		for _, s := range c.GetStreams() {
+			if s.Protocol() == wire.ProtocolWakuRelay {
+				_ = s.Reset()
+			}
+		}
+	}
+	eventually(t, 20*time.Second, "delivery after the reset", func() error {
+		a.request(t, &pubsubv1.Publish{Topic: "t", Data: []byte(time.Now().String())})
+		if r, ok := b.sub.Next(200 * time.Millisecond); !ok || r.Message.(*pubsubv1.Delivered) == nil {
+			return fmt.Errorf("nothing delivered")
+		}
+		return meshed()
+	})
+}
