@@ -141,6 +141,18 @@ func (r *recordingTB) Fatalf(format string, args ...any) {
 
 func (r *recordingTB) Helper() {}
 
+func (r *recordingTB) Log(args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logs = append(r.logs, sprintf("%v", args...))
+}
+
+func (r *recordingTB) logged() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.logs, "\n")
+}
+
 func (r *recordingTB) all() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -183,29 +195,71 @@ func TestNonProtobufSendFailsTheTest(t *testing.T) {
 	})
 }
 
-func TestFailureListsWhatArrived(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		sys := actortest.NewSystem(t)
-		rec := &recordingTB{TB: t}
-		p := actortest.NewProbe(rec, sys)
-		other := actortest.NewProbe(t, sys)
-		other.Send(p.PID(), wrapperspb.String("surprise"))
-		if !runFailing(func() { actortest.Expect[*durationpb.Duration](p) }) {
-			t.Fatal("Expect of the wrong type did not fail")
-		}
-		msg := rec.all()
-		for _, want := range []string{"expected *durationpb.Duration", "surprise", "arrived (latest 1"} {
-			if !strings.Contains(msg, want) {
-				t.Errorf("failure %q lacks %q", msg, want)
-			}
-		}
-		if !runFailing(func() { p.ExpectMessage(wrapperspb.String("never")) }) {
-			t.Fatal("ExpectMessage with nothing arriving did not fail")
-		}
-		if !strings.Contains(rec.all(), "got nothing") {
-			t.Errorf("timeout failure unclear: %q", rec.all())
-		}
-	})
+// TestFailuresSayWhatWasExpectedAndWhatArrived: every failing expectation
+// names what it wanted and lists what the probe consumed, one row per helper.
+func TestFailuresSayWhatWasExpectedAndWhatArrived(t *testing.T) {
+	tests := []struct {
+		name   string
+		arrive []string // StringValues delivered to the probe first
+		expect func(p *actortest.Probe)
+		want   []string      // substrings of the failure
+		waits  time.Duration // virtual time the failing call takes
+	}{
+		{
+			name: "Expect of the wrong type", arrive: []string{"surprise"},
+			expect: func(p *actortest.Probe) { actortest.Expect[*durationpb.Duration](p) },
+			want:   []string{"expected *durationpb.Duration", "surprise", "arrived (latest 1"},
+		},
+		{
+			name:   "ExpectMessage with nothing arriving",
+			expect: func(p *actortest.Probe) { p.ExpectMessage(wrapperspb.String("never")) },
+			want:   []string{"got nothing", "arrived: nothing"}, waits: actortest.DefaultTimeout,
+		},
+		{
+			name: "ExpectMessage of another message shows a diff", arrive: []string{"got this"},
+			expect: func(p *actortest.Probe) { p.ExpectMessage(wrapperspb.String("wanted that")) },
+			want:   []string{"(-want +got)", `"wanted that"`, `"got this"`, "arrived (latest 1"},
+		},
+		{
+			name: "Fish without a match lists what it skipped", arrive: []string{"first", "second"},
+			expect: func(p *actortest.Probe) {
+				actortest.FishWithin(p, time.Minute, func(m *wrapperspb.StringValue) bool { return m.GetValue() == "never" })
+			},
+			want: []string{"fished for *wrapperspb.StringValue", "first", "second", "arrived (latest 2"}, waits: time.Minute,
+		},
+		{
+			name: "ExpectNoMessage names what arrived", arrive: []string{"unwelcome"},
+			expect: func(p *actortest.Probe) { p.ExpectNoMessage(time.Second) },
+			want:   []string{"expected no message for 1s", "unwelcome"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sys := actortest.NewSystem(t)
+				rec := &recordingTB{TB: t}
+				p := actortest.NewProbe(rec, sys)
+				other := actortest.NewProbe(t, sys)
+				for _, s := range tt.arrive {
+					other.Send(p.PID(), wrapperspb.String(s))
+				}
+				synctest.Wait()
+				start := time.Now()
+				if !runFailing(func() { tt.expect(p) }) {
+					t.Fatal("the expectation did not fail")
+				}
+				if waited := time.Since(start); waited != tt.waits {
+					t.Errorf("failed after %s, want %s", waited, tt.waits)
+				}
+				msg := rec.all()
+				for _, w := range tt.want {
+					if !strings.Contains(msg, w) {
+						t.Errorf("failure %q lacks %q", msg, w)
+					}
+				}
+			})
+		})
+	}
 }
 
 func TestProbeStoppedByTheTestIsNotStoppedAgain(t *testing.T) {
@@ -216,78 +270,6 @@ func TestProbeStoppedByTheTestIsNotStoppedAgain(t *testing.T) {
 		watcher.Watch(p.PID())
 		sys.Root.Stop(p.PID())
 		watcher.ExpectTerminated(p.PID())
-	})
-}
-
-func (r *recordingTB) Log(args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.logs = append(r.logs, sprintf("%v", args...))
-}
-
-func (r *recordingTB) logged() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.logs, "\n")
-}
-
-func TestExpectMessageFailureShowsADiff(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		sys := actortest.NewSystem(t)
-		rec := &recordingTB{TB: t}
-		p := actortest.NewProbe(rec, sys)
-		actortest.NewProbe(t, sys).Send(p.PID(), wrapperspb.String("got this"))
-		if !runFailing(func() { p.ExpectMessage(wrapperspb.String("wanted that")) }) {
-			t.Fatal("ExpectMessage of a different message did not fail")
-		}
-		msg := rec.all()
-		for _, want := range []string{"(-want +got)", `-`, `"wanted that"`, `+`, `"got this"`, "arrived (latest 1"} {
-			if !strings.Contains(msg, want) {
-				t.Errorf("failure %q lacks %q", msg, want)
-			}
-		}
-	})
-}
-
-func TestFishFailureListsWhatItSkipped(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		sys := actortest.NewSystem(t)
-		rec := &recordingTB{TB: t}
-		p := actortest.NewProbe(rec, sys)
-		other := actortest.NewProbe(t, sys)
-		for _, s := range []string{"first", "second"} {
-			other.Send(p.PID(), wrapperspb.String(s))
-		}
-		start := time.Now()
-		if !runFailing(func() {
-			actortest.FishWithin(p, time.Minute, func(m *wrapperspb.StringValue) bool { return m.GetValue() == "never" })
-		}) {
-			t.Fatal("Fish with no match did not fail")
-		}
-		if waited := time.Since(start); waited != time.Minute {
-			t.Errorf("Fish gave up after %s, want its timeout of 1m", waited)
-		}
-		msg := rec.all()
-		for _, want := range []string{"fished for *wrapperspb.StringValue", "first", "second", "arrived (latest 2"} {
-			if !strings.Contains(msg, want) {
-				t.Errorf("failure %q lacks %q", msg, want)
-			}
-		}
-	})
-}
-
-func TestExpectNoMessageFailsWhenOneArrives(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		sys := actortest.NewSystem(t)
-		rec := &recordingTB{TB: t}
-		p := actortest.NewProbe(rec, sys)
-		actortest.NewProbe(t, sys).Send(p.PID(), wrapperspb.String("unwelcome"))
-		if !runFailing(func() { p.ExpectNoMessage(time.Second) }) {
-			t.Fatal("ExpectNoMessage did not fail on a message")
-		}
-		if msg := rec.all(); !strings.Contains(msg, "expected no message for 1s") || !strings.Contains(msg, "unwelcome") {
-			t.Errorf("failure %q does not name the message", msg)
-		}
 	})
 }
 
