@@ -120,13 +120,9 @@ func TestRouterSubscriptionsAndLeave(t *testing.T) {
 		}
 		// Requests about a topic that is not joined answer with an error.
 		p.probe.Request(p.router[1], &pubsubv1.Subscribe{Topic: "t"})
-		if s := actortest.Expect[*pubsubv1.Subscribed](p.probe); s.GetError() == "" {
-			t.Fatal("Subscribe to a left topic succeeded")
-		}
+		expectError[*pubsubv1.Subscribed](t, p.probe, "Subscribe to a left topic")
 		p.probe.Request(p.router[1], &pubsubv1.Leave{Topic: "t"})
-		if l := actortest.Expect[*pubsubv1.Left](p.probe); l.GetError() == "" {
-			t.Fatal("second Leave succeeded")
-		}
+		expectError[*pubsubv1.Left](t, p.probe, "second Leave")
 	})
 }
 
@@ -159,18 +155,12 @@ func TestRouterRefusesBadRequests(t *testing.T) {
 		cfg := router.DefaultConfig(wire.ProfileWaku)
 		p := newSimPair(t, cfg)
 		p.probe.Request(p.router[0], &pubsubv1.Publish{Topic: "t", Data: make([]byte, cfg.MaxMessageSize+1)})
-		if pub := actortest.Expect[*pubsubv1.Published](p.probe); pub.GetError() == "" {
-			t.Fatal("oversized publish accepted")
-		}
+		expectError[*pubsubv1.Published](t, p.probe, "oversized publish")
 		d := uint32(2)
 		p.probe.Request(p.router[0], &pubsubv1.Join{Topic: "t", Params: &pubsubv1.TopicParams{D: &d, DHi: &d, DLo: &d}})
-		if j := actortest.Expect[*pubsubv1.Joined](p.probe); j.GetError() == "" {
-			t.Fatal("Join with Dout > D/2 accepted")
-		}
+		expectError[*pubsubv1.Joined](t, p.probe, "Join with Dout > D/2")
 		p.probe.Request(p.router[0], &pubsubv1.Join{Topic: ""})
-		if j := actortest.Expect[*pubsubv1.Joined](p.probe); j.GetError() == "" {
-			t.Fatal("Join of an empty topic accepted")
-		}
+		expectError[*pubsubv1.Joined](t, p.probe, "Join of an empty topic")
 	})
 }
 
@@ -253,4 +243,12 @@ func TestRouterRegistersWithHeartbeat(t *testing.T) {
 		hb.Request(pid, &pubsubv1.GetScores{})
 		actortest.Expect[*pubsubv1.Scores](hb)
 	})
+}
+
+// expectError expects the next message to be a T carrying an error.
+func expectError[T interface{ GetError() string }](t *testing.T, p *actortest.Probe, what string) {
+	t.Helper()
+	if m := actortest.Expect[T](p); m.GetError() == "" {
+		t.Fatalf("%s succeeded: %v", what, m)
+	}
 }

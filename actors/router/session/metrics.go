@@ -29,43 +29,29 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	byLabel := func(name, help, label string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
 	m := &Metrics{
-		queueDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "libp2p_pubsub_queue_drops_total",
-			Help: "Outbound items dropped because a peer's queue was full, by priority.",
-		}, []string{"priority"}),
-		queueBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "libp2p_pubsub_queue_bytes",
-			Help: "Bytes held in all peers' outbound queues.",
-		}),
-		frameRejections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "libp2p_pubsub_frame_rejections_total",
-			Help: "Inbound streams reset because of a bad frame, by reason.",
-		}, []string{"reason"}),
-		rpcDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "libp2p_pubsub_inbound_drops_total",
-			Help: "Inbound RPC parts ignored, by reason.",
-		}, []string{"reason"}),
-		idontwantSaved: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "libp2p_gossipsub_idontwant_saved_messages",
-			Help: "Messages not sent (skipped or cancelled in the queue) because the peer sent IDONTWANT.",
-		}),
-		writes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "libp2p_pubsub_stream_writes_total",
-			Help: "Batched writes to outbound pubsub streams.",
-		}),
-		writtenRPCs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "libp2p_pubsub_written_items_total",
-			Help: "Queued items written to outbound pubsub streams.",
-		}),
-		writtenBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "libp2p_pubsub_written_bytes_total",
-			Help: "Bytes written to outbound pubsub streams.",
-		}),
-		mailbox: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "libp2p_pubsub_session_mailbox_backlog",
-			Help: "Messages waiting in peer session mailboxes (before the byte-bounded queue).",
-		}),
+		queueDrops: byLabel("libp2p_pubsub_queue_drops_total",
+			"Outbound items dropped because a peer's queue was full, by priority.", "priority"),
+		queueBytes: gauge("libp2p_pubsub_queue_bytes", "Bytes held in all peers' outbound queues."),
+		frameRejections: byLabel("libp2p_pubsub_frame_rejections_total",
+			"Inbound streams reset because of a bad frame, by reason.", "reason"),
+		rpcDrops: byLabel("libp2p_pubsub_inbound_drops_total", "Inbound RPC parts ignored, by reason.", "reason"),
+		idontwantSaved: counter("libp2p_gossipsub_idontwant_saved_messages",
+			"Messages not sent (skipped or cancelled in the queue) because the peer sent IDONTWANT."),
+		writes:       counter("libp2p_pubsub_stream_writes_total", "Batched writes to outbound pubsub streams."),
+		writtenRPCs:  counter("libp2p_pubsub_written_items_total", "Queued items written to outbound pubsub streams."),
+		writtenBytes: counter("libp2p_pubsub_written_bytes_total", "Bytes written to outbound pubsub streams."),
+		mailbox: gauge("libp2p_pubsub_session_mailbox_backlog",
+			"Messages waiting in peer session mailboxes (before the byte-bounded queue)."),
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.queueDrops, m.queueBytes, m.frameRejections, m.rpcDrops,
