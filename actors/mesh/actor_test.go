@@ -102,6 +102,14 @@ func (h *topicHarness) subscribeAll() {
 	}
 }
 
+// subscriber returns a probe subscribed to the topic.
+func (h *topicHarness) subscriber(t *testing.T) *actortest.Probe {
+	sub := actortest.NewProbe(t, h.sys)
+	sub.Request(h.topic, &pubsubv1.Subscribe{Topic: actorTopic})
+	sub.ExpectMessage(&pubsubv1.Subscribed{Topic: actorTopic})
+	return sub
+}
+
 func (h *topicHarness) tick() {
 	h.router.Send(h.topic, &heartbeatv1.Tick{Now: timestamppb.Now()})
 }
@@ -169,9 +177,7 @@ func meshOf(t *testing.T, n int) *topicHarness {
 func TestTopicActorDeliversAndForwards(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := meshOf(t, 3)
-		sub := actortest.NewProbe(t, h.sys)
-		sub.Request(h.topic, &pubsubv1.Subscribe{Topic: actorTopic})
-		sub.ExpectMessage(&pubsubv1.Subscribed{Topic: actorTopic})
+		sub := h.subscriber(t)
 		msg := h.receive(actorPeer(0), "hello")
 		d := actortest.Expect[*pubsubv1.Delivered](sub)
 		if !proto.Equal(d.GetMessage(), msg) {
@@ -196,9 +202,7 @@ func TestTopicActorValidator(t *testing.T) {
 		val := actortest.NewProbe(t, h.sys)
 		val.Request(h.topic, &pubsubv1.RegisterValidator{Topic: actorTopic})
 		val.ExpectMessage(&pubsubv1.ValidatorRegistered{Topic: actorTopic})
-		sub := actortest.NewProbe(t, h.sys)
-		sub.Request(h.topic, &pubsubv1.Subscribe{Topic: actorTopic})
-		sub.ExpectMessage(&pubsubv1.Subscribed{Topic: actorTopic})
+		sub := h.subscriber(t)
 
 		// Reject: not delivered, not forwarded, counted against the sender (P4).
 		h.receive(actorPeer(0), "bad")
