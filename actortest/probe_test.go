@@ -389,3 +389,26 @@ func TestNonProtobufFromAnActorsOwnGoroutineFailsTheTest(t *testing.T) {
 		}
 	})
 }
+
+// TestTapIsBoundedAndCountsWhatItLeavesOut: beyond TapLimit records a
+// direction stops growing, and Dropped says how many were left out.
+func TestTapIsBoundedAndCountsWhatItLeavesOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		tap := actortest.NewTap()
+		sink := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
+			return actor.ReceiveFunc(func(actor.Context) {})
+		}, tap.Options()...))
+		const extra = 3
+		for range actortest.TapLimit + extra {
+			sys.Root.Send(sink, &durationpb.Duration{})
+		}
+		synctest.Wait()
+		if got := len(tap.Received()); got != actortest.TapLimit {
+			t.Fatalf("tap stored %d received messages, want the limit %d", got, actortest.TapLimit)
+		}
+		if got := tap.Dropped(); got != extra {
+			t.Fatalf("Dropped() = %d, want %d", got, extra)
+		}
+	})
+}

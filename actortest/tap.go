@@ -19,8 +19,9 @@ type Tapped struct {
 //	tap := actortest.NewTap()
 //	pid := sys.Root.Spawn(dialer.Props(cfg, deps, tap.Options()...))
 //
-// It is bounded: after Limit records per direction it keeps counting but
-// stops storing.
+// It is bounded: after TapLimit records per direction it stops storing and
+// counts what it left out (Dropped), so a test that relies on a complete
+// record can check that it is one.
 type Tap struct {
 	mu       sync.Mutex
 	sent     []Tapped
@@ -71,6 +72,14 @@ func (tp *Tap) Sent() []Tapped {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	return append([]Tapped(nil), tp.sent...)
+}
+
+// Dropped is how many messages the tap saw but did not store because a
+// direction already held TapLimit records.
+func (tp *Tap) Dropped() int {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return tp.dropped
 }
 
 // Received returns a copy of what the tapped actor received, oldest first.
