@@ -58,6 +58,10 @@ type routerActor struct {
 	// retry: peers whose session failed while still connected, with the
 	// attempts made; retried at the next heartbeats (at most maxRetries).
 	retry map[peer.ID]int
+	// leaving: topics whose actor was asked to Leave and has not stopped;
+	// pendingJoins: Joins of those topics, run when it has.
+	leaving      map[string]*actor.PID
+	pendingJoins map[string][]pendingJoin
 }
 
 // maxRetries bounds how often a failed session is restarted for a peer that
@@ -111,7 +115,9 @@ func (r *routerActor) Receive(c actor.Context) {
 			r.log.Error("heartbeat registration refused: the router gets no Ticks", "err", m.GetError())
 		}
 	case *pubsubv1.Join:
-		r.join(c, m)
+		r.join(c, m, c.Sender())
+	case *actor.Terminated:
+		r.topicStopped(c, m.GetWho())
 	case *pubsubv1.Leave:
 		r.leave(c, m)
 	case *pubsubv1.Publish:
@@ -144,6 +150,7 @@ func (r *routerActor) start(c actor.Context) error {
 	}
 	r.sessions, r.topics, r.scores = map[peer.ID]*actor.PID{}, map[string]*topicState{}, map[peer.ID]float64{}
 	r.retry = map[peer.ID]int{}
+	r.leaving, r.pendingJoins = map[string]*actor.PID{}, map[string][]pendingJoin{}
 	if err := r.cfg.Validate(); err != nil {
 		return err
 	}
@@ -432,22 +439,65 @@ func (r *routerActor) spawnTopic(c actor.Context, topic string, cfg mesh.Config)
 	return ts, nil
 }
 
-func (r *routerActor) join(c actor.Context, m *pubsubv1.Join) {
-	ts := r.topics[m.GetTopic()]
+// maxPendingJoins bounds the Joins held for one topic whose previous actor
+// is still stopping; more are refused with an error.
+const maxPendingJoins = 16
+
+type pendingJoin struct {
+	join   *pubsubv1.Join
+	sender *actor.PID
+}
+
+func reply(c actor.Context, to *actor.PID, msg proto.Message) {
+	if to != nil {
+		c.Send(to, msg)
+	}
+}
+
+func (r *routerActor) join(c actor.Context, m *pubsubv1.Join, sender *actor.PID) {
+	topic := m.GetTopic()
+	if _, stopping := r.leaving[topic]; stopping {
+		// The actor of a just-left topic has not stopped yet: its name is
+		// still taken. Join once it has.
+		if len(r.pendingJoins[topic]) >= maxPendingJoins {
+			r.m.refused.WithLabelValues("pending_joins").Inc()
+			reply(c, sender, &pubsubv1.Joined{Topic: topic, Error: "router: topic is still being left; retry"})
+			return
+		}
+		r.pendingJoins[topic] = append(r.pendingJoins[topic], pendingJoin{m, sender})
+		return
+	}
+	ts := r.topics[topic]
 	if ts != nil && ts.joined {
-		c.Respond(&pubsubv1.Joined{Topic: m.GetTopic()})
+		reply(c, sender, &pubsubv1.Joined{Topic: topic})
 		return
 	}
 	if ts == nil {
 		var err error
-		if ts, err = r.spawnTopic(c, m.GetTopic(), r.topicConfig(m.GetParams())); err != nil {
-			c.Respond(&pubsubv1.Joined{Topic: m.GetTopic(), Error: err.Error()})
+		if ts, err = r.spawnTopic(c, topic, r.topicConfig(m.GetParams())); err != nil {
+			reply(c, sender, &pubsubv1.Joined{Topic: topic, Error: err.Error()})
 			return
 		}
 	}
 	ts.joined = true
 	r.announce(c)
-	c.RequestWithCustomSender(ts.pid, m, c.Sender())
+	c.RequestWithCustomSender(ts.pid, m, sender)
+}
+
+// topicStopped runs the Joins that waited for a left topic's actor to stop.
+func (r *routerActor) topicStopped(c actor.Context, who *actor.PID) {
+	for topic, pid := range r.leaving {
+		if pid.GetId() != who.GetId() {
+			continue
+		}
+		delete(r.leaving, topic)
+		pending := r.pendingJoins[topic]
+		delete(r.pendingJoins, topic)
+		for _, p := range pending {
+			r.join(c, p.join, p.sender)
+		}
+		return
+	}
 }
 
 func (r *routerActor) leave(c actor.Context, m *pubsubv1.Leave) {
@@ -457,6 +507,8 @@ func (r *routerActor) leave(c actor.Context, m *pubsubv1.Leave) {
 		return
 	}
 	delete(r.topics, m.GetTopic())
+	r.leaving[m.GetTopic()] = ts.pid
+	c.Watch(ts.pid)
 	r.book.ForgetTopic(m.GetTopic())
 	r.announce(c)
 	c.RequestWithCustomSender(ts.pid, m, c.Sender()) // the topic prunes its mesh, answers and stops
@@ -479,6 +531,10 @@ func (r *routerActor) publish(c actor.Context, m *pubsubv1.Publish) {
 		}
 	}
 	ts := r.topics[m.GetTopic()]
+	if _, stopping := r.leaving[m.GetTopic()]; ts == nil && stopping {
+		fail("topic", fmt.Errorf("router: topic %q is still being left; retry", m.GetTopic()))
+		return
+	}
 	if ts == nil {
 		var err error
 		if ts, err = r.spawnTopic(c, m.GetTopic(), r.cfg.Mesh); err != nil {

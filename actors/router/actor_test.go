@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/peermesh/peermesh/actors/router"
@@ -251,4 +252,34 @@ func expectError[T interface{ GetError() string }](t *testing.T, p *actortest.Pr
 	if m := actortest.Expect[T](p); m.GetError() == "" {
 		t.Fatalf("%s succeeded: %v", what, m)
 	}
+}
+
+func TestRouterRejoinAfterLeave(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newSimPair(t, router.DefaultConfig(wire.ProfileWaku))
+		p.probe.Request(p.router[0], &pubsubv1.Join{Topic: "t"})
+		p.probe.ExpectMessage(&pubsubv1.Joined{Topic: "t"})
+		// Leave and Join back to back: the old topic actor may still be stopping.
+		p.probe.Request(p.router[0], &pubsubv1.Leave{Topic: "t"})
+		p.probe.Request(p.router[0], &pubsubv1.Join{Topic: "t"})
+		got := map[string]string{}
+		for range 2 {
+			switch m := actortest.Expect[proto.Message](p.probe).(type) {
+			case *pubsubv1.Left:
+				got["left"] = m.GetError()
+			case *pubsubv1.Joined:
+				got["joined"] = m.GetError()
+			}
+		}
+		if e, ok := got["left"]; !ok || e != "" {
+			t.Fatalf("Left: %v", got)
+		}
+		if e, ok := got["joined"]; !ok || e != "" {
+			t.Fatalf("Joined: %v", got)
+		}
+		p.probe.Request(p.router[0], &pubsubv1.GetMesh{Topic: "t"})
+		if m := actortest.Expect[*pubsubv1.Mesh](p.probe); m.GetError() != "" {
+			t.Fatalf("topic not joined after rejoin: %v", m)
+		}
+	})
 }
