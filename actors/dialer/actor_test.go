@@ -42,8 +42,8 @@ func newEnv(t *testing.T, cfg Config, d *fakeDialer) *env {
 	e.pid = e.sys.Root.Spawn(Props(cfg, Deps{Dialer: d, Registerer: e.reg}, e.tap.Options()...))
 	// ActorSystem.Shutdown does not stop actors; stopping the pool cancels
 	// the dials still running so the bubble ends with no goroutine left.
-	// Only a live pool is stopped: stopping a dead one makes a dead letter,
-	// whose log throttle leaves a timer goroutine in the bubble.
+	// A test may have stopped the pool already; a second stop would only
+	// log a dead letter.
 	t.Cleanup(func() {
 		if _, alive := e.sys.ProcessRegistry.Get(e.pid); alive {
 			_ = e.sys.Root.StopFuture(e.pid).Wait()

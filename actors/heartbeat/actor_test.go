@@ -161,9 +161,8 @@ func TestUnregisterStopsTicks(t *testing.T) {
 }
 
 // relay is a target that registers itself and forwards what the heartbeat
-// sends it to a probe, so the test can stop it without touching a probe
-// (stopping a probe twice, once more at cleanup, leaves a dead-letter
-// goroutine that outlives the synctest bubble).
+// sends it to a probe, so the test can stop the target and still watch,
+// through the probe, that nothing more is sent on its behalf.
 func relay(hb, to *actor.PID, regs ...*heartbeatv1.Register) *actor.Props {
 	return actorkit.Props(func() actor.Actor {
 		return actor.ReceiveFunc(func(c actor.Context) {
