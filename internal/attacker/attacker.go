@@ -42,6 +42,10 @@ type Config struct {
 	// v1.1 evaluation, which earns a good score before going silent. Zero:
 	// never forward.
 	ForwardFor time.Duration
+	// Censor, with ForwardFor, names the messages the attacker withholds
+	// while relaying the rest: the evaluation's censoring sybils, which keep
+	// a good score by forwarding everything but one publisher's messages.
+	Censor func(*gossipsubv1.Message) bool
 	// MsgID identifies messages for ForwardFor's duplicate check. Default
 	// wire.MsgIDSHA256Data (the Waku id).
 	MsgID wire.MsgIDFn
@@ -378,7 +382,7 @@ func (a *Attacker) forward(from peer.ID, msgs []*gossipsubv1.Message) {
 	a.mu.Lock()
 	for _, m := range msgs {
 		id := string(a.cfg.MsgID(m))
-		if _, dup := a.seen[id]; dup {
+		if _, dup := a.seen[id]; dup || (a.cfg.Censor != nil && a.cfg.Censor(m)) {
 			continue
 		}
 		if len(a.seenOrder) >= a.cfg.MaxSeen {

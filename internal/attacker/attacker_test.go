@@ -358,7 +358,8 @@ func TestSybilRegraftsAfterEachPrune(t *testing.T) {
 
 // TestCovertFlashForwardsThenGoesSilent: with ForwardFor the attacker relays
 // each message it receives to its other peers once (a duplicate is not
-// relayed again) until ForwardFor has passed, then relays nothing.
+// relayed again, a censored one never) until ForwardFor has passed, then
+// relays nothing.
 func TestCovertFlashForwardsThenGoesSilent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
@@ -366,7 +367,8 @@ func TestCovertFlashForwardsThenGoesSilent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := attacker.New(nw.Hosts[0], attacker.Config{Protocols: []protocol.ID{wire.ProtocolMeshsub12}, ForwardFor: 30 * time.Second})
+		a := attacker.New(nw.Hosts[0], attacker.Config{Protocols: []protocol.ID{wire.ProtocolMeshsub12}, ForwardFor: 30 * time.Second,
+			Censor: func(m *gossipsubv1.Message) bool { return string(m.GetData()) == "censored" }})
 		defer a.Close()
 		sender, receiver := nw.Hosts[1], nw.Hosts[2]
 		got := sink(receiver)
@@ -391,6 +393,7 @@ func TestCovertFlashForwardsThenGoesSilent(t *testing.T) {
 			}
 			sim.Advance(time.Second)
 		}
+		publish("censored") // withheld
 		publish("early")
 		publish("early") // a duplicate: not relayed again
 		if f := next(t, got); len(f.rpc.GetPublish()) != 1 || string(f.rpc.GetPublish()[0].GetData()) != "early" {
@@ -408,8 +411,8 @@ func TestCovertFlashForwardsThenGoesSilent(t *testing.T) {
 			t.Fatalf("still relaying after ForwardFor: %v", f.rpc)
 		default:
 		}
-		if r := a.Record(sender.ID()); r.MessageCount != 3 {
-			t.Fatalf("recorded %d messages from the sender, want 3", r.MessageCount)
+		if r := a.Record(sender.ID()); r.MessageCount != 4 {
+			t.Fatalf("recorded %d messages from the sender, want 4", r.MessageCount)
 		}
 	})
 }

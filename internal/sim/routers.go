@@ -26,6 +26,10 @@ import (
 // delivery check can tell honest messages from anything an attacker injects.
 const HonestPrefix = "honest-"
 
+// PublisherMark precedes the publishing node's index at the end of the data
+// of every message Routers.Publish makes.
+const PublisherMark = "-from-"
+
 // Node is one peermesh router on a host of a Network.
 type Node struct {
 	// Index is the node's index in Routers.Nodes.
@@ -104,13 +108,25 @@ func (r *Routers) Tick() {
 }
 
 // Publish publishes k fresh messages from random nodes (seeded) and returns
-// their data.
+// their data (see PublishFrom).
 func (r *Routers) Publish(k int) []string {
 	r.tb.Helper()
 	out := make([]string, 0, k)
 	for range k {
-		n := r.Nodes[r.rng.IntN(len(r.Nodes))]
-		data := fmt.Sprintf("%s%d", HonestPrefix, r.seq)
+		out = append(out, r.PublishFrom(r.rng.IntN(len(r.Nodes)), 1)...)
+	}
+	return out
+}
+
+// PublishFrom publishes k fresh messages from node i and returns their data:
+// HonestPrefix, a sequence number, PublisherMark and i, so that an attack can
+// single out one publisher.
+func (r *Routers) PublishFrom(i, k int) []string {
+	r.tb.Helper()
+	n := r.Nodes[i]
+	out := make([]string, 0, k)
+	for range k {
+		data := fmt.Sprintf("%s%d%s%d", HonestPrefix, r.seq, PublisherMark, n.Index)
 		r.seq++
 		if p := Request[*pubsubv1.Published](n, &pubsubv1.Publish{Topic: r.Topic, Data: []byte(data)}); p.GetError() != "" {
 			r.tb.Fatalf("sim: node %d publish: %s", n.Index, p.GetError())
