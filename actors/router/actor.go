@@ -235,8 +235,12 @@ func (r *routerActor) ensureSession(c actor.Context, id peer.ID, outbound bool) 
 		Metrics: r.m.session, Logger: r.log}
 	pid, err := c.SpawnNamed(session.Props(r.cfg.Session, deps), "peer/"+id.String())
 	if err != nil {
-		r.book.RemovePeer(id)
-		r.log.Error("spawn session", "peer", id, "err", err)
+		// Most likely the previous session of this peer is still stopping
+		// (its name is taken): try again at the next heartbeat.
+		r.log.Debug("spawn session", "peer", id, "err", err)
+		if _, ok := r.retry[id]; !ok {
+			r.retry[id] = 0
+		}
 		return false
 	}
 	r.sessions[id] = pid
