@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,10 +123,23 @@ func (o hostOpener) OpenStream(ctx context.Context, p peer.ID, protos ...protoco
 	return s, nil
 }
 
+// msgIDs returns the message-id function of each topic: the override of
+// cfg.TopicMsgID (copied, so later changes to the caller's map do not race
+// with the sessions reading it) or the profile's.
+func msgIDs(cfg Config) func(topic string) wire.MsgIDFn {
+	def, per := cfg.Profile.MsgIDFn(), maps.Clone(cfg.TopicMsgID)
+	return func(topic string) wire.MsgIDFn {
+		if fn, ok := per[topic]; ok && fn != nil {
+			return fn
+		}
+		return def
+	}
+}
+
 // inspector returns the session's check for received messages: data size,
-// the profile's signature policy, then the message id.
-func inspector(p wire.Profile, maxData int) session.InspectFunc {
-	policy, msgID := p.SignaturePolicy(), p.MsgIDFn()
+// the profile's signature policy, then the topic's message id.
+func inspector(p wire.Profile, maxData int, msgID func(topic string) wire.MsgIDFn) session.InspectFunc {
+	policy := p.SignaturePolicy()
 	return func(msg *gossipsubv1.Message) ([]byte, error) {
 		if n := len(msg.GetData()); n > maxData {
 			return nil, fmt.Errorf("message data of %d bytes exceeds %d", n, maxData)
@@ -136,6 +150,6 @@ func inspector(p wire.Profile, maxData int) session.InspectFunc {
 		if err := wire.CheckPolicy(policy, msg); err != nil {
 			return nil, err
 		}
-		return msgID(msg), nil
+		return msgID(msg.GetTopic())(msg), nil
 	}
 }

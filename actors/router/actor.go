@@ -48,7 +48,7 @@ type routerActor struct {
 	m        *metrics
 	book     *Book
 	signer   *wire.Signer
-	msgID    wire.MsgIDFn
+	msgID    func(topic string) wire.MsgIDFn
 	acceptor *acceptor
 	inspect  session.InspectFunc
 	sessions map[peer.ID]*actor.PID
@@ -163,8 +163,8 @@ func (r *routerActor) start(c actor.Context) error {
 	}
 	r.m = m
 	r.book = NewBook(r.cfg.MaxPeers, r.cfg.Score, r.cfg.Mesh.Thresholds)
-	r.msgID = r.cfg.Profile.MsgIDFn()
-	r.inspect = inspector(r.cfg.Profile, r.cfg.MaxMessageSize)
+	r.msgID = msgIDs(r.cfg)
+	r.inspect = inspector(r.cfg.Profile, r.cfg.MaxMessageSize, r.msgID)
 	if r.cfg.Profile.SignaturePolicy() == wire.StrictSign {
 		key := r.deps.Key
 		if key == nil {
@@ -546,7 +546,7 @@ func (r *routerActor) publish(c actor.Context, m *pubsubv1.Publish) {
 			return
 		}
 	}
-	c.RequestWithCustomSender(ts.pid, &pubsubv1.PublishLocal{Message: &pubsubv1.IdentifiedMessage{Id: r.msgID(msg), Message: msg}}, c.Sender())
+	c.RequestWithCustomSender(ts.pid, &pubsubv1.PublishLocal{Message: &pubsubv1.IdentifiedMessage{Id: r.msgID(m.GetTopic())(msg), Message: msg}}, c.Sender())
 }
 
 // forward passes a topic request to its actor with the caller as sender, or

@@ -14,6 +14,7 @@ import (
 
 	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/actortest"
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -280,6 +281,37 @@ func TestRouterRejoinAfterLeave(t *testing.T) {
 		p.probe.Request(p.router[0], &pubsubv1.GetMesh{Topic: "t"})
 		if m := actortest.Expect[*pubsubv1.Mesh](p.probe); m.GetError() != "" {
 			t.Fatalf("topic not joined after rejoin: %v", m)
+		}
+	})
+}
+
+func TestRouterMessageIDPerTopic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := router.DefaultConfig(wire.ProfileWaku)
+		firstByte := func(m *gossipsubv1.Message) []byte { return m.GetData()[:1] }
+		cfg.TopicMsgID = map[string]wire.MsgIDFn{"short": firstByte}
+		p := newSimPair(t, cfg)
+		joinBoth(t, p, "short")
+		sub := actortest.NewProbe(t, p.sys)
+		sub.Request(p.router[1], &pubsubv1.Subscribe{Topic: "short"})
+		sub.ExpectMessage(&pubsubv1.Subscribed{Topic: "short"})
+		p.connect(t)
+		p.tick()
+		p.probe.Request(p.router[0], &pubsubv1.Publish{Topic: "short", Data: []byte("xyz")})
+		if pub := actortest.Expect[*pubsubv1.Published](p.probe); string(pub.GetMessageId()) != "x" {
+			t.Fatalf("publisher id %q, want the topic's function", pub.GetMessageId())
+		}
+		if d := actortest.Expect[*pubsubv1.Delivered](sub); string(d.GetMessageId()) != "x" {
+			t.Fatalf("receiver id %q, want the topic's function", d.GetMessageId())
+		}
+		// Same first byte: a duplicate by this topic's ids, not delivered again.
+		p.probe.Request(p.router[0], &pubsubv1.Publish{Topic: "short", Data: []byte("xab")})
+		actortest.Expect[*pubsubv1.Published](p.probe)
+		sub.ExpectNoMessage(time.Second)
+		// Other topics keep the profile's sha256(data).
+		p.probe.Request(p.router[0], &pubsubv1.Publish{Topic: "other", Data: []byte("xyz")})
+		if pub := actortest.Expect[*pubsubv1.Published](p.probe); len(pub.GetMessageId()) != 32 {
+			t.Fatalf("other topic id %x", pub.GetMessageId())
 		}
 	})
 }

@@ -33,6 +33,10 @@ type Config struct {
 	MaxTopics int
 	// MaxMessageSize bounds Message.data, bytes, for publishing and receiving.
 	MaxMessageSize int
+	// TopicMsgID overrides the profile's message-id function for some
+	// topics (every peer of a topic must use the same one). The router
+	// copies the map at start; it is read concurrently by the sessions.
+	TopicMsgID map[string]wire.MsgIDFn
 	// ValidationTimeout is how long a validator actor may take (then IGNORE).
 	ValidationTimeout time.Duration
 	// AcceptTimeout bounds the stream handler's wait for the router to
