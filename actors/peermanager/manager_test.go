@@ -1,6 +1,7 @@
 package peermanager
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -957,6 +958,42 @@ func TestReconnectPeers(t *testing.T) {
 	}
 }
 
+func TestConnectedPeers(t *testing.T) {
+	const store = "/vac/waku/store/2.0.0"
+	now := at(time.Hour)
+	m := newTestManager(t, testConfig())
+	setPeer(m, 1, relay)
+	connect(m, 1, out, "", now)
+	setPeer(m, 2, relay)
+	connect(m, 2, in, "", now)
+	setPeer(m, 3, protos(store+"-beta"))
+	connect(m, 3, in, "", now)
+	setPeer(m, 4, relay) // known, not connected
+	setPeer(m, 5, protos(store))
+	connect(m, 5, out, "", now)
+	m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(pid(5))}, now)
+	tests := []struct {
+		name    string
+		proto   string
+		in, out []int
+	}{
+		{"relay peers by direction; not-connected peers left out", WakuRelayCodec, []int{2}, []int{1}},
+		{"prefix match of a versioned codec; a peer that left is left out", store, []int{3}, nil},
+		{"no peer supports it", "/vac/waku/lightpush/2.0.0", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gotIn, gotOut := m.ConnectedPeers(tt.proto)
+			wantIn, wantOut := ids_(tt.in...), ids_(tt.out...)
+			slices.Sort(wantIn)
+			slices.Sort(wantOut)
+			if !slices.Equal(gotIn, wantIn) && len(gotIn)+len(wantIn) > 0 || !slices.Equal(gotOut, wantOut) && len(gotOut)+len(wantOut) > 0 {
+				t.Fatalf("in %v out %v, want in %v out %v", gotIn, gotOut, wantIn, wantOut)
+			}
+		})
+	}
+}
+
 func TestStatusAndLogAndMetrics(t *testing.T) {
 	now := at(time.Hour)
 	m := newTestManager(t, testConfig())
@@ -974,6 +1011,17 @@ func TestStatusAndLogAndMetrics(t *testing.T) {
 	eff, protos := m.LogAndMetrics(now)
 	if !slices.Equal(protos, []string{WakuRelayCodec}) || len(eff.Logs) != 1 || !strings.Contains(eff.Logs[0].Msg, "relay peer connections") {
 		t.Fatalf("protos %v logs %v", protos, eff.Logs)
+	}
+	// The seed's status line: in x/target, out x/target, total x/max, not
+	// connected, outside backoff.
+	line := fmt.Sprint(eff.Logs[0].Args...)
+	for _, want := range []string{"inRelayConns1/2", "outRelayConns1/10", "totalConnections2/15", "notConnectedPeers2", "outsideBackoffPeers1"} {
+		if !strings.Contains(line, want) {
+			t.Fatalf("status line %q lacks %q", line, want)
+		}
+	}
+	if op := eff.Metrics[0]; op.Name != MetricStoreSize || op.Value != 4 || !op.Set {
+		t.Fatalf("store size op %+v", op)
 	}
 	var inOut []string
 	for _, op := range eff.Metrics {
