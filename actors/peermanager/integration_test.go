@@ -297,8 +297,17 @@ func TestIntegrationInboundBeyondTargetIsPruned(t *testing.T) {
 		}
 		return c
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("hosts still connected: %d", stillConnected())
+			for id, r := range n.peers() {
+				ps, _ := n.h.Peerstore().GetProtocols(id)
+				t.Logf("record %s: %v %v %v; peerstore protocols %v", id, r.Connectedness, r.Direction, r.Protocols, ps)
+			}
+		}
+	})
 	waitFor(t, "inbound relay peers held to the target of 2", func() bool {
-		return stillConnected() == 2 && n.status().InRelayPeers == 2
+		return n.status().InRelayPeers == 2 && stillConnected() == 2
 	})
 	pruned := testutil.ToFloat64(mustVec(n.reg, "peermesh_peermanager_pruned_total", "inbound_relay"))
 	if pruned != 4 {

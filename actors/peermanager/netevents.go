@@ -32,7 +32,9 @@ const identifyBuffer = 256
 // (IdentifyCompleted with protocols, agent, version, listen addresses,
 // public key and remote IP). Every send happens under one lock, in event
 // order per peer, and an IdentifyCompleted is sent only for a peer reported
-// connected, so the manager never sees identify before the connection.
+// connected (identify that overtakes the swarm's Connected notification
+// reports the connection itself first), so the manager never sees identify
+// before the connection, nor loses it.
 type NetEvents struct {
 	h    host.Host
 	send func(proto.Message)
@@ -98,12 +100,16 @@ func (n *NetEvents) Connected(_ network.Network, c network.Conn) { n.add(c, fals
 
 // add records an open connection; the peer's first one sends PeerConnected.
 func (n *NetEvents) add(c network.Conn, skipClosed bool) {
-	p := c.RemotePeer()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if skipClosed && c.IsClosed() {
 		return
 	}
+	n.addLocked(c)
+}
+
+func (n *NetEvents) addLocked(c network.Conn) {
+	p := c.RemotePeer()
 	set := n.conns[p]
 	if set == nil {
 		set = make(map[network.Conn]struct{}, 1)
@@ -166,9 +172,18 @@ func (n *NetEvents) identified(ev event.EvtPeerIdentificationCompleted) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if len(n.conns[ev.Peer]) > 0 {
-		n.send(msg)
+	if len(n.conns[ev.Peer]) == 0 {
+		// Identify can overtake the swarm's Connected notification (they run
+		// on different goroutines, and the swarm calls the notifiees one by
+		// one): report the connection first, from the event, and the late
+		// notification then finds it known. A closed connection is dropped:
+		// its Disconnected has come or will find nothing to remove.
+		if ev.Conn == nil || ev.Conn.IsClosed() || ev.Conn.RemotePeer() != ev.Peer {
+			return
+		}
+		n.addLocked(ev.Conn)
 	}
+	n.send(msg)
 }
 
 // remoteIP is the IP of a connection's remote address, or "" (relayed).

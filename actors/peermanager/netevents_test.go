@@ -181,6 +181,11 @@ func TestNetEventsConnectionsPerPeer(t *testing.T) {
 	}
 }
 
+func isType[T proto.Message](m proto.Message) bool {
+	_, ok := m.(T)
+	return ok
+}
+
 // peerIndex maps an id of pid(1..9) back to its number, for readable rows.
 func peerIndex(raw []byte) string {
 	for i := 1; i <= 9; i++ {
@@ -212,28 +217,46 @@ func TestNetEventsIdentify(t *testing.T) {
 		ev := event.EvtPeerIdentificationCompleted{Peer: pid(1), Conn: c, AgentVersion: "nwaku/v0.36",
 			ProtocolVersion: "ipfs/0.1.0", Protocols: []protocol.ID{WakuRelayCodec, "/ipfs/id/1.0.0"}, ListenAddrs: []ma.Multiaddr{listen}}
 
-		// Identify of a peer the adapter has not reported connected is not
-		// sent: the manager must never see identify before the connection.
-		if err := em.Emit(ev); err != nil {
+		// Identify on a connection already closed is dropped: the manager
+		// must never see identify of a peer it does not have connected.
+		closed := newFakeConn(1, network.DirInbound)
+		closed.closed = true
+		closedEv := ev
+		closedEv.Conn = closed
+		if err := em.Emit(closedEv); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
 		if got := s.take(); len(got) != 0 {
-			t.Fatalf("identify of an unconnected peer sent: %v", got)
+			t.Fatalf("identify on a closed connection sent: %v", got)
 		}
 
-		n.Connected(nil, c)
+		// Identify that overtakes the swarm's Connected notification reports
+		// the connection first; the late notification adds nothing.
 		if err := em.Emit(ev); err != nil {
 			t.Fatal(err)
 		}
 		synctest.Wait()
+		n.Connected(nil, c)
 		got := s.take()
 		if len(got) != 2 {
 			t.Fatalf("sent %v, want PeerConnected then IdentifyCompleted", got)
 		}
+		if pc, ok := got[0].(*pmv1.PeerConnected); !ok || peer.ID(pc.PeerId) != pid(1) || pc.Direction != in {
+			t.Fatalf("first message %v, want PeerConnected of peer 1, inbound", got[0])
+		}
 		id, ok := got[1].(*pmv1.IdentifyCompleted)
 		if !ok {
 			t.Fatalf("second message %T", got[1])
+		}
+		// Identify of a connected peer is sent as is; the close is reported.
+		if err := em.Emit(ev); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		n.Disconnected(nil, c)
+		if more := s.take(); len(more) != 2 || !isType[*pmv1.IdentifyCompleted](more[0]) || !isType[*pmv1.PeerDisconnected](more[1]) {
+			t.Fatalf("then sent %v, want IdentifyCompleted and PeerDisconnected", more)
 		}
 		wantKey, _ := crypto.MarshalPublicKey(pub)
 		if peer.ID(id.PeerId) != pid(1) || id.Agent != "nwaku/v0.36" || id.ProtocolVersion != "ipfs/0.1.0" ||
