@@ -48,6 +48,14 @@ type Config struct {
 	// WriteTimeout bounds one batched write; a peer that does not read for
 	// this long loses its session.
 	WriteTimeout time.Duration
+	// InboundWindow is how many inbound RPCs the reader hands the session
+	// between two InboundSync barriers; at most two windows are in the
+	// session's mailbox, beyond that the reader stops reading (TCP
+	// backpressure on the peer).
+	InboundWindow int
+	// InboundSyncTimeout bounds the wait for a barrier; a session that
+	// does not answer in time loses the stream (reset, counted as "stalled").
+	InboundSyncTimeout time.Duration
 }
 
 // DefaultConfig returns the libp2p-profile session defaults.
@@ -66,6 +74,8 @@ func DefaultConfig() Config {
 		AdvertisedTTL:            3,
 		OpenTimeout:              10 * time.Second,
 		WriteTimeout:             30 * time.Second,
+		InboundWindow:            64,
+		InboundSyncTimeout:       30 * time.Second,
 	}
 }
 
@@ -83,6 +93,7 @@ func (c Config) Validate() error {
 		{"MaxIHaveMessages", c.MaxIHaveMessages}, {"MaxIHaveLength", c.MaxIHaveLength},
 		{"MaxIDontWant", c.MaxIDontWant}, {"MaxIDontWantPerHeartbeat", c.MaxIDontWantPerHeartbeat},
 		{"IDontWantTTL", c.IDontWantTTL}, {"MaxAdvertised", c.MaxAdvertised}, {"AdvertisedTTL", c.AdvertisedTTL},
+		{"InboundWindow", c.InboundWindow},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -97,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.WriteTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("session: WriteTimeout must be > 0, got %s", c.WriteTimeout))
+	}
+	if c.InboundSyncTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("session: InboundSyncTimeout must be > 0, got %s", c.InboundSyncTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -38,9 +38,14 @@ func RejectReason(err error) string {
 		return "empty_frames"
 	case errors.Is(err, wire.ErrTruncated), errors.Is(err, io.ErrUnexpectedEOF):
 		return "truncated"
+	case errors.Is(err, errStalled):
+		return "stalled"
 	}
 	return ""
 }
+
+// errStalled: the session did not answer an InboundSync in time.
+var errStalled = errors.New("session did not keep up with the inbound stream")
 
 // ServeInbound reads RPC frames from an inbound stream until it ends and
 // sends each to the session at to as an InboundRPC. It runs in the goroutine
@@ -49,14 +54,32 @@ func RejectReason(err error) string {
 // is counted in libp2p_pubsub_frame_rejections_total{reason} and returned as
 // an error; a clean end of stream returns nil. Either way the session is told
 // with StreamFailed.
+//
+// Flow control: after every cfg.InboundWindow RPCs the reader sends an
+// InboundSync request and, before sending more, waits for the answer to the
+// previous one, so at most two windows wait in the session's mailbox and a
+// slow session slows the peer down through TCP instead of growing memory.
 func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, streamID uint64, cfg Config, m *Metrics) error {
 	r := wire.NewReader(st, cfg.MaxFrame, wire.WithLimits(cfg.Limits))
+	var pending *actor.Future // the barrier of the previous window
+	sent := 0
 	for {
 		rpc := &gossipsubv1.RPC{}
 		err := r.ReadRPC(rpc)
 		if err == nil {
 			root.Send(to, &pubsubv1.InboundRPC{Rpc: rpc, ReceivedAt: timestamppb.Now(), Stream: streamID})
-			continue
+			if sent++; sent%cfg.InboundWindow == 0 {
+				next := root.RequestFuture(to, &pubsubv1.InboundSync{Stream: streamID}, cfg.InboundSyncTimeout)
+				if pending != nil {
+					if _, err = pending.Result(); err != nil {
+						err = fmt.Errorf("%w: %w", errStalled, err)
+					}
+				}
+				pending = next
+			}
+			if err == nil {
+				continue
+			}
 		}
 		reason := RejectReason(err)
 		root.Send(to, &pubsubv1.StreamFailed{Stream: streamID, Error: err.Error(), RejectReason: reason})
