@@ -97,6 +97,9 @@ func (s *sessionActor) Receive(c actor.Context) {
 		s.flush()
 	case *pubsubv1.InboundRPC:
 		s.inbound(c, m)
+	case *pubsubv1.InboundSync:
+		// Every RPC the reader sent before this barrier has been handled.
+		c.Respond(&pubsubv1.InboundSynced{Stream: m.GetStream()})
 	case *pubsubv1.LocalTopics:
 		s.setLocalTopics(m.GetTopics())
 		s.flush()
