@@ -282,6 +282,7 @@ func (a *managerActor) execute(c actor.Context, eff Effects) {
 	// nwaku's peerStoreChanged hook: the store size follows every change,
 	// not only the log tick.
 	a.metrics.storeSize.Set(float64(a.core.Len()))
+	a.metrics.interned.Set(float64(a.core.Interned()))
 	dials, waiters := a.core.Pending()
 	a.metrics.pendingDials.Set(float64(dials))
 	a.metrics.pendingReqs.Set(float64(waiters))

@@ -602,5 +602,8 @@ func TestActorLogAndMetricsTickSetsGauges(t *testing.T) {
 		if v := gauge("waku_peer_store_size"); v != 2 {
 			t.Fatalf("waku_peer_store_size = %v", v)
 		}
+		if v := gauge("peermesh_peermanager_interned_strings"); v != 1 {
+			t.Fatalf("peermesh_peermanager_interned_strings = %v, want 1 (the relay codec)", v)
+		}
 	})
 }

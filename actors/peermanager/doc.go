@@ -93,6 +93,8 @@
 // beyond it disconnected), ColocationLimit, inbound relay target,
 // MaxPendingRequests / MaxNodesPerRequest (refused with an error),
 // MaxAddresses/Protocols/ShardsPerPeer (truncated, counted), MaxServiceSlots,
-// MaxMetricProtocols, MaxMeshPeers. Every refusal answers with an error and
-// counts waku_peers_errors{type}.
+// MaxMetricProtocols, MaxMeshPeers, MaxInternedStrings (beyond it strings are
+// stored unshared; peermesh_peermanager_interned_strings), LoadTimeout
+// (rounds dial without the stored peers). Every refusal answers with an
+// error and counts waku_peers_errors{type}.
 package peermanager

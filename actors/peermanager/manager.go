@@ -123,6 +123,10 @@ func (m *Manager) Targets() Targets { return m.targets }
 // Len is the number of peers in the books.
 func (m *Manager) Len() int { return len(m.peers) }
 
+// Interned is the number of strings in the interning table (bounded by
+// MaxInternedStrings).
+func (m *Manager) Interned() int { return len(m.strs.m) }
+
 // Loaded reports whether the stored peers have been loaded.
 func (m *Manager) Loaded() bool { return m.loaded }
 

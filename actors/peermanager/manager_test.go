@@ -1033,3 +1033,17 @@ func TestStatusAndLogAndMetrics(t *testing.T) {
 		t.Fatalf("connected gauges %v", inOut)
 	}
 }
+
+func TestInternerIsBounded(t *testing.T) {
+	c := testConfig()
+	c.MaxInternedStrings = 2
+	m := newTestManager(t, c)
+	setPeer(m, 1)
+	m.AddPeer(1, &pmv1.AddPeer{Peer: &pmv1.PeerInfo{PeerId: []byte(pid(1)), Protocols: []string{"/a/1", "/b/1", "/c/1"}}}, t0)
+	if m.Interned() != 2 {
+		t.Fatalf("%d strings interned, want the bound 2", m.Interned())
+	}
+	if got := m.peers[pid(1)].protocols; !slices.Equal(got, []string{"/a/1", "/b/1", "/c/1"}) {
+		t.Fatalf("protocols %v: a string beyond the bound must still be kept, unshared", got)
+	}
+}

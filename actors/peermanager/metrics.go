@@ -19,6 +19,7 @@ type metrics struct {
 	deferred       *prometheus.CounterVec
 	pendingDials   prometheus.Gauge
 	pendingReqs    prometheus.Gauge
+	interned       prometheus.Gauge
 }
 
 // newMetrics builds the collectors and registers them on reg (none when
@@ -45,13 +46,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Dials the peer manager asked of the pool that have not completed."}),
 		pendingReqs: prometheus.NewGauge(prometheus.GaugeOpts{Name: "peermesh_peermanager_requests_pending",
 			Help: "Requests waiting for dials (bounded by MaxPendingRequests)."}),
+		interned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "peermesh_peermanager_interned_strings",
+			Help: "Protocol, agent and version strings shared between peer records (bounded by MaxInternedStrings; once full, new strings are stored unshared)."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.errors, m.connsInitiated, m.servicePeers, m.connectedPeers,
-		m.streamsPeers, m.storeSize, m.pruned, m.deferred, m.pendingDials, m.pendingReqs} {
+		m.streamsPeers, m.storeSize, m.pruned, m.deferred, m.pendingDials, m.pendingReqs, m.interned} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
