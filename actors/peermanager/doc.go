@@ -45,7 +45,9 @@
 //     their records kept (nwaku deletes them, losing their history).
 //   - Static, service-slot and mesh peers are protected from the inbound,
 //     colocation, max-connection and store limits; a peer a limit
-//     disconnected is not redialed for PrunedBackoff (no ping-pong).
+//     disconnected is not redialed for PrunedBackoff (no ping-pong), and a
+//     candidate at an IP whose peers already reach the colocation limit is
+//     not dialed at all (unless protected).
 //   - Candidates are ranked (static, fewer failures, known before, oldest
 //     failure, id hash) instead of taken in store order; the round counts
 //     dials in flight toward the target, so it never overshoots.

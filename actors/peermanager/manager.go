@@ -982,8 +982,8 @@ func staticRank(e *entry) int {
 // the target, ask the pool for min(candidates, gap, MaxParallelDials) dials,
 // best candidates first. Candidates are not connected, support relay, have
 // an address, are outside backoff, not being dialed, not waiting for a
-// ReconnectPeers backoff and not disconnected by a limit within
-// PrunedBackoff.
+// ReconnectPeers backoff, not disconnected by a limit within PrunedBackoff
+// and not at an IP whose connected peers already reach the colocation limit.
 func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 	var eff Effects
 	m.lastRound = now
@@ -1041,6 +1041,7 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 // with k ≤ MaxParallelDials, without sorting the whole store.
 func (m *Manager) bestCandidates(k int, now time.Time) []*entry {
 	best := make([]*entry, 0, k+1)
+	saturated := m.saturatedIPs()
 	for _, e := range m.list {
 		if !e.relay || e.isConnected() || len(e.addrs) == 0 || !m.canBeConnected(e, now) || m.isDialing(e.id) {
 			continue
@@ -1054,6 +1055,12 @@ func (m *Manager) bestCandidates(k int, now time.Time) []*entry {
 		if len(best) == k && candidateBefore(e, best[k-1]) >= 0 {
 			continue
 		}
+		// Checked last, so only for peers that would enter the best k (and
+		// only while some IP is at its limit): parsing an address per stored
+		// peer would cost a round at 100,000 peers its budget.
+		if len(saturated) > 0 && saturated[firstIP(e)] && !m.protected(e.id) {
+			continue // the colocation limit would disconnect it at once
+		}
 		i, _ := slices.BinarySearchFunc(best, e, candidateBefore)
 		best = slices.Insert(best, i, e)
 		if len(best) > k {
@@ -1061,6 +1068,46 @@ func (m *Manager) bestCandidates(k int, now time.Time) []*entry {
 		}
 	}
 	return best
+}
+
+// saturatedIPs are the IPs whose connected peers (not being disconnected)
+// already reach the colocation limit. A candidate there would be dialed
+// only to be disconnected as the newest peer of its IP, every
+// PrunedBackoff: a slow redial storm the round avoids. (A protected peer is
+// still dialed: the limit spares it and makes room among the others.)
+func (m *Manager) saturatedIPs() map[string]bool {
+	if m.cfg.ColocationLimit == 0 {
+		return nil
+	}
+	var out map[string]bool
+	for ip, ids := range m.ipTable {
+		if len(ids) < m.cfg.ColocationLimit || m.whitelisted(ip) {
+			continue
+		}
+		live := 0
+		for _, id := range ids {
+			if _, c := m.closing[id]; !c {
+				live++
+			}
+		}
+		if live >= m.cfg.ColocationLimit {
+			if out == nil {
+				out = make(map[string]bool)
+			}
+			out[ip] = true
+		}
+	}
+	return out
+}
+
+// firstIP is the IP of a peer's first address ("" when it has none, e.g.
+// a DNS address): the one a dial most likely reaches.
+func firstIP(e *entry) string {
+	a, err := ma.NewMultiaddrBytes(e.addrs[0])
+	if err != nil {
+		return ""
+	}
+	return remoteIP(a)
 }
 
 // Kick runs a connectivity round for a relay peer that left, unless one ran

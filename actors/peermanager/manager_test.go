@@ -252,6 +252,25 @@ func TestConnectToRelayPeers(t *testing.T) {
 			setPeer(m, 1, relay).prunedAt = now.Add(-time.Minute).UnixNano()
 			setPeer(m, 2, relay).prunedAt = now.Add(-2 * time.Minute).UnixNano()
 		}, nil, []int{2}, false},
+		{"peers at an IP already at the colocation limit are skipped", func(m *Manager) {
+			for i := 101; i <= 105; i++ {
+				connect(m, i, in, "10.0.0.1", now) // 5, the limit; not relay
+			}
+			setPeer(m, 1, relay).addrs = [][]byte{ma.StringCast("/ip4/10.0.0.1/tcp/4000").Bytes()}
+			setPeer(m, 2, relay)
+			// A static peer there is still dialed: the limit spares it.
+			setPeer(m, 3, relay, origin(peerv1.Origin_ORIGIN_STATIC)).addrs = [][]byte{ma.StringCast("/ip4/10.0.0.1/tcp/4001").Bytes()}
+		}, nil, []int{2, 3}, false},
+		{"below the colocation limit, or whitelisted, the IP does not matter", func(m *Manager) {
+			for i := 101; i <= 104; i++ {
+				connect(m, i, in, "10.0.0.1", now)
+			}
+			for i := 111; i <= 116; i++ {
+				connect(m, i, in, "10.9.0.1", now)
+			}
+			setPeer(m, 1, relay).addrs = [][]byte{ma.StringCast("/ip4/10.0.0.1/tcp/4000").Bytes()}
+			setPeer(m, 2, relay).addrs = [][]byte{ma.StringCast("/ip4/10.9.0.1/tcp/4000").Bytes()}
+		}, func(c *Config) { c.ColocationWhitelist = []string{"10.9.0.0/16"}; c.MaxConnections = 20 }, []int{1, 2}, false},
 		{"peers at max failures are skipped", func(m *Manager) {
 			setPeer(m, 1, relay, failed(5, 100*24*time.Hour, now))
 		}, nil, nil, false},
