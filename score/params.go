@@ -137,26 +137,52 @@ func DefaultWakuTopicParams() TopicParams {
 	}
 }
 
-// DefaultLibp2pTopicParams returns rust-libp2p's and js-libp2p's topic defaults.
+// DefaultLibp2pTopicParams returns rust-libp2p's and js-libp2p's topic
+// defaults with P1 and P3 rescaled, because theirs let a silent mesh peer
+// keep a positive score (CVE-2022-47547, GHSA-77r2-q4c3-v635): P1 with a
+// 1 ms quantum saturates at +3600 after 3.6 s in the mesh, against at most
+// −400 from P3.
+//
+// Here P1 counts seconds (weight 0.0027, cap 3600: at most +9.72, after an
+// hour, as in the PL gossipsub evaluation) and a silent mesh peer pays
+// P3 = −4·(2 − 0)² = −16 once MeshMessageDeliveriesActivation (10 s) has
+// passed: negative at the first heartbeat after activation, whatever its
+// time in the mesh. With the libp2p decay interval of 1 s and decay 0.9 the
+// P3 counter of a peer settles at ten times its rate of mesh deliveries
+// (first, or within the 10 ms window) per second.
+//
+// The price: an honest mesh peer stays non-negative only while it makes
+// about one mesh delivery every 5 s (counter ≥ 2, less by √(P1+P2)/2); on
+// quieter topics honest peers drift negative, are pruned and replaced (mesh
+// churn, not loss). Lower MeshMessageDeliveriesThreshold or the weight for
+// such topics, keeping |w3|·T² above TimeInMeshWeight·TimeInMeshCap.
+// MeshFailurePenaltyWeight matches the P3 weight, as the spec advises, so a
+// peer pruned with a deficit carries it (P3b) after leaving the mesh.
+//
+// P4 is also stronger than rust's (−1, decay 0.3 per second, under which a
+// peer must send 13 invalid messages every second to stay graylisted):
+// −10, decay 0.9, so with the topic weight of 0.5 one invalid message costs
+// 5 (above the gossip threshold of −10), two cost 20 and four reach the
+// graylist threshold of −80; the counter falls by a third in 4 s.
 func DefaultLibp2pTopicParams() TopicParams {
 	return TopicParams{
 		TopicWeight:                     0.5,
-		TimeInMeshWeight:                1,
-		TimeInMeshQuantum:               time.Millisecond,
+		TimeInMeshWeight:                0.0027,
+		TimeInMeshQuantum:               time.Second,
 		TimeInMeshCap:                   3600,
 		FirstMessageDeliveriesWeight:    1,
 		FirstMessageDeliveriesDecay:     0.5,
 		FirstMessageDeliveriesCap:       2000,
-		MeshMessageDeliveriesWeight:     -1,
-		MeshMessageDeliveriesDecay:      0.5,
-		MeshMessageDeliveriesCap:        100,
-		MeshMessageDeliveriesThreshold:  20,
+		MeshMessageDeliveriesWeight:     -4,
+		MeshMessageDeliveriesDecay:      0.9,
+		MeshMessageDeliveriesCap:        40,
+		MeshMessageDeliveriesThreshold:  2,
 		MeshMessageDeliveriesWindow:     10 * time.Millisecond,
-		MeshMessageDeliveriesActivation: 5 * time.Second,
-		MeshFailurePenaltyWeight:        -1,
-		MeshFailurePenaltyDecay:         0.5,
-		InvalidMessageDeliveriesWeight:  -1,
-		InvalidMessageDeliveriesDecay:   0.3,
+		MeshMessageDeliveriesActivation: 10 * time.Second,
+		MeshFailurePenaltyWeight:        -4,
+		MeshFailurePenaltyDecay:         0.9,
+		InvalidMessageDeliveriesWeight:  -10,
+		InvalidMessageDeliveriesDecay:   0.9,
 	}
 }
 
@@ -206,9 +232,15 @@ func DefaultWakuThresholds() Thresholds {
 	return Thresholds{Gossip: -100, Publish: -1000, Graylist: -10000, AcceptPX: 0, OpportunisticGraft: 0}
 }
 
-// DefaultLibp2pThresholds returns rust-libp2p's and js-libp2p's thresholds.
+// DefaultLibp2pThresholds returns rust-libp2p's and js-libp2p's thresholds,
+// except OpportunisticGraft: with DefaultLibp2pTopicParams a topic adds at
+// most 0.5·(9.72 + P2), so rust's 20 would be above every honest median and
+// opportunistic grafting would run at every chance; 2 is a mesh whose median
+// peer has been first with about two messages a second. AcceptPX stays 10:
+// P1 no longer lifts every peer past it, so PX is taken from peers the
+// application vouches for (P5 weight 10) or from very productive ones.
 func DefaultLibp2pThresholds() Thresholds {
-	return Thresholds{Gossip: -10, Publish: -50, Graylist: -80, AcceptPX: 10, OpportunisticGraft: 20}
+	return Thresholds{Gossip: -10, Publish: -50, Graylist: -80, AcceptPX: 10, OpportunisticGraft: 2}
 }
 
 // Validate checks the topic parameters; errors name the parameter.

@@ -302,3 +302,35 @@ func TestIdle(t *testing.T) {
 		t.Fatal("invalid delivery not counted")
 	}
 }
+
+// TestDefaultsPunishSilentMeshPeers (CVE-2022-47547): with each profile's
+// default topic parameters, a mesh peer that forwards nothing is negative
+// once P3 is active, even at the largest P1 (time in mesh at its cap); and a
+// mesh peer whose P3 counter is at the threshold is not.
+func TestDefaultsPunishSilentMeshPeers(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		p    TopicParams
+	}{
+		{"waku", DefaultWakuTopicParams()},
+		{"libp2p", DefaultLibp2pTopicParams()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			longest := time.Duration(tt.p.TimeInMeshCap) * tt.p.TimeInMeshQuantum * 2
+			silent := TopicCounters{InMesh: true, MeshTime: longest, MeshMessageDeliveriesActive: true}
+			if got := Topic("t", tt.p, &silent); got.Total >= 0 {
+				t.Errorf("silent mesh peer after %s in the mesh scores %+v, want negative", longest, got)
+			}
+			before := TopicCounters{InMesh: true, MeshTime: tt.p.MeshMessageDeliveriesActivation}
+			if got := Topic("t", tt.p, &before); got.Total < 0 {
+				t.Errorf("silent mesh peer before activation scores %+v, want ≥ 0", got)
+			}
+			busy := silent
+			busy.MeshTime = tt.p.MeshMessageDeliveriesActivation
+			busy.MeshMessageDeliveries = tt.p.MeshMessageDeliveriesThreshold
+			if got := Topic("t", tt.p, &busy); got.Total < 0 {
+				t.Errorf("mesh peer at the delivery threshold scores %+v, want ≥ 0", got)
+			}
+		})
+	}
+}
