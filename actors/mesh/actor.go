@@ -26,7 +26,7 @@ import (
 // sends go to the sibling sessions "peer/<id>".
 //
 // Accepts: Join, Leave (the actor stops after it), PeerSubscriptions,
-// PeerLeft, ReceivedMessages, ReceivedControl, PublishLocal (answers
+// PeerLeft, ReceivedMessages, ReceivedControl, InvalidMessagesReceived, PublishLocal (answers
 // Published), ScoresSnapshot, heartbeatv1.Tick, Subscribe/Unsubscribe and
 // RegisterValidator (the sender is the subscriber / validator; the router
 // forwards them with the original sender), GetMesh (answers Mesh).
@@ -101,6 +101,8 @@ func (a *topicActor) handle(c actor.Context) {
 		a.messages(c, m)
 	case *pubsubv1.ReceivedControl:
 		a.control(c, m)
+	case *pubsubv1.InvalidMessagesReceived:
+		a.core.ChargeInvalid(m.GetReceivedAt().AsTime(), peer.ID(m.GetPeer()), int(m.GetCount()))
 	case *pubsubv1.PublishLocal:
 		a.publish(c, m)
 	case *pubsubv1.PeerSubscriptions:

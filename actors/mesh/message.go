@@ -192,3 +192,30 @@ func (t *Topic) forward(fx *Effects, id MessageID, msg *gossipsubv1.Message, e *
 		fx.Sends = append(fx.Sends, Send{To: to, ID: id, Msg: msg})
 	}
 }
+
+// ChargeInvalid charges peer n invalid messages (P4) that were refused before
+// reaching the topic (signature policy, author fields, size), as
+// go-libp2p-pubsub scores them as invalid deliveries. Their ids are not
+// marked seen: a forged from||seqno id would otherwise censor the genuine
+// message. A peer not subscribed to the topic gets departed-peer counters
+// (forgotten once they decay), so not subscribing does not dodge the
+// penalty; when MaxPeers is reached the charge is refused and counted in
+// Stats.PeersRejected.
+func (t *Topic) ChargeInvalid(now time.Time, from peer.ID, n int) {
+	if n <= 0 {
+		return
+	}
+	ps := t.peers[from]
+	if ps == nil {
+		if len(t.peers) >= t.cfg.MaxPeers && !t.forgetDeparted() {
+			t.stats.PeersRejected++
+			return
+		}
+		ps = &peerState{PeerAttrs: PeerAttrs{ID: from}, departed: now}
+		ps.dontWant.init(t.cfg.HistoryLength, t.cfg.IDontWantMaxPerHeartbeat)
+		t.peers[from] = ps
+	}
+	for range n {
+		ps.counters.Invalid()
+	}
+}

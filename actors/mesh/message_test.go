@@ -207,3 +207,47 @@ func TestPublish(t *testing.T) {
 		})
 	}
 }
+
+func TestChargeInvalid(t *testing.T) {
+	tests := []struct {
+		name        string
+		setup       func(tp *Topic)
+		from        peer.ID
+		n           int
+		wantP4      float64 // the sender's InvalidMessageDeliveries after the charge
+		wantCounted bool    // the sender has counters in the topic
+		wantRefused uint64  // Stats.PeersRejected
+	}{
+		{name: "topic peer: P4 +n", from: pid(1), n: 3, wantP4: 3, wantCounted: true},
+		{name: "zero: nothing charged", from: pid(1), n: 0, wantP4: 0, wantCounted: true},
+		{name: "peer not in the topic: departed counters, so not subscribing does not dodge P4", from: pid(9), n: 2, wantP4: 2, wantCounted: true},
+		{name: "peer table full of subscribed peers: refused and counted", setup: func(tp *Topic) { tp.cfg.MaxPeers = len(tp.peers) },
+			from: pid(9), n: 2, wantRefused: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := joinedTopic(t, testConfig(), 3)
+			if tt.setup != nil {
+				tt.setup(tp)
+			}
+			tp.ChargeInvalid(t0, tt.from, tt.n)
+			c, ok := tp.Counters(tt.from)
+			if ok != tt.wantCounted || c.InvalidMessageDeliveries != tt.wantP4 {
+				t.Errorf("counters of %s: present %v P4 %v, want %v %v", tt.from, ok, c.InvalidMessageDeliveries, tt.wantCounted, tt.wantP4)
+			}
+			if got := tp.Stats().PeersRejected; got != tt.wantRefused {
+				t.Errorf("PeersRejected = %d, want %d", got, tt.wantRefused)
+			}
+			if slices.Contains(tp.TopicPeers(), pid(9)) {
+				t.Error("a charged non-subscriber became a topic peer")
+			}
+		})
+	}
+	t.Run("the refused message's id stays unseen: the genuine message is still validated", func(t *testing.T) {
+		tp := joinedTopic(t, testConfig(), 3)
+		tp.ChargeInvalid(t0, pid(1), 1)
+		if fx := tp.HandleMessage(t0, pid(2), "m", msg(10)); len(fx.Validations) != 1 {
+			t.Fatalf("genuine message not validated after a charge: %+v", fx)
+		}
+	})
+}

@@ -22,7 +22,7 @@ import (
 // the two tests of such messages check that the spammer is *not* graylisted,
 // so they fail (asking for this constant to be flipped) the day the router
 // starts penalising, instead of passing either way.
-const sessionPenalisesInvalidMessages = false
+const sessionPenalisesInvalidMessages = true
 
 // invalidSpam runs one invalid-message attack on node 0: the attacker joins
 // its mesh and sends 200 invalid messages (bad(k) builds the k-th) in RPCs of

@@ -278,6 +278,7 @@ func (s *sessionActor) subscriptions(c actor.Context, subs []*gossipsubv1.SubOpt
 func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message, at *timestamppb.Timestamp) {
 	var byTopic map[string]*pubsubv1.ReceivedMessages
 	var single *pubsubv1.ReceivedMessages // the common case: one topic per RPC
+	var invalid map[string]uint32
 	for _, msg := range msgs {
 		t := msg.GetTopic()
 		if !s.localTopics[t] {
@@ -290,6 +291,10 @@ func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message, at
 			// seen would let an attacker censor the genuine message.
 			s.deps.Metrics.Dropped("invalid_message", 1)
 			s.log.Debug("message refused", "topic", t, "err", err)
+			if invalid == nil {
+				invalid = map[string]uint32{}
+			}
+			invalid[t]++
 			continue
 		}
 		im := &pubsubv1.IdentifiedMessage{Id: id, Message: msg}
@@ -316,6 +321,10 @@ func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message, at
 	}
 	for t, rm := range byTopic {
 		c.Send(s.topicPID(c, t), rm)
+	}
+	// The topic charges the sender P4 for them (ids withheld, see above).
+	for t, n := range invalid {
+		c.Send(s.topicPID(c, t), &pubsubv1.InvalidMessagesReceived{Peer: s.peer, Topic: t, Count: n, ReceivedAt: at})
 	}
 }
 

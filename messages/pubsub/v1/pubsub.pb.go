@@ -2085,6 +2085,79 @@ func (x *ReceivedMessages) GetReceivedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// InvalidMessagesReceived: the session refused count messages of peer in
+// topic before the topic saw them (signature policy, author fields, size).
+// The topic charges the peer P4 for each, as go-libp2p-pubsub scores them as
+// invalid deliveries, but never learns their ids: a forged from||seqno id
+// marked seen would censor the genuine message.
+type InvalidMessagesReceived struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Topic         string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	Count         uint32                 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvalidMessagesReceived) Reset() {
+	*x = InvalidMessagesReceived{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvalidMessagesReceived) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvalidMessagesReceived) ProtoMessage() {}
+
+func (x *InvalidMessagesReceived) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvalidMessagesReceived.ProtoReflect.Descriptor instead.
+func (*InvalidMessagesReceived) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *InvalidMessagesReceived) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *InvalidMessagesReceived) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *InvalidMessagesReceived) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *InvalidMessagesReceived) GetReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceivedAt
+	}
+	return nil
+}
+
 // ReceivedControl carries one peer's control entries for one topic. iwant
 // holds the ids of an IWANT that this topic advertised to the peer.
 type ReceivedControl struct {
@@ -2102,7 +2175,7 @@ type ReceivedControl struct {
 
 func (x *ReceivedControl) Reset() {
 	*x = ReceivedControl{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2187,7 @@ func (x *ReceivedControl) String() string {
 func (*ReceivedControl) ProtoMessage() {}
 
 func (x *ReceivedControl) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2200,7 @@ func (x *ReceivedControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedControl.ProtoReflect.Descriptor instead.
 func (*ReceivedControl) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{32}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReceivedControl) GetPeer() []byte {
@@ -2190,7 +2263,7 @@ type ScoresSnapshot struct {
 
 func (x *ScoresSnapshot) Reset() {
 	*x = ScoresSnapshot{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2202,7 +2275,7 @@ func (x *ScoresSnapshot) String() string {
 func (*ScoresSnapshot) ProtoMessage() {}
 
 func (x *ScoresSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2215,7 +2288,7 @@ func (x *ScoresSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoresSnapshot.ProtoReflect.Descriptor instead.
 func (*ScoresSnapshot) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{33}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ScoresSnapshot) GetScores() map[string]float64 {
@@ -2239,7 +2312,7 @@ type TopicReport struct {
 
 func (x *TopicReport) Reset() {
 	*x = TopicReport{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2251,7 +2324,7 @@ func (x *TopicReport) String() string {
 func (*TopicReport) ProtoMessage() {}
 
 func (x *TopicReport) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2264,7 +2337,7 @@ func (x *TopicReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicReport.ProtoReflect.Descriptor instead.
 func (*TopicReport) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{34}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TopicReport) GetTopic() string {
@@ -2311,7 +2384,7 @@ type TopicPeerCounters struct {
 
 func (x *TopicPeerCounters) Reset() {
 	*x = TopicPeerCounters{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2396,7 @@ func (x *TopicPeerCounters) String() string {
 func (*TopicPeerCounters) ProtoMessage() {}
 
 func (x *TopicPeerCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2409,7 @@ func (x *TopicPeerCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicPeerCounters.ProtoReflect.Descriptor instead.
 func (*TopicPeerCounters) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{35}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TopicPeerCounters) GetPeer() []byte {
@@ -2407,7 +2480,7 @@ type PublishLocal struct {
 
 func (x *PublishLocal) Reset() {
 	*x = PublishLocal{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2419,7 +2492,7 @@ func (x *PublishLocal) String() string {
 func (*PublishLocal) ProtoMessage() {}
 
 func (x *PublishLocal) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2432,7 +2505,7 @@ func (x *PublishLocal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishLocal.ProtoReflect.Descriptor instead.
 func (*PublishLocal) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{36}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PublishLocal) GetMessage() *IdentifiedMessage {
@@ -2454,7 +2527,7 @@ type InboundRPC struct {
 
 func (x *InboundRPC) Reset() {
 	*x = InboundRPC{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2539,7 @@ func (x *InboundRPC) String() string {
 func (*InboundRPC) ProtoMessage() {}
 
 func (x *InboundRPC) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2552,7 @@ func (x *InboundRPC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundRPC.ProtoReflect.Descriptor instead.
 func (*InboundRPC) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{37}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *InboundRPC) GetRpc() *v1.RPC {
@@ -2517,7 +2590,7 @@ type StreamFailed struct {
 
 func (x *StreamFailed) Reset() {
 	*x = StreamFailed{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2529,7 +2602,7 @@ func (x *StreamFailed) String() string {
 func (*StreamFailed) ProtoMessage() {}
 
 func (x *StreamFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2542,7 +2615,7 @@ func (x *StreamFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFailed.ProtoReflect.Descriptor instead.
 func (*StreamFailed) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{38}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StreamFailed) GetOutbound() bool {
@@ -2583,7 +2656,7 @@ type OutboundOpened struct {
 
 func (x *OutboundOpened) Reset() {
 	*x = OutboundOpened{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2595,7 +2668,7 @@ func (x *OutboundOpened) String() string {
 func (*OutboundOpened) ProtoMessage() {}
 
 func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2608,7 +2681,7 @@ func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboundOpened.ProtoReflect.Descriptor instead.
 func (*OutboundOpened) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{39}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *OutboundOpened) GetProtocol() string {
@@ -2630,7 +2703,7 @@ type WriteDone struct {
 
 func (x *WriteDone) Reset() {
 	*x = WriteDone{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2642,7 +2715,7 @@ func (x *WriteDone) String() string {
 func (*WriteDone) ProtoMessage() {}
 
 func (x *WriteDone) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2655,7 +2728,7 @@ func (x *WriteDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteDone.ProtoReflect.Descriptor instead.
 func (*WriteDone) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{40}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WriteDone) GetRpcs() uint32 {
@@ -2692,7 +2765,7 @@ type PeerConnected struct {
 
 func (x *PeerConnected) Reset() {
 	*x = PeerConnected{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2704,7 +2777,7 @@ func (x *PeerConnected) String() string {
 func (*PeerConnected) ProtoMessage() {}
 
 func (x *PeerConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2717,7 +2790,7 @@ func (x *PeerConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerConnected.ProtoReflect.Descriptor instead.
 func (*PeerConnected) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{41}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PeerConnected) GetPeer() []byte {
@@ -2744,7 +2817,7 @@ type PeerDisconnected struct {
 
 func (x *PeerDisconnected) Reset() {
 	*x = PeerDisconnected{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2756,7 +2829,7 @@ func (x *PeerDisconnected) String() string {
 func (*PeerDisconnected) ProtoMessage() {}
 
 func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2769,7 +2842,7 @@ func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerDisconnected.ProtoReflect.Descriptor instead.
 func (*PeerDisconnected) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{42}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PeerDisconnected) GetPeer() []byte {
@@ -2794,7 +2867,7 @@ type InboundStreamOpened struct {
 
 func (x *InboundStreamOpened) Reset() {
 	*x = InboundStreamOpened{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2806,7 +2879,7 @@ func (x *InboundStreamOpened) String() string {
 func (*InboundStreamOpened) ProtoMessage() {}
 
 func (x *InboundStreamOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2819,7 +2892,7 @@ func (x *InboundStreamOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundStreamOpened.ProtoReflect.Descriptor instead.
 func (*InboundStreamOpened) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{43}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *InboundStreamOpened) GetPeer() []byte {
@@ -2860,7 +2933,7 @@ type InboundStreamAccepted struct {
 
 func (x *InboundStreamAccepted) Reset() {
 	*x = InboundStreamAccepted{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2872,7 +2945,7 @@ func (x *InboundStreamAccepted) String() string {
 func (*InboundStreamAccepted) ProtoMessage() {}
 
 func (x *InboundStreamAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2885,7 +2958,7 @@ func (x *InboundStreamAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundStreamAccepted.ProtoReflect.Descriptor instead.
 func (*InboundStreamAccepted) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{44}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *InboundStreamAccepted) GetAccepted() bool {
@@ -2917,7 +2990,7 @@ type PeerExchangeReceived struct {
 
 func (x *PeerExchangeReceived) Reset() {
 	*x = PeerExchangeReceived{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2929,7 +3002,7 @@ func (x *PeerExchangeReceived) String() string {
 func (*PeerExchangeReceived) ProtoMessage() {}
 
 func (x *PeerExchangeReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2942,7 +3015,7 @@ func (x *PeerExchangeReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerExchangeReceived.ProtoReflect.Descriptor instead.
 func (*PeerExchangeReceived) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{45}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PeerExchangeReceived) GetTopic() string {
@@ -3118,6 +3191,12 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12A\n" +
 	"\bmessages\x18\x02 \x03(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\bmessages\x12;\n" +
 	"\vreceived_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"receivedAt\"\x96\x01\n" +
+	"\x17InvalidMessagesReceived\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\rR\x05count\x12;\n" +
+	"\vreceived_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\"\xc5\x02\n" +
 	"\x0fReceivedControl\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x129\n" +
@@ -3207,103 +3286,105 @@ func file_pubsub_v1_pubsub_proto_rawDescGZIP() []byte {
 }
 
 var file_pubsub_v1_pubsub_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_pubsub_v1_pubsub_proto_goTypes = []any{
-	(ValidationOutcome)(0),        // 0: peermesh.pubsub.v1.ValidationOutcome
-	(Priority)(0),                 // 1: peermesh.pubsub.v1.Priority
-	(*Join)(nil),                  // 2: peermesh.pubsub.v1.Join
-	(*Joined)(nil),                // 3: peermesh.pubsub.v1.Joined
-	(*Leave)(nil),                 // 4: peermesh.pubsub.v1.Leave
-	(*Left)(nil),                  // 5: peermesh.pubsub.v1.Left
-	(*TopicParams)(nil),           // 6: peermesh.pubsub.v1.TopicParams
-	(*Publish)(nil),               // 7: peermesh.pubsub.v1.Publish
-	(*Published)(nil),             // 8: peermesh.pubsub.v1.Published
-	(*Subscribe)(nil),             // 9: peermesh.pubsub.v1.Subscribe
-	(*Subscribed)(nil),            // 10: peermesh.pubsub.v1.Subscribed
-	(*Unsubscribe)(nil),           // 11: peermesh.pubsub.v1.Unsubscribe
-	(*Unsubscribed)(nil),          // 12: peermesh.pubsub.v1.Unsubscribed
-	(*Delivered)(nil),             // 13: peermesh.pubsub.v1.Delivered
-	(*GetMesh)(nil),               // 14: peermesh.pubsub.v1.GetMesh
-	(*Mesh)(nil),                  // 15: peermesh.pubsub.v1.Mesh
-	(*GetScores)(nil),             // 16: peermesh.pubsub.v1.GetScores
-	(*Scores)(nil),                // 17: peermesh.pubsub.v1.Scores
-	(*PeerScore)(nil),             // 18: peermesh.pubsub.v1.PeerScore
-	(*TopicScore)(nil),            // 19: peermesh.pubsub.v1.TopicScore
-	(*RegisterValidator)(nil),     // 20: peermesh.pubsub.v1.RegisterValidator
-	(*ValidatorRegistered)(nil),   // 21: peermesh.pubsub.v1.ValidatorRegistered
-	(*ValidateMessage)(nil),       // 22: peermesh.pubsub.v1.ValidateMessage
-	(*ValidationResult)(nil),      // 23: peermesh.pubsub.v1.ValidationResult
-	(*IdentifiedMessage)(nil),     // 24: peermesh.pubsub.v1.IdentifiedMessage
-	(*SendToPeer)(nil),            // 25: peermesh.pubsub.v1.SendToPeer
-	(*LocalTopics)(nil),           // 26: peermesh.pubsub.v1.LocalTopics
-	(*PeerStatus)(nil),            // 27: peermesh.pubsub.v1.PeerStatus
-	(*SessionStarted)(nil),        // 28: peermesh.pubsub.v1.SessionStarted
-	(*SessionClosed)(nil),         // 29: peermesh.pubsub.v1.SessionClosed
-	(*PeerSubscriptions)(nil),     // 30: peermesh.pubsub.v1.PeerSubscriptions
-	(*PeerLeft)(nil),              // 31: peermesh.pubsub.v1.PeerLeft
-	(*PeerBehaviourPenalty)(nil),  // 32: peermesh.pubsub.v1.PeerBehaviourPenalty
-	(*ReceivedMessages)(nil),      // 33: peermesh.pubsub.v1.ReceivedMessages
-	(*ReceivedControl)(nil),       // 34: peermesh.pubsub.v1.ReceivedControl
-	(*ScoresSnapshot)(nil),        // 35: peermesh.pubsub.v1.ScoresSnapshot
-	(*TopicReport)(nil),           // 36: peermesh.pubsub.v1.TopicReport
-	(*TopicPeerCounters)(nil),     // 37: peermesh.pubsub.v1.TopicPeerCounters
-	(*PublishLocal)(nil),          // 38: peermesh.pubsub.v1.PublishLocal
-	(*InboundRPC)(nil),            // 39: peermesh.pubsub.v1.InboundRPC
-	(*StreamFailed)(nil),          // 40: peermesh.pubsub.v1.StreamFailed
-	(*OutboundOpened)(nil),        // 41: peermesh.pubsub.v1.OutboundOpened
-	(*WriteDone)(nil),             // 42: peermesh.pubsub.v1.WriteDone
-	(*PeerConnected)(nil),         // 43: peermesh.pubsub.v1.PeerConnected
-	(*PeerDisconnected)(nil),      // 44: peermesh.pubsub.v1.PeerDisconnected
-	(*InboundStreamOpened)(nil),   // 45: peermesh.pubsub.v1.InboundStreamOpened
-	(*InboundStreamAccepted)(nil), // 46: peermesh.pubsub.v1.InboundStreamAccepted
-	(*PeerExchangeReceived)(nil),  // 47: peermesh.pubsub.v1.PeerExchangeReceived
-	nil,                           // 48: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	(*durationpb.Duration)(nil),   // 49: google.protobuf.Duration
-	(*v1.Message)(nil),            // 50: peermesh.gossipsub.v1.Message
-	(*v1.SubOpts)(nil),            // 51: peermesh.gossipsub.v1.SubOpts
-	(*v1.ControlMessage)(nil),     // 52: peermesh.gossipsub.v1.ControlMessage
-	(*timestamppb.Timestamp)(nil), // 53: google.protobuf.Timestamp
-	(*v1.ControlGraft)(nil),       // 54: peermesh.gossipsub.v1.ControlGraft
-	(*v1.ControlPrune)(nil),       // 55: peermesh.gossipsub.v1.ControlPrune
-	(*v1.ControlIHave)(nil),       // 56: peermesh.gossipsub.v1.ControlIHave
-	(*v1.RPC)(nil),                // 57: peermesh.gossipsub.v1.RPC
-	(*v1.PeerInfo)(nil),           // 58: peermesh.gossipsub.v1.PeerInfo
+	(ValidationOutcome)(0),          // 0: peermesh.pubsub.v1.ValidationOutcome
+	(Priority)(0),                   // 1: peermesh.pubsub.v1.Priority
+	(*Join)(nil),                    // 2: peermesh.pubsub.v1.Join
+	(*Joined)(nil),                  // 3: peermesh.pubsub.v1.Joined
+	(*Leave)(nil),                   // 4: peermesh.pubsub.v1.Leave
+	(*Left)(nil),                    // 5: peermesh.pubsub.v1.Left
+	(*TopicParams)(nil),             // 6: peermesh.pubsub.v1.TopicParams
+	(*Publish)(nil),                 // 7: peermesh.pubsub.v1.Publish
+	(*Published)(nil),               // 8: peermesh.pubsub.v1.Published
+	(*Subscribe)(nil),               // 9: peermesh.pubsub.v1.Subscribe
+	(*Subscribed)(nil),              // 10: peermesh.pubsub.v1.Subscribed
+	(*Unsubscribe)(nil),             // 11: peermesh.pubsub.v1.Unsubscribe
+	(*Unsubscribed)(nil),            // 12: peermesh.pubsub.v1.Unsubscribed
+	(*Delivered)(nil),               // 13: peermesh.pubsub.v1.Delivered
+	(*GetMesh)(nil),                 // 14: peermesh.pubsub.v1.GetMesh
+	(*Mesh)(nil),                    // 15: peermesh.pubsub.v1.Mesh
+	(*GetScores)(nil),               // 16: peermesh.pubsub.v1.GetScores
+	(*Scores)(nil),                  // 17: peermesh.pubsub.v1.Scores
+	(*PeerScore)(nil),               // 18: peermesh.pubsub.v1.PeerScore
+	(*TopicScore)(nil),              // 19: peermesh.pubsub.v1.TopicScore
+	(*RegisterValidator)(nil),       // 20: peermesh.pubsub.v1.RegisterValidator
+	(*ValidatorRegistered)(nil),     // 21: peermesh.pubsub.v1.ValidatorRegistered
+	(*ValidateMessage)(nil),         // 22: peermesh.pubsub.v1.ValidateMessage
+	(*ValidationResult)(nil),        // 23: peermesh.pubsub.v1.ValidationResult
+	(*IdentifiedMessage)(nil),       // 24: peermesh.pubsub.v1.IdentifiedMessage
+	(*SendToPeer)(nil),              // 25: peermesh.pubsub.v1.SendToPeer
+	(*LocalTopics)(nil),             // 26: peermesh.pubsub.v1.LocalTopics
+	(*PeerStatus)(nil),              // 27: peermesh.pubsub.v1.PeerStatus
+	(*SessionStarted)(nil),          // 28: peermesh.pubsub.v1.SessionStarted
+	(*SessionClosed)(nil),           // 29: peermesh.pubsub.v1.SessionClosed
+	(*PeerSubscriptions)(nil),       // 30: peermesh.pubsub.v1.PeerSubscriptions
+	(*PeerLeft)(nil),                // 31: peermesh.pubsub.v1.PeerLeft
+	(*PeerBehaviourPenalty)(nil),    // 32: peermesh.pubsub.v1.PeerBehaviourPenalty
+	(*ReceivedMessages)(nil),        // 33: peermesh.pubsub.v1.ReceivedMessages
+	(*InvalidMessagesReceived)(nil), // 34: peermesh.pubsub.v1.InvalidMessagesReceived
+	(*ReceivedControl)(nil),         // 35: peermesh.pubsub.v1.ReceivedControl
+	(*ScoresSnapshot)(nil),          // 36: peermesh.pubsub.v1.ScoresSnapshot
+	(*TopicReport)(nil),             // 37: peermesh.pubsub.v1.TopicReport
+	(*TopicPeerCounters)(nil),       // 38: peermesh.pubsub.v1.TopicPeerCounters
+	(*PublishLocal)(nil),            // 39: peermesh.pubsub.v1.PublishLocal
+	(*InboundRPC)(nil),              // 40: peermesh.pubsub.v1.InboundRPC
+	(*StreamFailed)(nil),            // 41: peermesh.pubsub.v1.StreamFailed
+	(*OutboundOpened)(nil),          // 42: peermesh.pubsub.v1.OutboundOpened
+	(*WriteDone)(nil),               // 43: peermesh.pubsub.v1.WriteDone
+	(*PeerConnected)(nil),           // 44: peermesh.pubsub.v1.PeerConnected
+	(*PeerDisconnected)(nil),        // 45: peermesh.pubsub.v1.PeerDisconnected
+	(*InboundStreamOpened)(nil),     // 46: peermesh.pubsub.v1.InboundStreamOpened
+	(*InboundStreamAccepted)(nil),   // 47: peermesh.pubsub.v1.InboundStreamAccepted
+	(*PeerExchangeReceived)(nil),    // 48: peermesh.pubsub.v1.PeerExchangeReceived
+	nil,                             // 49: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	(*durationpb.Duration)(nil),     // 50: google.protobuf.Duration
+	(*v1.Message)(nil),              // 51: peermesh.gossipsub.v1.Message
+	(*v1.SubOpts)(nil),              // 52: peermesh.gossipsub.v1.SubOpts
+	(*v1.ControlMessage)(nil),       // 53: peermesh.gossipsub.v1.ControlMessage
+	(*timestamppb.Timestamp)(nil),   // 54: google.protobuf.Timestamp
+	(*v1.ControlGraft)(nil),         // 55: peermesh.gossipsub.v1.ControlGraft
+	(*v1.ControlPrune)(nil),         // 56: peermesh.gossipsub.v1.ControlPrune
+	(*v1.ControlIHave)(nil),         // 57: peermesh.gossipsub.v1.ControlIHave
+	(*v1.RPC)(nil),                  // 58: peermesh.gossipsub.v1.RPC
+	(*v1.PeerInfo)(nil),             // 59: peermesh.gossipsub.v1.PeerInfo
 }
 var file_pubsub_v1_pubsub_proto_depIdxs = []int32{
 	6,  // 0: peermesh.pubsub.v1.Join.params:type_name -> peermesh.pubsub.v1.TopicParams
-	49, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
-	49, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
-	49, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
-	49, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
-	50, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
+	50, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
+	50, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
+	50, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
+	50, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
+	51, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
 	18, // 6: peermesh.pubsub.v1.Scores.peers:type_name -> peermesh.pubsub.v1.PeerScore
 	19, // 7: peermesh.pubsub.v1.PeerScore.topics:type_name -> peermesh.pubsub.v1.TopicScore
-	50, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	51, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	0,  // 9: peermesh.pubsub.v1.ValidationResult.outcome:type_name -> peermesh.pubsub.v1.ValidationOutcome
-	50, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	51, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	1,  // 11: peermesh.pubsub.v1.SendToPeer.priority:type_name -> peermesh.pubsub.v1.Priority
-	51, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	52, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 13: peermesh.pubsub.v1.SendToPeer.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	52, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
-	51, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	53, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
+	52, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 16: peermesh.pubsub.v1.ReceivedMessages.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	53, // 17: peermesh.pubsub.v1.ReceivedMessages.received_at:type_name -> google.protobuf.Timestamp
-	54, // 18: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
-	55, // 19: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
-	56, // 20: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
-	53, // 21: peermesh.pubsub.v1.ReceivedControl.received_at:type_name -> google.protobuf.Timestamp
-	48, // 22: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	37, // 23: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
-	49, // 24: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
-	24, // 25: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	57, // 26: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
-	53, // 27: peermesh.pubsub.v1.InboundRPC.received_at:type_name -> google.protobuf.Timestamp
-	58, // 28: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	54, // 17: peermesh.pubsub.v1.ReceivedMessages.received_at:type_name -> google.protobuf.Timestamp
+	54, // 18: peermesh.pubsub.v1.InvalidMessagesReceived.received_at:type_name -> google.protobuf.Timestamp
+	55, // 19: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
+	56, // 20: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
+	57, // 21: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
+	54, // 22: peermesh.pubsub.v1.ReceivedControl.received_at:type_name -> google.protobuf.Timestamp
+	49, // 23: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	38, // 24: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
+	50, // 25: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
+	24, // 26: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
+	58, // 27: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
+	54, // 28: peermesh.pubsub.v1.InboundRPC.received_at:type_name -> google.protobuf.Timestamp
+	59, // 29: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_pubsub_v1_pubsub_proto_init() }
@@ -3318,7 +3399,7 @@ func file_pubsub_v1_pubsub_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pubsub_v1_pubsub_proto_rawDesc), len(file_pubsub_v1_pubsub_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   47,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
