@@ -98,6 +98,8 @@ func (a *managerActor) Receive(c actor.Context) {
 		eff = a.core.LoadFromStorage(m)
 	case *storagev1.LoadCompleted:
 		eff = a.core.LoadCompleted(m)
+	case *actor.DeadLetterResponse:
+		eff = a.deadLetter(c)
 	case *heartbeatv1.Registered:
 		if m.GetError() != "" {
 			a.log.Error("heartbeat registration failed", "tick", m.GetName(), "err", m.GetError())
@@ -322,6 +324,35 @@ func (a *managerActor) closePeer(d Disconnect) {
 			log.Warn("disconnect failed", "peer", d.Peer, "reason", d.Reason, "err", err)
 		}
 	}()
+}
+
+// deadLetter handles a request of ours that reached an actor that is gone.
+// The response does not say which; the registry does. A dial pool that is
+// gone answers none of the dials asked of it, so they are abandoned (their
+// requesters answered, the outbound target no longer held by them); a
+// storage actor that is gone never finishes the load, so it ends now.
+func (a *managerActor) deadLetter(c actor.Context) Effects {
+	a.metrics.errors.WithLabelValues(errDeadLetter).Inc()
+	gone := func(pid *actor.PID) bool {
+		if pid == nil {
+			return false
+		}
+		_, ok := c.ActorSystem().ProcessRegistry.Get(pid)
+		return !ok
+	}
+	var eff Effects
+	if gone(a.deps.Dialer) {
+		a.log.Error("dial pool unreachable; pending dials abandoned", "dialer", a.deps.Dialer)
+		eff = a.core.AbandonDials(dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED, "dial pool unreachable")
+	}
+	if gone(a.deps.Storage) && !a.core.Loaded() {
+		a.execute(c, eff)
+		eff = a.core.LoadCompleted(&storagev1.LoadCompleted{Error: "storage actor unreachable"})
+	}
+	if eff.Empty() {
+		a.log.Warn("a request of the peer manager reached an actor that is gone")
+	}
+	return eff
 }
 
 func stopWord(m any) string {

@@ -522,6 +522,39 @@ func TestActorStopAnswersWaitingRequests(t *testing.T) {
 	})
 }
 
+// A dial pool or storage actor that is gone does not leave requests
+// waiting, nor the load unfinished: the dead letters say so.
+func TestActorDeadDialPoolAndStorage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := actortest.NewSystem(t)
+		client := actortest.NewProbe(t, sys)
+		dead := func() *actor.PID {
+			pid := sys.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+			sys.Root.StopFuture(pid).Wait()
+			return pid
+		}
+		reg := prometheus.NewRegistry()
+		pm := sys.Root.Spawn(Props(testConfig(), Deps{Self: pid(self), Dialer: dead(), Storage: dead(), Registerer: reg}))
+		synctest.Wait() // the LoadAll's dead letter comes back
+		client.Request(pm, &pmv1.GetStatus{})
+		if st := actortest.Expect[*pmv1.Status](client); !st.Loaded {
+			t.Fatalf("status %v: the load must end when the storage actor is gone", st)
+		}
+		client.Request(pm, &pmv1.ConnectToNodes{Nodes: []string{maddr(1)}})
+		res := actortest.Expect[*pmv1.NodesConnected](client)
+		if res.Connected != 0 || !strings.Contains(res.Results[0].Error, "dial pool unreachable") {
+			t.Fatalf("answer %v", res)
+		}
+		client.Request(pm, &pmv1.GetStatus{})
+		if st := actortest.Expect[*pmv1.Status](client); st.DialsInFlight != 0 {
+			t.Fatalf("status %v: dials to a dead pool still pending", st)
+		}
+		if v := testutil.ToFloat64(mustVec(reg, "waku_peers_errors", errDeadLetter)); v < 2 {
+			t.Fatalf("dead_letter counted %v, want the LoadAll and the DialPeer", v)
+		}
+	})
+}
+
 type fakeConnections []*pmv1.PeerConnected
 
 func (f fakeConnections) Connections() []*pmv1.PeerConnected { return f }

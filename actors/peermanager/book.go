@@ -140,6 +140,7 @@ const (
 	errServiceSlotsFull = "service_slots_full"
 	errTruncated        = "truncated"
 	errStorageLoad      = "storage_load_failure"
+	errDeadLetter       = "dead_letter"
 )
 
 // parsedPeer is a validated PeerInfo: a peer id, binary transport

@@ -71,7 +71,9 @@
 // NetEvents, the go-libp2p adapter in netevents.go), MeshPeersChanged (from
 // the gossipsub router), heartbeatv1.Tick named TickConnectivity, TickPrune
 // or TickLogMetrics, dialerv1.DialCompleted, storagev1.LoadBatch and
-// LoadCompleted, ConnectivityKick (its own).
+// LoadCompleted, ConnectivityKick (its own), actor.DeadLetterResponse (a
+// dial pool that is gone: pending dials abandoned and their requesters
+// answered; a storage actor that is gone: the load ends).
 //
 // Emits: dialerv1.DialPeer (as a Request) to Deps.Dialer; storagev1.LoadAll
 // at start, Put and Delete to Deps.Storage; heartbeatv1.Register to

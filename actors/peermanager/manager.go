@@ -282,6 +282,15 @@ func (m *Manager) Start(now time.Time) { m.startedAt = now }
 // with an error, so no requester waits for an actor that is gone, and the
 // dials are forgotten (the pool answers them to nobody).
 func (m *Manager) Stop(reason string) Effects {
+	return m.AbandonDials(dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED, reason)
+}
+
+// AbandonDials forgets every dial asked of the pool and answers the
+// requests waiting on them with outcome and reason. No failure is counted:
+// the peers are not at fault. For Stop, and for a dial pool that is gone
+// (its answers will never come, and dials in flight would hold the
+// outbound target forever).
+func (m *Manager) AbandonDials(outcome dialerv1.DialOutcome, reason string) Effects {
 	var eff Effects
 	keys := make([]dialKey, 0, len(m.dialing))
 	for k := range m.dialing {
@@ -292,7 +301,7 @@ func (m *Manager) Stop(reason string) Effects {
 	})
 	for _, k := range keys {
 		m.answerWaiters(m.dialing[k], k.peer, &dialerv1.DialCompleted{PeerId: []byte(k.peer), Protocol: k.protocol,
-			Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED, Reason: reason}, &eff)
+			Outcome: outcome, Reason: reason}, &eff)
 		delete(m.dialing, k)
 	}
 	return eff
