@@ -31,9 +31,11 @@ type acceptor struct {
 	router  *actor.PID
 	cfg     session.Config
 	timeout time.Duration
-	metrics *session.Metrics
-	log     *slog.Logger
-	seq     atomic.Uint64
+	// framePenalty is the P7 charged for a frame that fails to decode.
+	framePenalty float64
+	metrics      *session.Metrics
+	log          *slog.Logger
+	seq          atomic.Uint64
 
 	mu      sync.Mutex
 	current map[peer.ID]network.Stream
@@ -69,12 +71,23 @@ func (a *acceptor) handleStream(s network.Stream) {
 	err = session.ServeInbound(a.root, session.PeerPID(a.router, p.String()), s, id, a.cfg, a.metrics)
 	if err != nil {
 		a.log.Debug("inbound stream ended", "peer", p, "err", err)
+		if reason := session.RejectReason(err); penalisedFrame(reason) && a.framePenalty > 0 {
+			a.root.Send(a.router, &pubsubv1.PeerBehaviourPenalty{Peer: []byte(p), Penalty: a.framePenalty, Reason: "frame_" + reason})
+		}
 	}
 	a.mu.Lock()
 	if a.current[p] == s {
 		delete(a.current, p)
 	}
 	a.mu.Unlock()
+}
+
+// penalisedFrame reports whether a frame refused for reason costs the peer a
+// behaviour penalty besides the stream reset: a frame that is oversized,
+// undecodable or over the entry limits was built that way by the peer. A
+// truncated frame is not: a connection that drops mid-frame looks the same.
+func penalisedFrame(reason string) bool {
+	return reason != "" && reason != "truncated"
 }
 
 // close resets every inbound stream (router stopping).

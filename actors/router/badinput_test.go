@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -78,23 +79,33 @@ func TestBadInputOnRealStream(t *testing.T) {
 		rnd[i] = byte(r.Uint32())
 	}
 	rnd[0] = 0xff // an invalid wire type in the first tag: never a valid RPC
+	n := newNode(t, router.DefaultConfig(wire.ProfileLibp2p))
+	n.join(t, "t", nil)
+	client := rawClient(t, n, wire.ProtocolMeshsub12)
 	tests := []struct {
 		name    string
 		input   []byte
 		reasons []string
+		// penalised: the sender is charged a behaviour penalty (P7) for it,
+		// counted under frame_<reason>.
+		penalised bool
 	}{
-		{"oversized length prefix", binary.AppendUvarint(nil, 1<<40), []string{"too_large"}},
-		{"truncated frame", append(binary.AppendUvarint(nil, 1000), make([]byte, 100)...), []string{"truncated"}},
-		{"random bytes", frame(rnd), []string{"malformed", "limit"}},
-		{"100,000 empty subscriptions", frame(subsFrame), []string{"limit"}},
-		{"100,000 IHAVE ids in about 1 MiB", frame(idsFrame), []string{"limit", "too_large"}},
+		{"oversized length prefix", binary.AppendUvarint(nil, 1<<40), []string{"too_large"}, true},
+		{"truncated frame: no penalty, a dropped connection looks the same", append(binary.AppendUvarint(nil, 1000), make([]byte, 100)...), []string{"truncated"}, false},
+		{"random bytes", frame(rnd), []string{"malformed", "limit"}, true},
+		{"100,000 empty subscriptions", frame(subsFrame), []string{"limit"}, true},
+		{"100,000 IHAVE ids in about 1 MiB", frame(idsFrame), []string{"limit", "too_large"}, true},
 	}
-	n := newNode(t, router.DefaultConfig(wire.ProfileLibp2p))
-	n.join(t, "t", nil)
-	client := rawClient(t, n, wire.ProtocolMeshsub12)
+	penalties := func(reasons []string) (sum float64) {
+		for _, reason := range reasons {
+			sum += counter(t, n.reg, "libp2p_gossipsub_behaviour_penalties_total", "reason", "frame_"+reason)
+		}
+		return sum
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := counter(t, n.reg, "libp2p_pubsub_frame_rejections_total", "", "")
+			penalisedBefore := penalties(tt.reasons)
 			heap := heapInUse()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -121,8 +132,14 @@ func TestBadInputOnRealStream(t *testing.T) {
 				if total := counter(t, n.reg, "libp2p_pubsub_frame_rejections_total", "", ""); total != before+1 || got < 1 {
 					return errors.New("no rejection with the expected reason")
 				}
+				if tt.penalised && penalties(tt.reasons) != penalisedBefore+1 {
+					return errors.New("no behaviour penalty for the frame")
+				}
 				return nil
 			})
+			if !tt.penalised && penalties(tt.reasons) != penalisedBefore {
+				t.Fatalf("penalised for a %v frame", tt.reasons)
+			}
 			if grown := int64(heapInUse()) - int64(heap); grown > 8<<20 {
 				t.Fatalf("heap grew by %d bytes", grown)
 			}
@@ -133,6 +150,15 @@ func TestBadInputOnRealStream(t *testing.T) {
 			_ = n.request(t, &pubsubv1.GetScores{})
 		})
 	}
+	// The penalties are P7 of the sender's score, not only a metric.
+	eventually(t, 5*time.Second, "P7 in the sender's score", func() error {
+		for _, ps := range n.request(t, &pubsubv1.GetScores{}).(*pubsubv1.Scores).GetPeers() {
+			if peer.ID(ps.GetPeer()) == client.ID() && ps.GetBehaviour() < 0 {
+				return nil
+			}
+		}
+		return errors.New("no behaviour penalty in the raw client's score")
+	})
 }
 
 // TestSecondInboundStreamReplacesFirst: a peer that opens a new pubsub

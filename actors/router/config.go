@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -42,6 +43,13 @@ type Config struct {
 	// AcceptTimeout bounds the stream handler's wait for the router to
 	// accept a new inbound stream.
 	AcceptTimeout time.Duration
+	// PenaltyMalformedFrame is the behaviour penalty (P7) a peer is charged,
+	// besides the stream reset, for an inbound frame that is oversized,
+	// undecodable or over the entry limits (not for a truncated one: a
+	// dropped connection looks the same); counted in
+	// libp2p_gossipsub_behaviour_penalties_total{reason="frame_<reason>"}.
+	// 0 disables it.
+	PenaltyMalformedFrame float64
 	// HeartbeatInterval is the gossipsub heartbeat asked of Deps.Heartbeat
 	// (1 s in every implementation), first after HeartbeatInitialDelay.
 	HeartbeatInterval, HeartbeatInitialDelay time.Duration
@@ -70,7 +78,10 @@ func DefaultConfig(p wire.Profile) Config {
 		MaxMessageSize:    p.MaxFrame() - 1024,
 		ValidationTimeout: 2 * time.Second,
 		AcceptTimeout:     5 * time.Second,
-		HeartbeatInterval: time.Second,
+		// As a GRAFT during backoff: one bad frame is a mistake, a stream of
+		// them (each needing a new stream) adds up quadratically.
+		PenaltyMalformedFrame: 1,
+		HeartbeatInterval:     time.Second,
 		// go and js start after 100 ms: a joined topic grafts promptly.
 		HeartbeatInitialDelay: 100 * time.Millisecond,
 	}
@@ -105,6 +116,9 @@ func (c Config) Validate() error {
 	if c.HeartbeatInterval <= 0 || c.HeartbeatInitialDelay < 0 {
 		errs = append(errs, fmt.Errorf("router: HeartbeatInterval must be > 0 and HeartbeatInitialDelay >= 0, got %s and %s",
 			c.HeartbeatInterval, c.HeartbeatInitialDelay))
+	}
+	if !(c.PenaltyMalformedFrame >= 0) || math.IsInf(c.PenaltyMalformedFrame, 0) {
+		errs = append(errs, fmt.Errorf("router: PenaltyMalformedFrame must be a finite value >= 0, got %v", c.PenaltyMalformedFrame))
 	}
 	if c.AcceptTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("router: AcceptTimeout must be > 0, got %s", c.AcceptTimeout))

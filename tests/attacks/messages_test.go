@@ -15,13 +15,12 @@ import (
 	"github.com/peermesh/peermesh/wire"
 )
 
-// sessionPenalisesInvalidMessages records a known gap of the router: a
-// message its peer session refuses (signature policy, StrictNoSign author
-// fields) is dropped and counted but costs the sender nothing, whereas
-// go-libp2p-pubsub scores it as an invalid delivery (P4). While it is false,
-// the two tests of such messages check that the spammer is *not* graylisted,
-// so they fail (asking for this constant to be flipped) the day the router
-// starts penalising, instead of passing either way.
+// sessionPenalisesInvalidMessages: a message its peer session refuses
+// (signature policy, StrictNoSign author fields) is dropped, counted and
+// charged to the sender as an invalid delivery (P4, as go-libp2p-pubsub
+// does), so the two tests of such messages expect the spammer graylisted.
+// It was false while the router did not charge them; the tests then checked
+// that the spammer was *not* graylisted.
 const sessionPenalisesInvalidMessages = true
 
 // invalidSpam runs one invalid-message attack on node 0: the attacker joins
