@@ -350,7 +350,7 @@ func TestActorConnectToNodesAnswersWhenDialsComplete(t *testing.T) {
 		if v := r.errorsOf(errInvalidMultiaddr); v != 1 {
 			t.Fatalf("invalid_multiaddr counted %v", v)
 		}
-		if v := testutil.ToFloat64(mustVec(r.reg, "waku_node_conns_initiated", "static")); v != 1 {
+		if v := testutil.ToFloat64(mustVec(r.reg, "peermesh_peermanager_conns_initiated_total", "static")); v != 1 {
 			t.Fatalf("conns initiated %v", v)
 		}
 	})

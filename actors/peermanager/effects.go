@@ -62,7 +62,8 @@ type MetricName uint8
 const (
 	// MetricErrors is waku_peers_errors{type}.
 	MetricErrors MetricName = iota + 1
-	// MetricConnsInitiated is waku_node_conns_initiated{source}.
+	// MetricConnsInitiated is peermesh_peermanager_conns_initiated_total{source}
+	// (the dial pool exports the node-wide waku_node_conns_initiated).
 	MetricConnsInitiated
 	// MetricServicePeers is waku_service_peers{protocol,peerId} (gauge set).
 	MetricServicePeers

@@ -1388,7 +1388,7 @@ func (m *Manager) wakuProtocols() (protos []string, dropped int) {
 	return out[:keep], len(out) - keep
 }
 
-// sourceLabel is the waku_node_conns_initiated{source} label.
+// sourceLabel is the conns-initiated {source} label, as the dial pool writes it.
 func sourceLabel(s dialerv1.DialSource) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "DIAL_SOURCE_"))
 }

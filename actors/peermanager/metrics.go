@@ -28,8 +28,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waku_peers_errors",
 			Help: "Number of peer manager errors, by type."}, []string{"type"}),
-		connsInitiated: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "waku_node_conns_initiated",
-			Help: "Number of connections initiated, by source."}, []string{"source"}),
+		// waku_node_conns_initiated itself belongs to the dial pool, which
+		// sees every dial whoever asks; this counts the peer manager's own.
+		connsInitiated: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "peermesh_peermanager_conns_initiated_total",
+			Help: "Connections established by dials the peer manager asked for, by source (the node-wide figure is the dial pool's waku_node_conns_initiated)."}, []string{"source"}),
 		servicePeers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "waku_service_peers",
 			Help: "Service peer protocol and multiaddress."}, []string{"protocol", "peerId"}),
 		connectedPeers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "waku_connected_peers",
