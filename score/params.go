@@ -145,17 +145,20 @@ func DefaultWakuTopicParams() TopicParams {
 //
 // Here P1 counts seconds (weight 0.0027, cap 3600: at most +9.72, after an
 // hour, as in the PL gossipsub evaluation) and a silent mesh peer pays
-// P3 = −4·(2 − 0)² = −16 once MeshMessageDeliveriesActivation (10 s) has
+// P3 = −2·(3 − 0)² = −18 once MeshMessageDeliveriesActivation (30 s) has
 // passed: negative at the first heartbeat after activation, whatever its
-// time in the mesh. With the libp2p decay interval of 1 s and decay 0.9 the
-// P3 counter of a peer settles at ten times its rate of mesh deliveries
+// time in the mesh. With the libp2p decay interval of 1 s and decay 0.97 the
+// P3 counter of a peer settles at about 33 times its rate of mesh deliveries
 // (first, or within the 10 ms window) per second.
 //
-// The price: an honest mesh peer stays non-negative only while it makes
-// about one mesh delivery every 5 s (counter ≥ 2, less by √(P1+P2)/2); on
-// quieter topics honest peers drift negative, are pruned and replaced (mesh
-// churn, not loss). Lower MeshMessageDeliveriesThreshold or the weight for
-// such topics, keeping |w3|·T² above TimeInMeshWeight·TimeInMeshCap.
+// The price: a silent peer holds its mesh slot for the 30 s of activation
+// (long enough for an honest peer that is first with one message in two
+// seconds to be well above the threshold by then), and an honest mesh peer
+// stays non-negative only while it makes about one mesh delivery every 11 s
+// (counter ≥ 3, less by √((P1+P2)/2)); on quieter topics honest peers drift
+// negative, are pruned and replaced (mesh churn, not loss). Lower
+// MeshMessageDeliveriesThreshold or the weight for such topics, keeping
+// |w3|·T² above TimeInMeshWeight·TimeInMeshCap.
 // MeshFailurePenaltyWeight matches the P3 weight, as the spec advises, so a
 // peer pruned with a deficit carries it (P3b) after leaving the mesh.
 //
@@ -173,14 +176,14 @@ func DefaultLibp2pTopicParams() TopicParams {
 		FirstMessageDeliveriesWeight:    1,
 		FirstMessageDeliveriesDecay:     0.5,
 		FirstMessageDeliveriesCap:       2000,
-		MeshMessageDeliveriesWeight:     -4,
-		MeshMessageDeliveriesDecay:      0.9,
-		MeshMessageDeliveriesCap:        40,
-		MeshMessageDeliveriesThreshold:  2,
+		MeshMessageDeliveriesWeight:     -2,
+		MeshMessageDeliveriesDecay:      0.97,
+		MeshMessageDeliveriesCap:        30,
+		MeshMessageDeliveriesThreshold:  3,
 		MeshMessageDeliveriesWindow:     10 * time.Millisecond,
-		MeshMessageDeliveriesActivation: 10 * time.Second,
-		MeshFailurePenaltyWeight:        -4,
-		MeshFailurePenaltyDecay:         0.9,
+		MeshMessageDeliveriesActivation: 30 * time.Second,
+		MeshFailurePenaltyWeight:        -2,
+		MeshFailurePenaltyDecay:         0.97,
 		InvalidMessageDeliveriesWeight:  -10,
 		InvalidMessageDeliveriesDecay:   0.9,
 	}
