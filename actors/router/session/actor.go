@@ -297,6 +297,7 @@ func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message, at
 			invalid[t]++
 			continue
 		}
+		s.deps.Metrics.counts(s.state.Received(string(id)))
 		im := &pubsubv1.IdentifiedMessage{Id: id, Message: msg}
 		switch {
 		case single == nil:

@@ -15,6 +15,8 @@ type Metrics struct {
 	frameRejections *prometheus.CounterVec
 	rpcDrops        *prometheus.CounterVec
 	idontwantSaved  prometheus.Counter
+	idontwantElided prometheus.Counter
+	cancelledByCopy prometheus.Counter
 	writes          prometheus.Counter
 	writtenRPCs     prometheus.Counter
 	writtenBytes    prometheus.Counter
@@ -47,6 +49,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		rpcDrops: byLabel("libp2p_pubsub_inbound_drops_total", "Inbound RPC parts ignored, by reason.", "reason"),
 		idontwantSaved: counter("libp2p_gossipsub_idontwant_saved_messages",
 			"Messages not sent (skipped or cancelled in the queue) because the peer sent IDONTWANT."),
+		idontwantElided: counter("libp2p_gossipsub_idontwant_elided_total",
+			"IDONTWANT ids not sent because the same frame carries the message to that peer."),
+		cancelledByCopy: counter("libp2p_gossipsub_cancelled_by_copy_total",
+			"Queued messages not sent because the peer sent us the same message first."),
 		writes:       counter("libp2p_pubsub_stream_writes_total", "Batched writes to outbound pubsub streams."),
 		writtenRPCs:  counter("libp2p_pubsub_written_items_total", "Queued items written to outbound pubsub streams."),
 		writtenBytes: counter("libp2p_pubsub_written_bytes_total", "Bytes written to outbound pubsub streams."),
@@ -55,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.queueDrops, m.queueBytes, m.frameRejections, m.rpcDrops,
-		m.idontwantSaved, m.writes, m.writtenRPCs, m.writtenBytes, m.mailbox} {
+		m.idontwantSaved, m.idontwantElided, m.cancelledByCopy, m.writes, m.writtenRPCs, m.writtenBytes, m.mailbox} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -82,6 +88,12 @@ func (m *Metrics) counts(c Counts) {
 	m.drops(c.Drops)
 	if n := c.DontWantSkipped + c.Cancelled; n > 0 {
 		m.idontwantSaved.Add(float64(n))
+	}
+	if c.IDontWantElided > 0 {
+		m.idontwantElided.Add(float64(c.IDontWantElided))
+	}
+	if c.CancelledByCopy > 0 {
+		m.cancelledByCopy.Add(float64(c.CancelledByCopy))
 	}
 	if c.Duplicates > 0 {
 		m.rpcDrops.WithLabelValues("outbound_duplicate").Add(float64(c.Duplicates))

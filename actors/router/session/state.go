@@ -40,6 +40,12 @@ type Counts struct {
 	Duplicates int
 	// Cancelled queued messages (IDONTWANT).
 	Cancelled int
+	// IDontWantElided: IDONTWANT ids not queued because the same command
+	// carries the message itself (see withoutSent).
+	IDontWantElided int
+	// CancelledByCopy: queued sends cancelled because the peer sent us the
+	// message (see Received).
+	CancelledByCopy int
 	// Unsupported control entries (IDONTWANT on a pre-1.2 stream).
 	Unsupported int
 	// Refused entries over a budget (IHAVE, IDONTWANT, advertised ids).
@@ -93,7 +99,9 @@ func (s *State) Enqueue(cmd *pubsubv1.SendToPeer, idontwant bool) Counts {
 	}
 	rest := &gossipsubv1.ControlMessage{Iwant: ctrl.GetIwant(), Graft: ctrl.GetGraft(), Prune: ctrl.GetPrune()}
 	if idontwant {
-		rest.Idontwant = ctrl.GetIdontwant()
+		var saved int
+		rest.Idontwant, saved = withoutSent(ctrl.GetIdontwant(), cmd.GetMessages())
+		c.IDontWantElided += saved
 	} else {
 		c.Unsupported += len(ctrl.GetIdontwant())
 	}
@@ -132,6 +140,76 @@ func (s *State) HandleIDontWant(entries []*gossipsubv1.ControlIDontWant) Counts 
 				c.Cancelled++
 			}
 		}
+	}
+	return c
+}
+
+// withoutSent returns the IDONTWANT entries minus the ids of msgs, and how
+// many ids it left out. A topic actor that validates synchronously sends the
+// IDONTWANT (before validation) and the forward (after it) in one command:
+// telling a peer we do not want a message we are sending it in the same
+// frame is useless (a peer never forwards a message back to the peer it got
+// it from, and the copy itself cancels the peer's queued send, see Received),
+// and it cost the peer a decode, a set insert and a TTL entry per mesh link
+// per message. It allocates only when it leaves something out.
+func withoutSent(entries []*gossipsubv1.ControlIDontWant, msgs []*pubsubv1.IdentifiedMessage) ([]*gossipsubv1.ControlIDontWant, int) {
+	if len(msgs) == 0 || len(entries) == 0 {
+		return entries, 0
+	}
+	sent := func(id []byte) bool {
+		for _, m := range msgs {
+			if string(m.GetId()) == string(id) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []*gossipsubv1.ControlIDontWant // nil until an id is left out
+	saved := 0
+	for i, e := range entries {
+		ids := e.GetMessageIDs()
+		n := 0
+		for _, id := range ids {
+			if sent(id) {
+				n++
+			}
+		}
+		if n == 0 {
+			if out != nil {
+				out = append(out, e)
+			}
+			continue
+		}
+		saved += n
+		if out == nil {
+			out = append(make([]*gossipsubv1.ControlIDontWant, 0, len(entries)), entries[:i]...)
+		}
+		if n == len(ids) {
+			continue
+		}
+		keep := make([][]byte, 0, len(ids)-n)
+		for _, id := range ids {
+			if !sent(id) {
+				keep = append(keep, id)
+			}
+		}
+		out = append(out, &gossipsubv1.ControlIDontWant{MessageIDs: keep})
+	}
+	if out == nil {
+		return entries, 0
+	}
+	return out, saved
+}
+
+// Received notes that the peer sent us the message id: a send of it still
+// queued for the peer is cancelled, since the peer has the message (a copy
+// is an implicit IDONTWANT). It costs one lookup in the queue's index and no
+// entry in the IDONTWANT set (the topic actor never forwards a message to a
+// peer that sent it a copy before the forward).
+func (s *State) Received(id string) Counts {
+	var c Counts
+	if s.Queue.Cancel(id) {
+		c.CancelledByCopy++
 	}
 	return c
 }

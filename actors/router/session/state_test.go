@@ -1,6 +1,7 @@
 package session
 
 import (
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -136,6 +137,64 @@ func TestStateGossip(t *testing.T) {
 			Ihave: []*gossipsubv1.ControlIHave{ihave("a", "x")}, Graft: graft("a").Graft}}, true)
 		if s.Queue.lanes[0].empty() || s.Queue.lanes[2].empty() {
 			t.Fatal("want GRAFT in the control lane and IHAVE in the gossip lane")
+		}
+	})
+}
+
+func TestStateElidesRedundantSends(t *testing.T) {
+	// queuedIDontWant lists the IDONTWANT ids waiting in the control lane.
+	queuedIDontWant := func(s *State) []string {
+		rpc := &gossipsubv1.RPC{}
+		s.Queue.PopBatch(rpc, 1<<20)
+		var out []string
+		for _, e := range rpc.GetControl().GetIdontwant() {
+			for _, id := range e.GetMessageIDs() {
+				out = append(out, string(id))
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		msgs       []string   // messages in the command
+		dontWant   [][]string // IDONTWANT entries in the command
+		wantQueued []string
+		wantElided int
+	}{
+		{name: "IDONTWANT alone is queued", dontWant: [][]string{{"a"}}, wantQueued: []string{"a"}},
+		{name: "IDONTWANT for a message sent in the same command is left out", msgs: []string{"a"},
+			dontWant: [][]string{{"a"}}, wantElided: 1},
+		{name: "only the ids being sent are left out", msgs: []string{"a"},
+			dontWant: [][]string{{"b"}, {"a"}, {"c", "a"}}, wantQueued: []string{"b", "c"}, wantElided: 2},
+		{name: "other ids are kept", msgs: []string{"x"}, dontWant: [][]string{{"a", "b"}}, wantQueued: []string{"a", "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := testState()
+			cmd := send(pFwd, tt.msgs...)
+			if tt.dontWant != nil {
+				cmd.Control = &gossipsubv1.ControlMessage{}
+				for _, e := range tt.dontWant {
+					cmd.Control.Idontwant = append(cmd.Control.Idontwant, idontwant(e...)...)
+				}
+			}
+			c := s.Enqueue(cmd, true)
+			if got := queuedIDontWant(s); c.IDontWantElided != tt.wantElided || !slices.Equal(got, tt.wantQueued) {
+				t.Fatalf("elided %d queued %q, want %d %q", c.IDontWantElided, got, tt.wantElided, tt.wantQueued)
+			}
+		})
+	}
+	t.Run("a copy from the peer cancels our queued send of it", func(t *testing.T) {
+		s := testState()
+		s.Enqueue(send(pFwd, "a", "b"), true)
+		if c := s.Received("a"); c.CancelledByCopy != 1 || s.Queue.Has("a") || !s.Queue.Has("b") {
+			t.Fatalf("cancelled %d has(a)=%v has(b)=%v", c.CancelledByCopy, s.Queue.Has("a"), s.Queue.Has("b"))
+		}
+		if c := s.Received("z"); c.CancelledByCopy != 0 {
+			t.Fatal("cancelled a send that was not queued")
+		}
+		if s.DontWant("a") {
+			t.Fatal("a copy must not cost an IDONTWANT-set entry")
 		}
 	})
 }
