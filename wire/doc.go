@@ -43,5 +43,7 @@
 // [Signer] produces StrictSign messages (from, 8-byte big-endian seqno from a
 // [SeqnoSource], signature over "libp2p-pubsub:" || protobuf(message without
 // signature and key), key only when the peer id does not inline it).
-// [VerifySignature] and [CheckPolicy] check received messages.
+// [VerifySignature] and [CheckPolicy] check received messages; [CheckFields]
+// is the policy without the signature, for a router that verifies only the
+// first copy of each message.
 package wire

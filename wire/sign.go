@@ -191,6 +191,32 @@ func VerifySignature(msg *gossipsubv1.Message) error {
 	return nil
 }
 
+// CheckFields is CheckPolicy without the signature verification: for
+// StrictSign that from is a peer id, the seqno has 8 bytes and a signature
+// is present; for StrictNoSign the same as CheckPolicy. A router checks the
+// fields of every received copy (cheap, and from||seqno ids need them) and
+// verifies the signature with VerifySignature only for a message id it has
+// not seen: about one copy in seven under a D = 6 mesh, and Ed25519
+// verification is the most expensive step of receiving a signed message.
+func CheckFields(policy SignaturePolicy, msg *gossipsubv1.Message) error {
+	if policy != StrictSign {
+		return CheckPolicy(policy, msg)
+	}
+	if msg.From == nil {
+		return ErrMissingFrom
+	}
+	if len(msg.Seqno) != SeqnoLen {
+		return fmt.Errorf("%w: %d bytes", ErrInvalidSeqno, len(msg.Seqno))
+	}
+	if msg.Signature == nil {
+		return ErrMissingSignature
+	}
+	if _, err := peer.IDFromBytes(msg.From); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidPeerID, err)
+	}
+	return nil
+}
+
 // CheckPolicy checks msg against policy: for StrictSign that from, an 8-byte
 // seqno and a valid signature are present; for StrictNoSign that none of
 // from, seqno, signature and key is present (present but empty counts as

@@ -146,6 +146,17 @@ func TestVerifyRejects(t *testing.T) {
 			if err := CheckPolicy(StrictSign, msg); !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
+			// CheckFields refuses the same field errors and leaves the
+			// signature and key to VerifySignature.
+			var wantFields error
+			for _, fieldErr := range []error{ErrMissingSignature, ErrMissingFrom, ErrInvalidPeerID, ErrInvalidSeqno} {
+				if errors.Is(tc.want, fieldErr) {
+					wantFields = fieldErr
+				}
+			}
+			if err := CheckFields(StrictSign, msg); !errors.Is(err, wantFields) || (wantFields == nil) != (err == nil) {
+				t.Fatalf("CheckFields = %v, want %v", err, wantFields)
+			}
 		})
 	}
 }

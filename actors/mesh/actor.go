@@ -196,7 +196,20 @@ func (a *topicActor) messages(c actor.Context, m *pubsubv1.ReceivedMessages) {
 	now := m.GetReceivedAt().AsTime()
 	from := peer.ID(m.GetPeer())
 	for _, im := range m.GetMessages() {
-		a.exec(c, a.core.HandleMessage(now, from, MessageID(im.GetId()), im.GetMessage()), pubsubv1.Priority_PRIORITY_FORWARD)
+		id := MessageID(im.GetId())
+		if a.deps.Verify != nil && !a.core.HasSeen(id) {
+			if err := a.deps.Verify(im.GetMessage()); err != nil {
+				// Not marked seen (the genuine message may follow); charged
+				// as the session charges the messages it refuses.
+				if a.deps.Refused != nil {
+					a.deps.Refused("invalid_message", 1)
+				}
+				a.core.ChargeInvalid(now, from, 1)
+				a.log.Debug("message refused", "from", from, "err", err)
+				continue
+			}
+		}
+		a.exec(c, a.core.HandleMessage(now, from, id, im.GetMessage()), pubsubv1.Priority_PRIORITY_FORWARD)
 	}
 }
 

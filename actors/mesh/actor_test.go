@@ -1,6 +1,8 @@
 package mesh
 
 import (
+	"errors"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -70,6 +72,12 @@ func actorPeer(i int) peer.ID { return peer.ID([]byte{0, 4, 'p', byte('0' + i)})
 
 func newTopicHarness(t *testing.T, cfg Config, npeers int) *topicHarness {
 	t.Helper()
+	return newTopicHarnessWith(t, cfg, npeers, nil)
+}
+
+// newTopicHarnessWith is newTopicHarness with deps adjusted by with (if set).
+func newTopicHarnessWith(t *testing.T, cfg Config, npeers int, with func(*Deps)) *topicHarness {
+	t.Helper()
 	t.Cleanup(func() { time.Sleep(2 * time.Second) }) // after shutdown: let protoactor's dead-letter throttle timer fire in virtual time
 	sys := actortest.NewSystem(t)
 	h := &topicHarness{sys: sys, router: actortest.NewProbe(t, sys), peers: map[peer.ID]*actortest.Probe{}, t0: time.Now()}
@@ -84,7 +92,11 @@ func newTopicHarness(t *testing.T, cfg Config, npeers int) *topicHarness {
 		t.Fatal(err)
 	}
 	h.metrics = m
-	props := Props(cfg, Deps{Topic: actorTopic, Metrics: m, ValidationTimeout: time.Second})
+	deps := Deps{Topic: actorTopic, Metrics: m, ValidationTimeout: time.Second}
+	if with != nil {
+		with(&deps)
+	}
+	props := Props(cfg, deps)
 	parent := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
 		return &actorParent{router: h.router.PID(), peers: fwd, topic: props, name: actorTopic}
 	}))
@@ -274,6 +286,51 @@ func TestTopicActorPassesPeerExchangeToRouter(t *testing.T) {
 		got := actortest.Fish(h.router, func(*pubsubv1.PeerExchangeReceived) bool { return true })
 		if peer.ID(got.GetFrom()) != actorPeer(0) || len(got.GetPeers()) != 1 || peer.ID(got.GetPeers()[0].GetPeerID()) != actorPeer(7) {
 			t.Fatalf("got %v", got)
+		}
+	})
+}
+
+func TestTopicActorVerifiesEachMessageOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var verified, refused atomic.Int32
+		cfg := actorCfg()
+		cfg.D, cfg.Dhi = 3, 3
+		h := newTopicHarnessWith(t, cfg, 3, func(d *Deps) {
+			d.Verify = func(m *gossipsubv1.Message) error {
+				verified.Add(1)
+				if string(m.GetSignature()) == "forged" {
+					return errors.New("bad signature")
+				}
+				return nil
+			}
+			d.Refused = func(_ string, n int) { refused.Add(int32(n)) }
+		})
+		h.subscribeAll()
+		h.router.Request(h.topic, &pubsubv1.Join{Topic: actorTopic})
+		h.router.ExpectMessage(&pubsubv1.Joined{Topic: actorTopic})
+		for _, p := range h.peers {
+			actortest.Expect[*pubsubv1.SendToPeer](p)
+		}
+		sub := h.subscriber(t)
+		send := func(from peer.ID, sig string) {
+			msg := &gossipsubv1.Message{Topic: proto.String(actorTopic), Data: []byte("m"), Signature: []byte(sig)}
+			h.router.Send(h.topic, &pubsubv1.ReceivedMessages{Peer: []byte(from), ReceivedAt: timestamppb.Now(),
+				Messages: []*pubsubv1.IdentifiedMessage{{Id: []byte("m"), Message: msg}}})
+		}
+		// A forged copy first: refused and charged, its id not marked seen.
+		send(actorPeer(0), "forged")
+		sub.ExpectNoMessage(time.Second)
+		if refused.Load() != 1 {
+			t.Fatalf("refused %d, want 1", refused.Load())
+		}
+		// So the genuine message is still verified and delivered...
+		send(actorPeer(1), "good")
+		actortest.Expect[*pubsubv1.Delivered](sub)
+		// ...and later copies of it are not verified again.
+		send(actorPeer(2), "good")
+		sub.ExpectNoMessage(time.Second)
+		if v := verified.Load(); v != 2 {
+			t.Fatalf("%d verifications, want 2 (the forged copy and the first genuine one)", v)
 		}
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 )
 
 // Deps are what the topic actor needs besides its Config.
@@ -19,7 +21,16 @@ type Deps struct {
 	// Clock stamps inbound events that carry no time (subscriptions, API
 	// requests); nil means time.Now. Policy time otherwise comes from Ticks
 	// and from the receive time sessions stamp on messages.
-	Clock   func() time.Time
+	Clock func() time.Time
+	// Verify checks a received message's signature; nil for a profile that
+	// does not sign. The topic actor calls it only for ids it has not seen,
+	// before HandleMessage marks them seen (a forged copy arriving first
+	// must not censor the genuine one), so each message is verified once
+	// instead of once per copy (see wire.CheckFields).
+	Verify func(*gossipsubv1.Message) error
+	// Refused counts a received message refused by Verify, by reason, on
+	// the router's inbound-drop counter (nil: not counted).
+	Refused func(reason string, n int)
 	Metrics *Metrics
 	Logger  *slog.Logger
 }

@@ -150,7 +150,9 @@ func msgIDs(cfg Config) func(topic string) wire.MsgIDFn {
 }
 
 // inspector returns the session's check for received messages: data size,
-// the profile's signature policy, then the topic's message id.
+// the profile's signature policy without the signature itself
+// (wire.CheckFields), then the topic's message id. The signature is verified
+// by the topic actor (verifier), once per message instead of once per copy.
 func inspector(p wire.Profile, maxData int, msgID func(topic string) wire.MsgIDFn) session.InspectFunc {
 	policy := p.SignaturePolicy()
 	return func(msg *gossipsubv1.Message) ([]byte, error) {
@@ -160,9 +162,18 @@ func inspector(p wire.Profile, maxData int, msgID func(topic string) wire.MsgIDF
 		if msg.Topic == nil {
 			return nil, errors.New("message without topic")
 		}
-		if err := wire.CheckPolicy(policy, msg); err != nil {
+		if err := wire.CheckFields(policy, msg); err != nil {
 			return nil, err
 		}
 		return msgID(msg.GetTopic())(msg), nil
 	}
+}
+
+// verifier returns the topic actors' signature check for the profile (nil
+// when it does not sign).
+func verifier(p wire.Profile) func(*gossipsubv1.Message) error {
+	if p.SignaturePolicy() != wire.StrictSign {
+		return nil
+	}
+	return wire.VerifySignature
 }

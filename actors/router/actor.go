@@ -420,7 +420,7 @@ func (r *routerActor) spawnTopic(c actor.Context, topic string, cfg mesh.Config)
 		return nil, fmt.Errorf("router: topic %q parameters: %w", topic, err)
 	}
 	pid, err := c.SpawnNamed(mesh.Props(cfg, mesh.Deps{Topic: topic, ValidationTimeout: r.cfg.ValidationTimeout,
-		Metrics: r.m.mesh, Logger: r.log}), "topic/"+topic)
+		Verify: verifier(r.cfg.Profile), Refused: r.m.session.Dropped, Metrics: r.m.mesh, Logger: r.log}), "topic/"+topic)
 	if err != nil {
 		return nil, fmt.Errorf("router: spawn topic %q: %w", topic, err)
 	}

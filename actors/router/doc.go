@@ -22,9 +22,10 @@
 // # Flows
 //
 //   - Inbound message: reader goroutine → session (graylist, budgets,
-//     signature policy, size, message id) → topic actor (seen, IDONTWANT,
-//     validator actor, deliver, forward) → sessions. The router is not on the
-//     data path.
+//     signature policy fields, size, message id) → topic actor (seen; the
+//     signature of an unseen id only, so each message is verified once, not
+//     once per copy; IDONTWANT, validator actor, deliver, forward) →
+//     sessions. The router is not on the data path.
 //   - Heartbeat: heartbeatv1.Tick → router: scores recomputed, ScoresSnapshot
 //     then the Tick to each topic actor, the Tick to each session (budgets),
 //     PeerStatus to sessions whose graylist status changed.
