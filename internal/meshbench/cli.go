@@ -32,6 +32,7 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 	profile := fs.String("profile", "libp2p", "peermesh profile: waku or libp2p (ignored by the reference)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	memprofile := fs.String("memprofile", "", "write a heap profile half way through each rate's load to this file + \".<variant>.<rate>\"")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	scenario := fs.String("scenario", "m1", "m1 (one topic, rates) or m2 (many topics: idle heartbeat cost, then load)")
 	topics := fs.Int("topics", 200, "m2: number of topics")
@@ -94,6 +95,7 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 		p.Duration, p.Drain, p.Warmup, p.MinMesh = *duration, *drain, *warmup, *minMesh
 		p.Impl.Profile = *profile
 		p.Log = log
+		p.HeapProfile = *memprofile
 		if *scenario == "m2" {
 			mp := DefaultM2Params(sign)
 			mp.Params, mp.Topics, mp.PerNode, mp.Rate = p, *topics, *perNode, *m2Rate

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -61,6 +63,10 @@ type Params struct {
 	PayloadSize int
 	Impl        ImplConfig
 	Log         *slog.Logger
+	// HeapProfile, when set, names the file (suffixed ".<variant>.<rate>")
+	// that receives a heap profile taken with the heap sample, half way
+	// through the load: what the heap figure is made of.
+	HeapProfile string
 }
 
 // DefaultParams returns M1 as specified for one variant.
@@ -268,6 +274,9 @@ func load(ctx context.Context, net Network, p Params, rate int, rec *Recorder, c
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			heap = ms.HeapInuse
+			if p.HeapProfile != "" {
+				writeHeapProfile(fmt.Sprintf("%s.%s.%d", p.HeapProfile, p.Impl.Variant(), rate), p.Log)
+			}
 		}
 		node, topic, want := choose(rng)
 		data := make([]byte, p.PayloadSize)
@@ -285,6 +294,20 @@ func load(ctx context.Context, net Network, p Params, rate int, rec *Recorder, c
 		p.Log.Warn("publish errors", "count", publishErrs)
 	}
 	return heap
+}
+
+// writeHeapProfile writes the heap profile to name; a failure is logged, not
+// fatal, since the figures are still measured.
+func writeHeapProfile(name string, log *slog.Logger) {
+	f, err := os.Create(name)
+	if err != nil {
+		log.Warn("heap profile", "err", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		log.Warn("heap profile", "file", name, "err", err)
+	}
 }
 
 // waitMeters lets go-libp2p's bandwidth meters (swept once a second) catch
