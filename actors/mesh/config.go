@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/peermesh/peermesh/score"
 )
 
@@ -83,6 +85,12 @@ type Config struct {
 	// IDontWantMinSize: a received message with at least this many data bytes
 	// makes us send IDONTWANT to the mesh before validating it.
 	IDontWantMinSize int
+
+	// DirectPeers are the configured direct peers (the router's
+	// Config.DirectPeers): AddPeer marks them Direct whatever the adapter
+	// passes, so they are never grafted, always sent our messages, and
+	// penalised if they GRAFT. Read once by NewTopic.
+	DirectPeers []peer.ID
 
 	// Behaviour penalties (P7 increments) the Topic asks the router to apply.
 	PenaltyGraftDirect, PenaltyGraftBackoff, PenaltyGraftFlood, PenaltyBrokenPromise float64

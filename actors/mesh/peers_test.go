@@ -1,8 +1,11 @@
 package mesh
 
 import (
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peermesh/peermesh/score"
 )
@@ -84,4 +87,41 @@ func TestWithScoreParams(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestConfigDirectPeers(t *testing.T) {
+	cfg := testConfig()
+	cfg.DirectPeers = []peer.ID{pid(1)}
+	cfg.FloodPublish = false     // so only the direct rule sends to a non-mesh peer
+	tp := joinedTopic(t, cfg, 3) // withPeers passes Direct: false, as an adapter that does not know
+	for _, tt := range []struct {
+		name string
+		id   peer.ID
+		want bool
+	}{
+		{"configured: marked Direct by AddPeer", pid(1), true},
+		{"not configured: as the adapter says", pid(0), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tp.peers[tt.id].Direct; got != tt.want {
+				t.Errorf("Direct = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("re-subscribing without the flag keeps it Direct", func(t *testing.T) {
+		tp.AddPeer(t0, PeerAttrs{ID: pid(1)})
+		if !tp.peers[pid(1)].Direct || tp.nDirect != 1 {
+			t.Errorf("Direct %v nDirect %d, want true 1", tp.peers[pid(1)].Direct, tp.nDirect)
+		}
+	})
+	t.Run("never grafted, always published to", func(t *testing.T) {
+		tp.RebalanceMesh(t0)
+		if tp.InMesh(pid(1)) {
+			t.Fatal("configured direct peer grafted")
+		}
+		fx := tp.Publish(t0, "m", msg(10))
+		if len(fx.Sends) != 1 || !slices.Contains(fx.Sends[0].To, pid(1)) {
+			t.Fatalf("publish did not go to the direct peer: %+v", fx.Sends)
+		}
+	})
 }

@@ -66,7 +66,9 @@ type Topic struct {
 	// nDirect counts subscribed direct peers, so the forward path skips the
 	// scan for them in the common case of none.
 	nDirect int
-	peers   map[peer.ID]*peerState
+	// direct holds Config.DirectPeers: AddPeer marks them Direct.
+	direct map[peer.ID]bool
+	peers  map[peer.ID]*peerState
 	// order keeps subscribed peers in arrival order so that every iteration
 	// (and so every use of rng) is deterministic in tests.
 	order  []*peerState
@@ -112,6 +114,12 @@ func NewTopic(name string, cfg Config, rng *rand.Rand) (*Topic, error) {
 		rng:   rng,
 		peers: make(map[peer.ID]*peerState),
 	}
+	if len(cfg.DirectPeers) > 0 {
+		t.direct = make(map[peer.ID]bool, len(cfg.DirectPeers))
+		for _, id := range cfg.DirectPeers {
+			t.direct[id] = true
+		}
+	}
 	t.backoff.init(cfg.MaxBackoff)
 	t.mcache.init(cfg.HistoryLength, cfg.HistoryGossip, cfg.MaxCachedMessages)
 	t.seen.init(cfg.SeenTTL, cfg.MaxSeen)
@@ -136,8 +144,12 @@ func (t *Topic) begin() *Effects {
 }
 
 // AddPeer records that a peer subscribed to the topic (or updates its
-// attributes if already known). It returns false when the peer table is full.
+// attributes if already known). A peer of Config.DirectPeers is Direct
+// whatever a says. It returns false when the peer table is full.
 func (t *Topic) AddPeer(now time.Time, a PeerAttrs) bool {
+	if t.direct[a.ID] {
+		a.Direct = true
+	}
 	if ps, ok := t.peers[a.ID]; ok {
 		if ps.subscribed && ps.Direct {
 			t.nDirect--

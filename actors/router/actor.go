@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -18,6 +19,7 @@ import (
 	"github.com/peermesh/peermesh/actors/mesh"
 	"github.com/peermesh/peermesh/actors/router/session"
 	"github.com/peermesh/peermesh/internal/actorkit"
+	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
@@ -62,6 +64,8 @@ type routerActor struct {
 	// pendingJoins: Joins of those topics, run when it has.
 	leaving      map[string]*actor.PID
 	pendingJoins map[string][]pendingJoin
+	// heartbeats counts Ticks, to redial direct peers every DirectConnectTicks.
+	heartbeats uint64
 }
 
 // maxRetries bounds how often a failed session is restarted for a peer that
@@ -108,6 +112,16 @@ func (r *routerActor) Receive(c actor.Context) {
 	case *pubsubv1.PeerBehaviourPenalty:
 		r.book.Penalty(peer.ID(m.GetPeer()), m.GetPenalty())
 		r.m.penalties.WithLabelValues(m.GetReason()).Inc()
+		if m.GetReason() == mesh.PenaltyGraftDirect.String() {
+			// Direct peering only works when both sides configure it: the
+			// operator of one of them has to fix a configuration.
+			r.log.Warn("direct peer sent GRAFT: it does not have us as a direct peer", "peer", peer.ID(m.GetPeer()))
+		}
+	case *dialerv1.DialCompleted:
+		r.m.directRedials.WithLabelValues(m.GetOutcome().String()).Inc()
+		if m.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED {
+			r.log.Debug("direct peer redial failed", "peer", peer.ID(m.GetPeerId()), "outcome", m.GetOutcome(), "reason", m.GetReason())
+		}
 	case *heartbeatv1.Tick:
 		r.heartbeat(c, m)
 	case *heartbeatv1.Registered:
@@ -162,6 +176,14 @@ func (r *routerActor) start(c actor.Context) error {
 		return fmt.Errorf("router: register metrics: %w", err)
 	}
 	r.m = m
+	if len(r.cfg.DirectPeers) > 0 {
+		// Every topic core marks them Direct when they subscribe.
+		r.cfg.Mesh.DirectPeers = make([]peer.ID, len(r.cfg.DirectPeers))
+		for i, d := range r.cfg.DirectPeers {
+			r.cfg.Mesh.DirectPeers[i] = d.ID
+			r.deps.Host.Peerstore().AddAddrs(d.ID, d.Addrs, peerstore.PermanentAddrTTL)
+		}
+	}
 	r.book = NewBook(r.cfg.MaxPeers, r.cfg.Score, r.cfg.Mesh.Thresholds)
 	r.msgID = msgIDs(r.cfg)
 	r.inspect = inspector(r.cfg.Profile, r.cfg.MaxMessageSize, r.msgID)
@@ -314,6 +336,10 @@ func (r *routerActor) report(m *pubsubv1.TopicReport) {
 }
 
 func (r *routerActor) heartbeat(c actor.Context, tick *heartbeatv1.Tick) {
+	if r.heartbeats%uint64(r.cfg.DirectConnectTicks) == 0 {
+		r.redialDirect(c)
+	}
+	r.heartbeats++
 	for id, n := range r.retry {
 		if n >= maxRetries || r.deps.Host.Network().Connectedness(id) != network.Connected {
 			delete(r.retry, id)
@@ -346,6 +372,27 @@ func (r *routerActor) heartbeat(c actor.Context, tick *heartbeatv1.Tick) {
 	}
 	for _, pid := range r.sessions {
 		c.Send(pid, tick)
+	}
+}
+
+// redialDirect asks the dial pool to connect each direct peer we have no
+// connection to (go-libp2p-pubsub's directConnect). The answers
+// (DialCompleted) are counted; a new connection starts a session as usual.
+func (r *routerActor) redialDirect(c actor.Context) {
+	for _, d := range r.cfg.DirectPeers {
+		if r.deps.Host.Network().Connectedness(d.ID) == network.Connected {
+			continue
+		}
+		if r.deps.Dialer == nil {
+			r.m.directRedials.WithLabelValues("no_dialer").Inc()
+			continue
+		}
+		addrs := make([][]byte, len(d.Addrs))
+		for i, a := range d.Addrs {
+			addrs[i] = a.Bytes()
+		}
+		c.Request(r.deps.Dialer, &dialerv1.DialPeer{PeerId: []byte(d.ID), Addresses: addrs, Source: dialerv1.DialSource_DIAL_SOURCE_STATIC})
+		r.m.directRedials.WithLabelValues("sent").Inc()
 	}
 }
 

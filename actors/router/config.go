@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/peermesh/peermesh/actors/mesh"
 	"github.com/peermesh/peermesh/actors/router/session"
 	"github.com/peermesh/peermesh/score"
@@ -43,6 +45,17 @@ type Config struct {
 	// AcceptTimeout bounds the stream handler's wait for the router to
 	// accept a new inbound stream.
 	AcceptTimeout time.Duration
+	// DirectPeers are explicitly configured peers (gossipsub v1.1 direct
+	// peering): never in a mesh (a GRAFT from one is refused and penalised
+	// by the topic, and logged here as a warning: the peering must be
+	// symmetric), always sent our published and forwarded messages of the
+	// topics they subscribe to, and redialed through Deps.Dialer when not
+	// connected, at the first heartbeat and then every DirectConnectTicks.
+	// Their addresses are added to the host's peerstore at start.
+	DirectPeers []peer.AddrInfo
+	// DirectConnectTicks is how many heartbeats separate the redials of
+	// disconnected direct peers (300 in go-libp2p-pubsub: 5 min).
+	DirectConnectTicks int
 	// PenaltyMalformedFrame is the behaviour penalty (P7) a peer is charged,
 	// besides the stream reset, for an inbound frame that is oversized,
 	// undecodable or over the entry limits (not for a truncated one: a
@@ -81,6 +94,7 @@ func DefaultConfig(p wire.Profile) Config {
 		// As a GRAFT during backoff: one bad frame is a mistake, a stream of
 		// them (each needing a new stream) adds up quadratically.
 		PenaltyMalformedFrame: 1,
+		DirectConnectTicks:    300,
 		HeartbeatInterval:     time.Second,
 		// go and js start after 100 ms: a joined topic grafts promptly.
 		HeartbeatInitialDelay: 100 * time.Millisecond,
@@ -102,9 +116,14 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"MaxPeers", c.MaxPeers}, {"MaxTopics", c.MaxTopics}, {"MaxMessageSize", c.MaxMessageSize}} {
+	}{{"MaxPeers", c.MaxPeers}, {"MaxTopics", c.MaxTopics}, {"MaxMessageSize", c.MaxMessageSize}, {"DirectConnectTicks", c.DirectConnectTicks}} {
 		if f.v <= 0 {
 			errs = append(errs, fmt.Errorf("router: %s must be > 0, got %d", f.name, f.v))
+		}
+	}
+	for i, d := range c.DirectPeers {
+		if err := d.ID.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("router: DirectPeers[%d]: %w", i, err))
 		}
 	}
 	if c.MaxMessageSize > c.Session.MaxFrame {

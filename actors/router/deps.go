@@ -29,4 +29,9 @@ type Deps struct {
 	// it at start for a Tick named "gossipsub" every Config.HeartbeatInterval.
 	// Unset, the embedder sends the router heartbeatv1.Tick itself.
 	Heartbeat *actor.PID
+	// Dialer, if set, is the dial pool (package actors/dialer): disconnected
+	// Config.DirectPeers are redialed by sending it dialerv1.DialPeer.
+	// Unset, those redials are skipped and counted in
+	// libp2p_gossipsub_direct_redials_total{result="no_dialer"}.
+	Dialer *actor.PID
 }

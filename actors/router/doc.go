@@ -29,6 +29,11 @@
 //   - Heartbeat: heartbeatv1.Tick → router: scores recomputed, ScoresSnapshot
 //     then the Tick to each topic actor, the Tick to each session (budgets),
 //     PeerStatus to sessions whose graylist status changed.
+//   - Direct peers (Config.DirectPeers): every topic core marks them
+//     Direct (never grafted, always sent our published and forwarded
+//     messages); every DirectConnectTicks heartbeats a disconnected one is
+//     redialed with dialerv1.DialPeer to Deps.Dialer; a GRAFT from one is
+//     penalised by its topic and logged here as a warning.
 //   - API: Join, Leave, Publish, Subscribe, Unsubscribe, RegisterValidator,
 //     GetMesh, GetScores (package pubsubv1). Requests about a topic are
 //     forwarded to its actor with the caller as sender, so the answer comes

@@ -57,7 +57,12 @@ type node struct {
 
 func newNode(t testing.TB, cfg router.Config) *node {
 	t.Helper()
-	h := newHost(t)
+	return newNodeOn(t, newHost(t), cfg)
+}
+
+// newNodeOn starts a router on h (when cfg must name other hosts first).
+func newNodeOn(t testing.TB, h host.Host, cfg router.Config) *node {
+	t.Helper()
 	sys := actortest.NewSystem(t)
 	reg := prometheus.NewRegistry()
 	pid := sys.Root.Spawn(router.Props(cfg, router.Deps{Host: h, Registerer: reg}))

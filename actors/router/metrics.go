@@ -15,8 +15,11 @@ type metrics struct {
 	refused   *prometheus.CounterVec
 	penalties *prometheus.CounterVec
 	graylist  prometheus.Gauge
-	session   *session.Metrics
-	mesh      *mesh.Metrics
+	// directRedials counts redials of disconnected direct peers by result:
+	// "sent" to the dial pool, "no_dialer", or the pool's DialOutcome.
+	directRedials *prometheus.CounterVec
+	session       *session.Metrics
+	mesh          *mesh.Metrics
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -32,8 +35,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Behaviour penalties (P7) applied, by reason."}, []string{"reason"}),
 		graylist: prometheus.NewGauge(prometheus.GaugeOpts{Name: "libp2p_gossipsub_graylisted_peers",
 			Help: "Peers below the graylist threshold."}),
+		directRedials: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_direct_redials_total",
+			Help: "Redials of disconnected direct peers, by result (sent, no_dialer, or the dial outcome)."}, []string{"result"}),
 	}
-	errs := []error{reg.Register(m.peers), reg.Register(m.refused), reg.Register(m.penalties), reg.Register(m.graylist)}
+	errs := []error{reg.Register(m.peers), reg.Register(m.refused), reg.Register(m.penalties), reg.Register(m.graylist),
+		reg.Register(m.directRedials)}
 	var err error
 	m.session, err = session.NewMetrics(reg)
 	errs = append(errs, err)
