@@ -178,14 +178,9 @@ func (a *nodeActor) start(ctx actor.Context) {
 	a.dialer = spawn(cp.dialer, "dialer")
 	a.peermanager = spawn(cp.peermanager, "peermanager")
 	a.router = spawn(cp.router, "router")
-	if a.router != nil && a.heartbeat != nil {
-		// Registered on the router's behalf: the Ticks go to the router.
-		ctx.RequestWithCustomSender(a.heartbeat, &heartbeatv1.Register{
-			Name: routerTick, Interval: durationpb.New(routerTickInterval), InitialDelay: durationpb.New(routerTickInterval),
-		}, a.router)
-		if a.peermanager != nil {
-			ctx.Request(a.heartbeat, &heartbeatv1.Register{Name: meshTick, Interval: durationpb.New(meshTickInterval)})
-		}
+	// The router registers its own gossipsub heartbeat (Deps.Heartbeat).
+	if a.router != nil && a.heartbeat != nil && a.peermanager != nil {
+		ctx.Request(a.heartbeat, &heartbeatv1.Register{Name: meshTick, Interval: durationpb.New(meshTickInterval)})
 	}
 	if a.router != nil {
 		for _, t := range a.n.cfg.PubsubTopics {

@@ -20,7 +20,7 @@ func BenchmarkPublishToLocalSubscriber(b *testing.B) {
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) })))
 	defer sys.Shutdown()
 	cfg := testConfig("bench")
-	n, err := newNode(cfg, deps{router: func(*Node) *actor.Props {
+	n, err := newNode(cfg, deps{router: func(*Node, *actor.PID) *actor.Props {
 		return actorkit.Props(func() actor.Actor { return &fakeRouter{subs: map[string][]*actor.PID{}} })
 	}})
 	if err != nil {

@@ -1,8 +1,6 @@
 package peermesh
 
 import (
-	"time"
-
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/peermesh/peermesh/actors/dialer"
@@ -18,7 +16,7 @@ import (
 type deps struct {
 	// router builds the gossipsub router; nil means the node runs without
 	// pubsub and refuses pubsub requests with an error.
-	router func(n *Node) *actor.Props
+	router func(n *Node, self *actor.PID) *actor.Props
 	// peermanager, when set, replaces the peer manager (tests observe what
 	// the node tells it).
 	peermanager func(n *Node, self *actor.PID) *actor.Props
@@ -26,15 +24,12 @@ type deps struct {
 
 func defaultDeps() deps { return deps{router: routerProps} }
 
-// routerTick is the heartbeat registration that drives the router's
-// gossipsub heartbeat (1 s, as in every gossipsub implementation).
-const (
-	routerTick         = "router.heartbeat"
-	routerTickInterval = time.Second
-)
-
-// routerProps builds the gossipsub router for the node's profile.
-func routerProps(n *Node) *actor.Props {
+// routerProps builds the gossipsub router for the node's profile. It
+// registers its own heartbeat with the node's heartbeat actor and redials
+// direct peers through the dial pool. PX of accepted PRUNEs is not wired to
+// the peer manager yet (it does not take pubsubv1.PeerExchangeReceived), so
+// the router counts and drops it.
+func routerProps(n *Node, self *actor.PID) *actor.Props {
 	p, err := wire.ParseProfile(n.cfg.Profile)
 	if err != nil {
 		// Validate accepted the profile, so this is a programming error;
@@ -44,7 +39,9 @@ func routerProps(n *Node) *actor.Props {
 	cfg := router.DefaultConfig(p)
 	cfg.Mesh.EnablePX = n.cfg.RelayPeerExchange
 	cfg.MaxTopics = n.cfg.MaxTopics
-	return router.Props(cfg, router.Deps{Host: n.host, Registerer: n.reg, Logger: n.log}, n.metrics.mailboxes.Option("router"))
+	deps := router.Deps{Host: n.host, Registerer: n.reg, Logger: n.log,
+		Heartbeat: child(self, "heartbeat"), Dialer: child(self, "dialer")}
+	return router.Props(cfg, deps, n.metrics.mailboxes.Option("router"))
 }
 
 // childProps are built once, on the node actor's first start: the children
@@ -97,7 +94,7 @@ func (n *Node) buildChildProps(self *actor.PID) *childProps {
 	}
 	cp := &childProps{heartbeat: hb, storage: st, dialer: dl, peermanager: pm}
 	if n.deps.router != nil {
-		cp.router = n.deps.router(n)
+		cp.router = n.deps.router(n, self)
 	}
 	return cp
 }

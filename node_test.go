@@ -77,7 +77,7 @@ func spawnWithFakeRouter(t *testing.T, sys *actor.ActorSystem) (*Node, *actor.PI
 	t.Helper()
 	report := actortest.NewProbe(t, sys)
 	meshID, _ := peer.Decode("16Uiu2HAmPLe7Mzm8TsYUubgCAW1aJoeFScxrLj8ppHFivPo97bUZ")
-	n, err := newNode(testConfig("node"), deps{router: func(*Node) *actor.Props {
+	n, err := newNode(testConfig("node"), deps{router: func(*Node, *actor.PID) *actor.Props {
 		return actorkit.Props(func() actor.Actor {
 			return &fakeRouter{report: report.PID(), subs: map[string][]*actor.PID{}, meshID: meshID}
 		})
@@ -306,7 +306,7 @@ func TestMeshPeersAreReportedToThePeerManager(t *testing.T) {
 	pmProbe := actortest.NewProbe(t, sys)
 	meshID, _ := peer.Decode("16Uiu2HAmPLe7Mzm8TsYUubgCAW1aJoeFScxrLj8ppHFivPo97bUZ")
 	n, err := newNode(testConfig("node"), deps{
-		router: func(*Node) *actor.Props {
+		router: func(*Node, *actor.PID) *actor.Props {
 			return actorkit.Props(func() actor.Actor { return &fakeRouter{subs: map[string][]*actor.PID{}, meshID: meshID} })
 		},
 		peermanager: func(*Node, *actor.PID) *actor.Props {
