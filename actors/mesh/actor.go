@@ -312,7 +312,7 @@ func (a *topicActor) exec(c actor.Context, fx *Effects, prio pubsubv1.Priority) 
 		}
 	}
 	for _, d := range fx.Deliveries {
-		a.deliver(c, &pubsubv1.Delivered{Topic: a.deps.Topic, MessageId: []byte(d.ID), Message: d.Msg})
+		a.deliver(c, &pubsubv1.Delivered{Topic: a.deps.Topic, MessageId: []byte(d.ID), Message: d.Msg, ReceivedFrom: []byte(d.From)})
 	}
 	for _, px := range fx.PeerExchange {
 		c.Send(c.Parent(), &pubsubv1.PeerExchangeReceived{Topic: a.deps.Topic, From: []byte(px.From), Peers: px.Peers})

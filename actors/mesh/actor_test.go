@@ -192,8 +192,8 @@ func TestTopicActorDeliversAndForwards(t *testing.T) {
 		sub := h.subscriber(t)
 		msg := h.receive(actorPeer(0), "hello")
 		d := actortest.Expect[*pubsubv1.Delivered](sub)
-		if !proto.Equal(d.GetMessage(), msg) {
-			t.Fatalf("delivered %v", d)
+		if !proto.Equal(d.GetMessage(), msg) || peer.ID(d.GetReceivedFrom()) != actorPeer(0) {
+			t.Fatalf("delivered %v, want the message received from %s", d, actorPeer(0))
 		}
 		for i := 1; i < 3; i++ {
 			s := actortest.Expect[*pubsubv1.SendToPeer](h.peers[actorPeer(i)])
@@ -332,5 +332,29 @@ func TestTopicActorVerifiesEachMessageOnce(t *testing.T) {
 		if v := verified.Load(); v != 2 {
 			t.Fatalf("%d verifications, want 2 (the forged copy and the first genuine one)", v)
 		}
+	})
+}
+
+// TestTopicActorChargesInvalidMessages: InvalidMessagesReceived from a
+// session charges the sender P4 (reported to the router at the next
+// heartbeat) without anything being delivered, forwarded or marked seen.
+func TestTopicActorChargesInvalidMessages(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := meshOf(t, 3)
+		sub := h.subscriber(t)
+		h.router.Send(h.topic, &pubsubv1.InvalidMessagesReceived{Peer: []byte(actorPeer(0)), Topic: actorTopic, Count: 3, ReceivedAt: timestamppb.Now()})
+		h.tick()
+		report := actortest.Fish(h.router, func(*pubsubv1.TopicReport) bool { return true })
+		var p4 float64
+		for _, pc := range report.GetPeers() {
+			if peer.ID(pc.GetPeer()) == actorPeer(0) {
+				p4 = pc.GetInvalidMessageDeliveries()
+			}
+		}
+		if p4 != 3 {
+			t.Fatalf("sender's P4 counter = %v, want 3 (report %v)", p4, report)
+		}
+		sub.ExpectNoMessage(time.Second)
+		h.peers[actorPeer(1)].ExpectNoMessage(time.Second)
 	})
 }

@@ -148,6 +148,9 @@ type IHave struct {
 type Delivery struct {
 	ID  MessageID
 	Msg *gossipsubv1.Message
+	// From is the peer the message was first received from (subscribers
+	// may need it, e.g. to attribute a delivery; go-libp2p's ReceivedFrom).
+	From peer.ID
 }
 
 // Validation asks the adapter to validate a message and report the result

@@ -147,7 +147,7 @@ func (t *Topic) HandleValidated(now time.Time, id MessageID, res ValidationResul
 			}
 		}
 		if t.joined {
-			fx.Deliveries = append(fx.Deliveries, Delivery{ID: id, Msg: msg})
+			fx.Deliveries = append(fx.Deliveries, Delivery{ID: id, Msg: msg, From: e.from})
 		}
 		t.cache(id, msg)
 		t.forward(fx, id, msg, e)

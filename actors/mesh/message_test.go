@@ -79,7 +79,7 @@ func TestHandleValidated(t *testing.T) {
 	t.Run("accept: deliver, cache, forward except source, copies and IDONTWANT; P2 and P3 credited", func(t *testing.T) {
 		tp := setup(t)
 		fx := tp.HandleValidated(t0, "m", ValidationAccept)
-		if len(fx.Deliveries) != 1 || fx.Deliveries[0].ID != "m" {
+		if len(fx.Deliveries) != 1 || fx.Deliveries[0].ID != "m" || fx.Deliveries[0].From != pid(0) {
 			t.Errorf("deliveries %+v", fx.Deliveries)
 		}
 		if len(fx.Sends) != 1 {
