@@ -139,8 +139,7 @@ func reachability(n, topics int, edges []Edge, member [][]bool) [][][]bool {
 		for i := range parent {
 			parent[i] = i
 		}
-		var find func(int) int
-		find = func(x int) int {
+		find := func(x int) int {
 			for parent[x] != x {
 				parent[x] = parent[parent[x]]
 				x = parent[x]
