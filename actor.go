@@ -134,6 +134,19 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 				a.n.log.Warn("static node not connected", "node", r.GetNode(), "err", r.GetError())
 			}
 		}
+	case *pubsubv1.PeerExchangeReceived:
+		adds, skipped := pxAddPeers(msg)
+		for _, add := range adds {
+			if a.peermanager != nil {
+				ctx.Request(a.peermanager, add)
+			}
+		}
+		a.n.metrics.px.WithLabelValues("added").Add(float64(len(adds)))
+		a.n.metrics.px.WithLabelValues("skipped").Add(float64(skipped))
+	case *pmv1.PeerAdded:
+		if msg.GetError() != "" {
+			a.n.log.Debug("px peer not added", "err", msg.GetError())
+		}
 	case *pmv1.ReconnectStarted:
 		a.n.log.Info("reconnecting to stored peers", "dialing", msg.GetDialing(), "deferred", msg.GetDeferred(), "err", msg.GetError())
 	}

@@ -25,10 +25,10 @@ type deps struct {
 func defaultDeps() deps { return deps{router: routerProps} }
 
 // routerProps builds the gossipsub router for the node's profile. It
-// registers its own heartbeat with the node's heartbeat actor and redials
-// direct peers through the dial pool. PX of accepted PRUNEs is not wired to
-// the peer manager yet (it does not take pubsubv1.PeerExchangeReceived), so
-// the router counts and drops it.
+// registers its own heartbeat with the node's heartbeat actor, redials
+// direct peers through the dial pool, and hands the PX peers of accepted
+// PRUNEs to the node (which verifies them and adds them to the peer
+// manager).
 func routerProps(n *Node, self *actor.PID) *actor.Props {
 	p, err := wire.ParseProfile(n.cfg.Profile)
 	if err != nil {
@@ -40,7 +40,7 @@ func routerProps(n *Node, self *actor.PID) *actor.Props {
 	cfg.Mesh.EnablePX = n.cfg.RelayPeerExchange
 	cfg.MaxTopics = n.cfg.MaxTopics
 	deps := router.Deps{Host: n.host, Registerer: n.reg, Logger: n.log,
-		Heartbeat: child(self, "heartbeat"), Dialer: child(self, "dialer")}
+		Heartbeat: child(self, "heartbeat"), Dialer: child(self, "dialer"), PeerExchange: self}
 	return router.Props(cfg, deps, n.metrics.mailboxes.Option("router"))
 }
 
