@@ -276,6 +276,9 @@ func TestReaderReleasesLargeBuffer(t *testing.T) {
 	if err := r.ReadRPC(&got); err != nil {
 		t.Fatal(err)
 	}
+	if cap(r.buf) > DefaultRetainBuffer {
+		t.Fatalf("kept a %d-byte buffer after decoding a large frame", cap(r.buf))
+	}
 	if err := r.ReadRPC(&got); err != nil {
 		t.Fatal(err)
 	}

@@ -90,15 +90,24 @@ func (r *Reader) ReadRPC(dst *gossipsubv1.RPC) error {
 	if err != nil {
 		return err
 	}
-	return decodeRPC(b, dst, r.limits, &r.topics)
+	err = decodeRPC(b, dst, r.limits, &r.topics)
+	// The decoded RPC does not alias the frame: release a large buffer now
+	// rather than at the next frame, since the reader then blocks, often for
+	// long, on an idle stream (one pinned 1 MiB buffer per peer otherwise).
+	r.releaseLarge()
+	return err
+}
+
+func (r *Reader) releaseLarge() {
+	if cap(r.buf) > r.retainCap {
+		r.buf = nil
+	}
 }
 
 // ReadFrame returns the body of the next non-empty frame. The slice is valid
 // only until the next call; use it to relay or hash a frame without decoding.
 func (r *Reader) ReadFrame() ([]byte, error) {
-	if cap(r.buf) > r.retainCap {
-		r.buf = nil
-	}
+	r.releaseLarge()
 	for empty := 0; ; empty++ {
 		n, err := r.readLength()
 		if err != nil {
