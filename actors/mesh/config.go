@@ -152,8 +152,8 @@ func DefaultConfig(p Profile) Config {
 		IWantFollowupTime:        3 * time.Second,
 		IDontWantMaxPerHeartbeat: 1000,
 		IDontWantMinSize:         1024,
-		PenaltyGraftDirect:       1,
-		PenaltyGraftBackoff:      1,
+		PenaltyGraftDirect:       0.1, // the seed's behaviourPenalty += 0.1
+		PenaltyGraftBackoff:      0.1,
 		PenaltyGraftFlood:        1,
 		PenaltyBrokenPromise:     1,
 		Thresholds:               score.DefaultWakuThresholds(),
