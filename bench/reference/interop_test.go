@@ -656,3 +656,73 @@ func describeLink(t testing.TB, topic string, apm *pmNode, ag *goNode, bpm *pmNo
 	return fmt.Sprintf("%s sees=%v mesh=%v proto=%q conns=%d", name, ag.sees(topic, b), ag.tr.inMesh(topic, b),
 		ag.tr.protocol(b), len(ag.host.Network().ConnsToPeer(b)))
 }
+
+// TestInteropMeshOfOneStable pins a second peermesh problem these tests
+// found, intermittent and load-dependent: a peermesh node pm1 whose mesh of
+// one is full (D=Dlo=Dhi=1, Dout=0 via Join's TopicParams; opportunistic
+// grafting and P3/P3b off; every score 0, no P7) loses its only mesh peer
+// pm2 within a few heartbeats of an unrelated topic peer connecting (a
+// go-libp2p-pubsub node go1 with a full mesh of its own), then grafts go1
+// (go1's tracer shows the GRAFT came from peermesh; go1 never grafts). pm2 is
+// connected and subscribed throughout. Suspects: actors/mesh/rebalance.go
+// (pruneNegative / rebalanceMesh) and what the router does to the topic
+// actor's peers on a new connection. TestInteropGossip stays deterministic
+// because go refuses that GRAFT (its mesh is at Dhi). It reproduces on a
+// loaded machine (all of three parallel runs on 2 cores fail within 45 s; a
+// lone run usually passes), so it runs only when asked for:
+//
+//	go test -race -c -o /tmp/ref.test . && for i in 1 2 3; do
+//	  PEERMESH_INTEROP_KNOWN_BUGS=1 /tmp/ref.test -test.run MeshOfOneStable & done; wait
+func TestInteropMeshOfOneStable(t *testing.T) {
+	if os.Getenv("PEERMESH_INTEROP_KNOWN_BUGS") == "" {
+		t.Skip("known intermittent peermesh bug (a full mesh of one grafts a late peer); set PEERMESH_INTEROP_KNOWN_BUGS=1 to run")
+	}
+	const topic = "mesh-of-one"
+	deadline := time.Now().Add(45 * time.Second)
+	for round := 1; time.Now().Before(deadline); round++ {
+		t.Run(fmt.Sprint("round ", round), func(t *testing.T) {
+			cfg := router.DefaultConfig(wire.ProfileLibp2p)
+			cfg.Mesh.Score.MeshMessageDeliveriesWeight = 0
+			cfg.Mesh.Score.MeshFailurePenaltyWeight = 0
+			cfg.Mesh.OpportunisticGraftTicks = math.MaxInt32
+			one, zero := uint32(1), uint32(0)
+			params := &pubsubv1.TopicParams{D: &one, DLo: &one, DHi: &one, DScore: &one, DOut: &zero}
+			pm1, pm2 := newPM(t, "pm1", cfg), newPM(t, "pm2", cfg)
+			for _, nd := range []*pmNode{pm1, pm2} {
+				nd.join(t, topic, params)
+			}
+			gp := goParams()
+			gp.D, gp.Dlo, gp.Dhi, gp.Dscore, gp.Dout = 2, 1, 2, 1, 0
+			go1, go2 := newGo(t, "go1", wire.ProfileLibp2p, gp), newGo(t, "go2", wire.ProfileLibp2p, gp)
+			go1.subscribe(t, topic)
+			go2.subscribe(t, topic)
+			tickEvery(t, []*pmNode{pm1, pm2}, heartbeat)
+			connect(t, pm1.host, pm2.host)
+			connect(t, go1.host, go2.host)
+			eventually(t, 20*time.Second, "meshes pm1–pm2 and go1–go2", func() error {
+				if !pm1.inMesh(t, topic, pm2.host.ID()) || !pm2.inMesh(t, topic, pm1.host.ID()) || !go1.tr.inMesh(topic, go2.host.ID()) {
+					return fmt.Errorf("pm1 mesh %d, go1 mesh %d peers", len(pm1.mesh(t, topic).GetMesh()), go1.tr.meshSize(topic))
+				}
+				return nil
+			})
+			connect(t, pm1.host, go1.host)
+			eventually(t, 10*time.Second, "pm1 sees go1", func() error {
+				if !pm1.sees(t, topic, go1.host.ID()) {
+					return fmt.Errorf("not yet")
+				}
+				return nil
+			})
+			// Ten heartbeats: the problem shows within the first few.
+			for end := time.Now().Add(10 * heartbeat); time.Now().Before(end); {
+				if !pm1.inMesh(t, topic, pm2.host.ID()) || pm1.inMesh(t, topic, go1.host.ID()) {
+					t.Fatalf("pm1's full mesh of one changed: has pm2 %v, go1 %v; pm1's scores %s",
+						pm1.inMesh(t, topic, pm2.host.ID()), pm1.inMesh(t, topic, go1.host.ID()), pm1.scores(t))
+				}
+				time.Sleep(20 * time.Millisecond) // sampling interval of an invariant, not a wait for behaviour
+			}
+		})
+		if t.Failed() {
+			return
+		}
+	}
+}
