@@ -595,20 +595,11 @@ func TestInteropIDontWant(t *testing.T) {
 	}
 }
 
-// TestInteropDeliveredReceivedFrom pins a peermesh bug found by these tests:
-// Delivered.received_from is documented (messages/pubsub/v1/pubsub.proto) as
-// "the peer that delivered it first; empty for a local publish", but it is
-// empty for every received message too: the mesh core's Delivery effect
-// (actors/mesh/effects.go) has no sender, so topicActor.exec
-// (actors/mesh/actor.go) builds Delivered without ReceivedFrom. The
-// validator's ValidateMessage of the same message does carry the sender.
-// It fails until that is fixed, so it runs only when asked for:
-//
-//	PEERMESH_INTEROP_KNOWN_BUGS=1 go test -race -count=1 -run DeliveredReceivedFrom .
+// TestInteropDeliveredReceivedFrom: Delivered.received_from names the peer
+// that delivered a received message first (messages/pubsub/v1/pubsub.proto).
+// These tests found it empty; the mesh core's Delivery effect now carries
+// the sender (actors/mesh Delivery.From).
 func TestInteropDeliveredReceivedFrom(t *testing.T) {
-	if os.Getenv("PEERMESH_INTEROP_KNOWN_BUGS") == "" {
-		t.Skip("known peermesh bug (Delivered.received_from is never set); set PEERMESH_INTEROP_KNOWN_BUGS=1 to run")
-	}
 	const topic, data = "received-from", "from go"
 	pm := newPM(t, "peermesh", router.DefaultConfig(wire.ProfileLibp2p))
 	pm.join(t, topic, nil)
