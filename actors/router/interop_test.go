@@ -96,16 +96,22 @@ func TestInteropJS(t *testing.T) {
 	}
 }
 
-// TestInteropJSGossip: gossip works across implementations. Meshes of one
+// TestInteropJSGossip: gossip works across implementations, in both profiles. Meshes of one
 // hold each side's mesh peer elsewhere (A–B, J–C), so A and J are topic
 // peers outside each other's mesh: a message reaches the other side only by
 // IHAVE → IWANT.
 func TestInteropJSGossip(t *testing.T) {
+	for _, p := range []wire.Profile{wire.ProfileWaku, wire.ProfileLibp2p} {
+		t.Run(p.String(), func(t *testing.T) { testInteropJSGossip(t, p) })
+	}
+}
+
+func testInteropJSGossip(t *testing.T, p wire.Profile) {
 	const topic = "gossip"
 	no := false
-	js := interop.Start(t, interop.Config{Profile: "waku", Topics: []string{topic}, D: 1, Dlo: 1, Dhi: 1, Dout: 0,
+	js := interop.Start(t, interop.Config{Profile: p.String(), Topics: []string{topic}, D: 1, Dlo: 1, Dhi: 1, Dout: 0,
 		HeartbeatMs: 200, FloodPublish: &no})
-	cfg := router.DefaultConfig(wire.ProfileWaku)
+	cfg := router.DefaultConfig(p)
 	cfg.Mesh.FloodPublish = false
 	one, zero := uint32(1), uint32(0)
 	params := &pubsubv1.TopicParams{D: &one, DLo: &one, DHi: &one, DScore: &one, DOut: &zero}
