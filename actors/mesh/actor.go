@@ -273,7 +273,13 @@ func (a *topicActor) exec(c actor.Context, fx *Effects, prio pubsubv1.Priority) 
 	for _, p := range fx.Prunes {
 		pr := &gossipsubv1.ControlPrune{TopicID: a.topic, Backoff: proto.Uint64(uint64(p.Backoff / time.Second))}
 		for _, px := range p.PX {
-			pr.Peers = append(pr.Peers, &gossipsubv1.PeerInfo{PeerID: []byte(px)})
+			info := &gossipsubv1.PeerInfo{PeerID: []byte(px)}
+			if a.deps.PeerRecord != nil {
+				if rec := a.deps.PeerRecord(px); rec != nil {
+					info.SignedPeerRecord = rec
+				}
+			}
+			pr.Peers = append(pr.Peers, info)
 		}
 		ctl := a.controlOf(p.To)
 		ctl.Prune = append(ctl.Prune, pr)

@@ -358,3 +358,41 @@ func TestTopicActorChargesInvalidMessages(t *testing.T) {
 		h.peers[actorPeer(1)].ExpectNoMessage(time.Second)
 	})
 }
+
+// A PRUNE's peer exchange carries the signed peer records Deps.PeerRecord
+// holds, so the pruned peer can dial them without trusting us.
+func TestTopicActorPrunePXCarriesSignedRecords(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := actorCfg()
+		cfg.D, cfg.Dlo, cfg.Dhi = 2, 1, 2
+		cfg.EnablePX = true
+		records := func(id peer.ID) []byte { return append([]byte("record of "), id...) }
+		h := newTopicHarnessWith(t, cfg, 4, func(d *Deps) { d.PeerRecord = records })
+		h.subscribeAll()
+		h.router.Request(h.topic, &pubsubv1.Join{Topic: actorTopic})
+		h.router.ExpectMessage(&pubsubv1.Joined{Topic: actorTopic})
+		var outside peer.ID
+		for id, p := range h.peers {
+			if _, grafted := p.Next(time.Second); !grafted {
+				outside = id
+			}
+		}
+		if outside == "" {
+			t.Fatal("every peer was grafted; the mesh should hold D=2 of 4")
+		}
+		// The mesh is at Dhi: a GRAFT from a peer outside it is answered
+		// with a PRUNE carrying peer exchange.
+		h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(outside), ReceivedAt: timestamppb.Now(),
+			Graft: []*gossipsubv1.ControlGraft{{TopicID: proto.String(actorTopic)}}})
+		s := actortest.Fish(h.peers[outside], func(s *pubsubv1.SendToPeer) bool { return len(s.GetControl().GetPrune()) > 0 })
+		px := s.GetControl().GetPrune()[0].GetPeers()
+		if len(px) == 0 {
+			t.Fatal("PRUNE without peer exchange")
+		}
+		for _, info := range px {
+			if want := records(peer.ID(info.GetPeerID())); string(info.GetSignedPeerRecord()) != string(want) {
+				t.Fatalf("PX entry %x carries record %q, want %q", info.GetPeerID(), info.GetSignedPeerRecord(), want)
+			}
+		}
+	})
+}

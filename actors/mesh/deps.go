@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"github.com/libp2p/go-libp2p/core/peer"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -31,8 +32,14 @@ type Deps struct {
 	// Refused counts a received message refused by Verify, by reason, on
 	// the router's inbound-drop counter (nil: not counted).
 	Refused func(reason string, n int)
-	Metrics *Metrics
-	Logger  *slog.Logger
+	// PeerRecord returns the signed peer record (a marshalled libp2p
+	// envelope) we hold for a peer, or nil; PRUNE peer exchange attaches it
+	// so the receiver can dial without trusting us (spec v1.1). It reads the
+	// host's certified address book, which is safe for concurrent use; nil
+	// sends peer ids only.
+	PeerRecord func(peer.ID) []byte
+	Metrics    *Metrics
+	Logger     *slog.Logger
 }
 
 // DefaultValidationTimeout is how long a validator actor may take.

@@ -47,16 +47,20 @@ type routerActor struct {
 	deps Deps
 	log  *slog.Logger
 
-	m        *metrics
-	book     *Book
-	signer   *wire.Signer
-	msgID    func(topic string) wire.MsgIDFn
-	acceptor *acceptor
-	inspect  session.InspectFunc
-	sessions map[peer.ID]*actor.PID
-	topics   map[string]*topicState
-	scores   map[peer.ID]float64
-	failed   error
+	m    *metrics
+	book *Book
+	// records holds identify's signed peer records for PRUNE peer
+	// exchange (an I/O edge, see recordBook); stopRecords ends it.
+	records     *recordBook
+	stopRecords func()
+	signer      *wire.Signer
+	msgID       func(topic string) wire.MsgIDFn
+	acceptor    *acceptor
+	inspect     session.InspectFunc
+	sessions    map[peer.ID]*actor.PID
+	topics      map[string]*topicState
+	scores      map[peer.ID]float64
+	failed      error
 	// retry: peers whose session failed while still connected, with the
 	// attempts made; retried at the next heartbeats (at most maxRetries).
 	retry map[peer.ID]int
@@ -185,6 +189,10 @@ func (r *routerActor) start(c actor.Context) error {
 		}
 	}
 	r.book = NewBook(r.cfg.MaxPeers, r.cfg.Score, r.cfg.Mesh.Thresholds)
+	evicted := r.m.refused.WithLabelValues("peer_record_evicted")
+	if r.records, r.stopRecords, err = startRecordBook(r.deps.Host, r.cfg.MaxPeers, evicted.Inc); err != nil {
+		return fmt.Errorf("router: subscribe to identify events: %w", err)
+	}
 	r.msgID = msgIDs(r.cfg)
 	r.inspect = inspector(r.cfg.Profile, r.cfg.MaxMessageSize, r.msgID)
 	if r.cfg.Profile.SignaturePolicy() == wire.StrictSign {
@@ -216,6 +224,10 @@ func (r *routerActor) start(c actor.Context) error {
 }
 
 func (r *routerActor) stop() {
+	if r.stopRecords != nil {
+		r.stopRecords()
+		r.stopRecords = nil
+	}
 	if r.acceptor == nil {
 		return
 	}
@@ -467,7 +479,8 @@ func (r *routerActor) spawnTopic(c actor.Context, topic string, cfg mesh.Config)
 		return nil, fmt.Errorf("router: topic %q parameters: %w", topic, err)
 	}
 	pid, err := c.SpawnNamed(mesh.Props(cfg, mesh.Deps{Topic: topic, ValidationTimeout: r.cfg.ValidationTimeout,
-		Verify: verifier(r.cfg.Profile), Refused: r.m.session.Dropped, Metrics: r.m.mesh, Logger: r.log}), "topic/"+topic)
+		Verify: verifier(r.cfg.Profile), Refused: r.m.session.Dropped, PeerRecord: r.records.Get,
+		Metrics: r.m.mesh, Logger: r.log}), "topic/"+topic)
 	if err != nil {
 		return nil, fmt.Errorf("router: spawn topic %q: %w", topic, err)
 	}
