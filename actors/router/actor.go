@@ -475,6 +475,11 @@ func (r *routerActor) spawnTopic(c actor.Context, topic string, cfg mesh.Config)
 	if topic == "" {
 		return nil, fmt.Errorf("router: empty topic name")
 	}
+	// Per-topic score parameters: Config.Score.Topics[topic] when set,
+	// else the mesh default (Config.Mesh.Score).
+	if tp, ok := r.cfg.Score.Topics[topic]; ok {
+		cfg.Score = tp
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("router: topic %q parameters: %w", topic, err)
 	}

@@ -1,6 +1,7 @@
 package router_test
 
 import (
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,6 +18,7 @@ import (
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/score"
 	"github.com/peermesh/peermesh/wire"
 )
 
@@ -313,5 +315,25 @@ func TestRouterMessageIDPerTopic(t *testing.T) {
 		if pub := actortest.Expect[*pubsubv1.Published](p.probe); len(pub.GetMessageId()) != 32 {
 			t.Fatalf("other topic id %x", pub.GetMessageId())
 		}
+	})
+}
+
+// Config.Score.Topics sets a topic's score parameters: a topic listed there
+// is joined with its own parameters (here invalid ones, which Join refuses
+// naming the parameter), every other topic with the default.
+func TestRouterPerTopicScoreParams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := router.DefaultConfig(wire.ProfileWaku)
+		bad := cfg.Mesh.Score
+		bad.MeshMessageDeliveriesWeight = 1 // a penalty weight must be ≤ 0
+		cfg.Score.Topics = map[string]score.TopicParams{"custom": bad}
+		p := newSimPair(t, cfg)
+		p.probe.Request(p.router[0], &pubsubv1.Join{Topic: "custom"})
+		j := actortest.Expect[*pubsubv1.Joined](p.probe)
+		if !strings.Contains(j.GetError(), "MeshMessageDeliveriesWeight") {
+			t.Fatalf("Join of the custom topic: %q, want an error naming MeshMessageDeliveriesWeight", j.GetError())
+		}
+		p.probe.Request(p.router[0], &pubsubv1.Join{Topic: "default"})
+		p.probe.ExpectMessage(&pubsubv1.Joined{Topic: "default"})
 	})
 }

@@ -25,8 +25,9 @@ type Config struct {
 	// Mesh is the default per-topic mesh configuration; Join may override
 	// the gossipsub parameters of one topic.
 	Mesh mesh.Config
-	// Score is the peer-score configuration (topic entries are added as
-	// topics are joined, with Mesh.Score); Thresholds is taken from Mesh.
+	// Score is the peer-score configuration; Thresholds is taken from Mesh.
+	// Per-topic score parameters: set Score.Topics[topic] before start and
+	// that topic is joined with them; any other topic gets Mesh.Score.
 	Score score.Params
 	// MaxPeers bounds the pubsub peers with a session; streams from more
 	// peers are reset and counted.
