@@ -214,6 +214,17 @@ func TestRouterValidators(t *testing.T) {
 			t.Fatalf("an ignored message lowered the score from %v to %v", before, after)
 		}
 
+		// An explicit IGNORE: no delivery, no penalty either.
+		publish("ignored")
+		vm = actortest.Expect[*pubsubv1.ValidateMessage](val)
+		val.Respond(&pubsubv1.ValidationResult{MessageId: vm.GetMessageId(), Outcome: pubsubv1.ValidationOutcome_VALIDATION_OUTCOME_IGNORE})
+		sub.ExpectNoMessage(time.Second)
+		p.tick()
+		p.probe.Request(p.router[1], &pubsubv1.GetScores{})
+		if after := actortest.Expect[*pubsubv1.Scores](p.probe).GetPeers()[0].GetScore(); after < before {
+			t.Fatalf("an explicitly ignored message lowered the score from %v to %v", before, after)
+		}
+
 		// Accept: delivered.
 		publish("good")
 		vm = actortest.Expect[*pubsubv1.ValidateMessage](val)
