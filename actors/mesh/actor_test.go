@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -393,6 +394,33 @@ func TestTopicActorPrunePXCarriesSignedRecords(t *testing.T) {
 			if want := records(peer.ID(info.GetPeerID())); string(info.GetSignedPeerRecord()) != string(want) {
 				t.Fatalf("PX entry %x carries record %q, want %q", info.GetPeerID(), info.GetSignedPeerRecord(), want)
 			}
+		}
+	})
+}
+
+// The seed's topic-health gauges follow the mesh: a joined topic with no
+// peers counts as no_peers; once its mesh reaches Dlo it counts as healthy.
+func TestTopicActorHealthGauges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newTopicHarness(t, actorCfg(), 3)
+		h.router.Request(h.topic, &pubsubv1.Join{Topic: actorTopic})
+		h.router.ExpectMessage(&pubsubv1.Joined{Topic: actorTopic})
+		h.tick()
+		actortest.Expect[*pubsubv1.TopicReport](h.router)
+		gauge := func(g prometheus.Gauge) float64 { return testutil.ToFloat64(g) }
+		if n, hl := gauge(h.metrics.noPeers), gauge(h.metrics.healthy); n != 1 || hl != 0 {
+			t.Fatalf("no peers yet: no_peers=%v healthy=%v, want 1 and 0", n, hl)
+		}
+		h.subscribeAll()
+		h.tick() // grafts up to D
+		actortest.Expect[*pubsubv1.TopicReport](h.router)
+		h.tick()
+		actortest.Expect[*pubsubv1.TopicReport](h.router)
+		if n, l, hl := gauge(h.metrics.noPeers), gauge(h.metrics.lowPeers), gauge(h.metrics.healthy); n != 0 || l != 0 || hl != 1 {
+			t.Fatalf("mesh at D: no_peers=%v low_peers=%v healthy=%v, want 0, 0, 1", n, l, hl)
+		}
+		if w := testutil.ToFloat64(h.metrics.meshPeers.WithLabelValues(actorTopic)); w != 2 {
+			t.Fatalf("mesh gauge %v, want D=2", w)
 		}
 	})
 }
