@@ -1,9 +1,9 @@
 package peermanager
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peermesh/peermesh/internal/actorkit"
 )
 
 // metrics are the seed's waku_* series (so Waku dashboards work) plus the
@@ -51,17 +51,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		interned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "peermesh_peermanager_interned_strings",
 			Help: "Protocol, agent and version strings shared between peer records (bounded by MaxInternedStrings; once full, new strings are stored unshared)."}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	var errs []error
-	for _, c := range []prometheus.Collector{m.errors, m.connsInitiated, m.servicePeers, m.connectedPeers,
-		m.streamsPeers, m.storeSize, m.pruned, m.deferred, m.pendingDials, m.pendingReqs, m.interned} {
-		if err := reg.Register(c); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return m, errors.Join(errs...)
+	// actorkit.Add shares the series with an equal collector already on reg
+	// (a second peer manager, or Props rebuilt on one registry) instead of
+	// leaving this one's counts unexported.
+	r := actorkit.Registrar{Reg: reg}
+	m.errors = actorkit.Add(&r, m.errors)
+	m.connsInitiated = actorkit.Add(&r, m.connsInitiated)
+	m.servicePeers = actorkit.Add(&r, m.servicePeers)
+	m.connectedPeers = actorkit.Add(&r, m.connectedPeers)
+	m.streamsPeers = actorkit.Add(&r, m.streamsPeers)
+	m.storeSize = actorkit.Add(&r, m.storeSize)
+	m.pruned = actorkit.Add(&r, m.pruned)
+	m.deferred = actorkit.Add(&r, m.deferred)
+	m.pendingDials = actorkit.Add(&r, m.pendingDials)
+	m.pendingReqs = actorkit.Add(&r, m.pendingReqs)
+	m.interned = actorkit.Add(&r, m.interned)
+	return m, r.Err()
 }
 
 // apply executes one metric effect of the core.
