@@ -107,23 +107,17 @@ func Score(p *Params, topics map[string]TopicCounters, pc PeerCounters, p6 float
 	return capTopics(p, sum) + peerTerms(p, pc, p6)
 }
 
-// forTopics calls fn with the components of every topic that has parameters;
-// topics without parameters contribute nothing.
-func forTopics(p *Params, topics map[string]TopicCounters, fn func(TopicComponents)) {
-	for name, c := range topics {
-		if tp, ok := p.Topics[name]; ok {
-			fn(Topic(name, tp, &c))
-		}
-	}
-}
-
-// Explain returns the same score as Score with every component, topics sorted by name.
+// Explain returns the same score as Score with every component, topics sorted
+// by name; topics without parameters contribute nothing.
 func Explain(p *Params, topics map[string]TopicCounters, pc PeerCounters, p6 float64) Breakdown {
 	var b Breakdown
-	forTopics(p, topics, func(tc TopicComponents) {
-		b.Topics = append(b.Topics, tc)
-		b.TopicSum += tc.Total
-	})
+	for name, c := range topics {
+		if tp, ok := p.Topics[name]; ok {
+			tc := Topic(name, tp, &c)
+			b.Topics = append(b.Topics, tc)
+			b.TopicSum += tc.Total
+		}
+	}
 	slices.SortFunc(b.Topics, func(a, c TopicComponents) int { return strings.Compare(a.Topic, c.Topic) })
 	b.TopicCapped = capTopics(p, b.TopicSum)
 	b.P5 = p.AppSpecificWeight * pc.AppSpecific
