@@ -39,12 +39,21 @@ func (c *TopicCounters) Graft(now time.Time) {
 // Prune records that the peer left the mesh (seed: pruned). If the P3
 // deficit was active, deficit² becomes the sticky P3b penalty.
 func (c *TopicCounters) Prune(p TopicParams) {
-	if c.InMesh && c.MeshMessageDeliveriesActive && c.MeshMessageDeliveries < p.MeshMessageDeliveriesThreshold {
-		d := p.MeshMessageDeliveriesThreshold - c.MeshMessageDeliveries
+	if c.InMesh {
+		d := c.deficit(&p)
 		c.MeshFailurePenalty += d * d
 	}
 	c.InMesh = false
 	c.MeshMessageDeliveriesActive = false
+}
+
+// deficit is how far the P3 mesh deliveries fall short of the threshold
+// once the activation window has passed; 0 before it or at the threshold.
+func (c *TopicCounters) deficit(p *TopicParams) float64 {
+	if !c.MeshMessageDeliveriesActive || c.MeshMessageDeliveries >= p.MeshMessageDeliveriesThreshold {
+		return 0
+	}
+	return p.MeshMessageDeliveriesThreshold - c.MeshMessageDeliveries
 }
 
 // Refresh updates the time in mesh and activates P3 after the activation window.

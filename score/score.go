@@ -53,10 +53,7 @@ func p2(p *TopicParams, c *TopicCounters) float64 {
 
 // p3 charges the squared deficit once the activation window has passed.
 func p3(p *TopicParams, c *TopicCounters) float64 {
-	if !c.MeshMessageDeliveriesActive || c.MeshMessageDeliveries >= p.MeshMessageDeliveriesThreshold {
-		return 0
-	}
-	d := p.MeshMessageDeliveriesThreshold - c.MeshMessageDeliveries
+	d := c.deficit(p)
 	return p.MeshMessageDeliveriesWeight * d * d
 }
 
