@@ -374,10 +374,7 @@ func (r *routerActor) heartbeat(c actor.Context, tick *heartbeatv1.Tick) {
 			r.m.graylist.Dec()
 		}
 	}
-	snap := &pubsubv1.ScoresSnapshot{Scores: make(map[string]float64, len(r.scores))}
-	for id, s := range r.scores {
-		snap.Scores[string(id)] = s
-	}
+	snap := r.scoresSnapshot()
 	for _, ts := range r.topics {
 		c.Send(ts.pid, snap)
 		c.Send(ts.pid, tick)
@@ -499,13 +496,19 @@ func (r *routerActor) spawnTopic(c actor.Context, topic string, cfg mesh.Config)
 			Subscriptions: []*gossipsubv1.SubOpts{{Topicid: proto.String(topic), Subscribe: &sub}}})
 	}
 	if len(r.scores) > 0 {
-		snap := &pubsubv1.ScoresSnapshot{Scores: make(map[string]float64, len(r.scores))}
-		for id, s := range r.scores {
-			snap.Scores[string(id)] = s
-		}
-		c.Send(pid, snap)
+		c.Send(pid, r.scoresSnapshot())
 	}
 	return ts, nil
+}
+
+// scoresSnapshot is the current peer scores as the message the topic actors
+// read them from (one snapshot is shared by all of them: they only read it).
+func (r *routerActor) scoresSnapshot() *pubsubv1.ScoresSnapshot {
+	snap := &pubsubv1.ScoresSnapshot{Scores: make(map[string]float64, len(r.scores))}
+	for id, s := range r.scores {
+		snap.Scores[string(id)] = s
+	}
+	return snap
 }
 
 // maxPendingJoins bounds the Joins held for one topic whose previous actor
