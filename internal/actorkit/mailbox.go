@@ -28,10 +28,13 @@ func NewMailboxMetrics(reg prometheus.Registerer) (*MailboxMetrics, error) {
 			Help: "Largest mailbox depth seen for an actor kind since start.",
 		}, []string{"actor"}),
 	}
-	for _, c := range []prometheus.Collector{m.depth, m.highWater} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	// Registrar, like every actor's metrics: an equal pair already on reg is
+	// shared rather than failing the second node built on one registry.
+	r := Registrar{Reg: reg}
+	m.depth = Add(&r, m.depth)
+	m.highWater = Add(&r, m.highWater)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
