@@ -93,7 +93,7 @@ func nodeConfig(s config.Settings, log *slog.Logger, reg prometheus.Registerer) 
 	cfg.PubsubTopics = s.PubsubTopics
 	cfg.StaticNodes = s.StaticNodes
 	cfg.MaxConnections = s.MaxConnections
-	cfg.PeerStoreCapacity = s.EffectivePeerStoreCapacity()
+	cfg.PeerStoreCapacity = s.PeerStoreCapacity // 0: peermesh.Config resolves 5 × MaxConnections
 	cfg.PeerPersistence = s.PeerPersistence
 	cfg.IPColocationLimit = s.IPColocationLimit
 	cfg.RelayPeerExchange = s.RelayPeerExchange

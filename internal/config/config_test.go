@@ -36,8 +36,8 @@ func TestDefaultsAreValidAndFollowNwaku(t *testing.T) {
 		!slices.Equal(s.PubsubTopics, []string{DefaultPubsubTopic}) || s.RelayPeerExchange {
 		t.Fatalf("unexpected defaults: %+v", s)
 	}
-	if got := s.EffectivePeerStoreCapacity(); got != 250 {
-		t.Fatalf("peer store capacity = %d, want 5 × 50", got)
+	if s.PeerStoreCapacity != 0 {
+		t.Fatalf("peer store capacity = %d, want 0 (5 × max-connections, resolved by peermesh.Config)", s.PeerStoreCapacity)
 	}
 }
 

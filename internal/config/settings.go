@@ -39,7 +39,8 @@ type Settings struct {
 	PubsubTopics  []string
 
 	MaxConnections int
-	// PeerStoreCapacity 0 means 5 × MaxConnections (nwaku's rule).
+	// PeerStoreCapacity 0 means 5 × MaxConnections (nwaku's rule, resolved by
+	// peermesh.Config).
 	PeerStoreCapacity int
 	PeerPersistence   bool
 	IPColocationLimit int
@@ -82,14 +83,6 @@ func Default() Settings {
 		LogLevel:               "info",
 		LogFormat:              "text",
 	}
-}
-
-// EffectivePeerStoreCapacity resolves the 0 default of PeerStoreCapacity.
-func (s Settings) EffectivePeerStoreCapacity() int {
-	if s.PeerStoreCapacity == 0 {
-		return 5 * s.MaxConnections
-	}
-	return s.PeerStoreCapacity
 }
 
 // Limits for settings that would otherwise be unbounded.
