@@ -207,13 +207,10 @@ func (t *Topic) ChargeInvalid(now time.Time, from peer.ID, n int) {
 	}
 	ps := t.peers[from]
 	if ps == nil {
-		if len(t.peers) >= t.cfg.MaxPeers && !t.forgetDeparted() {
-			t.stats.PeersRejected++
+		if ps = t.admit(PeerAttrs{ID: from}); ps == nil {
 			return
 		}
-		ps = &peerState{PeerAttrs: PeerAttrs{ID: from}, departed: now}
-		ps.dontWant.init(t.cfg.HistoryLength, t.cfg.IDontWantMaxPerHeartbeat)
-		t.peers[from] = ps
+		ps.departed = now
 	}
 	for range n {
 		ps.counters.Invalid()

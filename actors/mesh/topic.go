@@ -169,18 +169,30 @@ func (t *Topic) AddPeer(now time.Time, a PeerAttrs) bool {
 		}
 		return true
 	}
-	if len(t.peers) >= t.cfg.MaxPeers && !t.forgetDeparted() {
-		t.stats.PeersRejected++
+	ps := t.admit(a)
+	if ps == nil {
 		return false
 	}
-	ps := &peerState{PeerAttrs: a, subscribed: true}
-	ps.dontWant.init(t.cfg.HistoryLength, t.cfg.IDontWantMaxPerHeartbeat)
-	t.peers[a.ID] = ps
+	ps.subscribed = true
 	t.order = append(t.order, ps)
 	if a.Direct {
 		t.nDirect++
 	}
 	return true
+}
+
+// admit adds state for a peer not yet known, making room by forgetting the
+// departed peer that left first; when all MaxPeers are subscribed it returns
+// nil and counts Stats.PeersRejected.
+func (t *Topic) admit(a PeerAttrs) *peerState {
+	if len(t.peers) >= t.cfg.MaxPeers && !t.forgetDeparted() {
+		t.stats.PeersRejected++
+		return nil
+	}
+	ps := &peerState{PeerAttrs: a}
+	ps.dontWant.init(t.cfg.HistoryLength, t.cfg.IDontWantMaxPerHeartbeat)
+	t.peers[a.ID] = ps
+	return ps
 }
 
 // forgetDeparted drops the departed peer that left first, to make room.
