@@ -93,8 +93,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.rejectionsBy[why] = m.rejections.WithLabelValues(RejectReason(why).String())
 	}
 	for s := range m.requestsBy {
-		m.requestsBy[s] = m.requests.WithLabelValues(sourceLabel(dialerv1.DialSource(s)))
-		m.initiatedBy[s] = m.initiated.WithLabelValues(sourceLabel(dialerv1.DialSource(s)))
+		m.requestsBy[s] = m.requests.WithLabelValues(SourceLabel(dialerv1.DialSource(s)))
+		m.initiatedBy[s] = m.initiated.WithLabelValues(SourceLabel(dialerv1.DialSource(s)))
 	}
 	if err := r.Err(); err != nil {
 		return m, fmt.Errorf("dialer metrics: %w", err)
@@ -106,7 +106,9 @@ func outcomeLabel(o dialerv1.DialOutcome) string {
 	return strings.ToLower(strings.TrimPrefix(o.String(), "DIAL_OUTCOME_"))
 }
 
-func sourceLabel(s dialerv1.DialSource) string {
+// SourceLabel is the {source} label of a dial source ("static", "relay"…);
+// the peer manager uses it too, so its series match the pool's.
+func SourceLabel(s dialerv1.DialSource) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "DIAL_SOURCE_"))
 }
 

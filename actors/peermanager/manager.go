@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/peermesh/peermesh/actors/dialer"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
 	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
@@ -416,7 +417,7 @@ func (m *Manager) ConnectToNodes(token uint64, req *pmv1.ConnectToNodes, now tim
 		origin = peerv1.Origin_ORIGIN_STATIC
 	}
 	b := &batch{token: token, res: &pmv1.NodesConnected{Attempted: uint32(len(nodes))}}
-	eff.log(slog.LevelInfo, "dialing multiple peers", "nodes", len(nodes), "source", sourceLabel(source))
+	eff.log(slog.LevelInfo, "dialing multiple peers", "nodes", len(nodes), "source", dialer.SourceLabel(source))
 	for i, node := range nodes {
 		res := &pmv1.NodeResult{Node: node}
 		b.res.Results = append(b.res.Results, res)
@@ -506,7 +507,7 @@ func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Eff
 	e := m.peers[id]
 	switch outcome {
 	case dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED:
-		eff.count(MetricConnsInitiated, sourceLabel(source))
+		eff.count(MetricConnsInitiated, dialer.SourceLabel(source))
 		if e != nil && k.protocol == "" && (e.failedAttempts != 0 || e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT) {
 			e.failedAttempts, e.lastFailure = 0, 0
 			if !e.isConnected() {
@@ -1386,11 +1387,6 @@ func (m *Manager) wakuProtocols() (protos []string, dropped int) {
 	slices.Sort(out)
 	keep := min(len(out), m.cfg.MaxMetricProtocols)
 	return out[:keep], len(out) - keep
-}
-
-// sourceLabel is the conns-initiated {source} label, as the dial pool writes it.
-func sourceLabel(s dialerv1.DialSource) string {
-	return strings.ToLower(strings.TrimPrefix(s.String(), "DIAL_SOURCE_"))
 }
 
 // Pending is the number of dials asked of the pool and not completed, and
