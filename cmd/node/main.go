@@ -216,7 +216,11 @@ func restServer(s config.Settings, node *peermesh.Node, log *slog.Logger) (*http
 	rc.CacheCapacity = s.RESTRelayCacheCapacity
 	rc.WakuMessages = s.Profile == config.ProfileWaku
 	root := node.System().Root
-	cache, err := root.SpawnNamed(rest.CacheProps(rc, node.Registerer()), "rest-relay-cache")
+	props, err := rest.CacheProps(rc, node.Registerer())
+	if err != nil {
+		log.Warn("REST relay cache metrics not exported", "err", err)
+	}
+	cache, err := root.SpawnNamed(props, "rest-relay-cache")
 	if err != nil {
 		return nil, fmt.Errorf("spawn REST relay cache: %w", err)
 	}

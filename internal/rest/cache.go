@@ -1,6 +1,8 @@
 package rest
 
 import (
+	"fmt"
+
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -20,7 +22,10 @@ type cacheMetrics struct {
 	dropped  prometheus.Counter
 }
 
-func newCacheMetrics(reg prometheus.Registerer) *cacheMetrics {
+// newCacheMetrics registers the collectors on reg (nil: none) through
+// actorkit.Add, so a second cache on one registry shares the series; the
+// error is a clash with a different metric, whose series then go unexported.
+func newCacheMetrics(reg prometheus.Registerer) (*cacheMetrics, error) {
 	m := &cacheMetrics{
 		messages: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "peermesh_rest_relay_cache_messages",
@@ -31,10 +36,13 @@ func newCacheMetrics(reg prometheus.Registerer) *cacheMetrics {
 			Help: "Messages dropped from the REST relay cache because a topic's backlog was full or the topic was not cached.",
 		}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.messages, m.dropped)
+	r := actorkit.Registrar{Reg: reg}
+	m.messages = actorkit.Add(&r, m.messages)
+	m.dropped = actorkit.Add(&r, m.dropped)
+	if err := r.Err(); err != nil {
+		return m, fmt.Errorf("REST relay cache metrics: %w", err)
 	}
-	return m
+	return m, nil
 }
 
 // cache is the relay cache actor. Its state is touched only by Receive.
@@ -45,12 +53,14 @@ type cache struct {
 }
 
 // CacheProps builds the relay cache actor. Its metrics are registered on reg
-// (nil registers none); build it once per registry.
-func CacheProps(cfg Config, reg prometheus.Registerer, opts ...actor.PropsOption) *actor.Props {
-	m := newCacheMetrics(reg)
+// (nil registers none). The Props are always usable: an error only says that
+// the metrics clashed with others on reg and are not exported (log it; a
+// metric must not keep the cache from working).
+func CacheProps(cfg Config, reg prometheus.Registerer, opts ...actor.PropsOption) (*actor.Props, error) {
+	m, err := newCacheMetrics(reg)
 	return actorkit.Props(func() actor.Actor {
 		return &cache{cfg: cfg, m: m, backlog: map[string]*backlog{}}
-	}, opts...)
+	}, opts...), err
 }
 
 // Receive implements actor.Actor.

@@ -21,7 +21,11 @@ func TestCacheKeepsNewestAndCountsDrops(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.CacheCapacity = 2
 		cfg.MaxCachedTopics = 1
-		c := sys.Root.Spawn(CacheProps(cfg, reg))
+		props, err := CacheProps(cfg, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := sys.Root.Spawn(props)
 		p := actortest.NewProbe(t, sys)
 
 		p.Request(c, &apiv1.DrainCache{Topic: "/t"})
@@ -79,7 +83,11 @@ func (f *fakeSubs) Unsubscribe(_ context.Context, topic string, _ *actor.PID) er
 
 func TestActorRelaySubscribesTheCache(t *testing.T) {
 	sys := actortest.NewSystem(t)
-	c := sys.Root.Spawn(CacheProps(DefaultConfig(), prometheus.NewRegistry()))
+	props, err := CacheProps(DefaultConfig(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sys.Root.Spawn(props)
 	subs := &fakeSubs{subs: map[string]*actor.PID{}}
 	r := &ActorRelay{Root: sys.Root, Cache: c, Node: subs}
 	ctx := context.Background()
