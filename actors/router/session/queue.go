@@ -109,7 +109,8 @@ func (q *Queue) Len() int {
 	return n
 }
 
-// Empty reports whether no live item is queued.
+// Empty reports whether nothing is queued (a cancelled placeholder still
+// counts: the next PopBatch discards it).
 func (q *Queue) Empty() bool { return q.bytes == 0 }
 
 // Has reports whether a live message with id is queued.
@@ -152,6 +153,9 @@ func (q *Queue) push(l int, it *item) Drops {
 				break
 			}
 		}
+		if q.bytes+it.cost <= q.limit {
+			break // the placeholders just dropped made room
+		}
 		if victim < 0 {
 			d[l]++
 			return d
@@ -167,11 +171,11 @@ func (q *Queue) push(l int, it *item) Drops {
 	return d
 }
 
-// dropCancelledHead discards cancelled items at the head of lane v (their
-// bytes were already released by Cancel).
+// dropCancelledHead discards cancelled items at the head of lane v,
+// releasing the ItemOverhead Cancel left charged.
 func (q *Queue) dropCancelledHead(v int) {
 	for !q.lanes[v].empty() && q.lanes[v].peek().cancelled {
-		q.lanes[v].pop()
+		q.remove(q.lanes[v].pop())
 	}
 }
 
@@ -183,14 +187,18 @@ func (q *Queue) remove(it *item) {
 }
 
 // Cancel removes the queued message with id (the peer sent IDONTWANT for
-// it). It reports whether one was queued.
+// it, or a copy). It reports whether one was queued. The message and its
+// bytes are released at once; the placeholder left in its lane stays
+// charged ItemOverhead until it is popped, so that a stalled writer with a
+// stream of push-then-cancel cannot grow the lanes past the byte limit.
 func (q *Queue) Cancel(id string) bool {
 	it, ok := q.byID[id]
 	if !ok {
 		return false
 	}
-	it.cancelled = true
-	q.remove(it)
+	delete(q.byID, id)
+	q.bytes -= it.cost - ItemOverhead
+	it.cost, it.msg, it.cancelled = ItemOverhead, nil, true
 	return true
 }
 
@@ -206,7 +214,7 @@ func (q *Queue) PopBatch(rpc *gossipsubv1.RPC, maxBytes int) int {
 		for !f.empty() {
 			it := f.peek()
 			if it.cancelled {
-				f.pop()
+				q.remove(f.pop())
 				continue
 			}
 			size := it.cost - ItemOverhead

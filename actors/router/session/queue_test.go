@@ -160,3 +160,32 @@ func TestQueuePopBatchRespectsFrameLimit(t *testing.T) {
 		t.Fatalf("oversized head: popped %d, want 1", n)
 	}
 }
+
+// A stalled writer and a peer that cancels every message it is sent (by
+// IDONTWANT or a copy) must not grow the queue past its byte limit: the
+// cancelled placeholders stay charged ItemOverhead and hold no message.
+func TestQueuePushThenCancelStaysBounded(t *testing.T) {
+	const limit = 4096
+	q := NewQueue(limit)
+	for i := range 10000 {
+		id := fmt.Sprint("m", i)
+		q.PushMessage(pubsubv1.Priority_PRIORITY_FORWARD, id, testMsg(i, 100))
+		q.Cancel(id)
+		if q.Bytes() > limit {
+			t.Fatalf("after %d push+cancel: %d bytes, limit %d", i+1, q.Bytes(), limit)
+		}
+	}
+	f := &q.lanes[lane(pubsubv1.Priority_PRIORITY_FORWARD)]
+	if n := len(f.items) - f.head; n > limit/ItemOverhead {
+		t.Fatalf("%d placeholders queued, want at most %d", n, limit/ItemOverhead)
+	}
+	for _, it := range f.items[f.head:] {
+		if it.msg != nil {
+			t.Fatal("a cancelled placeholder still holds its message")
+		}
+	}
+	q.PopBatch(&gossipsubv1.RPC{}, 1<<20)
+	if !q.Empty() || q.Bytes() != 0 || q.Len() != 0 {
+		t.Fatalf("after PopBatch: bytes=%d len=%d, want empty", q.Bytes(), q.Len())
+	}
+}
