@@ -225,7 +225,7 @@ func restServer(s config.Settings, node *peermesh.Node, log *slog.Logger) (*http
 		return nil, fmt.Errorf("spawn REST relay cache: %w", err)
 	}
 	relay := &rest.ActorRelay{Root: root, Cache: cache, Node: node}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), rc.RequestTimeout)
 	defer cancel()
 	for _, t := range s.PubsubTopics {
 		if err := relay.Subscribe(ctx, t); err != nil {
