@@ -94,7 +94,7 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate names the first invalid field.
+// Validate names every invalid field (the errors joined).
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {

@@ -20,7 +20,7 @@ type Config struct {
 	// MaxCachedTopics bounds the topics the cache holds; subscribing to
 	// more through REST fails with 400.
 	MaxCachedTopics int
-	// MaxTopicsPerRequest bounds the JSON arrays of subscription and peer
+	// MaxItemsPerRequest bounds the JSON arrays of subscription and peer
 	// requests.
 	MaxItemsPerRequest int
 	// WakuMessages says whether pubsub data is an encoded WakuMessage (the
@@ -41,7 +41,7 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate names the first invalid field.
+// Validate names every invalid field (the errors joined).
 func (c Config) Validate() error {
 	var errs []error
 	if c.MaxBodyBytes < 1 {
