@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/peermesh/peermesh/actors/dialer"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
@@ -352,7 +351,7 @@ func (a *nodeActor) addPeer(ctx actor.Context, addr string) {
 		return
 	}
 	req := &pmv1.ConnectToNodes{Nodes: []string{addr}, Source: dialerv1.DialSource_DIAL_SOURCE_API}
-	timeout := a.n.cfg.RequestTimeout + dialer.DefaultConfig().DialTimeout
+	timeout := a.n.cfg.RequestTimeout + a.n.dialerConfig().DialTimeout
 	ask(ctx, a.peermanager, req, timeout, func(nc *pmv1.NodesConnected, err error) {
 		switch {
 		case err != nil:

@@ -75,6 +75,10 @@ func (n *Node) peerManagerConfig() peermanager.Config {
 	return c
 }
 
+// dialerConfig is the dial pool's configuration; addPeer derives its answer
+// timeout from the same value.
+func (n *Node) dialerConfig() dialer.Config { return dialer.DefaultConfig() }
+
 func (n *Node) buildChildProps(self *actor.PID) *childProps {
 	log := n.log
 	mb := n.metrics.mailboxes
@@ -82,7 +86,7 @@ func (n *Node) buildChildProps(self *actor.PID) *childProps {
 	hbPID := child(self, "heartbeat")
 	st := storage.Props(n.storageCfg, storage.Deps{Backend: n.backend, Registerer: n.reg, Logger: log, Heartbeat: hbPID},
 		mb.Option("storage"))
-	dl := dialer.Props(dialer.DefaultConfig(), dialer.Deps{Dialer: dialer.NewLibp2pDialer(n.host), Registerer: n.reg, Logger: log},
+	dl := dialer.Props(n.dialerConfig(), dialer.Deps{Dialer: dialer.NewLibp2pDialer(n.host), Registerer: n.reg, Logger: log},
 		mb.Option("dialer"))
 	hostNet := peermanager.HostNetwork{Host: n.host}
 	pm := peermanager.Props(n.peerManagerConfig(), peermanager.Deps{
