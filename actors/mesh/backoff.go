@@ -69,11 +69,8 @@ func (t *Topic) UpdateBackoff(now time.Time, id peer.ID, d time.Duration) {
 }
 
 func (t *Topic) extendBackoff(id peer.ID, until time.Time) {
-	if cur := t.backoff.get(id); !until.After(cur) {
-		return
-	}
-	if t.backoff.set(id, until) {
-		t.stats.BackoffEvicted++
+	if until.After(t.backoff.get(id)) {
+		t.setBackoff(id, until)
 	}
 }
 
