@@ -2,7 +2,6 @@ package mesh
 
 import (
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/peermesh/peermesh/actors/router/session"
+	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
@@ -20,7 +20,7 @@ import (
 )
 
 // actorBenchSink stands in for a session: it counts what it is sent.
-type actorBenchSink struct{ n *atomic.Int64 }
+type actorBenchSink struct{ n *actortest.Counter }
 
 func (s actorBenchSink) Receive(c actor.Context) {
 	if _, ok := c.Message().(*pubsubv1.SendToPeer); ok {
@@ -32,9 +32,10 @@ func (s actorBenchSink) Receive(c actor.Context) {
 // and reports forwarded to a channel.
 type actorBenchParent struct {
 	peers   int
-	sent    *atomic.Int64
+	sent    *actortest.Counter
 	topic   *actor.Props
 	reports chan *pubsubv1.TopicReport
+	spawned chan struct{} // closed once the topic actor exists
 }
 
 func (p *actorBenchParent) Receive(c actor.Context) {
@@ -44,6 +45,7 @@ func (p *actorBenchParent) Receive(c actor.Context) {
 			_, _ = c.SpawnNamed(actorkit.Props(func() actor.Actor { return actorBenchSink{p.sent} }), "peer/"+actorBenchPeer(i).String())
 		}
 		_, _ = c.SpawnNamed(p.topic, "topic/bench")
+		close(p.spawned)
 	case *pubsubv1.TopicReport:
 		select {
 		case p.reports <- m:
@@ -54,26 +56,22 @@ func (p *actorBenchParent) Receive(c actor.Context) {
 
 func actorBenchPeer(i int) peer.ID { return peer.ID([]byte{0, 4, 'b', byte(i)}) }
 
-func benchTopicActor(b *testing.B, peers int, cfg Config) (*actor.ActorSystem, *actor.PID, *atomic.Int64, chan *pubsubv1.TopicReport) {
+func benchTopicActor(b *testing.B, peers int, cfg Config) (*actor.ActorSystem, *actor.PID, *actortest.Counter, chan *pubsubv1.TopicReport) {
 	sys := actor.NewActorSystemWithConfig(actor.Configure(actor.WithLoggerFactory(
 		func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) })))
 	b.Cleanup(sys.Shutdown)
-	sent := &atomic.Int64{}
+	sent := &actortest.Counter{}
+	spawned := make(chan struct{})
 	reports := make(chan *pubsubv1.TopicReport, 1)
 	props := Props(cfg, Deps{Topic: "bench"})
 	parent := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
-		return &actorBenchParent{peers: peers, sent: sent, topic: props, reports: reports}
+		return &actorBenchParent{peers: peers, sent: sent, topic: props, reports: reports, spawned: spawned}
 	}))
 	topic := session.TopicPID(parent, "bench")
-	for deadline := time.Now().Add(5 * time.Second); ; { // until the parent has spawned the topic actor
-		_, err := sys.Root.RequestFuture(topic, &pubsubv1.GetMesh{}, time.Second).Result()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal(err)
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-spawned:
+	case <-time.After(5 * time.Second):
+		b.Fatal("the bench parent did not spawn the topic actor")
 	}
 	sub := true
 	for i := range peers {
@@ -108,9 +106,8 @@ func BenchmarkTopicActorForward(b *testing.B) {
 	// The last message is forwarded once its SendToPeers arrived: wait for the
 	// mesh size (D-1 = 5 peers besides the sender) per message.
 	want := base + int64(i)*int64(cfg.D-1)
-	deadline := time.Now().Add(30 * time.Second)
-	for sent.Load() < want && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	if !sent.WaitFor(want, 30*time.Second) {
+		b.Fatalf("%d of %d forwards reached their sessions", sent.Load()-base, want-base)
 	}
 	b.ReportMetric(float64(i)/time.Since(start).Seconds(), "msgs/s")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
@@ -23,9 +24,10 @@ import (
 // discardStream accepts every write (counting bytes and writes) and blocks
 // reads until closed.
 type discardStream struct {
-	bytes, writes atomic.Int64
-	once          sync.Once
-	closed        chan struct{}
+	bytes  actortest.Counter // a Counter, so the benchmark waits on it
+	writes atomic.Int64
+	once   sync.Once
+	closed chan struct{}
 }
 
 func (d *discardStream) Read([]byte) (int, error) { <-d.closed; return 0, context.Canceled }
@@ -75,11 +77,7 @@ func BenchmarkSessionSend(b *testing.B) {
 	dropped := func() int64 { return int64(testutil.ToFloat64(m.queueDrops.WithLabelValues("forward"))) }
 	// drained waits until every message sent so far was written (or, if the
 	// queue ever overflowed, until the deadline; dropped/op then shows it).
-	drained := func(n int) {
-		for deadline := time.Now().Add(10 * time.Second); st.bytes.Load()/size < int64(n) && time.Now().Before(deadline); {
-			time.Sleep(20 * time.Microsecond)
-		}
-	}
+	drained := func(n int) { st.bytes.WaitFor(int64(n)*size, 10*time.Second) }
 	i := 0
 	b.ReportAllocs()
 	start := time.Now()
