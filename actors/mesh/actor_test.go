@@ -79,7 +79,6 @@ func newTopicHarness(t *testing.T, cfg Config, npeers int) *topicHarness {
 // newTopicHarnessWith is newTopicHarness with deps adjusted by with (if set).
 func newTopicHarnessWith(t *testing.T, cfg Config, npeers int, with func(*Deps)) *topicHarness {
 	t.Helper()
-	t.Cleanup(func() { time.Sleep(2 * time.Second) }) // after shutdown: let protoactor's dead-letter throttle timer fire in virtual time
 	sys := actortest.NewSystem(t)
 	h := &topicHarness{sys: sys, router: actortest.NewProbe(t, sys), peers: map[peer.ID]*actortest.Probe{}, t0: time.Now()}
 	fwd := map[peer.ID]*actor.PID{}

@@ -33,10 +33,11 @@ type simPair struct {
 
 func newSimPair(t *testing.T, cfg router.Config) *simPair {
 	t.Helper()
-	t.Cleanup(func() { time.Sleep(2 * time.Second) }) // after shutdown: let protoactor's dead-letter throttle fire (virtual time)
+	// The network closes before the actor system is waited out at cleanup
+	// (cleanups run last first): its disconnect events reach stopped actors.
+	sys := actortest.NewSystem(t)
 	mn := mocknet.New()
 	t.Cleanup(func() { _ = mn.Close() })
-	sys := actortest.NewSystem(t)
 	p := &simPair{sys: sys, probe: actortest.NewProbe(t, sys), net: mn}
 	for i := range 2 {
 		h, err := mn.GenPeer()
@@ -237,14 +238,15 @@ func TestRouterValidators(t *testing.T) {
 
 func TestRouterRegistersWithHeartbeat(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		t.Cleanup(func() { time.Sleep(2 * time.Second) })
+		// The network closes before the actor system is waited out at cleanup
+		// (cleanups run last first): its disconnect events reach stopped actors.
+		sys := actortest.NewSystem(t)
 		mn := mocknet.New()
 		t.Cleanup(func() { _ = mn.Close() })
 		h, err := mn.GenPeer()
 		if err != nil {
 			t.Fatal(err)
 		}
-		sys := actortest.NewSystem(t)
 		hb := actortest.NewProbe(t, sys)
 		pid := sys.Root.Spawn(router.Props(router.DefaultConfig(wire.ProfileWaku),
 			router.Deps{Host: h, Registerer: prometheus.NewRegistry(), Heartbeat: hb.PID()}))

@@ -32,7 +32,9 @@ func TestDirectPeerRedial(t *testing.T) {
 	// setup returns a connect function (the router's host to the direct
 	// peer), the dial-pool probe, a heartbeat, the metrics and the direct peer.
 	setup := func(t *testing.T, withDialer bool) (func() error, *actortest.Probe, func(), *prometheus.Registry, peer.AddrInfo) {
-		t.Cleanup(func() { time.Sleep(2 * time.Second) }) // let protoactor's dead-letter throttle fire (virtual time)
+		// The network closes before the actor system is waited out at cleanup
+		// (cleanups run last first): its disconnect events reach stopped actors.
+		sys := actortest.NewSystem(t)
 		mn := mocknet.New()
 		t.Cleanup(func() { _ = mn.Close() })
 		h, err := mn.GenPeer()
@@ -49,7 +51,6 @@ func TestDirectPeerRedial(t *testing.T) {
 		direct := peer.AddrInfo{ID: d.ID(), Addrs: d.Addrs()}
 		cfg := router.DefaultConfig(wire.ProfileWaku)
 		cfg.DirectPeers, cfg.DirectConnectTicks = []peer.AddrInfo{direct}, 3
-		sys := actortest.NewSystem(t)
 		pool := actortest.NewProbe(t, sys)
 		reg := prometheus.NewRegistry()
 		deps := router.Deps{Host: h, Registerer: reg}
@@ -134,11 +135,12 @@ func (s *syncBuffer) String() string {
 // the penalty, logs a warning, and still sends it what it publishes.
 func TestDirectPeerGraftWarns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		t.Cleanup(func() { time.Sleep(2 * time.Second) })
+		// The network closes before the actor system is waited out at cleanup
+		// (cleanups run last first): its disconnect events reach stopped actors.
+		sys := actortest.NewSystem(t)
 		mn := mocknet.New()
 		t.Cleanup(func() { _ = mn.Close() })
 		var hosts [2]peer.ID
-		sys := actortest.NewSystem(t)
 		probe := actortest.NewProbe(t, sys)
 		logs := &syncBuffer{}
 		regs := [2]*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
