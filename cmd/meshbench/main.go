@@ -130,22 +130,49 @@ func (n *network) MeshSizes(_ context.Context, topic string) ([]int, error) {
 
 // Drops sums every outbound queue drop the sessions counted.
 func (n *network) Drops() int64 {
+	v, ok := n.sum("libp2p_pubsub_queue_drops_total")
+	if !ok {
+		return -1
+	}
+	return int64(v)
+}
+
+// queueMessageGauges are the gauges that count messages waiting to be
+// handled: session mailboxes and any actor mailbox peermesh meters. New
+// queues are added here as they get a gauge.
+var queueMessageGauges = []string{"libp2p_pubsub_session_mailbox_backlog", "peermesh_actor_mailbox_depth"}
+
+// QueueDepth sums the outbound queue bytes and mailbox backlogs of every
+// node, for the harness's queue-depth-over-time samples.
+func (n *network) QueueDepth() meshbench.QueueDepth {
+	bytes, _ := n.sum("libp2p_pubsub_queue_bytes")
+	var msgs float64
+	for _, name := range queueMessageGauges {
+		v, _ := n.sum(name)
+		msgs += v
+	}
+	return meshbench.QueueDepth{Bytes: int64(bytes), Messages: int64(msgs)}
+}
+
+// sum adds up every series of the named counter or gauge over all nodes'
+// registries; ok is false when a registry cannot be gathered.
+func (n *network) sum(name string) (float64, bool) {
 	var total float64
 	for _, reg := range n.regs {
 		mfs, err := reg.Gather()
 		if err != nil {
-			return -1
+			return 0, false
 		}
 		for _, mf := range mfs {
-			if mf.GetName() != "libp2p_pubsub_queue_drops_total" {
+			if mf.GetName() != name {
 				continue
 			}
 			for _, m := range mf.GetMetric() {
-				total += m.GetCounter().GetValue()
+				total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 	}
-	return int64(total)
+	return total, true
 }
 
 func (n *network) Close() error {

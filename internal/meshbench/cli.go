@@ -17,6 +17,7 @@ import (
 // parses args, runs M1 for the chosen variants against impl and prints the
 // table (or JSON). It returns the process exit code.
 func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
+	RunContenderIfChild()
 	fs := flag.NewFlagSet("meshbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := DefaultParams(false)
@@ -38,7 +39,12 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 	topics := fs.Int("topics", 200, "m2: number of topics")
 	perNode := fs.Int("topics-per-node", 50, "m2: topics each node joins")
 	m2Rate := fs.Int("m2-rate", 100, "m2: publish rate under load, msg/s over all topics")
+	contend := fs.Int("contend", 0, "start a separate CPU-burner process with this many busy threads for the whole run (M1-contended; 0: none)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *contend < 0 || *contend > MaxContend {
+		fmt.Fprintf(stderr, "invalid -contend %d: want 0..%d\n", *contend, MaxContend)
 		return 2
 	}
 	var lvl slog.Level
@@ -87,6 +93,15 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	burner, err := StartContender(*contend)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	defer burner.Stop()
+	if burner != nil {
+		log.Info("CPU burner started", "threads", burner.Threads, "pid", burner.Pid())
+	}
 	var rows []RateResult
 	var m2 []M2Result
 	for _, sign := range variants {
@@ -96,6 +111,7 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 		p.Impl.Profile = *profile
 		p.Log = log
 		p.HeapProfile = *memprofile
+		p.Contend = *contend
 		if *scenario == "m2" {
 			mp := DefaultM2Params(sign)
 			mp.Params, mp.Topics, mp.PerNode, mp.Rate = p, *topics, *perNode, *m2Rate

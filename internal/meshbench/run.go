@@ -50,6 +50,31 @@ type Network interface {
 	Close() error
 }
 
+// QueueDepther is implemented by networks that can tell how much work waits
+// in their queues. The harness samples it through the load and the drain, so
+// a latency figure comes with the backlog that explains it.
+type QueueDepther interface {
+	QueueDepth() QueueDepth
+}
+
+// QueueDepth is one sample of the work waiting in a network's queues.
+type QueueDepth struct {
+	// Bytes held in outbound queues (all nodes).
+	Bytes int64 `json:"bytes"`
+	// Messages waiting in actor mailboxes and inbound backlogs (all nodes).
+	Messages int64 `json:"messages"`
+}
+
+// QueueSample is a QueueDepth at a time since the load started.
+type QueueSample struct {
+	AtMs float64 `json:"at_ms"`
+	QueueDepth
+}
+
+// queueSampleEvery is the queue-depth sampling period: fine enough to see a
+// backlog build within a 10 s load, coarse enough to cost nothing.
+const queueSampleEvery = 250 * time.Millisecond
+
 // Params are the M1 knobs; DefaultParams follows BENCHMARKS.md.
 type Params struct {
 	N           int
@@ -67,6 +92,9 @@ type Params struct {
 	// that receives a heap profile taken with the heap sample, half way
 	// through the load: what the heap figure is made of.
 	HeapProfile string
+	// Contend is recorded in every row: the busy threads of the CPU burner
+	// the caller started for the run (Main's -contend).
+	Contend int
 }
 
 // DefaultParams returns M1 as specified for one variant.
@@ -97,6 +125,17 @@ type RateResult struct {
 	Duplicates           int64   `json:"duplicates"`
 	Drops                int64   `json:"drops"`
 	WarmupSeconds        float64 `json:"warmup_s"`
+	// Contend is the number of busy threads of the CPU-burner process that
+	// ran beside the network (0: none).
+	Contend int `json:"contend"`
+	// LoadAvg1 is the 1-minute load average at the end of the measured
+	// window (-1 where the system does not tell).
+	LoadAvg1 float64 `json:"load_avg_1m"`
+	// MaxQueueBytes and MaxQueueMessages are the largest queue-depth samples
+	// of the window; -1 when the implementation does not report them.
+	MaxQueueBytes    int64         `json:"max_queue_bytes"`
+	MaxQueueMessages int64         `json:"max_queue_messages"`
+	QueueDepth       []QueueSample `json:"queue_depth,omitempty"`
 }
 
 // Sustained reports whether the row meets M1's sustained-rate criterion.
@@ -209,12 +248,14 @@ type pick func(rng *rand.Rand) (node int, topic string, want []bool)
 func (e *env) measureLoad(ctx context.Context, p Params, rate int, rec *Recorder, choose pick) RateResult {
 	waitMeters()
 	cpu0, bytes0, drops0 := cpuTime(), e.bw.GetBandwidthTotals().TotalOut, e.net.Drops()
+	sampler := startQueueSampler(e.net, p.Duration+p.Drain)
 	heap := load(ctx, e.net, p, rate, rec, choose)
 	deadline := time.Now().Add(p.Drain)
 	for time.Now().Before(deadline) && !rec.Complete() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cpu1 := cpuTime()
+	samples := sampler.stop()
 	waitMeters()
 	bytes1, drops1 := e.bw.GetBandwidthTotals().TotalOut, e.net.Drops()
 
@@ -224,6 +265,16 @@ func (e *env) measureLoad(ctx context.Context, p Params, rate int, rec *Recorder
 		P50ms: ms(s.P50), P99ms: ms(s.P99), MaxMs: ms(s.Max),
 		HeapMiBPerNode: float64(heap) / float64(p.N) / (1 << 20),
 		Duplicates:     s.Duplicates, Drops: -1,
+		Contend: p.Contend, LoadAvg1: LoadAverage(),
+		MaxQueueBytes: -1, MaxQueueMessages: -1,
+	}
+	if samples != nil {
+		row.QueueDepth = samples
+		row.MaxQueueBytes, row.MaxQueueMessages = 0, 0
+		for _, q := range samples {
+			row.MaxQueueBytes = max(row.MaxQueueBytes, q.Bytes)
+			row.MaxQueueMessages = max(row.MaxQueueMessages, q.Messages)
+		}
 	}
 	if drops0 >= 0 && drops1 >= 0 {
 		row.Drops = drops1 - drops0
@@ -294,6 +345,52 @@ func load(ctx context.Context, net Network, p Params, rate int, rec *Recorder, c
 		p.Log.Warn("publish errors", "count", publishErrs)
 	}
 	return heap
+}
+
+// queueSampler samples a QueueDepther until stopped or until its bound.
+type queueSampler struct {
+	done    chan struct{}
+	result  chan []QueueSample
+	enabled bool
+}
+
+// startQueueSampler samples net every queueSampleEvery for at most bound
+// (plus a second of slack); nets that are not QueueDepthers get a no-op.
+func startQueueSampler(net Network, bound time.Duration) *queueSampler {
+	q := &queueSampler{done: make(chan struct{}), result: make(chan []QueueSample, 1)}
+	d, ok := net.(QueueDepther)
+	if !ok {
+		return q
+	}
+	q.enabled = true
+	go func() {
+		start := time.Now()
+		limit := int((bound+time.Second)/queueSampleEvery) + 1
+		out := make([]QueueSample, 0, limit)
+		t := time.NewTicker(queueSampleEvery)
+		defer t.Stop()
+		for len(out) < limit {
+			out = append(out, QueueSample{AtMs: ms(time.Since(start)), QueueDepth: d.QueueDepth()})
+			select {
+			case <-q.done:
+				q.result <- out
+				return
+			case <-t.C:
+			}
+		}
+		<-q.done
+		q.result <- out
+	}()
+	return q
+}
+
+// stop ends sampling and returns the samples (nil when not sampled).
+func (q *queueSampler) stop() []QueueSample {
+	close(q.done)
+	if !q.enabled {
+		return nil
+	}
+	return <-q.result
 }
 
 // writeHeapProfile writes the heap profile to name; a failure is logged, not
