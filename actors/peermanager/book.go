@@ -39,8 +39,12 @@ type entry struct {
 	disconnectTime int64
 	connectedAt    int64
 	// tie is a hash of the id: the cheap last tie-break of candidate order.
-	tie   uint64
-	addrs [][]byte
+	tie uint64
+	// relayDial is set while a connection of ours exists (or is being made)
+	// because the connectivity loop dialed the peer for relay: if identify
+	// then shows the peer does not speak relay, the connection is closed.
+	relayDial bool
+	addrs     [][]byte
 
 	id           peer.ID
 	protocols    []string
@@ -68,6 +72,17 @@ func (e *entry) isConnected() bool {
 func ProtocolMatcher(codec string) func(proto string) bool {
 	return func(proto string) bool { return strings.HasPrefix(proto, codec) }
 }
+
+// protocolsKnown reports whether identify (or discovery, or storage) told
+// us the peer's protocols. Peer exchange and static nodes arrive without
+// them.
+func (e *entry) protocolsKnown() bool { return len(e.protocols) > 0 }
+
+// mayRelay reports whether the peer is a candidate for a relay connection:
+// known to speak relay, or not known at all (identify will tell once
+// connected). nwaku's connectivity loop dials every not-connected peer
+// outside backoff, whatever the protocol book says.
+func (e *entry) mayRelay() bool { return e.relay || !e.protocolsKnown() }
 
 func (e *entry) supports(match func(string) bool) bool {
 	return slices.ContainsFunc(e.protocols, match)

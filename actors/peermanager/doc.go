@@ -36,6 +36,14 @@
 //
 // # Deviations from the seed, and why
 //
+//   - Relay candidates are the peers known to speak relay or whose protocols
+//     are unknown (peer exchange and static nodes bring none); the seed
+//     dials every not-connected peer. A peer dialed for relay whose
+//     identify then lacks relay is disconnected (peermesh_peermanager_
+//     pruned_total{reason="not_relay"}) and, its protocols now recorded,
+//     never dialed for relay again: a store-only peer would otherwise hold
+//     an outbound slot. (Issue 10: peers from peer exchange were never
+//     dialed because only peers known to speak relay were candidates.)
 //   - Failure counts and last-failure times are persisted, so backoff
 //     survives a restart; stored peers load with origin CACHE and
 //     connectedness reset.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -387,4 +388,40 @@ func TestIntegrationRestartFromBoltReachesTargetWithinTwoRounds(t *testing.T) {
 		st := n.status()
 		return st.OutRelayPeers == 10 && st.DialsInFlight == 0
 	})
+}
+
+// TestIntegrationPXPeersWithoutProtocolsAreDialed (issue 10, item 1): peer
+// exchange brings peers as an id and addresses only. Three relay hosts and
+// one host that does not speak relay, added that way, are all dialed;
+// identify keeps the three and closes the fourth, which is never dialed for
+// relay again.
+func TestIntegrationPXPeersWithoutProtocolsAreDialed(t *testing.T) {
+	n := startLiveNode(t, liveConfig())
+	var relayHosts []host.Host
+	for range 3 {
+		relayHosts = append(relayHosts, newHost(t, true))
+	}
+	plain := newHost(t, false)
+	for _, h := range append(slices.Clone(relayHosts), plain) {
+		n.client.Request(n.pm, &pmv1.AddPeer{Peer: &pmv1.PeerInfo{PeerId: []byte(h.ID()), Addresses: [][]byte{h.Addrs()[0].Bytes()}},
+			Origin: peerv1.Origin_ORIGIN_PX})
+		if a := actortest.ExpectWithin[*pmv1.PeerAdded](n.client, waitTimeout); a.Error != "" {
+			t.Fatal(a.Error)
+		}
+	}
+	n.tick(time.Now())
+	waitFor(t, "3 outbound relay peers and the plain host identified and closed", func() bool {
+		st := n.status()
+		return st.OutRelayPeers == 3 && st.DialsInFlight == 0 && st.Connected == 3 &&
+			len(n.peers()[plain.ID()].GetProtocols()) > 0
+	})
+	for range 3 {
+		n.tick(time.Now().Add(time.Hour))
+	}
+	if st := n.status(); st.DialsInFlight != 0 || n.h.Network().Connectedness(plain.ID()) == network.Connected {
+		t.Fatalf("status %v: the host without relay was dialed again", st)
+	}
+	if v := testutil.ToFloat64(mustVec(n.reg, "peermesh_peermanager_pruned_total", "not_relay")); v != 1 {
+		t.Fatalf("not_relay disconnects %v, want 1", v)
+	}
 }

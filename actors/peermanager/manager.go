@@ -525,6 +525,7 @@ func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Eff
 			eff.count(MetricDialsDeferred, "offline")
 			eff.log(slog.LevelDebug, "dial failed while offline; not counted", "peer", id, "reason", dc.GetReason())
 		default:
+			e.relayDial = false
 			e.failedAttempts++
 			e.lastFailure = now.UnixNano()
 			e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT
@@ -686,6 +687,7 @@ func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) E
 	}
 	delete(m.conn, id)
 	m.setIP(e, "")
+	e.relayDial = false
 	e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT
 	e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
 	e.disconnectTime = now.UnixNano()
@@ -741,6 +743,16 @@ func (m *Manager) OnIdentifyCompleted(ev *pmv1.IdentifyCompleted, now time.Time)
 		m.setIP(e, cmp.Or(ev.GetRemoteIp(), e.remoteIP))
 	}
 	eff.put(e.toRecord())
+	if e.isConnected() && e.relayDial && !e.relay && !m.protected(id) {
+		// Dialed for relay without knowing its protocols (peer exchange):
+		// it does not speak relay. Its protocols are recorded above, so
+		// the connectivity loop will not dial it for relay again.
+		e.relayDial = false
+		if _, c := m.closing[id]; !c {
+			m.disconnect(e, "not_relay", now, &eff)
+		}
+		return eff
+	}
 	if e.isConnected() {
 		m.pruneConnsByIP(e.remoteIP, now, &eff)
 		if e.relay && e.direction == peerv1.Direction_DIRECTION_INBOUND {
@@ -990,8 +1002,11 @@ func staticRank(e *entry) int {
 // excess inbound relay peers; dial ReconnectPeers peers whose wait is over;
 // then, while outbound relay peers (plus connect dials in flight) are below
 // the target, ask the pool for min(candidates, gap, MaxParallelDials) dials,
-// best candidates first. Candidates are not connected, support relay, have
-// an address, are outside backoff, not being dialed, not waiting for a
+// best candidates first. Candidates are not connected, support relay or
+// have protocols nobody told us yet (peer exchange, static nodes: identify
+// tells once connected, and a peer dialed this way that does not speak
+// relay is disconnected then and not dialed for relay again), have an
+// address, are outside backoff, not being dialed, not waiting for a
 // ReconnectPeers backoff, not disconnected by a limit within PrunedBackoff
 // and not at an IP whose connected peers already reach the colocation limit.
 func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
@@ -1022,9 +1037,17 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 		}
 	}
 	_, out := m.relayCounts()
+	// Dials in flight and outbound connections whose identify has not told
+	// yet whether they speak relay count toward the target, so the round
+	// does not overshoot while they settle.
 	inflight := 0
 	for k := range m.dialing {
-		if e := m.peers[k.peer]; k.protocol == "" && e != nil && e.relay {
+		if e := m.peers[k.peer]; k.protocol == "" && e != nil && e.mayRelay() {
+			inflight++
+		}
+	}
+	for _, e := range m.conn {
+		if e.relayDial && !e.protocolsKnown() && e.direction == peerv1.Direction_DIRECTION_OUTBOUND {
 			inflight++
 		}
 	}
@@ -1037,6 +1060,8 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 		source := dialerv1.DialSource_DIAL_SOURCE_RELAY
 		if e.origin == peerv1.Origin_ORIGIN_STATIC {
 			source = dialerv1.DialSource_DIAL_SOURCE_STATIC
+		} else {
+			e.relayDial = true
 		}
 		m.startDial(dialKey{peer: e.id}, source, 0, waiter{}, &eff)
 	}
@@ -1053,7 +1078,7 @@ func (m *Manager) bestCandidates(k int, now time.Time) []*entry {
 	best := make([]*entry, 0, k+1)
 	saturated := m.saturatedIPs()
 	for _, e := range m.list {
-		if !e.relay || e.isConnected() || len(e.addrs) == 0 || !m.canBeConnected(e, now) || m.isDialing(e.id) {
+		if !e.mayRelay() || e.isConnected() || len(e.addrs) == 0 || !m.canBeConnected(e, now) || m.isDialing(e.id) {
 			continue
 		}
 		if e.prunedAt != 0 && now.Before(time.Unix(0, e.prunedAt).Add(m.cfg.PrunedBackoff)) {

@@ -240,10 +240,14 @@ func TestConnectToRelayPeers(t *testing.T) {
 			connect(m, 101, in, "", now)
 			setPeer(m, 1, relay)
 		}, nil, []int{1}, false},
-		{"non-relay peers are not candidates", func(m *Manager) {
+		{"peers known not to speak relay are not candidates", func(m *Manager) {
 			setPeer(m, 1, protos("/vac/waku/store/2.0.0"))
 			setPeer(m, 2, relay)
 		}, nil, []int{2}, false},
+		{"peers whose protocols are unknown (peer exchange) are candidates", func(m *Manager) {
+			setPeer(m, 1, origin(peerv1.Origin_ORIGIN_PX))
+			setPeer(m, 2, relay)
+		}, nil, []int{1, 2}, false},
 		{"peers inside backoff are skipped", func(m *Manager) {
 			setPeer(m, 1, relay, failed(1, time.Minute, now))
 			setPeer(m, 2, relay, failed(1, 3*time.Minute, now))
@@ -1064,5 +1068,73 @@ func TestInternerIsBounded(t *testing.T) {
 	}
 	if got := m.peers[pid(1)].protocols; !slices.Equal(got, []string{"/a/1", "/b/1", "/c/1"}) {
 		t.Fatalf("protocols %v: a string beyond the bound must still be kept, unshared", got)
+	}
+}
+
+// TestPXPeersAreDialedAndIdentifyDecides (issue 10, item 1): peers that peer
+// exchange brings come without protocols. Every one of them is dialed
+// within ⌈20/10⌉ rounds; one that identify shows to speak relay is kept, one
+// that does not is disconnected, its protocols recorded, and never dialed
+// for relay again.
+func TestPXPeersAreDialedAndIdentifyDecides(t *testing.T) {
+	now := at(time.Hour)
+	c := testConfig()
+	c.PeerStoreCapacity = 200
+	m := newTestManager(t, c)
+	var eff Effects
+	for i := 1; i <= 20; i++ {
+		eff = m.AddPeer(0, &pmv1.AddPeer{Peer: &pmv1.PeerInfo{PeerId: []byte(pid(i)), Addresses: [][]byte{addr(i)}},
+			Origin: peerv1.Origin_ORIGIN_PX}, now)
+		if len(eff.Puts) != 1 {
+			t.Fatalf("px peer %d not added: %v", i, eff.Logs)
+		}
+	}
+	first := dialedPeers(m.ConnectToRelayPeers(now))
+	if len(first) != 10 {
+		t.Fatalf("first round dialed %d px peers, want 10 (the target and MaxParallelDials)", len(first))
+	}
+	// Every dial fails but the first two: the next round (after the
+	// backoff) dials the ten others, so all 20 were tried in 2 rounds.
+	for k, id := range first {
+		outcome := dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT
+		if k < 2 {
+			outcome = dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED
+			m.OnPeerConnected(&pmv1.PeerConnected{PeerId: []byte(id), Direction: out}, now)
+		}
+		m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(id), Outcome: outcome}, now)
+	}
+	relayPeer, storePeer := first[0], first[1]
+	m.OnIdentifyCompleted(&pmv1.IdentifyCompleted{PeerId: []byte(relayPeer), Protocols: []string{WakuRelayCodec}}, now)
+	eff = m.OnIdentifyCompleted(&pmv1.IdentifyCompleted{PeerId: []byte(storePeer), Protocols: []string{"/vac/waku/store/2.0.0"}}, now)
+	if len(eff.Disconnects) != 1 || eff.Disconnects[0].Peer != storePeer || eff.Disconnects[0].Reason != "not_relay" {
+		t.Fatalf("identify without relay: disconnects %v, want the store-only peer for not_relay", eff.Disconnects)
+	}
+	if len(eff.Puts) != 1 || !slices.Equal(eff.Puts[0].Protocols, []string{"/vac/waku/store/2.0.0"}) {
+		t.Fatalf("protocols not recorded: %v", eff.Puts)
+	}
+	m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(storePeer)}, now)
+	second := dialedPeers(m.ConnectToRelayPeers(now.Add(time.Second)))
+	if len(second) != 9 {
+		t.Fatalf("second round dialed %d, want the 10 untried peers but one (the kept relay peer counts)", len(second))
+	}
+	tried := map[peer.ID]bool{}
+	for _, id := range append(first, second...) {
+		tried[id] = true
+	}
+	if len(tried) != 19 {
+		t.Fatalf("%d distinct px peers tried in two rounds, want 19 (+ 1 left for the gap)", len(tried))
+	}
+	if slices.Contains(second, storePeer) {
+		t.Fatal("a peer known not to speak relay was dialed for relay again")
+	}
+	// Much later, everything outside backoff: still never the store peer.
+	for _, id := range second {
+		m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(id), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT}, now)
+	}
+	if later := dialedPeers(m.ConnectToRelayPeers(now.Add(time.Hour))); slices.Contains(later, storePeer) || slices.Contains(later, relayPeer) {
+		t.Fatalf("later round dialed %v", later)
+	}
+	if !m.peers[relayPeer].isConnected() {
+		t.Fatal("the relay px peer was not kept")
 	}
 }

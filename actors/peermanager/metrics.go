@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		storeSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "waku_peer_store_size",
 			Help: "Number of peers managed by the peer store."}),
 		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "peermesh_peermanager_pruned_total",
-			Help: "Peers disconnected or deleted by a limit, by reason (colocation, inbound_relay, max_connections, peer_store)."}, []string{"reason"}),
+			Help: "Peers disconnected or deleted by a limit, by reason (colocation, inbound_relay, max_connections, not_relay, peer_store)."}, []string{"reason"}),
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "peermesh_peermanager_dials_deferred_total",
 			Help: "Failed dials not counted against the peer, by reason (offline)."}, []string{"reason"}),
 		pendingDials: prometheus.NewGauge(prometheus.GaugeOpts{Name: "peermesh_peermanager_dials_pending",
