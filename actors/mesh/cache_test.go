@@ -58,9 +58,9 @@ func TestSeenCache(t *testing.T) {
 			t.Fatalf("a seen %v, b seen %v", tp.HasSeen("a"), tp.HasSeen("b"))
 		}
 	})
-	t.Run("full: oldest evicted early and counted", func(t *testing.T) {
+	t.Run("memory bound: oldest evicted early and counted", func(t *testing.T) {
 		cfg := testConfig()
-		cfg.MaxSeen = 2
+		cfg.MaxSeenBytes = 2 * (seenEntryBytes + 1) // two one-byte ids
 		tp := newTopic(t, cfg)
 		for _, id := range []MessageID{"a", "b", "c"} {
 			tp.Publish(t0, id, msg(1))
@@ -69,14 +69,43 @@ func TestSeenCache(t *testing.T) {
 			t.Fatalf("a %v c %v evicted %d", tp.HasSeen("a"), tp.HasSeen("c"), tp.Stats().SeenEvicted)
 		}
 	})
+	// Sized by time: 1,000 msg/s for the whole two-minute TTL (120,000
+	// ids, more than the old count cap of 100,000) are all remembered, so
+	// a copy of the first still counts as a duplicate just before its TTL
+	// (issue 11 item 15).
+	t.Run("holds every id of the TTL at 1,000 msg/s", func(t *testing.T) {
+		tp := newTopic(t, testConfig())
+		const rate, secs = 1000, 120
+		for s := range secs {
+			now := t0.Add(time.Duration(s) * time.Second)
+			for i := range rate {
+				tp.HandleMessage(now, pid(1), MessageID(fmt.Sprintf("%032d", s*rate+i)), msg(1))
+				tp.HandleValidated(now, MessageID(fmt.Sprintf("%032d", s*rate+i)), ValidationIgnore)
+			}
+			tp.Heartbeat(now)
+		}
+		tp.HandleMessage(t0.Add(secs*time.Second-time.Millisecond), pid(2), MessageID(fmt.Sprintf("%032d", 0)), msg(1))
+		if s := tp.Stats(); s.Duplicates != 1 || s.SeenEvicted != 0 || s.SeenEntries != rate*secs {
+			t.Fatalf("duplicates %d, evicted %d, entries %d; want 1, 0, %d", s.Duplicates, s.SeenEvicted, s.SeenEntries, rate*secs)
+		}
+		if b := tp.Stats().SeenBytes; b > tp.cfg.MaxSeenBytes || b < rate*secs*seenEntryBytes {
+			t.Fatalf("seen bytes %d, want within [%d, %d]", b, rate*secs*seenEntryBytes, tp.cfg.MaxSeenBytes)
+		}
+	})
 	t.Run("grows past its initial ring and expires everything", func(t *testing.T) {
 		tp := newTopic(t, testConfig())
 		for i := range 1000 {
 			tp.Publish(t0, MessageID(fmt.Sprint(i)), msg(1))
 		}
 		tp.Heartbeat(t0.Add(3 * time.Minute))
-		if tp.seen.len() != 0 || len(tp.seen.index) != 0 {
-			t.Fatalf("seen %d index %d", tp.seen.len(), len(tp.seen.index))
+		if tp.seen.len() != 0 || len(tp.seen.index) != 0 || tp.seen.bytes != 0 {
+			t.Fatalf("seen %d index %d bytes %d", tp.seen.len(), len(tp.seen.index), tp.seen.bytes)
+		}
+		for range 8 {
+			tp.Heartbeat(t0.Add(4 * time.Minute))
+		}
+		if len(tp.seen.ring) != 64 {
+			t.Fatalf("ring of %d slots after draining, want it shrunk back to 64", len(tp.seen.ring))
 		}
 	})
 }
@@ -184,7 +213,7 @@ func TestConfigValidate(t *testing.T) {
 		{"GossipFactor", func(c *Config) { c.GossipFactor = 1.5 }},
 		{"MaxRemoteBackoff", func(c *Config) { c.MaxRemoteBackoff = time.Second }},
 		{"PenaltyGraftBackoff", func(c *Config) { c.PenaltyGraftBackoff = -1 }},
-		{"MaxSeen", func(c *Config) { c.MaxSeen = 0 }},
+		{"MaxSeenBytes", func(c *Config) { c.MaxSeenBytes = 0 }},
 		{"MeshMessageDeliveriesWeight", func(c *Config) { c.Score.MeshMessageDeliveriesWeight = 1 }},
 		{"Publish", func(c *Config) { c.Thresholds.Publish = 1 }},
 	}
@@ -222,7 +251,7 @@ func TestProfiles(t *testing.T) {
 
 func TestSeenRingWrapsAndGrows(t *testing.T) {
 	var s seenCache
-	s.init(time.Minute, 200)
+	s.init(time.Minute, 1<<20)
 	var st Stats
 	// 64 entries a second apart fill the initial ring; expire the first 10
 	// so the head moves, then add 100 more: the ring wraps, then grows.

@@ -111,9 +111,14 @@ type Config struct {
 	// MaxBackoff bounds the backoff table; when full a new backoff replaces
 	// the one expiring soonest (counted in Stats.BackoffEvicted).
 	MaxBackoff int
-	// MaxSeen bounds the seen cache; when full the oldest entry is evicted
-	// early (Stats.SeenEvicted), which may let a very old duplicate through.
-	MaxSeen int
+	// MaxSeenBytes bounds the memory of the seen cache (ids plus about
+	// 180 B of bookkeeping each). The cache holds every id for SeenTTL
+	// however fast they come; only when this bound bites is the oldest
+	// entry evicted early (Stats.SeenEvicted,
+	// libp2p_gossipsub_topic_drops_total{reason="seen_evicted"}), which may
+	// let a late duplicate through. The default, 64 MiB, holds two minutes
+	// of about 2,800 msg/s of 32-byte ids.
+	MaxSeenBytes int
 	// MaxCachedMessages bounds the message cache; when full a new message is
 	// forwarded but not cached (Stats.CacheDropped), so it cannot be served by IWANT.
 	MaxCachedMessages int
@@ -162,7 +167,7 @@ func DefaultConfig(p Profile) Config {
 		ScoreDecayToZero:         0.01,
 		MaxPeers:                 1024,
 		MaxBackoff:               4096,
-		MaxSeen:                  100_000,
+		MaxSeenBytes:             64 << 20,
 		MaxCachedMessages:        20_000,
 		MaxPendingValidations:    1024,
 		MaxPromises:              10_000,
@@ -272,7 +277,7 @@ func (c Config) Validate() error {
 	}
 	pos("MaxPeers", c.MaxPeers)
 	pos("MaxBackoff", c.MaxBackoff)
-	pos("MaxSeen", c.MaxSeen)
+	pos("MaxSeenBytes", c.MaxSeenBytes)
 	pos("MaxCachedMessages", c.MaxCachedMessages)
 	pos("MaxPendingValidations", c.MaxPendingValidations)
 	pos("MaxPromises", c.MaxPromises)

@@ -87,9 +87,9 @@ func (t *Topic) PeerExchangeList(exclude peer.ID) []peer.ID {
 //   - while we back off from it (less 2·BackoffSlack of grace, for peers that
 //     graft at the exact instant they may): PRUNE, backoff renewed, penalty,
 //     and a second penalty if within GraftFloodThreshold of our PRUNE;
-//   - negative score: ignored without a PRUNE (the seed ignores peers below
-//     the publish threshold; we ignore every negative peer since the mesh
-//     would prune it at the next heartbeat anyway);
+//   - negative score: PRUNE without PX, and backoff (as go-libp2p-pubsub:
+//     silence would leave the peer with a one-sided mesh for minutes; the
+//     backoff keeps us from grafting it as soon as its score recovers);
 //   - topic not joined: ignored (the router may check this first; a GRAFT
 //     for a topic without a Topic never reaches here);
 //   - mesh below Dhi, or an outbound peer while outbound mesh peers are below
@@ -120,6 +120,8 @@ func (t *Topic) HandleGraft(now time.Time, from peer.ID) *Effects {
 		fx.Prunes = append(fx.Prunes, Prune{To: from, Backoff: t.cfg.PruneBackoff})
 		t.setBackoff(from, now.Add(t.cfg.PruneBackoff))
 	case ps.Score < 0:
+		fx.Prunes = append(fx.Prunes, Prune{To: from, Backoff: t.cfg.PruneBackoff})
+		t.UpdateBackoff(now, from, t.cfg.PruneBackoff)
 	case !t.joined:
 	case len(t.mesh) < t.cfg.Dhi || (ps.Outbound && t.outboundInMesh() < t.cfg.Dout):
 		t.grafted(now, ps)

@@ -57,9 +57,11 @@ func TestHandleGraft(t *testing.T) {
 			want: want{inMesh: true},
 		},
 		{
-			name:  "negative score: ignored, no PRUNE",
+			// go-libp2p-pubsub answers PRUNE too; silence left js-waku and
+			// go-waku with a one-sided mesh for minutes (issue 11 item 9).
+			name:  "negative score: PRUNE without PX, and backoff",
 			setup: func(tp *Topic) { tp.SetScore(pid(0), -0.5) },
-			want:  want{},
+			want:  want{pruned: true, pxLen: 0, backoff: time.Minute},
 		},
 		{
 			name:  "topic not joined: ignored",

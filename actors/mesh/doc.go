@@ -56,7 +56,7 @@
 //
 // # Bounds
 //
-// Every table has a limit in [Config] (MaxPeers, MaxBackoff, MaxSeen,
+// Every table has a limit in [Config] (MaxPeers, MaxBackoff, MaxSeenBytes,
 // MaxCachedMessages, MaxPendingValidations, MaxPromises,
 // IDontWantMaxPerHeartbeat, MaxIHaveLength, PrunePeers, MaxDuplicateSources)
 // and a counter in [Stats] for what it refused or evicted.

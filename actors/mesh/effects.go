@@ -208,6 +208,7 @@ type Stats struct {
 	OutboundMeshPeers                  int
 	CacheWindowSize                    int // ids advertised in the last IHAVE round
 	CachedMessages, SeenEntries        int
+	SeenBytes                          int // estimated memory of the seen cache (MaxSeenBytes)
 	BackoffEntries, Promises           int
 	PendingValidations                 int
 	// Health of the mesh after the last heartbeat: while joined exactly one
@@ -222,7 +223,7 @@ type Stats struct {
 	Duplicates             uint64
 	PeersRejected          uint64 // AddPeer refused: MaxPeers
 	BackoffEvicted         uint64 // MaxBackoff
-	SeenEvicted            uint64 // MaxSeen (early eviction)
+	SeenEvicted            uint64 // MaxSeenBytes (early eviction)
 	CacheDropped           uint64 // MaxCachedMessages
 	ValidationDropped      uint64 // MaxPendingValidations
 	PromisesDropped        uint64 // MaxPromises

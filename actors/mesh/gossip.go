@@ -83,6 +83,7 @@ func (t *Topic) GetGossipPeers() *Effects {
 
 func (t *Topic) getGossipPeers(fx *Effects) {
 	if !t.joined && len(t.fanout) == 0 {
+		t.stats.CacheWindowSize = 0
 		return
 	}
 	mids := t.mcache.window(t.idBuf[:0])

@@ -49,7 +49,7 @@ func checkInvariants(t *testing.T, tp *Topic, afterHeartbeat bool) {
 		t.Fatalf("mesh %d above Dhi after a heartbeat", inMesh)
 	}
 	c := tp.cfg
-	if len(tp.peers) > c.MaxPeers || tp.backoff.len() > c.MaxBackoff || tp.seen.len() > c.MaxSeen ||
+	if len(tp.peers) > c.MaxPeers || tp.backoff.len() > c.MaxBackoff || tp.seen.bytes > c.MaxSeenBytes ||
 		tp.mcache.len() > c.MaxCachedMessages || tp.seen.pending > c.MaxPendingValidations ||
 		tp.promises.len() > c.MaxPromises || tp.seen.pending < 0 {
 		t.Fatalf("a bound is exceeded: %+v", tp.Stats())
@@ -70,7 +70,7 @@ func FuzzTopic(f *testing.F) {
 func runOps(t *testing.T, ops []byte) {
 	{
 		cfg := testConfig()
-		cfg.MaxPeers, cfg.MaxBackoff, cfg.MaxSeen, cfg.MaxCachedMessages = 12, 6, 20, 10
+		cfg.MaxPeers, cfg.MaxBackoff, cfg.MaxSeenBytes, cfg.MaxCachedMessages = 12, 6, 20*(seenEntryBytes+8), 10
 		cfg.MaxPendingValidations, cfg.MaxPromises = 4, 8
 		tp := newTopic(t, cfg)
 		now := t0

@@ -69,19 +69,23 @@ func (t *Topic) cache(id MessageID, msg *gossipsubv1.Message) {
 // the message); after acceptance a mesh peer within the P3 window earns a
 // mesh delivery; after rejection the sender is penalised (P4) as well.
 // When MaxPendingValidations messages are pending the message is dropped
-// without being marked seen.
+// unvalidated but marked seen (as ignored) and its IWANT promise answered,
+// as go-libp2p-pubsub does at a full validation queue: the sender kept its
+// promise (we must not charge it P7 for our overload), and the copies that
+// follow are duplicates rather than more work for a full queue.
 func (t *Topic) HandleMessage(now time.Time, from peer.ID, id MessageID, msg *gossipsubv1.Message) *Effects {
 	fx := t.begin()
 	if e := t.seen.get(id); e != nil {
 		t.duplicate(now, e, from)
 		return fx
 	}
+	t.promises.fulfil(id)
 	if t.seen.pending >= t.cfg.MaxPendingValidations {
 		t.stats.ValidationDropped++
+		t.seen.add(now, seenEntry{id: id, state: seenIgnored, from: from, validated: now}, &t.stats)
 		return fx
 	}
 	t.seen.add(now, seenEntry{id: id, state: seenPending, from: from, msg: msg}, &t.stats)
-	t.promises.fulfil(id)
 	if len(msg.GetData()) >= t.cfg.IDontWantMinSize {
 		start := len(t.toBuf)
 		for _, ps := range t.mesh {

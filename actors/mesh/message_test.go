@@ -33,7 +33,7 @@ func TestHandleMessage(t *testing.T) {
 			size: 1024, wantValidate: true, wantIDontWant: []peer.ID{pid(1), pid(2)},
 		},
 		{name: "duplicate: counted, not validated again", setup: func(tp *Topic) { tp.HandleMessage(t0, pid(1), "m", msg(10)) }, size: 10, wantDups: 1},
-		{name: "pending validations full: dropped unseen", setup: func(tp *Topic) { tp.cfg.MaxPendingValidations = 0 }, size: 10, wantDropped: 1},
+		{name: "pending validations full: dropped, marked seen", setup: func(tp *Topic) { tp.cfg.MaxPendingValidations = 0 }, size: 10, wantDropped: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,10 +57,35 @@ func TestHandleMessage(t *testing.T) {
 			if s.Duplicates != tt.wantDups || s.ValidationDropped != tt.wantDropped {
 				t.Errorf("dups %d dropped %d, want %d %d", s.Duplicates, s.ValidationDropped, tt.wantDups, tt.wantDropped)
 			}
-			if tt.wantDropped > 0 && tp.HasSeen("m") {
-				t.Error("dropped message marked seen")
+			if tt.wantDropped > 0 && !tp.HasSeen("m") {
+				t.Error("message dropped at MaxPendingValidations not marked seen: its copies would each be dropped again")
 			}
 		})
+	}
+}
+
+// TestHandleMessageDroppedAtFullValidationKeepsPromise: a message we asked
+// for (IWANT) that arrives while MaxPendingValidations are pending is
+// dropped, but the promise is answered: the responder kept it, and
+// charging it P7 for our own overload would push honest peers negative
+// (issue 11 item 12). Its copies count as duplicates.
+func TestHandleMessageDroppedAtFullValidationKeepsPromise(t *testing.T) {
+	tp := joinedTopic(t, testConfig(), 3)
+	tp.HandleIHave(t0, pid(1), [][]byte{[]byte("m")}, 10)
+	if tp.promises.len() != 1 {
+		t.Fatalf("promises = %d, want 1", tp.promises.len())
+	}
+	tp.cfg.MaxPendingValidations = 0
+	if fx := tp.HandleMessage(t0, pid(1), "m", msg(10)); len(fx.Validations) != 0 {
+		t.Fatalf("validated at a full queue: %+v", fx.Validations)
+	}
+	fx := tp.Heartbeat(t0.Add(tp.cfg.IWantFollowupTime + time.Second))
+	if len(fx.Penalties) != 0 || tp.Stats().BrokenPromises != 0 {
+		t.Fatalf("promise charged after our own drop: penalties %+v", fx.Penalties)
+	}
+	tp.HandleMessage(t0, pid(2), "m", msg(10))
+	if s := tp.Stats(); s.Duplicates != 1 || s.ValidationDropped != 1 {
+		t.Fatalf("copy after the drop: duplicates %d, dropped %d; want 1, 1", s.Duplicates, s.ValidationDropped)
 	}
 }
 

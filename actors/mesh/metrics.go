@@ -12,9 +12,10 @@ import (
 // with the deltas of each topic's Stats. A nil *Metrics records nothing.
 type Metrics struct {
 	meshPeers, fanoutPeers, topicPeers *prometheus.GaugeVec
+	seenBytes                          *prometheus.GaugeVec
 	cacheWindow                        prometheus.Gauge
 	noPeers, lowPeers, healthy, underD prometheus.Gauge
-	aboveDhi                           prometheus.Counter
+	aboveDhi                           *prometheus.CounterVec
 	receivedIWants                     *prometheus.GaugeVec
 	broadcastIHave                     prometheus.Counter
 	drops                              *prometheus.CounterVec
@@ -36,13 +37,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		meshPeers:   gv("libp2p_gossipsub_peers_per_topic_mesh", "gossipsub peers per topic in mesh"),
 		fanoutPeers: gv("libp2p_gossipsub_peers_per_topic_fanout", "gossipsub peers per topic in fanout"),
 		topicPeers:  gv("libp2p_gossipsub_peers_per_topic_gossipsub", "gossipsub peers per topic in gossipsub"),
-		cacheWindow: g("libp2p_gossipsub_cache_window_size", "the number of messages in the cache window advertised last"),
+		seenBytes:   gv("libp2p_gossipsub_seen_cache_bytes", "estimated memory of the topic's seen cache (bounded by MaxSeenBytes)"),
+		// One gauge summed over topics (nim's is unlabelled): each topic adds
+		// the change of its own window, so topics do not overwrite each other.
+		cacheWindow: g("libp2p_gossipsub_cache_window_size", "the number of messages in the cache windows advertised last, summed over topics"),
 		noPeers:     g("libp2p_gossipsub_no_peers_topics", "number of topics in mesh with no peers"),
 		lowPeers:    g("libp2p_gossipsub_low_peers_topics", "number of topics in mesh with at least one but below dlow peers"),
 		healthy:     g("libp2p_gossipsub_healthy_peers_topics", "number of topics in mesh with at least dlow peers"),
 		underD:      g("libp2p_gossipsub_under_dout_topics", "number of topics below dout"),
-		aboveDhi: prometheus.NewCounter(prometheus.CounterOpts{Name: "libp2p_gossipsub_above_dhigh_condition",
-			Help: "number of above dhigh pruning branches ran"}),
+		aboveDhi: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_above_dhigh_condition",
+			Help: "number of above dhigh pruning branches ran"}, []string{"topic"}),
 		receivedIWants: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "libp2p_gossipsub_received_iwants",
 			Help: "received iwants"}, []string{"kind"}),
 		broadcastIHave: prometheus.NewCounter(prometheus.CounterOpts{Name: "libp2p_pubsub_broadcast_ihave",
@@ -53,7 +57,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Validation outcomes of received messages (timeout counts as ignore)"}, []string{"outcome"}),
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.meshPeers, m.fanoutPeers, m.topicPeers, m.cacheWindow, m.noPeers,
+	for _, c := range []prometheus.Collector{m.meshPeers, m.fanoutPeers, m.topicPeers, m.seenBytes, m.cacheWindow, m.noPeers,
 		m.lowPeers, m.healthy, m.underD, m.aboveDhi, m.receivedIWants, m.broadcastIHave, m.drops, m.validation} {
 		errs = append(errs, reg.Register(c))
 	}
@@ -71,7 +75,8 @@ func (m *Metrics) observe(topic string, prev, cur Stats) {
 	m.meshPeers.WithLabelValues(topic).Set(float64(cur.MeshPeers))
 	m.fanoutPeers.WithLabelValues(topic).Set(float64(cur.FanoutPeers))
 	m.topicPeers.WithLabelValues(topic).Set(float64(cur.TopicPeers))
-	m.cacheWindow.Set(float64(cur.CacheWindowSize))
+	m.seenBytes.WithLabelValues(topic).Set(float64(cur.SeenBytes))
+	m.cacheWindow.Add(float64(cur.CacheWindowSize - prev.CacheWindowSize))
 	health := func(g prometheus.Gauge, was, is bool) {
 		if was != is {
 			if is {
@@ -85,7 +90,9 @@ func (m *Metrics) observe(topic string, prev, cur Stats) {
 	health(m.lowPeers, prev.LowPeers, cur.LowPeers)
 	health(m.healthy, prev.HealthyPeers, cur.HealthyPeers)
 	health(m.underD, prev.UnderDout, cur.UnderDout)
-	m.aboveDhi.Add(float64(cur.AboveDhiConditions - prev.AboveDhiConditions))
+	if d := cur.AboveDhiConditions - prev.AboveDhiConditions; d > 0 {
+		m.aboveDhi.WithLabelValues(topic).Add(float64(d))
+	}
 	for k := range cur.ReceivedIWants {
 		if d := cur.ReceivedIWants[k] - prev.ReceivedIWants[k]; d > 0 {
 			m.receivedIWants.WithLabelValues(IWantKind(k).String()).Add(float64(d))
@@ -125,6 +132,8 @@ func (m *Metrics) forget(topic string, last Stats) {
 	m.meshPeers.DeleteLabelValues(topic)
 	m.fanoutPeers.DeleteLabelValues(topic)
 	m.topicPeers.DeleteLabelValues(topic)
+	m.seenBytes.DeleteLabelValues(topic)
+	m.aboveDhi.DeleteLabelValues(topic)
 }
 
 func (m *Metrics) validated(outcome string) {

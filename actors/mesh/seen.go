@@ -34,26 +34,36 @@ type seenEntry struct {
 	dups []peer.ID
 }
 
-// seenCache remembers message ids for a TTL (the seed's salted seen table).
+// seenEntryBytes is what one seen entry costs besides its id's bytes: the
+// ring slot (about 120 B) and the index's map entry (key header, slot and
+// the map's own overhead, about 60 B). An estimate: the bound is on memory,
+// so it need not be exact, only proportional.
+const seenEntryBytes = 180
+
+// seenCache remembers message ids for SeenTTL (the seed's salted seen
+// table), however many arrive in that time: it is sized by time, not by a
+// count (a count cap let duplicates through above ~833 msg/s per topic).
 // Since the TTL is constant, entries expire in insertion order, so they live
 // in a ring (oldest at head) indexed by id: no allocation per message. The
-// ring grows by doubling up to max; when it is full the oldest entry is
-// evicted early and counted.
+// ring grows by doubling; only the memory bound maxBytes (ids plus
+// seenEntryBytes each) evicts an entry before its TTL, counted in
+// Stats.SeenEvicted.
 type seenCache struct {
-	index   map[MessageID]int
-	ring    []seenEntry
-	head    int // slot of the oldest entry
-	n       int
-	ttl     time.Duration
-	max     int
-	pending int
+	index    map[MessageID]int
+	ring     []seenEntry
+	head     int // slot of the oldest entry
+	n        int
+	ttl      time.Duration
+	bytes    int // estimated memory held: Σ len(id) + seenEntryBytes
+	maxBytes int
+	pending  int
 }
 
-func (s *seenCache) init(ttl time.Duration, max int) {
+func (s *seenCache) init(ttl time.Duration, maxBytes int) {
 	s.index = make(map[MessageID]int)
-	s.ring = make([]seenEntry, min(max, 64))
+	s.ring = make([]seenEntry, 64)
 	s.ttl = ttl
-	s.max = max
+	s.maxBytes = maxBytes
 }
 
 func (s *seenCache) len() int { return s.n }
@@ -69,26 +79,27 @@ func (s *seenCache) get(id MessageID) *seenEntry {
 
 // add inserts a new entry; the caller checked that e.id is absent.
 func (s *seenCache) add(now time.Time, e seenEntry, st *Stats) {
+	cost := len(e.id) + seenEntryBytes
+	for s.n > 0 && s.bytes+cost > s.maxBytes {
+		s.popOldest()
+		st.SeenEvicted++
+	}
 	if s.n == len(s.ring) {
-		if len(s.ring) < s.max {
-			s.grow()
-		} else {
-			s.popOldest()
-			st.SeenEvicted++
-		}
+		s.grow()
 	}
 	e.expires = now.Add(s.ttl)
 	slot := (s.head + s.n) % len(s.ring)
 	s.ring[slot] = e
 	s.index[e.id] = slot
 	s.n++
+	s.bytes += cost
 	if e.state == seenPending {
 		s.pending++
 	}
 }
 
 func (s *seenCache) grow() {
-	ring := make([]seenEntry, min(2*len(s.ring), s.max))
+	ring := make([]seenEntry, 2*len(s.ring))
 	for i := range s.n {
 		e := s.ring[(s.head+i)%len(s.ring)]
 		ring[i] = e
@@ -102,16 +113,27 @@ func (s *seenCache) popOldest() {
 	if e.state == seenPending {
 		s.pending--
 	}
+	s.bytes -= len(e.id) + seenEntryBytes
 	delete(s.index, e.id)
 	*e = seenEntry{}
 	s.head = (s.head + 1) % len(s.ring)
 	s.n--
 }
 
-// expire removes entries whose TTL has passed.
+// expire removes entries whose TTL has passed, and gives back the ring's
+// memory once a burst has drained (a quarter full: halve it).
 func (s *seenCache) expire(now time.Time) {
 	for s.n > 0 && !now.Before(s.ring[s.head].expires) {
 		s.popOldest()
+	}
+	if len(s.ring) > 64 && s.n < len(s.ring)/4 {
+		ring := make([]seenEntry, len(s.ring)/2)
+		for i := range s.n {
+			e := s.ring[(s.head+i)%len(s.ring)]
+			ring[i] = e
+			s.index[e.id] = i
+		}
+		s.ring, s.head = ring, 0
 	}
 }
 

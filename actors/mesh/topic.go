@@ -122,7 +122,7 @@ func NewTopic(name string, cfg Config, rng *rand.Rand) (*Topic, error) {
 	}
 	t.backoff.init(cfg.MaxBackoff)
 	t.mcache.init(cfg.HistoryLength, cfg.HistoryGossip, cfg.MaxCachedMessages)
-	t.seen.init(cfg.SeenTTL, cfg.MaxSeen)
+	t.seen.init(cfg.SeenTTL, cfg.MaxSeenBytes)
 	t.promises.init(cfg.MaxPromises)
 	return t, nil
 }
@@ -350,6 +350,7 @@ func (t *Topic) Stats() Stats {
 	s.OutboundMeshPeers = t.outboundInMesh()
 	s.CachedMessages = t.mcache.len()
 	s.SeenEntries = t.seen.len()
+	s.SeenBytes = t.seen.bytes
 	s.BackoffEntries = t.backoff.len()
 	s.Promises = t.promises.len()
 	s.PendingValidations = t.seen.pending
