@@ -44,7 +44,11 @@ type entry struct {
 	// because the connectivity loop dialed the peer for relay: if identify
 	// then shows the peer does not speak relay, the connection is closed.
 	relayDial bool
-	addrs     [][]byte
+	// static is set for a peer the operator asked to keep connected
+	// (ConnectToNodes with the static source) in this incarnation; see
+	// Manager.canBeConnected for what it changes.
+	static bool
+	addrs  [][]byte
 
 	id           peer.ID
 	protocols    []string

@@ -60,8 +60,15 @@ type Config struct {
 	InitialBackoff time.Duration
 	BackoffFactor  int
 	// MaxFailedAttempts: a peer that failed this many dials in a row is never
-	// dialed again by the connectivity loop and is pruned first.
+	// dialed again by the connectivity loop and is pruned first (static
+	// peers excepted).
 	MaxFailedAttempts int
+	// StaticInitialBackoff and StaticMaxBackoff give the backoff of a static
+	// peer (--staticnode, kept connected): StaticInitialBackoff ·
+	// BackoffFactor^(failures−1), at most StaticMaxBackoff, however many
+	// dials failed (10 s, 40 s, then 2 min).
+	StaticInitialBackoff time.Duration
+	StaticMaxBackoff     time.Duration
 
 	// MaxParallelDials is the most dials one connectivity round asks of the
 	// pool (nwaku's MaxParallelDials); the pool bounds dials in flight.
@@ -134,6 +141,8 @@ func DefaultConfig() Config {
 		InitialBackoff:       120 * time.Second,
 		BackoffFactor:        4,
 		MaxFailedAttempts:    5,
+		StaticInitialBackoff: 10 * time.Second,
+		StaticMaxBackoff:     2 * time.Minute,
 		MaxParallelDials:     10,
 		ConnectivityInterval: 15 * time.Second,
 		PruneInterval:        10 * time.Minute,
@@ -211,10 +220,14 @@ func (c Config) Validate() error {
 		{"DialTimeout", c.DialTimeout}, {"InitialBackoff", c.InitialBackoff},
 		{"ConnectivityInterval", c.ConnectivityInterval}, {"PruneInterval", c.PruneInterval},
 		{"LogMetricsInterval", c.LogMetricsInterval}, {"LoadTimeout", c.LoadTimeout},
+		{"StaticInitialBackoff", c.StaticInitialBackoff}, {"StaticMaxBackoff", c.StaticMaxBackoff},
 	} {
 		if f.v <= 0 {
 			bad(f.name, "must be > 0, got %s", f.v)
 		}
+	}
+	if c.StaticMaxBackoff < c.StaticInitialBackoff || c.StaticMaxBackoff > maxBackoffCeiling {
+		bad("StaticMaxBackoff", "(%s) must be in [StaticInitialBackoff (%s), 1 week]", c.StaticMaxBackoff, c.StaticInitialBackoff)
 	}
 	if c.PrunedBackoff < 0 {
 		bad("PrunedBackoff", "must be >= 0, got %s", c.PrunedBackoff)

@@ -80,6 +80,8 @@ func TestConfigValidate(t *testing.T) {
 		{"whitelist accepts IPs and prefixes", func(c *Config) { c.ColocationWhitelist = []string{"127.0.0.1", "10.0.0.0/8"} }, ""},
 		{"relay codec must be a protocol id", func(c *Config) { c.RelayCodec = "relay" }, "RelayCodec"},
 		{"hard store size below capacity", func(c *Config) { c.MaxPeerStoreSize = 10 }, "MaxPeerStoreSize"},
+		{"zero static backoff", func(c *Config) { c.StaticInitialBackoff = 0 }, "StaticInitialBackoff"},
+		{"static cap below the static initial backoff", func(c *Config) { c.StaticMaxBackoff = time.Second }, "StaticMaxBackoff"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,6 +44,13 @@
 //     never dialed for relay again: a store-only peer would otherwise hold
 //     an outbound slot. (Issue 10: peers from peer exchange were never
 //     dialed because only peers known to speak relay were candidates.)
+//   - Static peers (--staticnode) are kept connected: every connectivity
+//     round redials those not connected and outside their backoff, whatever
+//     the outbound target; their backoff is 10 s · 4^(n−1) capped at 2 min
+//     (StaticInitialBackoff, StaticMaxBackoff) and MaxFailedAttempts never
+//     excludes them, and one that leaves is redialed at once. The seed
+//     dials static nodes once at start: a static node that came up a few
+//     seconds late was never connected.
 //   - Failure counts and last-failure times are persisted, so backoff
 //     survives a restart; stored peers load with origin CACHE and
 //     connectedness reset.

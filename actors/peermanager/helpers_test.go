@@ -103,6 +103,7 @@ func setPeer(m *Manager, i int, opts ...peerOpt) *entry {
 		o(e)
 	}
 	e.relay = e.supports(m.isRelay)
+	e.static = e.origin == peerv1.Origin_ORIGIN_STATIC
 	m.insert(e)
 	return e
 }

@@ -200,6 +200,9 @@ func (m *Manager) addPeer(p parsedPeer, origin peerv1.Origin, eff *Effects) (boo
 		e.origin = origin
 		changed = true
 	}
+	if origin == peerv1.Origin_ORIGIN_STATIC {
+		e.static = true
+	}
 	if changed {
 		eff.put(e.toRecord())
 		eff.log(slog.LevelDebug, "adding peer to manager", "peer", p.id, "origin", e.origin)
@@ -337,20 +340,36 @@ func (m *Manager) sortedPeers() []*entry {
 // CanBeConnected is nwaku's canBeConnected: a peer that never failed can be
 // dialed; one that failed MaxFailedAttempts times never again; otherwise
 // only once calculateBackoff(failures) has passed since the last failure.
+// Static peers are kept connected: they are never excluded, and their
+// backoff is StaticInitialBackoff · BackoffFactor^(failures−1), capped at
+// StaticMaxBackoff.
 func (m *Manager) CanBeConnected(id peer.ID, now time.Time) bool {
 	e := m.peers[id]
 	return e != nil && m.canBeConnected(e, now)
 }
 
 func (m *Manager) canBeConnected(e *entry, now time.Time) bool {
+	next, ok := m.nextDial(e)
+	return ok && !now.Before(next)
+}
+
+// nextDial is the earliest time the connectivity loop may dial e (the zero
+// time: at once), and false when it never will (MaxFailedAttempts reached,
+// not static).
+func (m *Manager) nextDial(e *entry) (time.Time, bool) {
 	if e.failedAttempts == 0 {
-		return true
+		return time.Time{}, true
 	}
-	if int(e.failedAttempts) >= m.cfg.MaxFailedAttempts {
-		return false
+	var backoff time.Duration
+	switch {
+	case e.static:
+		backoff = min(CalculateBackoff(m.cfg.StaticInitialBackoff, m.cfg.BackoffFactor, int(e.failedAttempts)), m.cfg.StaticMaxBackoff)
+	case int(e.failedAttempts) >= m.cfg.MaxFailedAttempts:
+		return time.Time{}, false
+	default:
+		backoff = CalculateBackoff(m.cfg.InitialBackoff, m.cfg.BackoffFactor, int(e.failedAttempts))
 	}
-	backoff := CalculateBackoff(m.cfg.InitialBackoff, m.cfg.BackoffFactor, int(e.failedAttempts))
-	return !now.Before(time.Unix(0, e.lastFailure).Add(backoff))
+	return time.Unix(0, e.lastFailure).Add(backoff), true
 }
 
 // ---------------------------------------------------------------------------
@@ -693,7 +712,9 @@ func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) E
 	e.disconnectTime = now.UnixNano()
 	e.connectedAt = 0
 	eff.put(e.toRecord())
-	if e.relay {
+	if e.static {
+		eff.Kick = true // redialed at once: static peers are kept connected
+	} else if e.relay {
 		if _, out := m.relayCounts(); out < m.targets.OutRelayPeers {
 			eff.Kick = true
 		}
@@ -804,7 +825,7 @@ func (m *Manager) setIP(e *entry, ip string) {
 // protected peers are never disconnected by a limit nor pruned from the
 // store: static peers, service-slot peers and mesh peers.
 func (m *Manager) protected(id peer.ID) bool {
-	if e := m.peers[id]; e != nil && e.origin == peerv1.Origin_ORIGIN_STATIC {
+	if e := m.peers[id]; e != nil && e.static {
 		return true
 	}
 	if _, ok := m.mesh[id]; ok {
@@ -992,7 +1013,7 @@ func neverConnected(e *entry) int {
 }
 
 func staticRank(e *entry) int {
-	if e.origin == peerv1.Origin_ORIGIN_STATIC {
+	if e.static {
 		return 0
 	}
 	return 1
@@ -1036,6 +1057,7 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 			m.startDial(dialKey{peer: id}, dialerv1.DialSource_DIAL_SOURCE_CACHE, 0, waiter{}, &eff)
 		}
 	}
+	m.redialStatic(now, &eff)
 	_, out := m.relayCounts()
 	// Dials in flight and outbound connections whose identify has not told
 	// yet whether they speak relay count toward the target, so the round
@@ -1057,18 +1079,32 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 	}
 	best := m.bestCandidates(min(gap, m.cfg.MaxParallelDials), now)
 	for _, e := range best {
-		source := dialerv1.DialSource_DIAL_SOURCE_RELAY
-		if e.origin == peerv1.Origin_ORIGIN_STATIC {
-			source = dialerv1.DialSource_DIAL_SOURCE_STATIC
-		} else {
-			e.relayDial = true
-		}
-		m.startDial(dialKey{peer: e.id}, source, 0, waiter{}, &eff)
+		e.relayDial = true
+		m.startDial(dialKey{peer: e.id}, dialerv1.DialSource_DIAL_SOURCE_RELAY, 0, waiter{}, &eff)
 	}
 	if len(best) > 0 {
 		eff.log(slog.LevelDebug, "connecting to relay peers", "dials", len(best), "outRelayPeers", out, "target", m.targets.OutRelayPeers)
 	}
 	return eff
+}
+
+// redialStatic dials every static peer that is not connected, has an
+// address and is outside its (capped) backoff, whatever the outbound target:
+// static peers are kept connected. The static peers are the operator's
+// list (ConnectToNodes bounds each request by MaxNodesPerRequest), and each
+// round asks for at most MaxParallelDials of them.
+func (m *Manager) redialStatic(now time.Time, eff *Effects) {
+	n := 0
+	for _, e := range m.list {
+		if n == m.cfg.MaxParallelDials {
+			return
+		}
+		if !e.static || e.isConnected() || len(e.addrs) == 0 || m.isDialing(e.id) || !m.canBeConnected(e, now) {
+			continue
+		}
+		m.startDial(dialKey{peer: e.id}, dialerv1.DialSource_DIAL_SOURCE_STATIC, 0, waiter{}, eff)
+		n++
+	}
 }
 
 // bestCandidates returns up to k candidates in candidateBefore order. It

@@ -701,7 +701,7 @@ func TestPrunePeerStore(t *testing.T) {
 			for i := 1; i <= 14; i++ {
 				connect(m, i, out, "", now)
 			}
-			m.peers[pid(15)].origin = peerv1.Origin_ORIGIN_STATIC
+			m.peers[pid(15)].origin, m.peers[pid(15)].static = peerv1.Origin_ORIGIN_STATIC, true
 			m.slots["/vac/waku/store/2.0.0"] = pid(16)
 			m.mesh[pid(17)] = struct{}{}
 		}, []int{18, 19, 20}, false},
@@ -1136,5 +1136,53 @@ func TestPXPeersAreDialedAndIdentifyDecides(t *testing.T) {
 	}
 	if !m.peers[relayPeer].isConnected() {
 		t.Fatal("the relay px peer was not kept")
+	}
+}
+
+// TestStaticPeersAreKeptConnected (issue 10, item 2): a static node whose
+// first dial fails (it starts later) is redialed by the connectivity rounds
+// whatever its failure count, with a backoff of 10 s, 40 s and then at most
+// 2 min, even when the outbound target is met; one that leaves is redialed
+// at once.
+func TestStaticPeersAreKeptConnected(t *testing.T) {
+	now := at(time.Hour)
+	m := newTestManager(t, testConfig())
+	for i := 101; i <= 110; i++ { // the outbound target of 10 is met
+		setPeer(m, i, relay)
+		connect(m, i, out, "", now)
+	}
+	eff := m.ConnectToNodes(1, &pmv1.ConnectToNodes{Nodes: []string{maddr(1)}}, now)
+	if d := dialedPeers(eff); !slices.Equal(d, ids_(1)) {
+		t.Fatalf("ConnectToNodes dialed %v", d)
+	}
+	fail := func(at time.Time) {
+		m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(1)), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_REFUSED}, at)
+	}
+	fail(now)
+	clock := now
+	for n, wait := range []time.Duration{10 * time.Second, 40 * time.Second, 2 * time.Minute, 2 * time.Minute, 2 * time.Minute, 2 * time.Minute, 2 * time.Minute} {
+		if d := dialedPeers(m.ConnectToRelayPeers(clock.Add(wait - time.Second))); slices.Contains(d, pid(1)) {
+			t.Fatalf("after %d failures: redialed before its %s backoff", n+1, wait)
+		}
+		clock = clock.Add(wait)
+		if d := dialedPeers(m.ConnectToRelayPeers(clock)); !slices.Equal(d, ids_(1)) {
+			t.Fatalf("after %d failures: round at +%s dialed %v, want the static peer", n+1, wait, d)
+		}
+		fail(clock)
+	}
+	if e := m.peers[pid(1)]; e.failedAttempts != 8 || !e.static {
+		t.Fatalf("static peer %+v", e)
+	}
+	// It comes up: connected, then it leaves; the round at once redials it.
+	clock = clock.Add(2 * time.Minute)
+	m.ConnectToRelayPeers(clock)
+	m.OnPeerConnected(&pmv1.PeerConnected{PeerId: []byte(pid(1)), Direction: out}, clock)
+	m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(1)), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED}, clock)
+	eff = m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(pid(1))}, clock.Add(time.Minute))
+	if !eff.Kick {
+		t.Fatal("a static peer leaving did not ask for a round")
+	}
+	if d := dialedPeers(m.Kick(clock.Add(time.Minute))); !slices.Equal(d, ids_(1)) {
+		t.Fatalf("the round after the static peer left dialed %v", d)
 	}
 }
