@@ -382,11 +382,12 @@ func (a *nodeActor) scores(ctx actor.Context) {
 				continue
 			}
 			ps := &apiv1.PeerScore{PeerId: id.String(), Score: p.GetScore(), AppSpecific: p.GetAppSpecific(),
-				IpColocationFactor: p.GetIpColocation(), BehaviourPenalty: p.GetBehaviour()}
+				IpColocationFactor: p.GetIpColocation(), BehaviourPenalty: p.GetBehaviour(), TopicScore: p.GetTopicScore()}
 			for _, t := range p.GetTopics() {
 				ps.Topics = append(ps.Topics, &apiv1.TopicScore{Topic: t.GetTopic(), TimeInMesh: t.GetTimeInMesh(),
 					FirstMessageDeliveries: t.GetFirstDeliveries(), MeshMessageDeliveries: t.GetMeshDeliveries(),
-					InvalidMessageDeliveries: t.GetInvalidMessages()})
+					InvalidMessageDeliveries: t.GetInvalidMessages(), MeshFailurePenalty: t.GetMeshFailurePenalty(),
+					Total: t.GetTotal()})
 			}
 			out.Scores = append(out.Scores, ps)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/peermesh/peermesh/actors/peermanager"
 	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/actors/storage"
+	"github.com/peermesh/peermesh/score"
 	"github.com/peermesh/peermesh/wire"
 )
 
@@ -30,6 +31,14 @@ func defaultDeps() deps { return deps{router: routerProps} }
 // PRUNEs to the node (which verifies them and adds them to the peer
 // manager).
 func routerProps(n *Node, self *actor.PID) *actor.Props {
+	deps := router.Deps{Host: n.host, Registerer: n.reg, Logger: n.log,
+		Heartbeat: child(self, "heartbeat"), Dialer: child(self, "dialer"), PeerExchange: self}
+	return router.Props(n.routerConfig(), deps, n.metrics.mailboxes.Option("router"))
+}
+
+// routerConfig is the router's configuration for the node's profile and
+// options.
+func (n *Node) routerConfig() router.Config {
 	p, err := wire.ParseProfile(n.cfg.Profile)
 	if err != nil {
 		// Validate accepted the profile, so this is a programming error;
@@ -39,9 +48,10 @@ func routerProps(n *Node, self *actor.PID) *actor.Props {
 	cfg := router.DefaultConfig(p)
 	cfg.Mesh.EnablePX = n.cfg.RelayPeerExchange
 	cfg.MaxTopics = n.cfg.MaxTopics
-	deps := router.Deps{Host: n.host, Registerer: n.reg, Logger: n.log,
-		Heartbeat: child(self, "heartbeat"), Dialer: child(self, "dialer"), PeerExchange: self}
-	return router.Props(cfg, deps, n.metrics.mailboxes.Option("router"))
+	if n.cfg.StrictScoring && p == wire.ProfileWaku {
+		cfg.Mesh.Score = score.StrictWakuTopicParams()
+	}
+	return cfg
 }
 
 // childProps are built once, on the node actor's first start: the children

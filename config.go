@@ -55,6 +55,12 @@ type Config struct {
 	IPColocationLimit int
 	// RelayPeerExchange enables gossipsub peer exchange on PRUNE.
 	RelayPeerExchange bool
+	// StrictScoring runs the waku profile with P3 and P3b on
+	// (score.StrictWakuTopicParams): silent mesh peers are pruned, at the
+	// cost of pruning honest peers on quiet topics. Off, the waku profile
+	// scores exactly like nwaku (ADR 0013). The libp2p profile always
+	// scores P3.
+	StrictScoring bool
 
 	// MaxSubscribers bounds local subscribers per topic and MaxWatchers the
 	// watcher actors; further Subscribe / Watch requests are refused.

@@ -1,6 +1,11 @@
 package peermesh
 
-import "testing"
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/peermesh/peermesh/score"
+)
 
 // The peer store capacity 0 resolves to nwaku's 5 × max-connections, here
 // only: cmd/node passes the setting through unresolved.
@@ -13,5 +18,27 @@ func TestPeerStoreCapacityDefaultsToFiveTimesMaxConnections(t *testing.T) {
 	c.PeerStoreCapacity = 70
 	if got := c.peerStoreCapacity(); got != 70 {
 		t.Fatalf("peer store capacity = %d, want the configured 70", got)
+	}
+}
+
+// The waku profile scores like nwaku (P3, P3b off) unless StrictScoring
+// asks for the stricter parameters (ADR 0013); the libp2p profile is not
+// affected by the option.
+func TestStrictScoringSelectsTheWakuTopicParameters(t *testing.T) {
+	for _, c := range []struct {
+		profile string
+		strict  bool
+		want    score.TopicParams
+	}{
+		{ProfileWaku, false, score.DefaultWakuTopicParams()},
+		{ProfileWaku, true, score.StrictWakuTopicParams()},
+		{ProfileLibp2p, true, score.DefaultLibp2pTopicParams()},
+	} {
+		cfg := DefaultConfig()
+		cfg.Profile, cfg.StrictScoring = c.profile, c.strict
+		n := &Node{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+		if got := n.routerConfig().Mesh.Score; got != c.want {
+			t.Errorf("profile %s strict %v: topic params %+v, want %+v", c.profile, c.strict, got, c.want)
+		}
 	}
 }

@@ -52,8 +52,8 @@ func (r *fakeRouter) Receive(ctx actor.Context) {
 	case *pubsubv1.GetMesh:
 		ctx.Respond(&pubsubv1.Mesh{Topic: m.GetTopic(), Mesh: [][]byte{[]byte(r.meshID)}})
 	case *pubsubv1.GetScores:
-		ctx.Respond(&pubsubv1.Scores{Peers: []*pubsubv1.PeerScore{{Peer: []byte(r.meshID), Score: 3, Behaviour: -1,
-			Topics: []*pubsubv1.TopicScore{{Topic: "/t", TimeInMesh: 0.5}}}}})
+		ctx.Respond(&pubsubv1.Scores{Peers: []*pubsubv1.PeerScore{{Peer: []byte(r.meshID), Score: 3, Behaviour: -1, TopicScore: 4,
+			Topics: []*pubsubv1.TopicScore{{Topic: "/t", TimeInMesh: 0.5, MeshFailurePenalty: -0.25, Total: 4}}}}})
 	case *pubsubv1.RegisterValidator:
 		ctx.Respond(&pubsubv1.ValidatorRegistered{Topic: m.GetTopic()})
 	}
@@ -157,8 +157,10 @@ func TestNodeTranslatesMeshScoresAndForwardsValidators(t *testing.T) {
 		t.Fatalf("mesh %v %v", mesh, err)
 	}
 	scores, err := n.Scores(ctx)
+	// Every term reaches the API, P3b and the topic totals included.
 	if err != nil || len(scores) != 1 || scores[0].GetScore() != 3 || scores[0].GetBehaviourPenalty() != -1 ||
-		scores[0].GetTopics()[0].GetTimeInMesh() != 0.5 {
+		scores[0].GetTopicScore() != 4 || scores[0].GetTopics()[0].GetTimeInMesh() != 0.5 ||
+		scores[0].GetTopics()[0].GetMeshFailurePenalty() != -0.25 || scores[0].GetTopics()[0].GetTotal() != 4 {
 		t.Fatalf("scores %v %v", scores, err)
 	}
 	v := actortest.NewProbe(t, sys)

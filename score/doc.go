@@ -27,9 +27,12 @@
 // gossip, publish, graylist, accept-PX and opportunistic-graft thresholds.
 // Validate returns an error naming the parameter: a positive weight where the
 // spec requires a negative one is an error, never silently disabled scoring
-// (taikoxyz/taiko-mono#21775). [DefaultWakuParams] ships nwaku's values plus
-// an active P3, so a mesh peer that forwards nothing turns negative once the
-// P3 activation window has passed (CVE-2022-47547, GHSA-77r2-q4c3-v635).
+// (taikoxyz/taiko-mono#21775). [DefaultWakuParams] ships nwaku's values
+// (P3 and P3b off, so honest peers on quiet topics stay non-negative, as in
+// every Waku implementation); [StrictWakuTopicParams] turns P3 and P3b on, so
+// a mesh peer that forwards nothing turns negative once the P3 activation
+// window has passed (CVE-2022-47547, GHSA-77r2-q4c3-v635), as
+// [DefaultLibp2pTopicParams] does for the libp2p profile.
 //
 // Everything here is pure: time enters as arguments, there is no clock, no
 // goroutine and no shared state.

@@ -102,39 +102,54 @@ func DecayFor(d, interval time.Duration, decayToZero float64) float64 {
 	return math.Pow(decayToZero, float64(interval)/float64(d))
 }
 
-// DefaultWakuTopicParams returns nwaku's relay topic parameters with P3 and
-// P3b switched on (nwaku ships them off, which lets a silent mesh member keep
-// a positive score forever). With the waku decay interval of 12 s a peer
-// that forwards nothing has P3 = −1·(1−0)² = −1 once activated, which
-// outweighs the largest P1 (0.01·10 = 0.1): its score is negative at the
-// first heartbeat after MeshMessageDeliveriesActivation.
+// DefaultWakuTopicParams returns nwaku's relay topic parameters
+// (waku_relay/protocol.nim TopicParameters; go-waku's are the same): P1
+// 0.01 per second in the mesh up to 10, P2 1 with decay 0.5 up to 10, P4
+// −100 with decay 0.5, and P3 and P3b switched off. Quiet topics are normal
+// in Waku: with P3 on, an honest mesh peer on a topic that carries a message
+// every few minutes drifts negative and is pruned (observed against go-waku
+// and js-waku peers 11 s after their GRAFT; ADR 0013). The price is the one
+// nwaku pays: a mesh member that forwards nothing keeps a non-negative score;
+// StrictWakuTopicParams turns P3 and P3b on for deployments that prefer to
+// prune silent peers.
+func DefaultWakuTopicParams() TopicParams {
+	return TopicParams{
+		TopicWeight:                    1,
+		TimeInMeshWeight:               0.01,
+		TimeInMeshQuantum:              time.Second,
+		TimeInMeshCap:                  10,
+		FirstMessageDeliveriesWeight:   1,
+		FirstMessageDeliveriesDecay:    0.5,
+		FirstMessageDeliveriesCap:      10,
+		InvalidMessageDeliveriesWeight: -100,
+		InvalidMessageDeliveriesDecay:  0.5,
+	}
+}
+
+// StrictWakuTopicParams returns DefaultWakuTopicParams with P3 and P3b on
+// (peermesh's waku defaults before ADR 0013, kept as an option). With the
+// waku decay interval of 12 s a peer that forwards nothing has
+// P3 = −1·(1−0)² = −1 once activated, which outweighs the largest P1
+// (0.01·10 = 0.1): its score is negative at the first heartbeat after
+// MeshMessageDeliveriesActivation.
 //
 // The price: an honest mesh peer stays non-negative only while its P3
 // counter is at least 1 − √0.1 ≈ 0.68, i.e. while it is first (or within the
 // 10 ms window) for a message about every two minutes (decay 0.97 per 12 s).
 // On quieter topics honest peers drift negative, are pruned and replaced
-// (mesh churn, not loss); lower MeshMessageDeliveriesThreshold or the weight
-// for such topics.
-func DefaultWakuTopicParams() TopicParams {
-	return TopicParams{
-		TopicWeight:                     1,
-		TimeInMeshWeight:                0.01,
-		TimeInMeshQuantum:               time.Second,
-		TimeInMeshCap:                   10,
-		FirstMessageDeliveriesWeight:    1,
-		FirstMessageDeliveriesDecay:     0.5,
-		FirstMessageDeliveriesCap:       10,
-		MeshMessageDeliveriesWeight:     -1,
-		MeshMessageDeliveriesDecay:      0.97,
-		MeshMessageDeliveriesCap:        10,
-		MeshMessageDeliveriesThreshold:  1,
-		MeshMessageDeliveriesWindow:     10 * time.Millisecond,
-		MeshMessageDeliveriesActivation: 10 * time.Second,
-		MeshFailurePenaltyWeight:        -1,
-		MeshFailurePenaltyDecay:         0.97,
-		InvalidMessageDeliveriesWeight:  -100,
-		InvalidMessageDeliveriesDecay:   0.5,
-	}
+// (mesh churn, not loss) — and Waku peers that do not run these parameters
+// see us prune them.
+func StrictWakuTopicParams() TopicParams {
+	p := DefaultWakuTopicParams()
+	p.MeshMessageDeliveriesWeight = -1
+	p.MeshMessageDeliveriesDecay = 0.97
+	p.MeshMessageDeliveriesCap = 10
+	p.MeshMessageDeliveriesThreshold = 1
+	p.MeshMessageDeliveriesWindow = 10 * time.Millisecond
+	p.MeshMessageDeliveriesActivation = 10 * time.Second
+	p.MeshFailurePenaltyWeight = -1
+	p.MeshFailurePenaltyDecay = 0.97
+	return p
 }
 
 // DefaultLibp2pTopicParams returns rust-libp2p's and js-libp2p's topic

@@ -11,6 +11,8 @@ type TopicComponents struct {
 	Topic string
 	// P1..P4 are weighted by their own weights, not yet by TopicWeight.
 	P1, P2, P3, P3b, P4 float64
+	// Weight is the topic's TopicWeight.
+	Weight float64
 	// Total is TopicWeight·(P1+P2+P3+P3b+P4).
 	Total float64
 }
@@ -28,7 +30,7 @@ type Breakdown struct {
 
 // Topic returns one topic's components for the counters c.
 func Topic(name string, p TopicParams, c *TopicCounters) TopicComponents {
-	tc := TopicComponents{Topic: name, P1: p1(&p, c), P2: p2(&p, c), P3: p3(&p, c), P3b: p3b(&p, c), P4: p4(&p, c)}
+	tc := TopicComponents{Topic: name, P1: p1(&p, c), P2: p2(&p, c), P3: p3(&p, c), P3b: p3b(&p, c), P4: p4(&p, c), Weight: p.TopicWeight}
 	tc.Total = p.TopicWeight * (tc.P1 + tc.P2 + tc.P3 + tc.P3b + tc.P4)
 	return tc
 }
@@ -122,6 +124,35 @@ func Explain(p *Params, topics map[string]TopicCounters, pc PeerCounters, p6 flo
 	b.P7 = behaviour(p, pc)
 	b.Total = b.TopicCapped + b.P5 + b.P6 + b.P7
 	return b
+}
+
+// Term is one named, weighted term of a score.
+type Term struct {
+	// Name is "P1".."P4" with the topic ("P3b[/waku/2/rs/1/0]"), "topic cap"
+	// (what TopicScoreCap took off), "P5", "P6" or "P7".
+	Name  string
+	Value float64
+}
+
+// Terms lists every term that makes up Total, in order, so that their sum
+// is Total: each topic's five components multiplied by its TopicWeight, the
+// topic cap's reduction (when it applies), then P5, P6 and P7. An operator
+// asking "why is this peer negative?" reads the answer here; a term left
+// out would make a negative total look unexplained.
+func (b Breakdown) Terms() []Term {
+	out := make([]Term, 0, 5*len(b.Topics)+4)
+	for _, tc := range b.Topics {
+		for _, c := range []struct {
+			n string
+			v float64
+		}{{"P1", tc.P1}, {"P2", tc.P2}, {"P3", tc.P3}, {"P3b", tc.P3b}, {"P4", tc.P4}} {
+			out = append(out, Term{Name: c.n + "[" + tc.Topic + "]", Value: tc.Weight * c.v})
+		}
+	}
+	if b.TopicCapped != b.TopicSum {
+		out = append(out, Term{Name: "topic cap", Value: b.TopicCapped - b.TopicSum})
+	}
+	return append(out, Term{"P5", b.P5}, Term{"P6", b.P6}, Term{"P7", b.P7})
 }
 
 func capTopics(p *Params, sum float64) float64 {

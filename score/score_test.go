@@ -13,7 +13,7 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 func TestTopicComponents(t *testing.T) {
-	w := DefaultWakuTopicParams()
+	w := StrictWakuTopicParams()
 	tests := []struct {
 		name string
 		c    TopicCounters
@@ -109,7 +109,7 @@ func TestExplainComponents(t *testing.T) {
 }
 
 func TestCounters(t *testing.T) {
-	p := DefaultWakuTopicParams()
+	p := StrictWakuTopicParams()
 	t.Run("first deliveries capped at increment", func(t *testing.T) {
 		var c TopicCounters
 		for range 20 {
@@ -161,9 +161,10 @@ func TestCounters(t *testing.T) {
 }
 
 // A mesh peer that forwards nothing must be negative once P3 activates, with
-// the shipped waku parameters (CVE-2022-47547).
+// the strict waku parameters (CVE-2022-47547).
 func TestSilentMeshPeerGoesNegative(t *testing.T) {
-	p := DefaultWakuParams("t")
+	p := DefaultWakuParams()
+	p.Topics["t"] = StrictWakuTopicParams()
 	tp := p.Topics["t"]
 	var c TopicCounters
 	c.Graft(t0)
@@ -249,7 +250,8 @@ func TestParamsValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.param, func(t *testing.T) {
-			p, th := DefaultWakuParams("a"), DefaultWakuThresholds()
+			p, th := DefaultWakuParams(), DefaultWakuThresholds()
+			p.Topics["a"] = StrictWakuTopicParams()
 			tt.mod(&p, &th)
 			err := p.Validate()
 			if e2 := th.Validate(); e2 != nil {
@@ -270,7 +272,7 @@ func TestDecayFor(t *testing.T) {
 }
 
 func TestPruneChargesP3b(t *testing.T) {
-	p := DefaultWakuTopicParams()
+	p := StrictWakuTopicParams()
 	tests := []struct {
 		name string
 		c    TopicCounters
@@ -303,8 +305,8 @@ func TestIdle(t *testing.T) {
 	}
 }
 
-// TestDefaultsPunishSilentMeshPeers (CVE-2022-47547): with each profile's
-// default topic parameters, a mesh peer that forwards nothing is negative
+// TestDefaultsPunishSilentMeshPeers (CVE-2022-47547): with the libp2p
+// profile's default and the strict waku topic parameters, a mesh peer that forwards nothing is negative
 // once P3 is active, even at the largest P1 (time in mesh at its cap); and a
 // mesh peer whose P3 counter is at the threshold is not.
 func TestDefaultsPunishSilentMeshPeers(t *testing.T) {
@@ -312,7 +314,7 @@ func TestDefaultsPunishSilentMeshPeers(t *testing.T) {
 		name string
 		p    TopicParams
 	}{
-		{"waku", DefaultWakuTopicParams()},
+		{"waku strict", StrictWakuTopicParams()},
 		{"libp2p", DefaultLibp2pTopicParams()},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,6 +332,91 @@ func TestDefaultsPunishSilentMeshPeers(t *testing.T) {
 			busy.MeshMessageDeliveries = tt.p.MeshMessageDeliveriesThreshold
 			if got := Topic("t", tt.p, &busy); got.Total < 0 {
 				t.Errorf("mesh peer at the delivery threshold scores %+v, want ≥ 0", got)
+			}
+		})
+	}
+}
+
+// TestWakuDefaultsMatchNwaku: the waku profile's topic parameters are
+// nwaku's (waku_relay/protocol.nim TopicParameters), P3 and P3b off, so an
+// honest mesh peer on a quiet topic — no message for an hour — is never
+// negative; only invalid messages (P4) are.
+func TestWakuDefaultsMatchNwaku(t *testing.T) {
+	p := DefaultWakuTopicParams()
+	want := TopicParams{TopicWeight: 1, TimeInMeshWeight: 0.01, TimeInMeshQuantum: time.Second, TimeInMeshCap: 10,
+		FirstMessageDeliveriesWeight: 1, FirstMessageDeliveriesDecay: 0.5, FirstMessageDeliveriesCap: 10,
+		InvalidMessageDeliveriesWeight: -100, InvalidMessageDeliveriesDecay: 0.5}
+	if p != want {
+		t.Fatalf("DefaultWakuTopicParams() = %+v, want nwaku's %+v", p, want)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var c TopicCounters
+	c.Graft(t0)
+	for s := 1; s <= 3600; s++ {
+		now := t0.Add(time.Duration(s) * time.Second)
+		c.Refresh(now, p)
+		if s%12 == 0 {
+			c.Decay(p, 0.01)
+		}
+		if got := Topic("t", p, &c); got.Total < 0 {
+			t.Fatalf("quiet honest mesh peer negative after %ds: %+v", s, got)
+		}
+	}
+	c.Invalid()
+	if got := Topic("t", p, &c); got.Total >= 0 {
+		t.Fatalf("invalid message not penalised: %+v", got)
+	}
+}
+
+// TestTermsSumToTotal: Terms lists every term of the score — including P3b
+// and the topic cap, which an operator once could not see when a peer at
+// −0.97 showed every listed component 0 — and they add up to Total.
+func TestTermsSumToTotal(t *testing.T) {
+	strict := DefaultWakuParams()
+	strict.Topics["q"] = StrictWakuTopicParams()
+	capped := DefaultLibp2pParams("a", "b")
+	capped.TopicScoreCap = 1
+	cases := []struct {
+		name   string
+		p      Params
+		topics map[string]TopicCounters
+		pc     PeerCounters
+		p6     float64
+		want   map[string]float64
+	}{
+		{"mesh failure penalty alone", strict, map[string]TopicCounters{"q": {MeshFailurePenalty: 0.97}}, PeerCounters{}, 0,
+			map[string]float64{"P3b[q]": -0.97}},
+		{"topic cap", capped, map[string]TopicCounters{"a": {FirstMessageDeliveries: 3}, "b": {FirstMessageDeliveries: 1}}, PeerCounters{}, 0,
+			map[string]float64{"P2[a]": 1.5, "P2[b]": 0.5, "topic cap": -1}},
+		{"every peer term", DefaultWakuParams("a"), map[string]TopicCounters{"a": {InvalidMessageDeliveries: 1}}, PeerCounters{BehaviourPenalty: 2}, 1,
+			map[string]float64{"P4[a]": -100, "P6": -50, "P7": -40}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := Explain(&c.p, c.topics, c.pc, c.p6)
+			if want := Score(&c.p, c.topics, c.pc, c.p6); !near(b.Total, want) {
+				t.Fatalf("Explain total %v, Score %v", b.Total, want)
+			}
+			var sum float64
+			got := map[string]float64{}
+			for _, term := range b.Terms() {
+				sum += term.Value
+				if term.Value != 0 {
+					got[term.Name] = term.Value
+				}
+			}
+			if !near(sum, b.Total) {
+				t.Fatalf("terms %+v sum to %v, total %v", b.Terms(), sum, b.Total)
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("non-zero terms %v, want %v", got, c.want)
+			}
+			for n, v := range c.want {
+				if !near(got[n], v) {
+					t.Fatalf("term %s = %v, want %v (all: %v)", n, got[n], v, got)
+				}
 			}
 		})
 	}

@@ -8,14 +8,19 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/peermesh/peermesh/score"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func pid(i int) peer.ID { return peer.ID(fmt.Sprintf("peer-%03d", i)) }
 
+// testConfig is the waku profile with P3 and P3b on (the strict option;
+// nwaku's defaults leave them off), so the mesh-delivery rules are exercised.
 func testConfig() Config {
 	c := DefaultConfig(ProfileWaku)
+	c.Score = score.StrictWakuTopicParams()
 	c.EnablePX = true
 	return c
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	"github.com/peermesh/peermesh/score"
 )
 
 // A deterministic in-memory network of Topic cores (raft's network in
@@ -38,6 +39,7 @@ func newNetwork(t *testing.T, n, degree int, seed uint64) *network {
 	nw := &network{t: t, nodes: map[peer.ID]*Topic{}, delivered: map[peer.ID]map[MessageID]int{},
 		penalties: map[peer.ID]float64{}, silent: map[peer.ID]bool{}}
 	cfg := DefaultConfig(ProfileWaku)
+	cfg.Score = score.StrictWakuTopicParams() // silent nodes must score negative
 	for i := range n {
 		id := pid(i)
 		tp, err := NewTopic("t", cfg, rand.New(rand.NewPCG(seed, uint64(i))))

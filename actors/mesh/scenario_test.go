@@ -19,7 +19,9 @@ type router struct {
 }
 
 func newRouter(topic string) *router {
-	return &router{params: score.DefaultWakuParams(topic), p7: map[peer.ID]*score.PeerCounters{}}
+	p := score.DefaultWakuParams()
+	p.Topics[topic] = score.StrictWakuTopicParams() // the scenarios exercise P3/P3b
+	return &router{params: p, p7: map[peer.ID]*score.PeerCounters{}}
 }
 
 func (r *router) apply(fx *Effects) {

@@ -97,6 +97,7 @@ func nodeConfig(s config.Settings, log *slog.Logger, reg prometheus.Registerer) 
 	cfg.PeerPersistence = s.PeerPersistence
 	cfg.IPColocationLimit = s.IPColocationLimit
 	cfg.RelayPeerExchange = s.RelayPeerExchange
+	cfg.StrictScoring = s.StrictScoring
 	cfg.Logger = log
 	cfg.Registerer = reg
 	return cfg, nil

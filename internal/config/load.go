@@ -42,6 +42,7 @@ var table = []setting{
 	{"peer-persistence", "keep peers in the data directory and reconnect to them after a restart", func(s *Settings) any { return &s.PeerPersistence }},
 	{"ip-colocation-limit", "maximum peers from one IP address; 0 disables the limit", func(s *Settings) any { return &s.IPColocationLimit }},
 	{"relay-peer-exchange", "send and accept gossipsub peer exchange on PRUNE", func(s *Settings) any { return &s.RelayPeerExchange }},
+	{"strict-scoring", "waku profile: score mesh message deliveries (P3, P3b) so silent mesh peers are pruned; off scores like nwaku", func(s *Settings) any { return &s.StrictScoring }},
 	{"rest", "enable the REST API server", func(s *Settings) any { return &s.REST }},
 	{"rest-address", "listening address of the REST server", func(s *Settings) any { return &s.RESTAddress }},
 	{"rest-port", "listening port of the REST server", func(s *Settings) any { return &s.RESTPort }},

@@ -45,6 +45,8 @@ type Settings struct {
 	PeerPersistence   bool
 	IPColocationLimit int
 	RelayPeerExchange bool
+	// StrictScoring turns P3/P3b on in the waku profile (ADR 0013).
+	StrictScoring bool
 
 	REST                   bool
 	RESTAddress            string

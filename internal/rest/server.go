@@ -333,16 +333,22 @@ func (s *Server) scores(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Every weighted term is listed: score = topicScore + appSpecific +
+	// ipColocationFactor + behaviourPenalty, and topicScore is the sum of
+	// the topics' totals after the topic cap.
 	type topicScore struct {
 		Topic                    string  `json:"topic"`
 		TimeInMesh               float64 `json:"timeInMesh"`
 		FirstMessageDeliveries   float64 `json:"firstMessageDeliveries"`
 		MeshMessageDeliveries    float64 `json:"meshMessageDeliveries"`
+		MeshFailurePenalty       float64 `json:"meshFailurePenalty"`
 		InvalidMessageDeliveries float64 `json:"invalidMessageDeliveries"`
+		Total                    float64 `json:"total"`
 	}
 	type peerScore struct {
 		PeerID             string       `json:"peerId"`
 		Score              float64      `json:"score"`
+		TopicScore         float64      `json:"topicScore"`
 		AppSpecific        float64      `json:"appSpecific"`
 		IPColocationFactor float64      `json:"ipColocationFactor"`
 		BehaviourPenalty   float64      `json:"behaviourPenalty"`
@@ -350,11 +356,11 @@ func (s *Server) scores(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]peerScore, 0, len(sc))
 	for _, p := range sc {
-		ps := peerScore{PeerID: p.GetPeerId(), Score: p.GetScore(), AppSpecific: p.GetAppSpecific(),
+		ps := peerScore{PeerID: p.GetPeerId(), Score: p.GetScore(), TopicScore: p.GetTopicScore(), AppSpecific: p.GetAppSpecific(),
 			IPColocationFactor: p.GetIpColocationFactor(), BehaviourPenalty: p.GetBehaviourPenalty(), Topics: []topicScore{}}
 		for _, t := range p.GetTopics() {
 			ps.Topics = append(ps.Topics, topicScore{t.GetTopic(), t.GetTimeInMesh(), t.GetFirstMessageDeliveries(),
-				t.GetMeshMessageDeliveries(), t.GetInvalidMessageDeliveries()})
+				t.GetMeshMessageDeliveries(), t.GetMeshFailurePenalty(), t.GetInvalidMessageDeliveries(), t.GetTotal()})
 		}
 		out = append(out, ps)
 	}

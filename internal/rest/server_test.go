@@ -57,8 +57,8 @@ func (f *fakeNode) Mesh(context.Context) ([]*apiv1.TopicMesh, error) {
 }
 
 func (f *fakeNode) Scores(context.Context) ([]*apiv1.PeerScore, error) {
-	return []*apiv1.PeerScore{{PeerId: peerID, Score: 1.5, BehaviourPenalty: -0.5,
-		Topics: []*apiv1.TopicScore{{Topic: topic, TimeInMesh: 2}}}}, nil
+	return []*apiv1.PeerScore{{PeerId: peerID, Score: 1.5, BehaviourPenalty: -0.5, TopicScore: 2,
+		Topics: []*apiv1.TopicScore{{Topic: topic, TimeInMesh: 2.97, MeshFailurePenalty: -0.97, Total: 2}}}}, nil
 }
 
 func (f *fakeNode) Publish(_ context.Context, t string, data []byte) ([]byte, error) {
@@ -147,7 +147,8 @@ func TestRoutesAnswerLikeNwaku(t *testing.T) {
 		{"GET", "/admin/v1/peers", "", []string{`"multiaddr":"` + peerMA + `"`, `"connected":"Connected"`, `"origin":"static"`}},
 		{"POST", "/admin/v1/peers", `["` + peerMA + `"]`, []string{`"added":["` + peerID + `"]`}},
 		{"GET", "/admin/v1/peers/mesh", "", []string{`"pubsubTopic":"/waku/2/rs/0/0"`, `"shard":0`, peerID}},
-		{"GET", "/admin/v1/scores", "", []string{`"score":1.5`, `"behaviourPenalty":-0.5`, `"timeInMesh":2`}},
+		{"GET", "/admin/v1/scores", "", []string{`"score":1.5`, `"behaviourPenalty":-0.5`, `"timeInMesh":2.97`,
+			`"meshFailurePenalty":-0.97`, `"total":2`, `"topicScore":2`}},
 		{"POST", "/relay/v1/subscriptions", `["/waku/2/rs/0/1"]`, []string{`"/waku/2/rs/0/1"`}},
 		{"DELETE", "/relay/v1/subscriptions", `["/waku/2/rs/0/1"]`, []string{`"/waku/2/rs/0/1"`}},
 	}

@@ -63,13 +63,18 @@ type Routers struct {
 // per node, with its own metrics registry) on each of hosts (simulated, e.g.
 // Network.Pick, or LoopbackHost), joins topic and subscribes a probe to it.
 // Node i of the result runs on hosts[i]; the hosts are not connected.
-func StartRouters(tb testing.TB, hosts []host.Host, profile wire.Profile, topic string, seed uint64) *Routers {
+// Each configure function may change every node's configuration before its
+// router starts (e.g. a profile's optional score parameters).
+func StartRouters(tb testing.TB, hosts []host.Host, profile wire.Profile, topic string, seed uint64, configure ...func(*router.Config)) *Routers {
 	tb.Helper()
 	r := &Routers{Sys: actortest.NewSystem(tb), Topic: topic, tb: tb, rng: rand.New(rand.NewPCG(seed, 0xb0b)),
 		publishedAt: map[string]time.Time{}}
 	for i, h := range hosts {
 		n := &Node{Index: i, ID: h.ID(), Config: router.DefaultConfig(profile), Registry: prometheus.NewRegistry(),
 			API: actortest.NewProbe(tb, r.Sys), Sub: actortest.NewProbe(tb, r.Sys)}
+		for _, f := range configure {
+			f(&n.Config)
+		}
 		n.Router = r.Sys.Root.Spawn(router.Props(n.Config, router.Deps{Host: h, Registerer: n.Registry}))
 		tb.Cleanup(func() { _ = r.Sys.Root.StopFuture(n.Router).Wait() })
 		if j := Request[*pubsubv1.Joined](n, &pubsubv1.Join{Topic: topic}); j.GetError() != "" {

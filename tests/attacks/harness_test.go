@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/internal/attacker"
 	"github.com/peermesh/peermesh/internal/sim"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
@@ -32,6 +33,15 @@ type setup struct {
 	honest   int
 	profile  wire.Profile
 	attacker attacker.Config
+	// configure changes the honest routers' configuration (nil: defaults).
+	configure func(*router.Config)
+}
+
+func (s setup) configures() []func(*router.Config) {
+	if s.configure == nil {
+		return nil
+	}
+	return []func(*router.Config){s.configure}
 }
 
 // newCluster builds the honest nodes on a simulated network (10 ms links),
@@ -44,7 +54,7 @@ func newCluster(t *testing.T, s setup) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, nw: nw, Routers: sim.StartRouters(t, nw.Pick(sim.Range(0, s.honest)), s.profile, topic, 5)}
+	c := &cluster{t: t, nw: nw, Routers: sim.StartRouters(t, nw.Pick(sim.Range(0, s.honest)), s.profile, topic, 5, s.configures()...)}
 	if _, err := nw.Topology(context.Background(), sim.Range(0, s.honest), sim.Range(0, s.honest), s.honest-1, 5); err != nil {
 		t.Fatal(err)
 	}

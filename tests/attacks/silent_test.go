@@ -5,35 +5,40 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/internal/attacker"
 	"github.com/peermesh/peermesh/score"
 	"github.com/peermesh/peermesh/wire"
 )
 
-// TestSilentMeshPeerPrunedByScore (b.22 P8, CVE-2022-47547): with the shipped
-// parameters of each profile (router.DefaultConfig), a peer that GRAFTs node
+// TestSilentMeshPeerPrunedByScore (b.22 P8, CVE-2022-47547): with the
+// libp2p profile's shipped parameters (router.DefaultConfig) and the waku
+// profile's strict option (score.StrictWakuTopicParams; the waku default is
+// nwaku's, which leaves P3 off — ADR 0013), a peer that GRAFTs node
 // 0 and then forwards nothing keeps a non-negative score until the P3
 // activation window has passed, then turns negative and is PRUNEd within a
 // few heartbeats of it, while honest mesh peers, which deliver their share
 // of a steady honest traffic, stay in the mesh. Delivery stays 100 %.
 func TestSilentMeshPeerPrunedByScore(t *testing.T) {
 	for _, tt := range []struct {
-		profile  wire.Profile
-		defaults score.TopicParams
+		name      string
+		profile   wire.Profile
+		params    score.TopicParams
+		configure func(*router.Config)
 	}{
-		{wire.ProfileWaku, score.DefaultWakuTopicParams()},
-		{wire.ProfileLibp2p, score.DefaultLibp2pTopicParams()},
+		{"waku strict", wire.ProfileWaku, score.StrictWakuTopicParams(), func(c *router.Config) { c.Mesh.Score = score.StrictWakuTopicParams() }},
+		{"libp2p", wire.ProfileLibp2p, score.DefaultLibp2pTopicParams(), nil},
 	} {
-		t.Run(tt.profile.String(), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { silentMeshPeerPruned(t, tt.profile, tt.defaults) })
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { silentMeshPeerPruned(t, tt.profile, tt.params, tt.configure) })
 		})
 	}
 }
 
-func silentMeshPeerPruned(t *testing.T, p wire.Profile, defaults score.TopicParams) {
-	c := newCluster(t, setup{honest: 4, profile: p, attacker: attacker.Config{Protocols: p.Protocols()}})
+func silentMeshPeerPruned(t *testing.T, p wire.Profile, defaults score.TopicParams, configure func(*router.Config)) {
+	c := newCluster(t, setup{honest: 4, profile: p, attacker: attacker.Config{Protocols: p.Protocols()}, configure: configure})
 	if got := c.Nodes[0].Config.Mesh.Score; got != defaults {
-		t.Fatalf("router.DefaultConfig(%v) does not ship the profile's default topic parameters: %+v", p, got)
+		t.Fatalf("router.DefaultConfig(%v) does not run the expected topic parameters: %+v", p, got)
 	}
 	activation := defaults.MeshMessageDeliveriesActivation
 	target := c.connectAttacker(0)

@@ -10,8 +10,10 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/internal/attacker"
 	"github.com/peermesh/peermesh/internal/sim"
+	"github.com/peermesh/peermesh/score"
 	"github.com/peermesh/peermesh/wire"
 )
 
@@ -72,7 +74,10 @@ func atDawn(t *testing.T, sc eclipse, sybil attacker.Config) (*sim.Routers, map[
 		t.Fatal(err)
 	}
 	honest, sybils := sim.Range(0, sc.honest), sim.Range(sc.honest, sc.honest+sc.sybils)
-	rs := sim.StartRouters(t, nw.Pick(honest), wire.ProfileWaku, topic, 2020)
+	// The strict waku score option: P3 is what evicts silent sybils, and
+	// nwaku's defaults (ADR 0013) leave it off.
+	rs := sim.StartRouters(t, nw.Pick(honest), wire.ProfileWaku, topic, 2020,
+		func(c *router.Config) { c.Mesh.Score = score.StrictWakuTopicParams() })
 	isSybil := map[peer.ID]bool{}
 	for _, i := range sybils {
 		a := attacker.New(nw.Hosts[i], sybil)

@@ -880,7 +880,8 @@ func (*GetScores) Descriptor() ([]byte, []int) {
 	return file_api_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
-// TopicScore holds the per-topic counters of gossipsub v1.1 (P1-P4).
+// TopicScore holds one topic's weighted terms of gossipsub v1.1 (P1-P4,
+// each times its own weight, not yet the topic weight).
 type TopicScore struct {
 	state                    protoimpl.MessageState `protogen:"open.v1"`
 	Topic                    string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
@@ -888,8 +889,12 @@ type TopicScore struct {
 	FirstMessageDeliveries   float64                `protobuf:"fixed64,3,opt,name=first_message_deliveries,json=firstMessageDeliveries,proto3" json:"first_message_deliveries,omitempty"`
 	MeshMessageDeliveries    float64                `protobuf:"fixed64,4,opt,name=mesh_message_deliveries,json=meshMessageDeliveries,proto3" json:"mesh_message_deliveries,omitempty"`
 	InvalidMessageDeliveries float64                `protobuf:"fixed64,5,opt,name=invalid_message_deliveries,json=invalidMessageDeliveries,proto3" json:"invalid_message_deliveries,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// P3b, the sticky penalty of a prune during a P3 deficit.
+	MeshFailurePenalty float64 `protobuf:"fixed64,6,opt,name=mesh_failure_penalty,json=meshFailurePenalty,proto3" json:"mesh_failure_penalty,omitempty"`
+	// topic weight × (P1 + P2 + P3 + P3b + P4).
+	Total         float64 `protobuf:"fixed64,7,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopicScore) Reset() {
@@ -957,15 +962,34 @@ func (x *TopicScore) GetInvalidMessageDeliveries() float64 {
 	return 0
 }
 
+func (x *TopicScore) GetMeshFailurePenalty() float64 {
+	if x != nil {
+		return x.MeshFailurePenalty
+	}
+	return 0
+}
+
+func (x *TopicScore) GetTotal() float64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+// PeerScore is a peer's score with every term that makes it up:
+// score = topic_score + app_specific + ip_colocation_factor +
+// behaviour_penalty, where topic_score is the sum of the topics' totals
+// after the topic score cap.
 type PeerScore struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	PeerId string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
 	Score  float64                `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
 	Topics []*TopicScore          `protobuf:"bytes,3,rep,name=topics,proto3" json:"topics,omitempty"`
-	// P5, P6, P7.
+	// P5, P6, P7 (weighted).
 	AppSpecific        float64 `protobuf:"fixed64,4,opt,name=app_specific,json=appSpecific,proto3" json:"app_specific,omitempty"`
 	IpColocationFactor float64 `protobuf:"fixed64,5,opt,name=ip_colocation_factor,json=ipColocationFactor,proto3" json:"ip_colocation_factor,omitempty"`
 	BehaviourPenalty   float64 `protobuf:"fixed64,6,opt,name=behaviour_penalty,json=behaviourPenalty,proto3" json:"behaviour_penalty,omitempty"`
+	TopicScore         float64 `protobuf:"fixed64,7,opt,name=topic_score,json=topicScore,proto3" json:"topic_score,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -1038,6 +1062,13 @@ func (x *PeerScore) GetIpColocationFactor() float64 {
 func (x *PeerScore) GetBehaviourPenalty() float64 {
 	if x != nil {
 		return x.BehaviourPenalty
+	}
+	return 0
+}
+
+func (x *PeerScore) GetTopicScore() float64 {
+	if x != nil {
+		return x.TopicScore
 	}
 	return 0
 }
@@ -1721,7 +1752,7 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"\x04Mesh\x122\n" +
 	"\x06topics\x18\x01 \x03(\v2\x1a.peermesh.api.v1.TopicMeshR\x06topics\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"\v\n" +
-	"\tGetScores\"\xf4\x01\n" +
+	"\tGetScores\"\xbc\x02\n" +
 	"\n" +
 	"TopicScore\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12 \n" +
@@ -1729,14 +1760,18 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"timeInMesh\x128\n" +
 	"\x18first_message_deliveries\x18\x03 \x01(\x01R\x16firstMessageDeliveries\x126\n" +
 	"\x17mesh_message_deliveries\x18\x04 \x01(\x01R\x15meshMessageDeliveries\x12<\n" +
-	"\x1ainvalid_message_deliveries\x18\x05 \x01(\x01R\x18invalidMessageDeliveries\"\xf1\x01\n" +
+	"\x1ainvalid_message_deliveries\x18\x05 \x01(\x01R\x18invalidMessageDeliveries\x120\n" +
+	"\x14mesh_failure_penalty\x18\x06 \x01(\x01R\x12meshFailurePenalty\x12\x14\n" +
+	"\x05total\x18\a \x01(\x01R\x05total\"\x92\x02\n" +
 	"\tPeerScore\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x123\n" +
 	"\x06topics\x18\x03 \x03(\v2\x1b.peermesh.api.v1.TopicScoreR\x06topics\x12!\n" +
 	"\fapp_specific\x18\x04 \x01(\x01R\vappSpecific\x120\n" +
 	"\x14ip_colocation_factor\x18\x05 \x01(\x01R\x12ipColocationFactor\x12+\n" +
-	"\x11behaviour_penalty\x18\x06 \x01(\x01R\x10behaviourPenalty\"R\n" +
+	"\x11behaviour_penalty\x18\x06 \x01(\x01R\x10behaviourPenalty\x12\x1f\n" +
+	"\vtopic_score\x18\a \x01(\x01R\n" +
+	"topicScore\"R\n" +
 	"\x06Scores\x122\n" +
 	"\x06scores\x18\x01 \x03(\v2\x1a.peermesh.api.v1.PeerScoreR\x06scores\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"\t\n" +
