@@ -165,23 +165,31 @@ func TestCounters(t *testing.T) {
 func TestSilentMeshPeerGoesNegative(t *testing.T) {
 	p := DefaultWakuParams()
 	p.Topics["t"] = StrictWakuTopicParams()
-	tp := p.Topics["t"]
-	var c TopicCounters
-	c.Graft(t0)
-	for s := 1; s <= 30; s++ {
-		now := t0.Add(time.Duration(s) * time.Second)
-		c.Refresh(now, tp)
-		if s%12 == 0 {
-			c.Decay(tp, p.DecayToZero)
-		}
-		got := Score(&p, map[string]TopicCounters{"t": c}, PeerCounters{}, 0)
+	quietMeshPeer(p.Topics["t"], p.DecayToZero, 30, func(s int, c *TopicCounters) {
+		got := Score(&p, map[string]TopicCounters{"t": *c}, PeerCounters{}, 0)
 		if s <= 10 && got < 0 {
 			t.Fatalf("negative at %d s, before activation: %v", s, got)
 		}
 		if s > 10 && got >= 0 {
 			t.Fatalf("still %v at %d s, after the 10 s activation window", got, s)
 		}
+	})
+}
+
+// quietMeshPeer grafts a peer that delivers nothing, then for each second
+// 1…seconds refreshes its counters, decays them every 12 s (the waku decay
+// interval) and calls check.
+func quietMeshPeer(tp TopicParams, decayToZero float64, seconds int, check func(s int, c *TopicCounters)) *TopicCounters {
+	var c TopicCounters
+	c.Graft(t0)
+	for s := 1; s <= seconds; s++ {
+		c.Refresh(t0.Add(time.Duration(s)*time.Second), tp)
+		if s%12 == 0 {
+			c.Decay(tp, decayToZero)
+		}
+		check(s, &c)
 	}
+	return &c
 }
 
 func TestParamsValidate(t *testing.T) {
@@ -352,20 +360,13 @@ func TestWakuDefaultsMatchNwaku(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var c TopicCounters
-	c.Graft(t0)
-	for s := 1; s <= 3600; s++ {
-		now := t0.Add(time.Duration(s) * time.Second)
-		c.Refresh(now, p)
-		if s%12 == 0 {
-			c.Decay(p, 0.01)
-		}
-		if got := Topic("t", p, &c); got.Total < 0 {
+	c := quietMeshPeer(p, 0.01, 3600, func(s int, c *TopicCounters) {
+		if got := Topic("t", p, c); got.Total < 0 {
 			t.Fatalf("quiet honest mesh peer negative after %ds: %+v", s, got)
 		}
-	}
+	})
 	c.Invalid()
-	if got := Topic("t", p, &c); got.Total >= 0 {
+	if got := Topic("t", p, c); got.Total >= 0 {
 		t.Fatalf("invalid message not penalised: %+v", got)
 	}
 }
