@@ -89,6 +89,9 @@ func (d libp2pDialer) Dial(ctx context.Context, p peer.ID, addrs []ma.Multiaddr,
 //   - the remote refused: connection refused, or the protocol was not
 //     supported (ErrProtocolNotSupported or multistream's ErrNotSupported) →
 //     REFUSED;
+//   - the local network has no route (ENETUNREACH, what an offline host
+//     answers at once) → UNREACHABLE: the peer manager does not hold that
+//     against the peer while the node has no connection at all;
 //   - anything else (no route, no addresses, handshake failed, backoff) →
 //     FAILED.
 //
@@ -108,6 +111,8 @@ func Classify(err, ctxErr error) (dialerv1.DialOutcome, string) {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, ErrProtocolNotSupported),
 		errors.Is(err, msmux.ErrNotSupported[protocol.ID]{}), errors.Is(err, msmux.ErrNotSupported[string]{}):
 		return dialerv1.DialOutcome_DIAL_OUTCOME_REFUSED, reason
+	case errors.Is(err, syscall.ENETUNREACH):
+		return dialerv1.DialOutcome_DIAL_OUTCOME_UNREACHABLE, reason
 	case errors.As(err, &timeout) && timeout.Timeout():
 		return dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT, reason
 	}

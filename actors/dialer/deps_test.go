@@ -37,6 +37,9 @@ func TestClassify(t *testing.T) {
 		{"protocol not supported (ours) is REFUSED", fmt.Errorf("stream: %w", ErrProtocolNotSupported), nil, refused},
 		{"protocol negotiation failed (multistream) is REFUSED",
 			fmt.Errorf("failed to negotiate protocol: %w", msmux.ErrNotSupported[protocol.ID]{Protos: []protocol.ID{"/x"}}), nil, refused},
+		{"no route from the local network is UNREACHABLE",
+			&swarm.DialError{DialErrors: []swarm.TransportError{{Cause: &net.OpError{Op: "dial", Net: "tcp",
+				Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}}}}, nil, dialerv1.DialOutcome_DIAL_OUTCOME_UNREACHABLE},
 		{"anything else is FAILED", errors.New("no good addresses"), nil, failed},
 		{"a swarm dial error without a refusal is FAILED", &swarm.DialError{Cause: swarm.ErrNoAddresses}, nil, failed},
 	}

@@ -31,7 +31,7 @@ type metrics struct {
 // Sizes of the label tables: every value of the enums, which are small and
 // dense. A test checks they cover the generated enums.
 const (
-	numOutcomes = int(dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED) + 1
+	numOutcomes = int(dialerv1.DialOutcome_DIAL_OUTCOME_UNREACHABLE) + 1
 	numSources  = int(dialerv1.DialSource_DIAL_SOURCE_API) + 1
 )
 
@@ -46,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		dials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waku_peers_dials",
-			Help: "Dials the pool ended, by outcome (connected, timeout, refused, failed, cancelled), plus requests rejected without a dial (rejected).",
+			Help: "Dials the pool ended, by outcome (connected, timeout, refused, unreachable, failed, cancelled), plus requests rejected without a dial (rejected).",
 		}, []string{"outcome"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "peermesh_dialer_in_flight",

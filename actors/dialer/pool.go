@@ -399,7 +399,7 @@ func dialOutcome(o dialerv1.DialOutcome) bool {
 	switch o {
 	case dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED, dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT,
 		dialerv1.DialOutcome_DIAL_OUTCOME_REFUSED, dialerv1.DialOutcome_DIAL_OUTCOME_FAILED,
-		dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED:
+		dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED, dialerv1.DialOutcome_DIAL_OUTCOME_UNREACHABLE:
 		return true
 	}
 	return false

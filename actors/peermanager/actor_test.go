@@ -220,10 +220,16 @@ func TestActorOfflineFailuresAreNotCounted(t *testing.T) {
 		if d := r.dials(); len(d) != 1 {
 			t.Fatalf("dials %v", d)
 		}
-		r.complete(pid(1), dialerv1.DialOutcome_DIAL_OUTCOME_FAILED)
+		r.complete(pid(1), dialerv1.DialOutcome_DIAL_OUTCOME_UNREACHABLE)
 		r.tick(TickConnectivity, time.Second)
 		if d := r.dials(); len(d) != 1 {
 			t.Fatalf("offline failure put the peer in backoff: dials %v", d)
+		}
+		// Isolated is not offline: a refusal counts and backs the peer off.
+		r.complete(pid(1), dialerv1.DialOutcome_DIAL_OUTCOME_REFUSED)
+		r.tick(TickConnectivity, 2*time.Second)
+		if d := r.dials(); len(d) != 0 {
+			t.Fatalf("an isolated node's refused dial was not counted: dials %v", d)
 		}
 		if v := testutil.ToFloat64(mustVec(r.reg, "peermesh_peermanager_dials_deferred_total", "offline")); v != 1 {
 			t.Fatalf("deferred metric %v", v)

@@ -40,6 +40,9 @@ type entry struct {
 	connectedAt    int64
 	// tie is a hash of the id: the cheap last tie-break of candidate order.
 	tie uint64
+	// lastAttempt is the Manager.attemptSeq of the last connect dial asked
+	// for the peer (0: never in this incarnation; not persisted).
+	lastAttempt uint64
 	// relayDial is set while a connection of ours exists (or is being made)
 	// because the connectivity loop dialed the peer for relay: if identify
 	// then shows the peer does not speak relay, the connection is closed.

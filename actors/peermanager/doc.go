@@ -54,8 +54,17 @@
 //   - Failure counts and last-failure times are persisted, so backoff
 //     survives a restart; stored peers load with origin CACHE and
 //     connectedness reset.
-//   - A failed dial while the node has no connection at all is not counted:
-//     the node is offline, the peer is not at fault.
+//   - A failed dial is not counted while the node is offline: the dial pool
+//     found no route (DIAL_OUTCOME_UNREACHABLE, ENETUNREACH) and the node has
+//     no connection at all; the peer is not at fault. A node that is only
+//     isolated (no connection, but its dials time out or are refused) counts
+//     failures as usual; before, every failure of a node without
+//     connections was forgiven, so an isolated node never backed off and
+//     redialed the same ten peers forever.
+//   - Candidates rotate: the least recently attempted come first (after
+//     static peers), so every eligible peer is tried within
+//     ⌈candidates/MaxParallelDials⌉ rounds even when failures are not
+//     counted or the pool refuses dials.
 //   - Peers over the colocation limit are disconnected newest first and
 //     their records kept (nwaku deletes them, losing their history).
 //   - Static, service-slot and mesh peers are protected from the inbound,
@@ -63,8 +72,9 @@
 //     disconnected is not redialed for PrunedBackoff (no ping-pong), and a
 //     candidate at an IP whose peers already reach the colocation limit is
 //     not dialed at all (unless protected).
-//   - Candidates are ranked (static, fewer failures, known before, oldest
-//     failure, id hash) instead of taken in store order; the round counts
+//   - Candidates are ranked (static, least recently attempted, fewer
+//     failures, known before, oldest failure, id hash) instead of taken in
+//     store order; the round counts
 //     dials in flight toward the target, so it never overshoots.
 //   - A relay peer leaving starts a round at once (debounced), not only the
 //     15 s timer; reconnectPeers never sleeps on one peer; connectToNodes has

@@ -58,7 +58,9 @@ type Manager struct {
 	startedAt time.Time
 	// lastRound is when the last connectivity round ran, for KickDebounce.
 	lastRound time.Time
-	strs      interner
+	// attempts counts the connect dials asked for (attemptSeq).
+	attempts uint64
+	strs     interner
 }
 
 type dialKey struct {
@@ -393,6 +395,9 @@ func (m *Manager) startDial(k dialKey, source dialerv1.DialSource, timeout time.
 	if pd == nil {
 		pd = &pendingDial{source: source}
 		m.dialing[k] = pd
+		if e := m.peers[k.peer]; e != nil && k.protocol == "" {
+			e.lastAttempt = m.attemptSeq()
+		}
 		if timeout <= 0 {
 			timeout = m.cfg.DialTimeout
 		}
@@ -505,10 +510,13 @@ func (m *Manager) DialPeer(token uint64, req *pmv1.DialPeerRequest, now time.Tim
 
 // OnDialCompleted records a dial's outcome. A connection resets the failure
 // count (nwaku); a failed connect dial counts a failure, stamps the last
-// failure and marks the peer CannotConnect — unless the node has no
-// connection at all: then it is offline, and the failure says nothing about
-// the peer, so it is not counted (nwaku's offline-backoff bug). Protocol
-// dials (DialPeerRequest) do not touch backoff, as in nwaku.
+// failure and marks the peer CannotConnect — unless the node is offline: the
+// local network had no route (UNREACHABLE) and the node has no connection at
+// all. That failure says nothing about the peer, so it is not counted
+// (nwaku's offline-backoff bug). A node that merely has no connection
+// (isolated: its peers time out or refuse) counts failures as usual, so
+// backoff moves it on to other candidates. Protocol dials
+// (DialPeerRequest) do not touch backoff, as in nwaku.
 func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Effects {
 	var eff Effects
 	id, ok := eventPeer(dc.GetPeerId(), "dial result with a bad peer id", &eff)
@@ -540,7 +548,7 @@ func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Eff
 	default:
 		switch {
 		case e == nil || k.protocol != "" || e.isConnected():
-		case len(m.conn) == 0:
+		case outcome == dialerv1.DialOutcome_DIAL_OUTCOME_UNREACHABLE && len(m.conn) == 0:
 			eff.count(MetricDialsDeferred, "offline")
 			eff.log(slog.LevelDebug, "dial failed while offline; not counted", "peer", id, "reason", dc.GetReason())
 		default:
@@ -985,12 +993,20 @@ func (m *Manager) PruneInRelayConns(now time.Time, eff *Effects) {
 }
 
 // candidateBefore orders dial candidates, best first: static peers, then
-// fewer failures, then peers we were connected to before, then the oldest
+// the least recently attempted (never attempted first), then fewer
+// failures, then peers we were connected to before, then the oldest
 // failure, then a hash of the id (so nodes do not all prefer the same
-// peers), then the id. It runs for every stored peer in each round, so it
-// compares lazily, integers first.
+// peers), then the id. Least recently attempted before the rest rotates the
+// candidates: a round takes the MaxParallelDials that waited longest, so
+// every eligible peer is tried within ⌈candidates/MaxParallelDials⌉ rounds
+// even when failures are not counted (offline) or dials are refused by the
+// pool. It runs for every stored peer in each round, so it compares lazily,
+// integers first.
 func candidateBefore(a, b *entry) int {
 	if c := cmp.Compare(staticRank(a), staticRank(b)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.lastAttempt, b.lastAttempt); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(a.failedAttempts, b.failedAttempts); c != 0 {
@@ -1448,6 +1464,14 @@ func (m *Manager) wakuProtocols() (protos []string, dropped int) {
 	slices.Sort(out)
 	keep := min(len(out), m.cfg.MaxMetricProtocols)
 	return out[:keep], len(out) - keep
+}
+
+// attemptSeq numbers connect dials in the order they are asked for: the
+// rotation key of candidateBefore. A counter, not a time: several dials of
+// one round share a time, and rounds must rotate even within one instant.
+func (m *Manager) attemptSeq() uint64 {
+	m.attempts++
+	return m.attempts
 }
 
 // Pending is the number of dials asked of the pool and not completed, and

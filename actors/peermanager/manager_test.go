@@ -399,7 +399,9 @@ func TestOnDialCompleted(t *testing.T) {
 	}{
 		{"a failure counts, stamps and marks CannotConnect", online, dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT, 1, peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT},
 		{"refused counts too", online, dialerv1.DialOutcome_DIAL_OUTCOME_REFUSED, 1, peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT},
-		{"offline: a failure is not counted", func(*Manager) {}, dialerv1.DialOutcome_DIAL_OUTCOME_FAILED, 0, peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED},
+		{"offline (no route, no connection): not counted", func(*Manager) {}, dialerv1.DialOutcome_DIAL_OUTCOME_UNREACHABLE, 0, peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED},
+		{"isolated (no connection, the peer times out): counted", func(*Manager) {}, dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT, 1, peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT},
+		{"no route while other peers are connected: counted", online, dialerv1.DialOutcome_DIAL_OUTCOME_UNREACHABLE, 1, peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT},
 		{"rejected by the pool is not the peer's fault", online, dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED, 0, peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED},
 		{"cancelled is not counted", online, dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED, 0, peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED},
 		{"success resets the failure count", func(m *Manager) {
@@ -1184,5 +1186,39 @@ func TestStaticPeersAreKeptConnected(t *testing.T) {
 	}
 	if d := dialedPeers(m.Kick(clock.Add(time.Minute))); !slices.Equal(d, ids_(1)) {
 		t.Fatalf("the round after the static peer left dialed %v", d)
+	}
+}
+
+// TestEveryCandidateIsTriedWithinCeilRounds (issue 10, item 3): an isolated
+// node (no connection) with 40 candidates tries all of them within
+// ⌈40/10⌉ = 4 rounds — whether its failures count (the peers time out) or
+// not (offline: no route) — instead of the same top 10 every round.
+func TestEveryCandidateIsTriedWithinCeilRounds(t *testing.T) {
+	for _, outcome := range []dialerv1.DialOutcome{dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT,
+		dialerv1.DialOutcome_DIAL_OUTCOME_UNREACHABLE, dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED} {
+		t.Run(outcome.String(), func(t *testing.T) {
+			c := testConfig()
+			c.PeerStoreCapacity = 200
+			m := newTestManager(t, c)
+			for i := 1; i <= 40; i++ {
+				setPeer(m, i, relay)
+			}
+			tried := map[peer.ID]int{}
+			clock := at(time.Hour)
+			for round := range 4 {
+				d := dialedPeers(m.ConnectToRelayPeers(clock))
+				if len(d) != 10 {
+					t.Fatalf("round %d dialed %d, want 10", round+1, len(d))
+				}
+				for _, id := range d {
+					tried[id]++
+					m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(id), Outcome: outcome}, clock)
+				}
+				clock = clock.Add(15 * time.Second)
+			}
+			if len(tried) != 40 {
+				t.Fatalf("%d of 40 candidates tried in 4 rounds", len(tried))
+			}
+		})
 	}
 }

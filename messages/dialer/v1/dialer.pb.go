@@ -100,6 +100,9 @@ const (
 	DialOutcome_DIAL_OUTCOME_CANCELLED DialOutcome = 5
 	// The pool did not attempt the dial: queue full, dialing self, bad request.
 	DialOutcome_DIAL_OUTCOME_REJECTED DialOutcome = 6
+	// The local network has no route to the peer's addresses (ENETUNREACH):
+	// the node is likely offline, which says nothing about the peer.
+	DialOutcome_DIAL_OUTCOME_UNREACHABLE DialOutcome = 7
 )
 
 // Enum value maps for DialOutcome.
@@ -112,6 +115,7 @@ var (
 		4: "DIAL_OUTCOME_FAILED",
 		5: "DIAL_OUTCOME_CANCELLED",
 		6: "DIAL_OUTCOME_REJECTED",
+		7: "DIAL_OUTCOME_UNREACHABLE",
 	}
 	DialOutcome_value = map[string]int32{
 		"DIAL_OUTCOME_UNSPECIFIED": 0,
@@ -121,6 +125,7 @@ var (
 		"DIAL_OUTCOME_FAILED":      4,
 		"DIAL_OUTCOME_CANCELLED":   5,
 		"DIAL_OUTCOME_REJECTED":    6,
+		"DIAL_OUTCOME_UNREACHABLE": 7,
 	}
 )
 
@@ -587,7 +592,7 @@ const file_dialer_v1_dialer_proto_rawDesc = "" +
 	"\x13DIAL_SOURCE_SERVICE\x10\x03\x12\x15\n" +
 	"\x11DIAL_SOURCE_RELAY\x10\x04\x12\x12\n" +
 	"\x0eDIAL_SOURCE_PX\x10\x05\x12\x13\n" +
-	"\x0fDIAL_SOURCE_API\x10\x06*\xcb\x01\n" +
+	"\x0fDIAL_SOURCE_API\x10\x06*\xe9\x01\n" +
 	"\vDialOutcome\x12\x1c\n" +
 	"\x18DIAL_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DIAL_OUTCOME_CONNECTED\x10\x01\x12\x18\n" +
@@ -595,7 +600,8 @@ const file_dialer_v1_dialer_proto_rawDesc = "" +
 	"\x14DIAL_OUTCOME_REFUSED\x10\x03\x12\x17\n" +
 	"\x13DIAL_OUTCOME_FAILED\x10\x04\x12\x1a\n" +
 	"\x16DIAL_OUTCOME_CANCELLED\x10\x05\x12\x19\n" +
-	"\x15DIAL_OUTCOME_REJECTED\x10\x06B:Z8github.com/peermesh/peermesh/messages/dialer/v1;dialerv1b\x06proto3"
+	"\x15DIAL_OUTCOME_REJECTED\x10\x06\x12\x1c\n" +
+	"\x18DIAL_OUTCOME_UNREACHABLE\x10\aB:Z8github.com/peermesh/peermesh/messages/dialer/v1;dialerv1b\x06proto3"
 
 var (
 	file_dialer_v1_dialer_proto_rawDescOnce sync.Once
