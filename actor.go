@@ -269,7 +269,7 @@ func (a *nodeActor) reconnectWhenLoaded(ctx actor.Context) {
 		}
 		a.reconnected = true
 		ctx.Request(a.heartbeat, &heartbeatv1.Unregister{Name: reconnectTick})
-		ctx.Request(a.peermanager, &pmv1.ReconnectPeers{Protocol: a.n.relayCodec()})
+		ctx.Request(a.peermanager, &pmv1.ReconnectPeers{Protocol: a.n.cfg.relayCodec()})
 	})
 }
 

@@ -69,20 +69,23 @@ func child(parent *actor.PID, name string) *actor.PID {
 
 // relayCodec is the protocol that makes a peer a relay peer for the peer
 // manager: the profile's preferred pubsub protocol.
-func (n *Node) relayCodec() string {
-	if n.cfg.Profile == ProfileLibp2p {
+func (c Config) relayCodec() string {
+	if c.Profile == ProfileLibp2p {
 		return "/meshsub/"
 	}
 	return peermanager.WakuRelayCodec
 }
 
-func (n *Node) peerManagerConfig() peermanager.Config {
-	c := peermanager.DefaultConfig()
-	c.MaxConnections = n.cfg.MaxConnections
-	c.PeerStoreCapacity = n.cfg.peerStoreCapacity()
-	c.ColocationLimit = n.cfg.IPColocationLimit
-	c.RelayCodec = n.relayCodec()
-	return c
+// peerManagerConfig is the peer manager's configuration; Config.Validate
+// checks it, so a node never starts with a peer manager that refuses every
+// request.
+func (c Config) peerManagerConfig() peermanager.Config {
+	pc := peermanager.DefaultConfig()
+	pc.MaxConnections = c.MaxConnections
+	pc.PeerStoreCapacity = c.peerStoreCapacity()
+	pc.ColocationLimit = c.IPColocationLimit
+	pc.RelayCodec = c.relayCodec()
+	return pc
 }
 
 // dialerConfig is the dial pool's configuration; addPeer derives its answer
@@ -99,7 +102,7 @@ func (n *Node) buildChildProps(self *actor.PID) *childProps {
 	dl := dialer.Props(n.dialerConfig(), dialer.Deps{Dialer: dialer.NewLibp2pDialer(n.host), Registerer: n.reg, Logger: log},
 		mb.Option("dialer"))
 	hostNet := peermanager.HostNetwork{Host: n.host}
-	pm := peermanager.Props(n.peerManagerConfig(), peermanager.Deps{
+	pm := peermanager.Props(n.cfg.peerManagerConfig(), peermanager.Deps{
 		Self: n.host.ID(), Dialer: child(self, "dialer"), Storage: child(self, "storage"), Heartbeat: hbPID,
 		Closer: hostNet, Streams: hostNet, Connections: hostNet, Registerer: n.reg, Logger: log,
 	}, mb.Option("peermanager"))

@@ -142,6 +142,13 @@ func (c Config) Validate() error {
 	if c.IPColocationLimit < 0 {
 		bad("IPColocationLimit", "%d must not be negative", c.IPColocationLimit)
 	}
+	if c.MaxConnections >= 1 && c.PeerStoreCapacity >= 0 && c.IPColocationLimit >= 0 {
+		// The peer manager's configuration derives from these fields; what
+		// it refuses is a refusal of theirs.
+		if err := c.peerManagerConfig().Validate(); err != nil {
+			bad("MaxConnections/PeerStoreCapacity/IPColocationLimit", "%v", err)
+		}
+	}
 	if c.MaxSubscribers < 1 {
 		bad("MaxSubscribers", "%d must be positive", c.MaxSubscribers)
 	}

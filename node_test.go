@@ -271,6 +271,49 @@ func TestAddPeerConnectsAndWatchersSeePeerEvents(t *testing.T) {
 	actortest.Expect[*apiv1.PeerDisconnected](w)
 }
 
+// TestSmallMaxConnectionsWork (issue 10, item 4): a node with
+// --max-connections of 4 (a phone, a light node) starts a peer manager that
+// answers, connects to a peer of the same size and lists it; a capacity the
+// peer manager would refuse is refused by Validate, naming the fields, so
+// no node starts with a peer manager that refuses every request.
+func TestSmallMaxConnectionsWork(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	var nodes []*Node
+	for _, name := range []string{"a", "b"} {
+		cfg := testConfig(name)
+		cfg.MaxConnections = 4
+		n, err := newNode(cfg, deps{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close(context.Background()) })
+		if _, err := n.Spawn(sys.Root); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	id, err := nodes[0].AddPeer(context.Background(), nodes[1].Addrs()[0])
+	if err != nil || id != nodes[1].ID().String() {
+		t.Fatalf("AddPeer with MaxConnections 4: %q %v", id, err)
+	}
+	peers, err := nodes[0].Peers(context.Background())
+	if err != nil || len(peers) != 1 || peers[0].GetConnectedness() != "connected" {
+		t.Fatalf("peers %v, err %v", peers, err)
+	}
+	for n := 1; n <= 10; n++ {
+		cfg := DefaultConfig()
+		cfg.MaxConnections = n
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("MaxConnections %d refused: %v", n, err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.PeerStoreCapacity = 10 // below MaxConnections 50: the peer manager refuses it
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "PeerStoreCapacity") {
+		t.Fatalf("Validate() = %v, want the peer manager's refusal naming PeerStoreCapacity", err)
+	}
+}
+
 func TestConfigValidateNamesTheField(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxConnections = 0

@@ -42,10 +42,6 @@ type Config struct {
 	MaxPeerStoreSize int
 	// MaxRelayPeers overrides maxConnections − maxConnections/5 when > 0.
 	MaxRelayPeers int
-	// MeshDhi is the gossipsub mesh's Dhi: fewer relay peers than that would
-	// keep the mesh from ever filling, so Validate refuses it (nwaku does not
-	// build a peer manager then).
-	MeshDhi int
 
 	// RelayCodec is the relay protocol; relay peers are those whose protocols
 	// match it (prefix match, nwaku's protocolMatcher).
@@ -135,7 +131,6 @@ func DefaultConfig() Config {
 	return Config{
 		MaxConnections:       50,
 		PeerStoreCapacity:    250,
-		MeshDhi:              8,
 		RelayCodec:           WakuRelayCodec,
 		DialTimeout:          10 * time.Second,
 		InitialBackoff:       120 * time.Second,
@@ -170,14 +165,17 @@ type Targets struct {
 
 // RelayTargets derives the targets as nwaku does: maxRelayPeers =
 // maxConnections − maxConnections/5 unless set; out = max(maxRelay/3, 10);
-// in = the rest. Unlike nwaku, out is capped at maxRelay so in is never
-// negative when fewer than 10 relay peers are configured.
+// in = the rest. Unlike nwaku, small values work: out leaves at least a
+// fifth of the relay peers (at least one) to inbound, and is at least one.
+// From 15 relay peers (19 connections) on the targets are nwaku's; below,
+// nwaku's rule would leave no inbound slot (a network of such nodes could
+// never connect) or a negative one.
 func (c Config) RelayTargets() Targets {
 	maxRelay := c.MaxRelayPeers
 	if maxRelay <= 0 {
 		maxRelay = c.MaxConnections - c.MaxConnections/5
 	}
-	out := min(max(maxRelay/3, 10), maxRelay)
+	out := max(min(max(maxRelay/3, 10), maxRelay-max(1, maxRelay/5)), min(1, maxRelay))
 	return Targets{MaxRelayPeers: maxRelay, OutRelayPeers: out, InRelayPeers: maxRelay - out}
 }
 
@@ -191,7 +189,9 @@ func (c Config) hardStoreLimit() int {
 
 // Validate reports every invalid field by name, including the seed's start
 // checks: MaxConnections ≤ PeerStoreCapacity, MaxRelayPeers ≤
-// MaxConnections, the largest backoff ≤ 1 week, relay peers ≥ MeshDhi.
+// MaxConnections, the largest backoff ≤ 1 week. Unlike nwaku it does not
+// refuse fewer relay peers than the mesh's Dhi: a light node with 4–10
+// connections runs a smaller mesh.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field string, format string, args ...any) {
@@ -238,9 +238,6 @@ func (c Config) Validate() error {
 	if c.ColocationLimit < 0 {
 		bad("ColocationLimit", "must be >= 0 (0 disables), got %d", c.ColocationLimit)
 	}
-	if c.MeshDhi < 0 {
-		bad("MeshDhi", "must be >= 0, got %d", c.MeshDhi)
-	}
 	if c.MaxPeerStoreSize < 0 || (c.MaxPeerStoreSize > 0 && c.MaxPeerStoreSize < c.PeerStoreCapacity) {
 		bad("MaxPeerStoreSize", "must be 0 or >= PeerStoreCapacity (%d), got %d", c.PeerStoreCapacity, c.MaxPeerStoreSize)
 	}
@@ -252,9 +249,6 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRelayPeers < 0 || c.MaxRelayPeers > c.MaxConnections {
 		bad("MaxRelayPeers", "(%d) must be in [0, MaxConnections (%d)]", c.MaxRelayPeers, c.MaxConnections)
-	}
-	if relay := c.RelayTargets().MaxRelayPeers; relay < c.MeshDhi {
-		bad("MaxRelayPeers", "(derived %d) must be >= MeshDhi (%d), or the mesh can never fill", relay, c.MeshDhi)
 	}
 	if c.InitialBackoff > 0 && c.BackoffFactor > 0 && c.MaxFailedAttempts > 0 {
 		if b := CalculateBackoff(c.InitialBackoff, c.BackoffFactor, c.MaxFailedAttempts); b > maxBackoffCeiling {

@@ -44,7 +44,12 @@ func TestRelayTargets(t *testing.T) {
 		{"out is a third of relay", 100, 0, 80, 26, 54},
 		{"out is at least 10", 20, 0, 16, 10, 6},
 		{"MaxRelayPeers overrides the 80% rule", 50, 30, 30, 10, 20},
-		{"out capped at relay so in is never negative", 10, 8, 8, 8, 0},
+		{"12 relay peers: nwaku's 10 out, 2 in", 15, 0, 12, 10, 2},
+		{"11 relay peers: a fifth stays inbound", 13, 0, 11, 9, 2},
+		{"10 connections → 8 relay: 7 out, 1 in", 10, 0, 8, 7, 1},
+		{"4 connections → 4 relay: 3 out, 1 in", 4, 0, 4, 3, 1},
+		{"2 connections: 1 out, 1 in", 2, 0, 2, 1, 1},
+		{"1 connection: 1 out", 1, 0, 1, 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,7 +75,7 @@ func TestConfigValidate(t *testing.T) {
 		{"max relay peers above max connections", func(c *Config) { c.MaxRelayPeers = 51 }, "MaxRelayPeers"},
 		{"largest backoff over a week", func(c *Config) { c.BackoffFactor = 10; c.MaxFailedAttempts = 6 }, "over 1 week"},
 		{"largest backoff of exactly the default is fine", func(c *Config) { c.MaxFailedAttempts = 5 }, ""},
-		{"relay peers below the mesh's Dhi", func(c *Config) { c.MaxRelayPeers = 6 }, "MeshDhi"},
+		{"fewer relay peers than the mesh's Dhi work (light nodes)", func(c *Config) { c.MaxRelayPeers = 6 }, ""},
 		{"zero max connections", func(c *Config) { c.MaxConnections = 0 }, "MaxConnections"},
 		{"zero dial timeout", func(c *Config) { c.DialTimeout = 0 }, "DialTimeout"},
 		{"zero load timeout", func(c *Config) { c.LoadTimeout = 0 }, "LoadTimeout"},
@@ -97,5 +102,26 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want it to name %s", err, tt.field)
 			}
 		})
+	}
+}
+
+// TestSmallMaxConnectionsWork (issue 10, item 4): every MaxConnections from
+// 1 to 20 validates, and gives at least one outbound relay peer and, from 2
+// relay peers on, at least one inbound one.
+func TestSmallMaxConnectionsWork(t *testing.T) {
+	for n := 1; n <= 20; n++ {
+		c := DefaultConfig()
+		c.MaxConnections = n
+		if err := c.Validate(); err != nil {
+			t.Fatalf("MaxConnections %d: %v", n, err)
+		}
+		tg := c.RelayTargets()
+		if tg.OutRelayPeers < 1 || tg.InRelayPeers < 0 || tg.OutRelayPeers+tg.InRelayPeers != tg.MaxRelayPeers ||
+			(tg.MaxRelayPeers >= 2 && tg.InRelayPeers < 1) {
+			t.Fatalf("MaxConnections %d: targets %+v", n, tg)
+		}
+		if _, err := NewManager(c, pid(self)); err != nil {
+			t.Fatalf("MaxConnections %d: %v", n, err)
+		}
 	}
 }

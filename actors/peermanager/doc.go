@@ -79,8 +79,13 @@
 //   - A relay peer leaving starts a round at once (debounced), not only the
 //     15 s timer; reconnectPeers never sleeps on one peer; connectToNodes has
 //     no 5 s sleep.
-//   - The outbound target is capped at the relay peers, so the inbound target
-//     is never negative.
+//   - Small MaxConnections work: below 15 relay peers the outbound target
+//     leaves a fifth of them (at least one) to inbound and is at least one,
+//     and fewer relay peers than the mesh's Dhi are not refused (nwaku does
+//     not build a peer manager then; here a node with 4–10 connections, a
+//     phone or a light node, runs a smaller mesh). nwaku's rule left no
+//     inbound slot below 13 connections, and peermesh refused every request
+//     of a node with 8 or fewer.
 //
 // # Messages (messages/peermanager/v1 unless named)
 //
