@@ -48,8 +48,11 @@ func (n *Node) routerConfig() router.Config {
 	cfg := router.DefaultConfig(p)
 	cfg.Mesh.EnablePX = n.cfg.RelayPeerExchange
 	cfg.MaxTopics = n.cfg.MaxTopics
-	if n.cfg.StrictScoring && p == wire.ProfileWaku {
-		cfg.Mesh.Score = score.StrictWakuTopicParams()
+	if p == wire.ProfileWaku {
+		if n.cfg.StrictScoring {
+			cfg.Mesh.Score = score.StrictWakuTopicParams()
+		}
+		cfg.MessageValidator = n.wakuValidator()
 	}
 	return cfg
 }

@@ -55,6 +55,14 @@ type Config struct {
 	IPColocationLimit int
 	// RelayPeerExchange enables gossipsub peer exchange on PRUNE.
 	RelayPeerExchange bool
+	// MaxMessageSize bounds an encoded WakuMessage, bytes (nwaku's
+	// --max-msg-size); 0 means 150 KiB. Larger messages are rejected on
+	// the relay (P4) and refused by Publish and REST.
+	MaxMessageSize int
+	// MaxTimestampSkew, when positive, drops relayed messages (without a
+	// penalty) and refuses publications whose timestamp is further than
+	// this from now. 0 checks no timestamp, as nwaku and go-waku without RLN.
+	MaxTimestampSkew time.Duration
 	// StrictScoring runs the waku profile with P3 and P3b on
 	// (score.StrictWakuTopicParams): silent mesh peers are pruned, at the
 	// cost of pruning honest peers on quiet topics. Off, the waku profile
@@ -132,6 +140,12 @@ func (c Config) Validate() error {
 		if _, err := parsePeerAddr(s); err != nil {
 			bad("StaticNodes", "%v", err)
 		}
+	}
+	if c.MaxMessageSize < 0 {
+		bad("MaxMessageSize", "%d must not be negative", c.MaxMessageSize)
+	}
+	if c.MaxTimestampSkew < 0 {
+		bad("MaxTimestampSkew", "%s must not be negative", c.MaxTimestampSkew)
 	}
 	if c.MaxConnections < 1 {
 		bad("MaxConnections", "%d must be positive", c.MaxConnections)

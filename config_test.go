@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/peermesh/peermesh/score"
 )
 
@@ -36,7 +38,11 @@ func TestStrictScoringSelectsTheWakuTopicParameters(t *testing.T) {
 	} {
 		cfg := DefaultConfig()
 		cfg.Profile, cfg.StrictScoring = c.profile, c.strict
-		n := &Node{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+		m, err := newNodeMetrics(prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := &Node{cfg: cfg, log: slog.New(slog.DiscardHandler), metrics: m}
 		if got := n.routerConfig().Mesh.Score; got != c.want {
 			t.Errorf("profile %s strict %v: topic params %+v, want %+v", c.profile, c.strict, got, c.want)
 		}

@@ -16,6 +16,7 @@ type nodeMetrics struct {
 	refused     *prometheus.CounterVec
 	delivered   prometheus.Counter
 	px          *prometheus.CounterVec
+	invalid     *prometheus.CounterVec
 	mailboxes   *actorkit.MailboxMetrics
 }
 
@@ -41,13 +42,14 @@ func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
 		Name: "peermesh_node_px_peers_total",
 		Help: "Peers received through gossipsub peer exchange: added to the peer manager, or skipped (no valid signed record, over the per-PRUNE bound).",
 	}, []string{"result"})
+	m.invalid = newInvalidMessagesCounter()
 	// A non-protobuf message between actors is a programming error that
 	// production only counts (actorkit.ProtoOnly); make the count visible.
 	violations := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "peermesh_actor_protobuf_violations_total",
 		Help: "Non-protobuf messages sent between actors in this process (should stay 0).",
 	}, func() float64 { return float64(actorkit.Violations()) })
-	for _, c := range []prometheus.Collector{m.topics, m.subscribers, m.watchers, m.refused, m.delivered, m.px, violations} {
+	for _, c := range []prometheus.Collector{m.topics, m.subscribers, m.watchers, m.refused, m.delivered, m.px, m.invalid, violations} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register node metrics: %w", err)
 		}

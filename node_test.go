@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
@@ -18,6 +19,8 @@ import (
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
+	"github.com/peermesh/peermesh/waku/message"
 )
 
 // fakeRouter answers the router API the node uses and reports every request
@@ -110,7 +113,10 @@ func TestNodeJoinsConfiguredTopicsAndDeliversToSubscribersAndWatchers(t *testing
 	if w := actortest.Expect[*apiv1.Watching](watcher); w.GetError() != "" {
 		t.Fatal(w.GetError())
 	}
-	sub.Request(pid, &apiv1.Publish{Topic: "/t", Data: []byte("hello")})
+	wm := &wakuv1.WakuMessage{Payload: []byte("hello"), ContentTopic: "/app/1/chat/proto", Timestamp: proto.Int64(42)}
+	data, _ := proto.Marshal(wm)
+	hash := message.HashOf("/t", wm).String()
+	sub.Request(pid, &apiv1.Publish{Topic: "/t", Data: data})
 	// The answer and the delivery travel different paths: either may come first.
 	var got *apiv1.MessageReceived
 	var pub *apiv1.Published
@@ -126,14 +132,23 @@ func TestNodeJoinsConfiguredTopicsAndDeliversToSubscribersAndWatchers(t *testing
 			pub = m
 		}
 	}
-	if string(got.GetData()) != "hello" || got.GetTopic() != "/t" || got.GetReceivedFrom() == "" || got.GetReceivedAt() == nil {
-		t.Fatalf("subscriber got %v", got)
+	// Both the answer and the delivery name the message by its RFC 14 hash.
+	if string(got.GetData()) != string(data) || got.GetTopic() != "/t" || got.GetReceivedFrom() == "" || got.GetReceivedAt() == nil ||
+		got.GetMessageHash() != hash {
+		t.Fatalf("subscriber got %v, want hash %s", got, hash)
 	}
-	if pub.GetError() != "" || string(pub.GetMessageId()) != "id" {
-		t.Fatalf("published %v", pub)
+	if pub.GetError() != "" || string(pub.GetMessageId()) != "id" || pub.GetMessageHash() != hash {
+		t.Fatalf("published %v, want hash %s", pub, hash)
 	}
-	if w := actortest.Expect[*apiv1.MessageReceived](watcher); string(w.GetData()) != "hello" {
+	if w := actortest.Expect[*apiv1.MessageReceived](watcher); string(w.GetData()) != string(data) {
 		t.Fatalf("watcher got %v", w)
+	}
+	// The relay's rules apply to the API: a WakuMessage without content
+	// topic is refused, naming the rule.
+	bad, _ := proto.Marshal(&wakuv1.WakuMessage{Payload: []byte("x")})
+	sub.Request(pid, &apiv1.Publish{Topic: "/t", Data: bad})
+	if p := actortest.Expect[*apiv1.Published](sub); !strings.Contains(p.GetError(), "contentTopic is empty") {
+		t.Fatalf("invalid WakuMessage published: %v", p)
 	}
 	watcher.Request(pid, &apiv1.Unwatch{})
 	if u := actortest.Expect[*apiv1.Unwatched](watcher); !u.GetFound() {

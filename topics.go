@@ -12,6 +12,7 @@ import (
 
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/waku/message"
 )
 
 // topicState is the node's view of one topic: whether the router has joined
@@ -208,7 +209,7 @@ func (a *nodeActor) deliver(ctx actor.Context, d *pubsubv1.Delivered) {
 	}
 	ev := &apiv1.MessageReceived{
 		Topic: d.GetTopic(), Data: d.GetMessage().GetData(), MessageId: d.GetMessageId(),
-		ReceivedAt: timestamppb.New(time.Now()),
+		ReceivedAt: timestamppb.New(time.Now()), MessageHash: a.n.messageHash(d.GetTopic(), d.GetMessage().GetData()),
 	}
 	if from := d.GetReceivedFrom(); len(from) > 0 {
 		if id, err := peer.IDFromBytes(from); err == nil {
@@ -224,15 +225,30 @@ func (a *nodeActor) deliver(ctx actor.Context, d *pubsubv1.Delivered) {
 	a.n.metrics.delivered.Add(float64(len(st.subscribers) + len(a.watchers)))
 }
 
+// publish checks a WakuMessage against the node's rules (waku profile) —
+// the API edge reads the clock for the timestamp rule — and publishes it;
+// the answer names the message by its RFC 14 hash.
 func (a *nodeActor) publish(ctx actor.Context, msg *apiv1.Publish) {
 	topic := msg.GetTopic()
+	hash := ""
+	if a.n.cfg.Profile == ProfileWaku {
+		wm, err := a.n.cfg.messageRules().Decode(msg.GetData(), time.Now())
+		if err != nil {
+			ctx.Respond(&apiv1.Published{Topic: topic, Error: err.Error()})
+			return
+		}
+		hash = message.HashOf(topic, wm).String()
+	}
 	req := &pubsubv1.Publish{Topic: topic, Data: msg.GetData()}
 	ask(ctx, a.router, req, a.n.cfg.RequestTimeout, func(p *pubsubv1.Published, err error) {
 		if err != nil {
 			ctx.Respond(&apiv1.Published{Topic: topic, Error: err.Error()})
 			return
 		}
-		ctx.Respond(&apiv1.Published{Topic: topic, MessageId: p.GetMessageId(), Error: p.GetError()})
+		if p.GetError() == "" && hash != "" {
+			a.n.log.Debug("published message", "topic", topic, "hash", hash)
+		}
+		ctx.Respond(&apiv1.Published{Topic: topic, MessageId: p.GetMessageId(), Error: p.GetError(), MessageHash: hash})
 	})
 }
 

@@ -385,10 +385,16 @@ func (a *topicActor) deliver(c actor.Context, d *pubsubv1.Delivered) {
 	}
 }
 
-// validate asks the registered validator actor, or accepts at once when
-// there is none. The answer (or its absence within ValidationTimeout, which
+// validate runs Deps.Validate, then asks the registered validator actor, or
+// accepts at once when there is none. The answer (or its absence within ValidationTimeout, which
 // counts as IGNORE) re-enters this actor's mailbox.
 func (a *topicActor) validate(c actor.Context, v Validation) {
+	if a.deps.Validate != nil {
+		if res, label := a.deps.Validate(v.Msg, a.deps.Clock()); res != ValidationAccept {
+			a.decide(c, v.ID, res, label)
+			return
+		}
+	}
 	if a.validator == nil {
 		a.decide(c, v.ID, ValidationAccept, "accept")
 		return

@@ -173,10 +173,13 @@ func TestTopicActorJoinGraftsAndReports(t *testing.T) {
 
 // meshOf joins with all peers in the mesh (D = number of peers) and drains
 // the GRAFTs.
-func meshOf(t *testing.T, n int) *topicHarness {
+func meshOf(t *testing.T, n int) *topicHarness { return meshOfWith(t, n, nil) }
+
+// meshOfWith is meshOf with deps adjusted by with (if set).
+func meshOfWith(t *testing.T, n int, with func(*Deps)) *topicHarness {
 	cfg := actorCfg()
 	cfg.D, cfg.Dhi = n, n
-	h := newTopicHarness(t, cfg, n)
+	h := newTopicHarnessWith(t, cfg, n, with)
 	h.subscribeAll()
 	h.router.Request(h.topic, &pubsubv1.Join{Topic: actorTopic})
 	h.router.ExpectMessage(&pubsubv1.Joined{Topic: actorTopic})
@@ -248,6 +251,55 @@ func TestTopicActorValidator(t *testing.T) {
 		val.Respond(&pubsubv1.ValidationResult{MessageId: vm.GetMessageId(), Outcome: pubsubv1.ValidationOutcome_VALIDATION_OUTCOME_ACCEPT})
 		actortest.Expect[*pubsubv1.Delivered](sub)
 		actortest.Expect[*pubsubv1.SendToPeer](h.peers[actorPeer(1)])
+	})
+}
+
+// TestTopicActorSynchronousValidate: Deps.Validate (the waku profile's
+// WakuMessage rules) decides before any validator actor: Reject charges the
+// sender P4, Ignore drops without a penalty, neither is delivered or
+// forwarded; Accept goes on to delivery.
+func TestTopicActorSynchronousValidate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := meshOfWith(t, 2, func(d *Deps) {
+			d.Validate = func(m *gossipsubv1.Message, _ time.Time) (ValidationResult, string) {
+				switch string(m.GetData()) {
+				case "bad":
+					return ValidationReject, "reject"
+				case "odd":
+					return ValidationIgnore, "ignore"
+				}
+				return ValidationAccept, "accept"
+			}
+		})
+		sub := h.subscriber(t)
+		p4 := func() float64 {
+			h.tick()
+			report := actortest.Fish(h.router, func(*pubsubv1.TopicReport) bool { return true })
+			for _, pc := range report.GetPeers() {
+				if peer.ID(pc.GetPeer()) == actorPeer(0) {
+					return pc.GetInvalidMessageDeliveries()
+				}
+			}
+			return 0
+		}
+		h.receive(actorPeer(0), "odd")
+		sub.ExpectNoMessage(time.Second)
+		h.peers[actorPeer(1)].ExpectNoMessage(time.Second)
+		if got := p4(); got != 0 {
+			t.Fatalf("P4 after an ignored message = %v, want 0", got)
+		}
+		h.receive(actorPeer(0), "bad")
+		sub.ExpectNoMessage(time.Second)
+		h.peers[actorPeer(1)].ExpectNoMessage(time.Second)
+		if got := p4(); got <= 0 { // 1, decayed once by the tick
+			t.Fatalf("P4 after a rejected message = %v, want > 0", got)
+		}
+		h.receive(actorPeer(0), "good")
+		actortest.Expect[*pubsubv1.Delivered](sub)
+		actortest.Fish(h.peers[actorPeer(1)], func(s *pubsubv1.SendToPeer) bool { return len(s.GetMessages()) == 1 })
+		if n := testutil.ToFloat64(h.metrics.validation.WithLabelValues("reject")); n != 1 {
+			t.Fatalf("rejections counted %v, want 1", n)
+		}
 	})
 }
 

@@ -29,6 +29,14 @@ type Deps struct {
 	// must not censor the genuine one), so each message is verified once
 	// instead of once per copy (see wire.CheckFields).
 	Verify func(*gossipsubv1.Message) error
+	// Validate, when set, is the profile's synchronous message check (the
+	// waku profile's WakuMessage rules), run on every new message before
+	// the registered validator actor: a result other than ValidationAccept
+	// decides the message at once (Reject charges P4), and label names the
+	// outcome in libp2p_gossipsub_validation_results_total. now is the actor's
+	// receive stamp. It must be safe to call from the topic actor (pure, or
+	// counting on concurrency-safe metrics).
+	Validate func(msg *gossipsubv1.Message, now time.Time) (res ValidationResult, label string)
 	// Refused counts a received message refused by Verify, by reason, on
 	// the router's inbound-drop counter (nil: not counted).
 	Refused func(reason string, n int)

@@ -480,8 +480,12 @@ func (r *routerActor) spawnTopic(c actor.Context, topic string, cfg mesh.Config)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("router: topic %q parameters: %w", topic, err)
 	}
+	var validate func(*gossipsubv1.Message, time.Time) (mesh.ValidationResult, string)
+	if v := r.cfg.MessageValidator; v != nil {
+		validate = func(m *gossipsubv1.Message, now time.Time) (mesh.ValidationResult, string) { return v(topic, m, now) }
+	}
 	pid, err := c.SpawnNamed(mesh.Props(cfg, mesh.Deps{Topic: topic, ValidationTimeout: r.cfg.ValidationTimeout,
-		Verify: verifier(r.cfg.Profile), Refused: r.m.session.Dropped, PeerRecord: r.records.Get,
+		Verify: verifier(r.cfg.Profile), Validate: validate, Refused: r.m.session.Dropped, PeerRecord: r.records.Get,
 		Metrics: r.m.mesh, Logger: r.log}), "topic/"+topic)
 	if err != nil {
 		return nil, fmt.Errorf("router: spawn topic %q: %w", topic, err)

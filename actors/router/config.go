@@ -11,6 +11,7 @@ import (
 
 	"github.com/peermesh/peermesh/actors/mesh"
 	"github.com/peermesh/peermesh/actors/router/session"
+	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	"github.com/peermesh/peermesh/score"
 	"github.com/peermesh/peermesh/wire"
 )
@@ -41,6 +42,11 @@ type Config struct {
 	// topics (every peer of a topic must use the same one). The router
 	// copies the map at start; it is read concurrently by the sessions.
 	TopicMsgID map[string]wire.MsgIDFn
+	// MessageValidator, when set, checks every new message of every topic before the
+	// topic's validator actor (see mesh.Deps.Validate): the waku profile's
+	// WakuMessage rules. It is called from topic actors concurrently, so it
+	// must be safe for concurrent use.
+	MessageValidator func(topic string, msg *gossipsubv1.Message, now time.Time) (mesh.ValidationResult, string)
 	// ValidationTimeout is how long a validator actor may take (then IGNORE).
 	ValidationTimeout time.Duration
 	// AcceptTimeout bounds the stream handler's wait for the router to

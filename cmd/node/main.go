@@ -216,6 +216,7 @@ func restServer(s config.Settings, node *peermesh.Node, log *slog.Logger) (*http
 	rc := rest.DefaultConfig()
 	rc.CacheCapacity = s.RESTRelayCacheCapacity
 	rc.WakuMessages = s.Profile == config.ProfileWaku
+	rc.MessageRules = node.MessageRules()
 	root := node.System().Root
 	props, err := rest.CacheProps(rc, node.Registerer())
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/peermesh/peermesh/waku/message"
 )
 
 // Config bounds the REST server and its relay cache.
@@ -27,6 +29,9 @@ type Config struct {
 	// waku profile). When false, publish sends the payload alone and reads
 	// return the data as payload.
 	WakuMessages bool
+	// MessageRules are the WakuMessage rules a publication must keep: the
+	// node's relay rules (Node.MessageRules), so REST and relay agree.
+	MessageRules message.Rules
 }
 
 // DefaultConfig returns a configuration sized like nwaku's REST server.
@@ -38,6 +43,7 @@ func DefaultConfig() Config {
 		MaxCachedTopics:    64,
 		MaxItemsPerRequest: 64,
 		WakuMessages:       true,
+		MessageRules:       message.DefaultRules(),
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
+	"github.com/peermesh/peermesh/waku/message"
 )
 
 // Node is what the handlers need from the node's embedding facade.
@@ -412,11 +413,24 @@ type relayMessage struct {
 	Ephemeral    *bool   `json:"ephemeral,omitempty"`
 }
 
+// MessageHashHeader carries the RFC 14 deterministic hash of a message the
+// REST API published, beside nwaku's plain "OK" body (which clients of
+// nwaku's API parse as is).
+const MessageHashHeader = "Waku-Message-Hash"
+
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	topic := r.PathValue("topic")
 	if err := checkTopic(topic); err != nil {
 		return err
 	}
+	return s.publishOn(w, r, func(*wakuv1.WakuMessage) (string, error) { return topic, nil })
+}
+
+// publishOn decodes a RelayWakuMessage body, checks it against the node's
+// message rules (the relay's; 400 naming the broken rule), finds its pubsub
+// topic with topicOf, publishes it on a topic the node has joined and
+// answers nwaku's "OK" with the message's hash in MessageHashHeader.
+func (s *Server) publishOn(w http.ResponseWriter, r *http.Request, topicOf func(*wakuv1.WakuMessage) (string, error)) error {
 	var m relayMessage
 	if err := decode(r, &m); err != nil {
 		return err
@@ -429,32 +443,34 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 		return httpError(http.StatusBadRequest, "payload is not valid base64: %v", err)
 	}
 	var data []byte
+	wm := &wakuv1.WakuMessage{Payload: payload, ContentTopic: m.ContentTopic, Version: m.Version, Timestamp: m.Timestamp, Ephemeral: m.Ephemeral}
 	if s.cfg.WakuMessages {
-		wm := &wakuv1.WakuMessage{Payload: payload, ContentTopic: m.ContentTopic, Version: m.Version, Timestamp: m.Timestamp, Ephemeral: m.Ephemeral}
 		if m.ContentTopic == "" {
 			return httpError(http.StatusBadRequest, "contentTopic is required")
 		}
 		if m.Meta != nil {
-			meta, err := base64.StdEncoding.DecodeString(*m.Meta)
-			if err != nil {
+			if wm.Meta, err = base64.StdEncoding.DecodeString(*m.Meta); err != nil {
 				return httpError(http.StatusBadRequest, "meta is not valid base64: %v", err)
 			}
-			if len(meta) > 64 {
-				return httpError(http.StatusBadRequest, "meta is %d bytes, at most 64", len(meta))
-			}
-			wm.Meta = meta
 		}
-		if wm.Timestamp == nil {
+		if wm.GetTimestamp() == 0 {
 			// nwaku stamps messages that come without a timestamp; the REST
 			// edge may read the clock.
 			now := time.Now().UnixNano()
 			wm.Timestamp = &now
+		}
+		if err := s.cfg.MessageRules.Validate(wm, time.Now()); err != nil {
+			return httpError(http.StatusBadRequest, "%v", err)
 		}
 		if data, err = proto.Marshal(wm); err != nil {
 			return fmt.Errorf("encode WakuMessage: %w", err)
 		}
 	} else {
 		data = payload
+	}
+	topic, err := topicOf(wm)
+	if err != nil {
+		return httpError(http.StatusBadRequest, "%v", err)
 	}
 	info, err := s.node.Info(r.Context())
 	if err != nil {
@@ -463,12 +479,23 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if !contains(info.GetTopics(), topic) {
 		return httpError(http.StatusBadRequest, "not subscribed to pubsub topic %s", topic)
 	}
-	id, err := s.node.Publish(r.Context(), topic, data)
-	if err != nil {
+	if _, err := s.node.Publish(r.Context(), topic, data); err != nil {
 		return httpError(http.StatusBadRequest, "publish on %s: %v", topic, err)
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"messageHash": "0x" + fmt.Sprintf("%x", id)})
+	if s.cfg.WakuMessages {
+		hash := message.HashOf(topic, wm).String()
+		w.Header().Set(MessageHashHeader, hash)
+		s.log.Debug("published message", "topic", topic, "hash", hash)
+	}
+	writeOK(w)
 	return nil
+}
+
+// writeOK is nwaku's success answer: 200, text/plain, "OK".
+func writeOK(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, "OK")
 }
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) error {

@@ -17,6 +17,7 @@ import (
 
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
+	"github.com/peermesh/peermesh/waku/message"
 )
 
 const (
@@ -188,6 +189,31 @@ func TestPublishEncodesWakuMessage(t *testing.T) {
 	}
 }
 
+// The publish answer is nwaku's: 200 text/plain "OK"; the RFC 14 hash of the
+// published message travels in the Waku-Message-Hash header.
+func TestPublishAnswersOKWithTheMessageHash(t *testing.T) {
+	ts, n, _ := newTestServer(t, DefaultConfig())
+	body := `{"payload":"aGk=","contentTopic":"/a/1/b/c","timestamp":1700000000000000000,"meta":"AQI="}`
+	req, _ := http.NewRequest("POST", msgURL(ts.URL, topic), strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(got) != "OK" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("answer %d %q %q, want 200 text/plain OK", resp.StatusCode, resp.Header.Get("Content-Type"), got)
+	}
+	var wm wakuv1.WakuMessage
+	if err := proto.Unmarshal(n.published[topic][0], &wm); err != nil {
+		t.Fatal(err)
+	}
+	want := message.HashOf(topic, &wm).String()
+	if h := resp.Header.Get(MessageHashHeader); h != want || len(h) != 66 {
+		t.Fatalf("%s = %q, want %s", MessageHashHeader, h, want)
+	}
+}
+
 func TestPublishWithoutTimestampIsStamped(t *testing.T) {
 	ts, n, _ := newTestServer(t, DefaultConfig())
 	code, resp := do(t, "POST", msgURL(ts.URL, topic), `{"payload":"aGk=","contentTopic":"/a/1/b/c"}`)
@@ -237,6 +263,11 @@ func TestErrorPathsAnswerJSON4xx(t *testing.T) {
 		{"bad base64 meta", "POST", msgURL(ts.URL, topic), `{"payload":"aGk=","contentTopic":"/a/1/b/c","meta":"%%"}`, 400, "meta"},
 		{"missing payload", "POST", msgURL(ts.URL, topic), `{"contentTopic":"/a/1/b/c"}`, 400, "payload is required"},
 		{"missing content topic", "POST", msgURL(ts.URL, topic), `{"payload":"aGk="}`, 400, "contentTopic"},
+		// The relay's rules (waku/message), applied before publishing.
+		{"empty payload", "POST", msgURL(ts.URL, topic), `{"payload":"","contentTopic":"/a/1/b/c"}`, 400, "payload is empty"},
+		{"malformed content topic", "POST", msgURL(ts.URL, topic), `{"payload":"aGk=","contentTopic":"chat"}`, 400, "content topic"},
+		{"meta over 64 bytes", "POST", msgURL(ts.URL, topic), `{"payload":"aGk=","contentTopic":"/a/1/b/c","meta":"` +
+			base64.StdEncoding.EncodeToString(make([]byte, 65)) + `"}`, 400, "meta is 65 bytes"},
 		{"oversize body", "POST", msgURL(ts.URL, topic), big, 413, "exceeds 256 bytes"},
 		{"invalid json", "POST", msgURL(ts.URL, topic), `{"payload":`, 400, "invalid JSON"},
 		{"empty body", "POST", ts.URL + "/relay/v1/subscriptions", ``, 400, "empty request body"},

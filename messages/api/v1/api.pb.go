@@ -295,7 +295,8 @@ func (x *Unsubscribed) GetError() string {
 }
 
 // Publish sends `data` on `topic`. In the waku profile data must be an
-// encoded WakuMessage.
+// encoded WakuMessage that keeps the node's message rules (the same the
+// relay applies; a broken rule is the answer's error).
 type Publish struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
@@ -349,10 +350,14 @@ func (x *Publish) GetData() []byte {
 }
 
 type Published struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	MessageId     []byte                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Topic string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// The gossipsub message id (sha256 of the data in the waku profile).
+	MessageId []byte `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Error     string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// Waku profile: the RFC 14 deterministic message hash, 0x-prefixed hex —
+	// the name nwaku, go-waku and js-waku give the message.
+	MessageHash   string `protobuf:"bytes,4,opt,name=message_hash,json=messageHash,proto3" json:"message_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -404,6 +409,13 @@ func (x *Published) GetMessageId() []byte {
 func (x *Published) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *Published) GetMessageHash() string {
+	if x != nil {
+		return x.MessageHash
 	}
 	return ""
 }
@@ -1621,8 +1633,11 @@ type MessageReceived struct {
 	Data      []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	MessageId []byte                 `protobuf:"bytes,3,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	// The peer that forwarded it to us; empty for our own publications.
-	ReceivedFrom  string                 `protobuf:"bytes,4,opt,name=received_from,json=receivedFrom,proto3" json:"received_from,omitempty"`
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	ReceivedFrom string                 `protobuf:"bytes,4,opt,name=received_from,json=receivedFrom,proto3" json:"received_from,omitempty"`
+	ReceivedAt   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// Waku profile: the RFC 14 deterministic message hash, 0x-prefixed hex
+	// (empty when the data is not a WakuMessage).
+	MessageHash   string `protobuf:"bytes,6,opt,name=message_hash,json=messageHash,proto3" json:"message_hash,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1692,6 +1707,13 @@ func (x *MessageReceived) GetReceivedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *MessageReceived) GetMessageHash() string {
+	if x != nil {
+		return x.MessageHash
+	}
+	return ""
+}
+
 var File_api_v1_api_proto protoreflect.FileDescriptor
 
 const file_api_v1_api_proto_rawDesc = "" +
@@ -1719,12 +1741,13 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"3\n" +
 	"\aPublish\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"V\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"y\n" +
 	"\tPublished\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x02 \x01(\fR\tmessageId\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"'\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12!\n" +
+	"\fmessage_hash\x18\x04 \x01(\tR\vmessageHash\"'\n" +
 	"\aAddPeer\x12\x1c\n" +
 	"\tmultiaddr\x18\x01 \x01(\tR\tmultiaddr\":\n" +
 	"\tPeerAdded\x12\x17\n" +
@@ -1800,7 +1823,7 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"\tdirection\x18\x02 \x01(\tR\tdirection\x12\x18\n" +
 	"\aaddress\x18\x03 \x01(\tR\aaddress\"+\n" +
 	"\x10PeerDisconnected\x12\x17\n" +
-	"\apeer_id\x18\x01 \x01(\tR\x06peerId\"\xbc\x01\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\"\xdf\x01\n" +
 	"\x0fMessageReceived\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x1d\n" +
@@ -1808,7 +1831,8 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"message_id\x18\x03 \x01(\fR\tmessageId\x12#\n" +
 	"\rreceived_from\x18\x04 \x01(\tR\freceivedFrom\x12;\n" +
 	"\vreceived_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAtB4Z2github.com/peermesh/peermesh/messages/api/v1;apiv1b\x06proto3"
+	"receivedAt\x12!\n" +
+	"\fmessage_hash\x18\x06 \x01(\tR\vmessageHashB4Z2github.com/peermesh/peermesh/messages/api/v1;apiv1b\x06proto3"
 
 var (
 	file_api_v1_api_proto_rawDescOnce sync.Once

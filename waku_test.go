@@ -1,0 +1,130 @@
+package peermesh
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/sim"
+	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
+	"github.com/peermesh/peermesh/waku/message"
+)
+
+// waitUntil polls cond every 50 ms for at most d (integration tests on real
+// hosts cannot move the clock).
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", d, what)
+		}
+		<-tick.C
+	}
+}
+
+// TestRelayAppliesWakuMessageRules: a peer relaying WakuMessages that break
+// the rules is treated as Waku peers treat it — a message every
+// implementation rejects (meta over 64 bytes, no content topic, not a
+// WakuMessage) charges it an invalid delivery (P4, −100 × count²); an empty
+// payload, on which implementations disagree, is dropped without a penalty;
+// a valid message is delivered. Real hosts on loopback.
+func TestRelayAppliesWakuMessageRules(t *testing.T) {
+	const topic = "/waku/2/rs/0/0"
+	cfg := DefaultConfig()
+	cfg.Name = "rules"
+	cfg.PubsubTopics = []string{topic}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	sys := actortest.NewSystem(t)
+	pid, err := n.Spawn(sys.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := actortest.NewProbe(t, sys)
+	sub.Request(pid, &apiv1.Subscribe{Topic: topic})
+	if s := actortest.Expect[*apiv1.Subscribed](sub); s.GetError() != "" {
+		t.Fatal(s.GetError())
+	}
+
+	atk := attacker.New(sim.LoopbackHost(t), attacker.Config{})
+	t.Cleanup(func() { _ = atk.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := atk.Connect(ctx, peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := atk.Open(ctx, n.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := atk.Send(n.ID(), attacker.SubscribeRPC(true, topic)); err != nil {
+		t.Fatal(err)
+	}
+	wm := func(m *wakuv1.WakuMessage) []byte {
+		b, _ := proto.Marshal(m)
+		return b
+	}
+	send := func(data []byte) {
+		t.Helper()
+		if err := atk.Send(n.ID(), attacker.PublishRPC(attacker.UnsignedMessage(topic, data))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p4 := func() float64 {
+		scores, err := n.Scores(context.Background())
+		if err != nil {
+			return 0
+		}
+		for _, s := range scores {
+			if s.GetPeerId() == atk.ID().String() {
+				for _, ts := range s.GetTopics() {
+					return ts.GetInvalidMessageDeliveries()
+				}
+			}
+		}
+		return 0
+	}
+	invalid := func(rule, outcome string) float64 {
+		return testutil.ToFloat64(n.metrics.invalid.WithLabelValues(rule, outcome))
+	}
+
+	send(wm(&wakuv1.WakuMessage{ContentTopic: "/app/1/chat/proto"})) // empty payload: ignored
+	waitUntil(t, 10*time.Second, "empty payload counted", func() bool { return invalid("payload", "ignore") == 1 })
+	if got := p4(); got != 0 {
+		t.Fatalf("P4 after an ignored message = %v, want 0", got)
+	}
+	for _, c := range []struct {
+		rule string
+		data []byte
+	}{
+		{"meta", wm(&wakuv1.WakuMessage{Payload: []byte("x"), ContentTopic: "/app/1/chat/proto", Meta: make([]byte, 65)})},
+		{"content_topic", wm(&wakuv1.WakuMessage{Payload: []byte("y")})},
+		{"decode", []byte{0xff, 0xff, 0xff}},
+	} {
+		send(c.data)
+		waitUntil(t, 10*time.Second, fmt.Sprintf("rejection by rule %s", c.rule), func() bool { return invalid(c.rule, "reject") == 1 })
+	}
+	// The score is refreshed on the router's heartbeat (1 s).
+	waitUntil(t, 10*time.Second, "P4 charged to the sender", func() bool { return p4() < 0 })
+	good := &wakuv1.WakuMessage{Payload: []byte("ok"), ContentTopic: "/app/1/chat/proto", Timestamp: proto.Int64(1)}
+	send(wm(good))
+	got := actortest.Fish(sub, func(*apiv1.MessageReceived) bool { return true })
+	if got.GetMessageHash() != message.HashOf(topic, good).String() || string(got.GetData()) != string(wm(good)) {
+		t.Fatalf("delivered %v", got)
+	}
+	sub.ExpectNoMessage(200 * time.Millisecond) // none of the invalid ones
+
+}
