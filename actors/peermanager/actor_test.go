@@ -646,3 +646,32 @@ func TestActorLogAndMetricsTickSetsGauges(t *testing.T) {
 		}
 	})
 }
+
+// TestActorLoadBeyondCapacityDeletesOnDisk (issue 10, item 5): records the
+// books cannot keep at load reach the storage actor as Deletes, so they do
+// not stay on disk forever.
+func TestActorLoadBeyondCapacityDeletesOnDisk(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var recs []*peerv1.PeerRecord
+		for i := 1; i <= 30; i++ {
+			recs = append(recs, relayRecord(i))
+		}
+		r := newRig(t, testConfig(), recs...) // capacity 20
+		synctest.Wait()
+		deleted := map[peer.ID]bool{}
+		for {
+			m, ok := r.storage.Next(time.Millisecond)
+			if !ok {
+				break
+			}
+			if d, isDelete := m.Message.(*storagev1.Delete); isDelete {
+				deleted[peer.ID(d.GetPeerId())] = true
+			}
+		}
+		r.client.Request(r.pm, &pmv1.GetStatus{})
+		st := actortest.Expect[*pmv1.Status](r.client)
+		if st.PeerStoreSize > 20 || len(deleted) != 30-int(st.PeerStoreSize) {
+			t.Fatalf("store %d peers, %d deleted on disk; want ≤ 20 and the rest deleted", st.PeerStoreSize, len(deleted))
+		}
+	})
+}

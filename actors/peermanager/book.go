@@ -51,7 +51,14 @@ type entry struct {
 	// (ConnectToNodes with the static source) in this incarnation; see
 	// Manager.canBeConnected for what it changes.
 	static bool
-	addrs  [][]byte
+	// persisted is set once a record of the peer was sent to storage (or
+	// loaded from it), so forgetting it deletes the record.
+	persisted bool
+	// seen counts the peer's connections in this incarnation, up to 2
+	// (loaded peers start at 2): an inbound-only peer seen once is neither
+	// written nor kept under pressure (Manager.save, Manager.pruneTo).
+	seen  uint8
+	addrs [][]byte
 
 	id           peer.ID
 	protocols    []string

@@ -32,13 +32,16 @@ type Config struct {
 	// inbound peer beyond it is disconnected (waku_peers_errors{type=
 	// "max_connections"}). It also derives the relay targets.
 	MaxConnections int
-	// PeerStoreCapacity is the size prunePeerStore brings the books back to
-	// on its tick (nwaku: 5 × max connections).
+	// PeerStoreCapacity bounds the books (nwaku: 5 × max connections): a
+	// new peer beyond it first evicts the lowest-value peers, and
+	// prunePeerStore brings the books back to it on its tick. Connected,
+	// static, service-slot, mesh and dialed peers are never evicted.
 	PeerStoreCapacity int
-	// MaxPeerStoreSize is the hard bound between prunes: a new peer beyond it
-	// is refused with an error (type "peer_store_full"); connected peers are
-	// always tracked (their number is bounded by MaxConnections). 0 means
-	// 2 × PeerStoreCapacity.
+	// MaxPeerStoreSize is the hard bound when nothing can be evicted (every
+	// peer connected or protected): a new peer beyond it is refused with an
+	// error (type "peer_store_full"); connected peers are always tracked
+	// (their number is bounded by MaxConnections). 0 means 2 ×
+	// PeerStoreCapacity.
 	MaxPeerStoreSize int
 	// MaxRelayPeers overrides maxConnections − maxConnections/5 when > 0.
 	MaxRelayPeers int

@@ -51,6 +51,15 @@
 //     excludes them, and one that leaves is redialed at once. The seed
 //     dials static nodes once at start: a static node that came up a few
 //     seconds late was never connected.
+//   - The books stay within PeerStoreCapacity at every insert, not only on
+//     the 10-minute prune: a new peer first evicts the lowest-value ones
+//     (down to capacity − 1 − capacity/16, so a flood costs one sort per
+//     capacity/16 peers). Inbound-only peers seen once (a fresh id that
+//     connected to us, never learnt of otherwise) are neither written to
+//     disk nor kept under pressure: they are evicted right after the peers
+//     at MaxFailedAttempts. Records a load cannot keep are deleted from
+//     disk. (3,000 inbound ids grew the books to 3,000 against a capacity
+//     of 500, cost 6,000 disk writes, and then refused AddPeer.)
 //   - Failure counts and last-failure times are persisted, so backoff
 //     survives a restart; stored peers load with origin CACHE and
 //     connectedness reset.
@@ -122,8 +131,10 @@
 //
 // # Bounds and behaviour when full
 //
-// See Config: MaxPeerStoreSize (new peers refused, peer_store_full),
-// PeerStoreCapacity (pruned on the prune tick), MaxConnections (inbound
+// See Config: PeerStoreCapacity (a new peer beyond it evicts the
+// lowest-value peers, prunePeerStore's order, before it is inserted; the
+// prune tick too), MaxPeerStoreSize (new peers refused, peer_store_full,
+// only when nothing is evictable), MaxConnections (inbound
 // beyond it disconnected), ColocationLimit, inbound relay target,
 // MaxPendingRequests / MaxNodesPerRequest (refused with an error),
 // MaxAddresses/Protocols/ShardsPerPeer (truncated, counted), MaxServiceSlots,

@@ -104,6 +104,7 @@ func setPeer(m *Manager, i int, opts ...peerOpt) *entry {
 	}
 	e.relay = e.supports(m.isRelay)
 	e.static = e.origin == peerv1.Origin_ORIGIN_STATIC
+	e.persisted, e.seen = true, 2 // as if loaded from storage
 	m.insert(e)
 	return e
 }

@@ -162,9 +162,11 @@ func (m *Manager) AddPeer(token uint64, req *pmv1.AddPeer, now time.Time) Effect
 }
 
 // addPeer adds or updates a peer: never self; unchanged information is a
-// no-op; a change is persisted. A new peer beyond the hard store limit is
-// refused. An origin of STATIC is never downgraded, so static peers stay
-// protected when discovery finds them again.
+// no-op; a change is persisted. A new peer makes room for itself when the
+// books are at PeerStoreCapacity (makeRoom); one that finds nothing to
+// evict beyond the hard store limit is refused. An origin of STATIC is
+// never downgraded, so static peers stay protected when discovery finds
+// them again.
 func (m *Manager) addPeer(p parsedPeer, origin peerv1.Origin, eff *Effects) (bool, error) {
 	if p.id == m.self {
 		return false, badInput(errSelf, "peer %s is this node", p.id)
@@ -172,6 +174,7 @@ func (m *Manager) addPeer(p parsedPeer, origin peerv1.Origin, eff *Effects) (boo
 	e := m.peers[p.id]
 	changed := false
 	if e == nil {
+		m.makeRoom(eff)
 		if len(m.peers) >= m.storeLimit {
 			return false, badInput(errStoreFull, "peer store full (%d peers, MaxPeerStoreSize); %s not added", len(m.peers), p.id)
 		}
@@ -206,11 +209,50 @@ func (m *Manager) addPeer(p parsedPeer, origin peerv1.Origin, eff *Effects) (boo
 		e.static = true
 	}
 	if changed {
-		eff.put(e.toRecord())
+		m.save(e, eff)
 		eff.log(slog.LevelDebug, "adding peer to manager", "peer", p.id, "origin", e.origin)
 	}
 	return changed, nil
 }
+
+// save queues e's record for the storage actor, except for an inbound-only
+// peer seen once: a peer that connected to us once and that we never
+// learnt of otherwise is cheap to forget (and an inbound flood of fresh ids
+// must not cost two disk writes per id). It is written once it connects a
+// second time, or once anything else tells us of it.
+func (m *Manager) save(e *entry, eff *Effects) {
+	if e.origin == peerv1.Origin_ORIGIN_INBOUND && e.seen < 2 {
+		return
+	}
+	e.persisted = true
+	eff.put(e.toRecord())
+}
+
+// forget removes e from the books, and from disk when it was written.
+func (m *Manager) forget(e *entry, reason string, eff *Effects) {
+	m.remove(e)
+	delete(m.deferred, e.id)
+	if e.persisted {
+		eff.Deletes = append(eff.Deletes, e.id)
+	}
+	eff.count(MetricPruned, reason)
+}
+
+// makeRoom keeps the books within PeerStoreCapacity between prune ticks:
+// called before a new peer is inserted, when the books are full it prunes
+// them (prunePeerStore's order) to PeerStoreCapacity − 1 − pruneSlack, so a
+// flood of new peers costs one sort per pruneSlack peers, not one per peer.
+// Connected, protected and dialed peers are never evicted: when those fill
+// the books, nothing is.
+func (m *Manager) makeRoom(eff *Effects) {
+	if len(m.peers) < m.cfg.PeerStoreCapacity {
+		return
+	}
+	m.pruneTo(m.cfg.PeerStoreCapacity-1-m.pruneSlack(), eff)
+}
+
+// pruneSlack is how far below capacity an eviction goes: a sixteenth of it.
+func (m *Manager) pruneSlack() int { return m.cfg.PeerStoreCapacity / 16 }
 
 func (m *Manager) boundAddrs(id peer.ID, addrs [][]byte, eff *Effects) [][]byte {
 	if len(addrs) > m.cfg.MaxAddressesPerPeer {
@@ -232,8 +274,12 @@ func (m *Manager) setProtocols(e *entry, protos []string, eff *Effects) {
 // LoadFromStorage adds the records of one storage LoadBatch (nwaku's
 // loadFromStorage): connectedness is reset, the origin becomes CACHE, the
 // failure count and last failure are kept so backoff survives a restart. A
-// record that does not decode, self and records beyond the hard store limit
-// are skipped and counted; a peer already known live keeps its live record.
+// record that does not decode and self are skipped and counted; a peer
+// already known live keeps its live record. The books stay within
+// PeerStoreCapacity: beyond it the lowest-value peers (prunePeerStore's
+// order, loaded ones included) are evicted and deleted from disk, so a
+// store that grew beyond capacity (a smaller capacity configured since)
+// shrinks instead of keeping unloaded records on disk forever.
 func (m *Manager) LoadFromStorage(b *storagev1.LoadBatch) Effects {
 	var eff Effects
 	for _, r := range b.GetRecords() {
@@ -247,9 +293,13 @@ func (m *Manager) LoadFromStorage(b *storagev1.LoadBatch) Effects {
 		case m.peers[e.id] != nil:
 			continue
 		case len(m.peers) >= m.storeLimit:
-			eff.errorf(errStoreFull, "peer store full; stored peer not loaded", "peer", e.id)
+			// Nothing evictable (every peer connected or protected): the
+			// record would never load, so it goes.
+			eff.errorf(errStoreFull, "peer store full; stored peer deleted", "peer", e.id)
+			eff.Deletes = append(eff.Deletes, e.id)
 			continue
 		}
+		e.persisted, e.seen = true, 2
 		// Records on disk obey the same per-peer bounds as live input.
 		e.addrs = m.boundAddrs(e.id, e.addrs, &eff)
 		m.setProtocols(e, e.protocols, &eff)
@@ -259,6 +309,9 @@ func (m *Manager) LoadFromStorage(b *storagev1.LoadBatch) Effects {
 		e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
 		e.origin = peerv1.Origin_ORIGIN_CACHE
 		m.insert(e)
+		if len(m.peers) > m.cfg.PeerStoreCapacity {
+			m.pruneTo(m.cfg.PeerStoreCapacity-m.pruneSlack(), &eff)
+		}
 	}
 	return eff
 }
@@ -540,7 +593,7 @@ func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Eff
 			if !e.isConnected() {
 				e.connectedness = peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED
 			}
-			eff.put(e.toRecord())
+			m.save(e, &eff)
 		}
 	case dialerv1.DialOutcome_DIAL_OUTCOME_CANCELLED, dialerv1.DialOutcome_DIAL_OUTCOME_REJECTED:
 		// Not the peer's doing: the pool refused or we cancelled.
@@ -556,7 +609,7 @@ func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Eff
 			e.failedAttempts++
 			e.lastFailure = now.UnixNano()
 			e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT
-			eff.put(e.toRecord())
+			m.save(e, &eff)
 			eff.log(slog.LevelDebug, "connecting relay peer failed", "peer", id, "reason", dc.GetReason(),
 				"failedAttempts", e.failedAttempts)
 		}
@@ -669,6 +722,7 @@ func (m *Manager) OnPeerConnected(ev *pmv1.PeerConnected, now time.Time) Effects
 		if ev.GetDirection() == peerv1.Direction_DIRECTION_OUTBOUND {
 			origin = peerv1.Origin_ORIGIN_API
 		}
+		m.makeRoom(&eff)
 		e = newEntry(id)
 		e.origin, e.publicKey = origin, publicKeyOf(id)
 		m.insert(e)
@@ -676,6 +730,7 @@ func (m *Manager) OnPeerConnected(ev *pmv1.PeerConnected, now time.Time) Effects
 	if !e.isConnected() {
 		m.conn[id] = e
 		e.connectedAt = now.UnixNano()
+		e.seen = min(e.seen+1, 2)
 	}
 	e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CONNECTED
 	e.direction = ev.GetDirection()
@@ -686,7 +741,7 @@ func (m *Manager) OnPeerConnected(ev *pmv1.PeerConnected, now time.Time) Effects
 		}
 	}
 	m.setIP(e, ev.GetRemoteIp())
-	eff.put(e.toRecord())
+	m.save(e, &eff)
 	if e.direction == peerv1.Direction_DIRECTION_INBOUND && len(m.conn)-len(m.closing) > m.cfg.MaxConnections && !m.protected(e.id) {
 		m.disconnect(e, "max_connections", now, &eff)
 		return eff
@@ -719,7 +774,7 @@ func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) E
 	e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
 	e.disconnectTime = now.UnixNano()
 	e.connectedAt = 0
-	eff.put(e.toRecord())
+	m.save(e, &eff)
 	if e.static {
 		eff.Kick = true // redialed at once: static peers are kept connected
 	} else if e.relay {
@@ -771,7 +826,7 @@ func (m *Manager) OnIdentifyCompleted(ev *pmv1.IdentifyCompleted, now time.Time)
 	if e.isConnected() {
 		m.setIP(e, cmp.Or(ev.GetRemoteIp(), e.remoteIP))
 	}
-	eff.put(e.toRecord())
+	m.save(e, &eff)
 	if e.isConnected() && e.relayDial && !e.relay && !m.protected(id) {
 		// Dialed for relay without knowing its protocols (peer exchange):
 		// it does not speak relay. Its protocols are recorded above, so
@@ -1213,41 +1268,52 @@ func (m *Manager) Kick(now time.Time) Effects {
 // service-slot, mesh peers and peers being dialed are never pruned.
 func (m *Manager) PrunePeerStore(now time.Time) Effects {
 	var eff Effects
-	excess := len(m.peers) - m.cfg.PeerStoreCapacity
-	if excess <= 0 {
+	if len(m.peers) <= m.cfg.PeerStoreCapacity {
 		return eff
 	}
 	before := len(m.peers)
+	m.pruneTo(m.cfg.PeerStoreCapacity, &eff)
+	eff.log(slog.LevelInfo, "finished pruning peer store", "before", before, "after", len(m.peers),
+		"capacity", m.cfg.PeerStoreCapacity, "pruned", before-len(m.peers))
+	return eff
+}
+
+// pruneTo evicts peers until the books hold at most target, in
+// prunePeerStore's order: peers at MaxFailedAttempts (oldest failure
+// first), then inbound-only peers seen once (longest gone first: cheap to
+// forget), then the other idle peers (most failures, never connected and
+// longest gone first). Connected, protected and dialed peers stay.
+func (m *Manager) pruneTo(target int, eff *Effects) {
+	excess := len(m.peers) - target
+	if excess <= 0 {
+		return
+	}
 	// Sort keys, not entries: the comparisons then stay in one dense slice
 	// instead of chasing 100,000 pointers n·log n times.
-	var failed, idle []pruneKey
+	var failed, once, idle []pruneKey
 	for _, e := range m.list {
 		if e.isConnected() || m.protected(e.id) || m.isDialing(e.id) {
 			continue
 		}
-		if int(e.failedAttempts) >= m.cfg.MaxFailedAttempts {
+		switch {
+		case int(e.failedAttempts) >= m.cfg.MaxFailedAttempts:
 			failed = append(failed, pruneKey{a: e.lastFailure, tie: e.tie, e: e})
-		} else {
+		case e.origin == peerv1.Origin_ORIGIN_INBOUND && e.seen < 2:
+			once = append(once, pruneKey{a: e.disconnectTime, tie: e.tie, e: e})
+		default:
 			idle = append(idle, pruneKey{a: -int64(e.failedAttempts), b: e.disconnectTime, tie: e.tie, e: e})
 		}
 	}
-	slices.SortFunc(failed, comparePruneKeys)
-	if len(failed) < excess {
-		slices.SortFunc(idle, comparePruneKeys)
-	}
-	for _, k := range append(failed, idle...) {
+	for _, group := range [][]pruneKey{failed, once, idle} {
 		if excess == 0 {
-			break
+			return
 		}
-		m.remove(k.e)
-		delete(m.deferred, k.e.id)
-		eff.Deletes = append(eff.Deletes, k.e.id)
-		eff.count(MetricPruned, "peer_store")
-		excess--
+		slices.SortFunc(group, comparePruneKeys)
+		for _, k := range group[:min(excess, len(group))] {
+			m.forget(k.e, "peer_store", eff)
+			excess--
+		}
 	}
-	eff.log(slog.LevelInfo, "finished pruning peer store", "before", before, "after", len(m.peers),
-		"capacity", m.cfg.PeerStoreCapacity, "pruned", before-len(m.peers))
-	return eff
 }
 
 // pruneKey orders prune candidates by (a, b, id hash, id). Peers at

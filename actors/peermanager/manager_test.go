@@ -154,12 +154,12 @@ func TestAddPeer(t *testing.T) {
 			t.Fatalf("reply %v metrics %v", r, eff.Metrics)
 		}
 	})
-	t.Run("a full store refuses new peers", func(t *testing.T) {
+	t.Run("a store full of peers it may not evict refuses new peers", func(t *testing.T) {
 		c := testConfig()
 		c.MaxPeerStoreSize = c.PeerStoreCapacity
 		m := newTestManager(t, c)
 		for i := 1; i <= c.PeerStoreCapacity; i++ {
-			setPeer(m, i)
+			setPeer(m, i, origin(peerv1.Origin_ORIGIN_STATIC))
 		}
 		r, eff := add(m, relayInfo(100), 0)
 		if !strings.Contains(r.Error, "peer store full") || counted(eff, MetricErrors, errStoreFull) != 1 {
@@ -1220,5 +1220,73 @@ func TestEveryCandidateIsTriedWithinCeilRounds(t *testing.T) {
 				t.Fatalf("%d of 40 candidates tried in 4 rounds", len(tried))
 			}
 		})
+	}
+}
+
+// TestInboundChurnKeepsTheStoreBounded (issue 10, item 5): 3,000 fresh
+// inbound ids connecting and leaving between two prune ticks keep the books
+// within PeerStoreCapacity at every step, cost no disk write (inbound-only
+// peers seen once are cheap to forget), and leave room for a peer from
+// discovery; an inbound peer that comes back is written.
+func TestInboundChurnKeepsTheStoreBounded(t *testing.T) {
+	c := DefaultConfig()
+	c.MaxConnections, c.PeerStoreCapacity = 100, 500 // hard limit 1,000
+	m := newTestManager(t, c)
+	clock := at(time.Hour)
+	puts := 0
+	for i := 1; i <= 3000; i++ {
+		clock = clock.Add(100 * time.Millisecond)
+		eff := connect(m, 10_000+i, in, fmt.Sprintf("10.1.%d.%d", i/250, i%250), clock)
+		eff2 := m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(pid(10_000 + i))}, clock)
+		puts += len(eff.Puts) + len(eff2.Puts)
+		if len(eff.Deletes)+len(eff2.Deletes) > 0 {
+			t.Fatalf("inbound peer %d: deletes %v of records never written", i, eff.Deletes)
+		}
+		if m.Len() > c.PeerStoreCapacity {
+			t.Fatalf("after %d inbound peers the books hold %d, capacity %d", i, m.Len(), c.PeerStoreCapacity)
+		}
+	}
+	if puts != 0 {
+		t.Fatalf("%d disk writes for inbound peers seen once, want 0", puts)
+	}
+	added := m.AddPeer(1, &pmv1.AddPeer{Peer: &pmv1.PeerInfo{Multiaddr: maddr(1)}, Origin: peerv1.Origin_ORIGIN_PX}, clock)
+	if r := added.Replies[0].Msg.(*pmv1.PeerAdded); r.Error != "" || !r.Changed {
+		t.Fatalf("a discovered peer after the churn: %v", r)
+	}
+	// One inbound peer comes back: now it is worth keeping, and written.
+	eff := connect(m, 3, in, "10.9.9.9", clock)
+	eff = m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(pid(3))}, clock)
+	if len(eff.Puts) != 0 {
+		t.Fatalf("first connection of peer 3 written: %v", eff.Puts)
+	}
+	if eff = connect(m, 3, in, "10.9.9.9", clock.Add(time.Minute)); len(eff.Puts) != 1 {
+		t.Fatalf("second connection of peer 3 not written: %v", eff.Puts)
+	}
+}
+
+// TestLoadBeyondCapacityDeletesTheRest (issue 10, item 5): a store written
+// with a larger capacity loads within the current one; the records it
+// evicts are deleted from disk instead of staying there, never loaded.
+func TestLoadBeyondCapacityDeletesTheRest(t *testing.T) {
+	c := testConfig() // capacity 20
+	m, err := NewManager(c, pid(self))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*peerv1.PeerRecord
+	for i := 1; i <= 30; i++ {
+		recs = append(recs, relayRecord(i))
+	}
+	eff := m.LoadFromStorage(&storagev1.LoadBatch{Records: recs})
+	if m.Len() > c.PeerStoreCapacity {
+		t.Fatalf("loaded %d peers, capacity %d", m.Len(), c.PeerStoreCapacity)
+	}
+	if len(eff.Deletes) != 30-m.Len() {
+		t.Fatalf("%d deletes for %d records not kept", len(eff.Deletes), 30-m.Len())
+	}
+	for _, id := range eff.Deletes {
+		if m.Record(id) != nil {
+			t.Fatalf("deleted %s is still in the books", id)
+		}
 	}
 }
