@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -239,10 +240,14 @@ func ParsePeerInfo(pi *pmv1.PeerInfo) (parsedPeer, error) {
 }
 
 // checkProtocol accepts a libp2p protocol id: non-empty, starting with '/',
-// printable, at most 256 bytes.
+// valid UTF-8 (a record holding it must encode), printable, at most 256
+// bytes.
 func checkProtocol(proto string) error {
 	if proto == "" || proto[0] != '/' || len(proto) > 256 {
 		return badInput(errInvalidProtocol, "protocol %q is not a protocol id ('/…', at most 256 bytes)", proto)
+	}
+	if !utf8.ValidString(proto) {
+		return badInput(errInvalidProtocol, "protocol %q is not valid UTF-8", proto)
 	}
 	for _, r := range proto {
 		if r < 0x20 || r == 0x7f {

@@ -60,6 +60,10 @@
 //     at MaxFailedAttempts. Records a load cannot keep are deleted from
 //     disk. (3,000 inbound ids grew the books to 3,000 against a capacity
 //     of 500, cost 6,000 disk writes, and then refused AddPeer.)
+//   - Identify's agent, version and protocols are sanitised at the adapter
+//     (NetEvents): invalid UTF-8 is replaced (agent, version) or the
+//     protocol dropped, and the core checks again. A peer whose agent was not
+//     valid UTF-8 could never be persisted (proto3 strings refuse it).
 //   - Failure counts and last-failure times are persisted, so backoff
 //     survives a restart; stored peers load with origin CACHE and
 //     connectedness reset.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -423,5 +424,45 @@ func TestIntegrationPXPeersWithoutProtocolsAreDialed(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(mustVec(n.reg, "peermesh_peermanager_pruned_total", "not_relay")); v != 1 {
 		t.Fatalf("not_relay disconnects %v, want 1", v)
+	}
+}
+
+// TestIntegrationInvalidUTF8FromIdentifyIsPersisted (issue 10, item 6): a
+// peer whose identify agent and one protocol are not valid UTF-8 is still
+// written to disk — the agent sanitised, the protocol dropped — instead of
+// failing to encode on every write, for ever.
+func TestIntegrationInvalidUTF8FromIdentifyIsPersisted(t *testing.T) {
+	n := startLiveNode(t, liveConfig())
+	bad, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.UserAgent("evil\xff\xfeagent"),
+		libp2p.DisableRelay(), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bad.Close() })
+	bad.SetStreamHandler(WakuRelayCodec, func(s network.Stream) { _ = s.Close() })
+	bad.SetStreamHandler("/bad\xff/1.0.0", func(s network.Stream) { _ = s.Close() })
+	n.addRelayPeer(hostAddr(bad))
+	n.tick(time.Now())
+	waitFor(t, "the peer connected and identified", func() bool {
+		return n.peers()[bad.ID()].GetAgent() != ""
+	})
+	n.client.Request(n.st, &storagev1.Flush{})
+	if f := actortest.ExpectWithin[*storagev1.Flushed](n.client, waitTimeout); f.Error != "" {
+		t.Fatalf("flush: %s", f.Error)
+	}
+	var stored *peerv1.PeerRecord
+	if _, err := n.backend.LoadAll(64, func(batch []*peerv1.PeerRecord) error {
+		for _, r := range batch {
+			if peer.ID(r.GetPeerId()) == bad.ID() {
+				stored = r
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if stored == nil || stored.GetAgent() != "evil\uFFFDagent" || !slices.Contains(stored.GetProtocols(), WakuRelayCodec) ||
+		slices.ContainsFunc(stored.GetProtocols(), func(p string) bool { return strings.HasPrefix(p, "/bad") }) {
+		t.Fatalf("stored record %v", stored)
 	}
 }

@@ -805,7 +805,10 @@ func (m *Manager) OnIdentifyCompleted(ev *pmv1.IdentifyCompleted, now time.Time)
 		}
 	}
 	m.setProtocols(e, protos, &eff)
-	e.agent, e.protoVersion = m.strs.get(ev.GetAgent()), m.strs.get(ev.GetProtocolVersion())
+	// NetEvents sanitises these; an event from elsewhere must not make the
+	// record unencodable either.
+	e.agent = m.strs.get(validUTF8(ev.GetAgent()))
+	e.protoVersion = m.strs.get(validUTF8(ev.GetProtocolVersion()))
 	if len(ev.GetPublicKey()) > 0 {
 		e.publicKey = ev.GetPublicKey()
 	}

@@ -2,7 +2,9 @@ package peermanager
 
 import (
 	"fmt"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -156,10 +158,18 @@ func (n *NetEvents) Listen(network.Network, ma.Multiaddr)      {}
 func (n *NetEvents) ListenClose(network.Network, ma.Multiaddr) {}
 
 func (n *NetEvents) identified(ev event.EvtPeerIdentificationCompleted) {
-	msg := &pmv1.IdentifyCompleted{PeerId: []byte(ev.Peer), Agent: ev.AgentVersion,
-		ProtocolVersion: ev.ProtocolVersion, Time: timestamppb.Now()}
+	// Identify's strings are the peer's bytes (its protobuf is proto2, which
+	// does not check UTF-8); ours are proto3 strings, which a record cannot
+	// be encoded with unless they are valid UTF-8. Sanitised here, at the
+	// edge, so the rest of the node only ever sees valid strings.
+	msg := &pmv1.IdentifyCompleted{PeerId: []byte(ev.Peer), Agent: validUTF8(ev.AgentVersion),
+		ProtocolVersion: validUTF8(ev.ProtocolVersion), Time: timestamppb.Now()}
 	for _, p := range ev.Protocols {
-		msg.Protocols = append(msg.Protocols, string(p))
+		if utf8.ValidString(string(p)) {
+			// A protocol id with invalid bytes cannot be ours to match or
+			// dial: dropped rather than rewritten.
+			msg.Protocols = append(msg.Protocols, string(p))
+		}
 	}
 	for _, a := range ev.ListenAddrs {
 		msg.ListenAddrs = append(msg.ListenAddrs, a.Bytes())
@@ -185,6 +195,9 @@ func (n *NetEvents) identified(ev event.EvtPeerIdentificationCompleted) {
 	}
 	n.send(msg)
 }
+
+// validUTF8 replaces every invalid byte sequence of s with U+FFFD.
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // remoteIP is the IP of a connection's remote address, or "" (relayed).
 func remoteIP(a ma.Multiaddr) string {

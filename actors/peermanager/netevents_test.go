@@ -268,6 +268,45 @@ func TestNetEventsIdentify(t *testing.T) {
 	})
 }
 
+// TestNetEventsSanitisesIdentifyStrings (issue 10, item 6): identify's
+// agent, version and protocols are the peer's bytes; the adapter hands on
+// valid UTF-8 only (invalid sequences replaced, invalid protocol ids
+// dropped), so the message, and the record built from it, encodes.
+func TestNetEventsSanitisesIdentifyStrings(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &sink{}
+		fh := &fakeHost{net: &fakeNet{}, bus: eventbus.NewBus()}
+		n, err := startNetEvents(fh, s.send)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Stop()
+		em, err := fh.bus.Emitter(new(event.EvtPeerIdentificationCompleted))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer em.Close()
+		c := newFakeConn(1, network.DirInbound)
+		n.Connected(nil, c)
+		if err := em.Emit(event.EvtPeerIdentificationCompleted{Peer: pid(1), Conn: c, AgentVersion: "agent\xff/1",
+			ProtocolVersion: "v\xc3", Protocols: []protocol.ID{WakuRelayCodec, "/bad\xfe/1"}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		got := s.take()
+		id, ok := got[len(got)-1].(*pmv1.IdentifyCompleted)
+		if !ok {
+			t.Fatalf("sent %v", got)
+		}
+		if id.Agent != "agent\uFFFD/1" || id.ProtocolVersion != "v\uFFFD" || !slices.Equal(id.Protocols, []string{WakuRelayCodec}) {
+			t.Fatalf("IdentifyCompleted %v", id)
+		}
+		if _, err := proto.Marshal(id); err != nil {
+			t.Fatalf("the message does not encode: %v", err)
+		}
+	})
+}
+
 // TestNetEventsRealHosts runs the adapter and HostNetwork on real go-libp2p
 // hosts on 127.0.0.1: directions, the remote IP, identify's protocols and
 // agent, stream counts by direction, the connection list and ClosePeer.
