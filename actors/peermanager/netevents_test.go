@@ -196,20 +196,28 @@ func peerIndex(raw []byte) string {
 	return "?"
 }
 
+// identifyRig starts the adapter on a fake host and returns where it sends,
+// the adapter, and an emitter of identify events; both stop at cleanup.
+func identifyRig(t *testing.T) (*sink, *NetEvents, event.Emitter) {
+	t.Helper()
+	s := &sink{}
+	fh := &fakeHost{net: &fakeNet{}, bus: eventbus.NewBus()}
+	n, err := startNetEvents(fh, s.send)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Stop() })
+	em, err := fh.bus.Emitter(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = em.Close() })
+	return s, n, em
+}
+
 func TestNetEventsIdentify(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &sink{}
-		fh := &fakeHost{net: &fakeNet{}, bus: eventbus.NewBus()}
-		n, err := startNetEvents(fh, s.send)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer n.Stop()
-		em, err := fh.bus.Emitter(new(event.EvtPeerIdentificationCompleted))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer em.Close()
+		s, n, em := identifyRig(t)
 		_, pub, _ := crypto.GenerateEd25519Key(rand.New(rand.NewSource(7)))
 		c := newFakeConn(1, network.DirInbound)
 		c.key = pub
@@ -274,18 +282,7 @@ func TestNetEventsIdentify(t *testing.T) {
 // dropped), so the message, and the record built from it, encodes.
 func TestNetEventsSanitisesIdentifyStrings(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &sink{}
-		fh := &fakeHost{net: &fakeNet{}, bus: eventbus.NewBus()}
-		n, err := startNetEvents(fh, s.send)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer n.Stop()
-		em, err := fh.bus.Emitter(new(event.EvtPeerIdentificationCompleted))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer em.Close()
+		s, n, em := identifyRig(t)
 		c := newFakeConn(1, network.DirInbound)
 		n.Connected(nil, c)
 		if err := em.Emit(event.EvtPeerIdentificationCompleted{Peer: pid(1), Conn: c, AgentVersion: "agent\xff/1",
