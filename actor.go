@@ -269,7 +269,8 @@ func (a *nodeActor) reconnectWhenLoaded(ctx actor.Context) {
 		}
 		a.reconnected = true
 		ctx.Request(a.heartbeat, &heartbeatv1.Unregister{Name: reconnectTick})
-		ctx.Request(a.peermanager, &pmv1.ReconnectPeers{Protocol: a.n.cfg.relayCodec()})
+		ctx.Request(a.peermanager, &pmv1.ReconnectPeers{Protocol: a.n.cfg.relayCodec(),
+			Backoff: durationpb.New(a.n.reconnectBackoff())})
 	})
 }
 
@@ -420,18 +421,39 @@ func (a *nodeActor) stop(ctx actor.Context) {
 			a.dropTopic(topics[i])
 			next()
 		})
-	}, func() { a.flush(ctx, &errs, finish) })
+	}, func() { a.recordShutdown(ctx, &errs, func() { a.flush(ctx, &errs, finish) }) })
+}
+
+// recordShutdown has the peer manager record every connected peer as
+// disconnected now, then calls done. It comes before the flush (the
+// records reach the storage actor before the peer manager answers, so the
+// flush covers them) and before Node.Close closes the host, whose
+// disconnect events would reach no actor: without it a restart found the
+// peers connected at shutdown with no disconnect time, and redialed them
+// inside the backoff our PRUNEs had just announced.
+func (a *nodeActor) recordShutdown(ctx actor.Context, errs *[]string, done func()) {
+	stopStep[*pmv1.ShutdownRecorded](a, ctx, a.peermanager, &pmv1.RecordShutdown{}, "record shutdown", errs, done)
 }
 
 // flush makes every accepted peer-store change durable, then calls done.
 func (a *nodeActor) flush(ctx actor.Context, errs *[]string, done func()) {
-	if a.storage == nil {
+	stopStep[*storagev1.Flushed](a, ctx, a.storage, &storagev1.Flush{}, "flush peer store", errs, done)
+}
+
+// stopStep asks child to for one step of the stop (bounded by StopTimeout),
+// notes a failure in errs and then calls done; a child that is not running
+// has nothing to do.
+func stopStep[T interface {
+	proto.Message
+	GetError() string
+}](a *nodeActor, ctx actor.Context, to *actor.PID, req proto.Message, what string, errs *[]string, done func()) {
+	if to == nil {
 		done()
 		return
 	}
-	ask(ctx, a.storage, &storagev1.Flush{}, a.n.cfg.StopTimeout, func(fl *storagev1.Flushed, err error) {
-		if err != nil || fl.GetError() != "" {
-			*errs = append(*errs, fmt.Sprintf("flush peer store: %v %s", err, fl.GetError()))
+	ask(ctx, to, req, a.n.cfg.StopTimeout, func(r T, err error) {
+		if err != nil || r.GetError() != "" {
+			*errs = append(*errs, fmt.Sprintf("%s: %v %s", what, err, r.GetError()))
 		}
 		done()
 	})

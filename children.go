@@ -1,6 +1,8 @@
 package peermesh
 
 import (
+	"time"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/peermesh/peermesh/actors/dialer"
@@ -89,6 +91,16 @@ func (c Config) peerManagerConfig() peermanager.Config {
 	pc.ColocationLimit = c.IPColocationLimit
 	pc.RelayCodec = c.relayCodec()
 	return pc
+}
+
+// reconnectBackoff is how long after its disconnect a stored peer is
+// redialed at start (nwaku's reconnectPeers backoff): the longest gossipsub
+// backoff our PRUNEs announce (on leaving a topic at stop, or pruning) plus
+// 2 s of slack, so our GRAFT after a restart does not land inside the
+// backoff the peer keeps for us (which it would penalise).
+func (n *Node) reconnectBackoff() time.Duration {
+	m := n.routerConfig().Mesh
+	return max(m.PruneBackoff, m.UnsubscribeBackoff) + 2*time.Second
 }
 
 // dialerConfig is the dial pool's configuration; addPeer derives its answer

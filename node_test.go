@@ -1,9 +1,12 @@
 package peermesh
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,11 +15,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peermesh/peermesh/actors/storage"
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
+	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
 	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
@@ -402,4 +407,113 @@ func TestMeshPeersAreReportedToThePeerManager(t *testing.T) {
 	}
 	pmProbe.Send(pid, tick)
 	pmProbe.ExpectNoMessage(300 * time.Millisecond)
+}
+
+// logLines is a slog destination the test can search, safe for the node's
+// goroutines.
+type logLines struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{}
+}
+
+func newLogLines() *logLines { return &logLines{written: make(chan struct{}, 1)} }
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case l.written <- struct{}{}:
+	default:
+	}
+	return l.buf.Write(p)
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// await waits until the log holds s, at most d.
+func (l *logLines) await(t *testing.T, d time.Duration, s string) {
+	t.Helper()
+	timeout := time.After(d)
+	for !strings.Contains(l.String(), s) {
+		select {
+		case <-l.written:
+		case <-timeout:
+			t.Fatalf("no %s in the log within %s; log:\n%s", s, d, l.String())
+		}
+	}
+}
+
+// TestRestartKeepsHistoryAndHonoursThePruneBackoff (issue 10, item 7): a
+// node connected to B stops; the disconnect time of B is on disk (the peer
+// manager records the shutdown before the flush and before the host
+// closes). Restarted on the same data directory, the node shows B with its
+// origin (api) and history (can_connect), and defers redialing B until the
+// prune backoff our PRUNEs announced (+ 2 s) is over.
+func TestRestartKeepsHistoryAndHonoursThePruneBackoff(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	dir := t.TempDir()
+	start := func(name, dataDir string, logs *logLines) *Node {
+		t.Helper()
+		cfg := testConfig(name)
+		cfg.DataDir, cfg.PeerPersistence = dataDir, dataDir != ""
+		if logs != nil {
+			cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		}
+		n, err := newNode(cfg, deps{router: routerProps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close(context.Background()) })
+		if _, err := n.Spawn(sys.Root); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	b := start("b", "", nil)
+	a := start("a", dir, nil)
+	if _, err := a.AddPeer(context.Background(), b.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	stoppedAt := time.Now()
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	scfg := storage.DefaultConfig()
+	scfg.Path = filepath.Join(dir, PeerStoreFile)
+	backend, err := storage.Open(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec *peerv1.PeerRecord
+	_, err = backend.LoadAll(16, func(batch []*peerv1.PeerRecord) error {
+		for _, r := range batch {
+			if peer.ID(r.GetPeerId()) == b.ID() {
+				rec = r
+			}
+		}
+		return nil
+	})
+	if cerr := backend.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+	if rec == nil || rec.GetDisconnectTime() == nil || rec.GetDisconnectTime().AsTime().Before(stoppedAt.Add(-time.Second)) ||
+		rec.GetConnectedness() != peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT || rec.GetOrigin() != peerv1.Origin_ORIGIN_API {
+		t.Fatalf("B on disk after the stop: %v", rec)
+	}
+
+	logs := newLogLines()
+	a = start("a2", dir, logs)
+	logs.await(t, 10*time.Second, `"msg":"reconnecting to stored peers","dialing":0,"deferred":1`)
+	peers, err := a.Peers(context.Background())
+	if err != nil || len(peers) != 1 {
+		t.Fatalf("peers after restart %v %v", peers, err)
+	}
+	if p := peers[0]; p.GetOrigin() != "api" || p.GetConnectedness() != "can_connect" {
+		t.Fatalf("B after the restart: origin %q connectedness %q, want api, can_connect", p.GetOrigin(), p.GetConnectedness())
+	}
 }

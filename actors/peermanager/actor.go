@@ -120,6 +120,8 @@ func (a *managerActor) Receive(c actor.Context) {
 		eff = a.core.HandleConnectedPeers(a.token(c), m)
 	case *pmv1.ReconnectPeers:
 		eff = a.core.ReconnectPeers(a.token(c), m, now)
+	case *pmv1.RecordShutdown:
+		eff = a.core.RecordShutdown(a.token(c), now)
 	case *pmv1.GetStatus:
 		a.respond(c, a.core.Status(now))
 	case *pmv1.GetNumStreams:
@@ -206,6 +208,8 @@ func (a *managerActor) refuse(c actor.Context) {
 		answer = &pmv1.ConnectedPeersList{Error: msg}
 	case *pmv1.ReconnectPeers:
 		answer = &pmv1.ReconnectStarted{Error: msg}
+	case *pmv1.RecordShutdown:
+		answer = &pmv1.ShutdownRecorded{Error: msg}
 	case *pmv1.GetNumStreams:
 		answer = &pmv1.NumStreams{Error: msg}
 	default:

@@ -474,8 +474,8 @@ func TestActorRestartRestoresPeersAndBackoffFromBolt(t *testing.T) {
 			t.Fatalf("restored %v", got.Peers)
 		}
 		rec := got.Peers[0]
-		if peer.ID(rec.PeerId) != pid(1) || rec.FailedAttempts != 1 || rec.Origin != peerv1.Origin_ORIGIN_CACHE ||
-			rec.Connectedness != peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED || len(rec.Addresses) != 1 ||
+		if peer.ID(rec.PeerId) != pid(1) || rec.FailedAttempts != 1 || rec.Origin != peerv1.Origin_ORIGIN_DISCV5 ||
+			rec.Connectedness != peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT || len(rec.Addresses) != 1 ||
 			!rec.LastFailureTime.AsTime().Equal(failedAt) {
 			t.Fatalf("restored record %v (failed at %s)", rec, failedAt)
 		}

@@ -55,6 +55,9 @@ type entry struct {
 	// persisted is set once a record of the peer was sent to storage (or
 	// loaded from it), so forgetting it deletes the record.
 	persisted bool
+	// fromStore is set for a peer loaded from storage in this incarnation:
+	// ReconnectPeers dials those (its origin is kept, so it cannot tell).
+	fromStore bool
 	// seen counts the peer's connections in this incarnation, up to 2
 	// (loaded peers start at 2): an inbound-only peer seen once is neither
 	// written nor kept under pressure (Manager.save, Manager.pruneTo).
@@ -257,8 +260,8 @@ func checkProtocol(proto string) error {
 	return nil
 }
 
-// fromRecord rebuilds an entry from a stored record; the caller resets the
-// live state (connectedness, direction, origin).
+// fromRecord rebuilds an entry from a stored record; the caller maps the
+// live state (connectedness, direction, origin) to what a load keeps.
 func fromRecord(r *peerv1.PeerRecord) (*entry, error) {
 	id, err := peer.IDFromBytes(r.GetPeerId())
 	if err != nil {
@@ -276,6 +279,7 @@ func fromRecord(r *peerv1.PeerRecord) (*entry, error) {
 		shards:         r.GetShards(),
 		failedAttempts: r.GetFailedAttempts(),
 		origin:         r.GetOrigin(),
+		connectedness:  r.GetConnectedness(),
 	}
 	if t := r.GetDisconnectTime(); t != nil {
 		e.disconnectTime = t.AsTime().UnixNano()

@@ -65,8 +65,22 @@
 //     protocol dropped, and the core checks again. A peer whose agent was not
 //     valid UTF-8 could never be persisted (proto3 strings refuse it).
 //   - Failure counts and last-failure times are persisted, so backoff
-//     survives a restart; stored peers load with origin CACHE and
-//     connectedness reset.
+//     survives a restart, and so is the history: stored peers load with
+//     their origin (static, api, px…; CACHE when none was recorded) and
+//     connectedness (CannotConnect stays; a peer recorded connected, after
+//     a crash, is CanConnect). ReconnectPeers dials the peers loaded in
+//     this incarnation. nwaku resets both, so a restart showed every
+//     static or failing peer as a NotConnected cache peer. A stored static
+//     origin is shown but does not make the peer static: only the
+//     operator's ConnectToNodes of this run does, so a node removed from
+//     the configuration is not redialed for ever.
+//   - RecordShutdown: in the node's ordered stop (after leaving the topics,
+//     before flushing the store and closing the host) every connected peer
+//     is recorded disconnected now, so the next start's ReconnectPeers
+//     (with the node's backoff, the gossipsub prune backoff + 2 s, as
+//     nwaku) does not GRAFT them inside the backoff our PRUNEs announced.
+//     Before, the host closed after the actors stopped and those
+//     disconnect times were never recorded.
 //   - A failed dial is not counted while the node is offline: the dial pool
 //     found no route (DIAL_OUTCOME_UNREACHABLE, ENETUNREACH) and the node has
 //     no connection at all; the peer is not at fault. A node that is only
@@ -107,8 +121,8 @@
 // NodesConnected (after every dial completed), DialPeerRequest →
 // DialPeerResponse (after the dial), SelectPeer → PeerSelected,
 // AddServicePeer → ServicePeerAdded, ConnectedPeers → ConnectedPeersList,
-// GetNumStreams → NumStreams, ReconnectPeers → ReconnectStarted, GetStatus
-// → Status.
+// GetNumStreams → NumStreams, ReconnectPeers → ReconnectStarted,
+// RecordShutdown → ShutdownRecorded, GetStatus → Status.
 //
 // Events: PeerConnected, PeerDisconnected, IdentifyCompleted (from
 // NetEvents, the go-libp2p adapter in netevents.go), MeshPeersChanged (from

@@ -369,7 +369,9 @@ func TestIntegrationRestartFromBoltReachesTargetWithinTwoRounds(t *testing.T) {
 	t.Cleanup(n.stop)
 	waitFor(t, "the stored peers loaded", func() bool { return n.status().Loaded })
 	for id, r := range n.peers() {
-		if r.Origin != peerv1.Origin_ORIGIN_CACHE || r.Connectedness != peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED {
+		// Added without an origin, so CACHE; the 10 stopped while connected
+		// (without RecordShutdown) were reachable: CanConnect.
+		if r.Origin != peerv1.Origin_ORIGIN_CACHE || r.Connectedness == peerv1.Connectedness_CONNECTEDNESS_CONNECTED {
 			t.Fatalf("restored %s as %v", id, r)
 		}
 	}

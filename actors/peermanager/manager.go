@@ -272,8 +272,11 @@ func (m *Manager) setProtocols(e *entry, protos []string, eff *Effects) {
 }
 
 // LoadFromStorage adds the records of one storage LoadBatch (nwaku's
-// loadFromStorage): connectedness is reset, the origin becomes CACHE, the
-// failure count and last failure are kept so backoff survives a restart. A
+// loadFromStorage). Unlike nwaku the history is kept: the origin (static,
+// api, px… — CACHE only when none was recorded), the connectedness
+// (CannotConnect stays CannotConnect; a peer recorded connected, as after a
+// crash, is CanConnect), the disconnect time, the failure count and last
+// failure, so backoff survives a restart. A
 // record that does not decode and self are skipped and counted; a peer
 // already known live keeps its live record. The books stay within
 // PeerStoreCapacity: beyond it the lowest-value peers (prunePeerStore's
@@ -305,9 +308,20 @@ func (m *Manager) LoadFromStorage(b *storagev1.LoadBatch) Effects {
 		m.setProtocols(e, e.protocols, &eff)
 		e.shards = e.shards[:min(len(e.shards), m.cfg.MaxShardsPerPeer)]
 		e.agent, e.protoVersion = m.strs.get(e.agent), m.strs.get(e.protoVersion)
-		e.connectedness = peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED
+		switch e.connectedness {
+		case peerv1.Connectedness_CONNECTEDNESS_CONNECTED:
+			// Recorded connected: the node stopped without recording the
+			// shutdown (a crash). It was reachable.
+			e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT
+		case peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT, peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT:
+		default:
+			e.connectedness = peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED
+		}
 		e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
-		e.origin = peerv1.Origin_ORIGIN_CACHE
+		if e.origin == peerv1.Origin_ORIGIN_UNSPECIFIED {
+			e.origin = peerv1.Origin_ORIGIN_CACHE
+		}
+		e.fromStore = true
 		m.insert(e)
 		if len(m.peers) > m.cfg.PeerStoreCapacity {
 			m.pruneTo(m.cfg.PeerStoreCapacity-m.pruneSlack(), &eff)
@@ -647,11 +661,10 @@ func (m *Manager) answerWaiters(pd *pendingDial, id peer.ID, dc *dialerv1.DialCo
 }
 
 // ReconnectPeers answers ReconnectPeers (nwaku's reconnectPeers): every
-// stored peer (origin CACHE: loaded from storage, not learnt again since, as
-// logos-delivery#4029 settled) supporting the protocol that is not
-// connected, not CannotConnect and outside its failure backoff is dialed
-// through the pool
-// at once; a peer that disconnected less than `backoff` ago is deferred
+// stored peer (loaded from storage in this incarnation, as
+// logos-delivery#4029 settled; its origin is kept) supporting the protocol
+// that is not connected, not CannotConnect and outside its failure backoff
+// is dialed through the pool at once; a peer that disconnected less than `backoff` ago is deferred
 // until then and dialed by a later connectivity round. Nothing waits on one
 // peer (the seed's TODO).
 func (m *Manager) ReconnectPeers(token uint64, req *pmv1.ReconnectPeers, now time.Time) Effects {
@@ -665,7 +678,7 @@ func (m *Manager) ReconnectPeers(token uint64, req *pmv1.ReconnectPeers, now tim
 	backoff := req.GetBackoff().AsDuration()
 	res := &pmv1.ReconnectStarted{}
 	for _, e := range m.sortedPeers() {
-		if e.origin != peerv1.Origin_ORIGIN_CACHE || !e.supports(match) || e.isConnected() ||
+		if !e.fromStore || !e.supports(match) || e.isConnected() ||
 			e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT || !m.canBeConnected(e, now) || m.isDialing(e.id) {
 			continue
 		}
@@ -767,14 +780,7 @@ func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) E
 	if e == nil || !e.isConnected() {
 		return eff
 	}
-	delete(m.conn, id)
-	m.setIP(e, "")
-	e.relayDial = false
-	e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT
-	e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
-	e.disconnectTime = now.UnixNano()
-	e.connectedAt = 0
-	m.save(e, &eff)
+	m.markDisconnected(e, now, &eff)
 	if e.static {
 		eff.Kick = true // redialed at once: static peers are kept connected
 	} else if e.relay {
@@ -782,6 +788,41 @@ func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) E
 			eff.Kick = true
 		}
 	}
+	return eff
+}
+
+// markDisconnected records that a connected peer left at now: CanConnect,
+// its disconnect time stamped, persisted.
+func (m *Manager) markDisconnected(e *entry, now time.Time, eff *Effects) {
+	delete(m.conn, e.id)
+	m.setIP(e, "")
+	e.relayDial = false
+	e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT
+	e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
+	e.disconnectTime = now.UnixNano()
+	e.connectedAt = 0
+	m.save(e, eff)
+}
+
+// RecordShutdown answers RecordShutdown: the node is stopping, so every
+// connected peer is recorded as disconnected at now and persisted, in the
+// node's ordered stop (before the store is flushed and the host closed,
+// whose disconnect events would reach nobody). The next start then defers
+// reconnecting them until the gossipsub backoff our PRUNEs announced is
+// over (ReconnectPeers).
+func (m *Manager) RecordShutdown(token uint64, now time.Time) Effects {
+	var eff Effects
+	ids := make([]peer.ID, 0, len(m.conn))
+	for id := range m.conn {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // map order is random; effects must not be
+	for _, id := range ids {
+		delete(m.closing, id)
+		m.markDisconnected(m.conn[id], now, &eff)
+	}
+	eff.log(slog.LevelInfo, "recorded the shutdown", "peers", len(ids))
+	eff.reply(token, &pmv1.ShutdownRecorded{Peers: uint32(len(ids))})
 	return eff
 }
 

@@ -940,8 +940,10 @@ func TestLoadFromStorage(t *testing.T) {
 		t.Fatalf("len %d metrics %v", m.Len(), eff.Metrics)
 	}
 	e := m.peers[pid(1)]
-	if e.connectedness != peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED || e.direction != peerv1.Direction_DIRECTION_UNSPECIFIED ||
-		e.origin != peerv1.Origin_ORIGIN_CACHE || e.failedAttempts != 2 || !e.relay || e.disconnectTime != stored.disconnectTime {
+	// History is kept (issue 10, item 7): the origin, and a peer recorded
+	// connected (a crash) was reachable: CanConnect.
+	if e.connectedness != peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT || e.direction != peerv1.Direction_DIRECTION_UNSPECIFIED ||
+		e.origin != peerv1.Origin_ORIGIN_DISCV5 || e.failedAttempts != 2 || !e.relay || e.disconnectTime != stored.disconnectTime || !e.fromStore {
 		t.Fatalf("loaded entry %+v", e)
 	}
 	if len(m.ConnectToRelayPeers(now).Dials) != 0 {
@@ -959,13 +961,13 @@ func TestLoadFromStorage(t *testing.T) {
 func TestReconnectPeers(t *testing.T) {
 	now := at(time.Hour)
 	m := newTestManager(t, testConfig())
-	cache := origin(peerv1.Origin_ORIGIN_CACHE)
-	setPeer(m, 1, cache, relay, disconnectedAt(now.Add(-2*time.Minute)))  // gone long enough
-	setPeer(m, 2, cache, relay, disconnectedAt(now.Add(-10*time.Second))) // still in its wait
-	setPeer(m, 3, cache, relay, failed(1, time.Second, now))              // in failure backoff
-	setPeer(m, 4, cache, protos("/vac/waku/store/2.0.0"))                 // other protocol
-	setPeer(m, 5, cache, relay)                                           // never connected: no wait
-	setPeer(m, 6, relay)                                                  // not from storage
+	cache := func(e *entry) { e.fromStore, e.origin = true, peerv1.Origin_ORIGIN_PX } // loaded, origin kept
+	setPeer(m, 1, cache, relay, disconnectedAt(now.Add(-2*time.Minute)))              // gone long enough
+	setPeer(m, 2, cache, relay, disconnectedAt(now.Add(-10*time.Second)))             // still in its wait
+	setPeer(m, 3, cache, relay, failed(1, time.Second, now))                          // in failure backoff
+	setPeer(m, 4, cache, protos("/vac/waku/store/2.0.0"))                             // other protocol
+	setPeer(m, 5, cache, relay)                                                       // never connected: no wait
+	setPeer(m, 6, relay)                                                              // not from storage
 	eff := m.ReconnectPeers(1, &pmv1.ReconnectPeers{Protocol: WakuRelayCodec, Backoff: durationpb.New(time.Minute)}, now)
 	r := eff.Replies[0].Msg.(*pmv1.ReconnectStarted)
 	if d := dialedPeers(eff); !slices.Equal(d, ids_(1, 5)) && !slices.Equal(d, ids_(5, 1)) {
@@ -1288,5 +1290,69 @@ func TestLoadBeyondCapacityDeletesTheRest(t *testing.T) {
 		if m.Record(id) != nil {
 			t.Fatalf("deleted %s is still in the books", id)
 		}
+	}
+}
+
+// TestLoadKeepsHistory (issue 10, item 7): what a restart loads is what was
+// recorded — origin (static, api, px; CACHE only when none), CannotConnect
+// and CanConnect — not every peer as a NotConnected CACHE peer.
+func TestLoadKeepsHistory(t *testing.T) {
+	m, _ := NewManager(testConfig(), pid(self))
+	rec := func(i int, o peerv1.Origin, c peerv1.Connectedness) *peerv1.PeerRecord {
+		return (&entry{id: pid(i), addrs: [][]byte{addr(i)}, origin: o, connectedness: c}).toRecord()
+	}
+	m.LoadFromStorage(&storagev1.LoadBatch{Records: []*peerv1.PeerRecord{
+		rec(1, peerv1.Origin_ORIGIN_STATIC, peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT),
+		rec(2, peerv1.Origin_ORIGIN_API, peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT),
+		rec(3, peerv1.Origin_ORIGIN_PX, peerv1.Connectedness_CONNECTEDNESS_CONNECTED),
+		rec(4, peerv1.Origin_ORIGIN_UNSPECIFIED, peerv1.Connectedness_CONNECTEDNESS_UNSPECIFIED),
+	}})
+	want := map[int][2]int32{
+		1: {int32(peerv1.Origin_ORIGIN_STATIC), int32(peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT)},
+		2: {int32(peerv1.Origin_ORIGIN_API), int32(peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT)},
+		3: {int32(peerv1.Origin_ORIGIN_PX), int32(peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT)},
+		4: {int32(peerv1.Origin_ORIGIN_CACHE), int32(peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED)},
+	}
+	for i, w := range want {
+		r := m.Record(pid(i))
+		if int32(r.GetOrigin()) != w[0] || int32(r.GetConnectedness()) != w[1] {
+			t.Errorf("peer %d loaded as %v %v, want %v %v", i, r.GetOrigin(), r.GetConnectedness(),
+				peerv1.Origin(w[0]), peerv1.Connectedness(w[1]))
+		}
+	}
+	// A stored static origin is shown, but only ConnectToNodes of this run
+	// makes a peer static (kept connected, protected): a node removed from
+	// the configuration is not redialed for ever.
+	if m.peers[pid(1)].static {
+		t.Fatal("a stored static origin made the peer static without the operator asking again")
+	}
+}
+
+// TestRecordShutdown (issue 10, item 7): at shutdown every connected peer
+// is recorded disconnected at that time and persisted, so the next start
+// defers reconnecting it for the prune backoff.
+func TestRecordShutdown(t *testing.T) {
+	now := at(time.Hour)
+	m := newTestManager(t, testConfig())
+	for i := 1; i <= 3; i++ {
+		setPeer(m, i, relay)
+		connect(m, i, out, "", now)
+	}
+	eff := m.RecordShutdown(7, now.Add(time.Minute))
+	if len(eff.Puts) != 3 || len(eff.Replies) != 1 || eff.Replies[0].Msg.(*pmv1.ShutdownRecorded).Peers != 3 {
+		t.Fatalf("puts %d replies %v", len(eff.Puts), eff.Replies)
+	}
+	for _, r := range eff.Puts {
+		if r.Connectedness != peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT || !r.DisconnectTime.AsTime().Equal(now.Add(time.Minute)) {
+			t.Fatalf("recorded %v", r)
+		}
+	}
+	// The next incarnation loads them and defers the reconnect.
+	next := newTestManager(t, testConfig())
+	next.LoadFromStorage(&storagev1.LoadBatch{Records: eff.Puts})
+	started := next.ReconnectPeers(1, &pmv1.ReconnectPeers{Protocol: WakuRelayCodec, Backoff: durationpb.New(62 * time.Second)},
+		now.Add(90*time.Second))
+	if r := started.Replies[0].Msg.(*pmv1.ReconnectStarted); r.Deferred != 3 || r.Dialing != 0 {
+		t.Fatalf("reconnect 30 s after the shutdown: %v, want all 3 deferred", r)
 	}
 }

@@ -1221,6 +1221,100 @@ func (x *ReconnectStarted) GetError() string {
 	return ""
 }
 
+// RecordShutdown tells the peer manager that the node is stopping: every
+// connected peer is recorded as disconnected now (disconnect time,
+// CanConnect) and persisted, before the node flushes the peer store and
+// closes the host, so the next start honours the backoff our PRUNEs asked
+// for. Answered with ShutdownRecorded.
+type RecordShutdown struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordShutdown) Reset() {
+	*x = RecordShutdown{}
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordShutdown) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordShutdown) ProtoMessage() {}
+
+func (x *RecordShutdown) ProtoReflect() protoreflect.Message {
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordShutdown.ProtoReflect.Descriptor instead.
+func (*RecordShutdown) Descriptor() ([]byte, []int) {
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{20}
+}
+
+type ShutdownRecorded struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Connected peers recorded as disconnected.
+	Peers         uint32 `protobuf:"varint,1,opt,name=peers,proto3" json:"peers,omitempty"`
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownRecorded) Reset() {
+	*x = ShutdownRecorded{}
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownRecorded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownRecorded) ProtoMessage() {}
+
+func (x *ShutdownRecorded) ProtoReflect() protoreflect.Message {
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownRecorded.ProtoReflect.Descriptor instead.
+func (*ShutdownRecorded) Descriptor() ([]byte, []int) {
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ShutdownRecorded) GetPeers() uint32 {
+	if x != nil {
+		return x.Peers
+	}
+	return 0
+}
+
+func (x *ShutdownRecorded) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // GetStatus answers with the figures of the periodic status line.
 type GetStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1230,7 +1324,7 @@ type GetStatus struct {
 
 func (x *GetStatus) Reset() {
 	*x = GetStatus{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[20]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1336,7 @@ func (x *GetStatus) String() string {
 func (*GetStatus) ProtoMessage() {}
 
 func (x *GetStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[20]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1349,7 @@ func (x *GetStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatus.ProtoReflect.Descriptor instead.
 func (*GetStatus) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{20}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{22}
 }
 
 type Status struct {
@@ -1277,7 +1371,7 @@ type Status struct {
 
 func (x *Status) Reset() {
 	*x = Status{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[21]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1383,7 @@ func (x *Status) String() string {
 func (*Status) ProtoMessage() {}
 
 func (x *Status) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[21]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1396,7 @@ func (x *Status) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Status.ProtoReflect.Descriptor instead.
 func (*Status) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{21}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Status) GetInRelayPeers() uint32 {
@@ -1399,7 +1493,7 @@ type PeerConnected struct {
 
 func (x *PeerConnected) Reset() {
 	*x = PeerConnected{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[22]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1505,7 @@ func (x *PeerConnected) String() string {
 func (*PeerConnected) ProtoMessage() {}
 
 func (x *PeerConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[22]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1518,7 @@ func (x *PeerConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerConnected.ProtoReflect.Descriptor instead.
 func (*PeerConnected) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{22}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PeerConnected) GetPeerId() []byte {
@@ -1473,7 +1567,7 @@ type PeerDisconnected struct {
 
 func (x *PeerDisconnected) Reset() {
 	*x = PeerDisconnected{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[23]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1579,7 @@ func (x *PeerDisconnected) String() string {
 func (*PeerDisconnected) ProtoMessage() {}
 
 func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[23]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1592,7 @@ func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerDisconnected.ProtoReflect.Descriptor instead.
 func (*PeerDisconnected) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{23}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PeerDisconnected) GetPeerId() []byte {
@@ -1534,7 +1628,7 @@ type IdentifyCompleted struct {
 
 func (x *IdentifyCompleted) Reset() {
 	*x = IdentifyCompleted{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[24]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1640,7 @@ func (x *IdentifyCompleted) String() string {
 func (*IdentifyCompleted) ProtoMessage() {}
 
 func (x *IdentifyCompleted) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[24]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1653,7 @@ func (x *IdentifyCompleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentifyCompleted.ProtoReflect.Descriptor instead.
 func (*IdentifyCompleted) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{24}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *IdentifyCompleted) GetPeerId() []byte {
@@ -1630,7 +1724,7 @@ type MeshPeersChanged struct {
 
 func (x *MeshPeersChanged) Reset() {
 	*x = MeshPeersChanged{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[25]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1736,7 @@ func (x *MeshPeersChanged) String() string {
 func (*MeshPeersChanged) ProtoMessage() {}
 
 func (x *MeshPeersChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[25]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1749,7 @@ func (x *MeshPeersChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MeshPeersChanged.ProtoReflect.Descriptor instead.
 func (*MeshPeersChanged) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{25}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MeshPeersChanged) GetPeerIds() [][]byte {
@@ -1676,7 +1770,7 @@ type ConnectivityKick struct {
 
 func (x *ConnectivityKick) Reset() {
 	*x = ConnectivityKick{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[26]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1782,7 @@ func (x *ConnectivityKick) String() string {
 func (*ConnectivityKick) ProtoMessage() {}
 
 func (x *ConnectivityKick) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[26]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1795,7 @@ func (x *ConnectivityKick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectivityKick.ProtoReflect.Descriptor instead.
 func (*ConnectivityKick) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{26}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{28}
 }
 
 var File_peermanager_v1_peermanager_proto protoreflect.FileDescriptor
@@ -1786,7 +1880,11 @@ const file_peermanager_v1_peermanager_proto_rawDesc = "" +
 	"\x10ReconnectStarted\x12\x18\n" +
 	"\adialing\x18\x01 \x01(\rR\adialing\x12\x1a\n" +
 	"\bdeferred\x18\x02 \x01(\rR\bdeferred\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"\v\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x10\n" +
+	"\x0eRecordShutdown\">\n" +
+	"\x10ShutdownRecorded\x12\x14\n" +
+	"\x05peers\x18\x01 \x01(\rR\x05peers\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\v\n" +
 	"\tGetStatus\"\xa5\x03\n" +
 	"\x06Status\x12$\n" +
 	"\x0ein_relay_peers\x18\x01 \x01(\rR\finRelayPeers\x12&\n" +
@@ -1837,7 +1935,7 @@ func file_peermanager_v1_peermanager_proto_rawDescGZIP() []byte {
 	return file_peermanager_v1_peermanager_proto_rawDescData
 }
 
-var file_peermanager_v1_peermanager_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_peermanager_v1_peermanager_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_peermanager_v1_peermanager_proto_goTypes = []any{
 	(*PeerInfo)(nil),              // 0: peermesh.peermanager.v1.PeerInfo
 	(*AddPeer)(nil),               // 1: peermesh.peermanager.v1.AddPeer
@@ -1859,38 +1957,40 @@ var file_peermanager_v1_peermanager_proto_goTypes = []any{
 	(*NumStreams)(nil),            // 17: peermesh.peermanager.v1.NumStreams
 	(*ReconnectPeers)(nil),        // 18: peermesh.peermanager.v1.ReconnectPeers
 	(*ReconnectStarted)(nil),      // 19: peermesh.peermanager.v1.ReconnectStarted
-	(*GetStatus)(nil),             // 20: peermesh.peermanager.v1.GetStatus
-	(*Status)(nil),                // 21: peermesh.peermanager.v1.Status
-	(*PeerConnected)(nil),         // 22: peermesh.peermanager.v1.PeerConnected
-	(*PeerDisconnected)(nil),      // 23: peermesh.peermanager.v1.PeerDisconnected
-	(*IdentifyCompleted)(nil),     // 24: peermesh.peermanager.v1.IdentifyCompleted
-	(*MeshPeersChanged)(nil),      // 25: peermesh.peermanager.v1.MeshPeersChanged
-	(*ConnectivityKick)(nil),      // 26: peermesh.peermanager.v1.ConnectivityKick
-	(v1.Origin)(0),                // 27: peermesh.peer.v1.Origin
-	(*v1.PeerRecord)(nil),         // 28: peermesh.peer.v1.PeerRecord
-	(v11.DialSource)(0),           // 29: peermesh.dialer.v1.DialSource
-	(*durationpb.Duration)(nil),   // 30: google.protobuf.Duration
-	(v11.DialOutcome)(0),          // 31: peermesh.dialer.v1.DialOutcome
-	(v1.Direction)(0),             // 32: peermesh.peer.v1.Direction
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*RecordShutdown)(nil),        // 20: peermesh.peermanager.v1.RecordShutdown
+	(*ShutdownRecorded)(nil),      // 21: peermesh.peermanager.v1.ShutdownRecorded
+	(*GetStatus)(nil),             // 22: peermesh.peermanager.v1.GetStatus
+	(*Status)(nil),                // 23: peermesh.peermanager.v1.Status
+	(*PeerConnected)(nil),         // 24: peermesh.peermanager.v1.PeerConnected
+	(*PeerDisconnected)(nil),      // 25: peermesh.peermanager.v1.PeerDisconnected
+	(*IdentifyCompleted)(nil),     // 26: peermesh.peermanager.v1.IdentifyCompleted
+	(*MeshPeersChanged)(nil),      // 27: peermesh.peermanager.v1.MeshPeersChanged
+	(*ConnectivityKick)(nil),      // 28: peermesh.peermanager.v1.ConnectivityKick
+	(v1.Origin)(0),                // 29: peermesh.peer.v1.Origin
+	(*v1.PeerRecord)(nil),         // 30: peermesh.peer.v1.PeerRecord
+	(v11.DialSource)(0),           // 31: peermesh.dialer.v1.DialSource
+	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
+	(v11.DialOutcome)(0),          // 33: peermesh.dialer.v1.DialOutcome
+	(v1.Direction)(0),             // 34: peermesh.peer.v1.Direction
+	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
 }
 var file_peermanager_v1_peermanager_proto_depIdxs = []int32{
 	0,  // 0: peermesh.peermanager.v1.AddPeer.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	27, // 1: peermesh.peermanager.v1.AddPeer.origin:type_name -> peermesh.peer.v1.Origin
-	28, // 2: peermesh.peermanager.v1.Peers.peers:type_name -> peermesh.peer.v1.PeerRecord
-	29, // 3: peermesh.peermanager.v1.ConnectToNodes.source:type_name -> peermesh.dialer.v1.DialSource
-	30, // 4: peermesh.peermanager.v1.ConnectToNodes.timeout:type_name -> google.protobuf.Duration
+	29, // 1: peermesh.peermanager.v1.AddPeer.origin:type_name -> peermesh.peer.v1.Origin
+	30, // 2: peermesh.peermanager.v1.Peers.peers:type_name -> peermesh.peer.v1.PeerRecord
+	31, // 3: peermesh.peermanager.v1.ConnectToNodes.source:type_name -> peermesh.dialer.v1.DialSource
+	32, // 4: peermesh.peermanager.v1.ConnectToNodes.timeout:type_name -> google.protobuf.Duration
 	6,  // 5: peermesh.peermanager.v1.NodesConnected.results:type_name -> peermesh.peermanager.v1.NodeResult
 	0,  // 6: peermesh.peermanager.v1.DialPeerRequest.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	30, // 7: peermesh.peermanager.v1.DialPeerRequest.timeout:type_name -> google.protobuf.Duration
-	31, // 8: peermesh.peermanager.v1.DialPeerResponse.outcome:type_name -> peermesh.dialer.v1.DialOutcome
-	28, // 9: peermesh.peermanager.v1.PeerSelected.peer:type_name -> peermesh.peer.v1.PeerRecord
+	32, // 7: peermesh.peermanager.v1.DialPeerRequest.timeout:type_name -> google.protobuf.Duration
+	33, // 8: peermesh.peermanager.v1.DialPeerResponse.outcome:type_name -> peermesh.dialer.v1.DialOutcome
+	30, // 9: peermesh.peermanager.v1.PeerSelected.peer:type_name -> peermesh.peer.v1.PeerRecord
 	0,  // 10: peermesh.peermanager.v1.AddServicePeer.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	30, // 11: peermesh.peermanager.v1.ReconnectPeers.backoff:type_name -> google.protobuf.Duration
-	32, // 12: peermesh.peermanager.v1.PeerConnected.direction:type_name -> peermesh.peer.v1.Direction
-	33, // 13: peermesh.peermanager.v1.PeerConnected.time:type_name -> google.protobuf.Timestamp
-	33, // 14: peermesh.peermanager.v1.PeerDisconnected.time:type_name -> google.protobuf.Timestamp
-	33, // 15: peermesh.peermanager.v1.IdentifyCompleted.time:type_name -> google.protobuf.Timestamp
+	32, // 11: peermesh.peermanager.v1.ReconnectPeers.backoff:type_name -> google.protobuf.Duration
+	34, // 12: peermesh.peermanager.v1.PeerConnected.direction:type_name -> peermesh.peer.v1.Direction
+	35, // 13: peermesh.peermanager.v1.PeerConnected.time:type_name -> google.protobuf.Timestamp
+	35, // 14: peermesh.peermanager.v1.PeerDisconnected.time:type_name -> google.protobuf.Timestamp
+	35, // 15: peermesh.peermanager.v1.IdentifyCompleted.time:type_name -> google.protobuf.Timestamp
 	16, // [16:16] is the sub-list for method output_type
 	16, // [16:16] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
@@ -1909,7 +2009,7 @@ func file_peermanager_v1_peermanager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peermanager_v1_peermanager_proto_rawDesc), len(file_peermanager_v1_peermanager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
