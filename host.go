@@ -1,8 +1,11 @@
 package peermesh
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"strings"
+	"syscall"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -18,6 +21,14 @@ import (
 // NAT services, and a resource manager whose system connection limit is
 // MaxConnections — nwaku's only hard cap on connections; beyond it new
 // connections are refused.
+//
+// The TCP listener does not set SO_REUSEPORT (go-libp2p's default does):
+// with it a second node on the same --tcp-port started silently and the
+// kernel split incoming connections between the two, so dials reached the
+// wrong peer id. Without it the port in use fails the start, naming the
+// port, as the REST and metrics servers do. (Reuseport only served to dial
+// out from the listen port, for NAT hole punching, which this host does
+// not do.)
 func newHost(cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (host.Host, error) {
 	proto := "ip4"
 	if ip := net.ParseIP(cfg.ListenAddress); ip != nil && ip.To4() == nil {
@@ -36,7 +47,7 @@ func newHost(cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (host.Ho
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen),
 		libp2p.NoTransports,
-		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
@@ -46,6 +57,11 @@ func newHost(cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (host.Ho
 	)
 	if err != nil {
 		_ = rm.Close()
+		// go-libp2p formats its listen errors into a string (no wrapping),
+		// so the errno is also looked for in the text.
+		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), syscall.EADDRINUSE.Error()) {
+			return nil, fmt.Errorf("libp2p host: TCP port %d on %s is already in use: %w", cfg.TCPPort, cfg.ListenAddress, err)
+		}
 		return nil, fmt.Errorf("libp2p host on %s: %w", listen, err)
 	}
 	return h, nil

@@ -3,7 +3,9 @@ package peermesh
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -516,4 +518,39 @@ func TestRestartKeepsHistoryAndHonoursThePruneBackoff(t *testing.T) {
 	if p := peers[0]; p.GetOrigin() != "api" || p.GetConnectedness() != "can_connect" {
 		t.Fatalf("B after the restart: origin %q connectedness %q, want api, can_connect", p.GetOrigin(), p.GetConnectedness())
 	}
+}
+
+// TestPortInUseFailsTheStart (issue 10, item 8): a second node on a TCP
+// port another node listens on fails New with an error naming the port,
+// instead of sharing it through SO_REUSEPORT while the kernel splits the
+// incoming connections between the two.
+func TestPortInUseFailsTheStart(t *testing.T) {
+	first := testConfig("first")
+	first.TCPPort = freePort(t)
+	a, err := newNode(first, deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	second := testConfig("second")
+	second.TCPPort = first.TCPPort
+	b, err := newNode(second, deps{})
+	if err == nil {
+		_ = b.Close(context.Background())
+		t.Fatalf("a second node started on TCP port %d", first.TCPPort)
+	}
+	if want := fmt.Sprintf("TCP port %d", first.TCPPort); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("error %q does not say %s is already in use", err, want)
+	}
+}
+
+// freePort is a loopback TCP port nobody listened on a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
