@@ -31,6 +31,9 @@ type nodeActor struct {
 	dialer      *actor.PID
 	peermanager *actor.PID
 	router      *actor.PID
+	metadata    *actor.PID
+	// shards is what the metadata actor was last told we relay.
+	shards []uint32
 	topics      map[string]*topicState
 	watchers    map[string]*actor.PID
 	stopping    bool
@@ -102,6 +105,9 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	// manager, and to watchers.
 	case *pmv1.PeerConnected:
 		a.toPeerManager(ctx, msg)
+		if a.metadata != nil {
+			ctx.Send(a.metadata, msg)
+		}
 		dir := "inbound"
 		if msg.GetDirection() == peerv1.Direction_DIRECTION_OUTBOUND {
 			dir = "outbound"
@@ -189,6 +195,8 @@ func (a *nodeActor) start(ctx actor.Context) {
 	a.storage = spawn(cp.storage, "storage")
 	a.dialer = spawn(cp.dialer, "dialer")
 	a.peermanager = spawn(cp.peermanager, "peermanager")
+	a.metadata = spawn(cp.metadata, "metadata")
+	a.shards = a.n.cfg.shards(a.n.cfg.PubsubTopics)
 	a.router = spawn(cp.router, "router")
 	// The router registers its own gossipsub heartbeat (Deps.Heartbeat).
 	if a.router != nil && a.heartbeat != nil && a.peermanager != nil {

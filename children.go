@@ -11,6 +11,7 @@ import (
 	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/actors/storage"
 	"github.com/peermesh/peermesh/score"
+	"github.com/peermesh/peermesh/waku/metadata"
 	"github.com/peermesh/peermesh/wire"
 )
 
@@ -64,6 +65,8 @@ func (n *Node) routerConfig() router.Config {
 // actor respawns its children under the same names (so the same PIDs).
 type childProps struct {
 	heartbeat, storage, dialer, peermanager, router *actor.Props
+	// metadata runs the Waku metadata protocol (waku profile only).
+	metadata *actor.Props
 }
 
 // child is the PID the child named name of parent has (protoactor names
@@ -90,6 +93,10 @@ func (c Config) peerManagerConfig() peermanager.Config {
 	pc.PeerStoreCapacity = c.peerStoreCapacity()
 	pc.ColocationLimit = c.IPColocationLimit
 	pc.RelayCodec = c.relayCodec()
+	if c.Profile == ProfileWaku {
+		pc.ClusterID, pc.CheckCluster = uint32(c.ClusterID), true
+		pc.Shards = c.shards(c.PubsubTopics)
+	}
 	return pc
 }
 
@@ -125,6 +132,16 @@ func (n *Node) buildChildProps(self *actor.PID) *childProps {
 		pm = n.deps.peermanager(n, self)
 	}
 	cp := &childProps{heartbeat: hb, storage: st, dialer: dl, peermanager: pm}
+	if n.cfg.Profile == ProfileWaku {
+		mcfg := metadata.DefaultConfig()
+		mcfg.Cluster, mcfg.Shards = uint32(n.cfg.ClusterID), n.cfg.shards(n.cfg.PubsubTopics)
+		md, err := metadata.Props(mcfg, metadata.Deps{Host: n.host, PeerManager: child(self, "peermanager"), Registerer: n.reg, Logger: log},
+			mb.Option("metadata"))
+		if err != nil {
+			log.Error("metadata protocol not started", "err", err)
+		}
+		cp.metadata = md
+	}
 	if n.deps.router != nil {
 		cp.router = n.deps.router(n, self)
 	}

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peermesh/peermesh/waku/sharding"
 )
 
 // Profile names of Config.Profile.
@@ -38,8 +41,18 @@ type Config struct {
 	TCPPort       int
 	// Profile is ProfileWaku or ProfileLibp2p.
 	Profile string
-	// PubsubTopics are joined at start and kept joined until Stop.
+	// PubsubTopics are joined at start and kept joined until Stop. Shard
+	// topics of ClusterID (/waku/2/rs/<cluster>/<shard>; see
+	// sharding.Topics) are the shards the node says it relays.
 	PubsubTopics []string
+	// ClusterID is the Waku cluster (nwaku's --cluster-id). In the waku
+	// profile every new connection exchanges metadata (RFC 66), and a peer
+	// on another cluster is disconnected and never dialed again.
+	ClusterID uint16
+	// NumShardsInNetwork is the number of shards autosharding maps content
+	// topics onto (nwaku's --num-shards-in-network); 0 means the cluster
+	// uses static sharding only.
+	NumShardsInNetwork int
 	// StaticNodes (multiaddrs with /p2p/<id>) are dialled at start and kept
 	// connected.
 	StaticNodes []string
@@ -93,18 +106,19 @@ type Config struct {
 // nothing on disk and listens on a free loopback port.
 func DefaultConfig() Config {
 	return Config{
-		Name:              "peermesh",
-		ListenAddress:     "127.0.0.1",
-		TCPPort:           0,
-		Profile:           ProfileWaku,
-		PubsubTopics:      []string{DefaultPubsubTopic},
-		MaxConnections:    50,
-		IPColocationLimit: 5,
-		MaxSubscribers:    1024,
-		MaxWatchers:       64,
-		MaxTopics:         64,
-		RequestTimeout:    5 * time.Second,
-		StopTimeout:       4 * time.Second,
+		Name:               "peermesh",
+		ListenAddress:      "127.0.0.1",
+		TCPPort:            0,
+		Profile:            ProfileWaku,
+		PubsubTopics:       []string{DefaultPubsubTopic},
+		NumShardsInNetwork: 1,
+		MaxConnections:     50,
+		IPColocationLimit:  5,
+		MaxSubscribers:     1024,
+		MaxWatchers:        64,
+		MaxTopics:          64,
+		RequestTimeout:     5 * time.Second,
+		StopTimeout:        4 * time.Second,
 	}
 }
 
@@ -141,6 +155,9 @@ func (c Config) Validate() error {
 			bad("StaticNodes", "%v", err)
 		}
 	}
+	if c.NumShardsInNetwork < 0 || c.NumShardsInNetwork > sharding.MaxShards {
+		bad("NumShardsInNetwork", "%d is not between 0 and %d", c.NumShardsInNetwork, sharding.MaxShards)
+	}
 	if c.MaxMessageSize < 0 {
 		bad("MaxMessageSize", "%d must not be negative", c.MaxMessageSize)
 	}
@@ -176,6 +193,18 @@ func (c Config) Validate() error {
 		bad("StopTimeout", "%s must be positive", c.StopTimeout)
 	}
 	return errors.Join(errs...)
+}
+
+// shards are the shard indices of ClusterID among topics, sorted.
+func (c Config) shards(topics []string) []uint32 {
+	var out []uint32
+	for _, t := range topics {
+		if s, err := sharding.ParseTopic(t); err == nil && s.Cluster == c.ClusterID {
+			out = append(out, uint32(s.Index))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // peerStoreCapacity resolves the 0 default.

@@ -3,6 +3,7 @@ package peermesh
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
 	"github.com/peermesh/peermesh/waku/message"
 )
 
@@ -133,6 +135,27 @@ func (a *nodeActor) routerSubscribed(ctx actor.Context, msg *pubsubv1.Subscribed
 		}
 	}
 	st.waiting = nil
+	a.reportShards(ctx)
+}
+
+// reportShards tells the metadata actor the shards we relay — those of our
+// cluster among the joined and configured topics — when they changed.
+func (a *nodeActor) reportShards(ctx actor.Context) {
+	if a.metadata == nil {
+		return
+	}
+	topics := a.joinedTopics()
+	for t, st := range a.topics {
+		if st.configured {
+			topics = append(topics, t)
+		}
+	}
+	shards := a.n.cfg.shards(topics)
+	if slices.Equal(shards, a.shards) {
+		return
+	}
+	a.shards = shards
+	ctx.Send(a.metadata, &wakuv1.SetLocalMetadata{ClusterId: uint32(a.n.cfg.ClusterID), Shards: shards})
 }
 
 func (a *nodeActor) failJoin(ctx actor.Context, topic, reason string) {
@@ -168,6 +191,7 @@ func (a *nodeActor) leaveIfUnused(ctx actor.Context, topic string, st *topicStat
 	if st.joined && !st.configured && len(st.subscribers) == 0 && len(st.waiting) == 0 && a.router != nil {
 		ctx.Request(a.router, &pubsubv1.Leave{Topic: topic})
 		a.dropTopic(topic)
+		a.reportShards(ctx)
 	}
 }
 

@@ -3,9 +3,12 @@ package peermesh
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
@@ -16,6 +19,7 @@ import (
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
 	"github.com/peermesh/peermesh/waku/message"
+	"github.com/peermesh/peermesh/waku/sharding"
 )
 
 // waitUntil polls cond every 50 ms for at most d (integration tests on real
@@ -127,4 +131,69 @@ func TestRelayAppliesWakuMessageRules(t *testing.T) {
 	}
 	sub.ExpectNoMessage(200 * time.Millisecond) // none of the invalid ones
 
+}
+
+// startWakuNode starts a waku-profile node on loopback in its own actor
+// system, on cluster with the given shard topics.
+func startWakuNode(t *testing.T, name string, cluster uint16, shards ...uint16) *Node {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Name, cfg.ClusterID = name, cluster
+	cfg.PubsubTopics = sharding.Topics(cluster, shards)
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	if _, err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func peerOf(t *testing.T, n *Node, id peer.ID) *apiv1.Peer {
+	t.Helper()
+	ps, err := n.Peers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.GetPeerId() == id.String() {
+			return p
+		}
+	}
+	return nil
+}
+
+// TestMetadataOnEveryConnection: two nodes of cluster 1 learn each other's
+// shards on connecting (both directions); a node of cluster 2 is
+// disconnected, and the connectivity loop does not dial it again. Real hosts
+// on loopback.
+func TestMetadataOnEveryConnection(t *testing.T) {
+	a := startWakuNode(t, "a", 1, 0, 1)
+	b := startWakuNode(t, "b", 1, 1)
+	c := startWakuNode(t, "c", 2, 0)
+	ctx := context.Background()
+	if _, err := a.AddPeer(ctx, b.Addrs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "a learns b's shards", func() bool {
+		p := peerOf(t, a, b.ID())
+		return p != nil && slices.Equal(p.GetShards(), []uint32{1})
+	})
+	waitUntil(t, 10*time.Second, "b learns a's shards", func() bool {
+		p := peerOf(t, b, a.ID())
+		return p != nil && slices.Equal(p.GetShards(), []uint32{0, 1})
+	})
+	if _, err := a.AddPeer(ctx, c.Addrs()[0]); err != nil {
+		t.Logf("add cluster-2 peer: %v", err) // the disconnect may race the answer
+	}
+	waitUntil(t, 10*time.Second, "the cluster-2 peer is disconnected", func() bool {
+		p := peerOf(t, a, c.ID())
+		return a.Host().Network().Connectedness(c.ID()) != network.Connected && p != nil && p.GetConnectedness() != "connected"
+	})
+	if got := a.Host().Network().Connectedness(b.ID()); got != network.Connected {
+		t.Fatalf("cluster-1 peer %s", got)
+	}
 }

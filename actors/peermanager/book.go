@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
@@ -71,6 +72,14 @@ type entry struct {
 	protoVersion string
 	shards       []uint32
 	remoteIP     string
+	// cluster is the Waku cluster the peer said it is on (metadata), when
+	// hasCluster.
+	cluster    uint32
+	hasCluster bool
+	// shardRank orders connectivity candidates by Config.Shards: shardServes
+	// (shares one of our shards), shardUnknown, shardElsewhere (only other
+	// shards). Derived from shards, not persisted.
+	shardRank uint8
 }
 
 // newEntry returns an entry for id with its tie-break hash.
@@ -121,6 +130,9 @@ func (e *entry) toRecord() *peerv1.PeerRecord {
 		Direction:       e.direction,
 		FailedAttempts:  e.failedAttempts,
 		Shards:          e.shards,
+	}
+	if e.hasCluster {
+		r.ClusterId = proto.Uint32(e.cluster) // a copy: the entry may change, a sent record may not
 	}
 	if e.disconnectTime != 0 {
 		r.DisconnectTime = timestamppb.New(time.Unix(0, e.disconnectTime))
@@ -280,6 +292,8 @@ func fromRecord(r *peerv1.PeerRecord) (*entry, error) {
 		failedAttempts: r.GetFailedAttempts(),
 		origin:         r.GetOrigin(),
 		connectedness:  r.GetConnectedness(),
+		cluster:        r.GetClusterId(),
+		hasCluster:     r.ClusterId != nil,
 	}
 	if t := r.GetDisconnectTime(); t != nil {
 		e.disconnectTime = t.AsTime().UnixNano()

@@ -49,6 +49,17 @@ type Config struct {
 	// RelayCodec is the relay protocol; relay peers are those whose protocols
 	// match it (prefix match, nwaku's protocolMatcher).
 	RelayCodec string
+	// ClusterID is our Waku cluster. With CheckCluster, a peer whose
+	// metadata (PeerMetadata) names another cluster or none is disconnected
+	// (waku_peers_pruned_total{reason="cluster_mismatch"}), its cluster
+	// recorded, and it is never dialed or selected again (nwaku's
+	// onPeerMetadata, which also deletes the peer).
+	ClusterID    uint32
+	CheckCluster bool
+	// Shards are the shards of our cluster we relay: connectivity rounds
+	// dial peers known to serve one of them first, then peers whose shards
+	// are unknown, then peers known to serve only other shards.
+	Shards []uint32
 	// DialTimeout is asked of the dial pool for every dial (nwaku's
 	// DefaultDialTimeout, 10 s).
 	DialTimeout time.Duration

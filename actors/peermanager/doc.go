@@ -36,6 +36,14 @@
 //
 // # Deviations from the seed, and why
 //
+//   - Waku metadata (PeerMetadata, from the metadata actor, RFC 66) fills a
+//     peer's shards and cluster — nwaku's onPeerMetadata. With CheckCluster a
+//     peer on another cluster, or one that names none, is disconnected
+//     (pruned_total{reason="cluster_mismatch"}); unlike nwaku, which deletes
+//     it (so discovery brings it back), its record is kept with its cluster
+//     and it is never dialed or selected again. The connectivity round
+//     prefers peers serving one of Config.Shards, then peers of unknown
+//     shards, then the rest (the seed filters selectPeer by shard only).
 //   - Relay candidates are the peers known to speak relay or whose protocols
 //     are unknown (peer exchange and static nodes bring none); the seed
 //     dials every not-connected peer. A peer dialed for relay whose

@@ -199,6 +199,7 @@ func (m *Manager) addPeer(p parsedPeer, origin peerv1.Origin, eff *Effects) (boo
 			eff.errorf(errTruncated, "too many shards; extra dropped", "peer", p.id, "got", len(p.shards), "kept", len(shards))
 		}
 		e.shards = slices.Clone(shards)
+		m.rankShards(e)
 		changed = true
 	}
 	if origin != peerv1.Origin_ORIGIN_UNSPECIFIED && origin != e.origin && e.origin != peerv1.Origin_ORIGIN_STATIC {
@@ -307,6 +308,7 @@ func (m *Manager) LoadFromStorage(b *storagev1.LoadBatch) Effects {
 		e.addrs = m.boundAddrs(e.id, e.addrs, &eff)
 		m.setProtocols(e, e.protocols, &eff)
 		e.shards = e.shards[:min(len(e.shards), m.cfg.MaxShardsPerPeer)]
+		m.rankShards(e)
 		e.agent, e.protoVersion = m.strs.get(e.agent), m.strs.get(e.protoVersion)
 		switch e.connectedness {
 		case peerv1.Connectedness_CONNECTEDNESS_CONNECTED:
@@ -426,6 +428,9 @@ func (m *Manager) canBeConnected(e *entry, now time.Time) bool {
 // time: at once), and false when it never will (MaxFailedAttempts reached,
 // not static).
 func (m *Manager) nextDial(e *entry) (time.Time, bool) {
+	if m.otherCluster(e) {
+		return time.Time{}, false
+	}
 	if e.failedAttempts == 0 {
 		return time.Time{}, true
 	}
@@ -890,6 +895,71 @@ func (m *Manager) OnIdentifyCompleted(ev *pmv1.IdentifyCompleted, now time.Time)
 	return eff
 }
 
+// OnPeerMetadata is nwaku's onPeerMetadata: the shards a connected peer
+// said it serves go into its record (bounded by MaxShardsPerPeer), and so
+// does its cluster. With CheckCluster, a peer that named another cluster —
+// or none — is disconnected (reason cluster_mismatch, protected or not);
+// a recorded other cluster keeps it from being dialed or selected again.
+// A failed exchange records nothing.
+func (m *Manager) OnPeerMetadata(ev *pmv1.PeerMetadata, now time.Time) Effects {
+	var eff Effects
+	id, ok := eventPeer(ev.GetPeerId(), "metadata event with a bad peer id", &eff)
+	if !ok {
+		return eff
+	}
+	e := m.peers[id]
+	if e == nil || id == m.self || ev.GetError() != "" {
+		return eff
+	}
+	changed := false
+	if shards := ev.GetShards()[:min(len(ev.GetShards()), m.cfg.MaxShardsPerPeer)]; !slices.Equal(shards, e.shards) {
+		if len(ev.GetShards()) > len(shards) {
+			eff.errorf(errTruncated, "too many shards; extra dropped", "peer", id, "got", len(ev.GetShards()), "kept", len(shards))
+		}
+		e.shards = slices.Clone(shards)
+		m.rankShards(e)
+		changed = true
+	}
+	if ev.ClusterId != nil && (!e.hasCluster || e.cluster != ev.GetClusterId()) {
+		e.cluster, e.hasCluster = ev.GetClusterId(), true
+		changed = true
+	}
+	if changed {
+		eff.put(e.toRecord())
+	}
+	if m.cfg.CheckCluster && (ev.ClusterId == nil || m.otherCluster(e)) && e.isConnected() {
+		if _, c := m.closing[id]; !c {
+			eff.log(slog.LevelWarn, "peer is not on our cluster", "peer", id, "cluster", ev.ClusterId, "ours", m.cfg.ClusterID,
+				"origin", e.origin)
+			m.disconnect(e, "cluster_mismatch", now, &eff)
+		}
+	}
+	return eff
+}
+
+// otherCluster: the peer said a cluster other than ours (CheckCluster).
+func (m *Manager) otherCluster(e *entry) bool {
+	return m.cfg.CheckCluster && e.hasCluster && e.cluster != m.cfg.ClusterID
+}
+
+// Shard ranks of a candidate (entry.shardRank), best first.
+const (
+	shardServes uint8 = iota
+	shardUnknown
+	shardElsewhere
+)
+
+func (m *Manager) rankShards(e *entry) {
+	switch {
+	case len(e.shards) == 0 || len(m.cfg.Shards) == 0:
+		e.shardRank = shardUnknown
+	case slices.ContainsFunc(e.shards, func(s uint32) bool { return slices.Contains(m.cfg.Shards, s) }):
+		e.shardRank = shardServes
+	default:
+		e.shardRank = shardElsewhere
+	}
+}
+
 // MeshPeersChanged replaces the set of mesh peers (protected from pruning).
 func (m *Manager) MeshPeersChanged(ev *pmv1.MeshPeersChanged) Effects {
 	var eff Effects
@@ -1092,7 +1162,10 @@ func (m *Manager) PruneInRelayConns(now time.Time, eff *Effects) {
 }
 
 // candidateBefore orders dial candidates, best first: static peers, then
-// the least recently attempted (never attempted first), then fewer
+// peers serving one of our shards, then peers whose shards are unknown (the
+// seed's shard-aware selection; peers known to serve only other shards come
+// last: nwaku and go-waku would drop a relay link without a shared shard),
+// then the least recently attempted (never attempted first), then fewer
 // failures, then peers we were connected to before, then the oldest
 // failure, then a hash of the id (so nodes do not all prefer the same
 // peers), then the id. Least recently attempted before the rest rotates the
@@ -1103,6 +1176,9 @@ func (m *Manager) PruneInRelayConns(now time.Time, eff *Effects) {
 // integers first.
 func candidateBefore(a, b *entry) int {
 	if c := cmp.Compare(staticRank(a), staticRank(b)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.shardRank, b.shardRank); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(a.lastAttempt, b.lastAttempt); c != 0 {
@@ -1452,7 +1528,7 @@ func (m *Manager) selectPeer(protocol string, shard *uint32) *entry {
 	match := ProtocolMatcher(protocol)
 	var best *entry
 	for _, e := range m.list {
-		if !e.supports(match) || (shard != nil && !slices.Contains(e.shards, *shard)) {
+		if !e.supports(match) || (shard != nil && !slices.Contains(e.shards, *shard)) || m.otherCluster(e) {
 			continue
 		}
 		if best == nil || selectBefore(e, best) < 0 {
@@ -1590,6 +1666,7 @@ func (m *Manager) Pending() (dials, waiters int) { return len(m.dialing), m.wait
 
 // insert adds a new entry to the books.
 func (m *Manager) insert(e *entry) {
+	m.rankShards(e)
 	e.idx = int32(len(m.list))
 	m.list = append(m.list, e)
 	m.peers[e.id] = e

@@ -217,7 +217,10 @@ type PeerRecord struct {
 	FailedAttempts  uint32                 `protobuf:"varint,11,opt,name=failed_attempts,json=failedAttempts,proto3" json:"failed_attempts,omitempty"`
 	LastFailureTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=last_failure_time,json=lastFailureTime,proto3" json:"last_failure_time,omitempty"`
 	// Waku shards (cluster-local shard indices) the peer serves.
-	Shards        []uint32 `protobuf:"varint,13,rep,packed,name=shards,proto3" json:"shards,omitempty"`
+	Shards []uint32 `protobuf:"varint,13,rep,packed,name=shards,proto3" json:"shards,omitempty"`
+	// The Waku cluster the peer said it is on (metadata protocol), when it
+	// said one.
+	ClusterId     *uint32 `protobuf:"varint,14,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -343,11 +346,18 @@ func (x *PeerRecord) GetShards() []uint32 {
 	return nil
 }
 
+func (x *PeerRecord) GetClusterId() uint32 {
+	if x != nil && x.ClusterId != nil {
+		return *x.ClusterId
+	}
+	return 0
+}
+
 var File_peer_v1_peer_proto protoreflect.FileDescriptor
 
 const file_peer_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x12peer/v1/peer.proto\x12\x10peermesh.peer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x04\n" +
+	"\x12peer/v1/peer.proto\x12\x10peermesh.peer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x04\n" +
 	"\n" +
 	"PeerRecord\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x1c\n" +
@@ -364,7 +374,10 @@ const file_peer_v1_peer_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x0edisconnectTime\x12'\n" +
 	"\x0ffailed_attempts\x18\v \x01(\rR\x0efailedAttempts\x12F\n" +
 	"\x11last_failure_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0flastFailureTime\x12\x16\n" +
-	"\x06shards\x18\r \x03(\rR\x06shards*\xad\x01\n" +
+	"\x06shards\x18\r \x03(\rR\x06shards\x12\"\n" +
+	"\n" +
+	"cluster_id\x18\x0e \x01(\rH\x00R\tclusterId\x88\x01\x01B\r\n" +
+	"\v_cluster_id*\xad\x01\n" +
 	"\rConnectedness\x12\x1d\n" +
 	"\x19CONNECTEDNESS_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bCONNECTEDNESS_NOT_CONNECTED\x10\x01\x12\x1d\n" +
@@ -427,6 +440,7 @@ func file_peer_v1_peer_proto_init() {
 	if File_peer_v1_peer_proto != nil {
 		return
 	}
+	file_peer_v1_peer_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -1798,6 +1798,80 @@ func (*ConnectivityKick) Descriptor() ([]byte, []int) {
 	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{28}
 }
 
+// PeerMetadata is what the Waku metadata exchange (RFC 66) learnt about a
+// connected peer, sent by the metadata actor. The shards go into the peer
+// record; a peer that says another cluster than ours, or no cluster, is
+// disconnected and not dialed again (its cluster is recorded).
+type PeerMetadata struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PeerId    []byte                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	ClusterId *uint32                `protobuf:"varint,2,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
+	Shards    []uint32               `protobuf:"varint,3,rep,packed,name=shards,proto3" json:"shards,omitempty"`
+	// Non-empty when the exchange failed (no stream, timeout, undecodable):
+	// nothing is recorded and the peer is kept.
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerMetadata) Reset() {
+	*x = PeerMetadata{}
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerMetadata) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerMetadata) ProtoMessage() {}
+
+func (x *PeerMetadata) ProtoReflect() protoreflect.Message {
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerMetadata.ProtoReflect.Descriptor instead.
+func (*PeerMetadata) Descriptor() ([]byte, []int) {
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PeerMetadata) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *PeerMetadata) GetClusterId() uint32 {
+	if x != nil && x.ClusterId != nil {
+		return *x.ClusterId
+	}
+	return 0
+}
+
+func (x *PeerMetadata) GetShards() []uint32 {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+func (x *PeerMetadata) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_peermanager_v1_peermanager_proto protoreflect.FileDescriptor
 
 const file_peermanager_v1_peermanager_proto_rawDesc = "" +
@@ -1921,7 +1995,14 @@ const file_peermanager_v1_peermanager_proto_rawDesc = "" +
 	"\x04time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"-\n" +
 	"\x10MeshPeersChanged\x12\x19\n" +
 	"\bpeer_ids\x18\x01 \x03(\fR\apeerIds\"\x12\n" +
-	"\x10ConnectivityKickBDZBgithub.com/peermesh/peermesh/messages/peermanager/v1;peermanagerv1b\x06proto3"
+	"\x10ConnectivityKick\"\x88\x01\n" +
+	"\fPeerMetadata\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\"\n" +
+	"\n" +
+	"cluster_id\x18\x02 \x01(\rH\x00R\tclusterId\x88\x01\x01\x12\x16\n" +
+	"\x06shards\x18\x03 \x03(\rR\x06shards\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05errorB\r\n" +
+	"\v_cluster_idBDZBgithub.com/peermesh/peermesh/messages/peermanager/v1;peermanagerv1b\x06proto3"
 
 var (
 	file_peermanager_v1_peermanager_proto_rawDescOnce sync.Once
@@ -1935,7 +2016,7 @@ func file_peermanager_v1_peermanager_proto_rawDescGZIP() []byte {
 	return file_peermanager_v1_peermanager_proto_rawDescData
 }
 
-var file_peermanager_v1_peermanager_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_peermanager_v1_peermanager_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_peermanager_v1_peermanager_proto_goTypes = []any{
 	(*PeerInfo)(nil),              // 0: peermesh.peermanager.v1.PeerInfo
 	(*AddPeer)(nil),               // 1: peermesh.peermanager.v1.AddPeer
@@ -1966,31 +2047,32 @@ var file_peermanager_v1_peermanager_proto_goTypes = []any{
 	(*IdentifyCompleted)(nil),     // 26: peermesh.peermanager.v1.IdentifyCompleted
 	(*MeshPeersChanged)(nil),      // 27: peermesh.peermanager.v1.MeshPeersChanged
 	(*ConnectivityKick)(nil),      // 28: peermesh.peermanager.v1.ConnectivityKick
-	(v1.Origin)(0),                // 29: peermesh.peer.v1.Origin
-	(*v1.PeerRecord)(nil),         // 30: peermesh.peer.v1.PeerRecord
-	(v11.DialSource)(0),           // 31: peermesh.dialer.v1.DialSource
-	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
-	(v11.DialOutcome)(0),          // 33: peermesh.dialer.v1.DialOutcome
-	(v1.Direction)(0),             // 34: peermesh.peer.v1.Direction
-	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
+	(*PeerMetadata)(nil),          // 29: peermesh.peermanager.v1.PeerMetadata
+	(v1.Origin)(0),                // 30: peermesh.peer.v1.Origin
+	(*v1.PeerRecord)(nil),         // 31: peermesh.peer.v1.PeerRecord
+	(v11.DialSource)(0),           // 32: peermesh.dialer.v1.DialSource
+	(*durationpb.Duration)(nil),   // 33: google.protobuf.Duration
+	(v11.DialOutcome)(0),          // 34: peermesh.dialer.v1.DialOutcome
+	(v1.Direction)(0),             // 35: peermesh.peer.v1.Direction
+	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
 }
 var file_peermanager_v1_peermanager_proto_depIdxs = []int32{
 	0,  // 0: peermesh.peermanager.v1.AddPeer.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	29, // 1: peermesh.peermanager.v1.AddPeer.origin:type_name -> peermesh.peer.v1.Origin
-	30, // 2: peermesh.peermanager.v1.Peers.peers:type_name -> peermesh.peer.v1.PeerRecord
-	31, // 3: peermesh.peermanager.v1.ConnectToNodes.source:type_name -> peermesh.dialer.v1.DialSource
-	32, // 4: peermesh.peermanager.v1.ConnectToNodes.timeout:type_name -> google.protobuf.Duration
+	30, // 1: peermesh.peermanager.v1.AddPeer.origin:type_name -> peermesh.peer.v1.Origin
+	31, // 2: peermesh.peermanager.v1.Peers.peers:type_name -> peermesh.peer.v1.PeerRecord
+	32, // 3: peermesh.peermanager.v1.ConnectToNodes.source:type_name -> peermesh.dialer.v1.DialSource
+	33, // 4: peermesh.peermanager.v1.ConnectToNodes.timeout:type_name -> google.protobuf.Duration
 	6,  // 5: peermesh.peermanager.v1.NodesConnected.results:type_name -> peermesh.peermanager.v1.NodeResult
 	0,  // 6: peermesh.peermanager.v1.DialPeerRequest.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	32, // 7: peermesh.peermanager.v1.DialPeerRequest.timeout:type_name -> google.protobuf.Duration
-	33, // 8: peermesh.peermanager.v1.DialPeerResponse.outcome:type_name -> peermesh.dialer.v1.DialOutcome
-	30, // 9: peermesh.peermanager.v1.PeerSelected.peer:type_name -> peermesh.peer.v1.PeerRecord
+	33, // 7: peermesh.peermanager.v1.DialPeerRequest.timeout:type_name -> google.protobuf.Duration
+	34, // 8: peermesh.peermanager.v1.DialPeerResponse.outcome:type_name -> peermesh.dialer.v1.DialOutcome
+	31, // 9: peermesh.peermanager.v1.PeerSelected.peer:type_name -> peermesh.peer.v1.PeerRecord
 	0,  // 10: peermesh.peermanager.v1.AddServicePeer.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	32, // 11: peermesh.peermanager.v1.ReconnectPeers.backoff:type_name -> google.protobuf.Duration
-	34, // 12: peermesh.peermanager.v1.PeerConnected.direction:type_name -> peermesh.peer.v1.Direction
-	35, // 13: peermesh.peermanager.v1.PeerConnected.time:type_name -> google.protobuf.Timestamp
-	35, // 14: peermesh.peermanager.v1.PeerDisconnected.time:type_name -> google.protobuf.Timestamp
-	35, // 15: peermesh.peermanager.v1.IdentifyCompleted.time:type_name -> google.protobuf.Timestamp
+	33, // 11: peermesh.peermanager.v1.ReconnectPeers.backoff:type_name -> google.protobuf.Duration
+	35, // 12: peermesh.peermanager.v1.PeerConnected.direction:type_name -> peermesh.peer.v1.Direction
+	36, // 13: peermesh.peermanager.v1.PeerConnected.time:type_name -> google.protobuf.Timestamp
+	36, // 14: peermesh.peermanager.v1.PeerDisconnected.time:type_name -> google.protobuf.Timestamp
+	36, // 15: peermesh.peermanager.v1.IdentifyCompleted.time:type_name -> google.protobuf.Timestamp
 	16, // [16:16] is the sub-list for method output_type
 	16, // [16:16] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
@@ -2003,13 +2085,14 @@ func file_peermanager_v1_peermanager_proto_init() {
 	if File_peermanager_v1_peermanager_proto != nil {
 		return
 	}
+	file_peermanager_v1_peermanager_proto_msgTypes[29].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peermanager_v1_peermanager_proto_rawDesc), len(file_peermanager_v1_peermanager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
