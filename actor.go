@@ -33,7 +33,7 @@ type nodeActor struct {
 	router      *actor.PID
 	metadata    *actor.PID
 	// shards is what the metadata actor was last told we relay.
-	shards []uint32
+	shards      []uint32
 	topics      map[string]*topicState
 	watchers    map[string]*actor.PID
 	stopping    bool
