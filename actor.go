@@ -331,9 +331,11 @@ func (a *nodeActor) peers(ctx actor.Context) {
 func apiPeer(r *peerv1.PeerRecord) *apiv1.Peer {
 	p := &apiv1.Peer{
 		PeerId: peer.ID(r.GetPeerId()).String(), Protocols: r.GetProtocols(), Agent: r.GetAgent(), Shards: r.GetShards(),
-		Connectedness: enumName(r.GetConnectedness().String(), "CONNECTEDNESS_"),
-		Direction:     enumName(r.GetDirection().String(), "DIRECTION_"),
-		Origin:        enumName(r.GetOrigin().String(), "ORIGIN_"),
+		Connectedness:  enumName(r.GetConnectedness().String(), "CONNECTEDNESS_"),
+		Direction:      enumName(r.GetDirection().String(), "DIRECTION_"),
+		Origin:         enumName(r.GetOrigin().String(), "ORIGIN_"),
+		FailedAttempts: r.GetFailedAttempts(), LastFailure: r.GetLastFailureTime(), NextDial: r.GetNextDialTime(),
+		DialExcluded: r.GetDialExcluded(),
 	}
 	for _, b := range r.GetAddresses() {
 		if m, err := multiaddr.NewMultiaddrBytes(b); err == nil {

@@ -554,3 +554,37 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestPeersShowFailuresAndAddPeerResetsThem (issue 10, item 10): a peer
+// whose dials fail shows its failures and next dial time in Peers, and
+// adding it again (what POST /admin/v1/peers does) starts its count anew
+// instead of adding to it.
+func TestPeersShowFailuresAndAddPeerResetsThem(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	n, err := newNode(testConfig("a"), deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	if _, err := n.Spawn(sys.Root); err != nil {
+		t.Fatal(err)
+	}
+	dead := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", freePort(t), "16Uiu2HAmPLe7Mzm8TsYUubgCAW1aJoeFScxrLj8ppHFivPo97bUZ")
+	failures := func() *apiv1.Peer {
+		t.Helper()
+		peers, err := n.Peers(context.Background())
+		if err != nil || len(peers) != 1 {
+			t.Fatalf("peers %v %v", peers, err)
+		}
+		return peers[0]
+	}
+	for range 2 {
+		if _, err := n.AddPeer(context.Background(), dead); err == nil {
+			t.Fatal("AddPeer of a closed port succeeded")
+		}
+		p := failures()
+		if p.GetFailedAttempts() != 1 || p.GetLastFailure() == nil || p.GetNextDial() == nil || p.GetConnectedness() != "cannot_connect" {
+			t.Fatalf("after AddPeer of a dead peer: %v, want 1 failure (reset by each add) and a next dial time", p)
+		}
+	}
+}

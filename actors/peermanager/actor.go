@@ -109,7 +109,7 @@ func (a *managerActor) Receive(c actor.Context) {
 	case *pmv1.AddPeer:
 		eff = a.core.AddPeer(a.token(c), m, now)
 	case *pmv1.GetPeers:
-		eff = a.core.GetPeers(a.token(c), m)
+		eff = a.core.GetPeers(a.token(c), m, now)
 	case *pmv1.ConnectToNodes:
 		eff = a.core.ConnectToNodes(a.token(c), m, now)
 	case *pmv1.DialPeerRequest:

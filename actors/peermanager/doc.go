@@ -82,6 +82,11 @@
 //     origin is shown but does not make the peer static: only the
 //     operator's ConnectToNodes of this run does, so a node removed from
 //     the configuration is not redialed for ever.
+//   - GetPeers reports each peer's next dial time (or that it is excluded),
+//     and ConnectToNodes (an operator adding the peer again: static nodes,
+//     POST /admin/v1/peers) resets its failures: the seed's 5 failures
+//     excluded a peer for ever, across restarts, with no way to see it or
+//     undo it.
 //   - RecordShutdown: in the node's ordered stop (after leaving the topics,
 //     before flushing the store and closing the host) every connected peer
 //     is recorded disconnected now, so the next start's ReconnectPeers

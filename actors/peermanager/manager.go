@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/peermesh/peermesh/actors/dialer"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
@@ -382,8 +383,9 @@ func (m *Manager) AbandonDials(outcome dialerv1.DialOutcome, reason string) Effe
 	return eff
 }
 
-// GetPeers answers GetPeers.
-func (m *Manager) GetPeers(token uint64, req *pmv1.GetPeers) Effects {
+// GetPeers answers GetPeers; each record also says when the connectivity
+// loop may dial the peer next (after now) or that it never will.
+func (m *Manager) GetPeers(token uint64, req *pmv1.GetPeers, now time.Time) Effects {
 	var eff Effects
 	match := func(string) bool { return true }
 	if p := req.GetProtocol(); p != "" {
@@ -392,7 +394,13 @@ func (m *Manager) GetPeers(token uint64, req *pmv1.GetPeers) Effects {
 	out := &pmv1.Peers{}
 	for _, e := range m.sortedPeers() {
 		if (req.GetProtocol() == "" || e.supports(match)) && (!req.GetConnectedOnly() || e.isConnected()) {
-			out.Peers = append(out.Peers, e.toRecord())
+			r := e.toRecord()
+			if next, ok := m.nextDial(e); !ok {
+				r.DialExcluded = true
+			} else if next.After(now) {
+				r.NextDialTime = timestamppb.New(next)
+			}
+			out.Peers = append(out.Peers, r)
 		}
 	}
 	eff.reply(token, out)
@@ -520,6 +528,7 @@ func (m *Manager) ConnectToNodes(token uint64, req *pmv1.ConnectToNodes, now tim
 		p, err := ParsePeerInfo(&pmv1.PeerInfo{Multiaddr: node})
 		if err == nil {
 			res.PeerId = []byte(p.id)
+			m.resetFailures(p.id, &eff)
 			b.remaining++
 			if err = m.connectRelay(p, origin, source, req.GetTimeout().AsDuration(), waiter{batch: b, index: i}, &eff); err != nil {
 				b.remaining--
@@ -534,6 +543,21 @@ func (m *Manager) ConnectToNodes(token uint64, req *pmv1.ConnectToNodes, now tim
 		eff.reply(token, b.res)
 	}
 	return eff
+}
+
+// resetFailures forgets a known peer's failed dials: an operator asked for
+// it again (ConnectToNodes), which is the way out of MaxFailedAttempts.
+func (m *Manager) resetFailures(id peer.ID, eff *Effects) {
+	e := m.peers[id]
+	if e == nil || (e.failedAttempts == 0 && e.connectedness != peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT) {
+		return
+	}
+	eff.log(slog.LevelInfo, "operator added the peer again; failures reset", "peer", id, "failedAttempts", e.failedAttempts)
+	e.failedAttempts, e.lastFailure = 0, 0
+	if e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT {
+		e.connectedness = peerv1.Connectedness_CONNECTEDNESS_NOT_CONNECTED
+	}
+	m.save(e, eff)
 }
 
 // parseNonRelay validates a peer and a protocol that must not be the relay

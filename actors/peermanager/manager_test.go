@@ -1356,3 +1356,44 @@ func TestRecordShutdown(t *testing.T) {
 		t.Fatalf("reconnect 30 s after the shutdown: %v, want all 3 deferred", r)
 	}
 }
+
+// TestFailuresVisibleAndResetByTheOperator (issue 10, item 10): GetPeers
+// says when each peer will be dialed next, or that it never will (5
+// failures); an operator adding it again (ConnectToNodes, which POST
+// /admin/v1/peers sends) resets its failures, persisted, so the
+// connectivity loop dials it again.
+func TestFailuresVisibleAndResetByTheOperator(t *testing.T) {
+	now := at(24 * time.Hour)
+	m := newTestManager(t, testConfig())
+	setPeer(m, 1, relay, failed(2, time.Minute, now))    // 480 s backoff, 7 min left
+	setPeer(m, 2, relay, failed(5, time.Hour, now))      // excluded
+	setPeer(m, 3, relay, failed(1, 10*time.Minute, now)) // backoff over
+	got := map[peer.ID]*peerv1.PeerRecord{}
+	for _, r := range m.GetPeers(1, &pmv1.GetPeers{}, now).Replies[0].Msg.(*pmv1.Peers).Peers {
+		got[peer.ID(r.PeerId)] = r
+	}
+	if r := got[pid(1)]; r.DialExcluded || !r.NextDialTime.AsTime().Equal(now.Add(7*time.Minute)) || r.FailedAttempts != 2 {
+		t.Fatalf("peer in backoff reported %v", r)
+	}
+	if r := got[pid(2)]; !r.DialExcluded || r.NextDialTime != nil {
+		t.Fatalf("excluded peer reported %v", r)
+	}
+	if r := got[pid(3)]; r.DialExcluded || r.NextDialTime != nil {
+		t.Fatalf("dialable peer reported %v", r)
+	}
+	// The records sent to storage never carry the reported fields.
+	eff := m.ConnectToNodes(2, &pmv1.ConnectToNodes{Nodes: []string{maddr(2)}, Source: dialerv1.DialSource_DIAL_SOURCE_API}, now)
+	e := m.peers[pid(2)]
+	if e.failedAttempts != 0 || e.lastFailure != 0 || e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT {
+		t.Fatalf("operator's add did not reset: %+v", e)
+	}
+	if len(eff.Puts) == 0 || eff.Puts[0].FailedAttempts != 0 || eff.Puts[0].DialExcluded || eff.Puts[0].NextDialTime != nil {
+		t.Fatalf("reset not persisted as a plain record: %v", eff.Puts)
+	}
+	// Its dial fails once more: counted from zero, the loop retries after 120 s.
+	m.OnPeerConnected(&pmv1.PeerConnected{PeerId: []byte(pid(50)), Direction: out}, now) // online
+	m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(2)), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT}, now)
+	if d := dialedPeers(m.ConnectToRelayPeers(now.Add(2 * time.Minute))); !slices.Contains(d, pid(2)) {
+		t.Fatalf("after the reset and one failure, the round at +120 s dialed %v", d)
+	}
+}

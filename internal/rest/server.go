@@ -214,6 +214,13 @@ type wakuPeer struct {
 	Agent     string   `json:"agent"`
 	Origin    string   `json:"origin"`
 	Score     float64  `json:"score"`
+	// Beyond nwaku's fields: dials that failed in a row, the last one's
+	// time, and when the node will dial the peer next (RFC 3339; "never"
+	// once it gave up — POST /admin/v1/peers with the peer resets that;
+	// absent: at the next round).
+	FailedAttempts uint32 `json:"failedAttempts"`
+	LastFailure    string `json:"lastFailure,omitempty"`
+	NextDial       string `json:"nextDial,omitempty"`
 }
 
 func toWakuPeer(p *apiv1.Peer) wakuPeer {
@@ -221,11 +228,21 @@ func toWakuPeer(p *apiv1.Peer) wakuPeer {
 	if as := p.GetAddresses(); len(as) > 0 {
 		addr = as[0] + "/p2p/" + p.GetPeerId()
 	}
-	return wakuPeer{
+	w := wakuPeer{
 		Multiaddr: addr, PeerID: p.GetPeerId(), Protocols: nonNil(p.GetProtocols()), Shards: nonNil(p.GetShards()),
 		Connected: connectedName(p.GetConnectedness()), Direction: p.GetDirection(), Agent: p.GetAgent(),
-		Origin: p.GetOrigin(), Score: p.GetScore(),
+		Origin: p.GetOrigin(), Score: p.GetScore(), FailedAttempts: p.GetFailedAttempts(),
 	}
+	if t := p.GetLastFailure(); t != nil {
+		w.LastFailure = t.AsTime().UTC().Format(time.RFC3339)
+	}
+	switch {
+	case p.GetDialExcluded():
+		w.NextDial = "never"
+	case p.GetNextDial() != nil:
+		w.NextDial = p.GetNextDial().AsTime().UTC().Format(time.RFC3339)
+	}
+	return w
 }
 
 // connectedName maps our connectedness to nwaku's Connectedness names.

@@ -12,8 +12,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
@@ -32,6 +34,7 @@ type fakeNode struct {
 	published map[string][][]byte
 	added     []string
 	addErr    error
+	peers     []*apiv1.Peer // nil: one connected static peer
 }
 
 func (f *fakeNode) Info(context.Context) (*apiv1.Info, error) {
@@ -39,6 +42,9 @@ func (f *fakeNode) Info(context.Context) (*apiv1.Info, error) {
 }
 
 func (f *fakeNode) Peers(context.Context) ([]*apiv1.Peer, error) {
+	if f.peers != nil {
+		return f.peers, nil
+	}
 	return []*apiv1.Peer{{PeerId: peerID, Addresses: []string{"/ip4/127.0.0.1/tcp/60001"}, Connectedness: "connected",
 		Protocols: []string{"/vac/waku/relay/2.0.0"}, Origin: "static", Shards: []uint32{0}}}, nil
 }
@@ -291,6 +297,41 @@ func TestErrorPathsAnswerJSON4xx(t *testing.T) {
 				t.Fatalf("body %q is not a JSON error mentioning %q", body, c.want)
 			}
 		})
+	}
+}
+
+// TestPeersShowFailuresAndNextDial (issue 10, item 10): /admin/v1/peers
+// shows each peer's failed dials, the last failure and when it will be
+// dialed next ("never" once the node gave up on it).
+func TestPeersShowFailuresAndNextDial(t *testing.T) {
+	ts, n, _ := newTestServer(t, DefaultConfig())
+	failedAt := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	n.peers = []*apiv1.Peer{
+		{PeerId: "a", Connectedness: "cannot_connect", FailedAttempts: 2, LastFailure: timestamppb.New(failedAt),
+			NextDial: timestamppb.New(failedAt.Add(8 * time.Minute))},
+		{PeerId: "b", Connectedness: "cannot_connect", FailedAttempts: 5, LastFailure: timestamppb.New(failedAt), DialExcluded: true},
+		{PeerId: "c", Connectedness: "connected"},
+	}
+	code, body := do(t, "GET", ts.URL+"/admin/v1/peers", "")
+	if code != http.StatusOK {
+		t.Fatalf("%d %s", code, body)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != 3 {
+		t.Fatalf("%v %s", err, body)
+	}
+	want := []struct {
+		failures          float64
+		lastFailure, next any
+	}{
+		{2, "2026-03-01T12:00:00Z", "2026-03-01T12:08:00Z"},
+		{5, "2026-03-01T12:00:00Z", "never"},
+		{0, nil, nil},
+	}
+	for i, w := range want {
+		if got[i]["failedAttempts"] != w.failures || got[i]["lastFailure"] != w.lastFailure || got[i]["nextDial"] != w.next {
+			t.Errorf("peer %d: %v, want failedAttempts %v lastFailure %v nextDial %v", i, got[i], w.failures, w.lastFailure, w.next)
+		}
 	}
 }
 

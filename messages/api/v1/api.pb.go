@@ -563,12 +563,19 @@ type Peer struct {
 	// "inbound", "outbound" or empty.
 	Direction string `protobuf:"bytes,5,opt,name=direction,proto3" json:"direction,omitempty"`
 	// "static", "api", "inbound", "px", ….
-	Origin        string   `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
-	Agent         string   `protobuf:"bytes,7,opt,name=agent,proto3" json:"agent,omitempty"`
-	Shards        []uint32 `protobuf:"varint,8,rep,packed,name=shards,proto3" json:"shards,omitempty"`
-	Score         float64  `protobuf:"fixed64,9,opt,name=score,proto3" json:"score,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Origin string   `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
+	Agent  string   `protobuf:"bytes,7,opt,name=agent,proto3" json:"agent,omitempty"`
+	Shards []uint32 `protobuf:"varint,8,rep,packed,name=shards,proto3" json:"shards,omitempty"`
+	Score  float64  `protobuf:"fixed64,9,opt,name=score,proto3" json:"score,omitempty"`
+	// Dials that failed in a row, the last one's time, and when the
+	// connectivity loop may dial the peer next (unset: now); dial_excluded:
+	// never again (adding the peer again resets it).
+	FailedAttempts uint32                 `protobuf:"varint,10,opt,name=failed_attempts,json=failedAttempts,proto3" json:"failed_attempts,omitempty"`
+	LastFailure    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	NextDial       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=next_dial,json=nextDial,proto3" json:"next_dial,omitempty"`
+	DialExcluded   bool                   `protobuf:"varint,13,opt,name=dial_excluded,json=dialExcluded,proto3" json:"dial_excluded,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Peer) Reset() {
@@ -662,6 +669,34 @@ func (x *Peer) GetScore() float64 {
 		return x.Score
 	}
 	return 0
+}
+
+func (x *Peer) GetFailedAttempts() uint32 {
+	if x != nil {
+		return x.FailedAttempts
+	}
+	return 0
+}
+
+func (x *Peer) GetLastFailure() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastFailure
+	}
+	return nil
+}
+
+func (x *Peer) GetNextDial() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextDial
+	}
+	return nil
+}
+
+func (x *Peer) GetDialExcluded() bool {
+	if x != nil {
+		return x.DialExcluded
+	}
+	return false
 }
 
 type Peers struct {
@@ -1754,7 +1789,7 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"\n" +
 	"\n" +
-	"\bGetPeers\"\xfb\x01\n" +
+	"\bGetPeers\"\xc1\x03\n" +
 	"\x04Peer\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x1c\n" +
 	"\taddresses\x18\x02 \x03(\tR\taddresses\x12\x1c\n" +
@@ -1764,7 +1799,12 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"\x06origin\x18\x06 \x01(\tR\x06origin\x12\x14\n" +
 	"\x05agent\x18\a \x01(\tR\x05agent\x12\x16\n" +
 	"\x06shards\x18\b \x03(\rR\x06shards\x12\x14\n" +
-	"\x05score\x18\t \x01(\x01R\x05score\"J\n" +
+	"\x05score\x18\t \x01(\x01R\x05score\x12'\n" +
+	"\x0ffailed_attempts\x18\n" +
+	" \x01(\rR\x0efailedAttempts\x12=\n" +
+	"\flast_failure\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vlastFailure\x127\n" +
+	"\tnext_dial\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\bnextDial\x12#\n" +
+	"\rdial_excluded\x18\r \x01(\bR\fdialExcluded\"J\n" +
 	"\x05Peers\x12+\n" +
 	"\x05peers\x18\x01 \x03(\v2\x15.peermesh.api.v1.PeerR\x05peers\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"\t\n" +
@@ -1883,18 +1923,20 @@ var file_api_v1_api_proto_goTypes = []any{
 var file_api_v1_api_proto_depIdxs = []int32{
 	0,  // 0: peermesh.api.v1.Subscribe.subscriber:type_name -> peermesh.api.v1.ActorRef
 	0,  // 1: peermesh.api.v1.Unsubscribe.subscriber:type_name -> peermesh.api.v1.ActorRef
-	10, // 2: peermesh.api.v1.Peers.peers:type_name -> peermesh.api.v1.Peer
-	13, // 3: peermesh.api.v1.Mesh.topics:type_name -> peermesh.api.v1.TopicMesh
-	16, // 4: peermesh.api.v1.PeerScore.topics:type_name -> peermesh.api.v1.TopicScore
-	17, // 5: peermesh.api.v1.Scores.scores:type_name -> peermesh.api.v1.PeerScore
-	0,  // 6: peermesh.api.v1.Watch.watcher:type_name -> peermesh.api.v1.ActorRef
-	0,  // 7: peermesh.api.v1.Unwatch.watcher:type_name -> peermesh.api.v1.ActorRef
-	30, // 8: peermesh.api.v1.MessageReceived.received_at:type_name -> google.protobuf.Timestamp
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	30, // 2: peermesh.api.v1.Peer.last_failure:type_name -> google.protobuf.Timestamp
+	30, // 3: peermesh.api.v1.Peer.next_dial:type_name -> google.protobuf.Timestamp
+	10, // 4: peermesh.api.v1.Peers.peers:type_name -> peermesh.api.v1.Peer
+	13, // 5: peermesh.api.v1.Mesh.topics:type_name -> peermesh.api.v1.TopicMesh
+	16, // 6: peermesh.api.v1.PeerScore.topics:type_name -> peermesh.api.v1.TopicScore
+	17, // 7: peermesh.api.v1.Scores.scores:type_name -> peermesh.api.v1.PeerScore
+	0,  // 8: peermesh.api.v1.Watch.watcher:type_name -> peermesh.api.v1.ActorRef
+	0,  // 9: peermesh.api.v1.Unwatch.watcher:type_name -> peermesh.api.v1.ActorRef
+	30, // 10: peermesh.api.v1.MessageReceived.received_at:type_name -> google.protobuf.Timestamp
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_api_v1_api_proto_init() }

@@ -220,7 +220,13 @@ type PeerRecord struct {
 	Shards []uint32 `protobuf:"varint,13,rep,packed,name=shards,proto3" json:"shards,omitempty"`
 	// The Waku cluster the peer said it is on (metadata protocol), when it
 	// said one.
-	ClusterId     *uint32 `protobuf:"varint,14,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
+	ClusterId *uint32 `protobuf:"varint,14,opt,name=cluster_id,json=clusterId,proto3,oneof" json:"cluster_id,omitempty"`
+	// Reported by the peer manager in GetPeers answers, never stored: when
+	// the connectivity loop may dial the peer next (unset: now), and whether
+	// it never will (MaxFailedAttempts reached; an operator adding the peer
+	// again resets that).
+	NextDialTime  *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=next_dial_time,json=nextDialTime,proto3" json:"next_dial_time,omitempty"`
+	DialExcluded  bool                   `protobuf:"varint,16,opt,name=dial_excluded,json=dialExcluded,proto3" json:"dial_excluded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -353,11 +359,25 @@ func (x *PeerRecord) GetClusterId() uint32 {
 	return 0
 }
 
+func (x *PeerRecord) GetNextDialTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextDialTime
+	}
+	return nil
+}
+
+func (x *PeerRecord) GetDialExcluded() bool {
+	if x != nil {
+		return x.DialExcluded
+	}
+	return false
+}
+
 var File_peer_v1_peer_proto protoreflect.FileDescriptor
 
 const file_peer_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x12peer/v1/peer.proto\x12\x10peermesh.peer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x04\n" +
+	"\x12peer/v1/peer.proto\x12\x10peermesh.peer.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x05\n" +
 	"\n" +
 	"PeerRecord\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x1c\n" +
@@ -376,7 +396,9 @@ const file_peer_v1_peer_proto_rawDesc = "" +
 	"\x11last_failure_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0flastFailureTime\x12\x16\n" +
 	"\x06shards\x18\r \x03(\rR\x06shards\x12\"\n" +
 	"\n" +
-	"cluster_id\x18\x0e \x01(\rH\x00R\tclusterId\x88\x01\x01B\r\n" +
+	"cluster_id\x18\x0e \x01(\rH\x00R\tclusterId\x88\x01\x01\x12@\n" +
+	"\x0enext_dial_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\fnextDialTime\x12#\n" +
+	"\rdial_excluded\x18\x10 \x01(\bR\fdialExcludedB\r\n" +
 	"\v_cluster_id*\xad\x01\n" +
 	"\rConnectedness\x12\x1d\n" +
 	"\x19CONNECTEDNESS_UNSPECIFIED\x10\x00\x12\x1f\n" +
@@ -428,11 +450,12 @@ var file_peer_v1_peer_proto_depIdxs = []int32{
 	1, // 2: peermesh.peer.v1.PeerRecord.direction:type_name -> peermesh.peer.v1.Direction
 	4, // 3: peermesh.peer.v1.PeerRecord.disconnect_time:type_name -> google.protobuf.Timestamp
 	4, // 4: peermesh.peer.v1.PeerRecord.last_failure_time:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 5: peermesh.peer.v1.PeerRecord.next_dial_time:type_name -> google.protobuf.Timestamp
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_peer_v1_peer_proto_init() }
