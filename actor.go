@@ -212,7 +212,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 		log.Warn("no pubsub router in this build; topics are not joined", "topics", a.n.cfg.PubsubTopics)
 	}
 	if len(a.n.cfg.StaticNodes) > 0 && a.peermanager != nil {
-		ctx.Request(a.peermanager, &pmv1.ConnectToNodes{Nodes: a.n.cfg.StaticNodes, Source: dialerv1.DialSource_DIAL_SOURCE_STATIC})
+		ctx.Request(a.peermanager, &pmv1.ConnectToNodes{Nodes: a.n.cfg.staticNodes(), Source: dialerv1.DialSource_DIAL_SOURCE_STATIC})
 	}
 	if a.n.cfg.PeerPersistence && a.heartbeat != nil && a.peermanager != nil {
 		// Reconnect to stored peers once the peer manager has loaded them:
@@ -293,6 +293,7 @@ func (a *nodeActor) info() *apiv1.Info {
 	return &apiv1.Info{
 		PeerId: a.n.host.ID().String(), ListenAddresses: a.n.Addrs(), Topics: topics,
 		Profile: a.n.cfg.Profile, Version: Version, RelayReady: a.router != nil,
+		EnrUri: a.n.enr, ClusterId: uint32(a.n.cfg.ClusterID),
 	}
 }
 
@@ -357,10 +358,12 @@ func enumName(s, prefix string) string {
 // addPeer is nwaku's connectPeer(source=api): the peer manager adds the
 // peer and dials it through the pool; the answer follows the dial.
 func (a *nodeActor) addPeer(ctx actor.Context, addr string) {
-	if _, err := parsePeerAddr(addr); err != nil {
+	ma, err := parsePeerAddr(addr)
+	if err != nil {
 		ctx.Respond(&apiv1.PeerAdded{Error: err.Error()})
 		return
 	}
+	addr = ma.String()
 	req := &pmv1.ConnectToNodes{Nodes: []string{addr}, Source: dialerv1.DialSource_DIAL_SOURCE_API}
 	timeout := a.n.cfg.RequestTimeout + a.n.dialerConfig().DialTimeout
 	ask(ctx, a.peermanager, req, timeout, func(nc *pmv1.NodesConnected, err error) {

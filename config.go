@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/peermesh/peermesh/waku/enr"
 	"github.com/peermesh/peermesh/waku/sharding"
 )
 
@@ -53,8 +55,9 @@ type Config struct {
 	// topics onto (nwaku's --num-shards-in-network); 0 means the cluster
 	// uses static sharding only.
 	NumShardsInNetwork int
-	// StaticNodes (multiaddrs with /p2p/<id>) are dialled at start and kept
-	// connected.
+	// StaticNodes (multiaddrs with /p2p/<id>, or Waku node records
+	// "enr:…", whose first address is dialled) are dialled at start and
+	// kept connected.
 	StaticNodes []string
 	// MaxConnections caps libp2p connections (nwaku's --max-connections);
 	// connections beyond it are refused by the resource manager.
@@ -68,6 +71,9 @@ type Config struct {
 	IPColocationLimit int
 	// RelayPeerExchange enables gossipsub peer exchange on PRUNE.
 	RelayPeerExchange bool
+	// DisableRelay runs the node without the gossipsub router (nwaku's
+	// --relay=false): no topic is joined, pubsub requests are refused.
+	DisableRelay bool
 	// MaxMessageSize bounds an encoded WakuMessage, bytes (nwaku's
 	// --max-msg-size); 0 means 150 KiB. Larger messages are rejected on
 	// the relay (P4) and refused by Publish and REST.
@@ -215,8 +221,31 @@ func (c Config) peerStoreCapacity() int {
 	return c.PeerStoreCapacity
 }
 
-// parsePeerAddr parses a multiaddr that must name its peer.
+// staticNodes are StaticNodes as multiaddrs with /p2p/<id>: a node record
+// becomes its first address (a TCP one when it has one, as nwaku dials).
+func (c Config) staticNodes() []string {
+	out := make([]string, 0, len(c.StaticNodes))
+	for _, s := range c.StaticNodes {
+		if a, err := parsePeerAddr(s); err == nil {
+			out = append(out, a.String())
+		}
+	}
+	return out
+}
+
+// parsePeerAddr parses a multiaddr that must name its peer, or a node
+// record (enr:…), which becomes its first address with /p2p/<id>.
 func parsePeerAddr(s string) (multiaddr.Multiaddr, error) {
+	if strings.HasPrefix(s, enr.Prefix) {
+		r, err := enr.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("node record %.24q…: %w", s, err)
+		}
+		if len(r.Addrs) == 0 {
+			return nil, fmt.Errorf("node record %.24q… has no address", s)
+		}
+		return r.Addrs[0].Encapsulate(multiaddr.StringCast("/p2p/" + r.PeerID.String())), nil
+	}
 	ma, err := multiaddr.NewMultiaddr(s)
 	if err != nil {
 		return nil, fmt.Errorf("multiaddr %q: %w", s, err)

@@ -53,6 +53,9 @@ type Node struct {
 	own    bool
 	closed bool
 	events *peermanager.NetEvents
+	// enr is the node's Waku node record ("" when it has none), built once
+	// the host listens.
+	enr string
 }
 
 // New validates cfg, loads or creates the node key and starts the libp2p
@@ -68,6 +71,9 @@ func newNode(cfg Config, d deps) (*Node, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if cfg.DisableRelay {
+		d.router = nil // nwaku's --relay=false: no gossipsub at all
 	}
 	n := &Node{cfg: cfg, log: log, deps: d}
 	if cfg.Registerer == nil {
@@ -115,11 +121,17 @@ func newNode(cfg Config, d deps) (*Node, error) {
 		_ = n.backend.Close()
 		return nil, err
 	}
+	n.enr = n.buildENR(key)
 	return n, nil
 }
 
 // ID is the node's libp2p peer id.
 func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// ENR is the node's Waku node record (RFC 31) in text form, "enr:…": its
+// addresses, relay capability and shards, signed with the node key. Empty
+// in the libp2p profile, and when the node key is not secp256k1 (ADR 0016).
+func (n *Node) ENR() string { return n.enr }
 
 // Host is the node's libp2p host, for inspection; the node's actors own its
 // connections and streams.

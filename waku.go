@@ -4,12 +4,18 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"strconv"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/peermesh/peermesh/actors/mesh"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	"github.com/peermesh/peermesh/waku/enr"
 	"github.com/peermesh/peermesh/waku/message"
 )
 
@@ -75,4 +81,81 @@ func (n *Node) messageHash(topic string, data []byte) string {
 		return h.String()
 	}
 	return ""
+}
+
+// buildENR signs the node's record: the first TCP listen address as ip/tcp
+// (a public one first, then private, then loopback), the other transports
+// (WebSocket) as multiaddrs, relay capability, and the shards of ClusterID
+// among the configured topics. The sequence number is the start time in
+// seconds, so a restarted node's record replaces the old one.
+func (n *Node) buildENR(key crypto.PrivKey) string {
+	if n.cfg.Profile != ProfileWaku {
+		return ""
+	}
+	l := enr.Local{Key: key, Seq: uint64(time.Now().Unix()), Waku2: enr.CapRelay, Cluster: n.cfg.ClusterID}
+	if n.cfg.DisableRelay {
+		l.Waku2 = 0
+	}
+	for _, s := range n.cfg.shards(n.cfg.PubsubTopics) {
+		l.Shards = append(l.Shards, uint16(s))
+	}
+	best := -1
+	for _, a := range n.host.Addrs() {
+		ip, port, ws := splitListenAddr(a)
+		switch {
+		case ip == nil:
+		case ws:
+			l.Multiaddrs = append(l.Multiaddrs, a)
+		case best < ipRank(ip):
+			best, l.IP, l.TCPPort = ipRank(ip), ip, port
+		}
+	}
+	text, dropped, err := enr.Build(l)
+	switch {
+	case errors.Is(err, enr.ErrKeyType):
+		n.log.Warn("no node record (ENR): the node key is not secp256k1", "type", key.Type().String())
+		return ""
+	case err != nil:
+		n.log.Warn("no node record (ENR)", "err", err)
+		return ""
+	case dropped > 0:
+		n.log.Warn("node record (ENR) is full: addresses left out", "dropped", dropped)
+	}
+	return text
+}
+
+// splitListenAddr reads /ip4|ip6/<ip>/tcp/<port>[/ws]; ip is nil for
+// anything else.
+func splitListenAddr(a ma.Multiaddr) (ip net.IP, port int, ws bool) {
+	var ok bool
+	ma.ForEach(a, func(c ma.Component) bool {
+		switch c.Protocol().Code {
+		case ma.P_IP4, ma.P_IP6:
+			ip = net.IP(c.RawValue())
+		case ma.P_TCP:
+			p, err := strconv.Atoi(c.Value())
+			ok, port = err == nil, p
+		case ma.P_WS, ma.P_WSS:
+			ws = true
+		default:
+			ok = false
+			return false
+		}
+		return true
+	})
+	if !ok {
+		return nil, 0, false
+	}
+	return ip, port, ws
+}
+
+// ipRank prefers public addresses, then private ones, then loopback.
+func ipRank(ip net.IP) int {
+	switch {
+	case ip.IsLoopback():
+		return 0
+	case ip.IsPrivate() || ip.IsLinkLocalUnicast():
+		return 1
+	}
+	return 2
 }

@@ -2,12 +2,14 @@ package peermesh
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -18,6 +20,7 @@ import (
 	"github.com/peermesh/peermesh/internal/sim"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
+	"github.com/peermesh/peermesh/waku/enr"
 	"github.com/peermesh/peermesh/waku/message"
 	"github.com/peermesh/peermesh/waku/sharding"
 )
@@ -195,5 +198,55 @@ func TestMetadataOnEveryConnection(t *testing.T) {
 	})
 	if got := a.Host().Network().Connectedness(b.ID()); got != network.Connected {
 		t.Fatalf("cluster-1 peer %s", got)
+	}
+}
+
+// TestNodeRecord: a waku node has a signed record with its peer id, its TCP
+// address, the relay capability and its shards, shown by Info; a node given
+// that record as a static node connects to it.
+func TestNodeRecord(t *testing.T) {
+	b := startWakuNode(t, "b", 1, 2, 5)
+	r, err := enr.Parse(b.ENR())
+	if err != nil {
+		t.Fatalf("record %q: %v", b.ENR(), err)
+	}
+	if r.PeerID != b.ID() || r.Waku2 != enr.CapRelay || r.Cluster != 1 || !slices.Equal(r.Shards, []uint16{2, 5}) || len(r.Addrs) == 0 {
+		t.Fatalf("record %+v", r)
+	}
+	if !slices.ContainsFunc(b.Host().Addrs(), r.Addrs[0].Equal) {
+		t.Fatalf("record address %s is not a listen address %v", r.Addrs[0], b.Host().Addrs())
+	}
+	info, err := b.Info(context.Background())
+	if err != nil || info.GetEnrUri() != b.ENR() || info.GetClusterId() != 1 {
+		t.Fatalf("info %v %v", info, err)
+	}
+
+	cfg := DefaultConfig()
+	cfg.Name, cfg.ClusterID, cfg.PubsubTopics = "a", 1, sharding.Topics(1, []uint16{2})
+	cfg.StaticNodes = []string{b.ENR()}
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	if _, err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "a connects to its static node given as a record", func() bool {
+		return a.Host().Network().Connectedness(b.ID()) == network.Connected
+	})
+
+	// Only secp256k1 keys sign records: another key type means no record.
+	cfg = DefaultConfig()
+	cfg.Name, cfg.Logger = "ed", slog.New(slog.DiscardHandler)
+	cfg.Key, _, _ = crypto.GenerateEd25519Key(rand.Reader)
+	ed, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ed.Close(context.Background())
+	if ed.ENR() != "" {
+		t.Fatalf("Ed25519 node has record %q", ed.ENR())
 	}
 }

@@ -126,6 +126,9 @@ func serve(s config.Settings, log *slog.Logger) error {
 	for _, a := range node.Addrs() {
 		log.Info("listening", "multiaddr", a)
 	}
+	if r := node.ENR(); r != "" {
+		log.Info("node record", "enr", r)
+	}
 
 	var servers []namedServer
 	if s.REST {

@@ -188,7 +188,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"listenAddresses": nonNil(info.GetListenAddresses()),
-		"enrUri":          "",
+		"enrUri":          info.GetEnrUri(),
 		"peerId":          info.GetPeerId(),
 		"pubsubTopics":    nonNil(info.GetTopics()),
 		"profile":         info.GetProfile(),

@@ -38,7 +38,7 @@ type fakeNode struct {
 }
 
 func (f *fakeNode) Info(context.Context) (*apiv1.Info, error) {
-	return &apiv1.Info{PeerId: "self", ListenAddresses: []string{"/ip4/127.0.0.1/tcp/1/p2p/self"}, Topics: []string{topic}, Profile: "waku"}, nil
+	return &apiv1.Info{PeerId: "self", ListenAddresses: []string{"/ip4/127.0.0.1/tcp/1/p2p/self"}, Topics: []string{topic}, Profile: "waku", EnrUri: "enr:-test"}, nil
 }
 
 func (f *fakeNode) Peers(context.Context) ([]*apiv1.Peer, error) {
@@ -149,7 +149,7 @@ func TestRoutesAnswerLikeNwaku(t *testing.T) {
 		want               []string
 	}{
 		{"GET", "/health", "", []string{`"nodeHealth":"Ready"`, `"Relay":"Ready"`}},
-		{"GET", "/debug/v1/info", "", []string{`"listenAddresses":["/ip4/127.0.0.1/tcp/1/p2p/self"]`}},
+		{"GET", "/debug/v1/info", "", []string{`"listenAddresses":["/ip4/127.0.0.1/tcp/1/p2p/self"]`, `"enrUri":"enr:-test"`}},
 		{"GET", "/debug/v1/version", "", []string{version}},
 		{"GET", "/admin/v1/peers", "", []string{`"multiaddr":"` + peerMA + `"`, `"connected":"Connected"`, `"origin":"static"`}},
 		{"POST", "/admin/v1/peers", `["` + peerMA + `"]`, []string{`"added":["` + peerID + `"]`}},

@@ -1217,7 +1217,11 @@ type Info struct {
 	Profile         string   `protobuf:"bytes,4,opt,name=profile,proto3" json:"profile,omitempty"`
 	Version         string   `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
 	// Whether the router is running (false while the node has no pubsub).
-	RelayReady    bool `protobuf:"varint,6,opt,name=relay_ready,json=relayReady,proto3" json:"relay_ready,omitempty"`
+	RelayReady bool `protobuf:"varint,6,opt,name=relay_ready,json=relayReady,proto3" json:"relay_ready,omitempty"`
+	// The node's Waku node record (RFC 31), "enr:…"; empty in the libp2p
+	// profile or when the node key is not secp256k1.
+	EnrUri        string `protobuf:"bytes,7,opt,name=enr_uri,json=enrUri,proto3" json:"enr_uri,omitempty"`
+	ClusterId     uint32 `protobuf:"varint,8,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1292,6 +1296,20 @@ func (x *Info) GetRelayReady() bool {
 		return x.RelayReady
 	}
 	return false
+}
+
+func (x *Info) GetEnrUri() string {
+	if x != nil {
+		return x.EnrUri
+	}
+	return ""
+}
+
+func (x *Info) GetClusterId() uint32 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
 }
 
 // Watch registers `watcher` (or the sender) for PeerConnected,
@@ -1838,7 +1856,7 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"\x06Scores\x122\n" +
 	"\x06scores\x18\x01 \x03(\v2\x1a.peermesh.api.v1.PeerScoreR\x06scores\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"\t\n" +
-	"\aGetInfo\"\xb7\x01\n" +
+	"\aGetInfo\"\xef\x01\n" +
 	"\x04Info\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12)\n" +
 	"\x10listen_addresses\x18\x02 \x03(\tR\x0flistenAddresses\x12\x16\n" +
@@ -1846,7 +1864,10 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"\aprofile\x18\x04 \x01(\tR\aprofile\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12\x1f\n" +
 	"\vrelay_ready\x18\x06 \x01(\bR\n" +
-	"relayReady\"<\n" +
+	"relayReady\x12\x17\n" +
+	"\aenr_uri\x18\a \x01(\tR\x06enrUri\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\b \x01(\rR\tclusterId\"<\n" +
 	"\x05Watch\x123\n" +
 	"\awatcher\x18\x01 \x01(\v2\x19.peermesh.api.v1.ActorRefR\awatcher\" \n" +
 	"\bWatching\x12\x14\n" +
