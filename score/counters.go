@@ -56,12 +56,14 @@ func (c *TopicCounters) deficit(p *TopicParams) float64 {
 	return p.MeshMessageDeliveriesThreshold - c.MeshMessageDeliveries
 }
 
-// Refresh updates the time in mesh and activates P3 after the activation window.
+// Refresh updates the time in mesh and activates P3 after the activation
+// window. A now before the graft (a clock-domain mix, which ADR 0012 rules
+// out) counts as no time in the mesh, never as a negative P1.
 func (c *TopicCounters) Refresh(now time.Time, p TopicParams) {
 	if !c.InMesh {
 		return
 	}
-	c.MeshTime = now.Sub(c.GraftTime)
+	c.MeshTime = max(now.Sub(c.GraftTime), 0)
 	if c.MeshTime > p.MeshMessageDeliveriesActivation {
 		c.MeshMessageDeliveriesActive = true
 	}

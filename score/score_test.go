@@ -422,3 +422,21 @@ func TestTermsSumToTotal(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshBeforeGraftIsNoTimeInMesh: a Refresh with a now before the
+// graft time (the clock-domain mix of issue 11 item 1: a GRAFT stamped by a
+// reader goroutine after the Tick's now) gives P1 = 0, never a negative
+// score that pruneNegative would act on.
+func TestRefreshBeforeGraftIsNoTimeInMesh(t *testing.T) {
+	p := DefaultLibp2pTopicParams()
+	graft := time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC)
+	var c TopicCounters
+	c.Graft(graft)
+	c.Refresh(graft.Add(-300*time.Millisecond), p)
+	if c.MeshTime != 0 {
+		t.Fatalf("MeshTime = %v, want 0", c.MeshTime)
+	}
+	if tc := Topic("t", p, &c); tc.P1 != 0 || tc.Total < 0 {
+		t.Fatalf("P1 = %v, total %v: want 0 and ≥ 0", tc.P1, tc.Total)
+	}
+}

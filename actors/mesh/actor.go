@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/peermesh/peermesh/actors/router/session"
 	"github.com/peermesh/peermesh/internal/actorkit"
@@ -25,11 +26,15 @@ import (
 // and is its parent: penalties and per-heartbeat reports go to the parent;
 // sends go to the sibling sessions "peer/<id>".
 //
-// Accepts: Join, Leave (the actor stops after it), PeerSubscriptions,
-// PeerLeft, ReceivedMessages, ReceivedControl, InvalidMessagesReceived, PublishLocal (answers
+// Accepts: Join, Leave (the actor stays, unjoined, with its backoffs, until
+// the router retires it), RetireTopic (it stops), PeerSubscriptions and
+// PeerLeft (from the peer's session only: ADR 0012), ReceivedMessages,
+// ReceivedControl, InvalidMessagesReceived, PublishLocal (answers
 // Published), ScoresSnapshot, heartbeatv1.Tick, Subscribe/Unsubscribe and
 // RegisterValidator (the sender is the subscriber / validator; the router
-// forwards them with the original sender), GetMesh (answers Mesh).
+// forwards them with the original sender), GetMesh (answers Mesh). Emits to
+// its parent TopicReport after each Tick (idle when it may be retired) and,
+// from Stopping whatever stopped it, TopicRetired with its backoffs.
 func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
 	return actorkit.Props(func() actor.Actor { return newTopicActor(cfg, deps) }, opts...)
 }
@@ -40,6 +45,7 @@ type topicActor struct {
 	log   *slog.Logger
 	core  *Topic
 	topic *string
+	clock *tickClock
 
 	subscribers map[string]*actor.PID
 	validator   *actor.PID
@@ -89,6 +95,10 @@ func (a *topicActor) Receive(c actor.Context) {
 			return
 		}
 		a.core = core
+		a.clock = newTickClock(a.deps.Now, a.deps.HeartbeatInterval, a.deps.Clock)
+		for id, until := range a.deps.Backoffs {
+			core.RestoreBackoff(id, until)
+		}
 		return
 	}
 	a.handle(c)
@@ -102,7 +112,7 @@ func (a *topicActor) handle(c actor.Context) {
 	case *pubsubv1.ReceivedControl:
 		a.control(c, m)
 	case *pubsubv1.InvalidMessagesReceived:
-		a.core.ChargeInvalid(m.GetReceivedAt().AsTime(), peer.ID(m.GetPeer()), int(m.GetCount()))
+		a.core.ChargeInvalid(a.clock.now(), peer.ID(m.GetPeer()), int(m.GetCount()))
 	case *pubsubv1.PublishLocal:
 		a.publish(c, m)
 	case *pubsubv1.PeerSubscriptions:
@@ -116,13 +126,21 @@ func (a *topicActor) handle(c actor.Context) {
 		}
 		a.core.SetScores(a.scores)
 	case *heartbeatv1.Tick:
-		a.heartbeat(c, m.GetNow().AsTime())
+		a.heartbeat(c, a.clock.tick(m.GetNow().AsTime()))
 	case *pubsubv1.Join:
-		a.exec(c, a.core.Join(a.deps.Clock()), pubsubv1.Priority_PRIORITY_FORWARD)
+		a.exec(c, a.core.Join(a.clock.now()), pubsubv1.Priority_PRIORITY_FORWARD)
 		a.respond(c, &pubsubv1.Joined{Topic: a.deps.Topic})
 	case *pubsubv1.Leave:
-		a.exec(c, a.core.Leave(a.deps.Clock()), pubsubv1.Priority_PRIORITY_FORWARD)
+		// The actor stays, unjoined: its backoffs (and seen cache) must
+		// outlive the Leave, or a quick re-Join grafts peers that then PRUNE
+		// us and charge P7. The router retires it once idle.
+		a.exec(c, a.core.Leave(a.clock.now()), pubsubv1.Priority_PRIORITY_FORWARD)
+		// Subscribers and validator belong to the membership that ended; a
+		// re-Join starts without them, as a new actor would.
+		clear(a.subscribers)
+		a.validator = nil
 		a.respond(c, &pubsubv1.Left{Topic: a.deps.Topic})
+	case *pubsubv1.RetireTopic:
 		c.Stop(c.Self())
 	case *pubsubv1.Subscribe:
 		if c.Sender() != nil {
@@ -141,7 +159,7 @@ func (a *topicActor) handle(c actor.Context) {
 		a.respond(c, &pubsubv1.Mesh{Topic: a.deps.Topic, Mesh: peerBytes(a.core.MeshPeers()),
 			Fanout: peerBytes(a.core.FanoutPeers()), Peers: a.topicPeers()})
 	case *actor.Stopping:
-		a.deps.Metrics.forget(a.deps.Topic, a.stats)
+		a.retired(c)
 	}
 }
 
@@ -182,18 +200,33 @@ func (a *topicActor) peerSubscriptions(m *pubsubv1.PeerSubscriptions) {
 			a.removePeer(id)
 			continue
 		}
-		a.core.AddPeer(a.deps.Clock(), PeerAttrs{ID: id, Outbound: m.GetOutbound(),
+		a.core.AddPeer(a.clock.now(), PeerAttrs{ID: id, Outbound: m.GetOutbound(),
 			Features: featuresOf(m.GetProtocol()), Score: a.scores[id]})
 	}
 }
 
+// retired hands the backoffs to the router, whatever stopped the actor (a
+// RetireTopic, a panic, the router stopping): the router keeps them for the
+// topic's next actor.
+func (a *topicActor) retired(c actor.Context) {
+	a.deps.Metrics.forget(a.deps.Topic, a.stats)
+	now := a.clock.now()
+	kept := map[peer.ID]time.Time{}
+	a.core.Backoffs(now, kept)
+	msg := &pubsubv1.TopicRetired{Topic: a.deps.Topic, Backoffs: make([]*pubsubv1.Backoff, 0, len(kept))}
+	for id, until := range kept {
+		msg.Backoffs = append(msg.Backoffs, &pubsubv1.Backoff{Peer: []byte(id), Until: timestamppb.New(until)})
+	}
+	c.Request(c.Parent(), msg) // a Request: the router matches the sender with the actor it knows
+}
+
 func (a *topicActor) removePeer(id peer.ID) {
-	a.core.RemovePeer(a.deps.Clock(), id)
+	a.core.RemovePeer(a.clock.now(), id)
 	delete(a.sessions, id)
 }
 
 func (a *topicActor) messages(c actor.Context, m *pubsubv1.ReceivedMessages) {
-	now := m.GetReceivedAt().AsTime()
+	now := a.clock.now()
 	from := peer.ID(m.GetPeer())
 	for _, im := range m.GetMessages() {
 		id := MessageID(im.GetId())
@@ -214,7 +247,7 @@ func (a *topicActor) messages(c actor.Context, m *pubsubv1.ReceivedMessages) {
 }
 
 func (a *topicActor) control(c actor.Context, m *pubsubv1.ReceivedControl) {
-	now := m.GetReceivedAt().AsTime()
+	now := a.clock.now()
 	from := peer.ID(m.GetPeer())
 	for range m.GetGraft() {
 		a.exec(c, a.core.HandleGraft(now, from), pubsubv1.Priority_PRIORITY_FORWARD)
@@ -234,7 +267,7 @@ func (a *topicActor) control(c actor.Context, m *pubsubv1.ReceivedControl) {
 func (a *topicActor) publish(c actor.Context, m *pubsubv1.PublishLocal) {
 	im := m.GetMessage()
 	id := MessageID(im.GetId())
-	fx := a.core.Publish(a.deps.Clock(), id, im.GetMessage())
+	fx := a.core.Publish(a.clock.now(), id, im.GetMessage())
 	peers := 0
 	for _, s := range fx.Sends {
 		peers += len(s.To)
@@ -255,6 +288,7 @@ func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
 	}
 	st := a.core.Stats()
 	report.Mesh, report.Fanout = uint32(st.MeshPeers), uint32(st.FanoutPeers)
+	report.Idle = a.core.Idle(now)
 	c.Send(c.Parent(), report)
 	a.deps.Metrics.observe(a.deps.Topic, a.stats, st)
 	a.stats = st
@@ -390,7 +424,7 @@ func (a *topicActor) deliver(c actor.Context, d *pubsubv1.Delivered) {
 // counts as IGNORE) re-enters this actor's mailbox.
 func (a *topicActor) validate(c actor.Context, v Validation) {
 	if a.deps.Validate != nil {
-		if res, label := a.deps.Validate(v.Msg, a.deps.Clock()); res != ValidationAccept {
+		if res, label := a.deps.Validate(v.Msg, a.clock.now()); res != ValidationAccept {
 			a.decide(c, v.ID, res, label)
 			return
 		}
@@ -420,7 +454,7 @@ func (a *topicActor) validate(c actor.Context, v Validation) {
 
 func (a *topicActor) decide(c actor.Context, id MessageID, res ValidationResult, label string) {
 	a.deps.Metrics.validated(label)
-	a.exec(c, a.core.HandleValidated(a.deps.Clock(), id, res), pubsubv1.Priority_PRIORITY_FORWARD)
+	a.exec(c, a.core.HandleValidated(a.clock.now(), id, res), pubsubv1.Priority_PRIORITY_FORWARD)
 }
 
 func countersProto(r CounterReport) *pubsubv1.TopicPeerCounters {

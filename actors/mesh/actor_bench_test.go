@@ -92,7 +92,6 @@ func BenchmarkTopicActorForward(b *testing.B) {
 	sys, topic, sent, _ := benchTopicActor(b, 8, cfg)
 	base := sent.Load()
 	from := []byte(actorBenchPeer(0))
-	now := timestamppb.Now()
 	data := make([]byte, 1024)
 	i := 0
 	b.ReportAllocs()
@@ -100,7 +99,7 @@ func BenchmarkTopicActorForward(b *testing.B) {
 	for b.Loop() {
 		i++
 		id := []byte{byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}
-		sys.Root.Send(topic, &pubsubv1.ReceivedMessages{Peer: from, ReceivedAt: now,
+		sys.Root.Send(topic, &pubsubv1.ReceivedMessages{Peer: from,
 			Messages: []*pubsubv1.IdentifiedMessage{{Id: id, Message: &gossipsubv1.Message{Topic: proto.String("bench"), Data: data}}}})
 	}
 	// The last message is forwarded once its SendToPeers arrived: wait for the
@@ -118,7 +117,7 @@ func BenchmarkTopicActorHeartbeat100(b *testing.B) {
 	sys, topic, _, reports := benchTopicActor(b, 100, DefaultConfig(ProfileLibp2p))
 	// Some traffic so that gossip has a window to advertise.
 	for i := range 100 {
-		sys.Root.Send(topic, &pubsubv1.ReceivedMessages{Peer: []byte(actorBenchPeer(i % 100)), ReceivedAt: timestamppb.Now(),
+		sys.Root.Send(topic, &pubsubv1.ReceivedMessages{Peer: []byte(actorBenchPeer(i % 100)),
 			Messages: []*pubsubv1.IdentifiedMessage{{Id: []byte{byte(i), 1}, Message: &gossipsubv1.Message{Topic: proto.String("bench"), Data: []byte{byte(i)}}}}})
 	}
 	now := time.Now()

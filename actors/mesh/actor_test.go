@@ -77,7 +77,7 @@ func newTopicHarness(t *testing.T, cfg Config, npeers int) *topicHarness {
 }
 
 // newTopicHarnessWith is newTopicHarness with deps adjusted by with (if set).
-func newTopicHarnessWith(t *testing.T, cfg Config, npeers int, with func(*Deps)) *topicHarness {
+func newTopicHarnessWith(t *testing.T, cfg Config, npeers int, with func(*Deps), parentOpts ...actor.PropsOption) *topicHarness {
 	t.Helper()
 	sys := actortest.NewSystem(t)
 	h := &topicHarness{sys: sys, router: actortest.NewProbe(t, sys), peers: map[peer.ID]*actortest.Probe{}, t0: time.Now()}
@@ -99,7 +99,7 @@ func newTopicHarnessWith(t *testing.T, cfg Config, npeers int, with func(*Deps))
 	props := Props(cfg, deps)
 	parent := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
 		return &actorParent{router: h.router.PID(), peers: fwd, topic: props, name: actorTopic}
-	}))
+	}, parentOpts...))
 	t.Cleanup(func() { _ = sys.Root.StopFuture(parent).Wait() })
 	synctest.Wait()
 	h.topic = session.TopicPID(parent, actorTopic)
@@ -128,7 +128,7 @@ func (h *topicHarness) tick() {
 
 func (h *topicHarness) receive(from peer.ID, data string) *gossipsubv1.Message {
 	msg := &gossipsubv1.Message{Topic: proto.String(actorTopic), Data: []byte(data)}
-	h.router.Send(h.topic, &pubsubv1.ReceivedMessages{Peer: []byte(from), ReceivedAt: timestamppb.Now(),
+	h.router.Send(h.topic, &pubsubv1.ReceivedMessages{Peer: []byte(from),
 		Messages: []*pubsubv1.IdentifiedMessage{{Id: []byte(data), Message: msg}}})
 	return msg
 }
@@ -315,7 +315,7 @@ func TestTopicActorPublishAndIWant(t *testing.T) {
 			actortest.Expect[*pubsubv1.SendToPeer](p)
 		}
 		// IHAVE from a peer for an unseen id → IWANT back to it.
-		h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(actorPeer(0)), ReceivedAt: timestamppb.Now(),
+		h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(actorPeer(0)),
 			Ihave: []*gossipsubv1.ControlIHave{{TopicID: proto.String(actorTopic), MessageIDs: [][]byte{[]byte("new")}}}})
 		s := actortest.Expect[*pubsubv1.SendToPeer](h.peers[actorPeer(0)])
 		if iw := s.GetControl().GetIwant(); len(iw) != 1 || string(iw[0].GetMessageIDs()[0]) != "new" {
@@ -333,7 +333,7 @@ func TestTopicActorPassesPeerExchangeToRouter(t *testing.T) {
 		h.router.Request(h.topic, &pubsubv1.Join{Topic: actorTopic})
 		h.router.ExpectMessage(&pubsubv1.Joined{Topic: actorTopic})
 		px := []*gossipsubv1.PeerInfo{{PeerID: []byte(actorPeer(7))}}
-		h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(actorPeer(0)), ReceivedAt: timestamppb.Now(),
+		h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(actorPeer(0)),
 			Prune: []*gossipsubv1.ControlPrune{{TopicID: proto.String(actorTopic), Peers: px, Backoff: proto.Uint64(60)}}})
 		got := actortest.Fish(h.router, func(*pubsubv1.PeerExchangeReceived) bool { return true })
 		if peer.ID(got.GetFrom()) != actorPeer(0) || len(got.GetPeers()) != 1 || peer.ID(got.GetPeers()[0].GetPeerID()) != actorPeer(7) {
@@ -366,7 +366,7 @@ func TestTopicActorVerifiesEachMessageOnce(t *testing.T) {
 		sub := h.subscriber(t)
 		send := func(from peer.ID, sig string) {
 			msg := &gossipsubv1.Message{Topic: proto.String(actorTopic), Data: []byte("m"), Signature: []byte(sig)}
-			h.router.Send(h.topic, &pubsubv1.ReceivedMessages{Peer: []byte(from), ReceivedAt: timestamppb.Now(),
+			h.router.Send(h.topic, &pubsubv1.ReceivedMessages{Peer: []byte(from),
 				Messages: []*pubsubv1.IdentifiedMessage{{Id: []byte("m"), Message: msg}}})
 		}
 		// A forged copy first: refused and charged, its id not marked seen.
@@ -394,7 +394,7 @@ func TestTopicActorChargesInvalidMessages(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := meshOf(t, 3)
 		sub := h.subscriber(t)
-		h.router.Send(h.topic, &pubsubv1.InvalidMessagesReceived{Peer: []byte(actorPeer(0)), Topic: actorTopic, Count: 3, ReceivedAt: timestamppb.Now()})
+		h.router.Send(h.topic, &pubsubv1.InvalidMessagesReceived{Peer: []byte(actorPeer(0)), Topic: actorTopic, Count: 3})
 		h.tick()
 		report := actortest.Fish(h.router, func(*pubsubv1.TopicReport) bool { return true })
 		var p4 float64
@@ -434,7 +434,7 @@ func TestTopicActorPrunePXCarriesSignedRecords(t *testing.T) {
 		}
 		// The mesh is at Dhi: a GRAFT from a peer outside it is answered
 		// with a PRUNE carrying peer exchange.
-		h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(outside), ReceivedAt: timestamppb.Now(),
+		h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(outside),
 			Graft: []*gossipsubv1.ControlGraft{{TopicID: proto.String(actorTopic)}}})
 		s := actortest.Fish(h.peers[outside], func(s *pubsubv1.SendToPeer) bool { return len(s.GetControl().GetPrune()) > 0 })
 		px := s.GetControl().GetPrune()[0].GetPeers()

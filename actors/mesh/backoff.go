@@ -100,3 +100,17 @@ func clampRemoteBackoff(seconds uint64, slack, max time.Duration) time.Duration 
 	}
 	return d
 }
+
+// Backoffs appends the backoffs still running at now to dst (for the router
+// to keep when the actor stops: ADR 0012, backoffs outlive the actor).
+func (t *Topic) Backoffs(now time.Time, dst map[peer.ID]time.Time) {
+	for id, u := range t.backoff.until {
+		if now.Before(u) {
+			dst[id] = u
+		}
+	}
+}
+
+// RestoreBackoff sets a backoff kept from a previous actor of the topic,
+// keeping a later one already set.
+func (t *Topic) RestoreBackoff(id peer.ID, until time.Time) { t.extendBackoff(id, until) }

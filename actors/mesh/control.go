@@ -132,8 +132,8 @@ func (t *Topic) HandleGraft(now time.Time, from peer.ID) *Effects {
 	return fx
 }
 
-// HandlePrune handles a PRUNE for this topic from a peer (seed: handlePrune):
-// the peer leaves the mesh (with P3b if its deficit was active), we back off
+// HandlePrune handles a PRUNE for this topic from a peer (seed: handlePrune),
+// also one no longer subscribed (its backoff only): the peer leaves the mesh (with P3b if its deficit was active), we back off
 // for the PRUNE's backoff plus BackoffSlack, clamped to MaxRemoteBackoff
 // (a PRUNE without backoff, from a v1.0 peer, gets our PruneBackoff, as in
 // go-libp2p-pubsub, so that the two sides do not graft and prune in a loop),
@@ -141,17 +141,18 @@ func (t *Topic) HandleGraft(now time.Time, from peer.ID) *Effects {
 // at least the accept-PX threshold, truncated to PrunePeers.
 func (t *Topic) HandlePrune(now time.Time, from peer.ID, prune *gossipsubv1.ControlPrune) *Effects {
 	fx := t.begin()
-	ps, ok := t.peers[from]
-	if !ok {
-		// Unknown peers create no state: a backoff for a peer that is not in
-		// the topic could only evict real entries from the bounded table.
-		return fx
-	}
 	d := t.cfg.PruneBackoff
 	if s := prune.GetBackoff(); s > 0 {
 		d = clampRemoteBackoff(s, t.cfg.BackoffSlack, t.cfg.MaxRemoteBackoff)
 	}
+	// Even from a peer no longer subscribed: a peer leaving the topic sends
+	// PRUNE and UNSUBSCRIBE, and the subscriptions of an RPC are handled
+	// first. Only the backoff is recorded (one bounded entry per peer).
 	t.UpdateBackoff(now, from, d)
+	ps, ok := t.peers[from]
+	if !ok {
+		return fx
+	}
 	if ps.inMesh {
 		t.pruned(now, ps, 0)
 	}

@@ -19,10 +19,18 @@ type Deps struct {
 	// ValidationTimeout bounds a registered validator's answer; after it the
 	// message is treated as IGNORE. Zero means DefaultValidationTimeout.
 	ValidationTimeout time.Duration
-	// Clock stamps inbound events that carry no time (subscriptions, API
-	// requests); nil means time.Now. Policy time otherwise comes from Ticks
-	// and from the receive time sessions stamp on messages.
+	// Clock is the actor's monotonic reading, which advances its
+	// heartbeat-domain clock between Ticks (see tickClock); nil means
+	// time.Now. It is never used as a timestamp by itself.
 	Clock func() time.Time
+	// Now is the router's last Tick's now, the clock's start (zero: Clock()).
+	Now time.Time
+	// HeartbeatInterval caps how far the clock advances between Ticks
+	// (zero: 1 s).
+	HeartbeatInterval time.Duration
+	// Backoffs are the topic's backoffs the router kept since its previous
+	// actor stopped (peer → until, heartbeat clock); restored at start.
+	Backoffs map[peer.ID]time.Time
 	// Verify checks a received message's signature; nil for a profile that
 	// does not sign. The topic actor calls it only for ids it has not seen,
 	// before HandleMessage marks them seen (a forged copy arriving first
@@ -34,7 +42,7 @@ type Deps struct {
 	// the registered validator actor: a result other than ValidationAccept
 	// decides the message at once (Reject charges P4), and label names the
 	// outcome in libp2p_gossipsub_validation_results_total. now is the actor's
-	// receive stamp. It must be safe to call from the topic actor (pure, or
+	// heartbeat-domain clock (ADR 0012). It must be safe to call from the topic actor (pure, or
 	// counting on concurrency-safe metrics).
 	Validate func(msg *gossipsubv1.Message, now time.Time) (res ValidationResult, label string)
 	// Refused counts a received message refused by Verify, by reason, on

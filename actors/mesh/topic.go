@@ -76,6 +76,9 @@ type Topic struct {
 	fanout []*peerState
 	// lastPublish is the time of our last publish while not joined (fanout TTL).
 	lastPublish time.Time
+	// leftAt is when we last left the topic: an unjoined topic is not Idle
+	// until FanoutTTL after it, so a quick re-Join finds its backoffs.
+	leftAt time.Time
 
 	backoff backoffTable
 	mcache  mcache
@@ -284,11 +287,21 @@ func (t *Topic) Leave(now time.Time) *Effects {
 		return fx
 	}
 	t.joined = false
+	t.leftAt = now
 	for _, ps := range slices.Clone(t.mesh) {
 		t.pruned(now, ps, t.cfg.UnsubscribeBackoff)
 		fx.Prunes = append(fx.Prunes, t.makePrune(ps, t.cfg.UnsubscribeBackoff))
 	}
 	return fx
+}
+
+// Idle reports whether the topic's actor may be retired: not joined, no
+// fanout (FanoutTTL has passed since the last publish), FanoutTTL past the
+// last Leave, and no message waiting for validation. Its backoffs outlive it
+// (see Backoffs), its seen cache and counters do not.
+func (t *Topic) Idle(now time.Time) bool {
+	return !t.joined && t.lastPublish.IsZero() && len(t.fanout) == 0 && t.seen.pending == 0 &&
+		(t.leftAt.IsZero() || !now.Before(t.leftAt.Add(t.cfg.FanoutTTL)))
 }
 
 // InMesh reports whether the peer is in our mesh.

@@ -30,8 +30,29 @@ import (
 // Props returns the router's props. Spawn it once per host; send it
 // heartbeatv1.Tick every heartbeat interval (1 s), e.g. by registering it
 // with the heartbeat actor.
+//
+// It supervises its children with "stop, and the parent cleans up" (ADR
+// 0012): a panicking session or topic actor is stopped, not restarted in
+// place; the router restarts the session at the next heartbeats and
+// respawns the topic actor from what outlives it.
 func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
-	return actorkit.Props(func() actor.Actor { return &routerActor{cfg: cfg, deps: deps} }, opts...)
+	return actorkit.Props(func() actor.Actor { return &routerActor{cfg: cfg, deps: deps} },
+		append([]actor.PropsOption{actor.WithSupervisor(stopOnFailure(deps.Logger))}, opts...)...)
+}
+
+// stopOnFailure is the router's supervisor strategy for its children: stop
+// the failed child. Restarting a session in place would start a second
+// writer on the same queue and leak the first; restarting a topic actor in
+// place would rebuild an empty, un-joined core. The router sees the child's
+// Terminated and rebuilds it from state that outlives it.
+func stopOnFailure(log *slog.Logger) actor.SupervisorStrategy {
+	if log == nil {
+		log = slog.Default()
+	}
+	return actor.NewOneForOneStrategy(0, 0, func(reason any) actor.Directive {
+		log.Error("gossipsub actor failed: stopping it", "reason", reason)
+		return actor.StopDirective
+	})
 }
 
 // HeartbeatName is the name of the Tick the router registers for.
@@ -40,6 +61,22 @@ const HeartbeatName = "gossipsub"
 type topicState struct {
 	pid    *actor.PID
 	joined bool
+	cfg    mesh.Config // to respawn it after a failure
+}
+
+// stoppingTopic is a topic actor on its way out (retired, or failed): its
+// name is free once terminated, and its backoffs are in the store once
+// retired (TopicRetired, from its Stopping; it may arrive after Terminated,
+// which is a system message). respawn is set for a failed actor that was in
+// use: it is spawned again with the same config, and joined if it was.
+type stoppingTopic struct {
+	pid                 *actor.PID
+	retired, terminated bool
+	// terminatedAt counts heartbeats since termination: one heartbeat
+	// without TopicRetired (its Stopping failed) and the router goes on
+	// without those backoffs.
+	terminatedAt uint64
+	respawn      *topicState
 }
 
 type routerActor struct {
@@ -64,12 +101,27 @@ type routerActor struct {
 	// retry: peers whose session failed while still connected, with the
 	// attempts made; retried at the next heartbeats (at most maxRetries).
 	retry map[peer.ID]int
-	// leaving: topics whose actor was asked to Leave and has not stopped;
-	// pendingJoins: Joins of those topics, run when it has.
-	leaving      map[string]*actor.PID
-	pendingJoins map[string][]pendingJoin
+	// stopping: topics whose actor is stopping (retired or failed);
+	// pending: Joins and Publishes of those topics, run when it has.
+	stopping map[string]*stoppingTopic
+	pending  map[string][]pendingRequest
+	// fresh: topic actors just started, waiting for the sessions to have
+	// introduced their peers (LocalTopicsSeen for seq, or the next Tick);
+	// their Joins and Publishes are held until then (ADR 0012: peers reach
+	// a topic actor only through the sessions).
+	fresh       map[string]*freshTopic
+	announceSeq uint64 // seq of the last LocalTopics with started topics
+	// backoffs keeps the backoffs of topics without an actor (ADR 0012):
+	// topic → peer → until, at most MaxTopics topics of Mesh.MaxBackoff
+	// entries, expired at each Tick, handed to the topic's next actor.
+	backoffs map[string]map[peer.ID]time.Time
+	// now is the last Tick's now: the clock the book and new topic actors start from.
+	now time.Time
 	// heartbeats counts Ticks, to redial direct peers every DirectConnectTicks.
 	heartbeats uint64
+	// stopped: the router is stopping, its children with it (their
+	// Terminated are expected).
+	stopped bool
 }
 
 // maxRetries bounds how often a failed session is restarted for a peer that
@@ -97,6 +149,7 @@ func (r *routerActor) Receive(c actor.Context) {
 	case *pubsubv1.PeerDisconnected:
 		delete(r.retry, peer.ID(m.GetPeer()))
 		r.dropPeer(c, peer.ID(m.GetPeer()), true)
+		r.m.retained.Set(float64(r.book.Retained()))
 	case *pubsubv1.SessionClosed:
 		// The connection may well be alive (a reset stream, a slow
 		// negotiation): keep what the peer announced on its own stream and
@@ -107,12 +160,16 @@ func (r *routerActor) Receive(c actor.Context) {
 		if n, ok := r.retry[id]; !ok || n < maxRetries {
 			r.retry[id] = n
 		}
+	case *pubsubv1.LocalTopicsSeen:
+		r.topicsSeen(c, peer.ID(m.GetPeer()), m.GetSeq())
 	case *pubsubv1.SessionStarted:
 		r.sessionStarted(c, peer.ID(m.GetPeer()), m.GetProtocol())
 	case *pubsubv1.PeerSubscriptions:
 		r.peerSubscriptions(c, m)
 	case *pubsubv1.TopicReport:
-		r.report(m)
+		r.report(c, m)
+	case *pubsubv1.TopicRetired:
+		r.topicRetired(c, m)
 	case *pubsubv1.PeerBehaviourPenalty:
 		r.book.Penalty(peer.ID(m.GetPeer()), m.GetPenalty())
 		r.m.penalties.WithLabelValues(m.GetReason()).Inc()
@@ -135,12 +192,17 @@ func (r *routerActor) Receive(c actor.Context) {
 	case *pubsubv1.Join:
 		r.join(c, m, c.Sender())
 	case *actor.Terminated:
-		r.topicStopped(c, m.GetWho())
+		r.childStopped(c, m.GetWho())
 	case *pubsubv1.Leave:
 		r.leave(c, m)
 	case *pubsubv1.Publish:
 		r.publish(c, m)
 	case *pubsubv1.Subscribe:
+		if ts := r.topics[m.GetTopic()]; ts != nil && !ts.joined {
+			// A left or publish-only topic delivers nothing.
+			r.notJoined(c, m.GetTopic(), &pubsubv1.Subscribed{Topic: m.GetTopic()})
+			return
+		}
 		r.forward(c, m.GetTopic(), &pubsubv1.Subscribed{Topic: m.GetTopic()})
 	case *pubsubv1.Unsubscribe:
 		r.forward(c, m.GetTopic(), &pubsubv1.Unsubscribed{Topic: m.GetTopic()})
@@ -157,6 +219,7 @@ func (r *routerActor) Receive(c actor.Context) {
 			r.m.refused.WithLabelValues("px_no_receiver").Add(float64(len(m.GetPeers())))
 		}
 	case *actor.Stopping:
+		r.stopped = true
 		r.stop()
 	}
 }
@@ -168,7 +231,9 @@ func (r *routerActor) start(c actor.Context) error {
 	}
 	r.sessions, r.topics, r.scores = map[peer.ID]*actor.PID{}, map[string]*topicState{}, map[peer.ID]float64{}
 	r.retry = map[peer.ID]int{}
-	r.leaving, r.pendingJoins = map[string]*actor.PID{}, map[string][]pendingJoin{}
+	r.stopping, r.pending = map[string]*stoppingTopic{}, map[string][]pendingRequest{}
+	r.fresh = map[string]*freshTopic{}
+	r.backoffs = map[string]map[peer.ID]time.Time{}
 	if err := r.cfg.Validate(); err != nil {
 		return err
 	}
@@ -265,8 +330,12 @@ func (r *routerActor) ensureSession(c actor.Context, id peer.ID, outbound bool) 
 		r.m.refused.WithLabelValues("max_peers").Inc()
 		return false
 	}
+	joined, tracked := r.topicSets()
+	// PeerTopics: what the peer announced to a previous session of ours
+	// (the book's copy; empty after a disconnect), as it will not repeat
+	// its hello on the stream it already has.
 	deps := session.Deps{Peer: id, Outbound: outbound, Opener: hostOpener{r.deps.Host}, Inspect: r.inspect,
-		Metrics: r.m.session, Logger: r.log}
+		Metrics: r.m.session, Logger: r.log, PeerTopics: r.book.Topics(id), Topics: joined, Tracked: tracked}
 	pid, err := c.SpawnNamed(session.Props(r.cfg.Session, deps), "peer/"+id.String())
 	if err != nil {
 		// Most likely the previous session of this peer is still stopping
@@ -279,12 +348,17 @@ func (r *routerActor) ensureSession(c actor.Context, id peer.ID, outbound bool) 
 	}
 	r.sessions[id] = pid
 	r.m.peers.Set(float64(len(r.sessions)))
-	c.Send(pid, &pubsubv1.LocalTopics{Topics: r.joinedTopics()})
+	if gray, sc := r.book.Graylisted(id); gray {
+		// A peer graylisted before its disconnect is still (RetainScore).
+		c.Send(pid, &pubsubv1.PeerStatus{Graylisted: true, Score: sc})
+	}
 	return true
 }
 
-// dropPeer stops the peer's session and takes it out of every topic; forget
-// also drops what it announced (it disconnected), otherwise the book keeps
+// dropPeer stops the peer's session; its Stopping takes the peer out of
+// every topic actor it introduced it to (ADR 0012: the router sends topic
+// actors no membership). forget (the peer disconnected) drops what the peer
+// announced and keeps its score for RetainScore; otherwise the book keeps
 // its subscriptions for the restarted session.
 func (r *routerActor) dropPeer(c actor.Context, id peer.ID, forget bool) {
 	pid, ok := r.sessions[id]
@@ -292,51 +366,38 @@ func (r *routerActor) dropPeer(c actor.Context, id peer.ID, forget bool) {
 		delete(r.sessions, id)
 		c.Stop(pid)
 		r.m.peers.Set(float64(len(r.sessions)))
-	}
-	topics := r.book.Topics(id)
-	if forget {
-		r.book.RemovePeer(id)
-	}
-	left := &pubsubv1.PeerLeft{Peer: []byte(id)}
-	for _, t := range topics {
-		if ts := r.topics[t]; ts != nil {
-			c.Send(ts.pid, left)
+		for t, f := range r.fresh {
+			if f.waiting[id] {
+				delete(f.waiting, id)
+				r.maybeFresh(c, t)
+			}
 		}
+	}
+	if forget {
+		r.book.Disconnect(id, r.now)
 	}
 }
 
-// sessionStarted records the negotiated protocol and, for a restarted
-// session, gives the topic actors back the peer's known subscriptions.
-func (r *routerActor) sessionStarted(c actor.Context, id peer.ID, protocol string) {
+// sessionStarted records the negotiated protocol.
+func (r *routerActor) sessionStarted(_ actor.Context, id peer.ID, protocol string) {
 	delete(r.retry, id)
 	r.book.SetProtocol(id, protocol)
-	outbound, _, _ := r.book.Peer(id)
-	sub := true
-	for _, t := range r.book.Topics(id) {
-		if ts := r.topics[t]; ts != nil {
-			c.Send(ts.pid, &pubsubv1.PeerSubscriptions{Peer: []byte(id), Outbound: outbound, Protocol: protocol,
-				Subscriptions: []*gossipsubv1.SubOpts{{Topicid: proto.String(t), Subscribe: &sub}}})
-		}
-	}
 }
 
-func (r *routerActor) peerSubscriptions(c actor.Context, m *pubsubv1.PeerSubscriptions) {
+// peerSubscriptions keeps the router's observer copy of what the peer
+// announced; the session told the topic actors itself.
+func (r *routerActor) peerSubscriptions(_ actor.Context, m *pubsubv1.PeerSubscriptions) {
 	id := peer.ID(m.GetPeer())
-	if !r.book.Has(id) {
-		return
-	}
 	for _, sub := range m.GetSubscriptions() {
 		r.book.Subscribe(id, sub.GetTopicid(), sub.GetSubscribe())
-		// Idempotent in the topic actor; covers a topic joined while this
-		// message was on its way (the session did not know the topic yet).
-		if ts := r.topics[sub.GetTopicid()]; ts != nil {
-			c.Send(ts.pid, &pubsubv1.PeerSubscriptions{Peer: m.GetPeer(), Subscriptions: []*gossipsubv1.SubOpts{sub},
-				Outbound: m.GetOutbound(), Protocol: m.GetProtocol()})
-		}
 	}
 }
 
-func (r *routerActor) report(m *pubsubv1.TopicReport) {
+func (r *routerActor) report(c actor.Context, m *pubsubv1.TopicReport) {
+	if ts := r.topics[m.GetTopic()]; m.GetIdle() && ts != nil && !ts.joined {
+		r.retire(c, m.GetTopic(), ts)
+		return
+	}
 	for _, pc := range m.GetPeers() {
 		r.book.Report(m.GetTopic(), peer.ID(pc.GetPeer()), score.TopicCounters{
 			InMesh: pc.GetInMesh(), MeshTime: pc.GetMeshTime().AsDuration(),
@@ -356,22 +417,33 @@ func (r *routerActor) heartbeat(c actor.Context, tick *heartbeatv1.Tick) {
 		if n >= maxRetries || r.deps.Host.Network().Connectedness(id) != network.Connected {
 			delete(r.retry, id)
 			if _, live := r.sessions[id]; !live {
-				r.book.RemovePeer(id)
+				r.book.Disconnect(id, r.now)
 			}
 			continue
 		}
 		r.retry[id] = n + 1
 		r.ensureSession(c, id, r.outbound(id))
 	}
-	changes := r.book.Heartbeat(tick.GetNow().AsTime(), r.scores)
+	if now := tick.GetNow().AsTime(); now.After(r.now) {
+		r.now = now
+	}
+	changes := r.book.Heartbeat(r.now, r.scores)
 	for _, ch := range changes {
 		if pid := r.sessions[ch.Peer]; pid != nil {
 			c.Send(pid, &pubsubv1.PeerStatus{Graylisted: ch.Graylisted, Score: ch.Score})
 		}
-		if ch.Graylisted {
-			r.m.graylist.Inc()
-		} else {
-			r.m.graylist.Dec()
+	}
+	r.m.graylist.Set(float64(r.book.GraylistedPeers()))
+	r.m.retained.Set(float64(r.book.Retained()))
+	r.expireBackoffs()
+	for t := range r.fresh {
+		r.maybeFresh(c, t, true)
+	}
+	for topic, st := range r.stopping {
+		if st.terminated && !st.retired && r.heartbeats > st.terminatedAt+1 {
+			r.log.Warn("topic actor stopped without handing over its backoffs", "topic", topic)
+			st.retired = true
+			r.topicGone(c, topic, st)
 		}
 	}
 	snap := r.scoresSnapshot()
@@ -405,21 +477,88 @@ func (r *routerActor) redialDirect(c actor.Context) {
 	}
 }
 
-func (r *routerActor) joinedTopics() []string {
-	var out []string
+// topicSets returns the joined topics and the other topics with an actor, sorted.
+func (r *routerActor) topicSets() (joined, tracked []string) {
 	for t, ts := range r.topics {
 		if ts.joined {
-			out = append(out, t)
+			joined = append(joined, t)
+		} else {
+			tracked = append(tracked, t)
 		}
 	}
-	slices.Sort(out)
-	return out
+	slices.Sort(joined)
+	slices.Sort(tracked)
+	return joined, tracked
 }
 
-func (r *routerActor) announce(c actor.Context) {
-	lt := &pubsubv1.LocalTopics{Topics: r.joinedTopics()}
+// announce tells every session the topic actors (started: those spawned
+// since the last announce, to which each session introduces its peer; they
+// are fresh until every session has answered).
+func (r *routerActor) announce(c actor.Context, started ...string) {
+	joined, tracked := r.topicSets()
+	lt := &pubsubv1.LocalTopics{Topics: joined, Tracked: tracked, Started: started}
+	if len(started) > 0 {
+		r.announceSeq++
+		lt.Seq = r.announceSeq
+		for _, t := range started {
+			f := &freshTopic{pid: r.topics[t].pid, seq: r.announceSeq, waiting: make(map[peer.ID]bool, len(r.sessions))}
+			for id := range r.sessions {
+				f.waiting[id] = true
+			}
+			r.fresh[t] = f
+		}
+	}
 	for _, pid := range r.sessions {
 		c.Send(pid, lt)
+	}
+	for _, t := range started {
+		r.maybeFresh(c, t) // no sessions: nothing to wait for
+	}
+}
+
+// topicsSeen: the session of id introduced its peer to the topics started
+// by LocalTopics{seq}.
+func (r *routerActor) topicsSeen(c actor.Context, id peer.ID, seq uint64) {
+	for t, f := range r.fresh {
+		if f.seq == seq {
+			delete(f.waiting, id)
+			r.maybeFresh(c, t)
+		}
+	}
+}
+
+// maybeFresh releases the held requests of a fresh topic once no session is
+// left to answer (or when forced at a Tick: a session may be stopping).
+func (r *routerActor) maybeFresh(c actor.Context, topic string, force ...bool) {
+	f := r.fresh[topic]
+	if f == nil || (len(f.waiting) > 0 && len(force) == 0) {
+		return
+	}
+	delete(r.fresh, topic)
+	for _, p := range f.held {
+		c.RequestWithCustomSender(f.pid, p.msg, p.sender)
+	}
+}
+
+// toTopic sends a request to a topic's actor on behalf of sender, or holds
+// it while the actor is fresh (beyond maxPending held, everything goes).
+func (r *routerActor) toTopic(c actor.Context, topic string, pid *actor.PID, msg proto.Message, sender *actor.PID) {
+	if f := r.fresh[topic]; f != nil {
+		if len(f.held) < maxPending {
+			f.held = append(f.held, pendingRequest{msg, sender})
+			return
+		}
+		r.maybeFresh(c, topic, true)
+	}
+	c.RequestWithCustomSender(pid, msg, sender)
+}
+
+func (r *routerActor) runHeld(c actor.Context, p pendingRequest) {
+	switch m := p.msg.(type) {
+	case *pubsubv1.Join:
+		r.join(c, m, p.sender)
+	case *pubsubv1.Publish:
+		r.publishFor(c, m, p.sender)
 	}
 }
 
@@ -462,8 +601,9 @@ func (r *routerActor) topicConfig(p *pubsubv1.TopicParams) mesh.Config {
 	return cfg
 }
 
-// spawnTopic starts the mesh actor of topic and tells it the peers already
-// subscribed to it.
+// spawnTopic starts the mesh actor of topic with the backoffs kept from its
+// previous actor. The caller announces it (the sessions introduce their
+// peers to it).
 func (r *routerActor) spawnTopic(c actor.Context, topic string, cfg mesh.Config) (*topicState, error) {
 	if len(r.topics) >= r.cfg.MaxTopics {
 		r.m.refused.WithLabelValues("max_topics").Inc()
@@ -486,19 +626,15 @@ func (r *routerActor) spawnTopic(c actor.Context, topic string, cfg mesh.Config)
 	}
 	pid, err := c.SpawnNamed(mesh.Props(cfg, mesh.Deps{Topic: topic, ValidationTimeout: r.cfg.ValidationTimeout,
 		Verify: verifier(r.cfg.Profile), Validate: validate, Refused: r.m.session.Dropped, PeerRecord: r.records.Get,
-		Metrics: r.m.mesh, Logger: r.log}), "topic/"+topic)
+		Metrics: r.m.mesh, Logger: r.log, Now: r.now, HeartbeatInterval: r.cfg.HeartbeatInterval,
+		Backoffs: r.backoffs[topic]}), "topic/"+topic)
 	if err != nil {
 		return nil, fmt.Errorf("router: spawn topic %q: %w", topic, err)
 	}
-	ts := &topicState{pid: pid}
+	delete(r.backoffs, topic) // the actor owns them now
+	ts := &topicState{pid: pid, cfg: cfg}
 	r.topics[topic] = ts
 	r.book.SetTopicParams(topic, cfg.Score)
-	sub := true
-	for _, id := range r.book.PeersIn(topic) {
-		outbound, protocol, _ := r.book.Peer(id)
-		c.Send(pid, &pubsubv1.PeerSubscriptions{Peer: []byte(id), Outbound: outbound, Protocol: protocol,
-			Subscriptions: []*gossipsubv1.SubOpts{{Topicid: proto.String(topic), Subscribe: &sub}}})
-	}
 	if len(r.scores) > 0 {
 		c.Send(pid, r.scoresSnapshot())
 	}
@@ -515,13 +651,35 @@ func (r *routerActor) scoresSnapshot() *pubsubv1.ScoresSnapshot {
 	return snap
 }
 
-// maxPendingJoins bounds the Joins held for one topic whose previous actor
-// is still stopping; more are refused with an error.
-const maxPendingJoins = 16
+// maxPending bounds the Joins and Publishes held for one topic whose
+// previous actor is still stopping; more are refused with an error.
+const maxPending = 16
 
-type pendingJoin struct {
-	join   *pubsubv1.Join
+// freshTopic is a just-started topic actor and the sessions that have not
+// yet introduced their peers to it.
+type freshTopic struct {
+	pid     *actor.PID
+	seq     uint64
+	waiting map[peer.ID]bool
+	held    []pendingRequest // requests for the actor, sent on release
+}
+
+// pendingRequest is a Join or Publish waiting for a topic's actor to stop,
+// or for a fresh one to know its peers.
+type pendingRequest struct {
+	msg    proto.Message
 	sender *actor.PID
+}
+
+// hold keeps a Join or Publish of a topic whose actor is stopping; false
+// when maxPending are held already (the caller answers with an error).
+func (r *routerActor) hold(topic string, msg proto.Message, sender *actor.PID) bool {
+	if len(r.pending[topic]) >= maxPending {
+		r.m.refused.WithLabelValues("pending_requests").Inc()
+		return false
+	}
+	r.pending[topic] = append(r.pending[topic], pendingRequest{msg, sender})
+	return true
 }
 
 func reply(c actor.Context, to *actor.PID, msg proto.Message) {
@@ -532,15 +690,12 @@ func reply(c actor.Context, to *actor.PID, msg proto.Message) {
 
 func (r *routerActor) join(c actor.Context, m *pubsubv1.Join, sender *actor.PID) {
 	topic := m.GetTopic()
-	if _, stopping := r.leaving[topic]; stopping {
-		// The actor of a just-left topic has not stopped yet: its name is
-		// still taken. Join once it has.
-		if len(r.pendingJoins[topic]) >= maxPendingJoins {
-			r.m.refused.WithLabelValues("pending_joins").Inc()
-			reply(c, sender, &pubsubv1.Joined{Topic: topic, Error: "router: topic is still being left; retry"})
-			return
+	if _, stopping := r.stopping[topic]; stopping {
+		// The topic's previous actor has not stopped yet: its name is
+		// still taken and its backoffs not yet handed over. Join once it has.
+		if !r.hold(topic, m, sender) {
+			reply(c, sender, &pubsubv1.Joined{Topic: topic, Error: "router: topic is still being retired; retry"})
 		}
-		r.pendingJoins[topic] = append(r.pendingJoins[topic], pendingJoin{m, sender})
 		return
 	}
 	ts := r.topics[topic]
@@ -554,46 +709,174 @@ func (r *routerActor) join(c actor.Context, m *pubsubv1.Join, sender *actor.PID)
 			reply(c, sender, &pubsubv1.Joined{Topic: topic, Error: err.Error()})
 			return
 		}
+		ts.joined = true
+		r.announce(c, topic)
+	} else {
+		// A left (or publish-only) topic whose actor is alive re-joins
+		// it, with the backoffs it kept.
+		ts.joined = true
+		r.announce(c)
 	}
-	ts.joined = true
-	r.announce(c)
-	c.RequestWithCustomSender(ts.pid, m, sender)
+	// A fresh actor gets the Join once the sessions have introduced their
+	// peers, so it grafts at once.
+	r.toTopic(c, topic, ts.pid, m, sender)
 }
 
-// topicStopped runs the Joins that waited for a left topic's actor to stop.
-func (r *routerActor) topicStopped(c actor.Context, who *actor.PID) {
-	for topic, pid := range r.leaving {
-		if pid.GetId() != who.GetId() {
-			continue
+// retire stops an idle, unjoined topic actor (ADR 0012): left topics and
+// publish-only ones expire FanoutTTL after their last use, so they neither
+// hold MaxTopics for ever nor forget their backoffs (TopicRetired hands them
+// to the router).
+func (r *routerActor) retire(c actor.Context, topic string, ts *topicState) {
+	delete(r.topics, topic)
+	r.stopping[topic] = &stoppingTopic{pid: ts.pid}
+	r.book.ForgetTopic(topic)
+	r.announce(c)
+	c.Send(ts.pid, &pubsubv1.RetireTopic{})
+}
+
+// topicRetired keeps a stopped topic actor's backoffs for its next actor.
+func (r *routerActor) topicRetired(c actor.Context, m *pubsubv1.TopicRetired) {
+	topic := m.GetTopic()
+	if len(m.GetBackoffs()) > 0 && (r.backoffs[topic] != nil || len(r.backoffs) < r.cfg.MaxTopics) {
+		kept := r.backoffs[topic]
+		if kept == nil {
+			kept = map[peer.ID]time.Time{}
+			r.backoffs[topic] = kept
 		}
-		delete(r.leaving, topic)
-		pending := r.pendingJoins[topic]
-		delete(r.pendingJoins, topic)
-		for _, p := range pending {
-			r.join(c, p.join, p.sender)
+		for _, b := range m.GetBackoffs() {
+			if len(kept) >= r.cfg.Mesh.MaxBackoff {
+				r.m.refused.WithLabelValues("backoff_store_full").Inc()
+				break
+			}
+			if until := b.GetUntil().AsTime(); until.After(kept[peer.ID(b.GetPeer())]) {
+				kept[peer.ID(b.GetPeer())] = until
+			}
 		}
+	}
+	// The actor that sent it (TopicRetired is a Request, so we know) is
+	// being retired, or failed: its Terminated, a system message, may come
+	// before or after this.
+	from := c.Sender()
+	if ts := r.topics[topic]; ts != nil && from != nil && ts.pid.GetId() == from.GetId() {
+		r.topicFailed(c, topic, ts)
+	}
+	if st := r.stopping[topic]; st != nil && !st.retired && (from == nil || st.pid.GetId() == from.GetId()) {
+		st.retired = true
+		r.topicGone(c, topic, st)
+	}
+}
+
+// topicFailed takes a topic actor that stopped without being retired (its
+// supervisor stopped it after a panic) out of the topics; once terminated
+// and retired it is respawned if it was joined.
+func (r *routerActor) topicFailed(c actor.Context, topic string, ts *topicState) {
+	r.log.Error("topic actor stopped unexpectedly: respawning it", "topic", topic, "joined", ts.joined)
+	delete(r.topics, topic)
+	st := &stoppingTopic{pid: ts.pid}
+	if ts.joined {
+		st.respawn = ts // a publish-only actor is simply spawned again by the next Publish
+	}
+	r.stopping[topic] = st
+	r.announce(c)
+}
+
+// expireBackoffs drops the kept backoffs that ended.
+func (r *routerActor) expireBackoffs() {
+	for topic, kept := range r.backoffs {
+		for id, until := range kept {
+			if !r.now.Before(until) {
+				delete(kept, id)
+			}
+		}
+		if len(kept) == 0 {
+			delete(r.backoffs, topic)
+		}
+	}
+}
+
+// childStopped handles the Terminated of a child: a topic actor being
+// retired; a topic actor or session that failed (the supervisor stopped
+// it); or a session the router stopped (nothing to do).
+func (r *routerActor) childStopped(c actor.Context, who *actor.PID) {
+	if r.stopped {
 		return
 	}
+	for topic, st := range r.stopping {
+		if st.pid.GetId() == who.GetId() {
+			st.terminated, st.terminatedAt = true, r.heartbeats
+			r.topicGone(c, topic, st)
+			return
+		}
+	}
+	for topic, ts := range r.topics {
+		if ts.pid.GetId() == who.GetId() {
+			r.topicFailed(c, topic, ts)
+			st := r.stopping[topic]
+			st.terminated, st.terminatedAt = true, r.heartbeats
+			return
+		}
+	}
+	for id, pid := range r.sessions {
+		if pid.GetId() == who.GetId() {
+			// Its Stopping sent its PeerLefts; restart it at the next
+			// heartbeats if the peer is still connected.
+			r.log.Error("session stopped unexpectedly: restarting it", "peer", id)
+			r.dropPeer(c, id, false)
+			if _, ok := r.retry[id]; !ok {
+				r.retry[id] = 0
+			}
+			return
+		}
+	}
 }
 
+// topicGone finishes a stopping topic once its actor has terminated and
+// handed over its backoffs: a failed actor that was in use is respawned (and
+// re-joined); then the Joins and Publishes that waited run.
+func (r *routerActor) topicGone(c actor.Context, topic string, st *stoppingTopic) {
+	if !st.terminated || !st.retired {
+		return
+	}
+	delete(r.stopping, topic)
+	if st.respawn != nil {
+		ts, err := r.spawnTopic(c, topic, st.respawn.cfg)
+		if err != nil {
+			r.log.Error("respawn topic actor", "topic", topic, "err", err)
+		} else {
+			ts.joined = st.respawn.joined
+			r.announce(c, topic)
+			if ts.joined {
+				c.Send(ts.pid, &pubsubv1.Join{Topic: topic})
+			}
+		}
+	}
+	pending := r.pending[topic]
+	delete(r.pending, topic)
+	for _, p := range pending {
+		r.runHeld(c, p)
+	}
+}
+
+// leave unjoins the topic: its actor prunes its mesh, answers and stays
+// (with its backoffs) until it is idle and retired.
 func (r *routerActor) leave(c actor.Context, m *pubsubv1.Leave) {
 	ts := r.topics[m.GetTopic()]
 	if ts == nil || !ts.joined {
 		c.Respond(&pubsubv1.Left{Topic: m.GetTopic(), Error: "not joined"})
 		return
 	}
-	delete(r.topics, m.GetTopic())
-	r.leaving[m.GetTopic()] = ts.pid
-	c.Watch(ts.pid)
-	r.book.ForgetTopic(m.GetTopic())
+	ts.joined = false
 	r.announce(c)
-	c.RequestWithCustomSender(ts.pid, m, c.Sender()) // the topic prunes its mesh, answers and stops
+	c.RequestWithCustomSender(ts.pid, m, c.Sender())
 }
 
-func (r *routerActor) publish(c actor.Context, m *pubsubv1.Publish) {
+func (r *routerActor) publish(c actor.Context, m *pubsubv1.Publish) { r.publishFor(c, m, c.Sender()) }
+
+// publishFor publishes on behalf of sender (the caller, or a held request's).
+func (r *routerActor) publishFor(c actor.Context, m *pubsubv1.Publish, sender *actor.PID) {
 	fail := func(reason string, err error) {
 		r.m.refused.WithLabelValues(reason).Inc()
-		c.Respond(&pubsubv1.Published{Topic: m.GetTopic(), Error: err.Error()})
+		reply(c, sender, &pubsubv1.Published{Topic: m.GetTopic(), Error: err.Error()})
 	}
 	if n := len(m.GetData()); n > r.cfg.MaxMessageSize {
 		fail("message_too_large", fmt.Errorf("router: message of %d bytes exceeds MaxMessageSize %d", n, r.cfg.MaxMessageSize))
@@ -607,8 +890,10 @@ func (r *routerActor) publish(c actor.Context, m *pubsubv1.Publish) {
 		}
 	}
 	ts := r.topics[m.GetTopic()]
-	if _, stopping := r.leaving[m.GetTopic()]; ts == nil && stopping {
-		fail("topic", fmt.Errorf("router: topic %q is still being left; retry", m.GetTopic()))
+	if _, stopping := r.stopping[m.GetTopic()]; ts == nil && stopping {
+		if !r.hold(m.GetTopic(), m, sender) {
+			fail("topic", fmt.Errorf("router: topic %q is still being retired; retry", m.GetTopic()))
+		}
 		return
 	}
 	if ts == nil {
@@ -617,8 +902,9 @@ func (r *routerActor) publish(c actor.Context, m *pubsubv1.Publish) {
 			fail("topic", err)
 			return
 		}
+		r.announce(c, m.GetTopic())
 	}
-	c.RequestWithCustomSender(ts.pid, &pubsubv1.PublishLocal{Message: &pubsubv1.IdentifiedMessage{Id: r.msgID(m.GetTopic())(msg), Message: msg}}, c.Sender())
+	r.toTopic(c, m.GetTopic(), ts.pid, &pubsubv1.PublishLocal{Message: &pubsubv1.IdentifiedMessage{Id: r.msgID(m.GetTopic())(msg), Message: msg}}, sender)
 }
 
 // forward passes a topic request to its actor with the caller as sender, or
@@ -628,6 +914,11 @@ func (r *routerActor) forward(c actor.Context, topic string, notJoined proto.Mes
 		c.RequestWithCustomSender(ts.pid, c.Message(), c.Sender())
 		return
 	}
+	r.notJoined(c, topic, notJoined)
+}
+
+// notJoined answers a topic request with notJoined carrying an error.
+func (r *routerActor) notJoined(c actor.Context, topic string, notJoined proto.Message) {
 	if c.Sender() == nil {
 		return
 	}

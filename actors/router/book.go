@@ -22,6 +22,11 @@ type peerInfo struct {
 	pc       score.PeerCounters // P5, P7
 	score    float64
 	gray     bool
+	// connected is false for a peer kept after its disconnect for
+	// RetainScore (since departed), so a reconnect does not wash its P7,
+	// counters or graylisting away.
+	connected bool
+	departed  time.Time
 }
 
 // StatusChange is a peer whose graylist status changed in a Heartbeat.
@@ -32,17 +37,25 @@ type StatusChange struct {
 }
 
 // Book is the router's pure bookkeeping: the peers with a session, the
-// topics each announced, their score counters and the aggregated scores. It
-// has no clock: Heartbeat takes now. Bounds: MaxPeers peers (AddPeer refuses
-// more), MaxPeerTopics topics per peer (enforced by the session).
+// topics each announced (an observer copy of what the sessions own, ADR
+// 0012), their score counters and the aggregated scores, and the scores of
+// disconnected peers for RetainScore. It has no clock: Heartbeat and
+// Disconnect take now. Bounds: MaxPeers connected peers (AddPeer refuses
+// more), MaxPeers retained ones (the one that left first is forgotten to
+// make room), MaxPeerTopics topics per peer (enforced by the session).
 type Book struct {
 	maxPeers   int
 	params     score.Params
 	thresholds score.Thresholds
 	peers      map[peer.ID]*peerInfo
-	ipPeers    map[netip.Addr]int // peers per IP address, for P6
+	connected  int
+	ipPeers    map[netip.Addr]int // connected peers per IP address, for P6
 	lastDecay  time.Time
+	gray       int // graylisted peers (connected or retained) at the last Heartbeat
 }
+
+// GraylistedPeers is the number of graylisted peers at the last Heartbeat.
+func (b *Book) GraylistedPeers() int { return b.gray }
 
 // NewBook returns an empty book scoring with params (whose Topics map the
 // router fills as it joins topics) and thresholds.
@@ -57,41 +70,101 @@ func NewBook(maxPeers int, params score.Params, thresholds score.Thresholds) *Bo
 }
 
 // AddPeer records a peer with a session, connected from ips (for the IP
-// colocation factor P6); false when MaxPeers are known.
+// colocation factor P6); false when MaxPeers are connected. A peer retained
+// since its disconnect comes back with its score counters and graylist
+// status.
 func (b *Book) AddPeer(id peer.ID, outbound bool, ips ...netip.Addr) bool {
-	if _, ok := b.peers[id]; ok {
+	p, ok := b.peers[id]
+	if ok && p.connected {
 		return true
 	}
-	if len(b.peers) >= b.maxPeers {
+	if b.connected >= b.maxPeers {
 		return false
 	}
-	ips = slices.Compact(slices.SortedFunc(slices.Values(ips), netip.Addr.Compare))
-	b.peers[id] = &peerInfo{outbound: outbound, ips: ips, topics: map[string]bool{}, counters: map[string]score.TopicCounters{}}
-	for _, ip := range ips {
+	if !ok {
+		p = &peerInfo{topics: map[string]bool{}, counters: map[string]score.TopicCounters{}}
+		b.peers[id] = p
+	}
+	p.connected, p.departed, p.outbound = true, time.Time{}, outbound
+	p.ips = slices.Compact(slices.SortedFunc(slices.Values(ips), netip.Addr.Compare))
+	for _, ip := range p.ips {
 		b.ipPeers[ip]++
 	}
+	b.connected++
 	return true
 }
 
-// Has reports whether the peer is known.
-func (b *Book) Has(id peer.ID) bool { _, ok := b.peers[id]; return ok }
+// Has reports whether the peer is connected (has a session).
+func (b *Book) Has(id peer.ID) bool { p, ok := b.peers[id]; return ok && p.connected }
 
-// Len is the number of known peers.
-func (b *Book) Len() int { return len(b.peers) }
+// Len is the number of connected peers.
+func (b *Book) Len() int { return b.connected }
 
-// RemovePeer forgets a peer and returns the topics it was subscribed to.
+// Retained is the number of disconnected peers kept for RetainScore.
+func (b *Book) Retained() int { return len(b.peers) - b.connected }
+
+// Disconnect records that the peer's last connection closed at now: its
+// topics, protocol and addresses are dropped, its score is kept for
+// RetainScore (nim-libp2p#402, the spec's retain_score), unless RetainScore
+// is 0. When MaxPeers peers are retained already, the one that left first is
+// forgotten.
+func (b *Book) Disconnect(id peer.ID, now time.Time) {
+	p, ok := b.peers[id]
+	if !ok || !p.connected {
+		return
+	}
+	if b.params.RetainScore <= 0 {
+		b.RemovePeer(id)
+		return
+	}
+	if b.Retained() >= b.maxPeers {
+		var oldest peer.ID
+		var at time.Time
+		for q, qi := range b.peers {
+			if !qi.connected && (oldest == "" || qi.departed.Before(at) || (qi.departed.Equal(at) && q < oldest)) {
+				oldest, at = q, qi.departed
+			}
+		}
+		b.RemovePeer(oldest)
+	}
+	b.dropIPs(p)
+	p.connected, p.departed, p.protocol = false, now, ""
+	clear(p.topics)
+	b.connected--
+}
+
+// RemovePeer forgets a peer at once (no retained score) and returns the
+// topics it was subscribed to.
 func (b *Book) RemovePeer(id peer.ID) []string {
 	p, ok := b.peers[id]
 	if !ok {
 		return nil
 	}
 	delete(b.peers, id)
+	if p.connected {
+		b.connected--
+		b.dropIPs(p)
+	}
+	return slices.Sorted(maps.Keys(p.topics))
+}
+
+func (b *Book) dropIPs(p *peerInfo) {
 	for _, ip := range p.ips {
 		if b.ipPeers[ip]--; b.ipPeers[ip] <= 0 {
 			delete(b.ipPeers, ip)
 		}
 	}
-	return slices.Sorted(maps.Keys(p.topics))
+	p.ips = nil
+}
+
+// Graylisted reports whether the peer is graylisted (also a retained one,
+// so its new session starts graylisted), with its score.
+func (b *Book) Graylisted(id peer.ID) (bool, float64) {
+	p, ok := b.peers[id]
+	if !ok {
+		return false, 0
+	}
+	return p.gray, p.score
 }
 
 // Topics returns the topics the peer announced, sorted.
@@ -119,10 +192,10 @@ func (b *Book) Peer(id peer.ID) (outbound bool, protocol string, ok bool) {
 	return p.outbound, p.protocol, true
 }
 
-// Subscribe records that the peer joined (sub) or left a topic.
+// Subscribe records that the connected peer joined (sub) or left a topic.
 func (b *Book) Subscribe(id peer.ID, topic string, sub bool) {
 	p, ok := b.peers[id]
-	if !ok {
+	if !ok || !p.connected {
 		return
 	}
 	if sub {
@@ -132,19 +205,7 @@ func (b *Book) Subscribe(id peer.ID, topic string, sub bool) {
 	}
 }
 
-// PeersIn returns the peers subscribed to topic, sorted.
-func (b *Book) PeersIn(topic string) []peer.ID {
-	var out []peer.ID
-	for id, p := range b.peers {
-		if p.topics[topic] {
-			out = append(out, id)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// PeerIDs returns every known peer, sorted.
+// PeerIDs returns every known peer (connected or retained), sorted.
 func (b *Book) PeerIDs() []peer.ID { return slices.Sorted(maps.Keys(b.peers)) }
 
 // SetTopicParams scores topic with tp (called when the router joins it).
@@ -179,9 +240,15 @@ func (b *Book) SetAppScore(id peer.ID, v float64) {
 	}
 }
 
-// Heartbeat decays P7 once per decay interval, recomputes every score into
+// Heartbeat forgets retained peers whose RetainScore has passed, decays P7
+// once per decay interval, recomputes every score (retained peers' too) into
 // scores (cleared first) and returns the peers whose graylist status changed.
 func (b *Book) Heartbeat(now time.Time, scores map[peer.ID]float64) []StatusChange {
+	for id, p := range b.peers {
+		if !p.connected && !now.Before(p.departed.Add(b.params.RetainScore)) {
+			delete(b.peers, id)
+		}
+	}
 	decay := false
 	if b.lastDecay.IsZero() {
 		b.lastDecay = now
@@ -190,6 +257,7 @@ func (b *Book) Heartbeat(now time.Time, scores map[peer.ID]float64) []StatusChan
 	}
 	clear(scores)
 	var changes []StatusChange
+	b.gray = 0
 	for id, p := range b.peers {
 		if decay {
 			p.pc.Decay(b.params)
@@ -199,6 +267,9 @@ func (b *Book) Heartbeat(now time.Time, scores map[peer.ID]float64) []StatusChan
 		if gray := p.score < b.thresholds.Graylist; gray != p.gray {
 			p.gray = gray
 			changes = append(changes, StatusChange{Peer: id, Graylisted: gray, Score: p.score})
+		}
+		if p.gray {
+			b.gray++
 		}
 	}
 	slices.SortFunc(changes, func(a, c StatusChange) int {

@@ -38,13 +38,13 @@ func TestBookRules(t *testing.T) {
 		bk.Subscribe(b, "x", true)
 		bk.Subscribe(a, "y", false)
 		bk.Subscribe(peer.ID("unknown"), "x", true)
-		if got := bk.PeersIn("x"); !slices.Equal(got, []peer.ID{a, b}) {
-			t.Fatalf("PeersIn(x) = %v", got)
+		if got, gb := bk.Topics(a), bk.Topics(b); !slices.Equal(got, []string{"x"}) || !slices.Equal(gb, []string{"x"}) {
+			t.Fatalf("Topics(a) = %v, Topics(b) = %v", got, gb)
 		}
 		if got := bk.RemovePeer(a); !slices.Equal(got, []string{"x"}) {
 			t.Fatalf("RemovePeer topics %v", got)
 		}
-		if bk.Has(a) || len(bk.PeersIn("x")) != 1 {
+		if bk.Has(a) || len(bk.Topics(a)) != 0 || bk.Len() != 1 {
 			t.Fatal("removed peer still known")
 		}
 	})
@@ -151,4 +151,79 @@ func TestDefaultConfigExemptsLoopbackFromColocation(t *testing.T) {
 	if scores["p0"] != 0 {
 		t.Fatalf("20 loopback peers score %v, want 0", scores["p0"])
 	}
+}
+
+// TestBookRetainScore: a disconnected peer's score is kept for RetainScore
+// (the spec's retain_score; nim-libp2p#402), so a peer graylisted by P7
+// that reconnects is still graylisted instead of starting again at 0
+// (issue 11 item 3). Retained peers do not count against MaxPeers; they are
+// bounded by MaxPeers themselves, the one that left first forgotten first.
+func TestBookRetainScore(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	a, b, c := peer.ID("a"), peer.ID("b"), peer.ID("c")
+	retain := score.DefaultLibp2pParams().RetainScore
+	scores := map[peer.ID]float64{}
+	t.Run("P7 and graylisting survive a reconnect within RetainScore", func(t *testing.T) {
+		bk := testBook(10)
+		bk.AddPeer(a, true)
+		bk.Subscribe(a, "x", true)
+		bk.Penalty(a, 10)
+		bk.Heartbeat(t0, scores)
+		if gray, _ := bk.Graylisted(a); !gray {
+			t.Fatal("not graylisted after P7 10")
+		}
+		bk.Disconnect(a, t0)
+		if bk.Has(a) || bk.Len() != 0 || bk.Retained() != 1 || len(bk.Topics(a)) != 0 {
+			t.Fatalf("after disconnect: has %v len %d retained %d topics %v", bk.Has(a), bk.Len(), bk.Retained(), bk.Topics(a))
+		}
+		bk.Heartbeat(t0.Add(500*time.Millisecond), scores) // no decay interval yet: P7 as it was
+		if !bk.AddPeer(a, false) {
+			t.Fatal("reconnect refused")
+		}
+		bk.Heartbeat(t0.Add(500*time.Millisecond), scores) // no decay interval yet: P7 as it was
+		if gray, sc := bk.Graylisted(a); !gray || sc >= -80 {
+			t.Fatalf("after reconnect within RetainScore: graylisted %v, score %v (want the retained < -80)", gray, sc)
+		}
+	})
+	t.Run("forgotten after RetainScore", func(t *testing.T) {
+		bk := testBook(10)
+		bk.AddPeer(a, true)
+		bk.Penalty(a, 10)
+		bk.Disconnect(a, t0)
+		bk.Heartbeat(t0.Add(retain), scores)
+		if bk.Retained() != 0 || bk.GraylistedPeers() != 0 {
+			t.Fatalf("retained %d graylisted %d after RetainScore", bk.Retained(), bk.GraylistedPeers())
+		}
+		bk.AddPeer(a, true)
+		bk.Heartbeat(t0.Add(retain), scores)
+		if scores[a] != 0 {
+			t.Fatalf("score %v after RetainScore, want a fresh 0", scores[a])
+		}
+	})
+	t.Run("retained peers bounded by MaxPeers, not counted in it", func(t *testing.T) {
+		bk := testBook(1)
+		bk.AddPeer(a, true)
+		bk.Disconnect(a, t0)
+		if !bk.AddPeer(b, true) {
+			t.Fatal("a retained peer took the only connected slot")
+		}
+		bk.Disconnect(b, t0.Add(time.Second))
+		if bk.Retained() != 1 || !slices.Equal(bk.PeerIDs(), []peer.ID{b}) {
+			t.Fatalf("retained %d: %v, want only b (a left first)", bk.Retained(), bk.PeerIDs())
+		}
+		bk.AddPeer(c, true)
+		if bk.AddPeer(a, true) {
+			t.Fatal("MaxPeers 1 connected, second accepted")
+		}
+	})
+	t.Run("RetainScore 0 forgets at once", func(t *testing.T) {
+		p := score.DefaultLibp2pParams()
+		p.RetainScore = 0
+		bk := NewBook(10, p, score.DefaultLibp2pThresholds())
+		bk.AddPeer(a, true)
+		bk.Disconnect(a, t0)
+		if bk.Retained() != 0 || len(bk.PeerIDs()) != 0 {
+			t.Fatalf("retained %d", bk.Retained())
+		}
+	})
 }

@@ -4,10 +4,30 @@
 //
 // # What it owns
 //
-// The peers with a session and the topics each announced ([Book]), their
-// aggregated scores (P1–P4 reported by topic actors every heartbeat, P5, P6
-// from the peers' connection addresses and P7 kept here), the signing key and message-id
-// function of the profile, and the host's stream handler and notifee.
+// The peers with a session ([Book]; the topics each announced are an
+// observer copy of what the sessions own, kept to seed a restarted session),
+// their aggregated scores (P1–P4 reported by topic actors every heartbeat,
+// P5, P6 from the peers' connection addresses and P7 kept here), the scores
+// of disconnected peers for RetainScore, the backoffs of topics that have no
+// actor (kept from TopicRetired, handed to the next actor), the signing key
+// and message-id function of the profile, and the host's stream handler and
+// notifee (ADR 0012 has the whole table).
+//
+// # Membership
+//
+// A topic actor learns which peers are subscribed only from their sessions
+// (ADR 0012): the router never sends it PeerSubscriptions or PeerLeft. When
+// a topic actor is started (Join, first Publish, respawn) the router tells
+// every session (LocalTopics.started) and holds the topic's Joins and
+// Publishes until each session has introduced its peer (LocalTopicsSeen) or
+// the next Tick.
+//
+// # Lifetimes and supervision
+//
+// Leave keeps the topic actor, unjoined; an unjoined actor reports itself
+// idle FanoutTTL after its last publish or Leave, and the router retires it.
+// Children that fail are stopped (not restarted in place): a session is
+// restarted at the next heartbeats, a joined topic actor respawned at once.
 //
 // # Streams
 //
@@ -26,9 +46,11 @@
 //     signature of an unseen id only, so each message is verified once, not
 //     once per copy; IDONTWANT, validator actor, deliver, forward) →
 //     sessions. The router is not on the data path.
-//   - Heartbeat: heartbeatv1.Tick → router: scores recomputed, ScoresSnapshot
-//     then the Tick to each topic actor, the Tick to each session (budgets),
-//     PeerStatus to sessions whose graylist status changed.
+//   - Heartbeat: heartbeatv1.Tick → router: retained scores expired, scores
+//     recomputed, ScoresSnapshot then the Tick to each topic actor, the Tick
+//     to each session (budgets), PeerStatus to sessions whose graylist
+//     status changed; idle unjoined topic actors retired from their reports.
+//     The Tick's now is the only clock of scores and backoffs.
 //   - Direct peers (Config.DirectPeers): every topic core marks them
 //     Direct (never grafted, always sent our published and forwarded
 //     messages); every DirectConnectTicks heartbeats a disconnected one is

@@ -15,6 +15,7 @@ type metrics struct {
 	refused   *prometheus.CounterVec
 	penalties *prometheus.CounterVec
 	graylist  prometheus.Gauge
+	retained  prometheus.Gauge
 	// directRedials counts redials of disconnected direct peers by result:
 	// "sent" to the dial pool, "no_dialer", or the pool's DialOutcome.
 	directRedials *prometheus.CounterVec
@@ -34,12 +35,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		penalties: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_behaviour_penalties_total",
 			Help: "Behaviour penalties (P7) applied, by reason."}, []string{"reason"}),
 		graylist: prometheus.NewGauge(prometheus.GaugeOpts{Name: "libp2p_gossipsub_graylisted_peers",
-			Help: "Peers below the graylist threshold."}),
+			Help: "Peers below the graylist threshold (connected, or disconnected with a retained score)."}),
+		retained: prometheus.NewGauge(prometheus.GaugeOpts{Name: "libp2p_gossipsub_retained_peers",
+			Help: "Disconnected peers whose score is kept for RetainScore (at most MaxPeers)."}),
 		directRedials: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_direct_redials_total",
 			Help: "Redials of disconnected direct peers, by result (sent, no_dialer, or the dial outcome)."}, []string{"result"}),
 	}
 	errs := []error{reg.Register(m.peers), reg.Register(m.refused), reg.Register(m.penalties), reg.Register(m.graylist),
-		reg.Register(m.directRedials)}
+		reg.Register(m.retained), reg.Register(m.directRedials)}
 	var err error
 	m.session, err = session.NewMetrics(reg)
 	errs = append(errs, err)

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -648,26 +647,17 @@ func describeLink(t testing.TB, topic string, apm *pmNode, ag *goNode, bpm *pmNo
 		ag.tr.protocol(b), len(ag.host.Network().ConnsToPeer(b)))
 }
 
-// TestInteropMeshOfOneStable pins a second peermesh problem these tests
-// found, intermittent and load-dependent: a peermesh node pm1 whose mesh of
-// one is full (D=Dlo=Dhi=1, Dout=0 via Join's TopicParams; opportunistic
-// grafting and P3/P3b off; every score 0, no P7) loses its only mesh peer
-// pm2 within a few heartbeats of an unrelated topic peer connecting (a
-// go-libp2p-pubsub node go1 with a full mesh of its own), then grafts go1
-// (go1's tracer shows the GRAFT came from peermesh; go1 never grafts). pm2 is
-// connected and subscribed throughout. Suspects: actors/mesh/rebalance.go
-// (pruneNegative / rebalanceMesh) and what the router does to the topic
-// actor's peers on a new connection. TestInteropGossip stays deterministic
-// because go refuses that GRAFT (its mesh is at Dhi). It reproduces on a
-// loaded machine (all of three parallel runs on 2 cores fail within 45 s; a
-// lone run usually passes), so it runs only when asked for:
-//
-//	go test -race -c -o /tmp/ref.test . && for i in 1 2 3; do
-//	  PEERMESH_INTEROP_KNOWN_BUGS=1 /tmp/ref.test -test.run MeshOfOneStable & done; wait
+// TestInteropMeshOfOneStable: a peermesh node pm1 whose mesh of one is
+// full (D=Dlo=Dhi=1, Dout=0 via Join's TopicParams; opportunistic grafting
+// and P3/P3b off; every score 0, no P7) keeps its only mesh peer pm2 when an
+// unrelated topic peer connects (a go-libp2p-pubsub node go1 with a full
+// mesh of its own). It used to lose pm2 within a few heartbeats on a loaded
+// machine: a GRAFT stamped with a reader goroutine's wall clock, a later
+// Tick carrying the heartbeat's earlier now, a negative MeshTime, P1 =
+// −0.000001, and pruneNegative pruned pm2 with a 60 s backoff (issue 11
+// item 1; ADR 0012: one clock domain). It runs by default, for 45 s of
+// rounds.
 func TestInteropMeshOfOneStable(t *testing.T) {
-	if os.Getenv("PEERMESH_INTEROP_KNOWN_BUGS") == "" {
-		t.Skip("known intermittent peermesh bug (a full mesh of one grafts a late peer); set PEERMESH_INTEROP_KNOWN_BUGS=1 to run")
-	}
 	const topic = "mesh-of-one"
 	deadline := time.Now().Add(45 * time.Second)
 	for round := 1; time.Now().Before(deadline); round++ {

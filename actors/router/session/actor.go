@@ -10,7 +10,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/peermesh/peermesh/internal/actorkit"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
@@ -58,11 +57,19 @@ type sessionActor struct {
 	features   wire.Features
 	protocol   string
 
+	// localTopics are the topics we joined (announced to the peer; its
+	// messages and control for them go to their actors); tracked are the
+	// other topics with an actor (fanout, left): only membership and IWANT.
 	localTopics map[string]bool
-	peerTopics  map[string]bool
-	topicPIDs   map[string]*actor.PID
-	graylisted  bool
-	queued      int // bytes last reported to the queue gauge
+	tracked     map[string]bool
+	// peerTopics are the topics the peer announced (this session owns that
+	// fact: ADR 0012); introduced are the topic actors it has told that the
+	// peer is subscribed, each of which gets PeerLeft when the session stops.
+	peerTopics map[string]bool
+	introduced map[string]bool
+	topicPIDs  map[string]*actor.PID
+	graylisted bool
+	queued     int // bytes last reported to the queue gauge
 
 	// scratch, reused across inbound RPCs
 	iwantRoute map[string][][]byte
@@ -80,7 +87,9 @@ func newSession(cfg Config, deps Deps) *sessionActor {
 		state:       NewState(cfg),
 		peer:        []byte(deps.Peer),
 		localTopics: map[string]bool{},
+		tracked:     map[string]bool{},
 		peerTopics:  map[string]bool{},
+		introduced:  map[string]bool{},
 		topicPIDs:   map[string]*actor.PID{},
 		iwantRoute:  map[string][][]byte{},
 	}
@@ -91,7 +100,7 @@ func (s *sessionActor) Receive(c actor.Context) {
 	case *actor.Started:
 		s.start(c)
 	case *actor.Stopping:
-		s.stop()
+		s.stop(c)
 	case *pubsubv1.SendToPeer:
 		s.deps.Metrics.counts(s.state.Enqueue(m, s.features.IDontWant || !s.opened))
 		s.flush()
@@ -101,7 +110,10 @@ func (s *sessionActor) Receive(c actor.Context) {
 		// Every RPC the reader sent before this barrier has been handled.
 		c.Respond(&pubsubv1.InboundSynced{Stream: m.GetStream()})
 	case *pubsubv1.LocalTopics:
-		s.setLocalTopics(m.GetTopics())
+		s.setLocalTopics(c, m)
+		if len(m.GetStarted()) > 0 {
+			c.Send(c.Parent(), &pubsubv1.LocalTopicsSeen{Peer: s.peer, Seq: m.GetSeq()})
+		}
 		s.flush()
 	case *pubsubv1.PeerStatus:
 		s.graylisted = m.GetGraylisted()
@@ -122,8 +134,14 @@ func (s *sessionActor) Receive(c actor.Context) {
 	}
 }
 
-// start launches the writer goroutine, which opens the outbound stream.
+// start takes what the router knew (the peer's topics, if this session
+// replaces one; the topic actors) and launches the writer goroutine, which
+// opens the outbound stream.
 func (s *sessionActor) start(c actor.Context) {
+	for _, t := range s.deps.PeerTopics {
+		s.peerTopics[t] = true
+	}
+	s.setLocalTopics(c, &pubsubv1.LocalTopics{Topics: s.deps.Topics, Tracked: s.deps.Tracked})
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.out = make(chan *gossipsubv1.RPC, 1)
@@ -131,7 +149,15 @@ func (s *sessionActor) start(c actor.Context) {
 	go runWriter(ctx, c.ActorSystem().Root, c.Self(), s.cfg, s.deps, s.out, s.writerIdle)
 }
 
-func (s *sessionActor) stop() {
+// stop ends the writer and tells every topic actor the peer was introduced
+// to that it left: the last message of this session to them, so nothing can
+// bring the peer back into a topic after it (ADR 0012: no ghosts).
+func (s *sessionActor) stop(c actor.Context) {
+	left := &pubsubv1.PeerLeft{Peer: s.peer}
+	for t := range s.introduced {
+		c.Send(s.topicPID(c, t), left)
+	}
+	clear(s.introduced)
 	if s.cancel != nil {
 		s.cancel()
 		close(s.out)
@@ -148,11 +174,8 @@ func (s *sessionActor) onOpened(c actor.Context, proto protocol.ID) {
 	c.Send(c.Parent(), &pubsubv1.SessionStarted{Peer: s.peer, Protocol: s.protocol, Outbound: s.deps.Outbound})
 	// Topic actors learnt of the peer's subscriptions before we knew its
 	// features; tell them again, now with the protocol.
-	for t := range s.peerTopics {
-		if s.localTopics[t] {
-			c.Send(s.topicPID(c, t), &pubsubv1.PeerSubscriptions{Peer: s.peer,
-				Subscriptions: []*gossipsubv1.SubOpts{subOpts(t, true)}, Outbound: s.deps.Outbound, Protocol: s.protocol})
-		}
+	for t := range s.introduced {
+		s.introduce(c, t)
 	}
 	// The hello: every local subscription, in the first RPC on the stream.
 	hello := &gossipsubv1.RPC{}
@@ -169,9 +192,46 @@ func subOpts(topic string, sub bool) *gossipsubv1.SubOpts {
 	return &gossipsubv1.SubOpts{Topicid: &topic, Subscribe: &sub}
 }
 
-// setLocalTopics announces the difference to the peer (if the hello is
-// already out; otherwise the hello carries the new set).
-func (s *sessionActor) setLocalTopics(topics []string) {
+// introduce tells topic t's actor that the peer is subscribed.
+func (s *sessionActor) introduce(c actor.Context, t string) {
+	s.introduced[t] = true
+	c.Send(s.topicPID(c, t), &pubsubv1.PeerSubscriptions{Peer: s.peer,
+		Subscriptions: []*gossipsubv1.SubOpts{subOpts(t, true)}, Outbound: s.deps.Outbound, Protocol: s.protocol})
+}
+
+// setLocalTopics takes the router's topic actors: it announces the change
+// of joined topics to the peer (if the hello is already out; otherwise the
+// hello carries the new set) and introduces the peer to every topic actor it
+// did not know yet, or that was just (re)started, if the peer is subscribed.
+// A topic actor that is gone needs no PeerLeft.
+func (s *sessionActor) setLocalTopics(c actor.Context, m *pubsubv1.LocalTopics) {
+	topics := m.GetTopics()
+	tracked := make(map[string]bool, len(topics)+len(m.GetTracked()))
+	for _, t := range topics {
+		tracked[t] = true
+	}
+	for _, t := range m.GetTracked() {
+		tracked[t] = true
+	}
+	for t := range s.introduced {
+		if !tracked[t] {
+			delete(s.introduced, t)
+		}
+	}
+	for _, t := range m.GetStarted() {
+		delete(s.introduced, t)
+	}
+	for t := range tracked {
+		if s.peerTopics[t] && !s.introduced[t] {
+			s.introduce(c, t)
+		}
+	}
+	for t := range s.tracked {
+		if !tracked[t] {
+			delete(s.topicPIDs, t)
+		}
+	}
+	s.tracked = tracked
 	next := make(map[string]bool, len(topics))
 	for _, t := range topics {
 		next[t] = true
@@ -183,7 +243,6 @@ func (s *sessionActor) setLocalTopics(topics []string) {
 	}
 	for t := range s.localTopics {
 		if !next[t] {
-			delete(s.topicPIDs, t)
 			if s.opened {
 				s.deps.Metrics.drops(s.state.Queue.PushSubscription(subOpts(t, false)))
 			}
@@ -236,10 +295,10 @@ func (s *sessionActor) inbound(c actor.Context, m *pubsubv1.InboundRPC) {
 		s.subscriptions(c, subs)
 	}
 	if msgs := rpc.GetPublish(); len(msgs) > 0 {
-		s.messages(c, msgs, m.GetReceivedAt())
+		s.messages(c, msgs)
 	}
 	if ctrl := rpc.GetControl(); ctrl != nil {
-		s.control(c, ctrl, m.GetReceivedAt())
+		s.control(c, ctrl)
 	}
 }
 
@@ -266,16 +325,22 @@ func (s *sessionActor) subscriptions(c actor.Context, subs []*gossipsubv1.SubOpt
 		return
 	}
 	ps := &pubsubv1.PeerSubscriptions{Peer: s.peer, Subscriptions: changed, Outbound: s.deps.Outbound, Protocol: s.protocol}
-	c.Send(c.Parent(), ps)
+	c.Send(c.Parent(), ps) // the router's observer copy
 	for _, sub := range changed {
-		if t := sub.GetTopicid(); s.localTopics[t] {
+		t := sub.GetTopicid()
+		switch {
+		case !s.tracked[t]:
+		case sub.GetSubscribe():
+			s.introduce(c, t)
+		case s.introduced[t]:
+			delete(s.introduced, t)
 			c.Send(s.topicPID(c, t), &pubsubv1.PeerSubscriptions{
 				Peer: s.peer, Subscriptions: []*gossipsubv1.SubOpts{sub}, Outbound: s.deps.Outbound, Protocol: s.protocol})
 		}
 	}
 }
 
-func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message, at *timestamppb.Timestamp) {
+func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message) {
 	var byTopic map[string]*pubsubv1.ReceivedMessages
 	var single *pubsubv1.ReceivedMessages // the common case: one topic per RPC
 	var invalid map[string]uint32
@@ -301,7 +366,7 @@ func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message, at
 		im := &pubsubv1.IdentifiedMessage{Id: id, Message: msg}
 		switch {
 		case single == nil:
-			single = &pubsubv1.ReceivedMessages{Peer: s.peer, ReceivedAt: at}
+			single = &pubsubv1.ReceivedMessages{Peer: s.peer}
 			single.Messages = append(single.Messages, im)
 		case msgTopic(single) == t:
 			single.Messages = append(single.Messages, im)
@@ -311,7 +376,7 @@ func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message, at
 			}
 			rm := byTopic[t]
 			if rm == nil {
-				rm = &pubsubv1.ReceivedMessages{Peer: s.peer, ReceivedAt: at}
+				rm = &pubsubv1.ReceivedMessages{Peer: s.peer}
 				byTopic[t] = rm
 			}
 			rm.Messages = append(rm.Messages, im)
@@ -325,13 +390,13 @@ func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message, at
 	}
 	// The topic charges the sender P4 for them (ids withheld, see above).
 	for t, n := range invalid {
-		c.Send(s.topicPID(c, t), &pubsubv1.InvalidMessagesReceived{Peer: s.peer, Topic: t, Count: n, ReceivedAt: at})
+		c.Send(s.topicPID(c, t), &pubsubv1.InvalidMessagesReceived{Peer: s.peer, Topic: t, Count: n})
 	}
 }
 
 func msgTopic(rm *pubsubv1.ReceivedMessages) string { return rm.Messages[0].GetMessage().GetTopic() }
 
-func (s *sessionActor) control(c actor.Context, ctrl *gossipsubv1.ControlMessage, at *timestamppb.Timestamp) {
+func (s *sessionActor) control(c actor.Context, ctrl *gossipsubv1.ControlMessage) {
 	if ids := ctrl.GetIdontwant(); len(ids) > 0 {
 		s.deps.Metrics.counts(s.state.HandleIDontWant(ids))
 		s.reportQueue()
@@ -340,7 +405,7 @@ func (s *sessionActor) control(c actor.Context, ctrl *gossipsubv1.ControlMessage
 	get := func(t string) *pubsubv1.ReceivedControl {
 		rc := perTopic[t]
 		if rc == nil {
-			rc = &pubsubv1.ReceivedControl{Peer: s.peer, ReceivedAt: at, Outbound: s.deps.Outbound}
+			rc = &pubsubv1.ReceivedControl{Peer: s.peer, Outbound: s.deps.Outbound}
 			perTopic[t] = rc
 		}
 		return rc
@@ -369,8 +434,11 @@ func (s *sessionActor) control(c actor.Context, ctrl *gossipsubv1.ControlMessage
 	if iwant := ctrl.GetIwant(); len(iwant) > 0 {
 		clear(s.iwantRoute)
 		s.deps.Metrics.Dropped("iwant_not_advertised", s.state.RouteIWant(iwant, s.iwantRoute))
+		// Any topic with an actor, joined or not: we advertise the
+		// fanout's messages too, and a peer that asks for one and gets
+		// nothing counts a broken promise against us.
 		for t, ids := range s.iwantRoute {
-			if s.localTopics[t] {
+			if s.tracked[t] {
 				get(t).Iwant = ids
 			}
 		}

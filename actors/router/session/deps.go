@@ -44,4 +44,12 @@ type Deps struct {
 	Inspect InspectFunc
 	Metrics *Metrics
 	Logger  *slog.Logger
+	// PeerTopics are the topics the peer announced to a previous session
+	// of ours (the router's copy), when this one replaces it while the
+	// peer stays connected: the peer does not repeat its hello.
+	PeerTopics []string
+	// Topics and Tracked are the router's topic actors at spawn (as in
+	// LocalTopics), so the first RPCs of the peer are routed before the
+	// router's next LocalTopics.
+	Topics, Tracked []string
 }

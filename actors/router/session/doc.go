@@ -22,18 +22,31 @@
 // [ServeInbound] in libp2p's handler goroutine: frames are read with the
 // wire package's limits (oversized length prefix: reset before allocating),
 // decoded and sent to the session as InboundRPC messages. The session then
-// splits each RPC: subscriptions to the router (and to joined topic actors,
-// so a GRAFT never overtakes the SUBSCRIBE it follows), messages (after the
-// signature policy, size check and id computation of Deps.Inspect) and
-// GRAFT/PRUNE/IHAVE/IWANT to the topic actors named "<router>/topic/<t>",
-// IDONTWANT into its own state. RPCs of a graylisted peer are dropped and
-// counted.
+// splits each RPC: subscriptions to the topic actors (and an observer copy to
+// the router), messages (after the signature policy, size check and id
+// computation of Deps.Inspect) and GRAFT/PRUNE/IHAVE to the joined topics'
+// actors named "<router>/topic/<t>", IWANT to the actor (joined or not) of
+// the topic that advertised the ids, IDONTWANT into its own state. RPCs of a
+// graylisted peer are dropped and counted.
+//
+// # Membership (ADR 0012)
+//
+// The session owns the fact "the peer announced topic t" and is the only
+// path by which a topic actor learns that its peer subscribed, unsubscribed
+// or left: it introduces the peer to every topic actor it learns of
+// (LocalTopics, Deps.Topics/Tracked) when the peer is subscribed, forwards
+// the peer's changes in wire order (so a GRAFT never overtakes its
+// SUBSCRIBE), and its last message to each actor it introduced the peer to
+// is PeerLeft, sent from Stopping. A session replacing one for a
+// still-connected peer starts from the router's copy of its topics
+// (Deps.PeerTopics).
 //
 // # Messages
 //
 // Accepts: pubsubv1.SendToPeer, LocalTopics, PeerStatus, InboundRPC,
 // heartbeatv1.Tick (budgets), and its goroutines' OutboundOpened, WriteDone,
 // StreamFailed. Emits to its parent (the router): SessionStarted,
-// SessionClosed, PeerSubscriptions; to topic actors: PeerSubscriptions,
-// ReceivedMessages, ReceivedControl.
+// SessionClosed, PeerSubscriptions (observer copy), LocalTopicsSeen; to
+// topic actors: PeerSubscriptions, PeerLeft, ReceivedMessages,
+// ReceivedControl, InvalidMessagesReceived.
 package session

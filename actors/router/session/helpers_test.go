@@ -44,12 +44,14 @@ func (g *gateOpener) OpenStream(ctx context.Context, _ peer.ID, _ ...protocol.ID
 	}
 }
 
-// forwarder passes every user message it receives to a probe.
+// forwarder passes every user message it receives to a probe, as itself
+// (the probe's Received.Sender is the forwarder "…/topic/<t>"; what the
+// fake router forwards has no sender).
 type forwarder struct{ to *actor.PID }
 
 func (f forwarder) Receive(c actor.Context) {
 	if m, ok := c.Message().(proto.Message); ok {
-		c.Send(f.to, m)
+		c.Request(f.to, m)
 	}
 }
 
@@ -94,6 +96,19 @@ type harness struct {
 // forwarders for topics; the outbound stream opens when h.open() is called.
 func newHarness(t *testing.T, cfg Config, topics ...string) *harness {
 	t.Helper()
+	return newHarnessDeps(t, cfg, nil, topics...)
+}
+
+// newHarnessDeps is newHarness with the session's Deps adjusted by with.
+func newHarnessDeps(t *testing.T, cfg Config, with func(*Deps), topics ...string) *harness {
+	t.Helper()
+	return newHarnessOpts(t, cfg, with, nil, topics...)
+}
+
+// newHarnessOpts is newHarnessDeps with props options for the fake router
+// (its supervisor strategy is the session's).
+func newHarnessOpts(t *testing.T, cfg Config, with func(*Deps), routerOpts []actor.PropsOption, topics ...string) *harness {
+	t.Helper()
 	drainDeadLetters(t)
 	sys := actortest.NewSystem(t)
 	probe := actortest.NewProbe(t, sys)
@@ -107,9 +122,12 @@ func newHarness(t *testing.T, cfg Config, topics ...string) *harness {
 	deps := Deps{Peer: testPeer, Opener: op, Metrics: m, Inspect: func(msg *gossipsubv1.Message) ([]byte, error) {
 		return wire.MsgIDSHA256Data(msg), nil
 	}}
+	if with != nil {
+		with(&deps)
+	}
 	router := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
 		return &fakeRouter{to: probe.PID(), session: Props(cfg, deps), topics: topics}
-	}))
+	}, routerOpts...))
 	// Stop the actors (and so their goroutines) before the system shuts
 	// down, or the bubble would end with the writer goroutine still blocked.
 	t.Cleanup(func() { _ = sys.Root.StopFuture(router).Wait() })

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
@@ -67,7 +66,7 @@ func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, stre
 		rpc := &gossipsubv1.RPC{}
 		err := r.ReadRPC(rpc)
 		if err == nil {
-			root.Send(to, &pubsubv1.InboundRPC{Rpc: rpc, ReceivedAt: timestamppb.Now(), Stream: streamID})
+			root.Send(to, &pubsubv1.InboundRPC{Rpc: rpc, Stream: streamID})
 			if sent++; sent%cfg.InboundWindow == 0 {
 				next := root.RequestFuture(to, &pubsubv1.InboundSync{Stream: streamID}, cfg.InboundSyncTimeout)
 				if pending != nil {

@@ -1628,12 +1628,28 @@ func (x *SendToPeer) GetControl() *v1.ControlMessage {
 	return nil
 }
 
-// LocalTopics tells every session the topics this node is subscribed to: the
-// first RPC on a new outbound stream announces them, and the session routes
-// topic traffic only to these topic actors.
+// LocalTopics tells every session which topic actors exist (router →
+// session, whenever that changes, and at the session's start). topics are the
+// joined ones: the first RPC on a new outbound stream announces them, changes
+// are announced, and the session routes the peer's messages and control to
+// their actors. tracked are topic actors we have not joined (publish-only, or
+// left and not yet retired): the session introduces its peer to them and
+// routes IWANT for ids they advertised (fanout gossip), nothing else.
+// started names actors spawned since the previous LocalTopics (a Join, a
+// first publish, a respawn after a panic): the session introduces its peer to
+// each of them even if the topic was already listed (ADR 0012: the session is
+// the only path by which a topic actor learns a peer's membership).
+//
+// When started is not empty the session answers LocalTopicsSeen{seq} once it
+// has sent its introductions: the router holds Joins and Publishes of a
+// just-started topic until every session has answered (or the next Tick), so
+// the first publish of a new fanout topic finds the peers already subscribed.
 type LocalTopics struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Topics        []string               `protobuf:"bytes,1,rep,name=topics,proto3" json:"topics,omitempty"`
+	Tracked       []string               `protobuf:"bytes,2,rep,name=tracked,proto3" json:"tracked,omitempty"`
+	Started       []string               `protobuf:"bytes,3,rep,name=started,proto3" json:"started,omitempty"`
+	Seq           uint64                 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1675,6 +1691,81 @@ func (x *LocalTopics) GetTopics() []string {
 	return nil
 }
 
+func (x *LocalTopics) GetTracked() []string {
+	if x != nil {
+		return x.Tracked
+	}
+	return nil
+}
+
+func (x *LocalTopics) GetStarted() []string {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *LocalTopics) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// LocalTopicsSeen: a session has introduced its peer to the topic actors
+// started by LocalTopics{seq} (session → router).
+type LocalTopicsSeen struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalTopicsSeen) Reset() {
+	*x = LocalTopicsSeen{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalTopicsSeen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalTopicsSeen) ProtoMessage() {}
+
+func (x *LocalTopicsSeen) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalTopicsSeen.ProtoReflect.Descriptor instead.
+func (*LocalTopicsSeen) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *LocalTopicsSeen) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *LocalTopicsSeen) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // PeerStatus tells a session how the router judges its peer (sent when it
 // changes): a graylisted peer's RPCs are ignored.
 type PeerStatus struct {
@@ -1687,7 +1778,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[25]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1790,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[25]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1803,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{25}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PeerStatus) GetGraylisted() bool {
@@ -1741,7 +1832,7 @@ type SessionStarted struct {
 
 func (x *SessionStarted) Reset() {
 	*x = SessionStarted{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[26]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1844,7 @@ func (x *SessionStarted) String() string {
 func (*SessionStarted) ProtoMessage() {}
 
 func (x *SessionStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[26]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1857,7 @@ func (x *SessionStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionStarted.ProtoReflect.Descriptor instead.
 func (*SessionStarted) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{26}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SessionStarted) GetPeer() []byte {
@@ -1802,7 +1893,7 @@ type SessionClosed struct {
 
 func (x *SessionClosed) Reset() {
 	*x = SessionClosed{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[27]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1905,7 @@ func (x *SessionClosed) String() string {
 func (*SessionClosed) ProtoMessage() {}
 
 func (x *SessionClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[27]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1918,7 @@ func (x *SessionClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionClosed.ProtoReflect.Descriptor instead.
 func (*SessionClosed) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{27}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SessionClosed) GetPeer() []byte {
@@ -1845,7 +1936,10 @@ func (x *SessionClosed) GetReason() string {
 }
 
 // PeerSubscriptions: a peer announced subscription changes (session → router,
-// and session → topic actor for topics we joined).
+// which keeps an observer copy; session → topic actor, the only path by which
+// a topic actor learns a peer's membership, ADR 0012). The session also
+// sends it to a topic actor it learns of when its peer is subscribed, and
+// again with the protocol once its outbound stream is open.
 type PeerSubscriptions struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
@@ -1861,7 +1955,7 @@ type PeerSubscriptions struct {
 
 func (x *PeerSubscriptions) Reset() {
 	*x = PeerSubscriptions{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[28]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +1967,7 @@ func (x *PeerSubscriptions) String() string {
 func (*PeerSubscriptions) ProtoMessage() {}
 
 func (x *PeerSubscriptions) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[28]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +1980,7 @@ func (x *PeerSubscriptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerSubscriptions.ProtoReflect.Descriptor instead.
 func (*PeerSubscriptions) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{28}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PeerSubscriptions) GetPeer() []byte {
@@ -1917,7 +2011,9 @@ func (x *PeerSubscriptions) GetProtocol() string {
 	return ""
 }
 
-// PeerLeft: the peer disconnected (router → each topic actor it was in).
+// PeerLeft: the last message of a peer's session (session → each topic actor
+// it introduced the peer to, from its Stopping): the peer is gone from the
+// topic; nothing about it follows from that session.
 type PeerLeft struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
@@ -1927,7 +2023,7 @@ type PeerLeft struct {
 
 func (x *PeerLeft) Reset() {
 	*x = PeerLeft{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[29]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2035,7 @@ func (x *PeerLeft) String() string {
 func (*PeerLeft) ProtoMessage() {}
 
 func (x *PeerLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[29]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2048,7 @@ func (x *PeerLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerLeft.ProtoReflect.Descriptor instead.
 func (*PeerLeft) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{29}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PeerLeft) GetPeer() []byte {
@@ -1974,7 +2070,7 @@ type PeerBehaviourPenalty struct {
 
 func (x *PeerBehaviourPenalty) Reset() {
 	*x = PeerBehaviourPenalty{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[30]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2082,7 @@ func (x *PeerBehaviourPenalty) String() string {
 func (*PeerBehaviourPenalty) ProtoMessage() {}
 
 func (x *PeerBehaviourPenalty) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[30]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2095,7 @@ func (x *PeerBehaviourPenalty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerBehaviourPenalty.ProtoReflect.Descriptor instead.
 func (*PeerBehaviourPenalty) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{30}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PeerBehaviourPenalty) GetPeer() []byte {
@@ -2025,18 +2121,19 @@ func (x *PeerBehaviourPenalty) GetReason() string {
 
 // ReceivedMessages carries the messages of one RPC for one topic, already
 // past the signature-policy and size checks, with their ids.
+// There is no receive time: topic actors stamp events with their own
+// heartbeat-domain clock (ADR 0012).
 type ReceivedMessages struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
 	Messages      []*IdentifiedMessage   `protobuf:"bytes,2,rep,name=messages,proto3" json:"messages,omitempty"`
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReceivedMessages) Reset() {
 	*x = ReceivedMessages{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[31]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2145,7 @@ func (x *ReceivedMessages) String() string {
 func (*ReceivedMessages) ProtoMessage() {}
 
 func (x *ReceivedMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[31]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2158,7 @@ func (x *ReceivedMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedMessages.ProtoReflect.Descriptor instead.
 func (*ReceivedMessages) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{31}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReceivedMessages) GetPeer() []byte {
@@ -2078,13 +2175,6 @@ func (x *ReceivedMessages) GetMessages() []*IdentifiedMessage {
 	return nil
 }
 
-func (x *ReceivedMessages) GetReceivedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ReceivedAt
-	}
-	return nil
-}
-
 // InvalidMessagesReceived: the session refused count messages of peer in
 // topic before the topic saw them (signature policy, author fields, size).
 // The topic charges the peer P4 for each, as go-libp2p-pubsub scores them as
@@ -2095,14 +2185,13 @@ type InvalidMessagesReceived struct {
 	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
 	Topic         string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
 	Count         uint32                 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InvalidMessagesReceived) Reset() {
 	*x = InvalidMessagesReceived{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2203,7 @@ func (x *InvalidMessagesReceived) String() string {
 func (*InvalidMessagesReceived) ProtoMessage() {}
 
 func (x *InvalidMessagesReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2216,7 @@ func (x *InvalidMessagesReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidMessagesReceived.ProtoReflect.Descriptor instead.
 func (*InvalidMessagesReceived) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{32}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *InvalidMessagesReceived) GetPeer() []byte {
@@ -2151,13 +2240,6 @@ func (x *InvalidMessagesReceived) GetCount() uint32 {
 	return 0
 }
 
-func (x *InvalidMessagesReceived) GetReceivedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ReceivedAt
-	}
-	return nil
-}
-
 // ReceivedControl carries one peer's control entries for one topic. iwant
 // holds the ids of an IWANT that this topic advertised to the peer.
 type ReceivedControl struct {
@@ -2167,7 +2249,6 @@ type ReceivedControl struct {
 	Prune         []*v1.ControlPrune     `protobuf:"bytes,3,rep,name=prune,proto3" json:"prune,omitempty"`
 	Ihave         []*v1.ControlIHave     `protobuf:"bytes,4,rep,name=ihave,proto3" json:"ihave,omitempty"`
 	Iwant         [][]byte               `protobuf:"bytes,5,rep,name=iwant,proto3" json:"iwant,omitempty"`
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
 	Outbound      bool                   `protobuf:"varint,7,opt,name=outbound,proto3" json:"outbound,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2175,7 +2256,7 @@ type ReceivedControl struct {
 
 func (x *ReceivedControl) Reset() {
 	*x = ReceivedControl{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2268,7 @@ func (x *ReceivedControl) String() string {
 func (*ReceivedControl) ProtoMessage() {}
 
 func (x *ReceivedControl) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2281,7 @@ func (x *ReceivedControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedControl.ProtoReflect.Descriptor instead.
 func (*ReceivedControl) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{33}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReceivedControl) GetPeer() []byte {
@@ -2238,13 +2319,6 @@ func (x *ReceivedControl) GetIwant() [][]byte {
 	return nil
 }
 
-func (x *ReceivedControl) GetReceivedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ReceivedAt
-	}
-	return nil
-}
-
 func (x *ReceivedControl) GetOutbound() bool {
 	if x != nil {
 		return x.Outbound
@@ -2263,7 +2337,7 @@ type ScoresSnapshot struct {
 
 func (x *ScoresSnapshot) Reset() {
 	*x = ScoresSnapshot{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2349,7 @@ func (x *ScoresSnapshot) String() string {
 func (*ScoresSnapshot) ProtoMessage() {}
 
 func (x *ScoresSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2362,7 @@ func (x *ScoresSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoresSnapshot.ProtoReflect.Descriptor instead.
 func (*ScoresSnapshot) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{34}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ScoresSnapshot) GetScores() map[string]float64 {
@@ -2301,18 +2375,22 @@ func (x *ScoresSnapshot) GetScores() map[string]float64 {
 // TopicReport is what a topic actor reports after each heartbeat: its mesh
 // sizes and the per-peer score counters (P1–P4) for the router's scoring.
 type TopicReport struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	Peers         []*TopicPeerCounters   `protobuf:"bytes,2,rep,name=peers,proto3" json:"peers,omitempty"`
-	Mesh          uint32                 `protobuf:"varint,3,opt,name=mesh,proto3" json:"mesh,omitempty"`
-	Fanout        uint32                 `protobuf:"varint,4,opt,name=fanout,proto3" json:"fanout,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Topic  string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Peers  []*TopicPeerCounters   `protobuf:"bytes,2,rep,name=peers,proto3" json:"peers,omitempty"`
+	Mesh   uint32                 `protobuf:"varint,3,opt,name=mesh,proto3" json:"mesh,omitempty"`
+	Fanout uint32                 `protobuf:"varint,4,opt,name=fanout,proto3" json:"fanout,omitempty"`
+	// idle: not joined, no fanout (FanoutTTL has passed since the last
+	// publish or the Leave) and no validation pending: the router may retire
+	// the actor (RetireTopic).
+	Idle          bool `protobuf:"varint,5,opt,name=idle,proto3" json:"idle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopicReport) Reset() {
 	*x = TopicReport{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2402,7 @@ func (x *TopicReport) String() string {
 func (*TopicReport) ProtoMessage() {}
 
 func (x *TopicReport) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2415,7 @@ func (x *TopicReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicReport.ProtoReflect.Descriptor instead.
 func (*TopicReport) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{35}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TopicReport) GetTopic() string {
@@ -2368,6 +2446,159 @@ func (x *TopicReport) GetFanout() uint32 {
 	return 0
 }
 
+func (x *TopicReport) GetIdle() bool {
+	if x != nil {
+		return x.Idle
+	}
+	return false
+}
+
+// RetireTopic asks an idle, unjoined topic actor to stop (router → topic).
+type RetireTopic struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireTopic) Reset() {
+	*x = RetireTopic{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireTopic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireTopic) ProtoMessage() {}
+
+func (x *RetireTopic) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireTopic.ProtoReflect.Descriptor instead.
+func (*RetireTopic) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{37}
+}
+
+// TopicRetired is the last message of a topic actor, from its Stopping
+// whatever stopped it (topic → router): its unexpired backoffs, which the
+// router keeps and hands to the next actor of the topic, so a Leave→Join or a
+// panic does not forget them (ADR 0012).
+type TopicRetired struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Backoffs      []*Backoff             `protobuf:"bytes,2,rep,name=backoffs,proto3" json:"backoffs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopicRetired) Reset() {
+	*x = TopicRetired{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopicRetired) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopicRetired) ProtoMessage() {}
+
+func (x *TopicRetired) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopicRetired.ProtoReflect.Descriptor instead.
+func (*TopicRetired) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *TopicRetired) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *TopicRetired) GetBackoffs() []*Backoff {
+	if x != nil {
+		return x.Backoffs
+	}
+	return nil
+}
+
+// Backoff: no GRAFT to or from peer until until (heartbeat clock).
+type Backoff struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Backoff) Reset() {
+	*x = Backoff{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Backoff) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Backoff) ProtoMessage() {}
+
+func (x *Backoff) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Backoff.ProtoReflect.Descriptor instead.
+func (*Backoff) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *Backoff) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *Backoff) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
 type TopicPeerCounters struct {
 	state                       protoimpl.MessageState `protogen:"open.v1"`
 	Peer                        []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
@@ -2384,7 +2615,7 @@ type TopicPeerCounters struct {
 
 func (x *TopicPeerCounters) Reset() {
 	*x = TopicPeerCounters{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2396,7 +2627,7 @@ func (x *TopicPeerCounters) String() string {
 func (*TopicPeerCounters) ProtoMessage() {}
 
 func (x *TopicPeerCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2409,7 +2640,7 @@ func (x *TopicPeerCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicPeerCounters.ProtoReflect.Descriptor instead.
 func (*TopicPeerCounters) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{36}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TopicPeerCounters) GetPeer() []byte {
@@ -2480,7 +2711,7 @@ type PublishLocal struct {
 
 func (x *PublishLocal) Reset() {
 	*x = PublishLocal{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +2723,7 @@ func (x *PublishLocal) String() string {
 func (*PublishLocal) ProtoMessage() {}
 
 func (x *PublishLocal) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +2736,7 @@ func (x *PublishLocal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishLocal.ProtoReflect.Descriptor instead.
 func (*PublishLocal) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{37}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PublishLocal) GetMessage() *IdentifiedMessage {
@@ -2519,7 +2750,6 @@ func (x *PublishLocal) GetMessage() *IdentifiedMessage {
 type InboundRPC struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rpc           *v1.RPC                `protobuf:"bytes,1,opt,name=rpc,proto3" json:"rpc,omitempty"`
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
 	Stream        uint64                 `protobuf:"varint,3,opt,name=stream,proto3" json:"stream,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2527,7 +2757,7 @@ type InboundRPC struct {
 
 func (x *InboundRPC) Reset() {
 	*x = InboundRPC{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2539,7 +2769,7 @@ func (x *InboundRPC) String() string {
 func (*InboundRPC) ProtoMessage() {}
 
 func (x *InboundRPC) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2552,19 +2782,12 @@ func (x *InboundRPC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundRPC.ProtoReflect.Descriptor instead.
 func (*InboundRPC) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{38}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *InboundRPC) GetRpc() *v1.RPC {
 	if x != nil {
 		return x.Rpc
-	}
-	return nil
-}
-
-func (x *InboundRPC) GetReceivedAt() *timestamppb.Timestamp {
-	if x != nil {
-		return x.ReceivedAt
 	}
 	return nil
 }
@@ -2590,7 +2813,7 @@ type StreamFailed struct {
 
 func (x *StreamFailed) Reset() {
 	*x = StreamFailed{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2602,7 +2825,7 @@ func (x *StreamFailed) String() string {
 func (*StreamFailed) ProtoMessage() {}
 
 func (x *StreamFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2615,7 +2838,7 @@ func (x *StreamFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFailed.ProtoReflect.Descriptor instead.
 func (*StreamFailed) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{39}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *StreamFailed) GetOutbound() bool {
@@ -2656,7 +2879,7 @@ type OutboundOpened struct {
 
 func (x *OutboundOpened) Reset() {
 	*x = OutboundOpened{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2891,7 @@ func (x *OutboundOpened) String() string {
 func (*OutboundOpened) ProtoMessage() {}
 
 func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2904,7 @@ func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboundOpened.ProtoReflect.Descriptor instead.
 func (*OutboundOpened) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{40}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *OutboundOpened) GetProtocol() string {
@@ -2703,7 +2926,7 @@ type WriteDone struct {
 
 func (x *WriteDone) Reset() {
 	*x = WriteDone{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2715,7 +2938,7 @@ func (x *WriteDone) String() string {
 func (*WriteDone) ProtoMessage() {}
 
 func (x *WriteDone) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2728,7 +2951,7 @@ func (x *WriteDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteDone.ProtoReflect.Descriptor instead.
 func (*WriteDone) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{41}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WriteDone) GetRpcs() uint32 {
@@ -2765,7 +2988,7 @@ type PeerConnected struct {
 
 func (x *PeerConnected) Reset() {
 	*x = PeerConnected{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2777,7 +3000,7 @@ func (x *PeerConnected) String() string {
 func (*PeerConnected) ProtoMessage() {}
 
 func (x *PeerConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2790,7 +3013,7 @@ func (x *PeerConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerConnected.ProtoReflect.Descriptor instead.
 func (*PeerConnected) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{42}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PeerConnected) GetPeer() []byte {
@@ -2817,7 +3040,7 @@ type PeerDisconnected struct {
 
 func (x *PeerDisconnected) Reset() {
 	*x = PeerDisconnected{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2829,7 +3052,7 @@ func (x *PeerDisconnected) String() string {
 func (*PeerDisconnected) ProtoMessage() {}
 
 func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2842,7 +3065,7 @@ func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerDisconnected.ProtoReflect.Descriptor instead.
 func (*PeerDisconnected) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{43}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PeerDisconnected) GetPeer() []byte {
@@ -2867,7 +3090,7 @@ type InboundStreamOpened struct {
 
 func (x *InboundStreamOpened) Reset() {
 	*x = InboundStreamOpened{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2879,7 +3102,7 @@ func (x *InboundStreamOpened) String() string {
 func (*InboundStreamOpened) ProtoMessage() {}
 
 func (x *InboundStreamOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2892,7 +3115,7 @@ func (x *InboundStreamOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundStreamOpened.ProtoReflect.Descriptor instead.
 func (*InboundStreamOpened) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{44}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *InboundStreamOpened) GetPeer() []byte {
@@ -2933,7 +3156,7 @@ type InboundStreamAccepted struct {
 
 func (x *InboundStreamAccepted) Reset() {
 	*x = InboundStreamAccepted{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2945,7 +3168,7 @@ func (x *InboundStreamAccepted) String() string {
 func (*InboundStreamAccepted) ProtoMessage() {}
 
 func (x *InboundStreamAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2958,7 +3181,7 @@ func (x *InboundStreamAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundStreamAccepted.ProtoReflect.Descriptor instead.
 func (*InboundStreamAccepted) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{45}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *InboundStreamAccepted) GetAccepted() bool {
@@ -2990,7 +3213,7 @@ type PeerExchangeReceived struct {
 
 func (x *PeerExchangeReceived) Reset() {
 	*x = PeerExchangeReceived{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3002,7 +3225,7 @@ func (x *PeerExchangeReceived) String() string {
 func (*PeerExchangeReceived) ProtoMessage() {}
 
 func (x *PeerExchangeReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3015,7 +3238,7 @@ func (x *PeerExchangeReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerExchangeReceived.ProtoReflect.Descriptor instead.
 func (*PeerExchangeReceived) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{46}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PeerExchangeReceived) GetTopic() string {
@@ -3160,9 +3383,15 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\bpriority\x18\x01 \x01(\x0e2\x1c.peermesh.pubsub.v1.PriorityR\bpriority\x12D\n" +
 	"\rsubscriptions\x18\x02 \x03(\v2\x1e.peermesh.gossipsub.v1.SubOptsR\rsubscriptions\x12A\n" +
 	"\bmessages\x18\x03 \x03(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\bmessages\x12?\n" +
-	"\acontrol\x18\x04 \x01(\v2%.peermesh.gossipsub.v1.ControlMessageR\acontrol\"%\n" +
+	"\acontrol\x18\x04 \x01(\v2%.peermesh.gossipsub.v1.ControlMessageR\acontrol\"k\n" +
 	"\vLocalTopics\x12\x16\n" +
-	"\x06topics\x18\x01 \x03(\tR\x06topics\"B\n" +
+	"\x06topics\x18\x01 \x03(\tR\x06topics\x12\x18\n" +
+	"\atracked\x18\x02 \x03(\tR\atracked\x12\x18\n" +
+	"\astarted\x18\x03 \x03(\tR\astarted\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\"7\n" +
+	"\x0fLocalTopicsSeen\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"B\n" +
 	"\n" +
 	"PeerStatus\x12\x1e\n" +
 	"\n" +
@@ -3186,37 +3415,39 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\x14PeerBehaviourPenalty\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x18\n" +
 	"\apenalty\x18\x02 \x01(\x01R\apenalty\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xa6\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"o\n" +
 	"\x10ReceivedMessages\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12A\n" +
-	"\bmessages\x18\x02 \x03(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\bmessages\x12;\n" +
-	"\vreceived_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt\"\x96\x01\n" +
+	"\bmessages\x18\x02 \x03(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\bmessagesJ\x04\b\x03\x10\x04\"_\n" +
 	"\x17InvalidMessagesReceived\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\rR\x05count\x12;\n" +
-	"\vreceived_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt\"\xc5\x02\n" +
+	"\x05count\x18\x03 \x01(\rR\x05countJ\x04\b\x04\x10\x05\"\x8e\x02\n" +
 	"\x0fReceivedControl\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x129\n" +
 	"\x05graft\x18\x02 \x03(\v2#.peermesh.gossipsub.v1.ControlGraftR\x05graft\x129\n" +
 	"\x05prune\x18\x03 \x03(\v2#.peermesh.gossipsub.v1.ControlPruneR\x05prune\x129\n" +
 	"\x05ihave\x18\x04 \x03(\v2#.peermesh.gossipsub.v1.ControlIHaveR\x05ihave\x12\x14\n" +
-	"\x05iwant\x18\x05 \x03(\fR\x05iwant\x12;\n" +
-	"\vreceived_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt\x12\x1a\n" +
-	"\boutbound\x18\a \x01(\bR\boutbound\"\x93\x01\n" +
+	"\x05iwant\x18\x05 \x03(\fR\x05iwant\x12\x1a\n" +
+	"\boutbound\x18\a \x01(\bR\boutboundJ\x04\b\x06\x10\a\"\x93\x01\n" +
 	"\x0eScoresSnapshot\x12F\n" +
 	"\x06scores\x18\x01 \x03(\v2..peermesh.pubsub.v1.ScoresSnapshot.ScoresEntryR\x06scores\x1a9\n" +
 	"\vScoresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x8c\x01\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xa0\x01\n" +
 	"\vTopicReport\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12;\n" +
 	"\x05peers\x18\x02 \x03(\v2%.peermesh.pubsub.v1.TopicPeerCountersR\x05peers\x12\x12\n" +
 	"\x04mesh\x18\x03 \x01(\rR\x04mesh\x12\x16\n" +
-	"\x06fanout\x18\x04 \x01(\rR\x06fanout\"\x9f\x03\n" +
+	"\x06fanout\x18\x04 \x01(\rR\x06fanout\x12\x12\n" +
+	"\x04idle\x18\x05 \x01(\bR\x04idle\"\r\n" +
+	"\vRetireTopic\"]\n" +
+	"\fTopicRetired\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x127\n" +
+	"\bbackoffs\x18\x02 \x03(\v2\x1b.peermesh.pubsub.v1.BackoffR\bbackoffs\"O\n" +
+	"\aBackoff\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\x120\n" +
+	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\x9f\x03\n" +
 	"\x11TopicPeerCounters\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x17\n" +
 	"\ain_mesh\x18\x02 \x01(\bR\x06inMesh\x126\n" +
@@ -3227,13 +3458,11 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\x14mesh_failure_penalty\x18\a \x01(\x01R\x12meshFailurePenalty\x12<\n" +
 	"\x1ainvalid_message_deliveries\x18\b \x01(\x01R\x18invalidMessageDeliveries\"O\n" +
 	"\fPublishLocal\x12?\n" +
-	"\amessage\x18\x01 \x01(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\amessage\"\x8f\x01\n" +
+	"\amessage\x18\x01 \x01(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\amessage\"X\n" +
 	"\n" +
 	"InboundRPC\x12,\n" +
-	"\x03rpc\x18\x01 \x01(\v2\x1a.peermesh.gossipsub.v1.RPCR\x03rpc\x12;\n" +
-	"\vreceived_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt\x12\x16\n" +
-	"\x06stream\x18\x03 \x01(\x04R\x06stream\"}\n" +
+	"\x03rpc\x18\x01 \x01(\v2\x1a.peermesh.gossipsub.v1.RPCR\x03rpc\x12\x16\n" +
+	"\x06stream\x18\x03 \x01(\x04R\x06streamJ\x04\b\x02\x10\x03\"}\n" +
 	"\fStreamFailed\x12\x1a\n" +
 	"\boutbound\x18\x01 \x01(\bR\boutbound\x12\x16\n" +
 	"\x06stream\x18\x02 \x01(\x04R\x06stream\x12\x14\n" +
@@ -3286,7 +3515,7 @@ func file_pubsub_v1_pubsub_proto_rawDescGZIP() []byte {
 }
 
 var file_pubsub_v1_pubsub_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(ValidationOutcome)(0),          // 0: peermesh.pubsub.v1.ValidationOutcome
 	(Priority)(0),                   // 1: peermesh.pubsub.v1.Priority
@@ -3315,76 +3544,78 @@ var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(*IdentifiedMessage)(nil),       // 24: peermesh.pubsub.v1.IdentifiedMessage
 	(*SendToPeer)(nil),              // 25: peermesh.pubsub.v1.SendToPeer
 	(*LocalTopics)(nil),             // 26: peermesh.pubsub.v1.LocalTopics
-	(*PeerStatus)(nil),              // 27: peermesh.pubsub.v1.PeerStatus
-	(*SessionStarted)(nil),          // 28: peermesh.pubsub.v1.SessionStarted
-	(*SessionClosed)(nil),           // 29: peermesh.pubsub.v1.SessionClosed
-	(*PeerSubscriptions)(nil),       // 30: peermesh.pubsub.v1.PeerSubscriptions
-	(*PeerLeft)(nil),                // 31: peermesh.pubsub.v1.PeerLeft
-	(*PeerBehaviourPenalty)(nil),    // 32: peermesh.pubsub.v1.PeerBehaviourPenalty
-	(*ReceivedMessages)(nil),        // 33: peermesh.pubsub.v1.ReceivedMessages
-	(*InvalidMessagesReceived)(nil), // 34: peermesh.pubsub.v1.InvalidMessagesReceived
-	(*ReceivedControl)(nil),         // 35: peermesh.pubsub.v1.ReceivedControl
-	(*ScoresSnapshot)(nil),          // 36: peermesh.pubsub.v1.ScoresSnapshot
-	(*TopicReport)(nil),             // 37: peermesh.pubsub.v1.TopicReport
-	(*TopicPeerCounters)(nil),       // 38: peermesh.pubsub.v1.TopicPeerCounters
-	(*PublishLocal)(nil),            // 39: peermesh.pubsub.v1.PublishLocal
-	(*InboundRPC)(nil),              // 40: peermesh.pubsub.v1.InboundRPC
-	(*StreamFailed)(nil),            // 41: peermesh.pubsub.v1.StreamFailed
-	(*OutboundOpened)(nil),          // 42: peermesh.pubsub.v1.OutboundOpened
-	(*WriteDone)(nil),               // 43: peermesh.pubsub.v1.WriteDone
-	(*PeerConnected)(nil),           // 44: peermesh.pubsub.v1.PeerConnected
-	(*PeerDisconnected)(nil),        // 45: peermesh.pubsub.v1.PeerDisconnected
-	(*InboundStreamOpened)(nil),     // 46: peermesh.pubsub.v1.InboundStreamOpened
-	(*InboundStreamAccepted)(nil),   // 47: peermesh.pubsub.v1.InboundStreamAccepted
-	(*PeerExchangeReceived)(nil),    // 48: peermesh.pubsub.v1.PeerExchangeReceived
-	nil,                             // 49: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	(*durationpb.Duration)(nil),     // 50: google.protobuf.Duration
-	(*v1.Message)(nil),              // 51: peermesh.gossipsub.v1.Message
-	(*v1.SubOpts)(nil),              // 52: peermesh.gossipsub.v1.SubOpts
-	(*v1.ControlMessage)(nil),       // 53: peermesh.gossipsub.v1.ControlMessage
-	(*timestamppb.Timestamp)(nil),   // 54: google.protobuf.Timestamp
-	(*v1.ControlGraft)(nil),         // 55: peermesh.gossipsub.v1.ControlGraft
-	(*v1.ControlPrune)(nil),         // 56: peermesh.gossipsub.v1.ControlPrune
-	(*v1.ControlIHave)(nil),         // 57: peermesh.gossipsub.v1.ControlIHave
-	(*v1.RPC)(nil),                  // 58: peermesh.gossipsub.v1.RPC
-	(*v1.PeerInfo)(nil),             // 59: peermesh.gossipsub.v1.PeerInfo
+	(*LocalTopicsSeen)(nil),         // 27: peermesh.pubsub.v1.LocalTopicsSeen
+	(*PeerStatus)(nil),              // 28: peermesh.pubsub.v1.PeerStatus
+	(*SessionStarted)(nil),          // 29: peermesh.pubsub.v1.SessionStarted
+	(*SessionClosed)(nil),           // 30: peermesh.pubsub.v1.SessionClosed
+	(*PeerSubscriptions)(nil),       // 31: peermesh.pubsub.v1.PeerSubscriptions
+	(*PeerLeft)(nil),                // 32: peermesh.pubsub.v1.PeerLeft
+	(*PeerBehaviourPenalty)(nil),    // 33: peermesh.pubsub.v1.PeerBehaviourPenalty
+	(*ReceivedMessages)(nil),        // 34: peermesh.pubsub.v1.ReceivedMessages
+	(*InvalidMessagesReceived)(nil), // 35: peermesh.pubsub.v1.InvalidMessagesReceived
+	(*ReceivedControl)(nil),         // 36: peermesh.pubsub.v1.ReceivedControl
+	(*ScoresSnapshot)(nil),          // 37: peermesh.pubsub.v1.ScoresSnapshot
+	(*TopicReport)(nil),             // 38: peermesh.pubsub.v1.TopicReport
+	(*RetireTopic)(nil),             // 39: peermesh.pubsub.v1.RetireTopic
+	(*TopicRetired)(nil),            // 40: peermesh.pubsub.v1.TopicRetired
+	(*Backoff)(nil),                 // 41: peermesh.pubsub.v1.Backoff
+	(*TopicPeerCounters)(nil),       // 42: peermesh.pubsub.v1.TopicPeerCounters
+	(*PublishLocal)(nil),            // 43: peermesh.pubsub.v1.PublishLocal
+	(*InboundRPC)(nil),              // 44: peermesh.pubsub.v1.InboundRPC
+	(*StreamFailed)(nil),            // 45: peermesh.pubsub.v1.StreamFailed
+	(*OutboundOpened)(nil),          // 46: peermesh.pubsub.v1.OutboundOpened
+	(*WriteDone)(nil),               // 47: peermesh.pubsub.v1.WriteDone
+	(*PeerConnected)(nil),           // 48: peermesh.pubsub.v1.PeerConnected
+	(*PeerDisconnected)(nil),        // 49: peermesh.pubsub.v1.PeerDisconnected
+	(*InboundStreamOpened)(nil),     // 50: peermesh.pubsub.v1.InboundStreamOpened
+	(*InboundStreamAccepted)(nil),   // 51: peermesh.pubsub.v1.InboundStreamAccepted
+	(*PeerExchangeReceived)(nil),    // 52: peermesh.pubsub.v1.PeerExchangeReceived
+	nil,                             // 53: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	(*durationpb.Duration)(nil),     // 54: google.protobuf.Duration
+	(*v1.Message)(nil),              // 55: peermesh.gossipsub.v1.Message
+	(*v1.SubOpts)(nil),              // 56: peermesh.gossipsub.v1.SubOpts
+	(*v1.ControlMessage)(nil),       // 57: peermesh.gossipsub.v1.ControlMessage
+	(*v1.ControlGraft)(nil),         // 58: peermesh.gossipsub.v1.ControlGraft
+	(*v1.ControlPrune)(nil),         // 59: peermesh.gossipsub.v1.ControlPrune
+	(*v1.ControlIHave)(nil),         // 60: peermesh.gossipsub.v1.ControlIHave
+	(*timestamppb.Timestamp)(nil),   // 61: google.protobuf.Timestamp
+	(*v1.RPC)(nil),                  // 62: peermesh.gossipsub.v1.RPC
+	(*v1.PeerInfo)(nil),             // 63: peermesh.gossipsub.v1.PeerInfo
 }
 var file_pubsub_v1_pubsub_proto_depIdxs = []int32{
 	6,  // 0: peermesh.pubsub.v1.Join.params:type_name -> peermesh.pubsub.v1.TopicParams
-	50, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
-	50, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
-	50, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
-	50, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
-	51, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
+	54, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
+	54, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
+	54, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
+	54, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
+	55, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
 	18, // 6: peermesh.pubsub.v1.Scores.peers:type_name -> peermesh.pubsub.v1.PeerScore
 	19, // 7: peermesh.pubsub.v1.PeerScore.topics:type_name -> peermesh.pubsub.v1.TopicScore
-	51, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	55, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	0,  // 9: peermesh.pubsub.v1.ValidationResult.outcome:type_name -> peermesh.pubsub.v1.ValidationOutcome
-	51, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	55, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	1,  // 11: peermesh.pubsub.v1.SendToPeer.priority:type_name -> peermesh.pubsub.v1.Priority
-	52, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	56, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 13: peermesh.pubsub.v1.SendToPeer.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	53, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
-	52, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	57, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
+	56, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 16: peermesh.pubsub.v1.ReceivedMessages.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	54, // 17: peermesh.pubsub.v1.ReceivedMessages.received_at:type_name -> google.protobuf.Timestamp
-	54, // 18: peermesh.pubsub.v1.InvalidMessagesReceived.received_at:type_name -> google.protobuf.Timestamp
-	55, // 19: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
-	56, // 20: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
-	57, // 21: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
-	54, // 22: peermesh.pubsub.v1.ReceivedControl.received_at:type_name -> google.protobuf.Timestamp
-	49, // 23: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	38, // 24: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
-	50, // 25: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
-	24, // 26: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	58, // 27: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
-	54, // 28: peermesh.pubsub.v1.InboundRPC.received_at:type_name -> google.protobuf.Timestamp
-	59, // 29: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	58, // 17: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
+	59, // 18: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
+	60, // 19: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
+	53, // 20: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	42, // 21: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
+	41, // 22: peermesh.pubsub.v1.TopicRetired.backoffs:type_name -> peermesh.pubsub.v1.Backoff
+	61, // 23: peermesh.pubsub.v1.Backoff.until:type_name -> google.protobuf.Timestamp
+	54, // 24: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
+	24, // 25: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
+	62, // 26: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
+	63, // 27: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_pubsub_v1_pubsub_proto_init() }
@@ -3399,7 +3630,7 @@ func file_pubsub_v1_pubsub_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pubsub_v1_pubsub_proto_rawDesc), len(file_pubsub_v1_pubsub_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   48,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
