@@ -20,7 +20,8 @@ import (
 // newHost builds the node's libp2p host: TCP only, Noise, Yamux, no relay or
 // NAT services, and a resource manager whose system connection limit is
 // MaxConnections — nwaku's only hard cap on connections; beyond it new
-// connections are refused.
+// connections are refused. Inbound connections still negotiating are
+// bounded per IP, in all and in time (handshake.go).
 //
 // The TCP listener does not set SO_REUSEPORT (go-libp2p's default does):
 // with it a second node on the same --tcp-port started silently and the
@@ -35,13 +36,14 @@ func newHost(cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (host.Ho
 		proto = "ip6"
 	}
 	listen := fmt.Sprintf("/%s/%s/tcp/%d", proto, cfg.ListenAddress, cfg.TCPPort)
-	conns := rcmgr.LimitVal(cfg.MaxConnections)
-	limits := rcmgr.PartialLimitConfig{
-		System: rcmgr.ResourceLimits{Conns: conns, ConnsInbound: conns, ConnsOutbound: conns},
-	}.Build(rcmgr.DefaultLimits.AutoScale())
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limitsWithHandshakes(cfg.MaxConnections)))
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+	hm, err := newHandshakeMetrics(reg)
+	if err != nil {
+		_ = rm.Close()
+		return nil, fmt.Errorf("host metrics: %w", err)
 	}
 	h, err := libp2p.New(
 		libp2p.Identity(key),
@@ -50,7 +52,8 @@ func newHost(cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (host.Ho
 		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.ResourceManager(rm),
+		libp2p.ResourceManager(newHandshakeLimiter(rm, maxHandshakesPerIP, hm)),
+		withHandshakeTimeout(),
 		libp2p.PrometheusRegisterer(reg),
 		libp2p.DisableRelay(),
 		libp2p.UserAgent("peermesh/"+Version),

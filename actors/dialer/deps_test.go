@@ -40,6 +40,9 @@ func TestClassify(t *testing.T) {
 		{"no route from the local network is UNREACHABLE",
 			&swarm.DialError{DialErrors: []swarm.TransportError{{Cause: &net.OpError{Op: "dial", Net: "tcp",
 				Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}}}}, nil, dialerv1.DialOutcome_DIAL_OUTCOME_UNREACHABLE},
+		{"a handshake reset by the peer (an inbound flood at its end) is FAILED: counted, retried after backoff",
+			&swarm.DialError{DialErrors: []swarm.TransportError{{Cause: &net.OpError{Op: "read", Net: "tcp",
+				Err: os.NewSyscallError("read", syscall.ECONNRESET)}}}}, nil, failed},
 		{"anything else is FAILED", errors.New("no good addresses"), nil, failed},
 		{"a swarm dial error without a refusal is FAILED", &swarm.DialError{Cause: swarm.ErrNoAddresses}, nil, failed},
 	}
