@@ -85,9 +85,10 @@ func (a *acceptor) handleStream(s network.Stream) {
 // penalisedFrame reports whether a frame refused for reason costs the peer a
 // behaviour penalty besides the stream reset: a frame that is oversized,
 // undecodable or over the entry limits was built that way by the peer. A
-// truncated frame is not: a connection that drops mid-frame looks the same.
+// truncated frame is not: a connection that drops mid-frame looks the same;
+// nor is a stream our own session stalled on or stopped under (OurFault).
 func penalisedFrame(reason string) bool {
-	return reason != "" && reason != "truncated"
+	return reason != "" && reason != "truncated" && !session.OurFault(reason)
 }
 
 // close resets every inbound stream (router stopping).

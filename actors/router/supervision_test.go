@@ -63,3 +63,17 @@ func TestRouterStrategyStopsAFailedChild(t *testing.T) {
 		}
 	})
 }
+
+// TestNoPenaltyForOurFailures: issue 11 item 8. A stream reset because our
+// session stalled or stopped costs the peer nothing; frames the peer built
+// wrongly do.
+func TestNoPenaltyForOurFailures(t *testing.T) {
+	for reason, want := range map[string]bool{
+		"stalled": false, "session_gone": false, "truncated": false, "": false,
+		"malformed": true, "too_large": true, "limit": true,
+	} {
+		if got := penalisedFrame(reason); got != want {
+			t.Errorf("penalisedFrame(%q) = %v, want %v", reason, got, want)
+		}
+	}
+}

@@ -70,6 +70,10 @@ type sessionActor struct {
 	topicPIDs  map[string]*actor.PID
 	graylisted bool
 	queued     int // bytes last reported to the queue gauge
+	// reopens counts outbound streams failed in a row; reopen is set
+	// while a new writer waits for the next heartbeat.
+	reopens int
+	reopen  bool
 
 	// scratch, reused across inbound RPCs
 	iwantRoute map[string][][]byte
@@ -119,19 +123,42 @@ func (s *sessionActor) Receive(c actor.Context) {
 		s.graylisted = m.GetGraylisted()
 	case *heartbeatv1.Tick:
 		s.state.Heartbeat()
+		if s.reopen {
+			s.reopen = false
+			s.deps.Metrics.reopened()
+			s.startWriter(c)
+		}
 	case *pubsubv1.OutboundOpened:
 		s.onOpened(c, protocol.ID(m.GetProtocol()))
 	case *pubsubv1.WriteDone:
 		if m.GetError() != "" {
 			s.log.Debug("outbound batch refused", "err", m.GetError())
+		} else {
+			s.reopens = 0
 		}
 		s.flush()
 	case *pubsubv1.StreamFailed:
 		if m.GetOutbound() {
-			c.Send(c.Parent(), &pubsubv1.SessionClosed{Peer: s.peer, Reason: m.GetError()})
-			c.Stop(c.Self())
+			s.outboundFailed(c, m.GetError())
 		}
 	}
+}
+
+// outboundFailed ends the failed writer and reopens the stream at the next
+// heartbeat, keeping the session (and so its PID, which the peer's inbound
+// stream sends to, and its queue): at most MaxOutboundReopens times in a
+// row, then the session gives up and the router stops it.
+func (s *sessionActor) outboundFailed(c actor.Context, reason string) {
+	s.stopWriter()
+	s.opened = false
+	if s.reopens >= s.cfg.MaxOutboundReopens {
+		c.Send(c.Parent(), &pubsubv1.SessionClosed{Peer: s.peer, Reason: reason})
+		c.Stop(c.Self())
+		return
+	}
+	s.reopens++
+	s.reopen = true
+	s.log.Debug("outbound stream failed: reopening it at the next heartbeat", "err", reason, "attempt", s.reopens)
 }
 
 // start takes what the router knew (the peer's topics, if this session
@@ -142,11 +169,26 @@ func (s *sessionActor) start(c actor.Context) {
 		s.peerTopics[t] = true
 	}
 	s.setLocalTopics(c, &pubsubv1.LocalTopics{Topics: s.deps.Topics, Tracked: s.deps.Tracked})
+	s.startWriter(c)
+}
+
+// startWriter launches a writer goroutine, which opens the outbound stream
+// and reports OutboundOpened (then the hello goes out).
+func (s *sessionActor) startWriter(c actor.Context) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.out = make(chan *gossipsubv1.RPC, 1)
 	s.writerIdle = &atomic.Bool{}
 	go runWriter(ctx, c.ActorSystem().Root, c.Self(), s.cfg, s.deps, s.out, s.writerIdle)
+}
+
+// stopWriter ends the writer goroutine (it closes or has reset its stream).
+func (s *sessionActor) stopWriter() {
+	if s.cancel != nil {
+		s.cancel()
+		close(s.out)
+		s.cancel = nil
+	}
 }
 
 // stop ends the writer and tells every topic actor the peer was introduced
@@ -158,11 +200,7 @@ func (s *sessionActor) stop(c actor.Context) {
 		c.Send(s.topicPID(c, t), left)
 	}
 	clear(s.introduced)
-	if s.cancel != nil {
-		s.cancel()
-		close(s.out)
-		s.cancel = nil
-	}
+	s.stopWriter()
 	s.deps.Metrics.queueDelta(-s.queued)
 	s.queued = 0
 }
@@ -254,7 +292,7 @@ func (s *sessionActor) setLocalTopics(c actor.Context, m *pubsubv1.LocalTopics) 
 // flush hands the queued items to the writer when it is idle; while it is
 // busy they accumulate and go out together in the next frame.
 func (s *sessionActor) flush() {
-	if s.opened && !s.state.Queue.Empty() && s.writerIdle.Load() {
+	if s.opened && s.cancel != nil && !s.state.Queue.Empty() && s.writerIdle.Load() {
 		s.dispatch(&gossipsubv1.RPC{}, false)
 	}
 	s.reportQueue()

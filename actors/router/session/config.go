@@ -45,6 +45,12 @@ type Config struct {
 	AdvertisedTTL int
 	// OpenTimeout bounds opening and negotiating the outbound stream.
 	OpenTimeout time.Duration
+	// MaxOutboundReopens is how many times in a row the session reopens a
+	// failed outbound stream (at the next heartbeat, with a new hello)
+	// before it gives up and the router stops it; a successful write
+	// resets the count. Reopening in place keeps the session's PID alive,
+	// so the peer's inbound RPCs never meet a dead letter (issue 11 item 8).
+	MaxOutboundReopens int
 	// WriteTimeout bounds one batched write; a peer that does not read for
 	// this long loses its session.
 	WriteTimeout time.Duration
@@ -73,6 +79,7 @@ func DefaultConfig() Config {
 		MaxAdvertised:            50000,
 		AdvertisedTTL:            3,
 		OpenTimeout:              10 * time.Second,
+		MaxOutboundReopens:       3,
 		WriteTimeout:             30 * time.Second,
 		InboundWindow:            64,
 		InboundSyncTimeout:       30 * time.Second,
@@ -102,6 +109,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxQueueBytes < c.MaxFrame {
 		errs = append(errs, fmt.Errorf("session: MaxQueueBytes (%d) must be >= MaxFrame (%d)", c.MaxQueueBytes, c.MaxFrame))
+	}
+	if c.MaxOutboundReopens < 0 {
+		errs = append(errs, fmt.Errorf("session: MaxOutboundReopens must be >= 0, got %d", c.MaxOutboundReopens))
 	}
 	if c.OpenTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("session: OpenTimeout must be > 0, got %s", c.OpenTimeout))

@@ -39,15 +39,32 @@ func RejectReason(err error) string {
 		return "truncated"
 	case errors.Is(err, errStalled):
 		return "stalled"
+	case errors.Is(err, errSessionGone):
+		return "session_gone"
 	}
 	return ""
 }
 
+// OurFault reports whether a stream ended for reason because of us, not the
+// peer: our session did not keep up ("stalled") or is gone
+// ("session_gone"). Such a reset must never cost the peer a behaviour
+// penalty (issue 11 item 8: our own overload for InboundSyncTimeout used to
+// charge P7 to every peer).
+func OurFault(reason string) bool { return reason == "stalled" || reason == "session_gone" }
+
 // errStalled: the session did not answer an InboundSync in time.
 var errStalled = errors.New("session did not keep up with the inbound stream")
 
+// errSessionGone: the session stopped while the stream was open (our
+// failure, or the peer's disconnect); the RPCs sent since went to dead
+// letters, so the stream is reset and the peer, if still connected, opens a
+// new one with a new hello.
+var errSessionGone = errors.New("session stopped")
+
 // ServeInbound reads RPC frames from an inbound stream until it ends and
-// sends each to the session at to as an InboundRPC. It runs in the goroutine
+// sends each to the session at to as an InboundRPC. A session that does not
+// answer a barrier in time ("stalled") or has stopped ("session_gone")
+// ends the stream too; see OurFault. It runs in the goroutine
 // libp2p gave the stream handler. A bad frame (oversized length prefix,
 // truncated frame, undecodable bytes, too many entries) resets the stream,
 // is counted in libp2p_pubsub_frame_rejections_total{reason} and returned as
@@ -70,7 +87,9 @@ func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, stre
 			if sent++; sent%cfg.InboundWindow == 0 {
 				next := root.RequestFuture(to, &pubsubv1.InboundSync{Stream: streamID}, cfg.InboundSyncTimeout)
 				if pending != nil {
-					if _, err = pending.Result(); err != nil {
+					if _, err = pending.Result(); errors.Is(err, actor.ErrDeadLetter) {
+						err = fmt.Errorf("%w: %w", errSessionGone, err)
+					} else if err != nil {
 						err = fmt.Errorf("%w: %w", errStalled, err)
 					}
 				}

@@ -1,17 +1,24 @@
 package session
 
 import (
+	"context"
+	"net"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peermesh/peermesh/actortest"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/wire"
 )
 
 // membershipLog collects, per topic actor, the membership messages the
@@ -221,6 +228,101 @@ func TestSessionPanicStopsCleanly(t *testing.T) {
 		}
 		if err := h.reader.ReadRPC(&gossipsubv1.RPC{}); err == nil {
 			t.Fatal("the writer's stream is still open after the session stopped")
+		}
+	})
+}
+
+// seqOpener hands out a new pipe per OpenStream; the test reads the server
+// ends from servers.
+type seqOpener struct {
+	servers chan net.Conn
+}
+
+func (o *seqOpener) OpenStream(ctx context.Context, _ peer.ID, _ ...protocol.ID) (Stream, error) {
+	client, server := net.Pipe()
+	select {
+	case o.servers <- server:
+		return pipeStream{Conn: client, proto: wire.ProtocolMeshsub12}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// TestSessionReopensFailedOutboundStream: issue 11 item 8. A failed outbound
+// stream is reopened by the session itself at the next heartbeat, with a
+// new hello, instead of the session stopping: its PID stays alive, so the
+// peer's inbound RPCs never go to a dead letter (which used to end the
+// inbound stream as "stalled" and charge the peer P7). After
+// MaxOutboundReopens failures in a row it gives up.
+func TestSessionReopensFailedOutboundStream(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		op := &seqOpener{servers: make(chan net.Conn)}
+		cfg := DefaultConfig()
+		cfg.MaxOutboundReopens = 2
+		h := newHarnessOpts(t, cfg, func(d *Deps) { d.Opener = op }, nil, "a")
+		h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: []string{"a"}})
+		fail := func() {
+			server := <-op.servers
+			_ = server.Close() // the hello's write fails
+			synctest.Wait()
+		}
+		tick := func() { h.probe.Send(h.session, &heartbeatv1.Tick{}); synctest.Wait() }
+		fail()
+		tick()
+		// Reopened: a new stream with the hello, and the session is alive.
+		server := <-op.servers
+		t.Cleanup(func() { server.Close() })
+		rpc := &gossipsubv1.RPC{}
+		if err := wire.NewReader(server, cfg.MaxFrame).ReadRPC(rpc); err != nil || !subscribedTopics(rpc)["a"] {
+			t.Fatalf("reopened stream: hello %v, err %v", rpc, err)
+		}
+		_ = server.Close()
+		h.probe.Send(h.session, &pubsubv1.SendToPeer{Control: graft("a")}) // its write fails
+		synctest.Wait()
+		tick()
+		fail()
+		tick()
+		fail()
+		for {
+			r, ok := h.probe.Next(time.Second)
+			if !ok {
+				t.Fatal("no SessionClosed after MaxOutboundReopens failures in a row")
+			}
+			if sc, ok := r.Message.(*pubsubv1.SessionClosed); ok {
+				// One reopen before the successful hello, then two in a row.
+				if n := testutil.ToFloat64(h.metrics.reopens); n != 3 {
+					t.Fatalf("reopens %v, want 3 (%v)", n, sc)
+				}
+				return
+			}
+		}
+	})
+}
+
+// TestServeInboundSessionGone: a reader whose session stopped ends the
+// stream as "session_gone", which like "stalled" is our fault: no penalty.
+func TestServeInboundSessionGone(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		drainDeadLetters(t)
+		sys := actortest.NewSystem(t)
+		m, _ := NewMetrics(nil)
+		cfg := DefaultConfig()
+		cfg.InboundWindow = 1
+		client, server := net.Pipe()
+		defer client.Close()
+		gone := actor.NewPID(sys.Address(), "no-such-session")
+		done := make(chan error, 1)
+		go func() { done <- ServeInbound(sys.Root, gone, pipeStream{Conn: server}, 1, cfg, m) }()
+		w := wire.NewWriter(client, cfg.MaxFrame)
+		topic := "t"
+		for range 3 {
+			if w.Write(&gossipsubv1.RPC{Subscriptions: []*gossipsubv1.SubOpts{{Topicid: &topic}}}) != nil || w.Flush() != nil {
+				break
+			}
+		}
+		err := <-done
+		if r := RejectReason(err); r != "session_gone" || !OurFault(r) || !OurFault("stalled") || OurFault("malformed") {
+			t.Fatalf("reason %q (err %v); OurFault: session_gone %v stalled %v malformed %v", r, err, OurFault(r), OurFault("stalled"), OurFault("malformed"))
 		}
 	})
 }

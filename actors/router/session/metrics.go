@@ -18,6 +18,7 @@ type Metrics struct {
 	idontwantElided prometheus.Counter
 	cancelledByCopy prometheus.Counter
 	writes          prometheus.Counter
+	reopens         prometheus.Counter
 	writtenRPCs     prometheus.Counter
 	writtenBytes    prometheus.Counter
 	mailbox         prometheus.Gauge
@@ -54,6 +55,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		cancelledByCopy: counter("libp2p_gossipsub_cancelled_by_copy_total",
 			"Queued messages not sent because the peer sent us the same message first."),
 		writes:       counter("libp2p_pubsub_stream_writes_total", "Batched writes to outbound pubsub streams."),
+		reopens:      counter("libp2p_pubsub_outbound_reopens_total", "Outbound pubsub streams reopened by their session after a failure."),
 		writtenRPCs:  counter("libp2p_pubsub_written_items_total", "Queued items written to outbound pubsub streams."),
 		writtenBytes: counter("libp2p_pubsub_written_bytes_total", "Bytes written to outbound pubsub streams."),
 		mailbox: gauge("libp2p_pubsub_session_mailbox_backlog",
@@ -61,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.queueDrops, m.queueBytes, m.frameRejections, m.rpcDrops,
-		m.idontwantSaved, m.idontwantElided, m.cancelledByCopy, m.writes, m.writtenRPCs, m.writtenBytes, m.mailbox} {
+		m.idontwantSaved, m.idontwantElided, m.cancelledByCopy, m.writes, m.reopens, m.writtenRPCs, m.writtenBytes, m.mailbox} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -123,6 +125,12 @@ func (m *Metrics) FrameRejected(reason string) {
 func (m *Metrics) Dropped(reason string, n int) {
 	if m != nil && n > 0 {
 		m.rpcDrops.WithLabelValues(reason).Add(float64(n))
+	}
+}
+
+func (m *Metrics) reopened() {
+	if m != nil {
+		m.reopens.Inc()
 	}
 }
 
