@@ -209,7 +209,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 			ctx.Request(a.router, &pubsubv1.Join{Topic: t})
 		}
 	} else {
-		log.Warn("no pubsub router in this build; topics are not joined", "topics", a.n.cfg.PubsubTopics)
+		log.Info("relay is off: no pubsub topic is joined", "topics", a.n.cfg.PubsubTopics)
 	}
 	if len(a.n.cfg.StaticNodes) > 0 && a.peermanager != nil {
 		ctx.Request(a.peermanager, &pmv1.ConnectToNodes{Nodes: a.n.cfg.staticNodes(), Source: dialerv1.DialSource_DIAL_SOURCE_STATIC})

@@ -41,6 +41,11 @@ type Config struct {
 	// Yamux). Port 0 picks a free port.
 	ListenAddress string
 	TCPPort       int
+	// WebSocketSupport adds a WebSocket listener on WebSocketPort (nwaku's
+	// --websocket-support / --websocket-port; 0 picks a free port), the
+	// transport js-waku dials.
+	WebSocketSupport bool
+	WebSocketPort    int
 	// Profile is ProfileWaku or ProfileLibp2p.
 	Profile string
 	// PubsubTopics are joined at start and kept joined until Stop. Shard
@@ -142,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if c.TCPPort < 0 || c.TCPPort > 65535 {
 		bad("TCPPort", "%d is not a TCP port", c.TCPPort)
+	}
+	if c.WebSocketPort < 0 || c.WebSocketPort > 65535 {
+		bad("WebSocketPort", "%d is not a TCP port", c.WebSocketPort)
 	}
 	if c.Profile != ProfileWaku && c.Profile != ProfileLibp2p {
 		bad("Profile", "%q is not %q or %q", c.Profile, ProfileWaku, ProfileLibp2p)

@@ -14,12 +14,25 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// newHost builds the node's libp2p host: TCP only, Noise, Yamux, no relay or
-// NAT services, and a resource manager whose system connection limit is
-// MaxConnections — nwaku's only hard cap on connections; beyond it new
+// UserAgent is the agent identify announces: peermesh/<version>.
+const UserAgent = "peermesh/" + Version
+
+// ProtocolVersion is identify's protocol version: the Waku protocol family
+// peermesh speaks (go-libp2p's default, "ipfs/0.1.0", names another
+// network's). Identify lists our protocols sorted by name, whatever order
+// they were registered in; the relay protocol leads the list of protocols
+// a relay stream offers (wire.ProfileWaku.Protocols).
+const ProtocolVersion = "waku/2"
+
+// newHost builds the node's libp2p host: TCP (and, with WebSocketSupport,
+// WebSocket on WebSocketPort, which js-waku dials), Noise, Yamux, no relay
+// or NAT services, identify announcing agent peermesh/<version> and
+// protocol version ProtocolVersion, and a resource manager whose system
+// connection limit is MaxConnections — nwaku's only hard cap on connections; beyond it new
 // connections are refused. Inbound connections still negotiating are
 // bounded per IP, in all and in time (handshake.go).
 //
@@ -36,6 +49,12 @@ func newHost(cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (host.Ho
 		proto = "ip6"
 	}
 	listen := fmt.Sprintf("/%s/%s/tcp/%d", proto, cfg.ListenAddress, cfg.TCPPort)
+	listens := []string{listen}
+	transports := []libp2p.Option{libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport())}
+	if cfg.WebSocketSupport {
+		listens = append(listens, fmt.Sprintf("/%s/%s/tcp/%d/ws", proto, cfg.ListenAddress, cfg.WebSocketPort))
+		transports = append(transports, libp2p.Transport(websocket.New))
+	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limitsWithHandshakes(cfg.MaxConnections)))
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
@@ -45,25 +64,27 @@ func newHost(cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (host.Ho
 		_ = rm.Close()
 		return nil, fmt.Errorf("host metrics: %w", err)
 	}
-	h, err := libp2p.New(
+	opts := append([]libp2p.Option{
 		libp2p.Identity(key),
-		libp2p.ListenAddrStrings(listen),
+		libp2p.ListenAddrStrings(listens...),
 		libp2p.NoTransports,
-		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+	}, transports...)
+	h, err := libp2p.New(append(opts,
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(newHandshakeLimiter(rm, maxHandshakesPerIP, hm)),
 		withHandshakeTimeout(),
 		libp2p.PrometheusRegisterer(reg),
 		libp2p.DisableRelay(),
-		libp2p.UserAgent("peermesh/"+Version),
-	)
+		libp2p.UserAgent(UserAgent),
+		libp2p.ProtocolVersion(ProtocolVersion),
+	)...)
 	if err != nil {
 		_ = rm.Close()
 		// go-libp2p formats its listen errors into a string (no wrapping),
 		// so the errno is also looked for in the text.
 		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), syscall.EADDRINUSE.Error()) {
-			return nil, fmt.Errorf("libp2p host: TCP port %d on %s is already in use: %w", cfg.TCPPort, cfg.ListenAddress, err)
+			return nil, fmt.Errorf("libp2p host: TCP port %d (or WebSocket port %d) on %s is already in use: %w", cfg.TCPPort, cfg.WebSocketPort, cfg.ListenAddress, err)
 		}
 		return nil, fmt.Errorf("libp2p host on %s: %w", listen, err)
 	}

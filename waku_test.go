@@ -9,9 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
@@ -22,6 +27,7 @@ import (
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
 	"github.com/peermesh/peermesh/waku/enr"
 	"github.com/peermesh/peermesh/waku/message"
+	"github.com/peermesh/peermesh/waku/metadata"
 	"github.com/peermesh/peermesh/waku/sharding"
 )
 
@@ -248,5 +254,57 @@ func TestNodeRecord(t *testing.T) {
 	defer ed.Close(context.Background())
 	if ed.ENR() != "" {
 		t.Fatalf("Ed25519 node has record %q", ed.ENR())
+	}
+}
+
+// TestWebSocketListenerAndIdentify: with WebSocketSupport the node listens
+// on WebSocket too (what js-waku dials), a WebSocket-only peer connects,
+// exchanges metadata over it, and identify tells it our agent and protocol
+// version; the node record lists the WebSocket address.
+func TestWebSocketListenerAndIdentify(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Name, cfg.WebSocketSupport, cfg.Logger = "ws", true, slog.New(slog.DiscardHandler)
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	if _, err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var wsAddr ma.Multiaddr
+	for _, a := range n.Host().Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_WS); err == nil {
+			wsAddr = a
+		}
+	}
+	if wsAddr == nil {
+		t.Fatalf("no WebSocket listen address in %v", n.Host().Addrs())
+	}
+	r, err := enr.Parse(n.ENR())
+	if err != nil || !slices.ContainsFunc(r.Addrs, wsAddr.Equal) {
+		t.Fatalf("record addresses %v lack %s (%v)", r.Addrs, wsAddr, err)
+	}
+	h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.NoTransports, libp2p.Transport(websocket.New),
+		libp2p.Security(noise.ID, noise.New), libp2p.Muxer(yamux.ID, yamux.DefaultTransport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, peer.AddrInfo{ID: n.ID(), Addrs: []ma.Multiaddr{wsAddr}}); err != nil {
+		t.Fatalf("WebSocket dial: %v", err)
+	}
+	got, err := metadata.Request(ctx, h, n.ID(), metadata.Info{HasCluster: true}, 5*time.Second)
+	if err != nil || !got.HasCluster || !slices.Equal(got.Shards, []uint32{0}) {
+		t.Fatalf("metadata over WebSocket: %v %v", got, err)
+	}
+	waitUntil(t, 10*time.Second, "identify", func() bool {
+		v, _ := h.Peerstore().Get(n.ID(), "AgentVersion")
+		return v == UserAgent
+	})
+	if v, _ := h.Peerstore().Get(n.ID(), "ProtocolVersion"); v != ProtocolVersion {
+		t.Fatalf("protocol version %v, want %s", v, ProtocolVersion)
 	}
 }

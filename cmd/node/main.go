@@ -89,8 +89,13 @@ func nodeConfig(s config.Settings, log *slog.Logger, reg prometheus.Registerer) 
 	cfg.DataDir = s.DataDir
 	cfg.ListenAddress = s.ListenAddress
 	cfg.TCPPort = s.TCPPort
+	cfg.WebSocketSupport, cfg.WebSocketPort = s.WebSocketSupport, s.WebSocketPort
 	cfg.Profile = string(s.Profile)
-	cfg.PubsubTopics = s.PubsubTopics
+	cfg.PubsubTopics = s.Topics()
+	cfg.DisableRelay = !s.Relay
+	cfg.ClusterID = uint16(s.ClusterID)
+	cfg.NumShardsInNetwork = s.NumShards()
+	cfg.MaxMessageSize = s.MaxMessageSize()
 	cfg.StaticNodes = s.StaticNodes
 	cfg.MaxConnections = s.MaxConnections
 	cfg.PeerStoreCapacity = s.PeerStoreCapacity // 0: peermesh.Config resolves 5 × MaxConnections
@@ -122,7 +127,8 @@ func serve(s config.Settings, log *slog.Logger) error {
 		_ = node.Close(context.Background())
 		return err
 	}
-	log.Info("peermesh node started", "peer_id", node.ID().String(), "version", peermesh.Version, "profile", s.Profile, "data_dir", s.DataDir)
+	log.Info("peermesh node started", "peer_id", node.ID().String(), "version", peermesh.Version, "profile", s.Profile, "data_dir", s.DataDir,
+		"cluster_id", s.ClusterID, "topics", s.Topics())
 	for _, a := range node.Addrs() {
 		log.Info("listening", "multiaddr", a)
 	}
@@ -232,7 +238,7 @@ func restServer(s config.Settings, node *peermesh.Node, log *slog.Logger) (*http
 	relay := &rest.ActorRelay{Root: root, Cache: cache, Node: node}
 	ctx, cancel := context.WithTimeout(context.Background(), rc.RequestTimeout)
 	defer cancel()
-	for _, t := range s.PubsubTopics {
+	for _, t := range s.Topics() {
 		if err := relay.Subscribe(ctx, t); err != nil {
 			log.Warn("REST relay cache not subscribed", "topic", t, "err", err)
 		}

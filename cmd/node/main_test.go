@@ -38,7 +38,7 @@ func TestHelpListsEverySettingWithDefault(t *testing.T) {
 		t.Fatalf("--help exited %d", code)
 	}
 	for _, want := range []string{"--nodekey", "--listen-address", "--tcp-port", "default: 60000", "--staticnode",
-		"--pubsub-topic", "default: /waku/2/rs/0/0", "--max-connections", "default: 50", "--peer-store-capacity",
+		"--pubsub-topic", "--cluster-id", "--shard\n", "--num-shards-in-network", "--relay\n", "--websocket-support", "default: 8000", "default: 150KiB", "--max-connections", "default: 50", "--peer-store-capacity",
 		"--peer-persistence", "--ip-colocation-limit", "default: 5", "--relay-peer-exchange", "--rest\n",
 		"--rest-address", "--rest-port", "default: 8645", "--metrics-server\n", "--metrics-server-address",
 		"--metrics-server-port", "default: 8008", "--log-level", "--log-format", "--data-dir",

@@ -33,7 +33,8 @@ func TestDefaultsAreValidAndFollowNwaku(t *testing.T) {
 	if s.TCPPort != 60000 || s.MaxConnections != 50 || s.IPColocationLimit != 5 ||
 		s.RESTPort != 8645 || s.RESTAddress != "127.0.0.1" || s.MetricsServerPort != 8008 ||
 		s.ListenAddress != "0.0.0.0" || s.DataDir != "./peermesh-data" || s.Profile != ProfileWaku ||
-		!slices.Equal(s.PubsubTopics, []string{DefaultPubsubTopic}) || s.RelayPeerExchange {
+		!slices.Equal(s.Topics(), []string{DefaultPubsubTopic}) || s.RelayPeerExchange || !s.Relay || s.ClusterID != 0 ||
+		s.NumShards() != 1 || s.MaxMessageSize() != 150<<10 || s.WebSocketSupport || s.WebSocketPort != 8000 {
 		t.Fatalf("unexpected defaults: %+v", s)
 	}
 	if s.PeerStoreCapacity != 0 {
@@ -122,6 +123,14 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{name: "bad staticnode", args: []string{"--staticnode=/ip4/1.2.3.4/tcp/1"}, want: "--staticnode"},
 		{name: "unparsable staticnode", args: []string{"--staticnode=hello"}, want: "--staticnode"},
 		{name: "empty topic", args: []string{"--pubsub-topic="}, want: "--pubsub-topic"},
+		{name: "cluster out of range", args: []string{"--cluster-id=65536"}, want: "--cluster-id"},
+		{name: "shard not a number", args: []string{"--shard=x"}, want: "--shard"},
+		{name: "shard beyond the network", args: []string{"--cluster-id=1", "--shard=8"}, want: "--shard"},
+		{name: "shard beyond 1023", args: []string{"--num-shards-in-network=0", "--shard=1024"}, want: "--shard"},
+		{name: "no topic at all", args: []string{"--num-shards-in-network=0"}, want: "no topic to relay"},
+		{name: "bad max-msg-size", args: []string{"--max-msg-size=lots"}, want: "--max-msg-size"},
+		{name: "bad websocket port", args: []string{"--websocket-support", "--websocket-port=70000"}, want: "--websocket-port"},
+		{name: "bad node record", args: []string{"--staticnode=enr:-xyz"}, want: "--staticnode"},
 		{name: "bad nodekey", args: []string{"--nodekey=abcd"}, want: "--nodekey"},
 		{name: "bad profile", args: []string{"--profile=eth"}, want: "--profile"},
 		{name: "bad log level", args: []string{"--log-level=loud"}, want: "--log-level"},
@@ -165,9 +174,60 @@ func TestHelp(t *testing.T) {
 			t.Errorf("usage lacks --%s or its environment variable", st.name)
 		}
 	}
-	for _, want := range []string{"default: 60000", "default: 50", "default: " + DefaultPubsubTopic, "default: 127.0.0.1"} {
+	for _, want := range []string{"default: 60000", "default: 50", "default: 150KiB", "default: 127.0.0.1", "--cluster-id", "--shard"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("usage lacks %q", want)
+		}
+	}
+}
+
+// The topics a node relays follow nwaku's flags: every shard of the
+// network by default (a fresh node on /waku/2/rs/0/0, as a fresh nwaku),
+// --shard to choose, cluster 1 meaning The Waku Network's 8 shards, named
+// --pubsub-topic alone or besides shards, and none with --relay=false.
+func TestTopicsFromClusterAndShards(t *testing.T) {
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"/waku/2/rs/0/0"}},
+		{[]string{"--cluster-id=1"}, []string{"/waku/2/rs/1/0", "/waku/2/rs/1/1", "/waku/2/rs/1/2", "/waku/2/rs/1/3",
+			"/waku/2/rs/1/4", "/waku/2/rs/1/5", "/waku/2/rs/1/6", "/waku/2/rs/1/7"}},
+		{[]string{"--cluster-id=1", "--shard=3", "--shard=0"}, []string{"/waku/2/rs/1/3", "/waku/2/rs/1/0"}},
+		{[]string{"--cluster-id=16", "--num-shards-in-network=3"}, []string{"/waku/2/rs/16/0", "/waku/2/rs/16/1", "/waku/2/rs/16/2"}},
+		{[]string{"--cluster-id=16", "--num-shards-in-network=0", "--shard=700"}, []string{"/waku/2/rs/16/700"}},
+		{[]string{"--pubsub-topic=/waku/2/default-waku/proto"}, []string{"/waku/2/default-waku/proto"}},
+		{[]string{"--shard=0", "--pubsub-topic=/x"}, []string{"/waku/2/rs/0/0", "/x"}},
+		{[]string{"--relay=false"}, nil},
+	}
+	for _, c := range cases {
+		s, err := Load(c.args, env(nil))
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		if got := s.Topics(); !slices.Equal(got, c.want) {
+			t.Errorf("%v: topics %v, want %v", c.args, got, c.want)
+		}
+	}
+	s, err := Load(nil, env(map[string]string{"PEERMESH_SHARD": "1,2", "PEERMESH_CLUSTER_ID": "1"}))
+	if err != nil || !slices.Equal(s.Topics(), []string{"/waku/2/rs/1/1", "/waku/2/rs/1/2"}) {
+		t.Fatalf("shards from the environment: %v %v", s.Topics(), err)
+	}
+	f := writeFile(t, "shard = [4, 5]\ncluster-id = 2\nnum-shards-in-network = 8\n")
+	if s, err = Load([]string{"--config-file=" + f}, env(nil)); err != nil || !slices.Equal(s.Topics(), []string{"/waku/2/rs/2/4", "/waku/2/rs/2/5"}) {
+		t.Fatalf("shards from a file: %v %v", s.Topics(), err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int{"150KiB": 153600, "150KB": 150000, "1MiB": 1 << 20, "153600": 153600, "64 kib": 65536, "10B": 10} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "KiB", "-1", "1GiB", "0", "12 parsecs"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) succeeded", in)
 		}
 	}
 }

@@ -35,8 +35,15 @@ var table = []setting{
 	{"profile", "gossipsub profile: waku (/vac/waku/relay/2.0.0, WakuMessage data) or libp2p (/meshsub/1.x, signed)", func(s *Settings) any { return &s.Profile }},
 	{"listen-address", "IP address to listen on for libp2p TCP", func(s *Settings) any { return &s.ListenAddress }},
 	{"tcp-port", "TCP port for libp2p (0 picks a free port)", func(s *Settings) any { return &s.TCPPort }},
-	{"staticnode", "peer multiaddr with /p2p/<id> to keep connected to (repeatable)", func(s *Settings) any { return &s.StaticNodes }},
-	{"pubsub-topic", "pubsub topic to subscribe to (repeatable)", func(s *Settings) any { return &s.PubsubTopics }},
+	{"websocket-support", "also listen for libp2p over WebSocket (what js-waku dials)", func(s *Settings) any { return &s.WebSocketSupport }},
+	{"websocket-port", "WebSocket port for libp2p (0 picks a free port)", func(s *Settings) any { return &s.WebSocketPort }},
+	{"staticnode", "peer to keep connected to: multiaddr with /p2p/<id>, or a node record enr:… (repeatable)", func(s *Settings) any { return &s.StaticNodes }},
+	{"relay", "run Waku relay (gossipsub); false joins no topic", func(s *Settings) any { return &s.Relay }},
+	{"cluster-id", "Waku cluster id; peers of other clusters are disconnected (1 is The Waku Network: 8 shards)", func(s *Settings) any { return &s.ClusterID }},
+	{"shard", "shard of the cluster to relay, /waku/2/rs/<cluster-id>/<shard> (repeatable); default: every shard of the network, unless --pubsub-topic is given", func(s *Settings) any { return &s.Shards }},
+	{"num-shards-in-network", "shards autosharding maps content topics onto (0: static sharding only); -1 means 1, or 8 on cluster 1", func(s *Settings) any { return &s.NumShardsInNetwork }},
+	{"pubsub-topic", "named pubsub topic to relay besides the shards (repeatable); given without --shard, only these", func(s *Settings) any { return &s.PubsubTopics }},
+	{"max-msg-size", "largest WakuMessage relayed or published, e.g. 150KiB, 1MiB or bytes", func(s *Settings) any { return &s.MaxMsgSize }},
 	{"max-connections", "maximum number of libp2p connections", func(s *Settings) any { return &s.MaxConnections }},
 	{"peer-store-capacity", "maximum number of peers in the peer store; 0 means 5 × max-connections", func(s *Settings) any { return &s.PeerStoreCapacity }},
 	{"peer-persistence", "keep peers in the data directory and reconnect to them after a restart", func(s *Settings) any { return &s.PeerPersistence }},
@@ -115,9 +122,10 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Settings, error
 			continue
 		}
 		var vals []string
-		if _, isList := st.field(&s).(*[]string); isList {
+		switch st.field(&s).(type) {
+		case *[]string, *[]int:
 			vals = splitList(v)
-		} else {
+		default:
 			vals = []string{v}
 		}
 		if err := assign(&s, st, vals, "environment variable "+EnvName(st.name)); err != nil {
@@ -187,11 +195,14 @@ func tomlStrings(v any) ([]string, error) {
 	case []any:
 		out := make([]string, 0, len(x))
 		for _, e := range x {
-			s, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("array element %v is not a string", e)
+			switch v := e.(type) {
+			case string:
+				out = append(out, v)
+			case int64:
+				out = append(out, strconv.FormatInt(v, 10))
+			default:
+				return nil, fmt.Errorf("array element %v is not a string or an integer", e)
 			}
-			out = append(out, s)
 		}
 		return out, nil
 	}
@@ -237,6 +248,18 @@ func assign(s *Settings, st setting, vals []string, source string) error {
 		*p = b
 	case *[]string:
 		*p = append([]string(nil), vals...)
+	case *[]int:
+		out := make([]int, 0, len(vals))
+		for _, v := range vals {
+			for _, part := range splitList(v) {
+				n, err := strconv.Atoi(part)
+				if err != nil {
+					return bad(part, "an integer")
+				}
+				out = append(out, n)
+			}
+		}
+		*p = out
 	default:
 		panic(fmt.Sprintf("config: setting %s has unsupported type %T", st.name, p))
 	}
@@ -274,6 +297,11 @@ func defaultText(p any) string {
 			return "none"
 		}
 		return strings.Join(*x, ",")
+	case *[]int:
+		if len(*x) == 0 {
+			return "none"
+		}
+		return fmt.Sprint(*x)
 	}
 	return fmt.Sprint(p)
 }

@@ -4,9 +4,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/multiformats/go-multiaddr"
+
+	"github.com/peermesh/peermesh/waku/enr"
+	"github.com/peermesh/peermesh/waku/sharding"
 )
 
 // Profile selects the gossipsub flavour of the node.
@@ -35,8 +40,24 @@ type Settings struct {
 	Profile       Profile
 	ListenAddress string
 	TCPPort       int
-	StaticNodes   []string
-	PubsubTopics  []string
+	// WebSocketSupport and WebSocketPort are nwaku's --websocket-support
+	// and --websocket-port.
+	WebSocketSupport bool
+	WebSocketPort    int
+	// StaticNodes are multiaddrs with /p2p/<id> or node records (enr:…).
+	StaticNodes []string
+	// Relay false (nwaku's --relay=false) runs no gossipsub.
+	Relay bool
+	// ClusterID, Shards and NumShardsInNetwork are nwaku's --cluster-id,
+	// --shard and --num-shards-in-network; NumShardsInNetwork -1 means
+	// "not given": 8 on cluster 1 (The Waku Network), else 1.
+	ClusterID          int
+	Shards             []int
+	NumShardsInNetwork int
+	// PubsubTopics are named topics relayed besides the shards.
+	PubsubTopics []string
+	// MaxMsgSize is nwaku's --max-msg-size ("150KiB", "1MiB", bytes).
+	MaxMsgSize string
 
 	MaxConnections int
 	// PeerStoreCapacity 0 means 5 × MaxConnections (nwaku's rule, resolved by
@@ -71,7 +92,10 @@ func Default() Settings {
 		Profile:                ProfileWaku,
 		ListenAddress:          "0.0.0.0",
 		TCPPort:                60000,
-		PubsubTopics:           []string{DefaultPubsubTopic},
+		WebSocketPort:          8000,
+		Relay:                  true,
+		NumShardsInNetwork:     -1,
+		MaxMsgSize:             "150KiB",
 		MaxConnections:         50,
 		PeerPersistence:        true,
 		IPColocationLimit:      5,
@@ -122,8 +146,33 @@ func (s Settings) Validate() error {
 			return settingError("staticnode", err.Error())
 		}
 	}
-	if len(s.PubsubTopics) == 0 {
-		return settingError("pubsub-topic", "at least one topic is required")
+	if s.WebSocketSupport {
+		if err := checkAddress("listen-address", s.ListenAddress, "websocket-port", s.WebSocketPort); err != nil {
+			return err
+		}
+	}
+	if s.ClusterID < 0 || s.ClusterID > 65535 {
+		return settingError("cluster-id", fmt.Sprintf("%d is not a cluster id (0-65535)", s.ClusterID))
+	}
+	if n := s.NumShardsInNetwork; n < -1 || n > sharding.MaxShards {
+		return settingError("num-shards-in-network", fmt.Sprintf("%d, must be between 0 and %d", n, sharding.MaxShards))
+	}
+	for _, sh := range s.Shards {
+		if sh < 0 || sh >= sharding.MaxShards {
+			return settingError("shard", fmt.Sprintf("%d is not a shard (0-%d)", sh, sharding.MaxShards-1))
+		}
+		if n := s.NumShards(); n > 0 && sh >= n {
+			return settingError("shard", fmt.Sprintf("%d is not below --num-shards-in-network (%d)", sh, n))
+		}
+	}
+	if _, err := ParseSize(s.MaxMsgSize); err != nil {
+		return settingError("max-msg-size", err.Error())
+	}
+	if s.Relay && len(s.Topics()) == 0 {
+		return settingError("shard", "no topic to relay: give --shard or --pubsub-topic, or --num-shards-in-network above 0")
+	}
+	if len(s.Topics()) > maxTopics {
+		return settingError("shard", fmt.Sprintf("%d topics, at most %d", len(s.Topics()), maxTopics))
 	}
 	if len(s.PubsubTopics) > maxTopics {
 		return settingError("pubsub-topic", fmt.Sprintf("%d given, at most %d", len(s.PubsubTopics), maxTopics))
@@ -164,6 +213,74 @@ func (s Settings) Validate() error {
 	return nil
 }
 
+// NumShards resolves --num-shards-in-network: as given, else 8 on cluster
+// 1 (nwaku applies The Waku Network's preset there; js-waku's default
+// network is cluster 1 with 8 shards), else 1 (nwaku's default).
+func (s Settings) NumShards() int {
+	switch {
+	case s.NumShardsInNetwork >= 0:
+		return s.NumShardsInNetwork
+	case s.ClusterID == 1:
+		return 8
+	}
+	return 1
+}
+
+// Topics are the pubsub topics to relay: the shard topics of --shard (by
+// default every shard of the network, as nwaku subscribes, unless only
+// --pubsub-topic was given), then the named --pubsub-topic ones. None when
+// relay is off. A fresh node relays /waku/2/rs/0/0, as a fresh nwaku does.
+func (s Settings) Topics() []string {
+	if !s.Relay {
+		return nil
+	}
+	var shards []uint16
+	switch {
+	case len(s.Shards) > 0:
+		for _, sh := range s.Shards {
+			shards = append(shards, uint16(sh))
+		}
+	case len(s.PubsubTopics) == 0:
+		shards = sharding.AllShards(s.NumShards())
+	}
+	out := sharding.Topics(uint16(s.ClusterID), shards)
+	for _, t := range s.PubsubTopics {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// MaxMessageSize is --max-msg-size in bytes (Validate has checked it).
+func (s Settings) MaxMessageSize() int {
+	n, _ := ParseSize(s.MaxMsgSize)
+	return n
+}
+
+// ParseSize reads a size as nwaku's --max-msg-size takes it: a number of
+// bytes, optionally followed by B, KiB, MiB (1024-based) or KB, MB
+// (1000-based), case-insensitive.
+func ParseSize(v string) (int, error) {
+	t := strings.TrimSpace(v)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	n, err := strconv.Atoi(t[:i])
+	if err != nil || i == 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 150KiB, 1MiB, 153600)", v)
+	}
+	mult := map[string]int{"": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "kb": 1000, "mb": 1000 * 1000}[strings.ToLower(strings.TrimSpace(t[i:]))]
+	if mult == 0 {
+		return 0, fmt.Errorf("%q: unknown unit (B, KiB, MiB, KB, MB)", v)
+	}
+	if n <= 0 || n > (64<<20)/mult {
+		return 0, fmt.Errorf("%q: must be between 1 byte and 64 MiB", v)
+	}
+	return n * mult, nil
+}
+
 // CheckTopic reports why t cannot be a pubsub topic name.
 func CheckTopic(t string) error {
 	switch {
@@ -197,8 +314,19 @@ func checkAddress(addrName, addr, portName string, port int) error {
 	return nil
 }
 
-// checkPeerAddr accepts a multiaddr that names its peer (/p2p/<id>).
+// checkPeerAddr accepts a multiaddr that names its peer (/p2p/<id>), or a
+// node record enr:… with an address.
 func checkPeerAddr(s string) error {
+	if strings.HasPrefix(s, enr.Prefix) {
+		r, err := enr.Parse(s)
+		if err != nil {
+			return fmt.Errorf("%.24q…: %v", s, err)
+		}
+		if len(r.Addrs) == 0 {
+			return fmt.Errorf("%.24q…: the node record has no address", s)
+		}
+		return nil
+	}
 	ma, err := multiaddr.NewMultiaddr(s)
 	if err != nil {
 		return fmt.Errorf("%q is not a multiaddr: %v", s, err)
