@@ -45,7 +45,7 @@ type sessionActor struct {
 	state *State
 	peer  []byte
 
-	out    chan *gossipsubv1.RPC
+	out    chan []*gossipsubv1.RPC
 	cancel context.CancelFunc
 	opened bool
 	// writerIdle is set by the writer goroutine when it finishes a batch and
@@ -131,10 +131,9 @@ func (s *sessionActor) Receive(c actor.Context) {
 	case *pubsubv1.OutboundOpened:
 		s.onOpened(c, protocol.ID(m.GetProtocol()))
 	case *pubsubv1.WriteDone:
+		s.reopens = 0 // the stream works (WriteDone follows a successful flush)
 		if m.GetError() != "" {
-			s.log.Debug("outbound batch refused", "err", m.GetError())
-		} else {
-			s.reopens = 0
+			s.log.Debug("outbound frame refused", "err", m.GetError())
 		}
 		s.flush()
 	case *pubsubv1.StreamFailed:
@@ -177,7 +176,7 @@ func (s *sessionActor) start(c actor.Context) {
 func (s *sessionActor) startWriter(c actor.Context) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.out = make(chan *gossipsubv1.RPC, 1)
+	s.out = make(chan []*gossipsubv1.RPC, 1)
 	s.writerIdle = &atomic.Bool{}
 	go runWriter(ctx, c.ActorSystem().Root, c.Self(), s.cfg, s.deps, s.out, s.writerIdle)
 }
@@ -299,13 +298,33 @@ func (s *sessionActor) flush() {
 }
 
 func (s *sessionActor) dispatch(rpc *gossipsubv1.RPC, hello bool) {
-	if s.state.Queue.PopBatch(rpc, s.cfg.MaxFrame) == 0 && len(rpc.Subscriptions) == 0 && !hello {
-		return // nothing to say: an empty frame would only cost a write
+	var frames []*gossipsubv1.RPC
+	for {
+		n := s.state.Queue.PopFrame(rpc, s.cfg.OutboundFrame, s.cfg.MaxIDontWantPerFrame)
+		if n == 0 && len(rpc.Subscriptions) == 0 && !hello {
+			break // nothing to say: an empty frame would only cost a write
+		}
+		hello = false
+		frames = append(frames, rpc)
+		// More frames in the same write when one is full (OutboundFrame,
+		// or IDONTWANT ids a peer would ignore beyond MaxIDontWantPerFrame),
+		// bounded so one write stays bounded too.
+		if s.state.Queue.Empty() || len(frames) >= maxFramesPerWrite {
+			break
+		}
+		rpc = &gossipsubv1.RPC{}
+	}
+	if len(frames) == 0 {
+		return
 	}
 	s.writerIdle.Store(false)
-	s.out <- rpc // never blocks: the writer is idle and the channel has room for one
+	s.out <- frames // never blocks: the writer is idle and the channel has room for one
 	s.reportQueue()
 }
+
+// maxFramesPerWrite bounds the frames handed to the writer at once (what
+// does not fit waits for the next write).
+const maxFramesPerWrite = 16
 
 func (s *sessionActor) reportQueue() {
 	b := s.state.Queue.Bytes()
@@ -487,9 +506,9 @@ func (s *sessionActor) control(c actor.Context, ctrl *gossipsubv1.ControlMessage
 }
 
 // runWriter is the session's writer goroutine: it opens the outbound stream
-// and writes each batch the actor hands it as one frame. It reports back only
+// and writes each batch of frames the actor hands it with one flush. It reports back only
 // with messages to the session.
-func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cfg Config, deps Deps, in <-chan *gossipsubv1.RPC, idle *atomic.Bool) {
+func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cfg Config, deps Deps, in <-chan []*gossipsubv1.RPC, idle *atomic.Bool) {
 	octx, cancel := context.WithTimeout(ctx, cfg.OpenTimeout)
 	st, err := deps.Opener.OpenStream(octx, deps.Peer, cfg.Protocols...)
 	cancel()
@@ -503,19 +522,25 @@ func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cf
 	root.Send(self, &pubsubv1.OutboundOpened{Protocol: string(st.Protocol())})
 	w := wire.NewWriter(st, cfg.MaxFrame, wire.WithFlushThreshold(0))
 	failed := false
-	for rpc := range in {
+	for frames := range in {
 		if failed {
 			continue
 		}
-		items := len(rpc.GetSubscriptions()) + len(rpc.GetPublish()) + controlEntries(rpc.GetControl())
 		_ = st.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-		err := w.Write(rpc)
-		if errors.Is(err, wire.ErrFrameTooLarge) {
-			// One item larger than the peer's frame limit: refuse it, keep the stream.
-			deps.Metrics.Dropped("outbound_frame_too_large", items)
-			idle.Store(true)
-			root.Send(self, &pubsubv1.WriteDone{Error: err.Error()})
-			continue
+		items, refused := 0, ""
+		var err error
+		for _, rpc := range frames {
+			k := len(rpc.GetSubscriptions()) + len(rpc.GetPublish()) + controlEntries(rpc.GetControl())
+			if err = w.Write(rpc); errors.Is(err, wire.ErrFrameTooLarge) {
+				// One item larger than the peer's frame limit: refuse it, keep the stream.
+				deps.Metrics.Dropped("outbound_frame_too_large", k)
+				refused, err = err.Error(), nil
+				continue
+			}
+			if err != nil {
+				break
+			}
+			items += k
 		}
 		n := w.Buffered()
 		if err == nil {
@@ -529,7 +554,7 @@ func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cf
 		}
 		deps.Metrics.wrote(items, n)
 		idle.Store(true)
-		root.Send(self, &pubsubv1.WriteDone{Rpcs: uint32(items), Bytes: uint64(n)})
+		root.Send(self, &pubsubv1.WriteDone{Rpcs: uint32(items), Bytes: uint64(n), Error: refused})
 	}
 	if !failed {
 		_ = st.Close()

@@ -20,6 +20,17 @@ type Config struct {
 	// (wire.Profile.MaxFrame()). A larger inbound length prefix resets the
 	// stream before anything is allocated; outbound batches are cut to it.
 	MaxFrame int
+	// OutboundFrame is the size the session shapes outbound frames to,
+	// bytes: batches are cut to it and control fragments (a 5,000-id IHAVE
+	// is 170 KB) split to fit it. 64 KiB, rust-libp2p's default
+	// max_transmit_size, is the smallest limit of the implementations we
+	// peer with; only a single message larger than it goes in a larger
+	// frame (up to MaxFrame). At most MaxFrame.
+	OutboundFrame int
+	// MaxIDontWantPerFrame bounds the IDONTWANT ids in one outbound frame:
+	// go-libp2p-pubsub honours only the first MaxIDontWantLength (10) ids
+	// of an RPC. More ids go in further frames of the same write.
+	MaxIDontWantPerFrame int
 	// Limits bound the entries of one decoded inbound RPC.
 	Limits wire.Limits
 	// MaxQueueBytes bounds the outbound queue (encoded bytes plus
@@ -69,6 +80,8 @@ func DefaultConfig() Config {
 	return Config{
 		Protocols:                wire.ProfileLibp2p.Protocols(),
 		MaxFrame:                 wire.MaxFrameDefault,
+		OutboundFrame:            64 << 10,
+		MaxIDontWantPerFrame:     10,
 		Limits:                   wire.DefaultLimits(),
 		MaxQueueBytes:            8 << 20,
 		MaxIHaveMessages:         10,
@@ -96,7 +109,8 @@ func (c Config) Validate() error {
 		name string
 		v    int
 	}{
-		{"MaxFrame", c.MaxFrame}, {"MaxQueueBytes", c.MaxQueueBytes},
+		{"MaxFrame", c.MaxFrame}, {"OutboundFrame", c.OutboundFrame}, {"MaxIDontWantPerFrame", c.MaxIDontWantPerFrame},
+		{"MaxQueueBytes", c.MaxQueueBytes},
 		{"MaxIHaveMessages", c.MaxIHaveMessages}, {"MaxIHaveLength", c.MaxIHaveLength},
 		{"MaxIDontWant", c.MaxIDontWant}, {"MaxIDontWantPerHeartbeat", c.MaxIDontWantPerHeartbeat},
 		{"IDontWantTTL", c.IDontWantTTL}, {"MaxAdvertised", c.MaxAdvertised}, {"AdvertisedTTL", c.AdvertisedTTL},
@@ -106,6 +120,9 @@ func (c Config) Validate() error {
 		if p.v <= 0 {
 			errs = append(errs, fmt.Errorf("session: %s must be > 0, got %d", p.name, p.v))
 		}
+	}
+	if c.OutboundFrame > c.MaxFrame {
+		errs = append(errs, fmt.Errorf("session: OutboundFrame (%d) must be <= MaxFrame (%d)", c.OutboundFrame, c.MaxFrame))
 	}
 	if c.MaxQueueBytes < c.MaxFrame {
 		errs = append(errs, fmt.Errorf("session: MaxQueueBytes (%d) must be >= MaxFrame (%d)", c.MaxQueueBytes, c.MaxFrame))

@@ -6,6 +6,7 @@ import (
 
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/wire"
 )
 
 // ItemOverhead is charged to the byte budget for every queued item on top of
@@ -37,6 +38,7 @@ type item struct {
 	sub       *gossipsubv1.SubOpts
 	msg       *gossipsubv1.Message
 	ctrl      *gossipsubv1.ControlMessage
+	idw       int // IDONTWANT ids in ctrl (a frame carries a bounded number)
 	cancelled bool
 }
 
@@ -136,7 +138,38 @@ func (q *Queue) PushSubscription(s *gossipsubv1.SubOpts) Drops {
 
 // PushControl queues a control fragment in the lane of p.
 func (q *Queue) PushControl(p pubsubv1.Priority, c *gossipsubv1.ControlMessage) Drops {
-	return q.push(lane(p), &item{cost: proto.Size(c) + ItemOverhead, ctrl: c})
+	return q.pushControl(lane(p), c, proto.Size(c))
+}
+
+func (q *Queue) pushControl(l int, c *gossipsubv1.ControlMessage, size int) Drops {
+	it := &item{cost: size + ItemOverhead, ctrl: c}
+	for _, e := range c.GetIdontwant() {
+		it.idw += len(e.GetMessageIDs())
+	}
+	return q.push(l, it)
+}
+
+// PushControlSplit queues a control fragment in the lane of p, split (at
+// entry and id boundaries, wire.SplitRPC) into parts that each fit a frame
+// of maxFrame bytes, so that no single item is larger than a frame the peer
+// takes: 5,000 IHAVE ids of 32 bytes are 170 KB, above waku's 150 KiB and
+// rust's 64 KiB frame limits, and a writer can only refuse such an item
+// whole. A part that cannot be split (one id larger than a frame) is
+// queued as it is and refused by the writer, counted.
+func (q *Queue) PushControlSplit(p pubsubv1.Priority, c *gossipsubv1.ControlMessage, maxFrame int) Drops {
+	size := proto.Size(c)
+	if fieldCost(size)+8 <= maxFrame {
+		return q.pushControl(lane(p), c, size)
+	}
+	parts, err := wire.SplitRPC(&gossipsubv1.RPC{Control: c}, maxFrame-8)
+	if err != nil {
+		return q.pushControl(lane(p), c, size)
+	}
+	var d Drops
+	for _, part := range parts {
+		d = add(d, q.PushControl(p, part.GetControl()))
+	}
+	return d
 }
 
 func (q *Queue) push(l int, it *item) Drops {
@@ -206,9 +239,15 @@ func (q *Queue) Cancel(id string) bool {
 // encoded RPC stays within maxBytes; the first item is always taken so an
 // item larger than maxBytes still leaves the queue (the writer then refuses
 // it and counts it). It returns the number of items moved.
-func (q *Queue) PopBatch(rpc *gossipsubv1.RPC, maxBytes int) int {
+func (q *Queue) PopBatch(rpc *gossipsubv1.RPC, maxBytes int) int { return q.PopFrame(rpc, maxBytes, 0) }
+
+// PopFrame is PopBatch with at most maxIDontWant IDONTWANT ids in the frame
+// (0: no limit): go-libp2p-pubsub honours only the first
+// MaxIDontWantLength (10) ids of an RPC and ignores the rest, so IDONTWANT
+// beyond that waits for the next frame, which the session writes at once.
+func (q *Queue) PopFrame(rpc *gossipsubv1.RPC, maxBytes, maxIDontWant int) int {
 	used := proto.Size(rpc) + 8 // room for the control field's tag and length
-	n := 0
+	n, idw := 0, 0
 	for l := range q.lanes {
 		f := &q.lanes[l]
 		for !f.empty() {
@@ -218,12 +257,13 @@ func (q *Queue) PopBatch(rpc *gossipsubv1.RPC, maxBytes int) int {
 				continue
 			}
 			size := it.cost - ItemOverhead
-			if n > 0 && used+size > maxBytes {
+			if n > 0 && (used+size > maxBytes || (maxIDontWant > 0 && it.idw > 0 && idw+it.idw > maxIDontWant)) {
 				return n
 			}
 			f.pop()
 			q.remove(it)
 			used += size
+			idw += it.idw
 			n++
 			switch {
 			case it.sub != nil:

@@ -94,21 +94,52 @@ func (s *State) Enqueue(cmd *pubsubv1.SendToPeer, idontwant bool) Counts {
 	}
 	if len(ctrl.GetIhave()) > 0 {
 		s.rememberIHave(ctrl.GetIhave(), &c)
-		c.Drops = add(c.Drops, s.Queue.PushControl(pubsubv1.Priority_PRIORITY_GOSSIP,
-			&gossipsubv1.ControlMessage{Ihave: ctrl.GetIhave()}))
+		c.Drops = add(c.Drops, s.Queue.PushControlSplit(pubsubv1.Priority_PRIORITY_GOSSIP,
+			&gossipsubv1.ControlMessage{Ihave: ctrl.GetIhave()}, s.cfg.OutboundFrame))
 	}
 	rest := &gossipsubv1.ControlMessage{Iwant: ctrl.GetIwant(), Graft: ctrl.GetGraft(), Prune: ctrl.GetPrune()}
-	if idontwant {
-		var saved int
-		rest.Idontwant, saved = withoutSent(ctrl.GetIdontwant(), cmd.GetMessages())
-		c.IDontWantElided += saved
-	} else {
+	if len(rest.Iwant)+len(rest.Graft)+len(rest.Prune) > 0 {
+		c.Drops = add(c.Drops, s.Queue.PushControlSplit(pubsubv1.Priority_PRIORITY_CONTROL, rest, s.cfg.OutboundFrame))
+	}
+	if !idontwant {
 		c.Unsupported += len(ctrl.GetIdontwant())
+		return c
 	}
-	if len(rest.Iwant)+len(rest.Graft)+len(rest.Prune)+len(rest.Idontwant) > 0 {
-		c.Drops = add(c.Drops, s.Queue.PushControl(pubsubv1.Priority_PRIORITY_CONTROL, rest))
-	}
+	idw, saved := withoutSent(ctrl.GetIdontwant(), cmd.GetMessages())
+	c.IDontWantElided += saved
+	c.Drops = add(c.Drops, s.pushIDontWant(idw))
 	return c
+}
+
+// pushIDontWant queues IDONTWANT ids in control fragments of at most
+// MaxIDontWantPerFrame ids (PopFrame puts at most that many in a frame): a
+// go-libp2p-pubsub peer honours only the first MaxIDontWantLength ids of an
+// RPC, and IDONTWANT must leave at once, not wait to be piggybacked (spec
+// v1.2), so each fragment goes in the next frame written.
+func (s *State) pushIDontWant(entries []*gossipsubv1.ControlIDontWant) Drops {
+	var d Drops
+	per := s.cfg.MaxIDontWantPerFrame
+	var chunk [][]byte
+	emit := func() {
+		if len(chunk) > 0 {
+			d = add(d, s.Queue.PushControl(pubsubv1.Priority_PRIORITY_CONTROL,
+				&gossipsubv1.ControlMessage{Idontwant: []*gossipsubv1.ControlIDontWant{{MessageIDs: chunk}}}))
+			chunk = nil
+		}
+	}
+	for _, e := range entries {
+		for _, id := range e.GetMessageIDs() {
+			if chunk == nil {
+				chunk = make([][]byte, 0, min(per, 16))
+			}
+			chunk = append(chunk, id)
+			if len(chunk) == per {
+				emit()
+			}
+		}
+	}
+	emit()
+	return d
 }
 
 func (s *State) rememberIHave(ihaves []*gossipsubv1.ControlIHave, c *Counts) {
