@@ -257,6 +257,9 @@ func (a *nodeActor) publish(ctx actor.Context, msg *apiv1.Publish) {
 	hash := ""
 	if a.n.cfg.Profile == ProfileWaku {
 		wm, err := a.n.cfg.messageRules().Decode(msg.GetData(), time.Now())
+		if err == nil && topic == "" {
+			topic, err = a.n.cfg.shardTopic(wm.GetContentTopic())
+		}
 		if err != nil {
 			ctx.Respond(&apiv1.Published{Topic: topic, Error: err.Error()})
 			return

@@ -3,6 +3,7 @@ package peermesh
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -10,13 +11,17 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/peermesh/peermesh/actors/mesh"
+	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
 	"github.com/peermesh/peermesh/waku/enr"
 	"github.com/peermesh/peermesh/waku/message"
+	"github.com/peermesh/peermesh/waku/sharding"
 )
 
 // MessageRules are the WakuMessage rules this node applies on the relay and
@@ -158,4 +163,41 @@ func ipRank(ip net.IP) int {
 		return 1
 	}
 	return 2
+}
+
+// shardTopic is autosharding in the node's cluster: the pubsub topic of a
+// content topic's shard.
+func (c Config) shardTopic(contentTopic string) (string, error) {
+	if c.NumShardsInNetwork == 0 {
+		return "", errors.New("autosharding is off (NumShardsInNetwork 0): give the pubsub topic")
+	}
+	s, err := sharding.AutoShard(c.ClusterID, c.NumShardsInNetwork, contentTopic)
+	if err != nil {
+		return "", err
+	}
+	return s.Topic(), nil
+}
+
+// ShardTopic is autosharding in the node's cluster: the pubsub topic
+// (/waku/2/rs/<cluster>/<shard>) that carries contentTopic.
+func (n *Node) ShardTopic(contentTopic string) (string, error) { return n.cfg.shardTopic(contentTopic) }
+
+// PublishMessage publishes a WakuMessage on pubsubTopic, or on its content
+// topic's shard when pubsubTopic is "" (autosharding), and returns the
+// topic used and the message's RFC 14 hash. A zero timestamp is set to now,
+// as nwaku does, so every implementation computes the same hash.
+func (n *Node) PublishMessage(ctx context.Context, pubsubTopic string, m *wakuv1.WakuMessage) (topic, hash string, err error) {
+	if m.GetTimestamp() == 0 {
+		m = proto.CloneOf(m)
+		m.Timestamp = proto.Int64(time.Now().UnixNano())
+	}
+	data, err := proto.Marshal(m)
+	if err != nil {
+		return "", "", fmt.Errorf("encode WakuMessage: %w", err)
+	}
+	out, err := call[*apiv1.Published](ctx, n, &apiv1.Publish{Topic: pubsubTopic, Data: data})
+	if err != nil {
+		return "", "", err
+	}
+	return out.GetTopic(), out.GetMessageHash(), answerError(out.GetError())
 }

@@ -149,6 +149,12 @@ func startWakuNode(t *testing.T, name string, cluster uint16, shards ...uint16) 
 	cfg := DefaultConfig()
 	cfg.Name, cfg.ClusterID = name, cluster
 	cfg.PubsubTopics = sharding.Topics(cluster, shards)
+	return startNode(t, cfg)
+}
+
+// startNode starts a node of cfg (logs discarded) in its own actor system.
+func startNode(t *testing.T, cfg Config) *Node {
+	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	n, err := New(cfg)
 	if err != nil {
@@ -306,5 +312,43 @@ func TestWebSocketListenerAndIdentify(t *testing.T) {
 	})
 	if v, _ := h.Peerstore().Get(n.ID(), "ProtocolVersion"); v != ProtocolVersion {
 		t.Fatalf("protocol version %v, want %s", v, ProtocolVersion)
+	}
+}
+
+// TestPublishMessageAutosharding: the embedding API publishes a WakuMessage
+// on its content topic's shard (cluster 1, 8 shards: /toychat/2/huilong/proto
+// is on shard 3), stamps a missing timestamp and names it by its RFC 14 hash.
+func TestPublishMessageAutosharding(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Name, cfg.ClusterID, cfg.NumShardsInNetwork = "auto", 1, 8
+	cfg.PubsubTopics = sharding.Topics(1, sharding.AllShards(8))
+	n := startNode(t, cfg)
+	sys := n.System()
+	sub := actortest.NewProbe(t, sys)
+	sub.Request(n.PID(), &apiv1.Subscribe{Topic: "/waku/2/rs/1/3"})
+	if s := actortest.Expect[*apiv1.Subscribed](sub); s.GetError() != "" {
+		t.Fatal(s.GetError())
+	}
+	if got, err := n.ShardTopic("/toychat/2/huilong/proto"); err != nil || got != "/waku/2/rs/1/3" {
+		t.Fatalf("ShardTopic = %q, %v", got, err)
+	}
+	wm := &wakuv1.WakuMessage{Payload: []byte("hi"), ContentTopic: "/toychat/2/huilong/proto"}
+	topic, hash, err := n.PublishMessage(context.Background(), "", wm)
+	if err != nil || topic != "/waku/2/rs/1/3" {
+		t.Fatalf("PublishMessage: %q %q %v", topic, hash, err)
+	}
+	got := actortest.Fish(sub, func(*apiv1.MessageReceived) bool { return true })
+	var sent wakuv1.WakuMessage
+	if err := proto.Unmarshal(got.GetData(), &sent); err != nil || sent.GetTimestamp() == 0 {
+		t.Fatalf("delivered %v (%v): timestamp not set", &sent, err)
+	}
+	if want := message.HashOf(topic, &sent).String(); hash != want || got.GetMessageHash() != want {
+		t.Fatalf("hash %s, delivered as %s, want %s", hash, got.GetMessageHash(), want)
+	}
+	if wm.Timestamp != nil {
+		t.Fatal("PublishMessage changed the caller's message")
+	}
+	if _, _, err := n.PublishMessage(context.Background(), "", &wakuv1.WakuMessage{Payload: []byte("x"), ContentTopic: "bad"}); err == nil {
+		t.Fatal("a malformed content topic was published")
 	}
 }

@@ -226,6 +226,7 @@ func restServer(s config.Settings, node *peermesh.Node, log *slog.Logger) (*http
 	rc.CacheCapacity = s.RESTRelayCacheCapacity
 	rc.WakuMessages = s.Profile == config.ProfileWaku
 	rc.MessageRules = node.MessageRules()
+	rc.ClusterID, rc.NumShardsInNetwork = uint16(s.ClusterID), s.NumShards()
 	root := node.System().Root
 	props, err := rest.CacheProps(rc, node.Registerer())
 	if err != nil {

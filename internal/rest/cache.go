@@ -6,8 +6,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/peermesh/peermesh/internal/actorkit"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
 )
 
 // backlog is one topic's ring of messages, oldest first.
@@ -50,6 +53,9 @@ type cache struct {
 	cfg     Config
 	m       *cacheMetrics
 	backlog map[string]*backlog
+	// byContent are the backlogs of content topics (autosharding routes),
+	// filled from every cached or not cached pubsub topic's WakuMessages.
+	byContent map[string]*backlog
 }
 
 // CacheProps builds the relay cache actor. Its metrics are registered on reg
@@ -59,7 +65,7 @@ type cache struct {
 func CacheProps(cfg Config, reg prometheus.Registerer, opts ...actor.PropsOption) (*actor.Props, error) {
 	m, err := newCacheMetrics(reg)
 	return actorkit.Props(func() actor.Actor {
-		return &cache{cfg: cfg, m: m, backlog: map[string]*backlog{}}
+		return &cache{cfg: cfg, m: m, backlog: map[string]*backlog{}, byContent: map[string]*backlog{}}
 	}, opts...), err
 }
 
@@ -67,27 +73,36 @@ func CacheProps(cfg Config, reg prometheus.Registerer, opts ...actor.PropsOption
 func (c *cache) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *apiv1.OpenCache:
-		ctx.Respond(c.open(msg.GetTopic()))
+		ctx.Respond(c.open(c.backlogs(msg.GetContentTopic()), msg.GetTopic()))
 	case *apiv1.CloseCache:
-		_, found := c.backlog[msg.GetTopic()]
-		delete(c.backlog, msg.GetTopic())
+		m := c.backlogs(msg.GetContentTopic())
+		_, found := m[msg.GetTopic()]
+		delete(m, msg.GetTopic())
 		c.m.messages.DeleteLabelValues(msg.GetTopic())
 		ctx.Respond(&apiv1.CacheClosed{Topic: msg.GetTopic(), Found: found})
 	case *apiv1.DrainCache:
-		ctx.Respond(c.drain(msg.GetTopic()))
+		ctx.Respond(c.drain(c.backlogs(msg.GetContentTopic()), msg.GetTopic()))
 	case *apiv1.MessageReceived:
 		c.add(msg)
 	}
 }
 
-func (c *cache) open(topic string) *apiv1.CacheOpened {
-	if _, ok := c.backlog[topic]; ok {
+// backlogs are the pubsub-topic backlogs, or the content-topic ones.
+func (c *cache) backlogs(contentTopic bool) map[string]*backlog {
+	if contentTopic {
+		return c.byContent
+	}
+	return c.backlog
+}
+
+func (c *cache) open(backlogs map[string]*backlog, topic string) *apiv1.CacheOpened {
+	if _, ok := backlogs[topic]; ok {
 		return &apiv1.CacheOpened{Topic: topic}
 	}
-	if len(c.backlog) >= c.cfg.MaxCachedTopics {
+	if len(c.backlog)+len(c.byContent) >= c.cfg.MaxCachedTopics {
 		return &apiv1.CacheOpened{Topic: topic, Error: "the REST relay cache already holds its maximum of topics"}
 	}
-	c.backlog[topic] = &backlog{}
+	backlogs[topic] = &backlog{}
 	c.m.messages.WithLabelValues(topic).Set(0)
 	return &apiv1.CacheOpened{Topic: topic}
 }
@@ -95,10 +110,23 @@ func (c *cache) open(topic string) *apiv1.CacheOpened {
 // add appends msg, dropping the oldest message when the topic is full:
 // a REST client that stops polling must not grow the node's memory.
 func (c *cache) add(msg *apiv1.MessageReceived) {
-	b, ok := c.backlog[msg.GetTopic()]
-	if !ok {
+	kept := c.push(c.backlog, msg.GetTopic(), msg)
+	if len(c.byContent) > 0 {
+		var wm wakuv1.WakuMessage
+		if proto.Unmarshal(msg.GetData(), &wm) == nil && c.push(c.byContent, wm.GetContentTopic(), msg) {
+			kept = true
+		}
+	}
+	if !kept {
 		c.m.dropped.Inc()
-		return
+	}
+}
+
+// push appends msg to the backlog key of backlogs, if open.
+func (c *cache) push(backlogs map[string]*backlog, key string, msg *apiv1.MessageReceived) bool {
+	b, ok := backlogs[key]
+	if !ok {
+		return false
 	}
 	if len(b.msgs) >= c.cfg.CacheCapacity {
 		b.msgs[0] = nil
@@ -107,16 +135,17 @@ func (c *cache) add(msg *apiv1.MessageReceived) {
 		c.m.dropped.Inc()
 	}
 	b.msgs = append(b.msgs, msg)
-	c.m.messages.WithLabelValues(msg.GetTopic()).Set(float64(len(b.msgs)))
+	c.m.messages.WithLabelValues(key).Set(float64(len(b.msgs)))
+	return true
 }
 
-func (c *cache) drain(topic string) *apiv1.CacheDrained {
-	b, ok := c.backlog[topic]
+func (c *cache) drain(backlogs map[string]*backlog, topic string) *apiv1.CacheDrained {
+	b, ok := backlogs[topic]
 	if !ok {
 		return &apiv1.CacheDrained{Topic: topic}
 	}
 	out := &apiv1.CacheDrained{Topic: topic, Open: true, Messages: b.msgs, Dropped: b.dropped}
-	c.backlog[topic] = &backlog{}
+	backlogs[topic] = &backlog{}
 	c.m.messages.WithLabelValues(topic).Set(0)
 	return out
 }

@@ -9,9 +9,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/peermesh/peermesh/actortest"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
 )
 
 func TestCacheKeepsNewestAndCountsDrops(t *testing.T) {
@@ -114,5 +116,61 @@ func TestActorRelaySubscribesTheCache(t *testing.T) {
 	}
 	if _, ok, _ := r.Drain(ctx, "/u"); ok {
 		t.Fatal("a refused subscription left its backlog open")
+	}
+}
+
+// Content-topic subscriptions (autosharding routes) keep only their content
+// topic's messages of the shard, and the cache stays subscribed to a shard
+// while a content topic or the shard's own subscription still needs it.
+func TestActorRelayContentTopics(t *testing.T) {
+	sys := actortest.NewSystem(t)
+	props, err := CacheProps(DefaultConfig(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sys.Root.Spawn(props)
+	subs := &fakeSubs{subs: map[string]*actor.PID{}}
+	r := &ActorRelay{Root: sys.Root, Cache: c, Node: subs}
+	ctx := context.Background()
+	const shard = "/waku/2/rs/1/3"
+	for _, ct := range []string{"/a/1/x/proto", "/a/1/y/proto"} {
+		if err := r.SubscribeContent(ctx, ct, shard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Subscribe(ctx, shard); err != nil {
+		t.Fatal(err)
+	}
+	wm := func(ct string) []byte {
+		b, _ := proto.Marshal(&wakuv1.WakuMessage{Payload: []byte("p"), ContentTopic: ct})
+		return b
+	}
+	for _, ct := range []string{"/a/1/x/proto", "/a/1/y/proto", "/a/1/z/proto"} {
+		sys.Root.Send(c, &apiv1.MessageReceived{Topic: shard, Data: wm(ct)})
+	}
+	if msgs, ok, err := r.DrainContent(ctx, "/a/1/x/proto"); err != nil || !ok || len(msgs) != 1 || string(msgs[0].GetData()) != string(wm("/a/1/x/proto")) {
+		t.Fatalf("content backlog: %v %v %v", msgs, ok, err)
+	}
+	if msgs, _, _ := r.Drain(ctx, shard); len(msgs) != 3 {
+		t.Fatalf("shard backlog holds %d messages, want all 3", len(msgs))
+	}
+	steps := []struct {
+		do         func() error
+		subscribed bool
+	}{
+		{func() error { return r.UnsubscribeContent(ctx, "/a/1/x/proto") }, true},
+		{func() error { return r.Unsubscribe(ctx, shard) }, true}, // /a/1/y/proto still needs it
+		{func() error { return r.UnsubscribeContent(ctx, "/a/1/y/proto") }, false},
+	}
+	for i, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := subs.subs[shard]; ok != st.subscribed {
+			t.Fatalf("step %d: cache subscribed to the shard: %v, want %v", i, ok, st.subscribed)
+		}
+	}
+	if _, ok, _ := r.DrainContent(ctx, "/a/1/x/proto"); ok {
+		t.Fatal("content topic still cached after UnsubscribeContent")
 	}
 }

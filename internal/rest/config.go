@@ -32,6 +32,10 @@ type Config struct {
 	// MessageRules are the WakuMessage rules a publication must keep: the
 	// node's relay rules (Node.MessageRules), so REST and relay agree.
 	MessageRules message.Rules
+	// ClusterID and NumShardsInNetwork map content topics to shards for the
+	// autosharding routes (/relay/v1/auto/*); 0 shards turns them off.
+	ClusterID          uint16
+	NumShardsInNetwork int
 }
 
 // DefaultConfig returns a configuration sized like nwaku's REST server.
@@ -44,6 +48,7 @@ func DefaultConfig() Config {
 		MaxItemsPerRequest: 64,
 		WakuMessages:       true,
 		MessageRules:       message.DefaultRules(),
+		NumShardsInNetwork: 1,
 	}
 }
 

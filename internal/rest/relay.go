@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -24,34 +25,122 @@ type ActorRelay struct {
 	Root  *actor.RootContext
 	Cache *actor.PID
 	Node  Subscriptions
+
+	// mu guards what keeps the cache subscribed to a pubsub topic: the
+	// topic's own subscription (direct) and the content topics on it
+	// (contents: content topic → pubsub topic), so the cache leaves a
+	// topic when the last of them goes. HTTP handlers call concurrently.
+	mu       sync.Mutex
+	direct   map[string]bool
+	contents map[string]string
+}
+
+// track runs f, a change of the subscriptions, under mu.
+func (a *ActorRelay) track(f func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.direct == nil {
+		a.direct, a.contents = map[string]bool{}, map[string]string{}
+	}
+	f()
+}
+
+// unused reports (under mu) whether nothing keeps pubsubTopic.
+func (a *ActorRelay) unused(pubsubTopic string) bool {
+	if a.direct[pubsubTopic] {
+		return false
+	}
+	for _, t := range a.contents {
+		if t == pubsubTopic {
+			return false
+		}
+	}
+	return true
 }
 
 // Subscribe opens the topic's backlog first, so no message delivered after
 // the subscription is lost, then subscribes the cache; a failed subscription
 // closes the backlog again.
 func (a *ActorRelay) Subscribe(ctx context.Context, topic string) error {
-	var opened *apiv1.CacheOpened
-	if err := request(ctx, a.Root, a.Cache, &apiv1.OpenCache{Topic: topic}, &opened); err != nil {
+	if err := a.open(ctx, &apiv1.OpenCache{Topic: topic}); err != nil {
 		return err
-	}
-	if opened.GetError() != "" {
-		return errors.New(opened.GetError())
 	}
 	if err := a.Node.Subscribe(ctx, topic, a.Cache); err != nil {
 		var closed *apiv1.CacheClosed
 		_ = request(ctx, a.Root, a.Cache, &apiv1.CloseCache{Topic: topic}, &closed)
 		return err
 	}
+	a.track(func() { a.direct[topic] = true })
 	return nil
 }
 
-// Unsubscribe stops deliveries and forgets the backlog.
+// Unsubscribe forgets the backlog and stops deliveries, unless content
+// topics on topic still need them.
 func (a *ActorRelay) Unsubscribe(ctx context.Context, topic string) error {
-	if err := a.Node.Unsubscribe(ctx, topic, a.Cache); err != nil {
+	var closed *apiv1.CacheClosed
+	if err := request(ctx, a.Root, a.Cache, &apiv1.CloseCache{Topic: topic}, &closed); err != nil {
 		return err
 	}
+	leave := true
+	a.track(func() { delete(a.direct, topic); leave = a.unused(topic) })
+	if !leave {
+		return nil
+	}
+	return a.Node.Unsubscribe(ctx, topic, a.Cache)
+}
+
+func (a *ActorRelay) open(ctx context.Context, req *apiv1.OpenCache) error {
+	var opened *apiv1.CacheOpened
+	if err := request(ctx, a.Root, a.Cache, req, &opened); err != nil {
+		return err
+	}
+	if opened.GetError() != "" {
+		return errors.New(opened.GetError())
+	}
+	return nil
+}
+
+// SubscribeContent keeps contentTopic's messages of pubsubTopic (its shard)
+// for DrainContent, subscribing the cache to pubsubTopic if needed.
+func (a *ActorRelay) SubscribeContent(ctx context.Context, contentTopic, pubsubTopic string) error {
+	if err := a.open(ctx, &apiv1.OpenCache{Topic: contentTopic, ContentTopic: true}); err != nil {
+		return err
+	}
+	if err := a.Node.Subscribe(ctx, pubsubTopic, a.Cache); err != nil {
+		var closed *apiv1.CacheClosed
+		_ = request(ctx, a.Root, a.Cache, &apiv1.CloseCache{Topic: contentTopic, ContentTopic: true}, &closed)
+		return err
+	}
+	a.track(func() { a.contents[contentTopic] = pubsubTopic })
+	return nil
+}
+
+// UnsubscribeContent forgets contentTopic's backlog; the cache leaves its
+// pubsub topic when nothing else uses it.
+func (a *ActorRelay) UnsubscribeContent(ctx context.Context, contentTopic string) error {
 	var closed *apiv1.CacheClosed
-	return request(ctx, a.Root, a.Cache, &apiv1.CloseCache{Topic: topic}, &closed)
+	if err := request(ctx, a.Root, a.Cache, &apiv1.CloseCache{Topic: contentTopic, ContentTopic: true}, &closed); err != nil {
+		return err
+	}
+	topic, leave := "", false
+	a.track(func() {
+		t, ok := a.contents[contentTopic]
+		delete(a.contents, contentTopic)
+		topic, leave = t, ok && a.unused(t)
+	})
+	if !leave {
+		return nil
+	}
+	return a.Node.Unsubscribe(ctx, topic, a.Cache)
+}
+
+// DrainContent empties a content topic's backlog.
+func (a *ActorRelay) DrainContent(ctx context.Context, contentTopic string) ([]*apiv1.MessageReceived, bool, error) {
+	var d *apiv1.CacheDrained
+	if err := request(ctx, a.Root, a.Cache, &apiv1.DrainCache{Topic: contentTopic, ContentTopic: true}, &d); err != nil {
+		return nil, false, err
+	}
+	return d.GetMessages(), d.GetOpen(), nil
 }
 
 // Drain empties the topic's backlog.

@@ -19,6 +19,7 @@ import (
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
 	"github.com/peermesh/peermesh/waku/message"
+	"github.com/peermesh/peermesh/waku/sharding"
 )
 
 // Node is what the handlers need from the node's embedding facade.
@@ -40,6 +41,11 @@ type Relay interface {
 	// Drain returns and clears the topic's backlog; ok is false when the
 	// topic is not subscribed through the cache.
 	Drain(ctx context.Context, topic string) (msgs []*apiv1.MessageReceived, ok bool, err error)
+	// SubscribeContent, UnsubscribeContent and DrainContent do the same
+	// for a content topic on its shard (autosharding routes).
+	SubscribeContent(ctx context.Context, contentTopic, pubsubTopic string) error
+	UnsubscribeContent(ctx context.Context, contentTopic string) error
+	DrainContent(ctx context.Context, contentTopic string) (msgs []*apiv1.MessageReceived, ok bool, err error)
 }
 
 // Server holds the handlers. Build it with New and serve Handler().
@@ -76,6 +82,10 @@ func New(cfg Config, node Node, relay Relay, version string, log *slog.Logger) (
 		{"DELETE /relay/v1/subscriptions", s.unsubscribe},
 		{"POST /relay/v1/messages/{topic...}", s.publish},
 		{"GET /relay/v1/messages/{topic...}", s.messages},
+		{"POST /relay/v1/auto/subscriptions", s.autoSubscribe},
+		{"DELETE /relay/v1/auto/subscriptions", s.autoUnsubscribe},
+		{"POST /relay/v1/auto/messages", s.autoPublish},
+		{"GET /relay/v1/auto/messages/{contentTopic...}", s.autoMessages},
 	}
 	for _, r := range routes {
 		s.mux.Handle(r.pattern, s.wrap(r.h))
@@ -527,6 +537,78 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return httpError(http.StatusNotFound, "not subscribed to pubsub topic %s", topic)
 	}
+	return s.writeMessages(w, msgs)
+}
+
+// shardOfContent is autosharding: the pubsub topic of contentTopic in the
+// node's cluster (400 when the content topic is malformed or the cluster
+// has no autosharding).
+func (s *Server) shardOfContent(contentTopic string) (string, error) {
+	if s.cfg.NumShardsInNetwork == 0 {
+		return "", httpError(http.StatusBadRequest, "autosharding is off (--num-shards-in-network=0): use /relay/v1/ with a pubsub topic")
+	}
+	sh, err := sharding.AutoShard(s.cfg.ClusterID, s.cfg.NumShardsInNetwork, contentTopic)
+	if err != nil {
+		return "", httpError(http.StatusBadRequest, "%v", err)
+	}
+	return sh.Topic(), nil
+}
+
+// autoSubscribe is nwaku's POST /relay/v1/auto/subscriptions: a JSON array
+// of content topics, each kept on its shard; answered "OK".
+func (s *Server) autoSubscribe(w http.ResponseWriter, r *http.Request) error {
+	cts, err := s.decodeList(r, "content topics")
+	if err != nil {
+		return err
+	}
+	shards := make([]string, len(cts))
+	for i, ct := range cts {
+		if shards[i], err = s.shardOfContent(ct); err != nil {
+			return err
+		}
+	}
+	for i, ct := range cts {
+		if err := s.relay.SubscribeContent(r.Context(), ct, shards[i]); err != nil {
+			return httpError(http.StatusBadRequest, "content topic %s (%s): %v", ct, shards[i], err)
+		}
+	}
+	writeOK(w)
+	return nil
+}
+
+func (s *Server) autoUnsubscribe(w http.ResponseWriter, r *http.Request) error {
+	cts, err := s.decodeList(r, "content topics")
+	if err != nil {
+		return err
+	}
+	for _, ct := range cts {
+		if err := s.relay.UnsubscribeContent(r.Context(), ct); err != nil {
+			return httpError(http.StatusBadRequest, "content topic %s: %v", ct, err)
+		}
+	}
+	writeOK(w)
+	return nil
+}
+
+// autoPublish is nwaku's POST /relay/v1/auto/messages: the message goes to
+// the shard of its content topic.
+func (s *Server) autoPublish(w http.ResponseWriter, r *http.Request) error {
+	return s.publishOn(w, r, func(wm *wakuv1.WakuMessage) (string, error) { return s.shardOfContent(wm.GetContentTopic()) })
+}
+
+func (s *Server) autoMessages(w http.ResponseWriter, r *http.Request) error {
+	ct := r.PathValue("contentTopic")
+	msgs, ok, err := s.relay.DrainContent(r.Context(), ct)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return httpError(http.StatusNotFound, "not subscribed to content topic %s", ct)
+	}
+	return s.writeMessages(w, msgs)
+}
+
+func (s *Server) writeMessages(w http.ResponseWriter, msgs []*apiv1.MessageReceived) error {
 	out := make([]relayMessage, 0, len(msgs))
 	for _, m := range msgs {
 		out = append(out, s.toRelayMessage(m))

@@ -112,6 +112,25 @@ func (f *fakeRelay) Drain(_ context.Context, t string) ([]*apiv1.MessageReceived
 	return m, true, nil
 }
 
+func (f *fakeRelay) SubscribeContent(_ context.Context, ct, pubsubTopic string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.subs["ct:"+ct] = true
+	f.subs[pubsubTopic] = true
+	return nil
+}
+
+func (f *fakeRelay) UnsubscribeContent(_ context.Context, ct string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.subs, "ct:"+ct)
+	return nil
+}
+
+func (f *fakeRelay) DrainContent(ctx context.Context, ct string) ([]*apiv1.MessageReceived, bool, error) {
+	return f.Drain(ctx, "ct:"+ct)
+}
+
 func newTestServer(t *testing.T, cfg Config) (*httptest.Server, *fakeNode, *fakeRelay) {
 	t.Helper()
 	n := &fakeNode{}
@@ -367,5 +386,47 @@ func TestLibp2pProfilePublishesAndReadsRawPayloads(t *testing.T) {
 	code, body := do(t, "GET", msgURL(ts.URL, topic), "")
 	if code != http.StatusOK || !strings.Contains(body, `"payload":"cmF3"`) {
 		t.Fatalf("read %d %s", code, body)
+	}
+}
+
+// The autosharding routes map a content topic to its shard (cluster 1, 8
+// shards: /toychat/2/huilong/proto is on shard 3), answer nwaku's "OK", and
+// publish on the shard with the message's hash in the header.
+func TestAutoshardingRoutes(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ClusterID, cfg.NumShardsInNetwork = 1, 8
+	ts, _, r := newTestServer(t, cfg)
+	code, body := do(t, "POST", ts.URL+"/relay/v1/auto/subscriptions", `["/toychat/2/huilong/proto"]`)
+	if code != 200 || body != "OK" || !r.subs["/waku/2/rs/1/3"] || !r.subs["ct:/toychat/2/huilong/proto"] {
+		t.Fatalf("subscribe: %d %q, relay %v", code, body, r.subs)
+	}
+	if code, body = do(t, "POST", ts.URL+"/relay/v1/auto/subscriptions", `["not-a-content-topic"]`); code != 400 || !strings.Contains(body, "content topic") {
+		t.Fatalf("bad content topic: %d %s", code, body)
+	}
+	data, _ := proto.Marshal(&wakuv1.WakuMessage{Payload: []byte("x"), ContentTopic: "/toychat/2/huilong/proto"})
+	r.backlog["ct:/toychat/2/huilong/proto"] = []*apiv1.MessageReceived{{Topic: "/waku/2/rs/1/3", Data: data}}
+	code, body = do(t, "GET", ts.URL+"/relay/v1/auto/messages/"+url.PathEscape("/toychat/2/huilong/proto"), "")
+	if code != 200 || !strings.Contains(body, `"contentTopic":"/toychat/2/huilong/proto"`) {
+		t.Fatalf("get: %d %s", code, body)
+	}
+	if code, _ = do(t, "GET", ts.URL+"/relay/v1/auto/messages/"+url.PathEscape("/other/1/x/proto"), ""); code != 404 {
+		t.Fatalf("get of an unsubscribed content topic: %d", code)
+	}
+	if code, body = do(t, "DELETE", ts.URL+"/relay/v1/auto/subscriptions", `["/toychat/2/huilong/proto"]`); code != 200 || r.subs["ct:/toychat/2/huilong/proto"] {
+		t.Fatalf("unsubscribe: %d %s %v", code, body, r.subs)
+	}
+
+	// Publishing goes to the content topic's shard: cluster 0 with one
+	// shard puts everything on /waku/2/rs/0/0.
+	ts, n, _ := newTestServer(t, DefaultConfig())
+	code, body = do(t, "POST", ts.URL+"/relay/v1/auto/messages", `{"payload":"aGk=","contentTopic":"/toychat/2/huilong/proto"}`)
+	if code != 200 || body != "OK" || len(n.published[topic]) != 1 {
+		t.Fatalf("auto publish: %d %q, published %v", code, body, n.published)
+	}
+	off := DefaultConfig()
+	off.NumShardsInNetwork = 0
+	ts, _, _ = newTestServer(t, off)
+	if code, body = do(t, "POST", ts.URL+"/relay/v1/auto/messages", `{"payload":"aGk=","contentTopic":"/a/1/b/c"}`); code != 400 || !strings.Contains(body, "autosharding is off") {
+		t.Fatalf("auto publish without autosharding: %d %s", code, body)
 	}
 }

@@ -296,7 +296,9 @@ func (x *Unsubscribed) GetError() string {
 
 // Publish sends `data` on `topic`. In the waku profile data must be an
 // encoded WakuMessage that keeps the node's message rules (the same the
-// relay applies; a broken rule is the answer's error).
+// relay applies; a broken rule is the answer's error), and an empty topic
+// means the shard of its content topic (autosharding); Published.topic
+// names the topic used.
 type Publish struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`

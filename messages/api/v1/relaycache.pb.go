@@ -29,8 +29,12 @@ const (
 // OpenCache starts keeping messages of topic (Request; CacheOpened). Fails
 // when the cache already holds its maximum number of topics.
 type OpenCache struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Topic string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// content_topic: `topic` is a content topic (REST /relay/v1/auto/*): the
+	// backlog keeps the messages of its pubsub topic whose WakuMessage has
+	// that content topic.
+	ContentTopic  bool `protobuf:"varint,2,opt,name=content_topic,json=contentTopic,proto3" json:"content_topic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -70,6 +74,13 @@ func (x *OpenCache) GetTopic() string {
 		return x.Topic
 	}
 	return ""
+}
+
+func (x *OpenCache) GetContentTopic() bool {
+	if x != nil {
+		return x.ContentTopic
+	}
+	return false
 }
 
 type CacheOpened struct {
@@ -128,6 +139,7 @@ func (x *CacheOpened) GetError() string {
 type CloseCache struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	ContentTopic  bool                   `protobuf:"varint,2,opt,name=content_topic,json=contentTopic,proto3" json:"content_topic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -167,6 +179,13 @@ func (x *CloseCache) GetTopic() string {
 		return x.Topic
 	}
 	return ""
+}
+
+func (x *CloseCache) GetContentTopic() bool {
+	if x != nil {
+		return x.ContentTopic
+	}
+	return false
 }
 
 type CacheClosed struct {
@@ -225,6 +244,7 @@ func (x *CacheClosed) GetFound() bool {
 type DrainCache struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	ContentTopic  bool                   `protobuf:"varint,2,opt,name=content_topic,json=contentTopic,proto3" json:"content_topic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -264,6 +284,13 @@ func (x *DrainCache) GetTopic() string {
 		return x.Topic
 	}
 	return ""
+}
+
+func (x *DrainCache) GetContentTopic() bool {
+	if x != nil {
+		return x.ContentTopic
+	}
+	return false
 }
 
 type CacheDrained struct {
@@ -340,21 +367,24 @@ var File_api_v1_relaycache_proto protoreflect.FileDescriptor
 
 const file_api_v1_relaycache_proto_rawDesc = "" +
 	"\n" +
-	"\x17api/v1/relaycache.proto\x12\x0fpeermesh.api.v1\x1a\x10api/v1/api.proto\"!\n" +
+	"\x17api/v1/relaycache.proto\x12\x0fpeermesh.api.v1\x1a\x10api/v1/api.proto\"F\n" +
 	"\tOpenCache\x12\x14\n" +
-	"\x05topic\x18\x01 \x01(\tR\x05topic\"9\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12#\n" +
+	"\rcontent_topic\x18\x02 \x01(\bR\fcontentTopic\"9\n" +
 	"\vCacheOpened\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\"\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"G\n" +
 	"\n" +
 	"CloseCache\x12\x14\n" +
-	"\x05topic\x18\x01 \x01(\tR\x05topic\"9\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12#\n" +
+	"\rcontent_topic\x18\x02 \x01(\bR\fcontentTopic\"9\n" +
 	"\vCacheClosed\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n" +
-	"\x05found\x18\x02 \x01(\bR\x05found\"\"\n" +
+	"\x05found\x18\x02 \x01(\bR\x05found\"G\n" +
 	"\n" +
 	"DrainCache\x12\x14\n" +
-	"\x05topic\x18\x01 \x01(\tR\x05topic\"\x90\x01\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12#\n" +
+	"\rcontent_topic\x18\x02 \x01(\bR\fcontentTopic\"\x90\x01\n" +
 	"\fCacheDrained\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x12\n" +
 	"\x04open\x18\x02 \x01(\bR\x04open\x12<\n" +
