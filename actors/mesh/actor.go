@@ -36,7 +36,9 @@ import (
 // its parent TopicReport after each Tick (idle when it may be retired) and,
 // from Stopping whatever stopped it, TopicRetired with its backoffs.
 func Props(cfg Config, deps Deps, opts ...actor.PropsOption) *actor.Props {
-	return actorkit.Props(func() actor.Actor { return newTopicActor(cfg, deps) }, opts...)
+	load := newMailboxLoad(cfg.MaxMailbox)
+	return actorkit.Props(func() actor.Actor { a := newTopicActor(cfg, deps); a.load = load; return a },
+		append([]actor.PropsOption{actor.WithMailbox(load.producer())}, opts...)...)
 }
 
 type topicActor struct {
@@ -47,6 +49,8 @@ type topicActor struct {
 	topic *string
 	clock *tickClock
 
+	load        *mailboxLoad // shared with the actor's bounded mailbox
+	dropped     uint64       // mailbox drops at the last heartbeat
 	subscribers map[string]*actor.PID
 	validator   *actor.PID
 	sessions    map[peer.ID]*actor.PID
@@ -280,6 +284,15 @@ func (a *topicActor) publish(c actor.Context, m *pubsubv1.PublishLocal) {
 }
 
 func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
+	var high int64
+	var dropMsgs, dropGossip uint64
+	if a.load != nil {
+		high, dropMsgs, dropGossip = a.load.sample()
+		if d := dropMsgs + dropGossip; d > a.dropped {
+			a.dropped = d
+			a.core.Overloaded(now)
+		}
+	}
 	a.exec(c, a.core.Heartbeat(now), pubsubv1.Priority_PRIORITY_GOSSIP)
 	a.counters = a.core.AppendCounters(a.counters[:0])
 	report := &pubsubv1.TopicReport{Topic: a.deps.Topic, Peers: make([]*pubsubv1.TopicPeerCounters, 0, len(a.counters))}
@@ -287,6 +300,7 @@ func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
 		report.Peers = append(report.Peers, countersProto(r))
 	}
 	st := a.core.Stats()
+	st.MailboxDepth, st.MailboxDropped, st.MailboxDroppedGossip = int(high), dropMsgs, dropGossip
 	report.Mesh, report.Fanout = uint32(st.MeshPeers), uint32(st.FanoutPeers)
 	report.Idle = a.core.Idle(now)
 	c.Send(c.Parent(), report)

@@ -128,6 +128,13 @@ type Config struct {
 	// MaxPromises bounds outstanding IWANT promises; when full no further
 	// ids are requested (Stats.PromisesDropped).
 	MaxPromises int
+	// MaxMailbox bounds the received messages and IHAVE/IWANT waiting in the
+	// topic actor's mailbox: beyond it the newest such message is dropped
+	// and counted (libp2p_gossipsub_topic_mailbox_drops_total{kind}; the
+	// depth is libp2p_gossipsub_topic_mailbox_depth{topic}), and IWANT
+	// promises broken meanwhile are forgiven. Membership, GRAFT/PRUNE, Ticks
+	// and requests are never dropped (ADR 0012).
+	MaxMailbox int
 	// MaxDuplicateSources bounds the peers remembered per message as having
 	// sent a copy (used for P3 credit and to skip them when forwarding).
 	MaxDuplicateSources int
@@ -172,6 +179,7 @@ func DefaultConfig(p Profile) Config {
 		MaxPendingValidations:    1024,
 		MaxPromises:              10_000,
 		MaxDuplicateSources:      8,
+		MaxMailbox:               8192,
 	}
 	if p == ProfileLibp2p {
 		c.Dlo, c.Dhi, c.Dscore, c.Dout = 5, 12, 4, 2
@@ -281,6 +289,7 @@ func (c Config) Validate() error {
 	pos("MaxCachedMessages", c.MaxCachedMessages)
 	pos("MaxPendingValidations", c.MaxPendingValidations)
 	pos("MaxPromises", c.MaxPromises)
+	pos("MaxMailbox", c.MaxMailbox)
 	if c.MaxDuplicateSources < 0 {
 		bad("MaxDuplicateSources", c.MaxDuplicateSources, "must be ≥ 0")
 	}

@@ -211,6 +211,7 @@ type Stats struct {
 	SeenBytes                          int // estimated memory of the seen cache (MaxSeenBytes)
 	BackoffEntries, Promises           int
 	PendingValidations                 int
+	MailboxDepth                       int // highest mailbox depth since the last heartbeat (adapter)
 	// Health of the mesh after the last heartbeat: while joined exactly one
 	// of NoPeers, LowPeers, HealthyPeers is true; all are false otherwise.
 	NoPeers, LowPeers, HealthyPeers bool
@@ -228,6 +229,9 @@ type Stats struct {
 	ValidationDropped      uint64 // MaxPendingValidations
 	PromisesDropped        uint64 // MaxPromises
 	BrokenPromises         uint64
+	PromisesForgiven       uint64 // expired while we were dropping (Overloaded)
+	MailboxDropped         uint64 // received messages dropped at MaxMailbox (adapter)
+	MailboxDroppedGossip   uint64 // IHAVE/IWANT dropped at MaxMailbox (adapter)
 	IDontWantDropped       uint64 // ids beyond IDontWantMaxPerHeartbeat
 	IWantRetransmitIgnored uint64
 	PXIgnored              uint64 // PX not accepted (disabled or score below AcceptPX)

@@ -272,8 +272,14 @@ func (t *Topic) HandleIDontWant(now time.Time, from peer.ID, ids [][]byte) {
 	}
 }
 
+// Overloaded records that the actor dropped received messages or gossip
+// (its mailbox was full) up to now: promises made before it cannot be told
+// broken from our own drop, so they are forgiven, not charged.
+func (t *Topic) Overloaded(now time.Time) { t.overloadedAt = now }
+
 // brokenPromises charges a behaviour penalty for every IWANT promise past its
-// deadline (one per id), one Penalty per peer, in peer order.
+// deadline (one per id), one Penalty per peer, in peer order; a promise made
+// before we last dropped messages (Overloaded) is forgiven instead.
 func (t *Topic) brokenPromises(now time.Time, fx *Effects) {
 	start := len(fx.Penalties)
 	for id, p := range t.promises.byID {
@@ -281,6 +287,10 @@ func (t *Topic) brokenPromises(now time.Time, fx *Effects) {
 			continue
 		}
 		delete(t.promises.byID, id)
+		if !t.overloadedAt.IsZero() && !t.overloadedAt.Before(p.deadline.Add(-t.cfg.IWantFollowupTime)) {
+			t.stats.PromisesForgiven++
+			continue
+		}
 		t.stats.BrokenPromises++
 		found := false
 		for i := start; i < len(fx.Penalties); i++ {

@@ -1,12 +1,15 @@
 package mesh
 
 import (
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/peermesh/peermesh/actortest"
@@ -187,4 +190,81 @@ func TestTopicActorPanicHandsOverBackoffs(t *testing.T) {
 			t.Fatalf("supervisor consulted %d times, want 1", starts)
 		}
 	})
+}
+
+// TestTopicMailboxDropsGossipNotMembership: issue 11 item 11. The topic
+// actor's mailbox is bounded for received messages and IHAVE/IWANT: while
+// the actor is stuck, MaxMailbox of them wait and the rest are dropped and
+// counted by kind; membership and GRAFT are never dropped; the depth is
+// exported; and an IWANT promise that expires while we were dropping is
+// forgiven, not charged to the peer.
+func TestTopicMailboxDropsGossipNotMembership(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := actorCfg()
+		cfg.MaxMailbox = 4
+		t0 := time.Now()
+		release := make(chan struct{})
+		h := newTopicHarnessWith(t, cfg, 3, func(d *Deps) {
+			d.Now = t0
+			d.Verify = func(m *gossipsubv1.Message) error {
+				if string(m.GetData()) == "block" {
+					<-release
+				}
+				return nil
+			}
+		})
+		h.subscribeAll()
+		h.router.Request(h.topic, &pubsubv1.Join{Topic: actorTopic})
+		h.router.ExpectMessage(&pubsubv1.Joined{Topic: actorTopic})
+		// We ask peer 2 for "wanted" (a promise), then the actor gets stuck.
+		h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(actorPeer(2)),
+			Ihave: []*gossipsubv1.ControlIHave{{TopicID: proto.String(actorTopic), MessageIDs: [][]byte{[]byte("wanted")}}}})
+		h.receive(actorPeer(0), "block")
+		synctest.Wait()
+		for i := range 10 {
+			h.receive(actorPeer(1), fmt.Sprint("m", i))
+		}
+		for range 3 {
+			h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(actorPeer(1)),
+				Ihave: []*gossipsubv1.ControlIHave{{TopicID: proto.String(actorTopic), MessageIDs: [][]byte{[]byte("x")}}}})
+		}
+		unsub := false
+		h.router.Send(h.topic, &pubsubv1.PeerSubscriptions{Peer: []byte(actorPeer(1)),
+			Subscriptions: []*gossipsubv1.SubOpts{{Topicid: proto.String(actorTopic), Subscribe: &unsub}}})
+		close(release)
+		synctest.Wait()
+		h.router.Request(h.topic, &pubsubv1.GetMesh{Topic: actorTopic})
+		if m := actortest.Fish(h.router, func(*pubsubv1.Mesh) bool { return true }); hasID(m.GetPeers(), actorPeer(1)) {
+			t.Fatal("the unsubscribe was dropped with the gossip")
+		}
+		// Past the promise's deadline: forgiven, not charged.
+		h.tickAt(t0.Add(cfg.IWantFollowupTime + time.Second))
+		synctest.Wait()
+		for {
+			r, ok := h.router.Next(time.Millisecond)
+			if !ok {
+				break
+			}
+			if p, isP := r.Message.(*pubsubv1.PeerBehaviourPenalty); isP {
+				t.Fatalf("charged %v while we were dropping", p)
+			}
+		}
+		msgs := testutil.ToFloat64(h.metrics.mailboxDrops.WithLabelValues("messages"))
+		gossip := testutil.ToFloat64(h.metrics.mailboxDrops.WithLabelValues("gossip"))
+		if msgs != 6 || gossip != 3 {
+			t.Fatalf("drops: messages %v gossip %v, want 6 and 3 (10 messages and 3 IHAVEs behind a mailbox of 4)", msgs, gossip)
+		}
+		if d := testutil.ToFloat64(h.metrics.mailboxDepth.WithLabelValues(actorTopic)); d < 4 {
+			t.Fatalf("depth gauge %v, want at least MaxMailbox 4", d)
+		}
+	})
+}
+
+func hasID(ids [][]byte, p peer.ID) bool {
+	for _, id := range ids {
+		if peer.ID(id) == p {
+			return true
+		}
+	}
+	return false
 }

@@ -276,3 +276,21 @@ func TestChargeInvalid(t *testing.T) {
 		}
 	})
 }
+
+// TestBrokenPromisesForgivenWhileOverloaded: a promise made before the
+// actor last dropped messages (Overloaded) is forgiven when it expires — we
+// cannot tell the peer's failure from our own drop; one made after it is
+// charged as usual.
+func TestBrokenPromisesForgivenWhileOverloaded(t *testing.T) {
+	tp := joinedTopic(t, testConfig(), 3)
+	tp.HandleIHave(t0, pid(1), [][]byte{[]byte("early")}, 10)
+	tp.Overloaded(t0.Add(time.Second))
+	tp.HandleIHave(t0.Add(2*time.Second), pid(2), [][]byte{[]byte("late")}, 10)
+	fx := tp.Heartbeat(t0.Add(2*time.Second + tp.cfg.IWantFollowupTime))
+	if len(fx.Penalties) != 1 || fx.Penalties[0].Peer != pid(2) {
+		t.Fatalf("penalties %+v, want only peer 2's promise (made after the overload)", fx.Penalties)
+	}
+	if s := tp.Stats(); s.PromisesForgiven != 1 || s.BrokenPromises != 1 {
+		t.Fatalf("forgiven %d broken %d, want 1 and 1", s.PromisesForgiven, s.BrokenPromises)
+	}
+}

@@ -13,6 +13,8 @@ import (
 type Metrics struct {
 	meshPeers, fanoutPeers, topicPeers *prometheus.GaugeVec
 	seenBytes                          *prometheus.GaugeVec
+	mailboxDepth                       *prometheus.GaugeVec
+	mailboxDrops                       *prometheus.CounterVec
 	cacheWindow                        prometheus.Gauge
 	noPeers, lowPeers, healthy, underD prometheus.Gauge
 	aboveDhi                           *prometheus.CounterVec
@@ -38,6 +40,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		fanoutPeers: gv("libp2p_gossipsub_peers_per_topic_fanout", "gossipsub peers per topic in fanout"),
 		topicPeers:  gv("libp2p_gossipsub_peers_per_topic_gossipsub", "gossipsub peers per topic in gossipsub"),
 		seenBytes:   gv("libp2p_gossipsub_seen_cache_bytes", "estimated memory of the topic's seen cache (bounded by MaxSeenBytes)"),
+		mailboxDepth: gv("libp2p_gossipsub_topic_mailbox_depth",
+			"highest number of messages waiting in the topic actor's mailbox during the last heartbeat (bounded by MaxMailbox for received messages and gossip)"),
+		mailboxDrops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_topic_mailbox_drops_total",
+			Help: "Received messages and IHAVE/IWANT dropped because a topic actor's mailbox held MaxMailbox, by kind"}, []string{"kind"}),
 		// One gauge summed over topics (nim's is unlabelled): each topic adds
 		// the change of its own window, so topics do not overwrite each other.
 		cacheWindow: g("libp2p_gossipsub_cache_window_size", "the number of messages in the cache windows advertised last, summed over topics"),
@@ -57,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Validation outcomes of received messages (timeout counts as ignore)"}, []string{"outcome"}),
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.meshPeers, m.fanoutPeers, m.topicPeers, m.seenBytes, m.cacheWindow, m.noPeers,
+	for _, c := range []prometheus.Collector{m.meshPeers, m.fanoutPeers, m.topicPeers, m.seenBytes, m.mailboxDepth, m.mailboxDrops, m.cacheWindow, m.noPeers,
 		m.lowPeers, m.healthy, m.underD, m.aboveDhi, m.receivedIWants, m.broadcastIHave, m.drops, m.validation} {
 		errs = append(errs, reg.Register(c))
 	}
@@ -76,6 +82,13 @@ func (m *Metrics) observe(topic string, prev, cur Stats) {
 	m.fanoutPeers.WithLabelValues(topic).Set(float64(cur.FanoutPeers))
 	m.topicPeers.WithLabelValues(topic).Set(float64(cur.TopicPeers))
 	m.seenBytes.WithLabelValues(topic).Set(float64(cur.SeenBytes))
+	m.mailboxDepth.WithLabelValues(topic).Set(float64(cur.MailboxDepth))
+	if d := cur.MailboxDropped - prev.MailboxDropped; d > 0 {
+		m.mailboxDrops.WithLabelValues("messages").Add(float64(d))
+	}
+	if d := cur.MailboxDroppedGossip - prev.MailboxDroppedGossip; d > 0 {
+		m.mailboxDrops.WithLabelValues("gossip").Add(float64(d))
+	}
 	m.cacheWindow.Add(float64(cur.CacheWindowSize - prev.CacheWindowSize))
 	health := func(g prometheus.Gauge, was, is bool) {
 		if was != is {
@@ -109,6 +122,7 @@ func (m *Metrics) observe(topic string, prev, cur Stats) {
 		{"cache_full", cur.CacheDropped, prev.CacheDropped},
 		{"validation_full", cur.ValidationDropped, prev.ValidationDropped},
 		{"promises_full", cur.PromisesDropped, prev.PromisesDropped},
+		{"promise_forgiven", cur.PromisesForgiven, prev.PromisesForgiven},
 		{"idontwant_over_budget", cur.IDontWantDropped, prev.IDontWantDropped},
 		{"iwant_retransmit", cur.IWantRetransmitIgnored, prev.IWantRetransmitIgnored},
 		{"px_ignored", cur.PXIgnored, prev.PXIgnored},
@@ -127,12 +141,14 @@ func (m *Metrics) forget(topic string, last Stats) {
 	m.observe(topic, last, Stats{AboveDhiConditions: last.AboveDhiConditions, ReceivedIWants: last.ReceivedIWants,
 		BroadcastIHaves: last.BroadcastIHaves, PeersRejected: last.PeersRejected, BackoffEvicted: last.BackoffEvicted,
 		SeenEvicted: last.SeenEvicted, CacheDropped: last.CacheDropped, ValidationDropped: last.ValidationDropped,
-		PromisesDropped: last.PromisesDropped, IDontWantDropped: last.IDontWantDropped,
+		PromisesDropped: last.PromisesDropped, IDontWantDropped: last.IDontWantDropped, PromisesForgiven: last.PromisesForgiven,
+		MailboxDropped: last.MailboxDropped, MailboxDroppedGossip: last.MailboxDroppedGossip,
 		IWantRetransmitIgnored: last.IWantRetransmitIgnored, PXIgnored: last.PXIgnored})
 	m.meshPeers.DeleteLabelValues(topic)
 	m.fanoutPeers.DeleteLabelValues(topic)
 	m.topicPeers.DeleteLabelValues(topic)
 	m.seenBytes.DeleteLabelValues(topic)
+	m.mailboxDepth.DeleteLabelValues(topic)
 	m.aboveDhi.DeleteLabelValues(topic)
 }
 

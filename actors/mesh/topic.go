@@ -90,6 +90,8 @@ type Topic struct {
 
 	heartbeats uint64
 	lastDecay  time.Time
+	// overloadedAt is when the actor last reported mailbox drops (Overloaded).
+	overloadedAt time.Time
 
 	fx    Effects
 	stats Stats
