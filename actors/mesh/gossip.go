@@ -70,6 +70,15 @@ func (p *promises) len() int { return len(p.byID) }
 // fulfil closes the promise for id, whoever delivered the message.
 func (p *promises) fulfil(id MessageID) { delete(p.byID, id) }
 
+// forget drops the promises a peer owes us.
+func (p *promises) forget(from peer.ID) {
+	for id, pr := range p.byID {
+		if pr.peer == from {
+			delete(p.byID, id)
+		}
+	}
+}
+
 // GetGossipPeers emits this heartbeat's gossip (seed: getGossipPeers): one
 // IHAVE with the ids of the last HistoryGossip cache windows (at most
 // MaxIHaveLength, a random sample beyond) to max(Dlazy, GossipFactor·n) of

@@ -294,3 +294,17 @@ func TestBrokenPromisesForgivenWhileOverloaded(t *testing.T) {
 		t.Fatalf("forgiven %d broken %d, want 1 and 1", s.PromisesForgiven, s.BrokenPromises)
 	}
 }
+
+// TestPromisesOfADepartedPeerAreDropped: a peer that unsubscribes or
+// disconnects cannot deliver what it advertised; its promises are dropped
+// with it instead of being charged to its retained score (or to its next
+// session) when they expire.
+func TestPromisesOfADepartedPeerAreDropped(t *testing.T) {
+	tp := joinedTopic(t, testConfig(), 3)
+	tp.HandleIHave(t0, pid(1), [][]byte{[]byte("m")}, 10)
+	tp.RemovePeer(t0, pid(1))
+	fx := tp.Heartbeat(t0.Add(tp.cfg.IWantFollowupTime + time.Second))
+	if len(fx.Penalties) != 0 || tp.promises.len() != 0 {
+		t.Fatalf("penalties %+v, promises %d after the peer left", fx.Penalties, tp.promises.len())
+	}
+}

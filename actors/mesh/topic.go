@@ -218,7 +218,9 @@ func (t *Topic) forgetDeparted() bool {
 
 // RemovePeer records that a peer unsubscribed or disconnected: it leaves the
 // mesh (seed: pruned, with P3b but without backoff, as nothing is sent) and
-// the fanout. Its score counters are kept until they decay to nothing.
+// the fanout, and the IWANT promises it owes us are dropped (a peer that is
+// gone cannot keep them, and its next session must not pay for them). Its
+// score counters are kept until they decay to nothing.
 func (t *Topic) RemovePeer(now time.Time, id peer.ID) {
 	ps, ok := t.peers[id]
 	if !ok || !ps.subscribed {
@@ -236,6 +238,7 @@ func (t *Topic) RemovePeer(now time.Time, id peer.ID) {
 	}
 	ps.subscribed = false
 	ps.departed = now
+	t.promises.forget(id)
 	ps.dontWant.clear()
 	ps.served = nil
 	ps.ihaveRounds = 0
