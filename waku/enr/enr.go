@@ -1,7 +1,6 @@
 package enr
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -53,6 +52,9 @@ type Local struct {
 	// nil IP leaves them out.
 	IP      net.IP
 	TCPPort int
+	// UDPPort, when positive, is the discv5 port (udp/udp6); a record
+	// without one is not a discv5 record.
+	UDPPort int
 	// Multiaddrs are further addresses (WebSocket, DNS), without /p2p.
 	Multiaddrs []ma.Multiaddr
 	// Waku2 is the capability bits (CapRelay for a relay node).
@@ -85,24 +87,23 @@ func Build(l Local) (text string, dropped int, err error) {
 		r.SetSeq(l.Seq)
 		if ip4 := l.IP.To4(); ip4 != nil {
 			r.Set(enr.IPv4(ip4))
-			r.Set(enr.TCP(l.TCPPort))
 		} else if l.IP != nil {
 			r.Set(enr.IPv6(l.IP))
-			r.Set(enr.TCP6(l.TCPPort))
 		}
-		if keep > 0 {
-			r.Set(enr.WithEntry(KeyMultiaddrs, EncodeMultiaddrs(l.Multiaddrs[:keep])))
+		if l.UDPPort > 0 {
+			if l.IP.To4() == nil && l.IP != nil {
+				r.Set(enr.UDP6(l.UDPPort))
+			} else {
+				r.Set(enr.UDP(l.UDPPort))
+			}
 		}
-		r.Set(enr.WithEntry(KeyWaku2, l.Waku2))
-		if len(l.Shards) > 0 {
-			r.Set(enr.WithEntry(KeyShards, EncodeShards(l.Cluster, l.Shards)))
+		kept := l
+		kept.Multiaddrs = l.Multiaddrs[:keep]
+		for _, e := range kept.Entries() {
+			r.Set(e)
 		}
 		err := enode.SignV4(&r, priv)
 		if err == nil {
-			var buf bytes.Buffer
-			if err := r.EncodeRLP(&buf); err != nil {
-				return "", 0, fmt.Errorf("enr: encode: %w", err)
-			}
 			n, err := enode.New(enode.ValidSchemes, &r)
 			if err != nil {
 				return "", 0, fmt.Errorf("enr: %w", err)
@@ -114,6 +115,30 @@ func Build(l Local) (text string, dropped int, err error) {
 		}
 	}
 	panic("unreachable")
+}
+
+// Entries are the record's entries besides its identity, ip/ip6 and
+// udp/udp6: the TCP port, multiaddrs, waku2 and rs. They are what a record
+// kept by go-ethereum's enode.LocalNode (discv5) is given; the LocalNode
+// sets the IP and UDP entries itself. Fit l first (Build reports what did
+// not fit): a LocalNode cannot sign a record beyond 300 bytes.
+func (l Local) Entries() []enr.Entry {
+	var out []enr.Entry
+	if l.IP != nil {
+		if l.IP.To4() != nil {
+			out = append(out, enr.TCP(l.TCPPort))
+		} else {
+			out = append(out, enr.TCP6(l.TCPPort))
+		}
+	}
+	if len(l.Multiaddrs) > 0 {
+		out = append(out, enr.WithEntry(KeyMultiaddrs, EncodeMultiaddrs(l.Multiaddrs)))
+	}
+	out = append(out, enr.WithEntry(KeyWaku2, l.Waku2))
+	if len(l.Shards) > 0 {
+		out = append(out, enr.WithEntry(KeyShards, EncodeShards(l.Cluster, l.Shards)))
+	}
+	return out
 }
 
 // EncodeMultiaddrs is the `multiaddrs` value: each address as a 16-bit
@@ -214,6 +239,32 @@ func Parse(text string) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("enr: %w", err)
 	}
+	return FromNode(n)
+}
+
+// MaxRecordSize is EIP-778's limit on an encoded record, bytes.
+const MaxRecordSize = 300
+
+// DecodeRLP reads and verifies a record in its binary (RLP) form, as peer
+// exchange carries it.
+func DecodeRLP(b []byte) (Record, error) {
+	if len(b) > MaxRecordSize {
+		return Record{}, fmt.Errorf("enr: %d bytes, more than %d", len(b), MaxRecordSize)
+	}
+	var r enr.Record
+	if err := rlp.DecodeBytes(b, &r); err != nil {
+		return Record{}, fmt.Errorf("enr: %w", err)
+	}
+	n, err := enode.New(enode.ValidSchemes, &r)
+	if err != nil {
+		return Record{}, fmt.Errorf("enr: %w", err)
+	}
+	return FromNode(n)
+}
+
+// FromNode reads the Waku entries of a verified record (as discv5 hands
+// them over).
+func FromNode(n *enode.Node) (Record, error) {
 	pub := n.Pubkey()
 	if pub == nil {
 		return Record{}, errors.New("enr: no secp256k1 key")

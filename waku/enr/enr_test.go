@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/rlp"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -131,5 +133,42 @@ func TestParseRejectsTampering(t *testing.T) {
 	}
 	if _, err := Parse("enode://abc"); err == nil {
 		t.Fatal("an enode URL parsed as a record")
+	}
+}
+
+// A discv5 record carries udp; its RLP form (what peer exchange carries)
+// reads back to the same record, and go-ethereum sees the UDP endpoint.
+func TestBuildWithUDPAndDecodeRLP(t *testing.T) {
+	k := secpKey(t)
+	text, _, err := Build(Local{Key: k, Seq: 9, IP: net.ParseIP("192.0.2.7"), TCPPort: 60000, UDPPort: 9000,
+		Waku2: CapRelay, Cluster: 16, Shards: []uint16{2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := enode.Parse(enode.ValidSchemes, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap, ok := n.UDPEndpoint(); !ok || ap.Port() != 9000 {
+		t.Fatalf("udp endpoint %v %v", ap, ok)
+	}
+	raw, err := rlp.EncodeToBytes(n.Record())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := DecodeRLP(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := peer.IDFromPrivateKey(k)
+	if r.PeerID != id || r.Seq != 9 || r.Cluster != 16 || !slices.Equal(r.Shards, []uint16{2}) || len(r.Addrs) != 1 {
+		t.Fatalf("decoded %+v", r)
+	}
+	if _, err := DecodeRLP(append(raw, make([]byte, MaxRecordSize)...)); err == nil {
+		t.Fatal("decoded a record over 300 bytes")
+	}
+	raw[len(raw)-1] ^= 1 // breaks the signature or the encoding
+	if _, err := DecodeRLP(raw); err == nil {
+		t.Fatal("decoded a tampered record")
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/rlp"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -48,6 +50,30 @@ func FuzzDecodeEntries(f *testing.F) {
 			if got := EncodeMultiaddrs(addrs); string(got) != string(b) {
 				t.Fatalf("multiaddrs %x re-encode to %x", b, got)
 			}
+		}
+	})
+}
+
+// FuzzDecodeRLP: any bytes (a record from peer exchange) decode to a
+// verified record with a peer id, or to an error; never a panic.
+func FuzzDecodeRLP(f *testing.F) {
+	k, _, _ := crypto.GenerateSecp256k1Key(rand.Reader)
+	text, _, err := Build(Local{Key: k, IP: net.ParseIP("192.0.2.1"), TCPPort: 60000, UDPPort: 9000, Waku2: CapRelay, Cluster: 1, Shards: []uint16{0}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	n, err := enode.Parse(enode.ValidSchemes, text)
+	if err != nil {
+		f.Fatal(err)
+	}
+	raw, _ := rlp.EncodeToBytes(n.Record())
+	f.Add(raw)
+	f.Add([]byte{0xc0})
+	f.Add([]byte{0xf8, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeRLP(b)
+		if err == nil && r.PeerID == "" {
+			t.Fatal("decoded record without a peer id")
 		}
 	})
 }
