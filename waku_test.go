@@ -236,15 +236,7 @@ func TestNodeRecord(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Name, cfg.ClusterID, cfg.PubsubTopics = "a", 1, sharding.Topics(1, []uint16{2})
 	cfg.StaticNodes = []string{b.ENR()}
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	a, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
-	if _, err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
+	a := startNode(t, cfg)
 	waitUntil(t, 10*time.Second, "a connects to its static node given as a record", func() bool {
 		return a.Host().Network().Connectedness(b.ID()) == network.Connected
 	})
@@ -269,15 +261,8 @@ func TestNodeRecord(t *testing.T) {
 // version; the node record lists the WebSocket address.
 func TestWebSocketListenerAndIdentify(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.Name, cfg.WebSocketSupport, cfg.Logger = "ws", true, slog.New(slog.DiscardHandler)
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close(context.Background()) })
-	if _, err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cfg.Name, cfg.WebSocketSupport = "ws", true
+	n := startNode(t, cfg)
 	var wsAddr ma.Multiaddr
 	for _, a := range n.Host().Addrs() {
 		if _, err := a.ValueForProtocol(ma.P_WS); err == nil {

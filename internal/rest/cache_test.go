@@ -84,14 +84,7 @@ func (f *fakeSubs) Unsubscribe(_ context.Context, topic string, _ *actor.PID) er
 }
 
 func TestActorRelaySubscribesTheCache(t *testing.T) {
-	sys := actortest.NewSystem(t)
-	props, err := CacheProps(DefaultConfig(), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := sys.Root.Spawn(props)
-	subs := &fakeSubs{subs: map[string]*actor.PID{}}
-	r := &ActorRelay{Root: sys.Root, Cache: c, Node: subs}
+	sys, c, subs, r := newActorRelay(t)
 	ctx := context.Background()
 	if err := r.Subscribe(ctx, "/t"); err != nil {
 		t.Fatal(err)
@@ -123,14 +116,7 @@ func TestActorRelaySubscribesTheCache(t *testing.T) {
 // topic's messages of the shard, and the cache stays subscribed to a shard
 // while a content topic or the shard's own subscription still needs it.
 func TestActorRelayContentTopics(t *testing.T) {
-	sys := actortest.NewSystem(t)
-	props, err := CacheProps(DefaultConfig(), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := sys.Root.Spawn(props)
-	subs := &fakeSubs{subs: map[string]*actor.PID{}}
-	r := &ActorRelay{Root: sys.Root, Cache: c, Node: subs}
+	sys, c, subs, r := newActorRelay(t)
 	ctx := context.Background()
 	const shard = "/waku/2/rs/1/3"
 	for _, ct := range []string{"/a/1/x/proto", "/a/1/y/proto"} {
@@ -173,4 +159,18 @@ func TestActorRelayContentTopics(t *testing.T) {
 	if _, ok, _ := r.DrainContent(ctx, "/a/1/x/proto"); ok {
 		t.Fatal("content topic still cached after UnsubscribeContent")
 	}
+}
+
+// newActorRelay is an ActorRelay over a fresh cache actor and fake node
+// subscriptions.
+func newActorRelay(t *testing.T) (*actor.ActorSystem, *actor.PID, *fakeSubs, *ActorRelay) {
+	t.Helper()
+	sys := actortest.NewSystem(t)
+	props, err := CacheProps(DefaultConfig(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sys.Root.Spawn(props)
+	subs := &fakeSubs{subs: map[string]*actor.PID{}}
+	return sys, c, subs, &ActorRelay{Root: sys.Root, Cache: c, Node: subs}
 }
