@@ -1,8 +1,10 @@
 package peermesh
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"time"
@@ -239,6 +241,9 @@ func (a *nodeActor) deliver(ctx actor.Context, d *pubsubv1.Delivered) {
 		if id, err := peer.IDFromBytes(from); err == nil {
 			ev.ReceivedFrom = id.String()
 		}
+	}
+	if ev.MessageHash != "" && a.n.log.Enabled(context.Background(), slog.LevelDebug) {
+		a.n.log.Debug("received message", "topic", ev.Topic, "hash", ev.MessageHash, "from", ev.ReceivedFrom)
 	}
 	for _, s := range st.subscribers {
 		ctx.Send(s, ev)

@@ -510,9 +510,8 @@ func (s *Server) publishOn(w http.ResponseWriter, r *http.Request, topicOf func(
 		return httpError(http.StatusBadRequest, "publish on %s: %v", topic, err)
 	}
 	if s.cfg.WakuMessages {
-		hash := message.HashOf(topic, wm).String()
-		w.Header().Set(MessageHashHeader, hash)
-		s.log.Debug("published message", "topic", topic, "hash", hash)
+		// The node logs the publication with the same hash.
+		w.Header().Set(MessageHashHeader, message.HashOf(topic, wm).String())
 	}
 	writeOK(w)
 	return nil

@@ -172,3 +172,18 @@ func TestBuildWithUDPAndDecodeRLP(t *testing.T) {
 		t.Fatal("decoded a tampered record")
 	}
 }
+
+// A record go-waku (v0.10, commit 84a4b1b) wrote for a relay node on
+// cluster 1, shard 0, listening on 127.0.0.1:61001 — taken from its
+// /debug/v1/info in our interop run.
+func TestParseGoWakuRecord(t *testing.T) {
+	const goWaku = "enr:-Jq4QI11DRocyLGLM2UK0cd8zmNbrVJTgmya7-hrXCuyYLhEJYYqeoTd_dvcjGC9ve6DUd5sSULGExw9UdJ7H1HFE2WGAaJH62c7gmlkgnY0gmlwhH8AAAGCcnOFAAEBAACJc2VjcDI1NmsxoQNcDT76SKIsuoUJqvcAAwxtcUJyeeGMWxHQbKUGZ2NtD4N0Y3CC7kmFd2FrdTIB"
+	r, err := Parse(goWaku)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PeerID.String() != "16Uiu2HAmJrKaE36pXZM4ZY3b8xbGXzAXWnrYT4NzWdxqCBURCrce" || r.Waku2 != CapRelay || !r.HasShards ||
+		r.Cluster != 1 || !slices.Equal(r.Shards, []uint16{0}) || len(r.Addrs) != 1 || r.Addrs[0].String() != "/ip4/127.0.0.1/tcp/61001" {
+		t.Fatalf("parsed %+v", r)
+	}
+}
