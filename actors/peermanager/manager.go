@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -953,7 +954,11 @@ func (m *Manager) OnPeerMetadata(ev *pmv1.PeerMetadata, now time.Time) Effects {
 	}
 	if m.cfg.CheckCluster && (ev.ClusterId == nil || m.otherCluster(e)) && e.isConnected() {
 		if _, c := m.closing[id]; !c {
-			eff.log(slog.LevelWarn, "peer is not on our cluster", "peer", id, "cluster", ev.ClusterId, "ours", m.cfg.ClusterID,
+			cluster := "none"
+			if ev.ClusterId != nil {
+				cluster = strconv.FormatUint(uint64(ev.GetClusterId()), 10)
+			}
+			eff.log(slog.LevelWarn, "peer is not on our cluster", "peer", id, "cluster", cluster, "ours", m.cfg.ClusterID,
 				"origin", e.origin)
 			m.disconnect(e, "cluster_mismatch", now, &eff)
 		}
