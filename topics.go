@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
 	"github.com/peermesh/peermesh/waku/message"
@@ -140,7 +141,7 @@ func (a *nodeActor) routerSubscribed(ctx actor.Context, msg *pubsubv1.Subscribed
 	a.reportShards(ctx)
 }
 
-// reportShards tells the metadata actor the shards we relay — those of our
+// reportShards tells the metadata actor and the peer manager the shards we relay — those of our
 // cluster among the joined and configured topics — when they changed.
 func (a *nodeActor) reportShards(ctx actor.Context) {
 	if a.metadata == nil {
@@ -158,6 +159,7 @@ func (a *nodeActor) reportShards(ctx actor.Context) {
 	}
 	a.shards = shards
 	ctx.Send(a.metadata, &wakuv1.SetLocalMetadata{ClusterId: uint32(a.n.cfg.ClusterID), Shards: shards})
+	a.toPeerManager(ctx, &pmv1.SetShards{Shards: shards})
 }
 
 func (a *nodeActor) failJoin(ctx actor.Context, topic, reason string) {

@@ -94,6 +94,8 @@ func (a *managerActor) Receive(c actor.Context) {
 		eff = a.core.OnIdentifyCompleted(m, eventTime(m.GetTime(), now))
 	case *pmv1.PeerMetadata:
 		eff = a.core.OnPeerMetadata(m, now)
+	case *pmv1.SetShards:
+		a.core.SetShards(m)
 	case *pmv1.MeshPeersChanged:
 		eff = a.core.MeshPeersChanged(m)
 	case *storagev1.LoadBatch:

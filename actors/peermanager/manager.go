@@ -966,6 +966,15 @@ func (m *Manager) OnPeerMetadata(ev *pmv1.PeerMetadata, now time.Time) Effects {
 	return eff
 }
 
+// SetShards replaces Config.Shards (the node joined or left a shard) and
+// re-ranks every peer's shards against them.
+func (m *Manager) SetShards(ev *pmv1.SetShards) {
+	m.cfg.Shards = slices.Clone(ev.GetShards())
+	for _, e := range m.list {
+		m.rankShards(e)
+	}
+}
+
 // otherCluster: the peer said a cluster other than ours (CheckCluster).
 func (m *Manager) otherCluster(e *entry) bool {
 	return m.cfg.CheckCluster && e.hasCluster && e.cluster != m.cfg.ClusterID

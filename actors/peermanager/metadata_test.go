@@ -119,3 +119,17 @@ func deref(p *uint32) uint32 {
 	}
 	return *p
 }
+
+// SetShards (the node joined or left a shard) re-ranks the candidates.
+func TestSetShardsReranksCandidates(t *testing.T) {
+	now := at(time.Hour)
+	cfg := clusterConfig()
+	cfg.MaxParallelDials, cfg.Shards = 1, []uint32{0}
+	m := newTestManager(t, cfg)
+	setPeer(m, 1, relay, shards(5))
+	setPeer(m, 2, relay, shards(0))
+	m.SetShards(&pmv1.SetShards{Shards: []uint32{5}})
+	if got := dialedPeers(m.ConnectToRelayPeers(now)); !slices.Equal(got, ids_(1)) {
+		t.Fatalf("after SetShards([5]) dialed %v, want the peer on shard 5", got)
+	}
+}

@@ -1872,6 +1872,53 @@ func (x *PeerMetadata) GetError() string {
 	return ""
 }
 
+// SetShards replaces the shards of our cluster this node relays (from its
+// joined topics; the node sends it when they change): connectivity rounds
+// dial peers serving one of them first.
+type SetShards struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shards        []uint32               `protobuf:"varint,1,rep,packed,name=shards,proto3" json:"shards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetShards) Reset() {
+	*x = SetShards{}
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetShards) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetShards) ProtoMessage() {}
+
+func (x *SetShards) ProtoReflect() protoreflect.Message {
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetShards.ProtoReflect.Descriptor instead.
+func (*SetShards) Descriptor() ([]byte, []int) {
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetShards) GetShards() []uint32 {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
 var File_peermanager_v1_peermanager_proto protoreflect.FileDescriptor
 
 const file_peermanager_v1_peermanager_proto_rawDesc = "" +
@@ -2002,7 +2049,9 @@ const file_peermanager_v1_peermanager_proto_rawDesc = "" +
 	"cluster_id\x18\x02 \x01(\rH\x00R\tclusterId\x88\x01\x01\x12\x16\n" +
 	"\x06shards\x18\x03 \x03(\rR\x06shards\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05errorB\r\n" +
-	"\v_cluster_idBDZBgithub.com/peermesh/peermesh/messages/peermanager/v1;peermanagerv1b\x06proto3"
+	"\v_cluster_id\"#\n" +
+	"\tSetShards\x12\x16\n" +
+	"\x06shards\x18\x01 \x03(\rR\x06shardsBDZBgithub.com/peermesh/peermesh/messages/peermanager/v1;peermanagerv1b\x06proto3"
 
 var (
 	file_peermanager_v1_peermanager_proto_rawDescOnce sync.Once
@@ -2016,7 +2065,7 @@ func file_peermanager_v1_peermanager_proto_rawDescGZIP() []byte {
 	return file_peermanager_v1_peermanager_proto_rawDescData
 }
 
-var file_peermanager_v1_peermanager_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_peermanager_v1_peermanager_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_peermanager_v1_peermanager_proto_goTypes = []any{
 	(*PeerInfo)(nil),              // 0: peermesh.peermanager.v1.PeerInfo
 	(*AddPeer)(nil),               // 1: peermesh.peermanager.v1.AddPeer
@@ -2048,31 +2097,32 @@ var file_peermanager_v1_peermanager_proto_goTypes = []any{
 	(*MeshPeersChanged)(nil),      // 27: peermesh.peermanager.v1.MeshPeersChanged
 	(*ConnectivityKick)(nil),      // 28: peermesh.peermanager.v1.ConnectivityKick
 	(*PeerMetadata)(nil),          // 29: peermesh.peermanager.v1.PeerMetadata
-	(v1.Origin)(0),                // 30: peermesh.peer.v1.Origin
-	(*v1.PeerRecord)(nil),         // 31: peermesh.peer.v1.PeerRecord
-	(v11.DialSource)(0),           // 32: peermesh.dialer.v1.DialSource
-	(*durationpb.Duration)(nil),   // 33: google.protobuf.Duration
-	(v11.DialOutcome)(0),          // 34: peermesh.dialer.v1.DialOutcome
-	(v1.Direction)(0),             // 35: peermesh.peer.v1.Direction
-	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
+	(*SetShards)(nil),             // 30: peermesh.peermanager.v1.SetShards
+	(v1.Origin)(0),                // 31: peermesh.peer.v1.Origin
+	(*v1.PeerRecord)(nil),         // 32: peermesh.peer.v1.PeerRecord
+	(v11.DialSource)(0),           // 33: peermesh.dialer.v1.DialSource
+	(*durationpb.Duration)(nil),   // 34: google.protobuf.Duration
+	(v11.DialOutcome)(0),          // 35: peermesh.dialer.v1.DialOutcome
+	(v1.Direction)(0),             // 36: peermesh.peer.v1.Direction
+	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
 }
 var file_peermanager_v1_peermanager_proto_depIdxs = []int32{
 	0,  // 0: peermesh.peermanager.v1.AddPeer.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	30, // 1: peermesh.peermanager.v1.AddPeer.origin:type_name -> peermesh.peer.v1.Origin
-	31, // 2: peermesh.peermanager.v1.Peers.peers:type_name -> peermesh.peer.v1.PeerRecord
-	32, // 3: peermesh.peermanager.v1.ConnectToNodes.source:type_name -> peermesh.dialer.v1.DialSource
-	33, // 4: peermesh.peermanager.v1.ConnectToNodes.timeout:type_name -> google.protobuf.Duration
+	31, // 1: peermesh.peermanager.v1.AddPeer.origin:type_name -> peermesh.peer.v1.Origin
+	32, // 2: peermesh.peermanager.v1.Peers.peers:type_name -> peermesh.peer.v1.PeerRecord
+	33, // 3: peermesh.peermanager.v1.ConnectToNodes.source:type_name -> peermesh.dialer.v1.DialSource
+	34, // 4: peermesh.peermanager.v1.ConnectToNodes.timeout:type_name -> google.protobuf.Duration
 	6,  // 5: peermesh.peermanager.v1.NodesConnected.results:type_name -> peermesh.peermanager.v1.NodeResult
 	0,  // 6: peermesh.peermanager.v1.DialPeerRequest.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	33, // 7: peermesh.peermanager.v1.DialPeerRequest.timeout:type_name -> google.protobuf.Duration
-	34, // 8: peermesh.peermanager.v1.DialPeerResponse.outcome:type_name -> peermesh.dialer.v1.DialOutcome
-	31, // 9: peermesh.peermanager.v1.PeerSelected.peer:type_name -> peermesh.peer.v1.PeerRecord
+	34, // 7: peermesh.peermanager.v1.DialPeerRequest.timeout:type_name -> google.protobuf.Duration
+	35, // 8: peermesh.peermanager.v1.DialPeerResponse.outcome:type_name -> peermesh.dialer.v1.DialOutcome
+	32, // 9: peermesh.peermanager.v1.PeerSelected.peer:type_name -> peermesh.peer.v1.PeerRecord
 	0,  // 10: peermesh.peermanager.v1.AddServicePeer.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	33, // 11: peermesh.peermanager.v1.ReconnectPeers.backoff:type_name -> google.protobuf.Duration
-	35, // 12: peermesh.peermanager.v1.PeerConnected.direction:type_name -> peermesh.peer.v1.Direction
-	36, // 13: peermesh.peermanager.v1.PeerConnected.time:type_name -> google.protobuf.Timestamp
-	36, // 14: peermesh.peermanager.v1.PeerDisconnected.time:type_name -> google.protobuf.Timestamp
-	36, // 15: peermesh.peermanager.v1.IdentifyCompleted.time:type_name -> google.protobuf.Timestamp
+	34, // 11: peermesh.peermanager.v1.ReconnectPeers.backoff:type_name -> google.protobuf.Duration
+	36, // 12: peermesh.peermanager.v1.PeerConnected.direction:type_name -> peermesh.peer.v1.Direction
+	37, // 13: peermesh.peermanager.v1.PeerConnected.time:type_name -> google.protobuf.Timestamp
+	37, // 14: peermesh.peermanager.v1.PeerDisconnected.time:type_name -> google.protobuf.Timestamp
+	37, // 15: peermesh.peermanager.v1.IdentifyCompleted.time:type_name -> google.protobuf.Timestamp
 	16, // [16:16] is the sub-list for method output_type
 	16, // [16:16] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
@@ -2092,7 +2142,7 @@ func file_peermanager_v1_peermanager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peermanager_v1_peermanager_proto_rawDesc), len(file_peermanager_v1_peermanager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
