@@ -125,8 +125,8 @@ func (t *Topic) duplicate(now time.Time, e *seenEntry, from peer.ID) {
 //   - Accept: the first sender earns a first delivery (P2, and P3 if in the
 //     mesh), peers that sent a copy meanwhile earn a mesh delivery (P3); the
 //     message is delivered locally (when joined), cached, and forwarded to the
-//     mesh and direct peers except its sender, peers that sent a copy, and
-//     peers that sent IDONTWANT for it.
+//     mesh and direct peers except its sender, its author, peers that sent a
+//     copy, and peers that sent IDONTWANT for it.
 //   - Reject: the sender and the copies' senders are charged an invalid message (P4).
 //   - Ignore: dropped.
 func (t *Topic) HandleValidated(now time.Time, id MessageID, res ValidationResult) *Effects {
@@ -173,11 +173,15 @@ func (t *Topic) HandleValidated(now time.Time, id MessageID, res ValidationResul
 }
 
 // forward sends an accepted message to the mesh and direct peers, except its
-// sender, those that sent a copy, and those that sent IDONTWANT for it.
+// sender, its author (a signed message's from: go-libp2p-pubsub counts its
+// own message coming back as an invalid delivery, P4, and prunes the peer
+// with a backoff), those that sent a copy, and those that sent IDONTWANT for
+// it.
 func (t *Topic) forward(fx *Effects, id MessageID, msg *gossipsubv1.Message, e *seenEntry) {
 	start := len(t.toBuf)
+	author := peer.ID(msg.GetFrom())
 	add := func(ps *peerState) {
-		if ps.ID == e.from || slices.Contains(e.dups, ps.ID) || ps.dontWant.has(id) {
+		if ps.ID == e.from || ps.ID == author || slices.Contains(e.dups, ps.ID) || ps.dontWant.has(id) {
 			return
 		}
 		t.toBuf = append(t.toBuf, ps.ID)

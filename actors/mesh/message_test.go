@@ -308,3 +308,20 @@ func TestPromisesOfADepartedPeerAreDropped(t *testing.T) {
 		t.Fatalf("penalties %+v, promises %d after the peer left", fx.Penalties, tp.promises.len())
 	}
 }
+
+// TestForwardSkipsTheAuthor: a signed message is never forwarded back to
+// the peer that wrote it (its from): go-libp2p-pubsub rejects its own
+// message coming back as "self originated", counts it as an invalid delivery
+// (P4: −100 with nwaku's weights) and prunes us with a 60 s backoff. Found
+// by bench/reference TestInteropScoresAfterChurn.
+func TestForwardSkipsTheAuthor(t *testing.T) {
+	tp := joinedTopic(t, testConfig(), 4)
+	graftN(tp, 0, 4)
+	m := msg(10)
+	m.From = []byte(pid(2))
+	tp.HandleMessage(t0, pid(0), "m", m)
+	fx := tp.HandleValidated(t0, "m", ValidationAccept)
+	if len(fx.Sends) != 1 || !equalIDs(sortedIDs(fx.Sends[0].To), []peer.ID{pid(1), pid(3)}) {
+		t.Fatalf("forwarded to %+v, want peers 1 and 3 (not the sender 0 nor the author 2)", fx.Sends)
+	}
+}

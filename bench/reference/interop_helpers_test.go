@@ -45,9 +45,9 @@ const heartbeat = 200 * time.Millisecond
 // newHost returns a go-libp2p host on 127.0.0.1 with TCP, Noise and Yamux
 // only and no resource limits (many streams in one process), closed when the
 // test ends.
-func newHost(t testing.TB) host.Host {
+func newHost(t testing.TB, extra ...libp2p.Option) host.Host {
 	t.Helper()
-	h, err := libp2p.New(
+	h, err := libp2p.New(append([]libp2p.Option{
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 		libp2p.NoTransports,
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -56,7 +56,7 @@ func newHost(t testing.TB) host.Host {
 		libp2p.ResourceManager(&lpnet.NullResourceManager{}),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
-	)
+	}, extra...)...)
 	if err != nil {
 		t.Fatalf("new host: %v", err)
 	}
@@ -163,7 +163,12 @@ type pmNode struct {
 
 func newPM(t testing.TB, name string, cfg router.Config) *pmNode {
 	t.Helper()
-	h := newHost(t)
+	return newPMOn(t, name, cfg, newHost(t))
+}
+
+// newPMOn starts a peermesh router on h (e.g. a host with a given identity).
+func newPMOn(t testing.TB, name string, cfg router.Config, h host.Host) *pmNode {
+	t.Helper()
 	sys := actortest.NewSystem(t)
 	reg := prometheus.NewRegistry()
 	pid := sys.Root.Spawn(router.Props(cfg, router.Deps{Host: h, Registerer: reg}))
@@ -387,6 +392,7 @@ type goNode struct {
 	name   string
 	host   host.Host
 	ctx    context.Context // cancelled at cleanup: stops the router and the readers
+	cancel context.CancelFunc
 	ps     *pubsub.PubSub
 	tr     *goTracer
 	in     *inbox
@@ -433,9 +439,15 @@ func goParams() pubsub.GossipSubParams {
 
 func newGo(t testing.TB, name string, p wire.Profile, params pubsub.GossipSubParams, extra ...pubsub.Option) *goNode {
 	t.Helper()
-	h := newHost(t)
+	return newGoOn(t, name, p, params, newHost(t), extra...)
+}
+
+// newGoOn starts a go-libp2p-pubsub router on h (e.g. a host with a given
+// identity, for a node that restarts as the same peer).
+func newGoOn(t testing.TB, name string, p wire.Profile, params pubsub.GossipSubParams, h host.Host, extra ...pubsub.Option) *goNode {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &goNode{name: name, host: h, ctx: ctx, tr: newGoTracer(), in: newInbox(),
+	n := &goNode{name: name, host: h, ctx: ctx, cancel: cancel, tr: newGoTracer(), in: newInbox(),
 		topics: map[string]*pubsub.Topic{}, subs: map[string]*pubsub.Subscription{}}
 	opts := append(goOptions(p), pubsub.WithGossipSubParams(params), pubsub.WithRawTracer(n.tr))
 	ps, err := pubsub.NewGossipSub(ctx, h, append(opts, extra...)...)
@@ -448,6 +460,14 @@ func newGo(t testing.TB, name string, p wire.Profile, params pubsub.GossipSubPar
 	// and the router stops before the host closes under it.
 	t.Cleanup(func() { cancel(); n.wg.Wait() })
 	return n
+}
+
+// stop stops the router and its readers and closes the host (a node going
+// away; the cleanup does it again harmlessly).
+func (n *goNode) stop() {
+	n.cancel()
+	n.wg.Wait()
+	_ = n.host.Close()
 }
 
 func (n *goNode) String() string { return n.name }
@@ -535,6 +555,7 @@ type goTracer struct {
 	sent      map[peer.ID]*controlLog
 	dups      map[peer.ID]map[string]bool // ids of duplicates received, by sender
 	rejects   map[string]string           // reason go rejected or ignored a message, by data
+	timeline  map[peer.ID][]string        // control events per peer, for failure reports
 	events    []string                    // graft/prune history, for failure messages
 	start     time.Time
 }
@@ -552,7 +573,7 @@ type controlLog struct {
 func newGoTracer() *goTracer {
 	return &goTracer{mesh: map[string]map[peer.ID]bool{}, protocols: map[peer.ID]protocol.ID{},
 		recv: map[peer.ID]*controlLog{}, sent: map[peer.ID]*controlLog{}, dups: map[peer.ID]map[string]bool{},
-		rejects: map[string]string{}, start: time.Now()}
+		rejects: map[string]string{}, timeline: map[peer.ID][]string{}, start: time.Now()}
 }
 
 var _ pubsub.RawTracer = (*goTracer)(nil)
@@ -586,8 +607,8 @@ func (t *goTracer) OnNewOutboundStream(p peer.ID, proto protocol.ID) {
 	t.protocols[p] = proto
 }
 
-func (t *goTracer) RecvRPC(rpc *pubsub.RPC)              { t.logRPC(t.recv, rpc.From(), rpc) }
-func (t *goTracer) SendRPC(rpc *pubsub.RPC, p peer.ID)   { t.logRPC(t.sent, p, rpc) }
+func (t *goTracer) RecvRPC(rpc *pubsub.RPC)              { t.logRPC(t.recv, rpc.From(), rpc, "recv") }
+func (t *goTracer) SendRPC(rpc *pubsub.RPC, p peer.ID)   { t.logRPC(t.sent, p, rpc, "sent") }
 func (t *goTracer) OnClosedOutboundStream(peer.ID)       {}
 func (t *goTracer) Join(string)                          {}
 func (t *goTracer) Leave(string)                         {}
@@ -597,7 +618,7 @@ func (t *goTracer) ThrottlePeer(peer.ID)                 {}
 func (t *goTracer) UndeliverableMessage(*pubsub.Message) {}
 func (t *goTracer) DropRPC(*pubsub.RPC, peer.ID)         {}
 
-func (t *goTracer) logRPC(logs map[peer.ID]*controlLog, p peer.ID, rpc *pubsub.RPC) {
+func (t *goTracer) logRPC(logs map[peer.ID]*controlLog, p peer.ID, rpc *pubsub.RPC, dir string) {
 	c := rpc.GetControl()
 	if c == nil && len(rpc.GetPublish()) == 0 {
 		return
@@ -628,6 +649,39 @@ func (t *goTracer) logRPC(logs map[peer.ID]*controlLog, p peer.ID, rpc *pubsub.R
 		}
 	}
 	l.prunes = append(l.prunes, c.GetPrune()...)
+	for _, g := range c.GetGraft() {
+		t.note(p, "%s GRAFT %s", dir, g.GetTopicID())
+	}
+	for _, pr := range c.GetPrune() {
+		t.note(p, "%s PRUNE %s backoff %d", dir, pr.GetTopicID(), pr.GetBackoff())
+	}
+	if n := len(c.GetIwant()); n > 0 && dir == "sent" {
+		var ids []string
+		for _, iw := range c.GetIwant() {
+			for _, id := range iw.GetMessageIDs() {
+				ids = append(ids, fmt.Sprintf("%x", id[max(0, len(id)-4):]))
+			}
+		}
+		t.note(p, "sent IWANT %v", ids)
+	}
+}
+
+// note appends a timestamped line to p's timeline (the last 200 kept);
+// t.mu is held.
+func (t *goTracer) note(p peer.ID, format string, args ...any) {
+	line := fmt.Sprintf("%6.2fs ", time.Since(t.start).Seconds()) + fmt.Sprintf(format, args...)
+	tl := append(t.timeline[p], line)
+	if len(tl) > 200 {
+		tl = tl[len(tl)-200:]
+	}
+	t.timeline[p] = tl
+}
+
+// eventsOf returns p's timeline: GRAFTs and PRUNEs both ways, IWANTs sent.
+func (t *goTracer) eventsOf(p peer.ID) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.timeline[p])
 }
 
 func (t *goTracer) DuplicateMessage(m *pubsub.Message) {
