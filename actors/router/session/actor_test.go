@@ -132,10 +132,7 @@ func TestSessionIDontWantCancelsQueuedSend(t *testing.T) {
 func TestSessionRoutesInboundByTopic(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), "a")
-		h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: []string{"a"}})
-		h.open()
-		actortest.Expect[*pubsubv1.SessionStarted](h.probe)
-		h.read(t)
+		h.joined(t, "a")
 		sub := true
 		h.probe.Send(h.session, &pubsubv1.InboundRPC{Rpc: &gossipsubv1.RPC{
 			Subscriptions: []*gossipsubv1.SubOpts{{Topicid: proto.String("a"), Subscribe: &sub}, {Topicid: proto.String("c"), Subscribe: &sub}},

@@ -7,7 +7,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/peermesh/peermesh/actortest"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -48,10 +47,7 @@ func TestSessionSplitsControlToTheFrame(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxFrame = wire.ProfileWaku.MaxFrame()
 		h := newHarness(t, cfg, "a")
-		h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: []string{"a"}})
-		h.open()
-		actortest.Expect[*pubsubv1.SessionStarted](h.probe)
-		h.read(t) // hello
+		h.joined(t, "a")
 		ids := sha256IDs(5000)
 		topic := "a"
 		if n := proto.Size(&gossipsubv1.RPC{Control: &gossipsubv1.ControlMessage{Ihave: []*gossipsubv1.ControlIHave{{TopicID: &topic, MessageIDs: ids}}}}); n <= cfg.MaxFrame {
@@ -84,10 +80,7 @@ func TestSessionSplitsControlToTheFrame(t *testing.T) {
 func TestSessionIDontWantInFramesGoHonours(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), "a")
-		h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: []string{"a"}})
-		h.open()
-		actortest.Expect[*pubsubv1.SessionStarted](h.probe)
-		h.read(t) // hello
+		h.joined(t, "a")
 		var entries []*gossipsubv1.ControlIDontWant
 		for _, id := range sha256IDs(25) {
 			entries = append(entries, &gossipsubv1.ControlIDontWant{MessageIDs: [][]byte{id}})

@@ -16,6 +16,7 @@ import (
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
+	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
 )
 
@@ -164,4 +165,14 @@ func bubble(t *testing.T, f func(t *testing.T)) {
 // behaviour.
 func drainDeadLetters(t *testing.T) {
 	t.Cleanup(func() { time.Sleep(2 * time.Second) })
+}
+
+// joined tells the session it joined topics, opens its stream and reads the
+// hello: the start of most tests of a working session.
+func (h *harness) joined(t *testing.T, topics ...string) {
+	t.Helper()
+	h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: topics})
+	h.open()
+	actortest.Expect[*pubsubv1.SessionStarted](h.probe)
+	h.read(t) // the hello
 }

@@ -212,10 +212,7 @@ func TestSessionPanicStopsCleanly(t *testing.T) {
 				return []byte(m.GetData()), nil
 			}
 		}, []actor.PropsOption{actor.WithSupervisor(stop)}, "a")
-		h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: []string{"a"}})
-		h.open()
-		actortest.Expect[*pubsubv1.SessionStarted](h.probe)
-		h.read(t) // hello
+		h.joined(t, "a")
 		h.probe.Send(h.session, helloRPC("a"))
 		h.probe.Send(h.session, &pubsubv1.InboundRPC{Rpc: &gossipsubv1.RPC{Publish: []*gossipsubv1.Message{
 			{Topic: proto.String("a"), Data: []byte("boom")}}}})
