@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/host"
 
 	"github.com/peermesh/peermesh/actors/dialer"
 	"github.com/peermesh/peermesh/actors/heartbeat"
@@ -24,6 +25,10 @@ type deps struct {
 	// peermanager, when set, replaces the peer manager (tests observe what
 	// the node tells it).
 	peermanager func(n *Node, self *actor.PID) *actor.Props
+	// host and backend, when set, replace the libp2p host and the peer
+	// store New builds (NewWithHost).
+	host    host.Host
+	backend storage.Backend
 }
 
 func defaultDeps() deps { return deps{router: routerProps} }

@@ -41,9 +41,11 @@ type Node struct {
 	metrics  *nodeMetrics
 	deps     deps
 	// backend is the peer store's backend, opened here so a bad file stops
-	// New with an error naming it; closed after the actors stopped.
-	backend    storage.Backend
-	storageCfg storage.Config
+	// New with an error naming it; closed after the actors stopped, unless
+	// the caller gave it (NewWithHost).
+	backend     storage.Backend
+	ownsBackend bool
+	storageCfg  storage.Config
 	// children is touched only by the node actor.
 	children *childProps
 
@@ -62,6 +64,22 @@ type Node struct {
 // host (listening). The node's actors run once Spawn or Start is called.
 func New(cfg Config) (*Node, error) {
 	return newNode(cfg, defaultDeps())
+}
+
+// NewWithHost is New on a libp2p host the caller built: a simulated
+// network's (internal/sim runs whole nodes on x/simlibp2p hosts), or an
+// embedder's with transports of its own. The node owns h from then on
+// (Close closes it); cfg.Key, ListenAddress and TCPPort are not used.
+// peerStore, when not nil, is the peer store instead of the one New opens
+// from cfg (DataDir, PeerPersistence); the node does not close it, so a
+// simulation can restart a node on the store it left.
+func NewWithHost(cfg Config, h host.Host, peerStore storage.Backend) (*Node, error) {
+	if h == nil {
+		return nil, errors.New("peermesh: NewWithHost needs a host")
+	}
+	d := defaultDeps()
+	d.host, d.backend = h, peerStore
+	return newNode(cfg, d)
 }
 
 func newNode(cfg Config, d deps) (*Node, error) {
@@ -86,7 +104,10 @@ func newNode(cfg Config, d deps) (*Node, error) {
 		}
 	}
 	key := cfg.Key
-	if key == nil {
+	if d.host != nil {
+		key = d.host.Peerstore().PrivKey(d.host.ID()) // for the node record
+	}
+	if key == nil && d.host == nil {
 		var err error
 		if cfg.DataDir != "" {
 			var created bool
@@ -106,23 +127,40 @@ func newNode(cfg Config, d deps) (*Node, error) {
 	}
 	n.metrics = m
 	n.storageCfg = storage.DefaultConfig()
-	if cfg.PeerPersistence && cfg.DataDir != "" {
+	switch {
+	case d.backend != nil:
+		n.storageCfg.Backend = storage.BackendMemory // the kind only; the backend is the caller's
+		n.backend = d.backend
+	case cfg.PeerPersistence && cfg.DataDir != "":
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 		n.storageCfg.Path = filepath.Join(cfg.DataDir, PeerStoreFile)
-	} else {
+	default:
 		n.storageCfg.Backend = storage.BackendMemory
 	}
-	if n.backend, err = storage.Open(n.storageCfg); err != nil {
-		return nil, fmt.Errorf("open peer store: %w", err)
+	if n.backend == nil {
+		if n.backend, err = storage.Open(n.storageCfg); err != nil {
+			return nil, fmt.Errorf("open peer store: %w", err)
+		}
+		n.ownsBackend = true
 	}
-	if n.host, err = newHost(cfg, key, n.reg); err != nil {
-		_ = n.backend.Close()
-		return nil, err
+	if n.host = d.host; n.host == nil {
+		if n.host, err = newHost(cfg, key, n.reg); err != nil {
+			_ = n.closeBackend()
+			return nil, err
+		}
 	}
 	n.enr = n.buildENR(key)
 	return n, nil
+}
+
+// closeBackend closes the peer store if the node opened it.
+func (n *Node) closeBackend() error {
+	if !n.ownsBackend {
+		return nil
+	}
+	return n.backend.Close()
 }
 
 // ID is the node's libp2p peer id.
@@ -241,7 +279,7 @@ func (n *Node) Close(ctx context.Context) error {
 	if err := n.host.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close host: %w", err))
 	}
-	if err := n.backend.Close(); err != nil {
+	if err := n.closeBackend(); err != nil {
 		errs = append(errs, fmt.Errorf("close peer store: %w", err))
 	}
 	if own {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -40,7 +39,8 @@ type entry struct {
 	prunedAt       int64 // when a limit last disconnected the peer (not persisted)
 	disconnectTime int64
 	connectedAt    int64
-	// tie is a hash of the id: the cheap last tie-break of candidate order.
+	// tie is a hash of this node's and the peer's ids (Manager.insert): the
+	// cheap last tie-break of candidate order, different on every node.
 	tie uint64
 	// lastAttempt is the Manager.attemptSeq of the last connect dial asked
 	// for the peer (0: never in this incarnation; not persisted).
@@ -82,11 +82,9 @@ type entry struct {
 	shardRank uint8
 }
 
-// newEntry returns an entry for id with its tie-break hash.
+// newEntry returns an entry for id (Manager.insert sets its tie-break).
 func newEntry(id peer.ID) *entry {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(id))
-	return &entry{id: id, tie: h.Sum64()}
+	return &entry{id: id}
 }
 
 func (e *entry) isConnected() bool {
@@ -279,10 +277,8 @@ func fromRecord(r *peerv1.PeerRecord) (*entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stored record: peer id: %w", err)
 	}
-	e := newEntry(id)
-	*e = entry{
+	e := &entry{
 		id:             id,
-		tie:            e.tie,
 		addrs:          r.GetAddresses(),
 		protocols:      r.GetProtocols(),
 		publicKey:      r.GetPublicKey(),

@@ -82,7 +82,8 @@
 //     origin is shown but does not make the peer static: only the
 //     operator's ConnectToNodes of this run does, so a node removed from
 //     the configuration is not redialed for ever.
-//   - GetPeers reports each peer's next dial time (or that it is excluded),
+//   - GetPeers reports each peer's next dial time — backoff, ReconnectPeers
+//     deferral and PrunedBackoff, whichever ends last — (or that it is excluded),
 //     and ConnectToNodes (an operator adding the peer again: static nodes,
 //     POST /admin/v1/peers) resets its failures: the seed's 5 failures
 //     excluded a peer for ever, across restarts, with no way to see it or
@@ -104,7 +105,19 @@
 //   - Candidates rotate: the least recently attempted come first (after
 //     static peers), so every eligible peer is tried within
 //     ⌈candidates/MaxParallelDials⌉ rounds even when failures are not
-//     counted or the pool refuses dials.
+//     counted or the pool refuses dials. The last tie-break hashes this
+//     node's id with the peer's, so nodes that learnt the same peers do not
+//     all dial the same ones first (with an unsalted hash the churn soak
+//     showed a third of the nodes with full inbound slots and a third with
+//     none).
+//   - A peer that closes the connection we just made (within
+//     QuickDisconnect, 10 s: its inbound or connection limits are full) is
+//     treated like a peer our own limit disconnected: not redialed for
+//     PrunedBackoff. Such a refusal, and a round's dial that failed, ask
+//     for the next round at once while the node is below its target; up to
+//     MaxParallelDials such rounds per ConnectivityInterval may run within
+//     KickDebounce of another, so a node tries candidate after candidate
+//     instead of one per 15 s (the soak's "two rounds" bound).
 //   - Peers over the colocation limit are disconnected newest first and
 //     their records kept (nwaku deletes them, losing their history).
 //   - Static, service-slot and mesh peers are protected from the inbound,

@@ -3,6 +3,7 @@ package peermanager
 import (
 	"cmp"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -62,7 +63,11 @@ type Manager struct {
 	lastRound time.Time
 	// attempts counts the connect dials asked for (attemptSeq).
 	attempts uint64
-	strs     interner
+	// quickKicks is what is left of the Kick rounds allowed within
+	// KickDebounce of another in the window that started at kickWindow.
+	quickKicks int
+	kickWindow time.Time
+	strs       interner
 }
 
 type dialKey struct {
@@ -396,7 +401,7 @@ func (m *Manager) GetPeers(token uint64, req *pmv1.GetPeers, now time.Time) Effe
 	for _, e := range m.sortedPeers() {
 		if (req.GetProtocol() == "" || e.supports(match)) && (!req.GetConnectedOnly() || e.isConnected()) {
 			r := e.toRecord()
-			if next, ok := m.nextDial(e); !ok {
+			if next, ok := m.nextRoundDial(e); !ok {
 				r.DialExcluded = true
 			} else if next.After(now) {
 				r.NextDialTime = timestamppb.New(next)
@@ -453,6 +458,25 @@ func (m *Manager) nextDial(e *entry) (time.Time, bool) {
 		backoff = CalculateBackoff(m.cfg.InitialBackoff, m.cfg.BackoffFactor, int(e.failedAttempts))
 	}
 	return time.Unix(0, e.lastFailure).Add(backoff), true
+}
+
+// nextRoundDial is nextDial with the other waits of the connectivity loop:
+// a ReconnectPeers deferral and PrunedBackoff after a limit disconnected
+// the peer. What GetPeers reports.
+func (m *Manager) nextRoundDial(e *entry) (time.Time, bool) {
+	next, ok := m.nextDial(e)
+	if !ok {
+		return next, false
+	}
+	if at, waiting := m.deferred[e.id]; waiting && time.Unix(0, at).After(next) {
+		next = time.Unix(0, at)
+	}
+	if e.prunedAt != 0 {
+		if until := time.Unix(0, e.prunedAt).Add(m.cfg.PrunedBackoff); until.After(next) {
+			next = until
+		}
+	}
+	return next, true
 }
 
 // ---------------------------------------------------------------------------
@@ -632,6 +656,7 @@ func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Eff
 	switch outcome {
 	case dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED:
 		eff.count(MetricConnsInitiated, dialer.SourceLabel(source))
+		eff.log(slog.LevelDebug, "dial connected", "peer", id, "source", dialer.SourceLabel(source), "protocol", k.protocol)
 		if e != nil && k.protocol == "" && (e.failedAttempts != 0 || e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT) {
 			e.failedAttempts, e.lastFailure = 0, 0
 			if !e.isConnected() {
@@ -656,6 +681,12 @@ func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Eff
 			m.save(e, &eff)
 			eff.log(slog.LevelDebug, "connecting relay peer failed", "peer", id, "reason", dc.GetReason(),
 				"failedAttempts", e.failedAttempts)
+		}
+		// A round's dial that failed leaves the gap open: the next
+		// candidate is dialed at once (debounced), not a whole interval
+		// later.
+		if pd != nil && pd.source == dialerv1.DialSource_DIAL_SOURCE_RELAY && m.belowTarget() {
+			eff.Kick = true
 		}
 	}
 	if pd != nil {
@@ -805,20 +836,40 @@ func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) E
 	if !ok {
 		return eff
 	}
+	_, weClosed := m.closing[id]
 	delete(m.closing, id)
 	e := m.peers[id]
 	if e == nil || !e.isConnected() {
 		return eff
 	}
+	forRelay := e.relay || e.relayDial
+	refused := !weClosed && !e.static && e.direction == peerv1.Direction_DIRECTION_OUTBOUND && e.connectedAt != 0 &&
+		now.Sub(time.Unix(0, e.connectedAt)) < QuickDisconnect
 	m.markDisconnected(e, now, &eff)
-	if e.static {
+	if refused {
+		// It closed the connection we had just made: its limits (inbound
+		// target, max connections, colocation) are full. Like a peer a
+		// limit of ours disconnected, it is not redialed for PrunedBackoff.
+		e.prunedAt = now.UnixNano()
+	}
+	switch {
+	case e.static:
 		eff.Kick = true // redialed at once: static peers are kept connected
-	} else if e.relay {
-		if _, out := m.relayCounts(); out < m.targets.OutRelayPeers {
-			eff.Kick = true
-		}
+	case forRelay && m.belowTarget():
+		eff.Kick = true
 	}
 	return eff
+}
+
+// QuickDisconnect is how soon after we connected to a peer its closing the
+// connection counts as a refusal (its limits are full) rather than a
+// departure.
+const QuickDisconnect = 10 * time.Second
+
+// belowTarget reports whether outbound relay peers are below the target.
+func (m *Manager) belowTarget() bool {
+	_, out := m.relayCounts()
+	return out < m.targets.OutRelayPeers
 }
 
 // markDisconnected records that a connected peer left at now: CanConnect,
@@ -1410,11 +1461,23 @@ func firstIP(e *entry) string {
 	return remoteIP(a)
 }
 
-// Kick runs a connectivity round for a relay peer that left, unless one ran
-// less than KickDebounce ago (the next tick then covers it).
+// Kick runs a connectivity round for a relay peer that left, a round's dial
+// that failed or a peer that refused us, unless one ran less than
+// KickDebounce ago — beyond MaxParallelDials such quick rounds per
+// ConnectivityInterval (the next tick then covers it). The allowance lets
+// a node below its target try candidate after candidate within a round's
+// interval when they refuse it at once (full remotes answer in a round
+// trip), instead of one per interval; the bound keeps a storm of
+// departures from costing more than a round per dial.
 func (m *Manager) Kick(now time.Time) Effects {
+	if now.Sub(m.kickWindow) >= m.cfg.ConnectivityInterval {
+		m.kickWindow, m.quickKicks = now, m.cfg.MaxParallelDials
+	}
 	if !m.lastRound.IsZero() && now.Sub(m.lastRound) < m.cfg.KickDebounce {
-		return Effects{}
+		if m.quickKicks == 0 {
+			return Effects{}
+		}
+		m.quickKicks--
 	}
 	return m.ConnectToRelayPeers(now)
 }
@@ -1702,8 +1765,16 @@ func (m *Manager) attemptSeq() uint64 {
 // of requests waiting on them.
 func (m *Manager) Pending() (dials, waiters int) { return len(m.dialing), m.waiters }
 
-// insert adds a new entry to the books.
+// insert adds a new entry to the books. Its tie-break hash is salted with
+// this node's id: every node ranks equal candidates in its own order, so
+// nodes that learnt the same peers do not all dial the same ones first
+// (the soak showed a third of the nodes with full inbound slots and a
+// third with none).
 func (m *Manager) insert(e *entry) {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(m.self))
+	_, _ = h.Write([]byte(e.id))
+	e.tie = h.Sum64()
 	m.rankShards(e)
 	e.idx = int32(len(m.list))
 	m.list = append(m.list, e)

@@ -627,16 +627,26 @@ func TestPeerEvents(t *testing.T) {
 			t.Fatal("kick")
 		}
 	})
-	t.Run("kicks are debounced", func(t *testing.T) {
-		m := newTestManager(t, testConfig())
-		setPeer(m, 1, relay)
+	t.Run("kicks are debounced beyond MaxParallelDials quick ones per interval", func(t *testing.T) {
+		c := testConfig()
+		c.MaxParallelDials = 2
+		m := newTestManager(t, c)
 		m.ConnectToRelayPeers(now)
-		setPeer(m, 2, relay)
-		if d := m.Kick(now.Add(500 * time.Millisecond)).Dials; len(d) != 0 {
-			t.Fatalf("kick within debounce dialed %v", d)
+		for k := range 10 {
+			setPeer(m, 10+k, relay)
 		}
-		if d := dialedPeers(m.Kick(now.Add(time.Second))); !slices.Equal(d, ids_(2)) {
-			t.Fatalf("kick after debounce dialed %v", d)
+		// Two quick kicks (peers refusing at once) run at once, the third
+		// within the debounce waits for the next tick.
+		for k := range 2 {
+			if d := dialedPeers(m.Kick(now.Add(time.Duration(k+1) * 100 * time.Millisecond))); len(d) != 2 {
+				t.Fatalf("quick kick %d dialed %v, want a round's 2", k, d)
+			}
+		}
+		if d := m.Kick(now.Add(300 * time.Millisecond)).Dials; len(d) != 0 {
+			t.Fatalf("a third kick within the debounce dialed %v", d)
+		}
+		if d := dialedPeers(m.Kick(now.Add(1300 * time.Millisecond))); len(d) != 2 {
+			t.Fatalf("kick after the debounce dialed %v", d)
 		}
 	})
 	t.Run("a duplicate disconnect is ignored", func(t *testing.T) {
@@ -1395,5 +1405,43 @@ func TestFailuresVisibleAndResetByTheOperator(t *testing.T) {
 	m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(2)), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT}, now)
 	if d := dialedPeers(m.ConnectToRelayPeers(now.Add(2 * time.Minute))); !slices.Contains(d, pid(2)) {
 		t.Fatalf("after the reset and one failure, the round at +120 s dialed %v", d)
+	}
+}
+
+// TestRefusalsMoveTheRoundOn (issue 10, found by the churn soak): a peer
+// that closes the connection we just made (its limits are full) is not
+// redialed for PrunedBackoff, and it, like a round's dial that failed,
+// asks for the next round at once while the node is below its target.
+func TestRefusalsMoveTheRoundOn(t *testing.T) {
+	now := at(time.Hour)
+	m := newTestManager(t, testConfig())
+	setPeer(m, 1, relay)
+	setPeer(m, 2, relay)
+	if d := dialedPeers(m.ConnectToRelayPeers(now)); len(d) != 2 {
+		t.Fatalf("dialed %v", d)
+	}
+	m.OnPeerConnected(&pmv1.PeerConnected{PeerId: []byte(pid(1)), Direction: out}, now)
+	m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(1)), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED}, now)
+	eff := m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(pid(1))}, now.Add(200*time.Millisecond))
+	if !eff.Kick {
+		t.Fatal("a refusal did not ask for the next round")
+	}
+	if d := dialedPeers(m.ConnectToRelayPeers(now.Add(time.Minute))); slices.Contains(d, pid(1)) {
+		t.Fatal("a peer that refused us was redialed within PrunedBackoff")
+	}
+	if d := dialedPeers(m.ConnectToRelayPeers(now.Add(2*time.Minute + time.Second))); !slices.Contains(d, pid(1)) {
+		t.Fatalf("after PrunedBackoff dialed %v", d)
+	}
+	// A connection that lasted is a departure, not a refusal.
+	setPeer(m, 3, relay)
+	connect(m, 3, out, "", now)
+	m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(pid(3))}, now.Add(time.Hour))
+	if m.peers[pid(3)].prunedAt != 0 {
+		t.Fatal("a peer that left after an hour was taken for a refusal")
+	}
+	// A round's dial that fails asks for the next round.
+	eff = m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(pid(2)), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_TIMEOUT}, now)
+	if !eff.Kick {
+		t.Fatal("a failed round dial did not ask for the next round")
 	}
 }

@@ -14,6 +14,14 @@
 // heartbeats, publish, check 100 % delivery and read scores, meshes and
 // metrics; tests/attacks and tests/sim build on it.
 //
+// Whole nodes run on it too: peermesh.NewWithHost puts a node (storage,
+// dial pool, peer manager, router, node actor) on a simulated host. With
+// Config.Key the identities are seeded, Restart brings a node back under its
+// id (on the store it kept), Replace puts a fresh id at an address (a flood
+// of short-lived peers), and Partition cuts links until it is healed. The
+// churn soak (TestChurnSoak, soak_test.go; docs/RELIABILITY.md) is built on
+// them.
+//
 // LoopbackHost is the fallback for what must run on real sockets: a TCP host on
 // 127.0.0.1 only, as the project's integration tests require.
 //
@@ -39,5 +47,6 @@
 // Bounds and lifetime: every host and the simulated network are closed by the
 // test's cleanup, which in a bubble runs inside it, so no goroutine outlives
 // the bubble. Nothing here reads the wall clock or global randomness: latency
-// jitter and topologies come from Config.Seed.
+// jitter and topologies come from Config.Seed (identities from Config.Key
+// when it is set).
 package sim

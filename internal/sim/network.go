@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -43,6 +44,10 @@ type Config struct {
 	NodeBandwidth func(i int) int
 	// Seed drives link jitter (and Topology when it is given no seed of its own).
 	Seed uint64
+	// Key, if set, is node i's identity; otherwise go-libp2p draws one. A
+	// seeded Key makes peer ids, and so every ordering by id, reproducible;
+	// Restart needs it to bring a node back under the same id.
+	Key func(i int) crypto.PrivKey
 }
 
 func (c *Config) defaults() {
@@ -68,9 +73,15 @@ type Network struct {
 	// Hosts are the nodes, index i at IP simnet.IntToPublicIPv4(i).
 	Hosts []host.Host
 
+	cfg     Config
+	tb      testing.TB
 	net     *simnet.Simnet
 	byIP    map[string]int
 	latency [][]time.Duration
+
+	// cut, when set, says which links are down (Partition).
+	mu  sync.Mutex
+	cut func(from, to int) bool
 }
 
 // New builds cfg.Nodes hosts on a simulated network and starts it. Call it
@@ -82,7 +93,7 @@ func New(tb testing.TB, cfg Config) (*Network, error) {
 	if cfg.Nodes <= 0 {
 		return nil, fmt.Errorf("sim: Nodes must be > 0, got %d", cfg.Nodes)
 	}
-	n := &Network{byIP: make(map[string]int, cfg.Nodes)}
+	n := &Network{cfg: cfg, tb: tb, byIP: make(map[string]int, cfg.Nodes)}
 	n.latency = latencyMatrix(cfg)
 	n.net = &simnet.Simnet{LatencyFunc: n.packetLatency}
 	// Registered first so it runs last: hosts close before the network stops
@@ -96,34 +107,95 @@ func New(tb testing.TB, cfg Config) (*Network, error) {
 		n.net.Close()
 	})
 	for i := range cfg.Nodes {
-		bw := cfg.BitsPerSecond
-		if cfg.NodeBandwidth != nil {
-			bw = cfg.NodeBandwidth(i)
-		}
-		link := simnet.NodeBiDiLinkSettings{
-			Downlink: simnet.LinkSettings{BitsPerSecond: bw},
-			Uplink:   simnet.LinkSettings{BitsPerSecond: bw},
-		}
-		ip := simnet.IntToPublicIPv4(i)
-		h, err := libp2p.New(
-			libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", ip)),
-			simlibp2p.QUICSimnet(n.net, link),
-			// Identify's address discovery stalls synctest (see x/simlibp2p).
-			libp2p.DisableIdentifyAddressDiscovery(),
-			libp2p.ResourceManager(&network.NullResourceManager{}),
-			libp2p.DisableRelay(),
-			libp2p.DisableMetrics(),
-		)
+		h, err := n.newHost(i)
 		if err != nil {
-			return nil, fmt.Errorf("sim: host %d: %w", i, err)
+			return nil, err
 		}
-		tb.Cleanup(func() { _ = h.Close() })
-		n.byIP[ip.String()] = i
+		n.byIP[simnet.IntToPublicIPv4(i).String()] = i
 		n.Hosts = append(n.Hosts, h)
 	}
 	n.net.Start()
 	return n, nil
 }
+
+// newHost builds node i's host at its IP with its Config.Key (closed by the
+// test's cleanup).
+func (n *Network) newHost(i int) (host.Host, error) {
+	var key crypto.PrivKey
+	if n.cfg.Key != nil {
+		key = n.cfg.Key(i)
+	}
+	return n.newHostWith(i, key)
+}
+
+// newHostWith builds a host at node i's IP with key (nil: a fresh one).
+func (n *Network) newHostWith(i int, key crypto.PrivKey) (host.Host, error) {
+	bw := n.cfg.BitsPerSecond
+	if n.cfg.NodeBandwidth != nil {
+		bw = n.cfg.NodeBandwidth(i)
+	}
+	link := simnet.NodeBiDiLinkSettings{
+		Downlink: simnet.LinkSettings{BitsPerSecond: bw},
+		Uplink:   simnet.LinkSettings{BitsPerSecond: bw},
+	}
+	opts := []libp2p.Option{
+		libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", simnet.IntToPublicIPv4(i))),
+		simlibp2p.QUICSimnet(n.net, link),
+		// Identify's address discovery stalls synctest (see x/simlibp2p).
+		libp2p.DisableIdentifyAddressDiscovery(),
+		libp2p.ResourceManager(&network.NullResourceManager{}),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	}
+	if key != nil {
+		opts = append(opts, libp2p.Identity(key))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sim: host %d: %w", i, err)
+	}
+	n.tb.Cleanup(func() { _ = h.Close() })
+	return h, nil
+}
+
+// Restart gives node i a new host at the same address with the same
+// identity (Config.Key is required), as a process restarted on its data
+// directory; the old host must have been closed. It returns the new host,
+// which also replaces Hosts[i].
+func (n *Network) Restart(i int) (host.Host, error) {
+	if n.cfg.Key == nil {
+		return nil, errors.New("sim: Restart needs Config.Key (the same identity again)")
+	}
+	return n.Replace(i, n.cfg.Key(i))
+}
+
+// Replace gives node i a new host at the same address with identity key
+// (another peer at that IP, e.g. a short-lived one of a flood); the old host
+// must have been closed. It returns the new host, which also replaces
+// Hosts[i].
+func (n *Network) Replace(i int, key crypto.PrivKey) (host.Host, error) {
+	h, err := n.newHostWith(i, key)
+	if err != nil {
+		return nil, err
+	}
+	n.Hosts[i] = h
+	return h, nil
+}
+
+// Partition cuts the links for which down(from, to) is true, in both
+// directions as the function says, until Partition(nil) heals them. A cut
+// link delivers nothing in the protocol time of a test (its packets are
+// held for a day), so connections across it time out as across a real
+// partition.
+func (n *Network) Partition(down func(from, to int) bool) {
+	n.mu.Lock()
+	n.cut = down
+	n.mu.Unlock()
+}
+
+// partitionDelay is what a packet over a cut link takes: longer than any
+// test runs, so in effect never.
+const partitionDelay = 24 * time.Hour
 
 // latencyMatrix draws each link's one-way latency once, symmetric, from the
 // seed.
@@ -156,6 +228,12 @@ func (n *Network) packetLatency(p *simnet.Packet) time.Duration {
 	to, ok2 := n.index(p.To)
 	if !ok1 || !ok2 {
 		return 0
+	}
+	n.mu.Lock()
+	cut := n.cut != nil && n.cut(from, to)
+	n.mu.Unlock()
+	if cut {
+		return partitionDelay
 	}
 	return n.latency[from][to]
 }
