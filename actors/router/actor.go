@@ -736,6 +736,9 @@ func (r *routerActor) retire(c actor.Context, topic string, ts *topicState) {
 
 // topicRetired keeps a stopped topic actor's backoffs for its next actor.
 func (r *routerActor) topicRetired(c actor.Context, m *pubsubv1.TopicRetired) {
+	if r.stopped {
+		return // the router is stopping its children with it
+	}
 	topic := m.GetTopic()
 	if len(m.GetBackoffs()) > 0 && (r.backoffs[topic] != nil || len(r.backoffs) < r.cfg.MaxTopics) {
 		kept := r.backoffs[topic]
