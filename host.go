@@ -15,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/libp2p/go-libp2p/p2p/transport/websocket"
+
+	"github.com/peermesh/peermesh/waku/mplex"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,7 +31,8 @@ const UserAgent = "peermesh/" + Version
 const ProtocolVersion = "waku/2"
 
 // newHost builds the node's libp2p host: TCP (and, with WebSocketSupport,
-// WebSocket on WebSocketPort, which js-waku dials), Noise, Yamux, no relay
+// WebSocket on WebSocketPort, which js-waku dials), Noise, Yamux (and
+// mplex for peers without it: js-waku's default), no relay
 // or NAT services, identify announcing agent peermesh/<version> and
 // protocol version ProtocolVersion, and a resource manager whose system
 // connection limit is MaxConnections — nwaku's only hard cap on connections; beyond it new
@@ -72,6 +75,9 @@ func newHost(cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (host.Ho
 	h, err := libp2p.New(append(opts,
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		// mplex only for peers without yamux: js-waku's default node
+		// (ADR 0018).
+		libp2p.Muxer(mplex.ID, mplex.DefaultTransport),
 		libp2p.ResourceManager(newHandshakeLimiter(rm, maxHandshakesPerIP, hm)),
 		withHandshakeTimeout(),
 		libp2p.PrometheusRegisterer(reg),

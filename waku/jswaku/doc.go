@@ -9,5 +9,6 @@
 // after 90 s without traffic (the waku score parameters are nwaku's) —
 // messages flow both ways and js-waku's decoder reads ours, the hash the
 // REST publish answer names equals @waku/message-hash's, and a js-waku node
-// of another cluster is disconnected.
+// of another cluster is disconnected. js-waku's unmodified default node
+// (WebSocket and mplex only) is run too.
 package jswaku

@@ -23,6 +23,7 @@ import (
 	"github.com/peermesh/peermesh/internal/rest"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
+	"github.com/peermesh/peermesh/waku/mplex"
 	"github.com/peermesh/peermesh/waku/sharding"
 )
 
@@ -249,4 +250,54 @@ func TestJSWakuOtherClusterIsDisconnected(t *testing.T) {
 	js.waitFor(10*time.Second, "disconnect event at js-waku", func(e event) bool {
 		return e.str("event") == "disconnect" && e.str("peer") == n.ID().String()
 	})
+}
+
+// js-waku's default node — WebSocket and mplex only, no yamux — reaches
+// peermesh: metadata, mesh and a message each way.
+func TestJSWakuDefaultNodeOverMplex(t *testing.T) {
+	dir := jsDir(t)
+	ensureInstalled(t, dir)
+	n, _ := startPeermesh(t)
+	js := startJS(t, dir, map[string]any{"clusterId": 1, "contentTopics": []string{contentTopic}, "defaults": true})
+	js.request("subscribe", map[string]any{"contentTopic": contentTopic})
+	js.request("dial", map[string]any{"addr": wsAddr(t, n)})
+	id, err := peer.Decode(js.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := n.Host().Network().ConnsToPeer(id)
+	if len(conns) == 0 || conns[0].ConnState().StreamMultiplexer != mplex.ID {
+		t.Fatalf("connection to js-waku: %v", conns)
+	}
+	if md := js.request("metadata", map[string]any{"peer": n.ID().String()}); md["clusterId"].(float64) != 1 {
+		t.Fatalf("js-waku's metadata of peermesh: %v", md)
+	}
+	eventually(t, 20*time.Second, "each side in the other's mesh", func() bool {
+		return slices.Contains(meshOf(t, n, shardTopic), js.ID) &&
+			slices.Contains(strs(js.request("mesh", map[string]any{"topic": shardTopic})["peers"]), n.ID().String())
+	})
+	inbox := make(chan *apiv1.MessageReceived, 4)
+	sub := n.System().Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if m, ok := c.Message().(*apiv1.MessageReceived); ok {
+			inbox <- m
+		}
+	}))
+	if err := n.Subscribe(context.Background(), shardTopic, sub); err != nil {
+		t.Fatal(err)
+	}
+	sent := js.request("send", map[string]any{"contentTopic": contentTopic,
+		"payload": base64.StdEncoding.EncodeToString([]byte("over mplex")), "timestampMs": time.Now().UnixMilli()})
+	select {
+	case m := <-inbox:
+		if m.GetMessageHash() != sent.str("hash") {
+			t.Fatalf("peermesh names it %s, js-waku %s", m.GetMessageHash(), sent.str("hash"))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("js-waku's message did not reach peermesh over mplex")
+	}
+	if _, hash, err := n.PublishMessage(context.Background(), "", &wakuv1.WakuMessage{Payload: []byte("back over mplex"), ContentTopic: contentTopic}); err != nil {
+		t.Fatal(err)
+	} else if got := js.waitFor(20*time.Second, "our message at js-waku", func(e event) bool { return e.str("event") == "message" }); got.str("hash") != hash {
+		t.Fatalf("js-waku names it %s, peermesh %s", got.str("hash"), hash)
+	}
 }

@@ -9,7 +9,8 @@
 // {contentTopic}, send {contentTopic, payload (base64), timestampMs}, stop.
 //
 // The node is js-waku's default relay node plus TCP and yamux (its default
-// is WebSocket with mplex only); it listens on 127.0.0.1 only.
+// is WebSocket with mplex only; cfg.defaults keeps that); it listens on
+// 127.0.0.1 only.
 import { createInterface } from "node:readline";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { tcp } from "@libp2p/tcp";
@@ -29,16 +30,19 @@ const networkConfig = cfg.contentTopics
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 const hex = (b) => "0x" + Buffer.from(b).toString("hex");
 
-const waku = await createRelayNode({
-  networkConfig,
-  libp2p: {
-    hideWebSocketInfo: true,
-    addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
-    transports: [tcp(), webSockets({ filter: all })],
-    streamMuxers: [yamux()],
-    connectionManager: { minConnections: 0 }
-  }
-});
+// cfg.defaults keeps js-waku's own transport and muxer: WebSocket (any
+// address, since NODE_ENV=test) and mplex only; the node then listens on
+// nothing and only dials.
+const libp2p = cfg.defaults
+  ? { hideWebSocketInfo: true, connectionManager: { minConnections: 0 } }
+  : {
+      hideWebSocketInfo: true,
+      addresses: { listen: ["/ip4/127.0.0.1/tcp/0"] },
+      transports: [tcp(), webSockets({ filter: all })],
+      streamMuxers: [yamux()],
+      connectionManager: { minConnections: 0 }
+    };
+const waku = await createRelayNode({ networkConfig, libp2p });
 await waku.start();
 waku.libp2p.addEventListener("peer:connect", (e) => out({ event: "connect", peer: e.detail.toString() }));
 waku.libp2p.addEventListener("peer:disconnect", (e) => out({ event: "disconnect", peer: e.detail.toString() }));
