@@ -122,6 +122,8 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.tellWatchers(ctx, &apiv1.PeerDisconnected{PeerId: peer.ID(msg.GetPeerId()).String()})
 	case *pmv1.IdentifyCompleted:
 		a.toPeerManager(ctx, msg)
+	case *pmv1.PeerProtocolsUpdated:
+		a.toPeerManager(ctx, msg)
 
 	// Answers to the node's own requests to its children.
 	case *heartbeatv1.Tick:

@@ -92,6 +92,8 @@ func (a *managerActor) Receive(c actor.Context) {
 		eff = a.core.OnPeerDisconnected(m, eventTime(m.GetTime(), now))
 	case *pmv1.IdentifyCompleted:
 		eff = a.core.OnIdentifyCompleted(m, eventTime(m.GetTime(), now))
+	case *pmv1.PeerProtocolsUpdated:
+		eff = a.core.OnPeerProtocolsUpdated(m, eventTime(m.GetTime(), now))
 	case *pmv1.PeerMetadata:
 		eff = a.core.OnPeerMetadata(m, now)
 	case *pmv1.SetShards:

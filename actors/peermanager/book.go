@@ -49,6 +49,9 @@ type entry struct {
 	// because the connectivity loop dialed the peer for relay: if identify
 	// then shows the peer does not speak relay, the connection is closed.
 	relayDial bool
+	// notRelayAt is when a peer we dialed for relay showed protocols
+	// without relay (Manager.noteRelay); 0 when not.
+	notRelayAt int64
 	// static is set for a peer the operator asked to keep connected
 	// (ConnectToNodes with the static source) in this incarnation; see
 	// Manager.canBeConnected for what it changes.

@@ -47,11 +47,15 @@
 //   - Relay candidates are the peers known to speak relay or whose protocols
 //     are unknown (peer exchange and static nodes bring none); the seed
 //     dials every not-connected peer. A peer dialed for relay whose
-//     identify then lacks relay is disconnected (peermesh_peermanager_
-//     pruned_total{reason="not_relay"}) and, its protocols now recorded,
-//     never dialed for relay again: a store-only peer would otherwise hold
-//     an outbound slot. (Issue 10: peers from peer exchange were never
-//     dialed because only peers known to speak relay were candidates.)
+//     protocols still lack relay NotRelayGrace (5 s) after identify is
+//     disconnected by the next round (peermesh_peermanager_pruned_total{
+//     reason="not_relay"}) and, its protocols recorded, never dialed for
+//     relay again: a store-only peer would otherwise hold an outbound
+//     slot. The grace, and PeerProtocolsUpdated (identify push, from
+//     NetEvents), keep a relay peer whose first identify was answered
+//     before it registered relay (it had just started). (Issue 10: peers
+//     from peer exchange were never dialed because only peers known to
+//     speak relay were candidates.)
 //   - Static peers (--staticnode) are kept connected: every connectivity
 //     round redials those not connected and outside their backoff, whatever
 //     the outbound target; their backoff is 10 s · 4^(n−1) capped at 2 min
@@ -110,6 +114,13 @@
 //     all dial the same ones first (with an unsalted hash the churn soak
 //     showed a third of the nodes with full inbound slots and a third with
 //     none).
+//   - A round asks for the gap; while its dials fail or are refused, each
+//     further round races twice as many candidates for the same gap (at
+//     most MaxParallelDials more), and a success steps back down: among
+//     many unreachable candidates (a partition) a node finds the reachable
+//     ones within a few dial timeouts instead of one per timeout. The
+//     target can then be overshot by at most MaxParallelDials (the seed
+//     dials up to MaxParallelDials whatever the gap).
 //   - A peer that closes the connection we just made (within
 //     QuickDisconnect, 10 s: its inbound or connection limits are full) is
 //     treated like a peer our own limit disconnected: not redialed for
@@ -150,8 +161,9 @@
 // GetNumStreams → NumStreams, ReconnectPeers → ReconnectStarted,
 // RecordShutdown → ShutdownRecorded, GetStatus → Status.
 //
-// Events: PeerConnected, PeerDisconnected, IdentifyCompleted (from
-// NetEvents, the go-libp2p adapter in netevents.go), MeshPeersChanged (from
+// Events: PeerConnected, PeerDisconnected, IdentifyCompleted,
+// PeerProtocolsUpdated (from NetEvents, the go-libp2p adapter in
+// netevents.go), MeshPeersChanged (from
 // the gossipsub router), heartbeatv1.Tick named TickConnectivity, TickPrune
 // or TickLogMetrics, dialerv1.DialCompleted, storagev1.LoadBatch and
 // LoadCompleted, ConnectivityKick (its own), actor.DeadLetterResponse (a

@@ -63,6 +63,9 @@ type Manager struct {
 	lastRound time.Time
 	// attempts counts the connect dials asked for (attemptSeq).
 	attempts uint64
+	// searching doubles the candidates a round races for its gap, once per
+	// failed or refused round dial since the last success (search).
+	searching int
 	// quickKicks is what is left of the Kick rounds allowed within
 	// KickDebounce of another in the window that started at kickWindow.
 	quickKicks int
@@ -656,6 +659,9 @@ func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Eff
 	switch outcome {
 	case dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED:
 		eff.count(MetricConnsInitiated, dialer.SourceLabel(source))
+		if source == dialerv1.DialSource_DIAL_SOURCE_RELAY && m.searching > 0 {
+			m.searching--
+		}
 		eff.log(slog.LevelDebug, "dial connected", "peer", id, "source", dialer.SourceLabel(source), "protocol", k.protocol)
 		if e != nil && k.protocol == "" && (e.failedAttempts != 0 || e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT) {
 			e.failedAttempts, e.lastFailure = 0, 0
@@ -683,9 +689,9 @@ func (m *Manager) OnDialCompleted(dc *dialerv1.DialCompleted, now time.Time) Eff
 				"failedAttempts", e.failedAttempts)
 		}
 		// A round's dial that failed leaves the gap open: the next
-		// candidate is dialed at once (debounced), not a whole interval
-		// later.
+		// candidates are dialed at once (debounced), more of them.
 		if pd != nil && pd.source == dialerv1.DialSource_DIAL_SOURCE_RELAY && m.belowTarget() {
+			m.search()
 			eff.Kick = true
 		}
 	}
@@ -851,6 +857,7 @@ func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) E
 		// target, max connections, colocation) are full. Like a peer a
 		// limit of ours disconnected, it is not redialed for PrunedBackoff.
 		e.prunedAt = now.UnixNano()
+		m.search()
 	}
 	switch {
 	case e.static:
@@ -866,6 +873,14 @@ func (m *Manager) OnPeerDisconnected(ev *pmv1.PeerDisconnected, now time.Time) E
 // departure.
 const QuickDisconnect = 10 * time.Second
 
+// maxSearching bounds the doubling of a round's dials (2^4 × gap already
+// exceeds MaxParallelDials for any gap).
+const maxSearching = 4
+
+// search notes a round's dial that failed or was refused: the next rounds
+// race more candidates.
+func (m *Manager) search() { m.searching = min(m.searching+1, maxSearching) }
+
 // belowTarget reports whether outbound relay peers are below the target.
 func (m *Manager) belowTarget() bool {
 	_, out := m.relayCounts()
@@ -877,7 +892,7 @@ func (m *Manager) belowTarget() bool {
 func (m *Manager) markDisconnected(e *entry, now time.Time, eff *Effects) {
 	delete(m.conn, e.id)
 	m.setIP(e, "")
-	e.relayDial = false
+	e.relayDial, e.notRelayAt = false, 0
 	e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT
 	e.direction = peerv1.Direction_DIRECTION_UNSPECIFIED
 	e.disconnectTime = now.UnixNano()
@@ -952,16 +967,7 @@ func (m *Manager) OnIdentifyCompleted(ev *pmv1.IdentifyCompleted, now time.Time)
 		m.setIP(e, cmp.Or(ev.GetRemoteIp(), e.remoteIP))
 	}
 	m.save(e, &eff)
-	if e.isConnected() && e.relayDial && !e.relay && !m.protected(id) {
-		// Dialed for relay without knowing its protocols (peer exchange):
-		// it does not speak relay. Its protocols are recorded above, so
-		// the connectivity loop will not dial it for relay again.
-		e.relayDial = false
-		if _, c := m.closing[id]; !c {
-			m.disconnect(e, "not_relay", now, &eff)
-		}
-		return eff
-	}
+	m.noteRelay(e, now)
 	if e.isConnected() {
 		m.pruneConnsByIP(e.remoteIP, now, &eff)
 		if e.relay && e.direction == peerv1.Direction_DIRECTION_INBOUND {
@@ -1046,6 +1052,75 @@ func (m *Manager) rankShards(e *entry) {
 		e.shardRank = shardServes
 	default:
 		e.shardRank = shardElsewhere
+	}
+}
+
+// OnPeerProtocolsUpdated records a connected peer's protocols after identify
+// push changed them: a peer that answered our first identify before it had
+// registered relay (a node that had just started) becomes a relay peer.
+func (m *Manager) OnPeerProtocolsUpdated(ev *pmv1.PeerProtocolsUpdated, now time.Time) Effects {
+	var eff Effects
+	id, ok := eventPeer(ev.GetPeerId(), "protocols event with a bad peer id", &eff)
+	if !ok {
+		return eff
+	}
+	e := m.peers[id]
+	if e == nil || id == m.self {
+		return eff
+	}
+	var protos []string
+	for _, p := range ev.GetProtocols() {
+		if checkProtocol(p) == nil {
+			protos = append(protos, p)
+		}
+	}
+	if slices.Equal(protos, e.protocols) {
+		return eff
+	}
+	m.setProtocols(e, protos, &eff)
+	m.noteRelay(e, now)
+	m.save(e, &eff)
+	if e.isConnected() && e.relay && e.direction == peerv1.Direction_DIRECTION_INBOUND {
+		m.PruneInRelayConns(now, &eff)
+	}
+	return eff
+}
+
+// noteRelay follows what the protocols of a peer we dialed for relay say:
+// without relay it is marked, and the first round NotRelayGrace later
+// disconnects it (its protocols recorded, so it is not dialed for relay
+// again); identify push bringing relay meanwhile (a peer that had just
+// started) clears the mark.
+func (m *Manager) noteRelay(e *entry, now time.Time) {
+	switch {
+	case e.relay || !e.isConnected() || !e.relayDial || m.protected(e.id):
+		e.notRelayAt = 0
+	case e.notRelayAt == 0:
+		e.notRelayAt = now.UnixNano()
+	}
+}
+
+// NotRelayGrace is how long a peer we dialed for relay may show protocols
+// without relay before a round disconnects it: identify push corrects a
+// first identify answered before the peer registered relay.
+const NotRelayGrace = 5 * time.Second
+
+// disconnectNotRelay closes the connections we made for relay to peers
+// that, NotRelayGrace after identify, still do not speak relay.
+func (m *Manager) disconnectNotRelay(now time.Time, eff *Effects) {
+	var ids []peer.ID
+	for id, e := range m.conn {
+		if e.notRelayAt != 0 && now.Sub(time.Unix(0, e.notRelayAt)) >= NotRelayGrace {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids) // map order is random; effects must not be
+	for _, id := range ids {
+		e := m.conn[id]
+		e.notRelayAt, e.relayDial = 0, false
+		if _, c := m.closing[id]; !c && !e.relay && !m.protected(id) {
+			m.disconnect(e, "not_relay", now, eff)
+		}
 	}
 }
 
@@ -1323,6 +1398,7 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 			"waited", now.Sub(m.startedAt), "loadTimeout", m.cfg.LoadTimeout, "peers", len(m.peers))
 	}
 	m.PruneInRelayConns(now, &eff)
+	m.disconnectNotRelay(now, &eff)
 	nowNs := now.UnixNano()
 	var due []peer.ID
 	for id, at := range m.deferred {
@@ -1353,7 +1429,20 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 			inflight++
 		}
 	}
-	gap := m.targets.OutRelayPeers - out - inflight
+	need := m.targets.OutRelayPeers - out
+	if need <= 0 {
+		m.searching = 0
+		return eff
+	}
+	// While the round's dials keep failing or being refused, each further
+	// round races twice as many candidates for the same gap (searching),
+	// at most MaxParallelDials more than the gap: among many unreachable
+	// or full candidates a node finds the reachable ones in a few rounds
+	// instead of one per dial timeout. A success steps it back down. The
+	// price is an overshoot of the target by at most MaxParallelDials when
+	// several raced dials succeed together (nwaku's rounds overshoot too).
+	// Without failures (searching 0) a round asks for the gap only.
+	gap := need + min(need<<m.searching-need, m.cfg.MaxParallelDials) - inflight
 	if gap <= 0 {
 		return eff
 	}
@@ -1363,7 +1452,8 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 		m.startDial(dialKey{peer: e.id}, dialerv1.DialSource_DIAL_SOURCE_RELAY, 0, waiter{}, &eff)
 	}
 	if len(best) > 0 {
-		eff.log(slog.LevelDebug, "connecting to relay peers", "dials", len(best), "outRelayPeers", out, "target", m.targets.OutRelayPeers)
+		eff.log(slog.LevelDebug, "connecting to relay peers", "dials", len(best), "outRelayPeers", out, "target", m.targets.OutRelayPeers,
+			"searching", m.searching)
 	}
 	return eff
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -59,8 +60,8 @@ func StartNetEvents(h host.Host, root *actor.RootContext, pm *actor.PID) (*NetEv
 }
 
 func startNetEvents(h host.Host, send func(proto.Message)) (*NetEvents, error) {
-	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted), eventbus.BufSize(identifyBuffer),
-		eventbus.Name("peermanager-netevents"))
+	sub, err := h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtPeerProtocolsUpdated)},
+		eventbus.BufSize(identifyBuffer), eventbus.Name("peermanager-netevents"))
 	if err != nil {
 		return nil, fmt.Errorf("netevents: subscribe to identify events: %w", err)
 	}
@@ -90,10 +91,29 @@ func (n *NetEvents) Stop() error {
 func (n *NetEvents) loop() {
 	defer close(n.done)
 	for ev := range n.sub.Out() {
-		if id, ok := ev.(event.EvtPeerIdentificationCompleted); ok {
-			n.identified(id)
+		switch e := ev.(type) {
+		case event.EvtPeerIdentificationCompleted:
+			n.identified(e)
+		case event.EvtPeerProtocolsUpdated:
+			n.protocolsUpdated(e)
 		}
 	}
+}
+
+// protocolsUpdated reports a connected peer's protocols after identify push
+// changed them (the full list from the peerstore, sanitised like identify's).
+func (n *NetEvents) protocolsUpdated(ev event.EvtPeerProtocolsUpdated) {
+	protos, err := n.h.Peerstore().GetProtocols(ev.Peer)
+	if err != nil {
+		return
+	}
+	msg := &pmv1.PeerProtocolsUpdated{PeerId: []byte(ev.Peer), Protocols: validProtocols(protos), Time: timestamppb.Now()}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.conns[ev.Peer]) == 0 {
+		return // not connected (any more): its next identify will tell
+	}
+	n.send(msg)
 }
 
 // Connected implements network.Notifiee; the swarm calls it for every new
@@ -164,13 +184,7 @@ func (n *NetEvents) identified(ev event.EvtPeerIdentificationCompleted) {
 	// edge, so the rest of the node only ever sees valid strings.
 	msg := &pmv1.IdentifyCompleted{PeerId: []byte(ev.Peer), Agent: validUTF8(ev.AgentVersion),
 		ProtocolVersion: validUTF8(ev.ProtocolVersion), Time: timestamppb.Now()}
-	for _, p := range ev.Protocols {
-		if utf8.ValidString(string(p)) {
-			// A protocol id with invalid bytes cannot be ours to match or
-			// dial: dropped rather than rewritten.
-			msg.Protocols = append(msg.Protocols, string(p))
-		}
-	}
+	msg.Protocols = validProtocols(ev.Protocols)
 	for _, a := range ev.ListenAddrs {
 		msg.ListenAddrs = append(msg.ListenAddrs, a.Bytes())
 	}
@@ -194,6 +208,19 @@ func (n *NetEvents) identified(ev event.EvtPeerIdentificationCompleted) {
 		n.addLocked(ev.Conn)
 	}
 	n.send(msg)
+}
+
+// validProtocols are the protocol ids that are valid UTF-8: one with
+// invalid bytes cannot be ours to match or dial, so it is dropped rather
+// than rewritten.
+func validProtocols(ps []protocol.ID) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		if utf8.ValidString(string(p)) {
+			out = append(out, string(p))
+		}
+	}
+	return out
 }
 
 // validUTF8 replaces every invalid byte sequence of s with U+FFFD.

@@ -1609,6 +1609,69 @@ func (x *PeerDisconnected) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// PeerProtocolsUpdated: a connected peer's protocols changed after identify
+// (identify push: a peer that registered a protocol, such as relay, after
+// answering our first identify). protocols is the full list now.
+type PeerProtocolsUpdated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        []byte                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Protocols     []string               `protobuf:"bytes,2,rep,name=protocols,proto3" json:"protocols,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerProtocolsUpdated) Reset() {
+	*x = PeerProtocolsUpdated{}
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerProtocolsUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerProtocolsUpdated) ProtoMessage() {}
+
+func (x *PeerProtocolsUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerProtocolsUpdated.ProtoReflect.Descriptor instead.
+func (*PeerProtocolsUpdated) Descriptor() ([]byte, []int) {
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PeerProtocolsUpdated) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *PeerProtocolsUpdated) GetProtocols() []string {
+	if x != nil {
+		return x.Protocols
+	}
+	return nil
+}
+
+func (x *PeerProtocolsUpdated) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
 // IdentifyCompleted: libp2p identify finished on a connection to the peer.
 type IdentifyCompleted struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -1628,7 +1691,7 @@ type IdentifyCompleted struct {
 
 func (x *IdentifyCompleted) Reset() {
 	*x = IdentifyCompleted{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[26]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1703,7 @@ func (x *IdentifyCompleted) String() string {
 func (*IdentifyCompleted) ProtoMessage() {}
 
 func (x *IdentifyCompleted) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[26]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1716,7 @@ func (x *IdentifyCompleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentifyCompleted.ProtoReflect.Descriptor instead.
 func (*IdentifyCompleted) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{26}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *IdentifyCompleted) GetPeerId() []byte {
@@ -1724,7 +1787,7 @@ type MeshPeersChanged struct {
 
 func (x *MeshPeersChanged) Reset() {
 	*x = MeshPeersChanged{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[27]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1736,7 +1799,7 @@ func (x *MeshPeersChanged) String() string {
 func (*MeshPeersChanged) ProtoMessage() {}
 
 func (x *MeshPeersChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[27]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1749,7 +1812,7 @@ func (x *MeshPeersChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MeshPeersChanged.ProtoReflect.Descriptor instead.
 func (*MeshPeersChanged) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{27}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MeshPeersChanged) GetPeerIds() [][]byte {
@@ -1770,7 +1833,7 @@ type ConnectivityKick struct {
 
 func (x *ConnectivityKick) Reset() {
 	*x = ConnectivityKick{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[28]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +1845,7 @@ func (x *ConnectivityKick) String() string {
 func (*ConnectivityKick) ProtoMessage() {}
 
 func (x *ConnectivityKick) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[28]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +1858,7 @@ func (x *ConnectivityKick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectivityKick.ProtoReflect.Descriptor instead.
 func (*ConnectivityKick) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{28}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{29}
 }
 
 // PeerMetadata is what the Waku metadata exchange (RFC 66) learnt about a
@@ -1816,7 +1879,7 @@ type PeerMetadata struct {
 
 func (x *PeerMetadata) Reset() {
 	*x = PeerMetadata{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[29]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1828,7 +1891,7 @@ func (x *PeerMetadata) String() string {
 func (*PeerMetadata) ProtoMessage() {}
 
 func (x *PeerMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[29]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1841,7 +1904,7 @@ func (x *PeerMetadata) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerMetadata.ProtoReflect.Descriptor instead.
 func (*PeerMetadata) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{29}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PeerMetadata) GetPeerId() []byte {
@@ -1884,7 +1947,7 @@ type SetShards struct {
 
 func (x *SetShards) Reset() {
 	*x = SetShards{}
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[30]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1896,7 +1959,7 @@ func (x *SetShards) String() string {
 func (*SetShards) ProtoMessage() {}
 
 func (x *SetShards) ProtoReflect() protoreflect.Message {
-	mi := &file_peermanager_v1_peermanager_proto_msgTypes[30]
+	mi := &file_peermanager_v1_peermanager_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1909,7 +1972,7 @@ func (x *SetShards) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetShards.ProtoReflect.Descriptor instead.
 func (*SetShards) Descriptor() ([]byte, []int) {
-	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{30}
+	return file_peermanager_v1_peermanager_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetShards) GetShards() []uint32 {
@@ -2029,7 +2092,11 @@ const file_peermanager_v1_peermanager_proto_rawDesc = "" +
 	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"[\n" +
 	"\x10PeerDisconnected\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12.\n" +
-	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x9a\x02\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"}\n" +
+	"\x14PeerProtocolsUpdated\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x1c\n" +
+	"\tprotocols\x18\x02 \x03(\tR\tprotocols\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x9a\x02\n" +
 	"\x11IdentifyCompleted\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x1c\n" +
 	"\tprotocols\x18\x02 \x03(\tR\tprotocols\x12\x14\n" +
@@ -2065,7 +2132,7 @@ func file_peermanager_v1_peermanager_proto_rawDescGZIP() []byte {
 	return file_peermanager_v1_peermanager_proto_rawDescData
 }
 
-var file_peermanager_v1_peermanager_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_peermanager_v1_peermanager_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_peermanager_v1_peermanager_proto_goTypes = []any{
 	(*PeerInfo)(nil),              // 0: peermesh.peermanager.v1.PeerInfo
 	(*AddPeer)(nil),               // 1: peermesh.peermanager.v1.AddPeer
@@ -2093,41 +2160,43 @@ var file_peermanager_v1_peermanager_proto_goTypes = []any{
 	(*Status)(nil),                // 23: peermesh.peermanager.v1.Status
 	(*PeerConnected)(nil),         // 24: peermesh.peermanager.v1.PeerConnected
 	(*PeerDisconnected)(nil),      // 25: peermesh.peermanager.v1.PeerDisconnected
-	(*IdentifyCompleted)(nil),     // 26: peermesh.peermanager.v1.IdentifyCompleted
-	(*MeshPeersChanged)(nil),      // 27: peermesh.peermanager.v1.MeshPeersChanged
-	(*ConnectivityKick)(nil),      // 28: peermesh.peermanager.v1.ConnectivityKick
-	(*PeerMetadata)(nil),          // 29: peermesh.peermanager.v1.PeerMetadata
-	(*SetShards)(nil),             // 30: peermesh.peermanager.v1.SetShards
-	(v1.Origin)(0),                // 31: peermesh.peer.v1.Origin
-	(*v1.PeerRecord)(nil),         // 32: peermesh.peer.v1.PeerRecord
-	(v11.DialSource)(0),           // 33: peermesh.dialer.v1.DialSource
-	(*durationpb.Duration)(nil),   // 34: google.protobuf.Duration
-	(v11.DialOutcome)(0),          // 35: peermesh.dialer.v1.DialOutcome
-	(v1.Direction)(0),             // 36: peermesh.peer.v1.Direction
-	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*PeerProtocolsUpdated)(nil),  // 26: peermesh.peermanager.v1.PeerProtocolsUpdated
+	(*IdentifyCompleted)(nil),     // 27: peermesh.peermanager.v1.IdentifyCompleted
+	(*MeshPeersChanged)(nil),      // 28: peermesh.peermanager.v1.MeshPeersChanged
+	(*ConnectivityKick)(nil),      // 29: peermesh.peermanager.v1.ConnectivityKick
+	(*PeerMetadata)(nil),          // 30: peermesh.peermanager.v1.PeerMetadata
+	(*SetShards)(nil),             // 31: peermesh.peermanager.v1.SetShards
+	(v1.Origin)(0),                // 32: peermesh.peer.v1.Origin
+	(*v1.PeerRecord)(nil),         // 33: peermesh.peer.v1.PeerRecord
+	(v11.DialSource)(0),           // 34: peermesh.dialer.v1.DialSource
+	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
+	(v11.DialOutcome)(0),          // 36: peermesh.dialer.v1.DialOutcome
+	(v1.Direction)(0),             // 37: peermesh.peer.v1.Direction
+	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
 }
 var file_peermanager_v1_peermanager_proto_depIdxs = []int32{
 	0,  // 0: peermesh.peermanager.v1.AddPeer.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	31, // 1: peermesh.peermanager.v1.AddPeer.origin:type_name -> peermesh.peer.v1.Origin
-	32, // 2: peermesh.peermanager.v1.Peers.peers:type_name -> peermesh.peer.v1.PeerRecord
-	33, // 3: peermesh.peermanager.v1.ConnectToNodes.source:type_name -> peermesh.dialer.v1.DialSource
-	34, // 4: peermesh.peermanager.v1.ConnectToNodes.timeout:type_name -> google.protobuf.Duration
+	32, // 1: peermesh.peermanager.v1.AddPeer.origin:type_name -> peermesh.peer.v1.Origin
+	33, // 2: peermesh.peermanager.v1.Peers.peers:type_name -> peermesh.peer.v1.PeerRecord
+	34, // 3: peermesh.peermanager.v1.ConnectToNodes.source:type_name -> peermesh.dialer.v1.DialSource
+	35, // 4: peermesh.peermanager.v1.ConnectToNodes.timeout:type_name -> google.protobuf.Duration
 	6,  // 5: peermesh.peermanager.v1.NodesConnected.results:type_name -> peermesh.peermanager.v1.NodeResult
 	0,  // 6: peermesh.peermanager.v1.DialPeerRequest.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	34, // 7: peermesh.peermanager.v1.DialPeerRequest.timeout:type_name -> google.protobuf.Duration
-	35, // 8: peermesh.peermanager.v1.DialPeerResponse.outcome:type_name -> peermesh.dialer.v1.DialOutcome
-	32, // 9: peermesh.peermanager.v1.PeerSelected.peer:type_name -> peermesh.peer.v1.PeerRecord
+	35, // 7: peermesh.peermanager.v1.DialPeerRequest.timeout:type_name -> google.protobuf.Duration
+	36, // 8: peermesh.peermanager.v1.DialPeerResponse.outcome:type_name -> peermesh.dialer.v1.DialOutcome
+	33, // 9: peermesh.peermanager.v1.PeerSelected.peer:type_name -> peermesh.peer.v1.PeerRecord
 	0,  // 10: peermesh.peermanager.v1.AddServicePeer.peer:type_name -> peermesh.peermanager.v1.PeerInfo
-	34, // 11: peermesh.peermanager.v1.ReconnectPeers.backoff:type_name -> google.protobuf.Duration
-	36, // 12: peermesh.peermanager.v1.PeerConnected.direction:type_name -> peermesh.peer.v1.Direction
-	37, // 13: peermesh.peermanager.v1.PeerConnected.time:type_name -> google.protobuf.Timestamp
-	37, // 14: peermesh.peermanager.v1.PeerDisconnected.time:type_name -> google.protobuf.Timestamp
-	37, // 15: peermesh.peermanager.v1.IdentifyCompleted.time:type_name -> google.protobuf.Timestamp
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	35, // 11: peermesh.peermanager.v1.ReconnectPeers.backoff:type_name -> google.protobuf.Duration
+	37, // 12: peermesh.peermanager.v1.PeerConnected.direction:type_name -> peermesh.peer.v1.Direction
+	38, // 13: peermesh.peermanager.v1.PeerConnected.time:type_name -> google.protobuf.Timestamp
+	38, // 14: peermesh.peermanager.v1.PeerDisconnected.time:type_name -> google.protobuf.Timestamp
+	38, // 15: peermesh.peermanager.v1.PeerProtocolsUpdated.time:type_name -> google.protobuf.Timestamp
+	38, // 16: peermesh.peermanager.v1.IdentifyCompleted.time:type_name -> google.protobuf.Timestamp
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_peermanager_v1_peermanager_proto_init() }
@@ -2135,14 +2204,14 @@ func file_peermanager_v1_peermanager_proto_init() {
 	if File_peermanager_v1_peermanager_proto != nil {
 		return
 	}
-	file_peermanager_v1_peermanager_proto_msgTypes[29].OneofWrappers = []any{}
+	file_peermanager_v1_peermanager_proto_msgTypes[30].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peermanager_v1_peermanager_proto_rawDesc), len(file_peermanager_v1_peermanager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
