@@ -46,6 +46,13 @@ type Config struct {
 	// transport js-waku dials.
 	WebSocketSupport bool
 	WebSocketPort    int
+	// WebSocketSecureCertPath and WebSocketSecureKeyPath (PEM files; nwaku's
+	// --websocket-secure-support with --websocket-secure-cert-path and
+	// --websocket-secure-key-path) make the WebSocket listener secure (wss):
+	// js-waku's default node dials only wss addresses. Both or neither;
+	// they require WebSocketSupport.
+	WebSocketSecureCertPath string
+	WebSocketSecureKeyPath  string
 	// Profile is ProfileWaku or ProfileLibp2p.
 	Profile string
 	// PubsubTopics are joined at start and kept joined until Stop. Shard
@@ -150,6 +157,11 @@ func (c Config) Validate() error {
 	}
 	if c.WebSocketPort < 0 || c.WebSocketPort > 65535 {
 		bad("WebSocketPort", "%d is not a TCP port", c.WebSocketPort)
+	}
+	if (c.WebSocketSecureCertPath == "") != (c.WebSocketSecureKeyPath == "") {
+		bad("WebSocketSecureCertPath", "a secure WebSocket needs both a certificate and a key file")
+	} else if c.WebSocketSecureCertPath != "" && !c.WebSocketSupport {
+		bad("WebSocketSecureCertPath", "a secure WebSocket needs WebSocketSupport")
 	}
 	if c.Profile != ProfileWaku && c.Profile != ProfileLibp2p {
 		bad("Profile", "%q is not %q or %q", c.Profile, ProfileWaku, ProfileLibp2p)

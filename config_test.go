@@ -2,6 +2,7 @@ package peermesh
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +46,33 @@ func TestStrictScoringSelectsTheWakuTopicParameters(t *testing.T) {
 		n := &Node{cfg: cfg, log: slog.New(slog.DiscardHandler), metrics: m}
 		if got := n.routerConfig().Mesh.Score; got != c.want {
 			t.Errorf("profile %s strict %v: topic params %+v, want %+v", c.profile, c.strict, got, c.want)
+		}
+	}
+}
+
+// A secure WebSocket needs both PEM files and the WebSocket listener; each
+// refusal names the field.
+func TestValidateSecureWebSocket(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		ws         bool
+		cert, key  string
+		wantErrFor string
+	}{
+		{"off", false, "", "", ""},
+		{"on", true, "c.pem", "k.pem", ""},
+		{"cert without key", true, "c.pem", "", "WebSocketSecureCertPath"},
+		{"key without cert", true, "", "k.pem", "WebSocketSecureCertPath"},
+		{"wss without websocket", false, "c.pem", "k.pem", "WebSocketSecureCertPath"},
+	} {
+		cfg := DefaultConfig()
+		cfg.WebSocketSupport, cfg.WebSocketSecureCertPath, cfg.WebSocketSecureKeyPath = c.ws, c.cert, c.key
+		err := cfg.Validate()
+		switch {
+		case c.wantErrFor == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.wantErrFor != "" && (err == nil || !strings.Contains(err.Error(), c.wantErrFor)):
+			t.Errorf("%s: error %v, want one naming %s", c.name, err, c.wantErrFor)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package peermesh
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -55,8 +56,12 @@ func newHost(cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (host.Ho
 	listens := []string{listen}
 	transports := []libp2p.Option{libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport())}
 	if cfg.WebSocketSupport {
-		listens = append(listens, fmt.Sprintf("/%s/%s/tcp/%d/ws", proto, cfg.ListenAddress, cfg.WebSocketPort))
-		transports = append(transports, libp2p.Transport(websocket.New))
+		ws, wsOpts, err := webSocketListener(cfg)
+		if err != nil {
+			return nil, err
+		}
+		listens = append(listens, fmt.Sprintf("/%s/%s/tcp/%d/%s", proto, cfg.ListenAddress, cfg.WebSocketPort, ws))
+		transports = append(transports, libp2p.Transport(websocket.New, wsOpts...))
 	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limitsWithHandshakes(cfg.MaxConnections)))
 	if err != nil {
@@ -95,4 +100,21 @@ func newHost(cfg Config, key crypto.PrivKey, reg prometheus.Registerer) (host.Ho
 		return nil, fmt.Errorf("libp2p host on %s: %w", listen, err)
 	}
 	return h, nil
+}
+
+// webSocketListener returns the WebSocket listen protocol ("ws", or "wss"
+// with a certificate) and the transport's options. wss is what js-waku's
+// default node dials (it filters out plain ws outside tests); nwaku serves it
+// from PEM files with --websocket-secure-support, and so do we rather than
+// requiring a TLS proxy in front.
+func webSocketListener(cfg Config) (string, []any, error) {
+	if cfg.WebSocketSecureCertPath == "" {
+		return "ws", nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.WebSocketSecureCertPath, cfg.WebSocketSecureKeyPath)
+	if err != nil {
+		return "", nil, fmt.Errorf("secure WebSocket: certificate %s, key %s: %w", cfg.WebSocketSecureCertPath, cfg.WebSocketSecureKeyPath, err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	return "wss", []any{websocket.WithTLSConfig(tc)}, nil
 }

@@ -140,7 +140,8 @@ func splitListenAddr(a ma.Multiaddr) (ip net.IP, port int, ws bool) {
 		case ma.P_TCP:
 			p, err := strconv.Atoi(c.Value())
 			ok, port = err == nil, p
-		case ma.P_WS, ma.P_WSS:
+		case ma.P_WS, ma.P_WSS, ma.P_TLS, ma.P_SNI:
+			// go-libp2p writes a wss listener as /tls/ws (or /tls/sni/…/ws).
 			ws = true
 		default:
 			ok = false

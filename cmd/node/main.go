@@ -89,7 +89,10 @@ func nodeConfig(s config.Settings, log *slog.Logger, reg prometheus.Registerer) 
 	cfg.DataDir = s.DataDir
 	cfg.ListenAddress = s.ListenAddress
 	cfg.TCPPort = s.TCPPort
-	cfg.WebSocketSupport, cfg.WebSocketPort = s.WebSocketSupport, s.WebSocketPort
+	cfg.WebSocketSupport, cfg.WebSocketPort = s.WebSocketSupport || s.WebSocketSecureSupport, s.WebSocketPort
+	if s.WebSocketSecureSupport {
+		cfg.WebSocketSecureCertPath, cfg.WebSocketSecureKeyPath = s.WebSocketSecureCertPath, s.WebSocketSecureKeyPath
+	}
 	cfg.Profile = string(s.Profile)
 	cfg.PubsubTopics = s.Topics()
 	cfg.DisableRelay = !s.Relay

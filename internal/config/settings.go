@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +45,12 @@ type Settings struct {
 	// and --websocket-port.
 	WebSocketSupport bool
 	WebSocketPort    int
+	// WebSocketSecureSupport, WebSocketSecureCertPath and
+	// WebSocketSecureKeyPath are nwaku's --websocket-secure-support,
+	// --websocket-secure-cert-path and --websocket-secure-key-path.
+	WebSocketSecureSupport  bool
+	WebSocketSecureCertPath string
+	WebSocketSecureKeyPath  string
 	// StaticNodes are multiaddrs with /p2p/<id> or node records (enr:…).
 	StaticNodes []string
 	// Relay false (nwaku's --relay=false) runs no gossipsub.
@@ -146,10 +153,13 @@ func (s Settings) Validate() error {
 			return settingError("staticnode", err.Error())
 		}
 	}
-	if s.WebSocketSupport {
+	if s.WebSocketSupport || s.WebSocketSecureSupport {
 		if err := checkAddress("listen-address", s.ListenAddress, "websocket-port", s.WebSocketPort); err != nil {
 			return err
 		}
+	}
+	if err := s.checkSecureWebSocket(); err != nil {
+		return err
 	}
 	if s.ClusterID < 0 || s.ClusterID > 65535 {
 		return settingError("cluster-id", fmt.Sprintf("%d is not a cluster id (0-65535)", s.ClusterID))
@@ -346,3 +356,26 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("invalid setting --%s: %s", e.Setting, e.Reason) }
 
 func settingError(name, reason string) error { return &Error{Setting: name, Reason: reason} }
+
+// checkSecureWebSocket: --websocket-secure-support needs both PEM files, and
+// they must be readable now rather than when the listener starts.
+func (s *Settings) checkSecureWebSocket() error {
+	if !s.WebSocketSecureSupport {
+		if s.WebSocketSecureCertPath != "" || s.WebSocketSecureKeyPath != "" {
+			return settingError("websocket-secure-support", "a certificate or key path is given but secure WebSocket is off")
+		}
+		return nil
+	}
+	for _, f := range []struct{ name, path string }{
+		{"websocket-secure-cert-path", s.WebSocketSecureCertPath},
+		{"websocket-secure-key-path", s.WebSocketSecureKeyPath},
+	} {
+		if f.path == "" {
+			return settingError(f.name, "required with --websocket-secure-support")
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return settingError(f.name, err.Error())
+		}
+	}
+	return nil
+}

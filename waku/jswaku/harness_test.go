@@ -59,10 +59,17 @@ type jsNode struct {
 // stopped at test cleanup and its output logged when the test failed.
 func startJS(t *testing.T, dir string, cfg map[string]any) *jsNode {
 	t.Helper()
+	return startJSEnv(t, dir, cfg, "NODE_ENV=test")
+}
+
+// startJSEnv is startJS with env added to the process environment instead
+// of NODE_ENV=test (which relaxes js-waku's wss-only address filter).
+func startJSEnv(t *testing.T, dir string, cfg map[string]any, env ...string) *jsNode {
+	t.Helper()
 	raw, _ := json.Marshal(cfg)
 	cmd := exec.Command("node", filepath.Join(dir, "peer.mjs"), string(raw))
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "NODE_ENV=test")
+	cmd.Env = append(os.Environ(), env...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

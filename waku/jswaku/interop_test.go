@@ -55,12 +55,15 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 
 // startPeermesh is a node on cluster 1 relaying its 8 shards, WebSocket on,
 // with the REST API served in-process (as cmd/node assembles it).
-func startPeermesh(t *testing.T) (*peermesh.Node, string) {
+func startPeermesh(t *testing.T, configure ...func(*peermesh.Config)) (*peermesh.Node, string) {
 	t.Helper()
 	cfg := peermesh.DefaultConfig()
 	cfg.Name, cfg.ClusterID, cfg.NumShardsInNetwork = "peermesh", 1, 8
 	cfg.PubsubTopics = sharding.Topics(1, sharding.AllShards(8))
 	cfg.WebSocketSupport = true
+	for _, c := range configure {
+		c(&cfg)
+	}
 	level := slog.LevelWarn
 	if os.Getenv("PEERMESH_JSWAKU_DEBUG") != "" {
 		level = slog.LevelDebug
