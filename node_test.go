@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/peermesh/peermesh/actors/storage"
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/proctest"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
@@ -526,7 +526,7 @@ func TestRestartKeepsHistoryAndHonoursThePruneBackoff(t *testing.T) {
 // incoming connections between the two.
 func TestPortInUseFailsTheStart(t *testing.T) {
 	first := testConfig("first")
-	first.TCPPort = freePort(t)
+	first.TCPPort = proctest.FreePort(t)
 	a, err := newNode(first, deps{})
 	if err != nil {
 		t.Fatal(err)
@@ -544,17 +544,6 @@ func TestPortInUseFailsTheStart(t *testing.T) {
 	}
 }
 
-// freePort is a loopback TCP port nobody listened on a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestPeersShowFailuresAndAddPeerResetsThem (issue 10, item 10): a peer
 // whose dials fail shows its failures and next dial time in Peers, and
 // adding it again (what POST /admin/v1/peers does) starts its count anew
@@ -569,7 +558,7 @@ func TestPeersShowFailuresAndAddPeerResetsThem(t *testing.T) {
 	if _, err := n.Spawn(sys.Root); err != nil {
 		t.Fatal(err)
 	}
-	dead := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", freePort(t), "16Uiu2HAmPLe7Mzm8TsYUubgCAW1aJoeFScxrLj8ppHFivPo97bUZ")
+	dead := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", proctest.FreePort(t), "16Uiu2HAmPLe7Mzm8TsYUubgCAW1aJoeFScxrLj8ppHFivPo97bUZ")
 	failures := func() *apiv1.Peer {
 		t.Helper()
 		peers, err := n.Peers(context.Background())
