@@ -438,3 +438,31 @@ func TestMessageDescriptorGuard(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterGrowKeepsTheBatch: Grow makes room without changing what is
+// buffered, so frames written after it need no further allocation.
+func TestWriterGrowKeepsTheBatch(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out, 0, WithFlushThreshold(0))
+	topic := "t"
+	rpc := &gossipsubv1.RPC{Subscriptions: []*gossipsubv1.SubOpts{{Topicid: &topic}}}
+	if err := w.Write(rpc); err != nil {
+		t.Fatal(err)
+	}
+	before := w.Buffered()
+	w.Grow(1 << 16)
+	if w.Buffered() != before || cap(w.buf)-len(w.buf) < 1<<16 {
+		t.Fatalf("buffered %d → %d, spare %d", before, w.Buffered(), cap(w.buf)-len(w.buf))
+	}
+	if allocs := testing.AllocsPerRun(10, func() {
+		w.buf = w.buf[:before]
+		for range 100 {
+			_ = w.Write(rpc)
+		}
+	}); allocs > 100 { // the RPC encodings themselves, not buffer growth
+		t.Fatalf("%v allocations for 100 frames after Grow", allocs)
+	}
+	if err := w.Flush(); err != nil || out.Len() == 0 {
+		t.Fatalf("flush: %v, %d bytes", err, out.Len())
+	}
+}

@@ -118,6 +118,15 @@ func (w *Writer) maybeFlush() error {
 	return nil
 }
 
+// Grow makes room for n more bytes in the batch, so that writing several
+// frames before a Flush allocates once instead of growing the buffer frame
+// by frame (each doubling copies what was written so far).
+func (w *Writer) Grow(n int) {
+	if n > 0 && cap(w.buf)-len(w.buf) < n {
+		w.buf = append(make([]byte, 0, len(w.buf)+n), w.buf...)
+	}
+}
+
 // Buffered returns the number of bytes waiting for Flush.
 func (w *Writer) Buffered() int { return len(w.buf) }
 

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/peermesh/peermesh/internal/actorkit"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
@@ -527,6 +529,13 @@ func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cf
 			continue
 		}
 		_ = st.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+		if len(frames) > 1 {
+			total := 0
+			for _, rpc := range frames {
+				total += proto.Size(rpc) + binary.MaxVarintLen32
+			}
+			w.Grow(total) // one allocation for the write, not one doubling per frame
+		}
 		items, refused := 0, ""
 		var err error
 		for _, rpc := range frames {
