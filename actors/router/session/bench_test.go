@@ -47,12 +47,20 @@ func (o discardOpener) OpenStream(context.Context, peer.ID, ...protocol.ID) (Str
 	return o.s, nil
 }
 
-// benchRouter is a parent that does nothing with what sessions report.
-type benchRouter struct{ child *actor.Props }
+// benchRouter is a parent that does nothing with what sessions report. It
+// closes spawned once its session exists: a message sent to the session's
+// PID before that goes to dead letters, and the benchmark, waiting for its
+// bytes, stalled on its drain deadline (with the session's queue and mailbox
+// both empty) whenever the first sends beat the router's Started.
+type benchRouter struct {
+	child   *actor.Props
+	spawned chan struct{}
+}
 
 func (r *benchRouter) Receive(c actor.Context) {
 	if _, ok := c.Message().(*actor.Started); ok {
 		_, _ = c.SpawnNamed(r.child, "peer/"+testPeer.String())
+		close(r.spawned)
 	}
 }
 
@@ -70,14 +78,22 @@ func BenchmarkSessionSend(b *testing.B) {
 	st := &discardStream{closed: make(chan struct{})}
 	m, _ := NewMetrics(nil)
 	deps := Deps{Peer: testPeer, Opener: discardOpener{st}, Metrics: m}
-	router := sys.Root.Spawn(actorkit.Props(func() actor.Actor { return &benchRouter{child: Props(DefaultConfig(), deps)} }))
+	spawned := make(chan struct{})
+	router := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
+		return &benchRouter{child: Props(DefaultConfig(), deps), spawned: spawned}
+	}))
+	<-spawned
 	pid := PeerPID(router, testPeer.String())
 	msg := &gossipsubv1.Message{Topic: proto.String("t"), Data: make([]byte, 1024)}
 	size := int64(fieldCost(proto.Size(msg)))
 	dropped := func() int64 { return int64(testutil.ToFloat64(m.queueDrops.WithLabelValues("forward"))) }
 	// drained waits until every message sent so far was written (or, if the
 	// queue ever overflowed, until the deadline; dropped/op then shows it).
-	drained := func(n int) { st.bytes.WaitFor(int64(n)*size, 10*time.Second) }
+	drained := func(n int) {
+		if !st.bytes.WaitFor(int64(n)*size, 10*time.Second) && dropped() == 0 {
+			b.Fatalf("%d of %d messages written in 10 s, none dropped", st.bytes.Load()/size, n)
+		}
+	}
 	i := 0
 	b.ReportAllocs()
 	start := time.Now()
