@@ -32,6 +32,7 @@ type nodeActor struct {
 	peermanager *actor.PID
 	router      *actor.PID
 	metadata    *actor.PID
+	discovery   *actor.PID
 	// shards is what the metadata actor was last told we relay.
 	shards      []uint32
 	topics      map[string]*topicState
@@ -198,6 +199,7 @@ func (a *nodeActor) start(ctx actor.Context) {
 	a.dialer = spawn(cp.dialer, "dialer")
 	a.peermanager = spawn(cp.peermanager, "peermanager")
 	a.metadata = spawn(cp.metadata, "metadata")
+	a.discovery = spawn(cp.discovery, "discovery")
 	a.shards = a.n.cfg.shards(a.n.cfg.PubsubTopics)
 	a.router = spawn(cp.router, "router")
 	// The router registers its own gossipsub heartbeat (Deps.Heartbeat).
@@ -295,7 +297,7 @@ func (a *nodeActor) info() *apiv1.Info {
 	return &apiv1.Info{
 		PeerId: a.n.host.ID().String(), ListenAddresses: a.n.Addrs(), Topics: topics,
 		Profile: a.n.cfg.Profile, Version: Version, RelayReady: a.router != nil,
-		EnrUri: a.n.enr, ClusterId: uint32(a.n.cfg.ClusterID),
+		EnrUri: a.n.ENR(), ClusterId: uint32(a.n.cfg.ClusterID),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/actors/storage"
 	"github.com/peermesh/peermesh/score"
+	"github.com/peermesh/peermesh/waku/discovery"
 	"github.com/peermesh/peermesh/waku/metadata"
 	"github.com/peermesh/peermesh/wire"
 )
@@ -29,6 +30,9 @@ type deps struct {
 	// store New builds (NewWithHost).
 	host    host.Host
 	backend storage.Backend
+	// discovery, when set, adjusts the discovery actor's configuration
+	// (tests shorten its intervals).
+	discovery func(*discovery.Config)
 }
 
 func defaultDeps() deps { return deps{router: routerProps} }
@@ -72,6 +76,8 @@ type childProps struct {
 	heartbeat, storage, dialer, peermanager, router *actor.Props
 	// metadata runs the Waku metadata protocol (waku profile only).
 	metadata *actor.Props
+	// discovery runs discv5 rounds and peer exchange (waku profile only).
+	discovery *actor.Props
 }
 
 // child is the PID the child named name of parent has (protoactor names
@@ -98,6 +104,7 @@ func (c Config) peerManagerConfig() peermanager.Config {
 	pc.PeerStoreCapacity = c.peerStoreCapacity()
 	pc.ColocationLimit = c.IPColocationLimit
 	pc.RelayCodec = c.relayCodec()
+	pc.OutRelayPeers = c.OutRelayPeers
 	if c.Profile == ProfileWaku {
 		pc.ClusterID, pc.CheckCluster = uint32(c.ClusterID), true
 		pc.Shards = c.shards(c.PubsubTopics)
@@ -146,9 +153,45 @@ func (n *Node) buildChildProps(self *actor.PID) *childProps {
 			log.Error("metadata protocol not started", "err", err)
 		}
 		cp.metadata = md
+		cp.discovery = n.discoveryProps(self, hbPID)
 	}
 	if n.deps.router != nil {
 		cp.router = n.deps.router(n, self)
 	}
 	return cp
+}
+
+// discoveryProps builds the discovery actor when the node runs discv5 or
+// peer exchange (either side); nil otherwise.
+func (n *Node) discoveryProps(self, heartbeat *actor.PID) *actor.Props {
+	c := n.cfg
+	if n.discv5 == nil && !c.PeerExchange && c.PeerExchangeNode == "" {
+		return nil
+	}
+	dc := discovery.DefaultConfig()
+	dc.Cluster = c.ClusterID
+	for _, s := range c.shards(c.PubsubTopics) {
+		dc.Shards = append(dc.Shards, uint16(s))
+	}
+	dc.BootstrapNodes = c.Discv5BootstrapNodes
+	dc.PeerExchange = c.PeerExchange
+	if c.PeerExchangeNode != "" {
+		if a, err := parsePeerAddr(c.PeerExchangeNode); err == nil {
+			dc.PeerExchangeNode = a.String()
+		}
+	}
+	deps := discovery.Deps{Host: n.host, PeerManager: child(self, "peermanager"), Heartbeat: heartbeat,
+		Registerer: n.reg, Logger: n.log}
+	if n.discv5 != nil {
+		dc.Discv5, deps.Finder = true, n.discv5
+	}
+	if n.deps.discovery != nil {
+		n.deps.discovery(&dc)
+	}
+	props, err := discovery.Props(dc, deps, n.metrics.mailboxes.Option("discovery"))
+	if err != nil {
+		n.log.Error("discovery not started", "err", err)
+		return nil
+	}
+	return props
 }

@@ -71,6 +71,33 @@ type Config struct {
 	// "enr:…", whose first address is dialled) are dialled at start and
 	// kept connected.
 	StaticNodes []string
+	// Discv5Discovery runs discv5 (RFC 33: go-ethereum's p2p/discover v5
+	// with the Waku protocol id d5waku) on UDP Discv5UDPPort of
+	// ListenAddress (nwaku's --discv5-discovery and --discv5-udp-port; 0
+	// picks a free port). Records found on ClusterID sharing one of our
+	// shards are handed to the peer manager (origin discv5), which dials
+	// them through the dial pool. Waku profile; the node key must be
+	// secp256k1. The node record then carries the UDP port (Node.ENR).
+	Discv5Discovery bool
+	Discv5UDPPort   int
+	// Discv5BootstrapNodes are node records (enr:…) to join discv5
+	// through (nwaku's --discv5-bootstrap-node).
+	Discv5BootstrapNodes []string
+	// Discv5ENRAutoUpdate lets the IP in the node record follow what discv5
+	// peers see (nwaku's --discv5-enr-auto-update).
+	Discv5ENRAutoUpdate bool
+	// PeerExchange serves Waku peer exchange (RFC 34): the records found
+	// through discv5, rate-limited (nwaku's --peer-exchange, on by
+	// default). Waku profile.
+	PeerExchange bool
+	// PeerExchangeNode (a multiaddr with /p2p/<id>, or enr:…) is asked for
+	// records when the peer manager has fewer dialable candidates than it
+	// misses outbound relay peers (nwaku's --peer-exchange-node).
+	PeerExchangeNode string
+	// OutRelayPeers, when positive, is the outbound relay target, instead
+	// of nwaku's derivation from MaxConnections (max(relay/3, 10), capped
+	// for small nodes); the rest of the relay slots take inbound peers.
+	OutRelayPeers int
 	// MaxConnections caps libp2p connections (nwaku's --max-connections);
 	// connections beyond it are refused by the resource manager.
 	MaxConnections int
@@ -132,6 +159,7 @@ func DefaultConfig() Config {
 		NumShardsInNetwork: 1,
 		MaxConnections:     50,
 		IPColocationLimit:  5,
+		PeerExchange:       true,
 		MaxSubscribers:     1024,
 		MaxWatchers:        64,
 		MaxTopics:          64,
@@ -183,6 +211,25 @@ func (c Config) Validate() error {
 	}
 	if c.NumShardsInNetwork < 0 || c.NumShardsInNetwork > sharding.MaxShards {
 		bad("NumShardsInNetwork", "%d is not between 0 and %d", c.NumShardsInNetwork, sharding.MaxShards)
+	}
+	if c.Discv5UDPPort < 0 || c.Discv5UDPPort > 65535 {
+		bad("Discv5UDPPort", "%d is not a UDP port", c.Discv5UDPPort)
+	}
+	if c.Discv5Discovery && c.Profile != ProfileWaku {
+		bad("Discv5Discovery", "discv5 finds Waku nodes: it needs the %q profile", ProfileWaku)
+	}
+	for _, b := range c.Discv5BootstrapNodes {
+		if _, err := enr.Parse(b); err != nil {
+			bad("Discv5BootstrapNodes", "%.24q…: %v", b, err)
+		}
+	}
+	if c.PeerExchangeNode != "" {
+		if _, err := parsePeerAddr(c.PeerExchangeNode); err != nil {
+			bad("PeerExchangeNode", "%v", err)
+		}
+	}
+	if c.OutRelayPeers < 0 {
+		bad("OutRelayPeers", "%d must not be negative", c.OutRelayPeers)
 	}
 	if c.MaxMessageSize < 0 {
 		bad("MaxMessageSize", "%d must not be negative", c.MaxMessageSize)

@@ -21,7 +21,10 @@ import (
 	"github.com/peermesh/peermesh/actors/peermanager"
 	"github.com/peermesh/peermesh/actors/storage"
 	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/slogx"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
+	discoveryv1 "github.com/peermesh/peermesh/messages/discovery/v1"
+	"github.com/peermesh/peermesh/waku/discovery"
 )
 
 // PeerStoreFile is the peer store's file name inside the data directory.
@@ -58,6 +61,8 @@ type Node struct {
 	// enr is the node's Waku node record ("" when it has none), built once
 	// the host listens.
 	enr string
+	// discv5 runs discv5 (Discv5Discovery); it keeps the record then.
+	discv5 *discovery.Discv5
 }
 
 // New validates cfg, loads or creates the node key and starts the libp2p
@@ -152,6 +157,13 @@ func newNode(cfg Config, d deps) (*Node, error) {
 		}
 	}
 	n.enr = n.buildENR(key)
+	if cfg.Discv5Discovery {
+		if n.discv5, err = n.listenDiscv5(key); err != nil {
+			_ = n.host.Close()
+			_ = n.closeBackend()
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -169,7 +181,14 @@ func (n *Node) ID() peer.ID { return n.host.ID() }
 // ENR is the node's Waku node record (RFC 31) in text form, "enr:…": its
 // addresses, relay capability and shards, signed with the node key. Empty
 // in the libp2p profile, and when the node key is not secp256k1 (ADR 0016).
-func (n *Node) ENR() string { return n.enr }
+// With discv5 it is the record discv5 announces (with its UDP port, and the
+// IP peers see when Discv5ENRAutoUpdate).
+func (n *Node) ENR() string {
+	if n.discv5 != nil {
+		return n.discv5.ENR()
+	}
+	return n.enr
+}
 
 // Host is the node's libp2p host, for inspection; the node's actors own its
 // connections and streams.
@@ -221,7 +240,10 @@ func (n *Node) Spawn(parent actor.SpawnerContext) (*actor.PID, error) {
 func (n *Node) Start() (*actor.PID, error) {
 	sys := actor.NewActorSystemWithConfig(actor.Configure(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-			return slog.New(minLevel{Handler: n.log.Handler(), min: slog.LevelWarn}).With("lib", "protoactor")
+			// protoactor logs at INFO every dead letter, which a normal
+			// shutdown produces (children stopping while their watchers go
+			// away): noise in an operator's log.
+			return slog.New(slogx.MinLevel{Handler: n.log.Handler(), Min: slog.LevelWarn}).With("lib", "protoactor")
 		}),
 	))
 	pid, err := n.Spawn(sys.Root)
@@ -276,6 +298,9 @@ func (n *Node) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop node actor: %w", err))
 		}
 	}
+	if n.discv5 != nil {
+		n.discv5.Close()
+	}
 	if err := n.host.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close host: %w", err))
 	}
@@ -291,12 +316,21 @@ func (n *Node) Close(ctx context.Context) error {
 // call sends msg to the node actor and returns its answer of type T,
 // waiting until ctx is done or RequestTimeout passes.
 func call[T proto.Message](ctx context.Context, n *Node, msg proto.Message) (T, error) {
+	return callChild[T](ctx, n, "", msg)
+}
+
+// callChild is call to the node actor's child named name ("" is the node
+// actor itself).
+func callChild[T proto.Message](ctx context.Context, n *Node, name string, msg proto.Message) (T, error) {
 	var zero T
 	n.mu.Lock()
 	sys, pid := n.sys, n.pid
 	n.mu.Unlock()
 	if pid == nil {
 		return zero, errors.New("peermesh: node not spawned")
+	}
+	if name != "" {
+		pid = child(pid, name)
 	}
 	timeout := n.cfg.RequestTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -417,22 +451,8 @@ func PIDOf(r *apiv1.ActorRef) *actor.PID {
 // to the node (like cmd/node's REST cache) register theirs there too.
 func (n *Node) Registerer() prometheus.Registerer { return n.reg }
 
-// minLevel passes only records at or above min. protoactor logs at INFO
-// every dead letter, which a normal shutdown produces (children stopping
-// while their watchers go away): noise in an operator's log.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return minLevel{Handler: h.Handler.WithAttrs(attrs), min: h.min}
-}
-
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
+// DiscoveryStatus asks the discovery actor (discv5 and peer exchange) for
+// its figures; an error when the node runs neither.
+func (n *Node) DiscoveryStatus(ctx context.Context) (*discoveryv1.DiscoveryStatus, error) {
+	return callChild[*discoveryv1.DiscoveryStatus](ctx, n, "discovery", &discoveryv1.GetDiscoveryStatus{})
 }

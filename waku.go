@@ -19,6 +19,7 @@ import (
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
+	"github.com/peermesh/peermesh/waku/discovery"
 	"github.com/peermesh/peermesh/waku/enr"
 	"github.com/peermesh/peermesh/waku/message"
 	"github.com/peermesh/peermesh/waku/sharding"
@@ -88,14 +89,36 @@ func (n *Node) messageHash(topic string, data []byte) string {
 	return ""
 }
 
-// buildENR signs the node's record: the first TCP listen address as ip/tcp
-// (a public one first, then private, then loopback), the other transports
-// (WebSocket) as multiaddrs, relay capability, and the shards of ClusterID
-// among the configured topics. The sequence number is the start time in
-// seconds, so a restarted node's record replaces the old one.
+// buildENR signs the node's record (localRecord) and returns its text
+// form; "" when the node has none.
 func (n *Node) buildENR(key crypto.PrivKey) string {
-	if n.cfg.Profile != ProfileWaku {
+	l, ok := n.localRecord(key)
+	if !ok {
 		return ""
+	}
+	text, dropped, err := enr.Build(l)
+	switch {
+	case errors.Is(err, enr.ErrKeyType):
+		n.log.Warn("no node record (ENR): the node key is not secp256k1", "type", key.Type().String())
+		return ""
+	case err != nil:
+		n.log.Warn("no node record (ENR)", "err", err)
+		return ""
+	case dropped > 0:
+		n.log.Warn("node record (ENR) is full: addresses left out", "dropped", dropped)
+	}
+	return text
+}
+
+// localRecord is what the node's record says: the first TCP listen address
+// as ip/tcp (a public one first, then private, then loopback), the other
+// transports (WebSocket) as multiaddrs, relay capability, and the shards
+// of ClusterID among the configured topics. The sequence number is the
+// start time in seconds, so a restarted node's record replaces the old
+// one. None in the libp2p profile.
+func (n *Node) localRecord(key crypto.PrivKey) (enr.Local, bool) {
+	if n.cfg.Profile != ProfileWaku {
+		return enr.Local{}, false
 	}
 	l := enr.Local{Key: key, Seq: uint64(time.Now().Unix()), Waku2: enr.CapRelay, Cluster: n.cfg.ClusterID}
 	if n.cfg.DisableRelay {
@@ -115,18 +138,20 @@ func (n *Node) buildENR(key crypto.PrivKey) string {
 			best, l.IP, l.TCPPort = ipRank(ip), ip, port
 		}
 	}
-	text, dropped, err := enr.Build(l)
-	switch {
-	case errors.Is(err, enr.ErrKeyType):
-		n.log.Warn("no node record (ENR): the node key is not secp256k1", "type", key.Type().String())
-		return ""
-	case err != nil:
-		n.log.Warn("no node record (ENR)", "err", err)
-		return ""
-	case dropped > 0:
-		n.log.Warn("node record (ENR) is full: addresses left out", "dropped", dropped)
+	return l, true
+}
+
+// listenDiscv5 starts discv5 with the node's record (Discv5Discovery).
+func (n *Node) listenDiscv5(key crypto.PrivKey) (*discovery.Discv5, error) {
+	l, _ := n.localRecord(key)
+	d, err := discovery.ListenDiscv5(discovery.Discv5Config{
+		Key: key, ListenIP: net.ParseIP(n.cfg.ListenAddress), UDPPort: n.cfg.Discv5UDPPort, Record: l,
+		BootstrapNodes: n.cfg.Discv5BootstrapNodes, ENRAutoUpdate: n.cfg.Discv5ENRAutoUpdate, Logger: n.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("discv5: %w", err)
 	}
-	return text
+	return d, nil
 }
 
 // splitListenAddr reads /ip4|ip6/<ip>/tcp/<port>[/ws]; ip is nil for

@@ -155,8 +155,14 @@ func startWakuNode(t *testing.T, name string, cluster uint16, shards ...uint16) 
 // startNode starts a node of cfg (logs discarded) in its own actor system.
 func startNode(t *testing.T, cfg Config) *Node {
 	t.Helper()
+	return startNodeWith(t, cfg, defaultDeps())
+}
+
+// startNodeWith is startNode with the child actors of d.
+func startNodeWith(t *testing.T, cfg Config, d deps) *Node {
+	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
-	n, err := New(cfg)
+	n, err := newNode(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}

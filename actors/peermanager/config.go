@@ -45,6 +45,10 @@ type Config struct {
 	MaxPeerStoreSize int
 	// MaxRelayPeers overrides maxConnections − maxConnections/5 when > 0.
 	MaxRelayPeers int
+	// OutRelayPeers, when > 0, is the outbound relay target instead of
+	// the derived one (at most MaxRelayPeers − 1, so an inbound slot
+	// stays); the other relay slots are the inbound target.
+	OutRelayPeers int
 
 	// RelayCodec is the relay protocol; relay peers are those whose protocols
 	// match it (prefix match, nwaku's protocolMatcher).
@@ -190,6 +194,9 @@ func (c Config) RelayTargets() Targets {
 		maxRelay = c.MaxConnections - c.MaxConnections/5
 	}
 	out := max(min(max(maxRelay/3, 10), maxRelay-max(1, maxRelay/5)), min(1, maxRelay))
+	if c.OutRelayPeers > 0 {
+		out = min(c.OutRelayPeers, max(maxRelay-1, 1))
+	}
 	return Targets{MaxRelayPeers: maxRelay, OutRelayPeers: out, InRelayPeers: maxRelay - out}
 }
 
@@ -245,6 +252,9 @@ func (c Config) Validate() error {
 	}
 	if c.PrunedBackoff < 0 {
 		bad("PrunedBackoff", "must be >= 0, got %s", c.PrunedBackoff)
+	}
+	if c.OutRelayPeers < 0 {
+		bad("OutRelayPeers", "must be >= 0, got %d", c.OutRelayPeers)
 	}
 	if c.KickDebounce < 0 {
 		bad("KickDebounce", "must be >= 0, got %s", c.KickDebounce)

@@ -64,6 +64,20 @@ func TestRelayTargets(t *testing.T) {
 	}
 }
 
+// OutRelayPeers sets the outbound target (small test networks, where the
+// derived one is more than half the network); an inbound slot stays.
+func TestRelayTargetsOutRelayPeers(t *testing.T) {
+	for _, tt := range []struct {
+		maxConns, out, wantOut, wantIn int
+	}{{12, 3, 3, 7}, {50, 20, 20, 20}, {10, 8, 7, 1}, {1, 1, 1, 0}} {
+		c := DefaultConfig()
+		c.MaxConnections, c.OutRelayPeers = tt.maxConns, tt.out
+		if got := c.RelayTargets(); got.OutRelayPeers != tt.wantOut || got.InRelayPeers != tt.wantIn {
+			t.Fatalf("MaxConnections %d OutRelayPeers %d: %+v, want out %d in %d", tt.maxConns, tt.out, got, tt.wantOut, tt.wantIn)
+		}
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -100,6 +100,9 @@ func nodeConfig(s config.Settings, log *slog.Logger, reg prometheus.Registerer) 
 	cfg.NumShardsInNetwork = s.NumShards()
 	cfg.MaxMessageSize = s.MaxMessageSize()
 	cfg.StaticNodes = s.StaticNodes
+	cfg.Discv5Discovery, cfg.Discv5UDPPort = s.Discv5Discovery, s.Discv5UDPPort
+	cfg.Discv5BootstrapNodes, cfg.Discv5ENRAutoUpdate = s.Discv5BootstrapNodes, s.Discv5ENRAutoUpdate
+	cfg.PeerExchange, cfg.PeerExchangeNode = s.PeerExchange, s.PeerExchangeNode
 	cfg.MaxConnections = s.MaxConnections
 	cfg.PeerStoreCapacity = s.PeerStoreCapacity // 0: peermesh.Config resolves 5 × MaxConnections
 	cfg.PeerPersistence = s.PeerPersistence

@@ -34,7 +34,8 @@ func TestDefaultsAreValidAndFollowNwaku(t *testing.T) {
 		s.RESTPort != 8645 || s.RESTAddress != "127.0.0.1" || s.MetricsServerPort != 8008 ||
 		s.ListenAddress != "0.0.0.0" || s.DataDir != "./peermesh-data" || s.Profile != ProfileWaku ||
 		!slices.Equal(s.Topics(), []string{DefaultPubsubTopic}) || s.RelayPeerExchange || !s.Relay || s.ClusterID != 0 ||
-		s.NumShards() != 1 || s.MaxMessageSize() != 150<<10 || s.WebSocketSupport || s.WebSocketPort != 8000 {
+		s.NumShards() != 1 || s.MaxMessageSize() != 150<<10 || s.WebSocketSupport || s.WebSocketPort != 8000 ||
+		s.Discv5Discovery || s.Discv5UDPPort != 9000 || s.Discv5ENRAutoUpdate || !s.PeerExchange || s.PeerExchangeNode != "" {
 		t.Fatalf("unexpected defaults: %+v", s)
 	}
 	if s.PeerStoreCapacity != 0 {
@@ -135,6 +136,11 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{name: "wss paths but wss off", args: []string{"--websocket-secure-cert-path=/tmp/x.pem"}, want: "--websocket-secure-support"},
 		{name: "bad node record", args: []string{"--staticnode=enr:-xyz"}, want: "--staticnode"},
 		{name: "bad nodekey", args: []string{"--nodekey=abcd"}, want: "--nodekey"},
+		{name: "bad discv5 port", args: []string{"--discv5-udp-port=70000"}, want: "--discv5-udp-port"},
+		{name: "multiaddr as bootstrap node", args: []string{"--discv5-bootstrap-node=/ip4/1.2.3.4/udp/9000"}, want: "--discv5-bootstrap-node"},
+		{name: "bad bootstrap record", args: []string{"--discv5-bootstrap-node=enr:-xyz"}, want: "--discv5-bootstrap-node"},
+		{name: "discv5 in the libp2p profile", args: []string{"--profile=libp2p", "--discv5-discovery"}, want: "--discv5-discovery"},
+		{name: "bad peer-exchange node", args: []string{"--peer-exchange-node=/ip4/1.2.3.4/tcp/1"}, want: "--peer-exchange-node"},
 		{name: "bad profile", args: []string{"--profile=eth"}, want: "--profile"},
 		{name: "bad log level", args: []string{"--log-level=loud"}, want: "--log-level"},
 		{name: "bad log format", args: []string{"--log-format=xml"}, want: "--log-format"},

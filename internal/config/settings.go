@@ -66,6 +66,18 @@ type Settings struct {
 	// MaxMsgSize is nwaku's --max-msg-size ("150KiB", "1MiB", bytes).
 	MaxMsgSize string
 
+	// Discv5Discovery, Discv5UDPPort, Discv5BootstrapNodes (enr:…) and
+	// Discv5ENRAutoUpdate are nwaku's --discv5-* flags.
+	Discv5Discovery      bool
+	Discv5UDPPort        int
+	Discv5BootstrapNodes []string
+	Discv5ENRAutoUpdate  bool
+	// PeerExchange serves Waku peer exchange (nwaku's --peer-exchange);
+	// PeerExchangeNode is asked for peers when the node has too few
+	// (--peer-exchange-node: multiaddr with /p2p/<id> or enr:…).
+	PeerExchange     bool
+	PeerExchangeNode string
+
 	MaxConnections int
 	// PeerStoreCapacity 0 means 5 × MaxConnections (nwaku's rule, resolved by
 	// peermesh.Config).
@@ -103,6 +115,8 @@ func Default() Settings {
 		Relay:                  true,
 		NumShardsInNetwork:     -1,
 		MaxMsgSize:             "150KiB",
+		Discv5UDPPort:          9000,
+		PeerExchange:           true,
 		MaxConnections:         50,
 		PeerPersistence:        true,
 		IPColocationLimit:      5,
@@ -123,6 +137,7 @@ const (
 	maxTopics      = 64
 	maxTopicLength = 255
 	maxStaticNodes = 256
+	maxBootstrap   = 64
 )
 
 // Validate checks every setting; the error names the first bad one as its
@@ -160,6 +175,28 @@ func (s Settings) Validate() error {
 	}
 	if err := s.checkSecureWebSocket(); err != nil {
 		return err
+	}
+	if s.Discv5UDPPort < 0 || s.Discv5UDPPort > 65535 {
+		return settingError("discv5-udp-port", fmt.Sprintf("%d is not a UDP port (0-65535)", s.Discv5UDPPort))
+	}
+	if s.Discv5Discovery && s.Profile != ProfileWaku {
+		return settingError("discv5-discovery", "discv5 finds Waku nodes: it needs --profile=waku")
+	}
+	if len(s.Discv5BootstrapNodes) > maxBootstrap {
+		return settingError("discv5-bootstrap-node", fmt.Sprintf("%d given, at most %d", len(s.Discv5BootstrapNodes), maxBootstrap))
+	}
+	for _, b := range s.Discv5BootstrapNodes {
+		if !strings.HasPrefix(b, enr.Prefix) {
+			return settingError("discv5-bootstrap-node", fmt.Sprintf("%.24q is not a node record (enr:…); nwaku takes no multiaddr here either", b))
+		}
+		if _, err := enr.Parse(b); err != nil {
+			return settingError("discv5-bootstrap-node", fmt.Sprintf("%.24q…: %v", b, err))
+		}
+	}
+	if s.PeerExchangeNode != "" {
+		if err := checkPeerAddr(s.PeerExchangeNode); err != nil {
+			return settingError("peer-exchange-node", err.Error())
+		}
 	}
 	if s.ClusterID < 0 || s.ClusterID > 65535 {
 		return settingError("cluster-id", fmt.Sprintf("%d is not a cluster id (0-65535)", s.ClusterID))

@@ -228,6 +228,8 @@ type Record struct {
 	HasShards bool
 	Cluster   uint16
 	Shards    []uint16
+	// Raw is the record's RLP form (what peer exchange carries).
+	Raw []byte
 }
 
 // AddrInfo is the record's peer and addresses, to dial.
@@ -277,7 +279,11 @@ func FromNode(n *enode.Node) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("enr: peer id: %w", err)
 	}
-	out := Record{PeerID: id, Seq: n.Seq()}
+	rlpForm, err := rlp.EncodeToBytes(n.Record())
+	if err != nil {
+		return Record{}, fmt.Errorf("enr: encode: %w", err)
+	}
+	out := Record{PeerID: id, Seq: n.Seq(), Raw: rlpForm}
 	if ap, ok := n.TCPEndpoint(); ok {
 		if a, err := ma.NewMultiaddr(fmt.Sprintf("/%s/%s/tcp/%d", ipProto(ap.Addr().Is4()), ap.Addr(), ap.Port())); err == nil {
 			out.Addrs = append(out.Addrs, a)

@@ -59,15 +59,22 @@ type jsNode struct {
 // stopped at test cleanup and its output logged when the test failed.
 func startJS(t *testing.T, dir string, cfg map[string]any) *jsNode {
 	t.Helper()
-	return startJSEnv(t, dir, cfg, "NODE_ENV=test")
+	return startScript(t, dir, "peer.mjs", cfg, "NODE_ENV=test")
 }
 
 // startJSEnv is startJS with env added to the process environment instead
 // of NODE_ENV=test (which relaxes js-waku's wss-only address filter).
 func startJSEnv(t *testing.T, dir string, cfg map[string]any, env ...string) *jsNode {
 	t.Helper()
+	return startScript(t, dir, "peer.mjs", cfg, env...)
+}
+
+// startScript runs another script of the harness speaking the same lines
+// (px.mjs) with env added to the process environment.
+func startScript(t *testing.T, dir, script string, cfg map[string]any, env ...string) *jsNode {
+	t.Helper()
 	raw, _ := json.Marshal(cfg)
-	cmd := exec.Command("node", filepath.Join(dir, "peer.mjs"), string(raw))
+	cmd := exec.Command("node", filepath.Join(dir, script), string(raw))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	stdin, err := cmd.StdinPipe()

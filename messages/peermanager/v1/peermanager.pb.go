@@ -1822,9 +1822,10 @@ func (x *MeshPeersChanged) GetPeerIds() [][]byte {
 	return nil
 }
 
-// ConnectivityKick is internal: the peer manager sends it to itself when a
-// relay peer left, so a connectivity round runs at once instead of on the
-// next tick. At most one is queued at a time (that is the debounce).
+// ConnectivityKick runs a connectivity round at once instead of on the next
+// tick (debounced by KickDebounce). The peer manager sends it to itself when
+// a relay peer left (at most one queued at a time); discovery sends it when
+// it hands new candidates to a peer manager that misses outbound peers.
 type ConnectivityKick struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields

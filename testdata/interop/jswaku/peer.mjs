@@ -11,7 +11,6 @@
 // The node is js-waku's default relay node plus TCP and yamux (its default
 // is WebSocket with mplex only; cfg.defaults keeps that); it listens on
 // 127.0.0.1 only.
-import { createInterface } from "node:readline";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { tcp } from "@libp2p/tcp";
 import { webSockets } from "@libp2p/websockets";
@@ -20,6 +19,7 @@ import { multiaddr } from "@multiformats/multiaddr";
 import { messageHash } from "@waku/message-hash";
 import { createDecoder, createEncoder } from "@waku/sdk";
 import { createRelayNode } from "@waku/sdk/relay";
+import { out, serveLines } from "./lines.mjs";
 
 const cfg = JSON.parse(process.argv[2] ?? "{}");
 const clusterId = cfg.clusterId ?? 1;
@@ -27,7 +27,6 @@ const networkConfig = cfg.contentTopics
   ? { clusterId, contentTopics: cfg.contentTopics }
   : { clusterId, shards: cfg.shards ?? [0] };
 
-const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 const hex = (b) => "0x" + Buffer.from(b).toString("hex");
 
 // cfg.defaults keeps js-waku's own transport and muxer: WebSocket (any
@@ -104,24 +103,4 @@ const commands = {
   }
 };
 
-const rl = createInterface({ input: process.stdin });
-rl.on("line", async (line) => {
-  let req;
-  try {
-    req = JSON.parse(line);
-  } catch (e) {
-    out({ event: "error", error: "bad command line: " + e.message });
-    return;
-  }
-  try {
-    const f = commands[req.cmd];
-    if (!f) throw new Error("unknown command " + req.cmd);
-    out({ id: req.id, ...(await f(req)) });
-  } catch (e) {
-    out({ id: req.id, error: String(e?.message ?? e) });
-  }
-});
-rl.on("close", async () => {
-  await waku.stop().catch(() => {});
-  process.exit(0);
-});
+serveLines(commands, () => waku.stop());
