@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -25,7 +26,9 @@ import (
 // watches an actor that already stopped, or replies to a stopped requester,
 // would fail for nothing). The cleanup therefore waits, after shutting the
 // system down, until the interval of the latest dead letter has passed:
-// virtual time in a bubble, and no wait at all when there was none.
+// virtual time in a bubble, and no wait at all when there was none. In a
+// bubble it first lets every goroutine settle (synctest.Wait), so a dead
+// letter still on its way is counted rather than left with a running timer.
 func NewSystem(t testing.TB) *actor.ActorSystem {
 	t.Helper()
 	h := &testLogHandler{state: &testLogState{t: t}, level: slog.LevelInfo}
@@ -51,9 +54,17 @@ func NewSystem(t testing.TB) *actor.ActorSystem {
 	})
 	t.Cleanup(func() {
 		sys.Shutdown()
+		bubble := inBubble()
 		// Bounded: an actor left running that keeps sending to a stopped one
 		// makes a dead letter every interval, and must not hold the test.
 		for range 4 {
+			if bubble {
+				// Let every goroutine the test started run until it blocks:
+				// one that has yet to send to a stopped actor would start a
+				// throttle timer after we looked, and time stops when the
+				// bubble's main goroutine exits (a deadlock panic).
+				synctest.Wait()
+			}
 			last := lastDeadLetter.Load()
 			if last == 0 {
 				break
@@ -143,4 +154,18 @@ func (h *testLogHandler) WithGroup(name string) slog.Handler {
 	}
 	n.group = name
 	return &n
+}
+
+// inBubble reports whether the caller runs inside a testing/synctest bubble:
+// synctest.Wait panics outside one (there is no other way to ask), and
+// inside one it returns once every other goroutine of the bubble is blocked,
+// which is what the caller wants next anyway.
+func inBubble() (in bool) {
+	defer func() {
+		if recover() != nil {
+			in = false
+		}
+	}()
+	synctest.Wait()
+	return true
 }

@@ -52,6 +52,11 @@ func newSimPair(t *testing.T, cfg router.Config) *simPair {
 	if err := mn.LinkAll(); err != nil {
 		t.Fatal(err)
 	}
+	// Both routers have run Started (registered their stream handlers)
+	// before a test connects them: a connection to a router that has not yet
+	// registered its protocol fails the peer's stream open ("protocols not
+	// supported"), and its session only reopens at the next heartbeat.
+	synctest.Wait()
 	return p
 }
 
