@@ -50,15 +50,22 @@ func main() {
 // stop, 1 on a runtime failure, 2 on an invalid setting.
 func run(args []string, stdout, stderr io.Writer) int {
 	s, err := config.Load(args, config.LookupEnv)
-	if errors.Is(err, config.ErrHelp) {
+	switch {
+	case errors.Is(err, config.ErrHelp):
 		config.Usage(stdout)
 		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "peermesh: %v\nRun with --help for the list of settings.\n", err)
+	case errors.Is(err, config.ErrVersion):
+		fmt.Fprintf(stdout, "%s %s\n", config.Name, peermesh.Version)
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "%s: %v\nRun with --help for the list of settings.\n", config.Name, err)
 		return 2
 	}
+	s = s.Shifted()
 	log := newLogger(s, stderr)
+	for _, name := range config.UnknownEnv(os.Environ()) {
+		log.Warn("environment variable names no setting; ignored (see --help)", "name", name)
+	}
 	if err := serve(s, log); err != nil {
 		log.Error("node failed", "err", err)
 		return 1

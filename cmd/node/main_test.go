@@ -6,10 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/peermesh/peermesh"
 )
 
 func runBinary(t *testing.T, env []string, args ...string) (int, string, string) {
@@ -49,6 +52,46 @@ func TestHelpListsEverySettingWithDefault(t *testing.T) {
 	}
 }
 
+// The binary introduces itself as peermesh; --version prints its version.
+func TestVersionAndName(t *testing.T) {
+	code, out, _ := runBinary(t, nil, "--version")
+	if code != 0 || out != "peermesh "+peermesh.Version+"\n" {
+		t.Fatalf("--version: exit %d, %q", code, out)
+	}
+	if _, out, _ := runBinary(t, nil, "--help"); !strings.HasPrefix(out, "Usage: peermesh ") {
+		t.Fatalf("usage %q", out[:min(len(out), 60)])
+	}
+}
+
+// A PEERMESH_* variable that names no setting is warned about, not
+// silently ignored; --ports-shift moves the servers.
+func TestUnknownEnvWarnsAndPortsShift(t *testing.T) {
+	restPort, metricsPort := freeTCPPort(t), freeTCPPort(t)
+	p := startProc(t, []string{"PEERMESH_TCP_PROT=1"}, "--data-dir="+t.TempDir(), "--listen-address=127.0.0.1", "--tcp-port=0",
+		"--rest-port="+strconv.Itoa(restPort-7), "--metrics-server-port="+strconv.Itoa(metricsPort-7), "--ports-shift=7",
+		"--log-format=json")
+	if name := p.waitLog(15*time.Second, "environment variable names no setting; ignored (see --help)", "name"); name != "PEERMESH_TCP_PROT" {
+		t.Fatalf("warned about %q", name)
+	}
+	if url := p.restURL(); url != "http://127.0.0.1:"+strconv.Itoa(restPort) {
+		t.Fatalf("REST at %s, want port %d", url, restPort)
+	}
+	if url := p.metricsURL(); url != "http://127.0.0.1:"+strconv.Itoa(metricsPort) {
+		t.Fatalf("metrics at %s, want port %d", url, metricsPort)
+	}
+}
+
+// freeTCPPort is a port free on 127.0.0.1 a moment ago.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 func TestInvalidSettingsExit2NamingTheSetting(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.toml")
 	if err := os.WriteFile(bad, []byte("tcp-prot = 1\n"), 0o600); err != nil {
@@ -65,6 +108,7 @@ func TestInvalidSettingsExit2NamingTheSetting(t *testing.T) {
 		{"bad enum", nil, []string{"--log-format=xml"}, "--log-format"},
 		{"bad multiaddr", nil, []string{"--staticnode=/ip4/1.2.3.4"}, "--staticnode"},
 		{"bad key", nil, []string{"--nodekey=xyz"}, "--nodekey"},
+		{"all-zero key", nil, []string{"--nodekey=" + strings.Repeat("0", 64)}, "--nodekey"},
 		{"bad env", []string{"PEERMESH_MAX_CONNECTIONS=-3"}, nil, "--max-connections"},
 		{"unknown file key", nil, []string{"--config-file=" + bad}, "tcp-prot"},
 		{"unknown flag", nil, []string{"--tcp-prot=1"}, "tcp-prot"},

@@ -136,6 +136,10 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{name: "wss paths but wss off", args: []string{"--websocket-secure-cert-path=/tmp/x.pem"}, want: "--websocket-secure-support"},
 		{name: "bad node record", args: []string{"--staticnode=enr:-xyz"}, want: "--staticnode"},
 		{name: "bad nodekey", args: []string{"--nodekey=abcd"}, want: "--nodekey"},
+		{name: "all-zero nodekey", args: []string{"--nodekey=" + strings.Repeat("0", 64)}, want: "--nodekey"},
+		{name: "nodekey at the curve order", args: []string{"--nodekey=fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"}, want: "--nodekey"},
+		{name: "ports shifted beyond 65535", args: []string{"--ports-shift=6000"}, want: "--ports-shift"},
+		{name: "negative ports shift", args: []string{"--ports-shift=-1"}, want: "--ports-shift"},
 		{name: "bad discv5 port", args: []string{"--discv5-udp-port=70000"}, want: "--discv5-udp-port"},
 		{name: "multiaddr as bootstrap node", args: []string{"--discv5-bootstrap-node=/ip4/1.2.3.4/udp/9000"}, want: "--discv5-bootstrap-node"},
 		{name: "bad bootstrap record", args: []string{"--discv5-bootstrap-node=enr:-xyz"}, want: "--discv5-bootstrap-node"},
@@ -238,5 +242,28 @@ func TestParseSize(t *testing.T) {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) succeeded", in)
 		}
+	}
+}
+
+// --ports-shift moves every port that is not 0, as nwaku's does.
+func TestPortsShift(t *testing.T) {
+	s, err := Load([]string{"--ports-shift=3", "--websocket-port=0"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Shifted()
+	if got.TCPPort != 60003 || got.WebSocketPort != 0 || got.Discv5UDPPort != 9003 || got.RESTPort != 8648 ||
+		got.MetricsServerPort != 8011 || got.PortsShift != 0 {
+		t.Fatalf("shifted %+v", got)
+	}
+}
+
+func TestVersionAndUnknownEnv(t *testing.T) {
+	if _, err := Load([]string{"--version"}, env(nil)); !errors.Is(err, ErrVersion) {
+		t.Fatalf("--version: %v", err)
+	}
+	got := UnknownEnv([]string{"PEERMESH_TCP_PORT=1", "PEERMESH_TCP_PROT=1", "HOME=/", "PEERMESH_CLUSTERID=2"})
+	if !slices.Equal(got, []string{"PEERMESH_CLUSTERID", "PEERMESH_TCP_PROT"}) {
+		t.Fatalf("UnknownEnv = %v", got)
 	}
 }

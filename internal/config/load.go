@@ -19,6 +19,12 @@ const EnvPrefix = "PEERMESH_"
 // ErrHelp is returned by Load when --help or -h was given.
 var ErrHelp = flag.ErrHelp
 
+// ErrVersion is returned by Load when --version was given.
+var ErrVersion = errors.New("version requested")
+
+// Name is the program's name in usage and version output.
+const Name = "peermesh"
+
 // setting describes one configurable value. field returns a pointer into a
 // Settings (*string, *int, *bool, *[]string or *Profile), so defaults, help
 // and parsing all come from this one table.
@@ -68,6 +74,7 @@ var table = []setting{
 	{"metrics-server-port", "listening port of the metrics server", func(s *Settings) any { return &s.MetricsServerPort }},
 	{"log-level", "log level: debug, info, warn, error", func(s *Settings) any { return &s.LogLevel }},
 	{"log-format", "log format: text or json", func(s *Settings) any { return &s.LogFormat }},
+	{"ports-shift", "add this to every port that is not 0 (tcp, websocket, discv5, rest, metrics)", func(s *Settings) any { return &s.PortsShift }},
 }
 
 // EnvName is the environment variable of the setting called name.
@@ -101,11 +108,15 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Settings, error
 		raws[st.name] = r
 		fs.Var(r, st.name, st.help)
 	}
+	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return Settings{}, ErrHelp
 		}
 		return Settings{}, fmt.Errorf("invalid command line: %w", err)
+	}
+	if *version {
+		return Settings{}, ErrVersion
 	}
 	if fs.NArg() > 0 {
 		return Settings{}, fmt.Errorf("invalid command line: unexpected argument %q (settings are given as --name=value)", fs.Arg(0))
@@ -278,7 +289,7 @@ func assign(s *Settings, st setting, vals []string, source string) error {
 // Usage writes every setting with its default and environment variable.
 func Usage(w io.Writer) {
 	def := Default()
-	fmt.Fprintf(w, "Usage: node [--setting=value ...]\n\n")
+	fmt.Fprintf(w, "Usage: %s [--setting=value ...]\n       %s --version | --help\n\n", Name, Name)
 	fmt.Fprintf(w, "Each setting is also read from the environment variable shown and from the TOML\n")
 	fmt.Fprintf(w, "file of --config-file (key = flag name). Precedence: flag > environment > file > default.\n\n")
 	for _, st := range table {
@@ -313,6 +324,31 @@ func defaultText(p any) string {
 		return fmt.Sprint(*x)
 	}
 	return fmt.Sprint(p)
+}
+
+// UnknownEnv lists the PEERMESH_* variables of environ (os.Environ's
+// "NAME=value" form) that name no setting: most likely misspelt, and
+// otherwise silently ignored.
+func UnknownEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		known := false
+		for _, st := range table {
+			if EnvName(st.name) == name {
+				known = true
+				break
+			}
+		}
+		if !known {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // LookupEnv is os.LookupEnv, named here so callers read Load(args, config.LookupEnv).

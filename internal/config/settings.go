@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	gethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/peermesh/peermesh/waku/enr"
@@ -99,6 +100,11 @@ type Settings struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// PortsShift is added to every port setting that is not 0 (TCP,
+	// WebSocket, discv5, REST, metrics), as nwaku's --ports-shift, so
+	// several nodes on one machine differ by one setting.
+	PortsShift int
 }
 
 // Default returns the settings of `go run ./cmd/node` with nothing else
@@ -147,6 +153,23 @@ func (s Settings) Validate() error {
 		b, err := hex.DecodeString(strings.TrimPrefix(s.NodeKey, "0x"))
 		if err != nil || len(b) != 32 {
 			return settingError("nodekey", "must be 64 hex digits (a secp256k1 private key)")
+		}
+		// Zero and values of the curve order or more are not keys (nwaku
+		// refuses them too); some libraries would silently reduce them.
+		if _, err := gethcrypto.ToECDSA(b); err != nil {
+			return settingError("nodekey", "not a valid secp256k1 private key (zero, or not below the curve order)")
+		}
+	}
+	if s.PortsShift < 0 || s.PortsShift > 65535 {
+		return settingError("ports-shift", fmt.Sprintf("%d, must be between 0 and 65535", s.PortsShift))
+	}
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"tcp-port", s.TCPPort}, {"websocket-port", s.WebSocketPort}, {"discv5-udp-port", s.Discv5UDPPort},
+		{"rest-port", s.RESTPort}, {"metrics-server-port", s.MetricsServerPort}} {
+		if p.port > 0 && p.port+s.PortsShift > 65535 {
+			return settingError("ports-shift", fmt.Sprintf("--%s %d shifted by %d is beyond 65535", p.name, p.port, s.PortsShift))
 		}
 	}
 	if strings.TrimSpace(s.DataDir) == "" {
@@ -258,6 +281,18 @@ func (s Settings) Validate() error {
 		return settingError("log-format", fmt.Sprintf("%q is not one of text, json", s.LogFormat))
 	}
 	return nil
+}
+
+// Shifted is s with --ports-shift applied: PortsShift added to every port
+// that is not 0 (0 still picks a free port), and PortsShift 0.
+func (s Settings) Shifted() Settings {
+	for _, p := range []*int{&s.TCPPort, &s.WebSocketPort, &s.Discv5UDPPort, &s.RESTPort, &s.MetricsServerPort} {
+		if *p > 0 {
+			*p += s.PortsShift
+		}
+	}
+	s.PortsShift = 0
+	return s
 }
 
 // NumShards resolves --num-shards-in-network: as given, else 8 on cluster
