@@ -78,7 +78,7 @@ func (a *discoveryActor) Receive(c actor.Context) {
 		a.m.table.Set(float64(msg.GetTableSize()))
 		a.deps.Logger.Debug("discv5 round", "round", msg.GetRound(), "records", len(msg.GetRecords()), "table", msg.GetTableSize())
 		a.apply(c, a.core.LookupDone(msg.GetRound(), msg.GetRecords(), int(msg.GetTableSize())))
-	case *pmv1.DialPeerResponse:
+	case *pmv1.NodesConnected:
 		a.dialed(c, msg)
 	case *discoveryv1.PeerExchangeCompleted:
 		if msg.GetError() != "" {
@@ -178,38 +178,39 @@ func (a *discoveryActor) apply(c actor.Context, eff Effects) {
 	}
 }
 
-// requestPX dials the peer-exchange node through the pool (the peer
-// manager's DialPeerRequest, which also proves it speaks peer exchange);
-// dialed continues.
+// requestPX connects to the peer-exchange node through the peer manager
+// and the dial pool (ConnectToNodes, source service); dialed continues.
+// The dial opens no stream of peer exchange to prove support (as
+// DialPeerRequest would): go-waku reads such an empty stream as a failed
+// request, and it spends the one request per second go-waku allows a peer.
 func (a *discoveryActor) requestPX(c actor.Context, r *RequestPX) {
-	info, err := peer.AddrInfoFromString(r.Node)
-	if err != nil || a.deps.PeerManager == nil {
+	if _, err := peer.AddrInfoFromString(r.Node); err != nil || a.deps.PeerManager == nil {
 		c.Send(c.Self(), &discoveryv1.PeerExchangeCompleted{Error: "peer exchange node not usable: " + r.Node})
 		return
 	}
 	a.pending = r
-	req := &pmv1.DialPeerRequest{Peer: &pmv1.PeerInfo{PeerId: []byte(info.ID)}, Protocol: string(peerexchange.ProtocolID),
-		Timeout: durationpb.New(a.cfg.PXTimeout)}
-	for _, ad := range info.Addrs {
-		req.Peer.Addresses = append(req.Peer.Addresses, ad.Bytes())
-	}
-	c.Request(a.deps.PeerManager, req)
+	c.Request(a.deps.PeerManager, &pmv1.ConnectToNodes{Nodes: []string{r.Node},
+		Source: dialerv1.DialSource_DIAL_SOURCE_SERVICE, Timeout: durationpb.New(a.cfg.PXTimeout)})
 }
 
 // dialed runs the pending peer-exchange request on a goroutine once the
 // pool connected to the node, which reports back as PeerExchangeCompleted.
-func (a *discoveryActor) dialed(c actor.Context, msg *pmv1.DialPeerResponse) {
+func (a *discoveryActor) dialed(c actor.Context, msg *pmv1.NodesConnected) {
 	r := a.pending
-	if r == nil || msg.GetProtocol() != string(peerexchange.ProtocolID) {
+	if r == nil {
 		return
 	}
 	a.pending = nil
-	id := peer.ID(msg.GetPeerId())
-	if msg.GetOutcome() != dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED || a.deps.Host == nil {
-		c.Send(c.Self(), &discoveryv1.PeerExchangeCompleted{PeerId: msg.GetPeerId(),
-			Error: "dial " + id.String() + ": " + msg.GetOutcome().String() + " " + msg.GetError()})
+	res := msg.GetResults()
+	if len(res) != 1 || !res[0].GetConnected() || a.deps.Host == nil {
+		why := msg.GetError()
+		if len(res) == 1 {
+			why = res[0].GetError()
+		}
+		c.Send(c.Self(), &discoveryv1.PeerExchangeCompleted{Error: "connect " + r.Node + ": not connected " + why})
 		return
 	}
+	id := peer.ID(res[0].GetPeerId())
 	self, root, ctx, h, timeout := c.Self(), c.ActorSystem().Root, a.ctx, a.deps.Host, a.cfg.PXTimeout
 	go func() {
 		resp, err := peerexchange.Request(ctx, h, id, r.N, timeout)

@@ -144,12 +144,13 @@ func TestActorDialsThePeerExchangeNodeThroughThePeerManager(t *testing.T) {
 		e.tick(t0)
 		actortest.Expect[*pmv1.GetStatus](e.pm)
 		e.pm.Respond(&pmv1.Status{OutRelayTarget: 3})
-		req := actortest.Expect[*pmv1.DialPeerRequest](e.pm)
-		if req.GetProtocol() != string(peerexchange.ProtocolID) || len(req.GetPeer().GetAddresses()) != 1 {
+		// A plain connection through the pool: no stream of peer exchange
+		// opened just to prove support (go-waku counts it as a request).
+		req := actortest.Expect[*pmv1.ConnectToNodes](e.pm)
+		if len(req.GetNodes()) != 1 || req.GetNodes()[0] != cfg.PeerExchangeNode || req.GetSource() != dialerv1.DialSource_DIAL_SOURCE_SERVICE {
 			t.Fatalf("dial %v", req)
 		}
-		e.pm.Respond(&pmv1.DialPeerResponse{PeerId: req.GetPeer().GetPeerId(), Protocol: req.GetProtocol(),
-			Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_FAILED, Error: "refused"})
+		e.pm.Respond(&pmv1.NodesConnected{Attempted: 1, Results: []*pmv1.NodeResult{{Node: req.GetNodes()[0], Error: "refused"}}})
 		e.pm.ExpectNoMessage(time.Second)
 		if v := counter(t, e.reg, "waku_px_errors", "request"); v != 1 {
 			t.Fatalf("px errors %v", v)

@@ -29,7 +29,7 @@ type Deps struct {
 	// Finder runs discv5 rounds; required when Config.Discv5.
 	Finder Finder
 	// PeerManager receives AddPeer and answers GetStatus and
-	// DialPeerRequest; Heartbeat sends the round ticks.
+	// ConnectToNodes; Heartbeat sends the round ticks.
 	PeerManager *actor.PID
 	Heartbeat   *actor.PID
 	// Rand samples the records served (nil: seeded at random).

@@ -15,12 +15,12 @@
 //
 // Accepts heartbeatv1.Tick (RoundTick: one round), discoveryv1.RecordsFound
 // and discoveryv1.PeerExchangeCompleted (from its own goroutines),
-// pmv1.DialPeerResponse and pmv1.PeerAdded (answers of the peer manager),
+// pmv1.NodesConnected and pmv1.PeerAdded (answers of the peer manager),
 // discoveryv1.ServePeerExchange (from its stream handler goroutines,
 // answered with PeerExchangeAnswer) and discoveryv1.GetDiscoveryStatus.
 // Sends the peer manager pmv1.GetStatus each round, pmv1.AddPeer (origin
 // DISCV5 or PX) per record kept, pmv1.ConnectivityKick when it misses
-// outbound peers and new ones arrived, and pmv1.DialPeerRequest for the
+// outbound peers and new ones arrived, and pmv1.ConnectToNodes for the
 // peer-exchange node.
 //
 // # A round

@@ -1,7 +1,7 @@
 // Messages of the discovery actor (waku/discovery): discv5 rounds and Waku
 // peer exchange (server and client). It asks the peer manager for
 // peermesh.peermanager.v1.GetStatus each round, dials the peer-exchange
-// node with peermesh.peermanager.v1.DialPeerRequest, and hands the peers it
+// node with peermesh.peermanager.v1.ConnectToNodes, and hands the peers it
 // accepts to the peer manager as peermesh.peermanager.v1.AddPeer (origin
 // DISCV5 or PX).
 
