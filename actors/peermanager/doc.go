@@ -114,6 +114,9 @@
 //     all dial the same ones first (with an unsalted hash the churn soak
 //     showed a third of the nodes with full inbound slots and a third with
 //     none).
+//   - Any connection with a peer, inbound too, clears its failures (the
+//     seed clears them on a successful dial only): failures counted across
+//     a partition kept healed peers in backoff for an hour in the soak.
 //   - A round asks for the gap; while its dials fail or are refused, each
 //     further round races twice as many candidates for the same gap (at
 //     most MaxParallelDials more), and a success steps back down: among

@@ -811,6 +811,12 @@ func (m *Manager) OnPeerConnected(ev *pmv1.PeerConnected, now time.Time) Effects
 		m.conn[id] = e
 		e.connectedAt = now.UnixNano()
 		e.seen = min(e.seen+1, 2)
+		// A peer that connected (whichever side dialed) is not failing:
+		// its failures go, as after a dial of ours that succeeds. Failures
+		// counted across a partition otherwise kept healed peers in hours
+		// of backoff (the churn soak: a partitioned node 56 min below its
+		// target after the heal).
+		e.failedAttempts, e.lastFailure = 0, 0
 	}
 	e.connectedness = peerv1.Connectedness_CONNECTEDNESS_CONNECTED
 	e.direction = ev.GetDirection()

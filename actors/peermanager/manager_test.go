@@ -1524,3 +1524,21 @@ func TestIdentifyPushBringsRelay(t *testing.T) {
 		t.Fatalf("outbound relay peers %d, want the pushed one", out)
 	}
 }
+
+// TestAConnectionClearsFailures: a peer that connects to us, inbound, is
+// not failing: its failures go and the connectivity loop may dial it again
+// at once once it leaves (failures counted across a partition otherwise
+// keep healed peers in backoff for hours).
+func TestAConnectionClearsFailures(t *testing.T) {
+	now := at(time.Hour)
+	m := newTestManager(t, testConfig())
+	setPeer(m, 1, relay, failed(3, time.Minute, now))
+	eff := connect(m, 1, in, "", now)
+	if e := m.peers[pid(1)]; e.failedAttempts != 0 || e.lastFailure != 0 || len(eff.Puts) != 1 || eff.Puts[0].FailedAttempts != 0 {
+		t.Fatalf("after an inbound connection: %+v, puts %v", e, eff.Puts)
+	}
+	m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(pid(1))}, now.Add(time.Hour))
+	if d := dialedPeers(m.ConnectToRelayPeers(now.Add(time.Hour))); !slices.Contains(d, pid(1)) {
+		t.Fatalf("a peer that was connected an hour is still in backoff: dialed %v", d)
+	}
+}

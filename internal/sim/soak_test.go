@@ -123,6 +123,8 @@ type heal struct {
 	done   bool
 	took   time.Duration
 	spent  float64
+	// store is the node's largest peer store until it healed.
+	store int
 }
 
 type soak struct {
@@ -140,6 +142,7 @@ type soak struct {
 	violations []string
 	// Figures for the table.
 	maxStore    int
+	floodStore  int // the largest store during the inbound flood
 	maxInFlight float64
 	behind      map[int]time.Time // since when an eligible node is below target
 	healStats   map[string][]*heal
@@ -514,6 +517,9 @@ func (s *soak) sample() {
 			s.violate("node %d holds %d peers, capacity %d", n.i, st.GetPeerStoreSize(), s.plan.capacity)
 		}
 		s.maxStore = max(s.maxStore, int(st.GetPeerStoreSize()))
+		if p := s.plan; s.now() >= p.floodAt && s.now() <= p.floodAt+p.floodFor+soakRound {
+			s.floodStore = max(s.floodStore, int(st.GetPeerStoreSize()))
+		}
 		inFlight := metricSum(n.reg, "peermesh_dialer_in_flight")
 		if inFlight > 10 {
 			s.violate("node %d has %v dials in flight, cap 10", n.i, inFlight)
@@ -526,6 +532,7 @@ func (s *soak) sample() {
 			continue
 		}
 		st := status[h.node]
+		h.store = max(h.store, int(st.GetPeerStoreSize()))
 		ok := st != nil && st.GetOutRelayPeers() >= st.GetOutRelayTarget()
 		if h.target >= 0 {
 			ok = s.nw.Hosts[h.node].Network().Connectedness(s.nodes[h.target].id) == network.Connected
@@ -601,7 +608,7 @@ func (s *soak) eligible(n *soakNode, status map[int]*pmv1.Status, now time.Time)
 func (s *soak) report() {
 	var b strings.Builder
 	fmt.Fprintf(&b, "churn soak: %d nodes, %s of protocol time\n", len(s.nodes), s.plan.length)
-	fmt.Fprintf(&b, "| event | heals | healed | time to heal median | p99 | dials per heal median | p99 |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| event | heals | healed | time to heal median | p99 | dials per heal median | p99 | largest store |\n|---|---|---|---|---|---|---|---|\n")
 	events := make([]string, 0, len(s.healStats))
 	for e := range s.healStats {
 		events = append(events, e)
@@ -610,18 +617,23 @@ func (s *soak) report() {
 	for _, e := range events {
 		var took []time.Duration
 		var spent []float64
+		store := 0
 		for _, h := range s.healStats[e] {
-			if h.done && h.took > 0 || h.done && h.spent >= 0 && h.took == 0 {
-				took = append(took, h.took)
+			store = max(store, h.store)
+			if h.done {
+				took = append(took, h.took.Round(time.Second))
 				spent = append(spent, h.spent)
 			}
 		}
 		slices.Sort(took)
 		slices.Sort(spent)
-		fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %.0f | %.0f |\n", e, len(s.healStats[e]), len(took),
-			pct(took, 50), pct(took, 99), pctF(spent, 50), pctF(spent, 99))
+		fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %.0f | %.0f | %d |\n", e, len(s.healStats[e]), len(took),
+			pct(took, 50), pct(took, 99), pctF(spent, 50), pctF(spent, 99), store)
 	}
-	fmt.Fprintf(&b, "largest peer store: %d (capacity %d); most dials in flight: %.0f (cap 10)\n", s.maxStore, s.plan.capacity, s.maxInFlight)
+	fmt.Fprintf(&b, "inbound flood: %d fresh ids, each to %d nodes; largest store during it %d (capacity %d)\n",
+		s.plan.floodPeers, s.plan.floodDials, s.floodStore, s.plan.capacity)
+	fmt.Fprintf(&b, "largest peer store: %d (capacity %d); most dials in flight: %.0f (cap 10); broken invariants: %d\n",
+		s.maxStore, s.plan.capacity, s.maxInFlight, len(s.violations))
 	s.t.Log(b.String())
 	// A heal still open at the end is in the table (healed < heals), not
 	// an invariant: the invariants hold a node to its target only once
