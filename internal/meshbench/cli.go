@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Main is the command line shared by cmd/meshbench and bench/reference: it
@@ -34,6 +36,10 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	memprofile := fs.String("memprofile", "", "write a heap profile half way through each rate's load to this file + \".<variant>.<rate>\"")
+	traceFile := fs.String("trace", "", "write a runtime/trace of -trace-window from half way through each rate's load to this file + \".<variant>.<rate>\"")
+	traceWindow := fs.Duration("trace-window", 2*time.Second, "length of the -trace window")
+	blockprofile := fs.String("blockprofile", "", "write a blocking profile of the whole run to this file")
+	mutexprofile := fs.String("mutexprofile", "", "write a mutex contention profile of the whole run to this file")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	scenario := fs.String("scenario", "m1", "m1 (one topic, rates) or m2 (many topics: idle heartbeat cost, then load)")
 	topics := fs.Int("topics", 200, "m2: number of topics")
@@ -91,6 +97,14 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *blockprofile != "" {
+		runtime.SetBlockProfileRate(int(10 * time.Microsecond)) // blocking events of 10 µs or more, sampled
+		defer writeProfile("block", *blockprofile, stderr)
+	}
+	if *mutexprofile != "" {
+		runtime.SetMutexProfileFraction(10)
+		defer writeProfile("mutex", *mutexprofile, stderr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	burner, err := StartContender(*contend)
@@ -111,6 +125,7 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 		p.Impl.Profile = *profile
 		p.Log = log
 		p.HeapProfile = *memprofile
+		p.Trace, p.TraceWindow = *traceFile, *traceWindow
 		p.Contend = *contend
 		if *scenario == "m2" {
 			mp := DefaultM2Params(sign)
@@ -164,4 +179,17 @@ func parseRates(s string) ([]int, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// writeProfile writes the named runtime profile (block, mutex) to file.
+func writeProfile(name, file string, stderr io.Writer) {
+	f, err := os.Create(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "%sprofile: %v\n", name, err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		fmt.Fprintf(stderr, "%sprofile: %v\n", name, err)
+	}
 }

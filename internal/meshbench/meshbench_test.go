@@ -83,6 +83,25 @@ func TestRecorderCountsFirstDeliveriesOnly(t *testing.T) {
 	}
 }
 
+// A publisher that fell behind its schedule (a blocking Publish) is charged
+// the wait in the open-loop latency, not in the call-time latency.
+func TestRecorderOpenLoopLatencyCountsPublishLag(t *testing.T) {
+	r := NewRecorder(2, 10)
+	scheduled := time.Unix(100, 0)
+	called := scheduled.Add(300 * time.Millisecond)
+	p := make([]byte, HeaderSize)
+	EncodePayload(p, 1, called.UnixNano())
+	r.PublishedAt(1, 0, nil, scheduled, called.Sub(scheduled))
+	r.Delivered(1, p, called.Add(20*time.Millisecond))
+	s := r.Snapshot()
+	if s.P50 != 20*time.Millisecond || s.OpenP50 != 320*time.Millisecond || s.OpenP99 != 320*time.Millisecond {
+		t.Fatalf("call-time p50 %v, open p50 %v p99 %v; want 20ms, 320ms, 320ms", s.P50, s.OpenP50, s.OpenP99)
+	}
+	if s.PublishLagMax != 300*time.Millisecond {
+		t.Fatalf("publish lag %v; want 300ms", s.PublishLagMax)
+	}
+}
+
 func TestRecorderIsBounded(t *testing.T) {
 	r := NewRecorder(2, 1)
 	for i := range uint64(3) {

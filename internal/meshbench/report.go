@@ -11,10 +11,10 @@ import (
 // implementation and variant.
 func WriteTable(w io.Writer, rows []RateResult) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "impl\tvariant\tR msg/s\tpublished\tdelivery %\tp50 ms\tp99 ms\tmax ms\tCPU µs/deliv\twire B/deliv\theap MiB/node\tdrops\tdup\tcontend\tload1\tmaxQ KiB\tmaxQ msgs\t")
+	fmt.Fprintln(tw, "impl\tvariant\tR msg/s\tpublished\tload s\tdelivery %\tp50 ms\tp99 ms\tmax ms\topen p50 ms\topen p99 ms\tCPU µs/deliv\twire B/deliv\theap MiB/node\tdrops\tdup\tcontend\tload1\tmaxQ KiB\tmaxQ msgs\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.1f\t%d\t%d\t%d\t%.2f\t%s\t%s\t\n",
-			r.Impl, r.Variant, r.Rate, r.Published, r.DeliveryPct, r.P50ms, r.P99ms, r.MaxMs,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.1f\t%d\t%d\t%d\t%.2f\t%s\t%s\t\n",
+			r.Impl, r.Variant, r.Rate, r.Published, r.LoadSeconds, r.DeliveryPct, r.P50ms, r.P99ms, r.MaxMs, r.OpenP50ms, r.OpenP99ms,
 			r.CPUPerDeliveryUs, r.WireBytesPerDelivery, r.HeapMiBPerNode, r.Drops, r.Duplicates,
 			r.Contend, r.LoadAvg1, orDash(r.MaxQueueBytes, 1024), orDash(r.MaxQueueMessages, 1))
 	}

@@ -9,6 +9,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
+	"sync"
 	"syscall"
 	"time"
 
@@ -92,6 +94,12 @@ type Params struct {
 	// that receives a heap profile taken with the heap sample, half way
 	// through the load: what the heap figure is made of.
 	HeapProfile string
+	// Trace, when set, names the file (suffixed ".<variant>.<rate>") that
+	// receives a runtime/trace of TraceWindow starting half way through the
+	// load: where messages wait (scheduling, blocking, GC), which a CPU
+	// profile cannot show.
+	Trace       string
+	TraceWindow time.Duration
 	// Contend is recorded in every row: the busy threads of the CPU burner
 	// the caller started for the run (Main's -contend).
 	Contend int
@@ -111,14 +119,25 @@ func DefaultParams(sign bool) Params {
 
 // RateResult is one row of the M1 table.
 type RateResult struct {
-	Impl                 string  `json:"impl"`
-	Variant              string  `json:"variant"`
-	Rate                 int     `json:"rate"`
-	Published            int     `json:"published"`
-	DeliveryPct          float64 `json:"delivery_pct"`
-	P50ms                float64 `json:"p50_ms"`
-	P99ms                float64 `json:"p99_ms"`
-	MaxMs                float64 `json:"max_ms"`
+	Impl        string  `json:"impl"`
+	Variant     string  `json:"variant"`
+	Rate        int     `json:"rate"`
+	Published   int     `json:"published"`
+	DeliveryPct float64 `json:"delivery_pct"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	MaxMs       float64 `json:"max_ms"`
+	// OpenP50ms and OpenP99ms are the latencies from each message's
+	// scheduled publish time (start + i/R) rather than from its Publish
+	// call: where Publish blocks (go-libp2p-pubsub's does when its event
+	// loop is behind), the publisher falls behind the rate and the call-time
+	// latencies leave that wait out. LoadSeconds is how long publishing
+	// the load took (the nominal Duration when the publisher kept up) and
+	// PublishLagMaxMs how late the latest Publish call began.
+	OpenP50ms            float64 `json:"open_p50_ms"`
+	OpenP99ms            float64 `json:"open_p99_ms"`
+	LoadSeconds          float64 `json:"load_s"`
+	PublishLagMaxMs      float64 `json:"publish_lag_max_ms"`
 	CPUPerDeliveryUs     float64 `json:"cpu_us_per_delivery"`
 	WireBytesPerDelivery float64 `json:"wire_bytes_per_delivery"`
 	HeapMiBPerNode       float64 `json:"heap_mib_per_node"`
@@ -249,20 +268,26 @@ func (e *env) measureLoad(ctx context.Context, p Params, rate int, rec *Recorder
 	waitMeters()
 	cpu0, bytes0, drops0 := cpuTime(), e.bw.GetBandwidthTotals().TotalOut, e.net.Drops()
 	sampler := startQueueSampler(e.net, p.Duration+p.Drain)
+	loadStart := time.Now()
 	heap := load(ctx, e.net, p, rate, rec, choose)
+	loadTime := time.Since(loadStart)
 	deadline := time.Now().Add(p.Drain)
 	for time.Now().Before(deadline) && !rec.Complete() {
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The window ends here: deliveries, CPU and queue samples after the
+	// drain do not count (the byte meters need a moment to catch up).
 	cpu1 := cpuTime()
+	s := rec.Snapshot()
 	samples := sampler.stop()
 	waitMeters()
 	bytes1, drops1 := e.bw.GetBandwidthTotals().TotalOut, e.net.Drops()
 
-	s := rec.Snapshot()
 	row := RateResult{
 		Rate: rate, Published: s.Published,
 		P50ms: ms(s.P50), P99ms: ms(s.P99), MaxMs: ms(s.Max),
+		OpenP50ms: ms(s.OpenP50), OpenP99ms: ms(s.OpenP99),
+		LoadSeconds: loadTime.Seconds(), PublishLagMaxMs: ms(s.PublishLagMax),
 		HeapMiBPerNode: float64(heap) / float64(p.N) / (1 << 20),
 		Duplicates:     s.Duplicates, Drops: -1,
 		Contend: p.Contend, LoadAvg1: LoadAverage(),
@@ -317,8 +342,11 @@ func load(ctx context.Context, net Network, p Params, rate int, rec *Recorder, c
 	start := time.Now()
 	var heap uint64
 	var publishErrs int
+	var tracing *traceWindow
+	defer func() { tracing.stop() }() // the window ends with the load at the latest
 	for i := range total {
-		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+		scheduled := start.Add(time.Duration(i) * interval)
+		if d := time.Until(scheduled); d > 0 {
 			time.Sleep(d)
 		}
 		if i == total/2 {
@@ -328,12 +356,16 @@ func load(ctx context.Context, net Network, p Params, rate int, rec *Recorder, c
 			if p.HeapProfile != "" {
 				writeHeapProfile(fmt.Sprintf("%s.%s.%d", p.HeapProfile, p.Impl.Variant(), rate), p.Log)
 			}
+			if p.Trace != "" {
+				tracing = startTraceWindow(fmt.Sprintf("%s.%s.%d", p.Trace, p.Impl.Variant(), rate), p.TraceWindow, p.Log)
+			}
 		}
 		node, topic, want := choose(rng)
 		data := make([]byte, p.PayloadSize)
 		rng.Read(data[HeaderSize:])
-		EncodePayload(data, uint64(i), time.Now().UnixNano())
-		rec.Published(uint64(i), node, want)
+		now := time.Now()
+		EncodePayload(data, uint64(i), now.UnixNano())
+		rec.PublishedAt(uint64(i), node, want, scheduled, now.Sub(scheduled))
 		if err := net.Publish(ctx, node, topic, data); err != nil {
 			publishErrs++
 			if publishErrs <= 3 {
@@ -348,49 +380,57 @@ func load(ctx context.Context, net Network, p Params, rate int, rec *Recorder, c
 }
 
 // queueSampler samples a QueueDepther until stopped or until its bound.
+// stop never waits for a sample in progress: a sample that takes long (the
+// process starved of CPU) must not stretch the measured window.
 type queueSampler struct {
 	done    chan struct{}
-	result  chan []QueueSample
+	mu      sync.Mutex
+	out     []QueueSample
 	enabled bool
 }
 
 // startQueueSampler samples net every queueSampleEvery for at most bound
 // (plus a second of slack); nets that are not QueueDepthers get a no-op.
 func startQueueSampler(net Network, bound time.Duration) *queueSampler {
-	q := &queueSampler{done: make(chan struct{}), result: make(chan []QueueSample, 1)}
+	q := &queueSampler{done: make(chan struct{})}
 	d, ok := net.(QueueDepther)
 	if !ok {
 		return q
 	}
 	q.enabled = true
+	limit := int((bound+time.Second)/queueSampleEvery) + 1
+	q.out = make([]QueueSample, 0, limit)
+	start := time.Now()
+	q.out = append(q.out, QueueSample{QueueDepth: d.QueueDepth()}) // the window's start, before the load
 	go func() {
-		start := time.Now()
-		limit := int((bound+time.Second)/queueSampleEvery) + 1
-		out := make([]QueueSample, 0, limit)
 		t := time.NewTicker(queueSampleEvery)
 		defer t.Stop()
-		for len(out) < limit {
-			out = append(out, QueueSample{AtMs: ms(time.Since(start)), QueueDepth: d.QueueDepth()})
+		for range limit - 1 {
 			select {
 			case <-q.done:
-				q.result <- out
 				return
 			case <-t.C:
 			}
+			sample := QueueSample{AtMs: ms(time.Since(start)), QueueDepth: d.QueueDepth()}
+			q.mu.Lock()
+			q.out = append(q.out, sample)
+			q.mu.Unlock()
 		}
-		<-q.done
-		q.result <- out
 	}()
 	return q
 }
 
-// stop ends sampling and returns the samples (nil when not sampled).
+// stop ends sampling and returns the samples taken (nil when not sampled).
 func (q *queueSampler) stop() []QueueSample {
 	close(q.done)
 	if !q.enabled {
 		return nil
 	}
-	return <-q.result
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.out
+	q.out = nil // a sample finishing late is not appended to the result
+	return out
 }
 
 // writeHeapProfile writes the heap profile to name; a failure is logged, not
@@ -435,3 +475,39 @@ func slicesMin(v []int) int {
 // ErrNotSupported is returned by implementations for scenario options they
 // cannot honour.
 var ErrNotSupported = errors.New("meshbench: not supported by this implementation")
+
+// traceWindow is a runtime/trace being written for a bounded time.
+type traceWindow struct {
+	f     *os.File
+	timer *time.Timer
+	once  sync.Once
+}
+
+// startTraceWindow traces the whole process into name for d (or until stop);
+// a failure is logged, not fatal, since the figures are still measured.
+func startTraceWindow(name string, d time.Duration, log *slog.Logger) *traceWindow {
+	f, err := os.Create(name)
+	if err != nil {
+		log.Warn("trace", "err", err)
+		return nil
+	}
+	if err := trace.Start(f); err != nil {
+		log.Warn("trace", "file", name, "err", err)
+		_ = f.Close()
+		return nil
+	}
+	t := &traceWindow{f: f}
+	t.timer = time.AfterFunc(d, t.stop)
+	return t
+}
+
+func (t *traceWindow) stop() {
+	if t == nil {
+		return
+	}
+	t.once.Do(func() {
+		t.timer.Stop()
+		trace.Stop()
+		_ = t.f.Close()
+	})
+}

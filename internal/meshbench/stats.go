@@ -9,9 +9,14 @@ import (
 // Recorder collects deliveries from every node. It is bounded: latencies
 // beyond its capacity are counted but not stored, and the result says so.
 type Recorder struct {
-	mu         sync.Mutex
-	firstSeen  map[uint64]*msgState
-	latencies  []time.Duration
+	mu        sync.Mutex
+	firstSeen map[uint64]*msgState
+	latencies []time.Duration
+	// open are the latencies from each message's scheduled publish time
+	// (open loop): an implementation whose Publish blocks, publishing late,
+	// does not hide the wait (no coordinated omission).
+	open       []time.Duration
+	lagMax     time.Duration // largest publish call time - scheduled time
 	deliveries int64
 	duplicates int64
 	overflow   int64
@@ -29,6 +34,13 @@ func NewRecorder(n, capacity int) *Recorder {
 // Published notes that node published message index, to be received by
 // the nodes marked in want (nil: every other node). want is retained.
 func (r *Recorder) Published(index uint64, node int, want []bool) {
+	r.PublishedAt(index, node, want, time.Time{}, 0)
+}
+
+// PublishedAt is Published for a message scheduled at scheduled whose
+// Publish call began lag after it (zero scheduled: the open-loop latency is
+// the latency from the call).
+func (r *Recorder) PublishedAt(index uint64, node int, want []bool, scheduled time.Time, lag time.Duration) {
 	expected := r.n - 1
 	if want != nil {
 		expected = 0
@@ -40,14 +52,16 @@ func (r *Recorder) Published(index uint64, node int, want []bool) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.firstSeen[index] = &msgState{publisher: node, want: want, seen: make([]bool, r.n)}
+	r.firstSeen[index] = &msgState{publisher: node, want: want, seen: make([]bool, r.n), scheduled: scheduled}
 	r.expected += int64(expected)
+	r.lagMax = max(r.lagMax, lag)
 }
 
 type msgState struct {
 	publisher int
 	want      []bool
 	seen      []bool
+	scheduled time.Time
 }
 
 // Delivered records that node received payload p at recv. Deliveries of
@@ -70,7 +84,12 @@ func (r *Recorder) Delivered(node int, p []byte, recv time.Time) {
 	m.seen[node] = true
 	r.deliveries++
 	if len(r.latencies) < r.capacity {
-		r.latencies = append(r.latencies, recv.Sub(time.Unix(0, sent)))
+		lat := recv.Sub(time.Unix(0, sent))
+		r.latencies = append(r.latencies, lat)
+		if !m.scheduled.IsZero() {
+			lat = recv.Sub(m.scheduled)
+		}
+		r.open = append(r.open, lat)
 	} else {
 		r.overflow++
 	}
@@ -84,19 +103,30 @@ type Snapshot struct {
 	Duplicates int64
 	P50, P99   time.Duration
 	Max        time.Duration
+	// OpenP50 and OpenP99 are measured from the scheduled publish times;
+	// PublishLagMax is how late the latest Publish call began.
+	OpenP50, OpenP99 time.Duration
+	PublishLagMax    time.Duration
 }
 
 // Snapshot computes the figures so far.
 func (r *Recorder) Snapshot() Snapshot {
 	r.mu.Lock()
 	lat := slices.Clone(r.latencies)
-	s := Snapshot{Published: len(r.firstSeen), Expected: r.expected, Deliveries: r.deliveries, Duplicates: r.duplicates}
+	open := slices.Clone(r.open)
+	s := Snapshot{Published: len(r.firstSeen), Expected: r.expected, Deliveries: r.deliveries, Duplicates: r.duplicates,
+		PublishLagMax: r.lagMax}
 	r.mu.Unlock()
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		s.P50 = percentile(lat, 0.50)
 		s.P99 = percentile(lat, 0.99)
 		s.Max = lat[len(lat)-1]
+	}
+	slices.Sort(open)
+	if len(open) > 0 {
+		s.OpenP50 = percentile(open, 0.50)
+		s.OpenP99 = percentile(open, 0.99)
 	}
 	return s
 }
