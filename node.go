@@ -424,7 +424,18 @@ func (n *Node) Subscribe(ctx context.Context, topic string, subscriber *actor.PI
 
 // Unsubscribe stops deliveries of topic to subscriber.
 func (n *Node) Unsubscribe(ctx context.Context, topic string, subscriber *actor.PID) error {
-	out, err := call[*apiv1.Unsubscribed](ctx, n, &apiv1.Unsubscribe{Topic: topic, Subscriber: Ref(subscriber)})
+	return n.unsubscribe(ctx, &apiv1.Unsubscribe{Topic: topic, Subscriber: Ref(subscriber)})
+}
+
+// UnsubscribeAndLeave is Unsubscribe that also lets go of a topic the
+// configuration joined (nwaku's DELETE /relay/v1/subscriptions): the node
+// leaves it once no local subscriber is left.
+func (n *Node) UnsubscribeAndLeave(ctx context.Context, topic string, subscriber *actor.PID) error {
+	return n.unsubscribe(ctx, &apiv1.Unsubscribe{Topic: topic, Subscriber: Ref(subscriber), Release: true})
+}
+
+func (n *Node) unsubscribe(ctx context.Context, req *apiv1.Unsubscribe) error {
+	out, err := call[*apiv1.Unsubscribed](ctx, n, req)
 	if err != nil {
 		return err
 	}

@@ -186,6 +186,9 @@ func (a *nodeActor) unsubscribe(ctx actor.Context, msg *apiv1.Unsubscribe) {
 		delete(st.subscribers, sub.String())
 		a.n.metrics.subscribers.Dec()
 	}
+	if msg.GetRelease() {
+		st.configured = false
+	}
 	a.leaveIfUnused(ctx, topic, st)
 	ctx.Respond(&apiv1.Unsubscribed{Topic: topic})
 }
@@ -314,7 +317,7 @@ func (a *nodeActor) mesh(ctx actor.Context) {
 			if err != nil {
 				out.Error = fmt.Sprintf("mesh of %s: %v", topics[i], err)
 			} else {
-				out.Topics = append(out.Topics, &apiv1.TopicMesh{Topic: topics[i], PeerIds: peerIDs(m.GetMesh())})
+				out.Topics = append(out.Topics, &apiv1.TopicMesh{Topic: topics[i], PeerIds: peerIDs(m.GetMesh()), TopicPeerIds: peerIDs(m.GetPeers())})
 			}
 			next()
 		})

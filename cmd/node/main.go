@@ -73,10 +73,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// logLevel is the level of the process's logger; POST
+// /admin/v1/log-level changes it.
+var logLevel = new(slog.LevelVar)
+
 func newLogger(s config.Settings, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(s.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
+	logLevel.Set(level)
+	opts := &slog.HandlerOptions{Level: logLevel}
 	if strings.EqualFold(s.LogFormat, "json") {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
@@ -237,6 +242,7 @@ func shutdown(servers []namedServer, node *peermesh.Node, log *slog.Logger) erro
 func restServer(s config.Settings, node *peermesh.Node, log *slog.Logger) (*http.Server, error) {
 	rc := rest.DefaultConfig()
 	rc.CacheCapacity = s.RESTRelayCacheCapacity
+	rc.Admin, rc.AllowOrigins, rc.LogLevel = s.RESTAdmin, s.RESTAllowOrigins, logLevel
 	rc.WakuMessages = s.Profile == config.ProfileWaku
 	rc.MessageRules = node.MessageRules()
 	rc.ClusterID, rc.NumShardsInNetwork = uint16(s.ClusterID), s.NumShards()

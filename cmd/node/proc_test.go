@@ -51,7 +51,7 @@ type proc struct {
 // baseArgs run a node on loopback with every port chosen by the kernel.
 func baseArgs(dataDir string) []string {
 	return []string{"--data-dir=" + dataDir, "--listen-address=127.0.0.1", "--tcp-port=0",
-		"--rest-port=0", "--metrics-server-port=0", "--log-format=json", "--log-level=debug"}
+		"--rest-port=0", "--rest-admin=true", "--metrics-server-port=0", "--log-format=json", "--log-level=debug"}
 }
 
 func startProc(t *testing.T, env []string, args ...string) *proc {

@@ -68,6 +68,8 @@ var table = []setting{
 	{"rest", "enable the REST API server", func(s *Settings) any { return &s.REST }},
 	{"rest-address", "listening address of the REST server", func(s *Settings) any { return &s.RESTAddress }},
 	{"rest-port", "listening port of the REST server", func(s *Settings) any { return &s.RESTPort }},
+	{"rest-admin", "serve the admin routes /admin/v1/* (peers, scores, log level)", func(s *Settings) any { return &s.RESTAdmin }},
+	{"rest-allow-origin", "origin browsers may call the REST API from, * and ? as wildcards, e.g. http://localhost:* (repeatable)", func(s *Settings) any { return &s.RESTAllowOrigins }},
 	{"rest-relay-cache-capacity", "messages kept per topic for GET /relay/v1/messages (oldest dropped when full)", func(s *Settings) any { return &s.RESTRelayCacheCapacity }},
 	{"metrics-server", "enable the Prometheus /metrics server", func(s *Settings) any { return &s.MetricsServer }},
 	{"metrics-server-address", "listening address of the metrics server", func(s *Settings) any { return &s.MetricsServerAddress }},

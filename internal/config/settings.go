@@ -93,6 +93,11 @@ type Settings struct {
 	RESTAddress            string
 	RESTPort               int
 	RESTRelayCacheCapacity int
+	// RESTAdmin serves /admin/v1/* (nwaku's --rest-admin, off by
+	// default); RESTAllowOrigins are the origins browsers may call the API
+	// from (--rest-allow-origin, repeatable, * and ? wildcards).
+	RESTAdmin        bool
+	RESTAllowOrigins []string
 
 	MetricsServer        bool
 	MetricsServerAddress string
@@ -263,6 +268,14 @@ func (s Settings) Validate() error {
 	}
 	if err := checkServer(s.REST, "rest", s.RESTAddress, s.RESTPort); err != nil {
 		return err
+	}
+	if len(s.RESTAllowOrigins) > maxStaticNodes {
+		return settingError("rest-allow-origin", fmt.Sprintf("%d given, at most %d", len(s.RESTAllowOrigins), maxStaticNodes))
+	}
+	for _, o := range s.RESTAllowOrigins {
+		if o == "" || strings.ContainsAny(o, " \t\r\n") {
+			return settingError("rest-allow-origin", fmt.Sprintf("%q is not an origin pattern (e.g. http://localhost:*)", o))
+		}
 	}
 	if s.RESTRelayCacheCapacity < 1 || s.RESTRelayCacheCapacity > 100_000 {
 		return settingError("rest-relay-cache-capacity", fmt.Sprintf("%d, must be between 1 and 100000", s.RESTRelayCacheCapacity))

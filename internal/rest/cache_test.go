@@ -68,6 +68,8 @@ func TestCacheKeepsNewestAndCountsDrops(t *testing.T) {
 type fakeSubs struct {
 	err  error
 	subs map[string]*actor.PID
+	// released are the topics let go of (UnsubscribeAndLeave).
+	released []string
 }
 
 func (f *fakeSubs) Subscribe(_ context.Context, topic string, pid *actor.PID) error {
@@ -81,6 +83,11 @@ func (f *fakeSubs) Subscribe(_ context.Context, topic string, pid *actor.PID) er
 func (f *fakeSubs) Unsubscribe(_ context.Context, topic string, _ *actor.PID) error {
 	delete(f.subs, topic)
 	return nil
+}
+
+func (f *fakeSubs) UnsubscribeAndLeave(ctx context.Context, topic string, pid *actor.PID) error {
+	f.released = append(f.released, topic)
+	return f.Unsubscribe(ctx, topic, pid)
 }
 
 func TestActorRelaySubscribesTheCache(t *testing.T) {
@@ -102,6 +109,10 @@ func TestActorRelaySubscribesTheCache(t *testing.T) {
 	}
 	if _, ok, _ := r.Drain(ctx, "/t"); ok {
 		t.Fatal("topic still cached after Unsubscribe")
+	}
+	// DELETE /relay/v1/subscriptions lets go of the topic, configured or not.
+	if len(subs.released) != 1 || subs.released[0] != "/t" {
+		t.Fatalf("released %v", subs.released)
 	}
 	subs.err = errors.New("no router")
 	if err := r.Subscribe(ctx, "/u"); err == nil {

@@ -3,6 +3,7 @@ package rest
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/peermesh/peermesh/waku/message"
@@ -36,6 +37,15 @@ type Config struct {
 	// autosharding routes (/relay/v1/auto/*); 0 shards turns them off.
 	ClusterID          uint16
 	NumShardsInNetwork int
+	// Admin serves the /admin/v1/* routes (nwaku's --rest-admin, off by
+	// default: they list and add peers and change the log level).
+	Admin bool
+	// AllowOrigins are the origins browsers may call the API from
+	// (nwaku's --rest-allow-origin; * and ? are wildcards); none sends no
+	// CORS headers.
+	AllowOrigins []string
+	// LogLevel, when set, is the level POST /admin/v1/log-level changes.
+	LogLevel *slog.LevelVar
 }
 
 // DefaultConfig returns a configuration sized like nwaku's REST server.

@@ -15,9 +15,12 @@ import (
 
 // Subscriptions is the node's side of a cache subscription: make subscriber
 // receive (or stop receiving) MessageReceived for topic.
+// UnsubscribeAndLeave also lets go of a topic the configuration joined:
+// DELETE /relay/v1/subscriptions leaves the topic, as nwaku's does.
 type Subscriptions interface {
 	Subscribe(ctx context.Context, topic string, subscriber *actor.PID) error
 	Unsubscribe(ctx context.Context, topic string, subscriber *actor.PID) error
+	UnsubscribeAndLeave(ctx context.Context, topic string, subscriber *actor.PID) error
 }
 
 // ActorRelay implements Relay with the cache actor at Cache.
@@ -75,7 +78,8 @@ func (a *ActorRelay) Subscribe(ctx context.Context, topic string) error {
 }
 
 // Unsubscribe forgets the backlog and stops deliveries, unless content
-// topics on topic still need them.
+// topics on topic still need them; the node then leaves the topic, even a
+// configured one, unless another local subscriber needs it.
 func (a *ActorRelay) Unsubscribe(ctx context.Context, topic string) error {
 	var closed *apiv1.CacheClosed
 	if err := request(ctx, a.Root, a.Cache, &apiv1.CloseCache{Topic: topic}, &closed); err != nil {
@@ -86,7 +90,7 @@ func (a *ActorRelay) Unsubscribe(ctx context.Context, topic string) error {
 	if !leave {
 		return nil
 	}
-	return a.Node.Unsubscribe(ctx, topic, a.Cache)
+	return a.Node.UnsubscribeAndLeave(ctx, topic, a.Cache)
 }
 
 func (a *ActorRelay) open(ctx context.Context, req *apiv1.OpenCache) error {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +57,7 @@ type Server struct {
 	version string
 	log     *slog.Logger
 	mux     *http.ServeMux
+	origins []*regexp.Regexp
 }
 
 // New builds the REST server. version is what /debug/v1/version answers.
@@ -67,17 +69,23 @@ func New(cfg Config, node Node, relay Relay, version string, log *slog.Logger) (
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, node: node, relay: relay, version: version, log: log, mux: http.NewServeMux()}
-	routes := []struct {
+	for _, p := range cfg.AllowOrigins {
+		re, err := originPattern(p)
+		if err != nil {
+			return nil, fmt.Errorf("rest: allowed origin %q: %w", p, err)
+		}
+		s.origins = append(s.origins, re)
+	}
+	type route struct {
 		pattern string
 		h       func(http.ResponseWriter, *http.Request) error
-	}{
+	}
+	routes := []route{
 		{"GET /health", s.health},
 		{"GET /debug/v1/info", s.info},
+		{"GET /info", s.info},
 		{"GET /debug/v1/version", s.versionText},
-		{"GET /admin/v1/peers", s.peers},
-		{"POST /admin/v1/peers", s.addPeers},
-		{"GET /admin/v1/peers/mesh", s.mesh},
-		{"GET /admin/v1/scores", s.scores},
+		{"GET /version", s.versionText},
 		{"POST /relay/v1/subscriptions", s.subscribe},
 		{"DELETE /relay/v1/subscriptions", s.unsubscribe},
 		{"POST /relay/v1/messages/{topic...}", s.publish},
@@ -87,18 +95,73 @@ func New(cfg Config, node Node, relay Relay, version string, log *slog.Logger) (
 		{"POST /relay/v1/auto/messages", s.autoPublish},
 		{"GET /relay/v1/auto/messages/{contentTopic...}", s.autoMessages},
 	}
+	// The admin routes exist only with --rest-admin, as in nwaku.
+	if cfg.Admin {
+		routes = append(routes, []route{
+			{"GET /admin/v1/peers", s.peers},
+			{"POST /admin/v1/peers", s.addPeers},
+			{"GET /admin/v1/peers/connected", s.connectedPeers},
+			{"GET /admin/v1/peers/connected/on/{shardId}", s.connectedPeers},
+			{"GET /admin/v1/peers/relay", s.relayPeers},
+			{"GET /admin/v1/peers/relay/on/{shardId}", s.relayPeers},
+			{"GET /admin/v1/peers/mesh", s.mesh},
+			{"GET /admin/v1/peers/mesh/on/{shardId}", s.mesh},
+			{"GET /admin/v1/peers/service", s.servicePeers},
+			{"GET /admin/v1/peers/stats", s.peerStats},
+			{"GET /admin/v1/peer/{peerId}", s.onePeer},
+			{"GET /admin/v1/scores", s.scores},
+			{"POST /admin/v1/log-level/{logLevel}", s.setLogLevel},
+		}...)
+	}
 	for _, r := range routes {
 		s.mux.Handle(r.pattern, s.wrap(r.h))
 	}
 	return s, nil
 }
 
-// Handler serves every route; the errors the mux produces itself (404 for
-// an unknown route, 405 for a wrong method) are rewritten as JSON too.
+// Handler serves every route, with the CORS headers of AllowOrigins. Errors
+// are plain text, as nwaku's (the mux's own 404 and 405 are too).
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mux.ServeHTTP(&jsonErrorWriter{ResponseWriter: w}, r)
+		if origin := r.Header.Get("Origin"); origin != "" && len(s.cfg.AllowOrigins) > 0 {
+			allowed := s.originAllowed(origin)
+			if allowed {
+				h := w.Header()
+				h.Set("Access-Control-Allow-Origin", origin)
+				h.Add("Vary", "Origin")
+				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Content-Type")
+			}
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				if allowed {
+					w.WriteHeader(http.StatusNoContent)
+				} else {
+					writeText(w, http.StatusForbidden, "origin "+origin+" is not allowed (--rest-allow-origin)")
+				}
+				return
+			}
+		}
+		s.mux.ServeHTTP(w, r)
 	})
+}
+
+// originAllowed matches origin against AllowOrigins, whose patterns take *
+// (any run of characters) and ? (one character), as nwaku's do.
+func (s *Server) originAllowed(origin string) bool {
+	for _, re := range s.origins {
+		if re.MatchString(origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// originPattern compiles an AllowOrigins pattern.
+func originPattern(p string) (*regexp.Regexp, error) {
+	q := regexp.QuoteMeta(p)
+	q = strings.ReplaceAll(q, `\*`, ".*")
+	q = strings.ReplaceAll(q, `\?`, ".")
+	return regexp.Compile("^" + q + "$")
 }
 
 // statusError is an error with the HTTP status it should be answered with.
@@ -114,7 +177,7 @@ func httpError(code int, format string, args ...any) error {
 }
 
 // wrap bounds the body and the request time, and turns a returned error into
-// a JSON error response.
+// a plain-text error response (nwaku's: text/plain, 4xx or 5xx).
 func (s *Server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
@@ -134,8 +197,15 @@ func (s *Server) wrap(h func(http.ResponseWriter, *http.Request) error) http.Han
 		if code >= 500 {
 			s.log.Warn("rest request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
 		}
-		writeJSON(w, code, map[string]string{"error": err.Error()})
+		writeText(w, code, err.Error())
 	})
+}
+
+// writeText answers code with a plain-text body.
+func writeText(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -174,20 +244,31 @@ func (s *Server) decodeList(r *http.Request, what string) ([]string, error) {
 	return list, nil
 }
 
+// health is nwaku's /health: the node is "Ready" once it serves; Relay is
+// "Ready" while one of its topics has a connected subscribed peer (nwaku's
+// getConnectedPubSubPeers, not the mesh, which empties and refills on quiet
+// topics), "Not Ready" with desc "No connected peers" otherwise, and "Not
+// Mounted" without relay.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
-	mesh, err := s.node.Mesh(r.Context())
-	relay := "NotReady"
-	if err == nil {
+	relay := map[string]string{"Relay": "Not Mounted"}
+	info, err := s.node.Info(r.Context())
+	if err != nil {
+		return err
+	}
+	if info.GetRelayReady() {
+		relay = map[string]string{"Relay": "Not Ready", "desc": "No connected peers"}
+		mesh, err := s.node.Mesh(r.Context())
+		if err != nil {
+			return err
+		}
 		for _, t := range mesh {
-			if len(t.GetPeerIds()) > 0 {
-				relay = "Ready"
+			if len(t.GetTopicPeerIds()) > 0 {
+				relay = map[string]string{"Relay": "Ready"}
+				break
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"nodeHealth":      "Ready",
-		"protocolsHealth": []map[string]string{{"Relay": relay}},
-	})
+	writeJSON(w, http.StatusOK, map[string]any{"nodeHealth": "Ready", "protocolsHealth": []map[string]string{relay}})
 	return nil
 }
 
@@ -282,7 +363,7 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 }
 
 // addPeers is nwaku's POST /admin/v1/peers: a JSON array of multiaddrs, each
-// stored and dialled; the first failure answers 400.
+// stored and dialled, answered "OK"; the first failure answers 400.
 func (s *Server) addPeers(w http.ResponseWriter, r *http.Request) error {
 	addrs, err := s.decodeList(r, "multiaddrs")
 	if err != nil {
@@ -297,19 +378,36 @@ func (s *Server) addPeers(w http.ResponseWriter, r *http.Request) error {
 			return httpError(http.StatusBadRequest, "multiaddr %q has no /p2p/<peer id>", a)
 		}
 	}
-	added := make([]string, 0, len(addrs))
 	for _, a := range addrs {
-		id, err := s.node.AddPeer(r.Context(), a)
-		if err != nil {
+		if _, err := s.node.AddPeer(r.Context(), a); err != nil {
 			return httpError(http.StatusBadRequest, "failed to connect to %s: %v", a, err)
 		}
-		added = append(added, id)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"added": added})
+	writeOK(w)
 	return nil
 }
 
+// mesh is nwaku's /admin/v1/peers/mesh: the mesh peers of each joined
+// topic; /on/{shardId} answers one object for that shard of our cluster.
 func (s *Server) mesh(w http.ResponseWriter, r *http.Request) error {
+	return s.peersOfShards(w, r, func(t *apiv1.TopicMesh) []string { return t.GetPeerIds() })
+}
+
+// relayPeers is nwaku's /admin/v1/peers/relay: every connected peer
+// subscribed to each joined topic.
+func (s *Server) relayPeers(w http.ResponseWriter, r *http.Request) error {
+	return s.peersOfShards(w, r, func(t *apiv1.TopicMesh) []string { return t.GetTopicPeerIds() })
+}
+
+// shardPeers is nwaku's PeersOfShard, with the pubsub topic (a named topic
+// has no shard).
+type shardPeers struct {
+	PubsubTopic string     `json:"pubsubTopic"`
+	Shard       *uint64    `json:"shard,omitempty"`
+	Peers       []wakuPeer `json:"peers"`
+}
+
+func (s *Server) peersOfShards(w http.ResponseWriter, r *http.Request, idsOf func(*apiv1.TopicMesh) []string) error {
 	mesh, err := s.node.Mesh(r.Context())
 	if err != nil {
 		return err
@@ -322,22 +420,36 @@ func (s *Server) mesh(w http.ResponseWriter, r *http.Request) error {
 	for _, p := range ps {
 		byID[p.GetPeerId()] = p
 	}
-	type shardPeers struct {
-		PubsubTopic string     `json:"pubsubTopic"`
-		Shard       *uint64    `json:"shard,omitempty"`
-		Peers       []wakuPeer `json:"peers"`
-	}
-	out := make([]shardPeers, 0, len(mesh))
-	for _, t := range mesh {
+	of := func(t *apiv1.TopicMesh) shardPeers {
 		sp := shardPeers{PubsubTopic: t.GetTopic(), Shard: shardOf(t.GetTopic()), Peers: []wakuPeer{}}
-		for _, id := range t.GetPeerIds() {
+		for _, id := range idsOf(t) {
 			p, ok := byID[id]
 			if !ok {
 				p = &apiv1.Peer{PeerId: id, Connectedness: "connected"}
 			}
 			sp.Peers = append(sp.Peers, toWakuPeer(p))
 		}
-		out = append(out, sp)
+		return sp
+	}
+	if r.PathValue("shardId") != "" {
+		shard, err := shardParam(r)
+		if err != nil {
+			return err
+		}
+		topic := sharding.Shard{Cluster: s.cfg.ClusterID, Index: shard}.Topic()
+		for _, t := range mesh {
+			if t.GetTopic() == topic {
+				writeJSON(w, http.StatusOK, of(t))
+				return nil
+			}
+		}
+		n := uint64(shard)
+		writeJSON(w, http.StatusOK, shardPeers{PubsubTopic: topic, Shard: &n, Peers: []wakuPeer{}})
+		return nil
+	}
+	out := make([]shardPeers, 0, len(mesh))
+	for _, t := range mesh {
+		out = append(out, of(t))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -419,7 +531,7 @@ func (s *Server) eachTopic(w http.ResponseWriter, r *http.Request, op func(conte
 			return httpError(http.StatusBadRequest, "topic %s: %v", t, err)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"pubsubTopics": topics})
+	writeOK(w)
 	return nil
 }
 
@@ -645,30 +757,4 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-// jsonErrorWriter turns the plain-text errors that net/http writes itself
-// (405 from the mux) into the JSON error shape of every other answer.
-type jsonErrorWriter struct {
-	http.ResponseWriter
-	swallow bool
-}
-
-func (w *jsonErrorWriter) WriteHeader(code int) {
-	h := w.Header()
-	if code >= 400 && strings.HasPrefix(h.Get("Content-Type"), "text/plain") && h.Get("X-Content-Type-Options") == "nosniff" {
-		h.Set("Content-Type", "application/json")
-		w.ResponseWriter.WriteHeader(code)
-		_ = json.NewEncoder(w.ResponseWriter).Encode(map[string]string{"error": http.StatusText(code)})
-		w.swallow = true
-		return
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *jsonErrorWriter) Write(b []byte) (int, error) {
-	if w.swallow {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
 }

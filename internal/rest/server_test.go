@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -35,10 +36,16 @@ type fakeNode struct {
 	added     []string
 	addErr    error
 	peers     []*apiv1.Peer // nil: one connected static peer
+	// noRelay runs the node without relay; quiet gives its topic no
+	// subscribed peer (and no mesh).
+	noRelay, quiet bool
 }
 
 func (f *fakeNode) Info(context.Context) (*apiv1.Info, error) {
-	return &apiv1.Info{PeerId: "self", ListenAddresses: []string{"/ip4/127.0.0.1/tcp/1/p2p/self"}, Topics: []string{topic}, Profile: "waku", EnrUri: "enr:-test"}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &apiv1.Info{PeerId: "self", ListenAddresses: []string{"/ip4/127.0.0.1/tcp/1/p2p/self"}, Topics: []string{topic}, Profile: "waku",
+		EnrUri: "enr:-test", RelayReady: !f.noRelay}, nil
 }
 
 func (f *fakeNode) Peers(context.Context) ([]*apiv1.Peer, error) {
@@ -60,7 +67,12 @@ func (f *fakeNode) AddPeer(_ context.Context, a string) (string, error) {
 }
 
 func (f *fakeNode) Mesh(context.Context) ([]*apiv1.TopicMesh, error) {
-	return []*apiv1.TopicMesh{{Topic: topic, PeerIds: []string{peerID}}}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.quiet {
+		return []*apiv1.TopicMesh{{Topic: topic}}, nil
+	}
+	return []*apiv1.TopicMesh{{Topic: topic, PeerIds: []string{peerID}, TopicPeerIds: []string{peerID}}}, nil
 }
 
 func (f *fakeNode) Scores(context.Context) ([]*apiv1.PeerScore, error) {
@@ -146,9 +158,19 @@ func newTestServer(t *testing.T, cfg Config) (*httptest.Server, *fakeNode, *fake
 
 func do(t *testing.T, method, u, body string) (int, string) {
 	t.Helper()
+	code, _, b := doHeader(t, method, u, body, nil)
+	return code, b
+}
+
+// doHeader is do with request headers, returning the response's.
+func doHeader(t *testing.T, method, u, body string, h http.Header) (int, http.Header, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -156,13 +178,20 @@ func do(t *testing.T, method, u, body string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// adminConfig is DefaultConfig with the admin routes on (--rest-admin).
+func adminConfig() Config {
+	c := DefaultConfig()
+	c.Admin = true
+	return c
 }
 
 func msgURL(base, t string) string { return base + "/relay/v1/messages/" + url.PathEscape(t) }
 
 func TestRoutesAnswerLikeNwaku(t *testing.T) {
-	ts, _, _ := newTestServer(t, DefaultConfig())
+	ts, _, _ := newTestServer(t, adminConfig())
 	cases := []struct {
 		method, path, body string
 		want               []string
@@ -171,12 +200,25 @@ func TestRoutesAnswerLikeNwaku(t *testing.T) {
 		{"GET", "/debug/v1/info", "", []string{`"listenAddresses":["/ip4/127.0.0.1/tcp/1/p2p/self"]`, `"enrUri":"enr:-test"`}},
 		{"GET", "/debug/v1/version", "", []string{version}},
 		{"GET", "/admin/v1/peers", "", []string{`"multiaddr":"` + peerMA + `"`, `"connected":"Connected"`, `"origin":"static"`}},
-		{"POST", "/admin/v1/peers", `["` + peerMA + `"]`, []string{`"added":["` + peerID + `"]`}},
+		{"POST", "/admin/v1/peers", `["` + peerMA + `"]`, []string{"OK"}},
 		{"GET", "/admin/v1/peers/mesh", "", []string{`"pubsubTopic":"/waku/2/rs/0/0"`, `"shard":0`, peerID}},
+		{"GET", "/admin/v1/peers/mesh/on/0", "", []string{`{"pubsubTopic":"/waku/2/rs/0/0","shard":0,"peers":[{`, peerID}},
+		{"GET", "/admin/v1/peers/relay", "", []string{`[{"pubsubTopic":"/waku/2/rs/0/0","shard":0,"peers":[{`, peerID}},
+		{"GET", "/admin/v1/peers/relay/on/0", "", []string{`{"pubsubTopic":"/waku/2/rs/0/0","shard":0,"peers":[{`, peerID}},
+		{"GET", "/admin/v1/peers/relay/on/5", "", []string{`{"pubsubTopic":"/waku/2/rs/0/5","shard":5,"peers":[]}`}},
+		{"GET", "/admin/v1/peers/connected", "", []string{`"peerId":"` + peerID + `"`}},
+		{"GET", "/admin/v1/peers/connected/on/0", "", []string{`"peerId":"` + peerID + `"`}},
+		{"GET", "/admin/v1/peers/connected/on/3", "", []string{`[]`}},
+		{"GET", "/admin/v1/peers/service", "", []string{`"protocols":["/vac/waku/relay/2.0.0"]`}},
+		{"GET", "/admin/v1/peers/stats", "", []string{`"Sum":{"Total peers":1}`, `"Connected":1`, `"Relay peers":{"0":1,"Total relay peers":1}`,
+			`"Mesh peers":{"0":1,"Total mesh peers":1}`, `"/vac/waku/relay/2.0.0":1`}},
+		{"GET", "/admin/v1/peer/" + peerID, "", []string{`{"multiaddr":"` + peerMA + `"`}},
+		{"GET", "/info", "", []string{`"enrUri":"enr:-test"`}},
+		{"GET", "/version", "", []string{version}},
 		{"GET", "/admin/v1/scores", "", []string{`"score":1.5`, `"behaviourPenalty":-0.5`, `"timeInMesh":2.97`,
 			`"meshFailurePenalty":-0.97`, `"total":2`, `"topicScore":2`}},
-		{"POST", "/relay/v1/subscriptions", `["/waku/2/rs/0/1"]`, []string{`"/waku/2/rs/0/1"`}},
-		{"DELETE", "/relay/v1/subscriptions", `["/waku/2/rs/0/1"]`, []string{`"/waku/2/rs/0/1"`}},
+		{"POST", "/relay/v1/subscriptions", `["/waku/2/rs/0/1"]`, []string{"OK"}},
+		{"DELETE", "/relay/v1/subscriptions", `["/waku/2/rs/0/1"]`, []string{"OK"}},
 	}
 	for _, c := range cases {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
@@ -271,8 +313,9 @@ func TestGetMessagesDrainsTheCache(t *testing.T) {
 	}
 }
 
-func TestErrorPathsAnswerJSON4xx(t *testing.T) {
-	cfg := DefaultConfig()
+// Errors answer as nwaku's do: a 4xx status and a plain-text message.
+func TestErrorPathsAnswerPlainText4xx(t *testing.T) {
+	cfg := adminConfig()
 	cfg.MaxBodyBytes = 256
 	cfg.MaxItemsPerRequest = 3
 	ts, _, _ := newTestServer(t, cfg)
@@ -302,18 +345,21 @@ func TestErrorPathsAnswerJSON4xx(t *testing.T) {
 		{"too many topics", "POST", ts.URL + "/relay/v1/subscriptions", `["/a","/b","/c","/d"]`, 400, "at most 3"},
 		{"refused subscription", "POST", ts.URL + "/relay/v1/subscriptions", `["/refused"]`, 400, "refused"},
 		{"bad topic", "POST", ts.URL + "/relay/v1/subscriptions", `["a b"]`, 400, "invalid pubsub topic"},
-		{"unknown route", "GET", ts.URL + "/nope", "", 404, "Not Found"},
+		{"unknown route", "GET", ts.URL + "/nope", "", 404, "not found"},
 		{"wrong method", "PUT", ts.URL + "/health", "", 405, "Method Not Allowed"},
+		{"unknown peer", "GET", ts.URL + "/admin/v1/peer/16Uiu2HAm5wRTTYgbASR8YHn9ZHcosocvuVG4paVr4tNitags4CjY", "", 404, "not found"},
+		{"invalid peer id", "GET", ts.URL + "/admin/v1/peer/xyz", "", 400, "Invalid argument"},
+		{"invalid shard", "GET", ts.URL + "/admin/v1/peers/relay/on/1024", "", 400, "invalid shardId"},
+		{"log level without a level to set", "POST", ts.URL + "/admin/v1/log-level/debug", "", 503, "not enabled"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, body := do(t, c.method, c.url, c.body)
+			code, h, body := doHeader(t, c.method, c.url, c.body, nil)
 			if code != c.code {
 				t.Fatalf("status %d, want %d; body %s", code, c.code, body)
 			}
-			var e struct{ Error string }
-			if err := json.Unmarshal([]byte(body), &e); err != nil || !strings.Contains(e.Error, c.want) {
-				t.Fatalf("body %q is not a JSON error mentioning %q", body, c.want)
+			if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") || !strings.Contains(body, c.want) {
+				t.Fatalf("%s body %q is not a plain-text error mentioning %q", ct, body, c.want)
 			}
 		})
 	}
@@ -323,7 +369,7 @@ func TestErrorPathsAnswerJSON4xx(t *testing.T) {
 // shows each peer's failed dials, the last failure and when it will be
 // dialed next ("never" once the node gave up on it).
 func TestPeersShowFailuresAndNextDial(t *testing.T) {
-	ts, n, _ := newTestServer(t, DefaultConfig())
+	ts, n, _ := newTestServer(t, adminConfig())
 	failedAt := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	n.peers = []*apiv1.Peer{
 		{PeerId: "a", Connectedness: "cannot_connect", FailedAttempts: 2, LastFailure: timestamppb.New(failedAt),
@@ -355,7 +401,7 @@ func TestPeersShowFailuresAndNextDial(t *testing.T) {
 }
 
 func TestAddPeerFailureIs400(t *testing.T) {
-	ts, n, _ := newTestServer(t, DefaultConfig())
+	ts, n, _ := newTestServer(t, adminConfig())
 	n.addErr = errors.New("dial refused")
 	code, body := do(t, "POST", ts.URL+"/admin/v1/peers", `["`+peerMA+`"]`)
 	if code != 400 || !strings.Contains(body, "dial refused") {
@@ -428,5 +474,91 @@ func TestAutoshardingRoutes(t *testing.T) {
 	ts, _, _ = newTestServer(t, off)
 	if code, body = do(t, "POST", ts.URL+"/relay/v1/auto/messages", `{"payload":"aGk=","contentTopic":"/a/1/b/c"}`); code != 400 || !strings.Contains(body, "autosharding is off") {
 		t.Fatalf("auto publish without autosharding: %d %s", code, body)
+	}
+}
+
+// The admin routes exist only with Admin (nwaku's --rest-admin, off by
+// default): without it they are unknown routes.
+func TestAdminRoutesNeedRestAdmin(t *testing.T) {
+	ts, _, _ := newTestServer(t, DefaultConfig())
+	for _, p := range []string{"/admin/v1/peers", "/admin/v1/peers/stats", "/admin/v1/peer/" + peerID, "/admin/v1/scores"} {
+		if code, body := do(t, "GET", ts.URL+p, ""); code != http.StatusNotFound {
+			t.Errorf("GET %s without --rest-admin: %d %s", p, code, body)
+		}
+	}
+	if code, _ := do(t, "GET", ts.URL+"/debug/v1/info", ""); code != http.StatusOK {
+		t.Fatalf("info: %d", code)
+	}
+}
+
+// POST /admin/v1/log-level/{level} changes the level of the node's logger,
+// nwaku's names included.
+func TestSetLogLevel(t *testing.T) {
+	cfg := adminConfig()
+	cfg.LogLevel = new(slog.LevelVar)
+	ts, _, _ := newTestServer(t, cfg)
+	for _, c := range []struct {
+		name string
+		want slog.Level
+	}{{"DEBUG", slog.LevelDebug}, {"warn", slog.LevelWarn}, {"NOTICE", slog.LevelInfo}, {"FATAL", slog.LevelError}} {
+		if code, body := do(t, "POST", ts.URL+"/admin/v1/log-level/"+c.name, ""); code != http.StatusOK || body != "OK" {
+			t.Fatalf("%s: %d %s", c.name, code, body)
+		}
+		if got := cfg.LogLevel.Level(); got != c.want {
+			t.Fatalf("%s set %s", c.name, got)
+		}
+	}
+	if code, body := do(t, "POST", ts.URL+"/admin/v1/log-level/loud", ""); code != http.StatusBadRequest || !strings.Contains(body, "TRACE, DEBUG") {
+		t.Fatalf("bad level: %d %s", code, body)
+	}
+}
+
+// AllowOrigins (nwaku's --rest-allow-origin, with * and ? wildcards)
+// answers browsers' preflights and marks responses for allowed origins only.
+func TestAllowOrigin(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.AllowOrigins = []string{"http://localhost:*", "https://app?.example.org"}
+	ts, _, _ := newTestServer(t, cfg)
+	for _, c := range []struct {
+		origin string
+		ok     bool
+	}{{"http://localhost:3000", true}, {"https://app1.example.org", true}, {"https://app12.example.org", false}, {"https://evil.org", false}} {
+		pre := http.Header{"Origin": {c.origin}, "Access-Control-Request-Method": {"POST"}}
+		code, h, _ := doHeader(t, "OPTIONS", ts.URL+"/relay/v1/auto/messages", "", pre)
+		allowed := h.Get("Access-Control-Allow-Origin") == c.origin
+		if allowed != c.ok || (c.ok && code != http.StatusNoContent) || (!c.ok && code != http.StatusForbidden) {
+			t.Errorf("preflight from %s: %d, allow-origin %q", c.origin, code, h.Get("Access-Control-Allow-Origin"))
+		}
+		code, h, _ = doHeader(t, "GET", ts.URL+"/debug/v1/version", "", http.Header{"Origin": {c.origin}})
+		if code != http.StatusOK || (h.Get("Access-Control-Allow-Origin") == c.origin) != c.ok {
+			t.Errorf("GET from %s: %d, allow-origin %q", c.origin, code, h.Get("Access-Control-Allow-Origin"))
+		}
+	}
+	// Without AllowOrigins no CORS header is sent.
+	ts2, _, _ := newTestServer(t, DefaultConfig())
+	if _, h, _ := doHeader(t, "GET", ts2.URL+"/debug/v1/version", "", http.Header{"Origin": {"http://localhost:3000"}}); h.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("CORS header without AllowOrigins")
+	}
+}
+
+// /health has nwaku's semantics: Relay is Ready while a topic has a
+// connected subscribed peer — whether or not it is in the mesh — Not Ready
+// (with nwaku's desc) without one, Not Mounted without relay.
+func TestHealthLikeNwaku(t *testing.T) {
+	ts, n, _ := newTestServer(t, DefaultConfig())
+	for _, c := range []struct {
+		noRelay, quiet bool
+		want           string
+	}{
+		{want: `{"nodeHealth":"Ready","protocolsHealth":[{"Relay":"Ready"}]}`},
+		{quiet: true, want: `{"nodeHealth":"Ready","protocolsHealth":[{"Relay":"Not Ready","desc":"No connected peers"}]}`},
+		{noRelay: true, want: `{"nodeHealth":"Ready","protocolsHealth":[{"Relay":"Not Mounted"}]}`},
+	} {
+		n.mu.Lock()
+		n.noRelay, n.quiet = c.noRelay, c.quiet
+		n.mu.Unlock()
+		if code, body := do(t, "GET", ts.URL+"/health", ""); code != http.StatusOK || strings.TrimSpace(body) != c.want {
+			t.Errorf("relay %v quiet %v: %d %s, want %s", !c.noRelay, c.quiet, code, body, c.want)
+		}
 	}
 }

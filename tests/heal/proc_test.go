@@ -40,7 +40,7 @@ type node struct {
 func start(t *testing.T, name string, tcpPort int, extra ...string) *node {
 	t.Helper()
 	args := append([]string{"--data-dir=" + t.TempDir(), "--listen-address=127.0.0.1", fmt.Sprintf("--tcp-port=%d", tcpPort),
-		"--rest-port=0", "--metrics-server=false", "--log-format=json", "--log-level=info", "--ip-colocation-limit=0"}, extra...)
+		"--rest-port=0", "--rest-admin=true", "--metrics-server=false", "--log-format=json", "--log-level=info", "--ip-colocation-limit=0"}, extra...)
 	return &node{Proc: proctest.Start(t, name, binary, args...), t: t}
 }
 

@@ -191,9 +191,14 @@ func (x *Subscribed) GetError() string {
 // the topic (PRUNE to its mesh) when no subscriber and no configured
 // subscription remains.
 type Unsubscribe struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	Subscriber    *ActorRef              `protobuf:"bytes,2,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Topic      string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Subscriber *ActorRef              `protobuf:"bytes,2,opt,name=subscriber,proto3" json:"subscriber,omitempty"`
+	// release also lets go of a topic the configuration joined (nwaku's
+	// DELETE /relay/v1/subscriptions): the node leaves it once no local
+	// subscriber is left, so publishing on it, /debug/v1/info and /health
+	// all agree that it is gone.
+	Release       bool `protobuf:"varint,3,opt,name=release,proto3" json:"release,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -240,6 +245,13 @@ func (x *Unsubscribe) GetSubscriber() *ActorRef {
 		return x.Subscriber
 	}
 	return nil
+}
+
+func (x *Unsubscribe) GetRelease() bool {
+	if x != nil {
+		return x.Release
+	}
+	return false
 }
 
 type Unsubscribed struct {
@@ -790,9 +802,13 @@ func (*GetMesh) Descriptor() ([]byte, []int) {
 }
 
 type TopicMesh struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	PeerIds       []string               `protobuf:"bytes,2,rep,name=peer_ids,json=peerIds,proto3" json:"peer_ids,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Topic string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// The topic's mesh peers.
+	PeerIds []string `protobuf:"bytes,2,rep,name=peer_ids,json=peerIds,proto3" json:"peer_ids,omitempty"`
+	// Every connected peer subscribed to the topic (nwaku's relay peers of a
+	// shard).
+	TopicPeerIds  []string `protobuf:"bytes,3,rep,name=topic_peer_ids,json=topicPeerIds,proto3" json:"topic_peer_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -837,6 +853,13 @@ func (x *TopicMesh) GetTopic() string {
 func (x *TopicMesh) GetPeerIds() []string {
 	if x != nil {
 		return x.PeerIds
+	}
+	return nil
+}
+
+func (x *TopicMesh) GetTopicPeerIds() []string {
+	if x != nil {
+		return x.TopicPeerIds
 	}
 	return nil
 }
@@ -1785,12 +1808,13 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"Subscribed\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"^\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"x\n" +
 	"\vUnsubscribe\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x129\n" +
 	"\n" +
 	"subscriber\x18\x02 \x01(\v2\x19.peermesh.api.v1.ActorRefR\n" +
-	"subscriber\":\n" +
+	"subscriber\x12\x18\n" +
+	"\arelease\x18\x03 \x01(\bR\arelease\":\n" +
 	"\fUnsubscribed\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"3\n" +
@@ -1828,10 +1852,11 @@ const file_api_v1_api_proto_rawDesc = "" +
 	"\x05Peers\x12+\n" +
 	"\x05peers\x18\x01 \x03(\v2\x15.peermesh.api.v1.PeerR\x05peers\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"\t\n" +
-	"\aGetMesh\"<\n" +
+	"\aGetMesh\"b\n" +
 	"\tTopicMesh\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x19\n" +
-	"\bpeer_ids\x18\x02 \x03(\tR\apeerIds\"P\n" +
+	"\bpeer_ids\x18\x02 \x03(\tR\apeerIds\x12$\n" +
+	"\x0etopic_peer_ids\x18\x03 \x03(\tR\ftopicPeerIds\"P\n" +
 	"\x04Mesh\x122\n" +
 	"\x06topics\x18\x01 \x03(\v2\x1a.peermesh.api.v1.TopicMeshR\x06topics\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"\v\n" +
