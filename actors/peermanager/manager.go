@@ -1013,7 +1013,10 @@ func (m *Manager) OnPeerMetadata(ev *pmv1.PeerMetadata, now time.Time) Effects {
 		changed = true
 	}
 	if changed {
-		eff.put(e.toRecord())
+		// Through save like every other change: an inbound peer seen once
+		// stays off disk even though it ran the metadata exchange (every
+		// Waku peer does), or an inbound flood would cost a write per id.
+		m.save(e, &eff)
 	}
 	if m.cfg.CheckCluster && (ev.ClusterId == nil || m.otherCluster(e)) && e.isConnected() {
 		if _, c := m.closing[id]; !c {
