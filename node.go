@@ -24,6 +24,7 @@ import (
 	"github.com/peermesh/peermesh/internal/slogx"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	discoveryv1 "github.com/peermesh/peermesh/messages/discovery/v1"
+	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
 	"github.com/peermesh/peermesh/waku/discovery"
 )
 
@@ -466,4 +467,11 @@ func (n *Node) Registerer() prometheus.Registerer { return n.reg }
 // its figures; an error when the node runs neither.
 func (n *Node) DiscoveryStatus(ctx context.Context) (*discoveryv1.DiscoveryStatus, error) {
 	return callChild[*discoveryv1.DiscoveryStatus](ctx, n, "discovery", &discoveryv1.GetDiscoveryStatus{})
+}
+
+// PeerStatus asks the peer manager for its figures: relay peers in and out
+// against their targets, connections, candidates (the periodic status
+// line and nwaku's 3-minute peer log read them).
+func (n *Node) PeerStatus(ctx context.Context) (*pmv1.Status, error) {
+	return callChild[*pmv1.Status](ctx, n, "peermanager", &pmv1.GetStatus{})
 }

@@ -174,6 +174,11 @@ func serve(s config.Settings, log *slog.Logger) error {
 		_ = node.Close(context.Background())
 		return err
 	}
+	statusCtx, stopStatus := context.WithCancel(context.Background())
+	defer stopStatus()
+	if every := s.StatusEvery(); every > 0 {
+		go statusLoop(statusCtx, node, reg, log, every)
+	}
 
 	select {
 	case sig := <-sigs:
@@ -187,6 +192,7 @@ func serve(s config.Settings, log *slog.Logger) error {
 		log.Warn("second signal, exiting at once", "signal", sig.String())
 		os.Exit(1)
 	}()
+	stopStatus()
 	return shutdown(servers, node, log)
 }
 

@@ -140,6 +140,8 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{name: "nodekey at the curve order", args: []string{"--nodekey=fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"}, want: "--nodekey"},
 		{name: "ports shifted beyond 65535", args: []string{"--ports-shift=6000"}, want: "--ports-shift"},
 		{name: "negative ports shift", args: []string{"--ports-shift=-1"}, want: "--ports-shift"},
+		{name: "status interval not a duration", args: []string{"--status-interval=often"}, want: "--status-interval"},
+		{name: "status interval below a second", args: []string{"--status-interval=10ms"}, want: "--status-interval"},
 		{name: "bad discv5 port", args: []string{"--discv5-udp-port=70000"}, want: "--discv5-udp-port"},
 		{name: "multiaddr as bootstrap node", args: []string{"--discv5-bootstrap-node=/ip4/1.2.3.4/udp/9000"}, want: "--discv5-bootstrap-node"},
 		{name: "bad bootstrap record", args: []string{"--discv5-bootstrap-node=enr:-xyz"}, want: "--discv5-bootstrap-node"},

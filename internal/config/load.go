@@ -76,6 +76,7 @@ var table = []setting{
 	{"metrics-server-port", "listening port of the metrics server", func(s *Settings) any { return &s.MetricsServerPort }},
 	{"log-level", "log level: debug, info, warn, error", func(s *Settings) any { return &s.LogLevel }},
 	{"log-format", "log format: text or json", func(s *Settings) any { return &s.LogFormat }},
+	{"status-interval", "how often to log the status line (relay peers against targets, mesh per shard, messages/s, drops); 0 turns it off", func(s *Settings) any { return &s.StatusInterval }},
 	{"ports-shift", "add this to every port that is not 0 (tcp, websocket, discv5, rest, metrics)", func(s *Settings) any { return &s.PortsShift }},
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	gethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/multiformats/go-multiaddr"
@@ -105,6 +106,9 @@ type Settings struct {
 
 	LogLevel  string
 	LogFormat string
+	// StatusInterval is how often the node logs its status line (peers
+	// against targets, mesh per shard, messages/s, drops); 0 turns it off.
+	StatusInterval string
 
 	// PortsShift is added to every port setting that is not 0 (TCP,
 	// WebSocket, discv5, REST, metrics), as nwaku's --ports-shift, so
@@ -140,6 +144,7 @@ func Default() Settings {
 		MetricsServerPort:      8008,
 		LogLevel:               "info",
 		LogFormat:              "text",
+		StatusInterval:         "30s",
 	}
 }
 
@@ -288,6 +293,9 @@ func (s Settings) Validate() error {
 	default:
 		return settingError("log-level", fmt.Sprintf("%q is not one of debug, info, warn, error", s.LogLevel))
 	}
+	if d, err := time.ParseDuration(s.StatusInterval); s.StatusInterval != "0" && (err != nil || d < time.Second) {
+		return settingError("status-interval", fmt.Sprintf("%q is not a duration of at least 1s (e.g. 30s, 1m), or 0", s.StatusInterval))
+	}
 	switch strings.ToLower(s.LogFormat) {
 	case "text", "json":
 	default:
@@ -306,6 +314,12 @@ func (s Settings) Shifted() Settings {
 	}
 	s.PortsShift = 0
 	return s
+}
+
+// StatusEvery is --status-interval (0: no status line).
+func (s Settings) StatusEvery() time.Duration {
+	d, _ := time.ParseDuration(s.StatusInterval)
+	return d
 }
 
 // NumShards resolves --num-shards-in-network: as given, else 8 on cluster
