@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	pool "github.com/libp2p/go-buffer-pool"
+
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 )
 
@@ -18,8 +20,10 @@ const (
 	// the bytes actually received, not the declared length.
 	minGrow = 4 << 10
 	// DefaultRetainBuffer is the largest frame buffer a Reader keeps between
-	// frames. Larger buffers (up to the frame limit) are dropped after use so
-	// that thousands of idle peers do not each pin a 1 MiB buffer.
+	// frames read with ReadFrame (ReadRPC keeps none: its frame buffer goes
+	// back to the pool as soon as the frame is decoded). Larger buffers (up
+	// to the frame limit) go back to the pool after use so that thousands of
+	// idle peers do not each pin a 1 MiB buffer.
 	DefaultRetainBuffer = 64 << 10
 	// DefaultMaxEmptyFrames bounds consecutive zero-length frames skipped in
 	// one ReadFrame call.
@@ -91,15 +95,18 @@ func (r *Reader) ReadRPC(dst *gossipsubv1.RPC) error {
 		return err
 	}
 	err = decodeRPC(b, dst, r.limits, &r.topics)
-	// The decoded RPC does not alias the frame: release a large buffer now
-	// rather than at the next frame, since the reader then blocks, often for
-	// long, on an idle stream (one pinned 1 MiB buffer per peer otherwise).
-	r.releaseLarge()
+	// The decoded RPC does not alias the frame: the buffer goes back to the
+	// pool now rather than at the next frame, since the reader then blocks,
+	// often for long, on an idle stream; a busy reader takes it back at
+	// once (ADR 0021).
+	r.release(0)
 	return err
 }
 
-func (r *Reader) releaseLarge() {
-	if cap(r.buf) > r.retainCap {
+// release gives the frame buffer back to the pool if it is larger than keep.
+func (r *Reader) release(keep int) {
+	if r.buf != nil && cap(r.buf) > keep {
+		pool.Put(r.buf)
 		r.buf = nil
 	}
 }
@@ -107,7 +114,7 @@ func (r *Reader) releaseLarge() {
 // ReadFrame returns the body of the next non-empty frame. The slice is valid
 // only until the next call; use it to relay or hash a frame without decoding.
 func (r *Reader) ReadFrame() ([]byte, error) {
-	r.releaseLarge()
+	r.release(r.retainCap)
 	for empty := 0; ; empty++ {
 		n, err := r.readLength()
 		if err != nil {
@@ -162,8 +169,9 @@ func (r *Reader) readBody(n int) ([]byte, error) {
 		if cap(buf) < n {
 			want = min(n, max(2*len(buf), minGrow))
 			if cap(buf) < want {
-				grown := make([]byte, len(buf), want)
+				grown := pool.Get(want)[:len(buf)]
 				copy(grown, buf)
+				pool.Put(buf)
 				buf = grown
 			}
 		}

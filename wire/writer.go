@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	pool "github.com/libp2p/go-buffer-pool"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -23,15 +24,12 @@ var marshalCached = proto.MarshalOptions{UseCachedSize: true}
 // AppendFrame appends uvarint(len) || protobuf(rpc) to dst. It does not
 // enforce a frame limit; Writer does.
 func AppendFrame(dst []byte, rpc *gossipsubv1.RPC) ([]byte, error) {
-	return appendFrame(dst, rpc, -1)
+	return appendFrameSized(dst, rpc, proto.Size(rpc))
 }
 
-// appendFrame is AppendFrame refusing bodies over maxFrame (< 0: no limit).
-func appendFrame(dst []byte, rpc *gossipsubv1.RPC, maxFrame int) ([]byte, error) {
-	size := proto.Size(rpc)
-	if maxFrame >= 0 && size > maxFrame {
-		return dst, fmt.Errorf("%w: rpc of %d bytes, limit %d", ErrFrameTooLarge, size, maxFrame)
-	}
+// appendFrameSized is AppendFrame for an rpc whose proto.Size was just
+// computed (and cached in it).
+func appendFrameSized(dst []byte, rpc *gossipsubv1.RPC, size int) ([]byte, error) {
 	dst = binary.AppendUvarint(dst, uint64(size))
 	start := len(dst)
 	dst, err := marshalCached.MarshalAppend(dst, rpc)
@@ -55,6 +53,12 @@ func AppendEncodedFrame(dst, body []byte) []byte {
 // Writer batches frames in memory and writes them to the stream in one call
 // on Flush (or when the batch reaches the flush threshold). It is not safe for
 // concurrent use. After a write error every call returns that error.
+//
+// The batch lives in a buffer of the process-wide buffer pool (the one
+// go-libp2p's Yamux uses), taken at the first frame and given back by
+// Flush: an idle writer holds no buffer, and a busy one reuses buffers
+// instead of allocating up to a write's size per batch (ADR 0021: those
+// allocations were a fifth of the bytes M1 allocated).
 type Writer struct {
 	w        io.Writer
 	maxFrame int
@@ -91,7 +95,12 @@ func (w *Writer) Write(rpc *gossipsubv1.RPC) error {
 	if w.err != nil {
 		return w.err
 	}
-	buf, err := appendFrame(w.buf, rpc, w.maxFrame)
+	size := proto.Size(rpc)
+	if size > w.maxFrame {
+		return fmt.Errorf("%w: rpc of %d bytes, limit %d", ErrFrameTooLarge, size, w.maxFrame)
+	}
+	w.Grow(size + binary.MaxVarintLen64)
+	buf, err := appendFrameSized(w.buf, rpc, size)
 	if err != nil {
 		return err
 	}
@@ -107,6 +116,7 @@ func (w *Writer) WriteEncoded(body []byte) error {
 	if len(body) > w.maxFrame {
 		return fmt.Errorf("%w: rpc of %d bytes, limit %d", ErrFrameTooLarge, len(body), w.maxFrame)
 	}
+	w.Grow(len(body) + binary.MaxVarintLen64)
 	w.buf = AppendEncodedFrame(w.buf, body)
 	return w.maybeFlush()
 }
@@ -118,13 +128,20 @@ func (w *Writer) maybeFlush() error {
 	return nil
 }
 
+// minWriteBuffer is the smallest pooled batch buffer.
+const minWriteBuffer = 4 << 10
+
 // Grow makes room for n more bytes in the batch, so that writing several
-// frames before a Flush allocates once instead of growing the buffer frame
-// by frame (each doubling copies what was written so far).
+// frames before a Flush takes one buffer instead of growing it frame by
+// frame (each doubling copies what was written so far).
 func (w *Writer) Grow(n int) {
-	if n > 0 && cap(w.buf)-len(w.buf) < n {
-		w.buf = append(make([]byte, 0, len(w.buf)+n), w.buf...)
+	if n <= 0 || cap(w.buf)-len(w.buf) >= n {
+		return
 	}
+	nb := pool.Get(max(len(w.buf)+n, 2*cap(w.buf), minWriteBuffer))[:len(w.buf)]
+	copy(nb, w.buf)
+	pool.Put(w.buf)
+	w.buf = nb
 }
 
 // Buffered returns the number of bytes waiting for Flush.
@@ -146,14 +163,11 @@ func (w *Writer) Flush() error {
 		w.err = fmt.Errorf("wire: flush %d bytes: %w", len(w.buf), err)
 		return w.err
 	}
-	if cap(w.buf) > DefaultFlushThreshold {
-		// A large batch (a burst under load) should not pin its buffer:
-		// a node keeps one Writer per peer, and M1's heap profile showed
-		// them holding 1.7 MiB per node when up to 4× this was kept.
-		w.buf = nil
-	} else {
-		w.buf = w.buf[:0]
-	}
+	// Back to the pool: a node keeps one Writer per peer, most of them
+	// idle at any moment (M1's heap profile showed them holding 1.7 MiB per
+	// node when each kept its buffer).
+	pool.Put(w.buf)
+	w.buf = nil
 	return nil
 }
 
@@ -174,9 +188,11 @@ func (w *Writer) WriteMessage(encodedMsg []byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	if size := fieldCost(len(encodedMsg)); size > w.maxFrame {
+	size := fieldCost(len(encodedMsg))
+	if size > w.maxFrame {
 		return fmt.Errorf("%w: rpc of %d bytes, limit %d", ErrFrameTooLarge, size, w.maxFrame)
 	}
+	w.Grow(size + binary.MaxVarintLen64)
 	w.buf = AppendMessageFrame(w.buf, encodedMsg)
 	return w.maybeFlush()
 }

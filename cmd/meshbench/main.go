@@ -131,13 +131,23 @@ func (n *network) MeshSizes(_ context.Context, topic string) ([]int, error) {
 	return out, nil
 }
 
-// Drops sums every outbound queue drop the sessions counted.
+// dropCounters are the counters of work peermesh dropped under load: sends
+// evicted or refused by a full outbound queue, sends that waited past their
+// age limit, received messages and gossip dropped at a full topic mailbox.
+var dropCounters = []string{"libp2p_pubsub_queue_drops_total", "libp2p_pubsub_queue_expired_total",
+	"libp2p_gossipsub_topic_mailbox_drops_total"}
+
+// Drops sums every drop peermesh counted (dropCounters).
 func (n *network) Drops() int64 {
-	v, ok := n.sum("libp2p_pubsub_queue_drops_total")
-	if !ok {
-		return -1
+	var total float64
+	for _, name := range dropCounters {
+		v, ok := n.sum(name)
+		if !ok {
+			return -1
+		}
+		total += v
 	}
-	return int64(v)
+	return int64(total)
 }
 
 // queueMessageGauges are the gauges that count messages waiting to be

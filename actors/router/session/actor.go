@@ -86,6 +86,9 @@ func newSession(cfg Config, deps Deps) *sessionActor {
 	if log == nil {
 		log = slog.Default()
 	}
+	if deps.Clock == nil {
+		deps.Clock = time.Now
+	}
 	return &sessionActor{
 		cfg:         cfg,
 		deps:        deps,
@@ -102,6 +105,9 @@ func newSession(cfg Config, deps Deps) *sessionActor {
 }
 
 func (s *sessionActor) Receive(c actor.Context) {
+	// Once per handled message: what waited too long in the queue goes
+	// before anything is added to it or handed to the writer.
+	s.deps.Metrics.counts(s.state.Expire(s.deps.Clock()))
 	switch m := c.Message().(type) {
 	case *actor.Started:
 		s.start(c)
@@ -301,6 +307,7 @@ func (s *sessionActor) flush() {
 
 func (s *sessionActor) dispatch(rpc *gossipsubv1.RPC, hello bool) {
 	var frames []*gossipsubv1.RPC
+	start := s.state.Queue.Bytes()
 	for {
 		n := s.state.Queue.PopFrame(rpc, s.cfg.OutboundFrame, s.cfg.MaxIDontWantPerFrame)
 		if n == 0 && len(rpc.Subscriptions) == 0 && !hello {
@@ -311,7 +318,7 @@ func (s *sessionActor) dispatch(rpc *gossipsubv1.RPC, hello bool) {
 		// More frames in the same write when one is full (OutboundFrame,
 		// or IDONTWANT ids a peer would ignore beyond MaxIDontWantPerFrame),
 		// bounded so one write stays bounded too.
-		if s.state.Queue.Empty() || len(frames) >= maxFramesPerWrite {
+		if s.state.Queue.Empty() || len(frames) >= maxFramesPerWrite || start-s.state.Queue.Bytes() >= maxWriteBytes {
 			break
 		}
 		rpc = &gossipsubv1.RPC{}
@@ -324,9 +331,14 @@ func (s *sessionActor) dispatch(rpc *gossipsubv1.RPC, hello bool) {
 	s.reportQueue()
 }
 
-// maxFramesPerWrite bounds the frames handed to the writer at once (what
-// does not fit waits for the next write).
-const maxFramesPerWrite = 16
+// maxFramesPerWrite and maxWriteBytes bound what is handed to the writer at
+// once (what does not fit waits for the next write, in the queue, where it
+// can still expire or be cancelled): 256 KiB is already a few Yamux frames
+// per write, and a write blocked on a full stream window holds no more.
+const (
+	maxFramesPerWrite = 16
+	maxWriteBytes     = 256 << 10
+)
 
 func (s *sessionActor) reportQueue() {
 	b := s.state.Queue.Bytes()

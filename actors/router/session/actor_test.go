@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -100,6 +101,33 @@ func TestSessionDropsLowestPriorityFirstAndCountsIt(t *testing.T) {
 		synctest.Wait()
 		if q := testutil.ToFloat64(h.metrics.queueBytes); q != 0 {
 			t.Fatalf("queue gauge %v after draining, want 0", q)
+		}
+	})
+}
+
+// A forward that waited in the queue longer than MaxForwardAge (the writer
+// blocked) is dropped and counted, not written; a fresh one still goes out
+// (ADR 0021).
+func TestSessionExpiresStaleForwards(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		var clock atomic.Int64 // ms since an arbitrary origin
+		origin := time.Unix(1000, 0)
+		h := newHarnessDeps(t, DefaultConfig(), func(d *Deps) {
+			d.Clock = func() time.Time { return origin.Add(time.Duration(clock.Load()) * time.Millisecond) }
+		})
+		blockedAfterHello(t, h)
+		h.probe.Send(h.session, send(pFwd, "old"))
+		synctest.Wait()
+		clock.Store(h.cfg.MaxForwardAge.Milliseconds() + 1)
+		h.probe.Send(h.session, send(pFwd, "new"))
+		synctest.Wait()
+		if e := testutil.ToFloat64(h.metrics.queueExpired.WithLabelValues("forward")); e != 1 {
+			t.Fatalf("expired forwards %v, want 1", e)
+		}
+		h.read(t) // hello
+		batch := h.read(t)
+		if len(batch.GetPublish()) != 1 {
+			t.Fatalf("batch %v: want only the fresh message", batch)
 		}
 	})
 }

@@ -37,6 +37,20 @@ type Config struct {
 	// ItemOverhead per item). When full the lowest priority is dropped
 	// first and counted (libp2p_pubsub_queue_drops_total{priority}).
 	MaxQueueBytes int
+	// MaxForwardAge bounds how long a forwarded or published message may
+	// wait in the outbound queue; older ones are dropped and counted
+	// (libp2p_pubsub_queue_expired_total{priority="forward"}): by then the
+	// peer has the message from its other mesh peers or gets it by gossip,
+	// and under overload a queue bounded only in bytes held seconds of
+	// traffic (ADR 0021). 0: no age limit.
+	MaxForwardAge time.Duration
+	// MaxGossipAge bounds the wait of gossip (IHAVE, IWANT replies) the
+	// same way. It stays below the follow-up time within which a peer
+	// expects the reply to its IWANT (3 s in go-libp2p-pubsub) less the
+	// network's share: a reply dropped earlier would turn a late answer
+	// into a broken promise (P7); one later is a broken promise anyway.
+	// 0: no age limit.
+	MaxGossipAge time.Duration
 	// MaxIHaveMessages is how many IHAVE entries of the peer are accepted
 	// per heartbeat; more are ignored and counted.
 	MaxIHaveMessages int
@@ -84,6 +98,8 @@ func DefaultConfig() Config {
 		MaxIDontWantPerFrame:     10,
 		Limits:                   wire.DefaultLimits(),
 		MaxQueueBytes:            8 << 20,
+		MaxForwardAge:            300 * time.Millisecond,
+		MaxGossipAge:             2 * time.Second,
 		MaxIHaveMessages:         10,
 		MaxIHaveLength:           5000,
 		MaxIDontWant:             20000,
@@ -126,6 +142,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxQueueBytes < c.MaxFrame {
 		errs = append(errs, fmt.Errorf("session: MaxQueueBytes (%d) must be >= MaxFrame (%d)", c.MaxQueueBytes, c.MaxFrame))
+	}
+	if c.MaxForwardAge < 0 || c.MaxGossipAge < 0 {
+		errs = append(errs, fmt.Errorf("session: MaxForwardAge (%s) and MaxGossipAge (%s) must be >= 0", c.MaxForwardAge, c.MaxGossipAge))
 	}
 	if c.MaxOutboundReopens < 0 {
 		errs = append(errs, fmt.Errorf("session: MaxOutboundReopens must be >= 0, got %d", c.MaxOutboundReopens))

@@ -52,4 +52,8 @@ type Deps struct {
 	// LocalTopics), so the first RPCs of the peer are routed before the
 	// router's next LocalTopics.
 	Topics, Tracked []string
+	// Clock is the monotonic clock the outbound queue's age limits are
+	// measured with (nil: time.Now). It is never compared with a Tick's
+	// now, scores or backoffs: like WriteTimeout, it times local I/O only.
+	Clock func() time.Time
 }

@@ -7,7 +7,9 @@
 //     goroutine. The first RPC on it carries all local subscriptions.
 //   - The outbound [Queue]: bounded in bytes, three priority lanes (control >
 //     forwarded data > gossip), lowest priority dropped first when full, every
-//     drop counted. While the writer is busy, queued items accumulate and the
+//     drop counted; forwards and gossip are also bounded in age
+//     (Config.MaxForwardAge, MaxGossipAge, measured with Deps.Clock): what
+//     waited longer is dropped and counted (ADR 0021). While the writer is busy, queued items accumulate and the
 //     next write coalesces them into one RPC frame (up to the peer's frame
 //     limit): under load the number of frames, syscalls and Noise/Yamux
 //     frames per message falls instead of the queue overflowing.

@@ -11,6 +11,7 @@ import (
 // for concurrent use). A nil *Metrics records nothing.
 type Metrics struct {
 	queueDrops      *prometheus.CounterVec
+	queueExpired    *prometheus.CounterVec
 	queueBytes      prometheus.Gauge
 	frameRejections *prometheus.CounterVec
 	rpcDrops        *prometheus.CounterVec
@@ -44,6 +45,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		queueDrops: byLabel("libp2p_pubsub_queue_drops_total",
 			"Outbound items dropped because a peer's queue was full, by priority.", "priority"),
+		queueExpired: byLabel("libp2p_pubsub_queue_expired_total",
+			"Outbound items dropped because they waited longer than their priority's age limit, by priority.", "priority"),
 		queueBytes: gauge("libp2p_pubsub_queue_bytes", "Bytes held in all peers' outbound queues."),
 		frameRejections: byLabel("libp2p_pubsub_frame_rejections_total",
 			"Inbound streams reset because of a bad frame, by reason.", "reason"),
@@ -62,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"Messages waiting in peer session mailboxes (before the byte-bounded queue)."),
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.queueDrops, m.queueBytes, m.frameRejections, m.rpcDrops,
+	for _, c := range []prometheus.Collector{m.queueDrops, m.queueExpired, m.queueBytes, m.frameRejections, m.rpcDrops,
 		m.idontwantSaved, m.idontwantElided, m.cancelledByCopy, m.writes, m.reopens, m.writtenRPCs, m.writtenBytes, m.mailbox} {
 		errs = append(errs, reg.Register(c))
 	}
@@ -88,6 +91,11 @@ func (m *Metrics) counts(c Counts) {
 		return
 	}
 	m.drops(c.Drops)
+	for i, n := range c.Expired {
+		if n > 0 {
+			m.queueExpired.WithLabelValues(priorityLabels[i]).Add(float64(n))
+		}
+	}
 	if n := c.DontWantSkipped + c.Cancelled; n > 0 {
 		m.idontwantSaved.Add(float64(n))
 	}

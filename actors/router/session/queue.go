@@ -1,6 +1,8 @@
 package session
 
 import (
+	"time"
+
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -40,6 +42,7 @@ type item struct {
 	ctrl      *gossipsubv1.ControlMessage
 	idw       int // IDONTWANT ids in ctrl (a frame carries a bounded number)
 	cancelled bool
+	at        time.Time // when it was queued (the queue's clock, see Expire)
 }
 
 // fifo is a slice-backed queue that reuses its array once drained.
@@ -75,24 +78,65 @@ type Drops [numLanes]int
 // Total is the number of dropped items.
 func (d Drops) Total() int { return d[0] + d[1] + d[2] }
 
-// Queue is a peer's outbound queue: bounded in bytes, three priority lanes,
-// cancellation by message id. It is a pure data structure owned by one
-// session actor; it does no I/O.
+// Queue is a peer's outbound queue: bounded in bytes and in age, three
+// priority lanes, cancellation by message id. It is a pure data structure
+// owned by one session actor; it does no I/O and reads no clock: Expire
+// gives it the time.
 //
 // When a Push does not fit, the oldest item of the lowest non-empty lane at
 // or below the new item's priority is evicted, repeatedly; if that is not
-// enough the new item itself is refused. Every eviction and refusal is
-// returned to the caller, which counts it: nothing leaves the queue silently.
+// enough the new item itself is refused. An item of a lane with an age limit
+// (SetMaxAge) that has waited longer than it is expired by the next Expire:
+// a forward that waited that long reaches the peer later than the copies of
+// its other mesh peers and gossip, and under overload the queue would
+// otherwise hold seconds of traffic (ADR 0021). Every eviction, refusal and
+// expiry is returned to the caller, which counts it: nothing leaves the
+// queue silently.
 type Queue struct {
-	limit int
-	bytes int
-	lanes [numLanes]fifo
-	byID  map[string]*item
+	limit  int
+	bytes  int
+	lanes  [numLanes]fifo
+	byID   map[string]*item
+	maxAge [numLanes]time.Duration // 0: no age limit
+	now    time.Time               // the latest time given to Expire
 }
 
-// NewQueue returns a queue holding at most limit bytes (see ItemOverhead).
+// NewQueue returns a queue holding at most limit bytes (see ItemOverhead),
+// without age limits.
 func NewQueue(limit int) *Queue {
 	return &Queue{limit: limit, byID: make(map[string]*item)}
+}
+
+// SetMaxAge sets how long items of priority p may wait (0: no limit).
+func (q *Queue) SetMaxAge(p pubsubv1.Priority, d time.Duration) { q.maxAge[lane(p)] = max(d, 0) }
+
+// Expire advances the queue's clock to now (it never goes back) and drops
+// the items that have waited longer than their lane's age limit, oldest
+// first. Items pushed after it are stamped with now. It returns the expired
+// items by lane.
+func (q *Queue) Expire(now time.Time) Drops {
+	if now.After(q.now) {
+		q.now = now
+	}
+	var d Drops
+	for l := range q.lanes {
+		limit := q.maxAge[l]
+		if limit <= 0 {
+			continue
+		}
+		f := &q.lanes[l]
+		for !f.empty() {
+			it := f.peek()
+			if !it.cancelled && q.now.Sub(it.at) <= limit {
+				break
+			}
+			q.remove(f.pop())
+			if !it.cancelled {
+				d[l]++
+			}
+		}
+	}
+	return d
 }
 
 // Bytes is the number of bytes currently charged.
@@ -196,6 +240,7 @@ func (q *Queue) push(l int, it *item) Drops {
 		q.remove(q.lanes[victim].pop())
 		d[victim]++
 	}
+	it.at = q.now
 	q.lanes[l].push(it)
 	q.bytes += it.cost
 	if it.id != "" {

@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -187,5 +188,109 @@ func TestQueuePushThenCancelStaysBounded(t *testing.T) {
 	q.PopBatch(&gossipsubv1.RPC{}, 1<<20)
 	if !q.Empty() || q.Bytes() != 0 || q.Len() != 0 {
 		t.Fatalf("after PopBatch: bytes=%d len=%d, want empty", q.Bytes(), q.Len())
+	}
+}
+
+// Age limits (ADR 0021): a forward or gossip item that waited longer than its
+// lane's limit is dropped by the next Expire and reported; control items
+// never expire; cancelled placeholders go without being counted; the clock
+// never moves back.
+func TestQueueExpire(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	type push struct {
+		at   int // ms after t0 (the time given to Expire before the push)
+		prio pubsubv1.Priority
+		id   string // "" pushes a GRAFT
+	}
+	tests := []struct {
+		name        string
+		pushes      []push
+		cancel      []string
+		expireAt    int
+		wantExpired Drops
+		wantOrder   []string
+	}{
+		{
+			name:        "forward older than its limit expires, younger stays",
+			pushes:      []push{{0, pFwd, "f1"}, {200, pFwd, "f2"}},
+			expireAt:    350,
+			wantExpired: Drops{0, 1, 0},
+			wantOrder:   []string{"f2"},
+		},
+		{
+			name:      "exactly at the limit stays",
+			pushes:    []push{{0, pFwd, "f1"}},
+			expireAt:  300,
+			wantOrder: []string{"f1"},
+		},
+		{
+			name:        "gossip has its own limit",
+			pushes:      []push{{0, pGsp, "g1"}, {0, pFwd, "f1"}},
+			expireAt:    800,
+			wantExpired: Drops{0, 1, 0},
+			wantOrder:   []string{"g1"},
+		},
+		{
+			name:      "control never expires",
+			pushes:    []push{{0, pCtl, ""}},
+			expireAt:  60_000,
+			wantOrder: []string{"G"},
+		},
+		{
+			name:      "a cancelled placeholder goes uncounted",
+			pushes:    []push{{0, pFwd, "f1"}, {250, pFwd, "f2"}},
+			cancel:    []string{"f1"},
+			expireAt:  400,
+			wantOrder: []string{"f2"},
+		},
+		{
+			name:        "a clock going back changes nothing",
+			pushes:      []push{{500, pFwd, "f1"}},
+			expireAt:    100,
+			wantExpired: Drops{},
+			wantOrder:   []string{"f1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := NewQueue(1 << 20)
+			q.SetMaxAge(pFwd, 300*time.Millisecond)
+			q.SetMaxAge(pGsp, time.Second)
+			byMsg := map[*gossipsubv1.Message]string{}
+			var expired Drops
+			for i, p := range tt.pushes {
+				expired = add(expired, q.Expire(ms(p.at)))
+				if p.id == "" {
+					q.PushControl(p.prio, graft("t"))
+					continue
+				}
+				m := testMsg(i, 100)
+				byMsg[m] = p.id
+				q.PushMessage(p.prio, p.id, m)
+			}
+			for _, id := range tt.cancel {
+				q.Cancel(id)
+			}
+			expired = add(expired, q.Expire(ms(tt.expireAt)))
+			if expired != tt.wantExpired {
+				t.Errorf("expired %v, want %v", expired, tt.wantExpired)
+			}
+			rpc := &gossipsubv1.RPC{}
+			q.PopBatch(rpc, 1<<20)
+			var got []string
+			for range rpc.GetControl().GetGraft() {
+				got = append(got, "G")
+			}
+			for _, m := range rpc.GetPublish() {
+				got = append(got, byMsg[m])
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.wantOrder) {
+				t.Errorf("popped %v, want %v", got, tt.wantOrder)
+			}
+			if !q.Empty() || q.Bytes() != 0 {
+				t.Errorf("after PopBatch: %d bytes, want empty", q.Bytes())
+			}
+		})
 	}
 }

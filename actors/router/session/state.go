@@ -1,6 +1,8 @@
 package session
 
 import (
+	"time"
+
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 )
@@ -34,6 +36,9 @@ type advert struct {
 // Counts reports what one State call did, for metrics.
 type Counts struct {
 	Drops Drops
+	// Expired queued items: they waited longer than their lane's age
+	// limit (Config.MaxForwardAge, MaxGossipAge).
+	Expired Drops
 	// Skipped messages: the peer said it does not want them.
 	DontWantSkipped int
 	// Duplicates: the message was already queued for this peer.
@@ -54,13 +59,20 @@ type Counts struct {
 
 // NewState returns the state of a fresh session.
 func NewState(cfg Config) *State {
+	q := NewQueue(cfg.MaxQueueBytes)
+	q.SetMaxAge(pubsubv1.Priority_PRIORITY_FORWARD, cfg.MaxForwardAge)
+	q.SetMaxAge(pubsubv1.Priority_PRIORITY_GOSSIP, cfg.MaxGossipAge)
 	return &State{
 		cfg:        cfg,
-		Queue:      NewQueue(cfg.MaxQueueBytes),
+		Queue:      q,
 		dontWant:   make(map[string]uint64),
 		advertised: make(map[string]advert),
 	}
 }
+
+// Expire gives the outbound queue the time (the session's monotonic clock,
+// read once per handled message) and drops what waited too long.
+func (s *State) Expire(now time.Time) Counts { return Counts{Expired: s.Queue.Expire(now)} }
 
 // Enqueue queues the parts of cmd. Messages the peer told us it does not want
 // are skipped; IHAVE ids are remembered with their topic so that an IWANT can
