@@ -57,11 +57,13 @@ type topicActor struct {
 	stats       Stats
 
 	// scratch, reused across calls
-	out         map[peer.ID]*pubsubv1.SendToPeer
-	prio        pubsubv1.Priority // of the effects being executed
+	out         map[peer.ID]*pubsubv1.SendToPeer // control and forwarded messages
+	gossipOut   map[peer.ID]*pubsubv1.SendToPeer // messages sent as gossip (IWANT replies)
+	prio        pubsubv1.Priority                // of the effects being executed
 	validations []Validation
 	scores      map[peer.ID]float64
 	counters    []CounterReport
+	handled     int // messages handled since the last flush
 }
 
 func newTopicActor(cfg Config, deps Deps) *topicActor {
@@ -83,7 +85,8 @@ func newTopicActor(cfg Config, deps Deps) *topicActor {
 	return &topicActor{
 		cfg: cfg, deps: deps, log: log.With("topic", deps.Topic), topic: proto.String(deps.Topic),
 		subscribers: map[string]*actor.PID{}, sessions: map[peer.ID]*actor.PID{},
-		out: map[peer.ID]*pubsubv1.SendToPeer{}, scores: map[peer.ID]float64{},
+		out: map[peer.ID]*pubsubv1.SendToPeer{}, gossipOut: map[peer.ID]*pubsubv1.SendToPeer{},
+		scores: map[peer.ID]float64{},
 	}
 }
 
@@ -106,8 +109,20 @@ func (a *topicActor) Receive(c actor.Context) {
 		return
 	}
 	a.handle(c)
-	a.flush(c)
+	a.handled++
+	// Batch per activation (ADR 0021): while more messages wait in the
+	// mailbox, what this one produced stays collected per peer and leaves
+	// with theirs, one SendToPeer per peer for the whole run of messages
+	// (at most maxBatch), so a burst costs each session one mailbox post
+	// and one activation instead of one per received message.
+	if _, stopping := c.Message().(*actor.Stopping); stopping || a.load == nil ||
+		a.load.depth.Load() == 0 || a.handled >= maxBatch {
+		a.flush(c)
+	}
 }
+
+// maxBatch bounds the messages whose sends one flush collects.
+const maxBatch = 64
 
 func (a *topicActor) handle(c actor.Context) {
 	switch m := c.Message().(type) {
@@ -309,10 +324,11 @@ func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
 }
 
 // exec carries out one Effects in its documented order. Sends to peers are
-// collected per peer and leave in flush, once per handled message: everything
-// for one peer (the IDONTWANT sent before validation, the forward after a
-// synchronous accept, several messages of one RPC) goes out as one
-// SendToPeer, which the session queues together and writes in one frame.
+// collected per peer and leave in flush, once per run of handled messages
+// (Receive): everything for one peer (the IDONTWANT sent before validation,
+// the forward after a synchronous accept, the messages of several RPCs) goes
+// out as one SendToPeer, which the session queues together and writes in one
+// frame.
 func (a *topicActor) exec(c actor.Context, fx *Effects, prio pubsubv1.Priority) {
 	a.prio = prio
 	for _, p := range fx.Penalties {
@@ -349,7 +365,7 @@ func (a *topicActor) exec(c actor.Context, fx *Effects, prio pubsubv1.Priority) 
 	for _, s := range fx.Sends {
 		im := &pubsubv1.IdentifiedMessage{Id: []byte(s.ID), Message: s.Msg}
 		for _, to := range s.To {
-			cmd := a.cmd(to)
+			cmd := a.msgCmd(to)
 			cmd.Messages = append(cmd.Messages, im)
 		}
 	}
@@ -391,23 +407,45 @@ func (a *topicActor) controlOf(to peer.ID) *gossipsubv1.ControlMessage {
 	return cmd.Control
 }
 
+// cmd is the SendToPeer being built for peer to: its control parts (the
+// session queues those by kind, in the order they were added) and the
+// messages forwarded or published.
 func (a *topicActor) cmd(to peer.ID) *pubsubv1.SendToPeer {
 	cmd := a.out[to]
 	if cmd == nil {
-		cmd = &pubsubv1.SendToPeer{Priority: a.prio}
+		cmd = &pubsubv1.SendToPeer{Priority: pubsubv1.Priority_PRIORITY_FORWARD}
 		a.out[to] = cmd
-	} else if a.prio < cmd.Priority {
-		cmd.Priority = a.prio // the most urgent part sets the priority
 	}
 	return cmd
 }
 
-// flush sends what exec collected, one SendToPeer per peer.
+// msgCmd is the SendToPeer for messages of the current exec's priority:
+// messages sent as gossip (IWANT replies) travel apart from forwards, so a
+// batch of both keeps each at its own priority and age limit.
+func (a *topicActor) msgCmd(to peer.ID) *pubsubv1.SendToPeer {
+	if a.prio != pubsubv1.Priority_PRIORITY_GOSSIP {
+		return a.cmd(to)
+	}
+	cmd := a.gossipOut[to]
+	if cmd == nil {
+		cmd = &pubsubv1.SendToPeer{Priority: pubsubv1.Priority_PRIORITY_GOSSIP}
+		a.gossipOut[to] = cmd
+	}
+	return cmd
+}
+
+// flush sends what exec collected: per peer its control and forwards, then
+// its gossip replies.
 func (a *topicActor) flush(c actor.Context) {
+	a.handled = 0
 	for to, cmd := range a.out {
 		c.Send(a.session(c, to), cmd)
 	}
+	for to, cmd := range a.gossipOut {
+		c.Send(a.session(c, to), cmd)
+	}
 	clear(a.out)
+	clear(a.gossipOut)
 }
 
 func (a *topicActor) session(c actor.Context, id peer.ID) *actor.PID {

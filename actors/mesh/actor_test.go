@@ -475,3 +475,40 @@ func TestTopicActorHealthGauges(t *testing.T) {
 		}
 	})
 }
+
+// Messages that arrive while the actor is busy are handled as one run: the
+// sends of the whole run leave as one SendToPeer per peer (ADR 0021), and
+// nothing is held once the mailbox is empty.
+func TestTopicActorBatchesSendsPerActivation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var blocked atomic.Bool
+		h := meshOfWith(t, 3, func(d *Deps) {
+			d.Validate = func(m *gossipsubv1.Message, _ time.Time) (ValidationResult, string) {
+				if string(m.GetData()) == "first" && blocked.CompareAndSwap(false, true) {
+					<-release // the actor is busy while the next messages arrive
+				}
+				return ValidationAccept, "accept"
+			}
+		})
+		h.receive(actorPeer(0), "first")
+		synctest.Wait() // blocked in the validator
+		h.receive(actorPeer(0), "second")
+		h.receive(actorPeer(0), "third")
+		synctest.Wait()
+		close(release)
+		for _, id := range []peer.ID{actorPeer(1), actorPeer(2)} {
+			cmd := actortest.Expect[*pubsubv1.SendToPeer](h.peers[id])
+			if len(cmd.GetMessages()) != 3 {
+				t.Fatalf("peer %s got %d messages in its first SendToPeer, want all 3", id, len(cmd.GetMessages()))
+			}
+			h.peers[id].ExpectNoMessage(time.Second)
+		}
+		h.receive(actorPeer(0), "alone") // an idle mailbox: sent at once
+		for _, id := range []peer.ID{actorPeer(1), actorPeer(2)} {
+			if cmd := actortest.Expect[*pubsubv1.SendToPeer](h.peers[id]); len(cmd.GetMessages()) != 1 {
+				t.Fatalf("peer %s: %v, want the one message", id, cmd)
+			}
+		}
+	})
+}
