@@ -1,6 +1,7 @@
 package peermesh
 
 import (
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -14,6 +15,7 @@ import (
 	"github.com/peermesh/peermesh/score"
 	"github.com/peermesh/peermesh/waku/discovery"
 	"github.com/peermesh/peermesh/waku/metadata"
+	"github.com/peermesh/peermesh/waku/sharding"
 	"github.com/peermesh/peermesh/wire"
 )
 
@@ -65,8 +67,22 @@ func (n *Node) routerConfig() router.Config {
 			cfg.Mesh.Score = score.StrictWakuTopicParams()
 		}
 		cfg.MessageValidator = n.wakuValidator()
+		cfg.SubscriptionFilter = wakuSubscriptionFilter(n.cfg.ClusterID, n.cfg.PubsubTopics)
 	}
 	return cfg
+}
+
+// wakuSubscriptionFilter accepts a peer's subscription to a shard topic of
+// our cluster or to a topic we are configured with (reliability case M9):
+// another cluster's shards and arbitrary strings would only cost state.
+func wakuSubscriptionFilter(cluster uint16, configured []string) func(string) bool {
+	configured = slices.Clone(configured)
+	return func(topic string) bool {
+		if s, err := sharding.ParseTopic(topic); err == nil {
+			return s.Cluster == cluster
+		}
+		return slices.Contains(configured, topic)
+	}
 }
 
 // childProps are built once, on the node actor's first start: the children

@@ -69,8 +69,12 @@ func (a *acceptor) handleStream(s network.Stream) {
 		_ = old.Reset() // the newer stream replaces it (go-libp2p-pubsub does the same)
 	}
 	err = session.ServeInbound(a.root, session.PeerPID(a.router, p.String()), s, id, a.cfg, a.metrics)
-	if err != nil {
+	if errors.Is(err, session.ErrPanicked) {
+		a.log.Error("inbound stream reader panicked: stream reset, peer kept", "peer", p, "err", err)
+	} else if err != nil {
 		a.log.Debug("inbound stream ended", "peer", p, "err", err)
+	}
+	if err != nil {
 		if reason := session.RejectReason(err); penalisedFrame(reason) && a.framePenalty > 0 {
 			a.root.Send(a.router, &pubsubv1.PeerBehaviourPenalty{Peer: []byte(p), Penalty: a.framePenalty, Reason: "frame_" + reason})
 		}
@@ -166,8 +170,26 @@ func inspector(p wire.Profile, maxData int, msgID func(topic string) wire.MsgIDF
 		if err := wire.CheckFields(policy, msg); err != nil {
 			return nil, err
 		}
-		return msgID(msg.GetTopic())(msg), nil
+		return messageID(msgID(msg.GetTopic()), msg)
 	}
+}
+
+// messageID runs a message-id function, which may be an application's
+// (Config.TopicMsgID): an id it cannot give — it panics, or returns an
+// empty id (e.g. for a message without payload) — is an error, so the
+// message is refused instead of taking the session or router down with the
+// panic, or of sharing the seen-cache entry "" with every other such message
+// (the first would hide all later ones).
+func messageID(fn wire.MsgIDFn, msg *gossipsubv1.Message) (id []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			id, err = nil, fmt.Errorf("message id function panicked: %v", p)
+		}
+	}()
+	if id = fn(msg); len(id) == 0 {
+		return nil, errors.New("message id function gave no id")
+	}
+	return id, nil
 }
 
 // verifier returns the topic actors' signature check for the profile (nil

@@ -335,7 +335,8 @@ func (r *routerActor) ensureSession(c actor.Context, id peer.ID, outbound bool) 
 	// (the book's copy; empty after a disconnect), as it will not repeat
 	// its hello on the stream it already has.
 	deps := session.Deps{Peer: id, Outbound: outbound, Opener: hostOpener{r.deps.Host}, Inspect: r.inspect,
-		Metrics: r.m.session, Logger: r.log, PeerTopics: r.book.Topics(id), Topics: joined, Tracked: tracked}
+		Metrics: r.m.session, Logger: r.log, PeerTopics: r.book.Topics(id), Topics: joined, Tracked: tracked,
+		AcceptTopic: r.cfg.SubscriptionFilter}
 	pid, err := c.SpawnNamed(session.Props(r.cfg.Session, deps), "peer/"+id.String())
 	if err != nil {
 		// Most likely the previous session of this peer is still stopping
@@ -892,6 +893,11 @@ func (r *routerActor) publishFor(c actor.Context, m *pubsubv1.Publish, sender *a
 			return
 		}
 	}
+	id, err := messageID(r.msgID(m.GetTopic()), msg)
+	if err != nil {
+		fail("message_id", fmt.Errorf("router: %w", err))
+		return
+	}
 	ts := r.topics[m.GetTopic()]
 	if _, stopping := r.stopping[m.GetTopic()]; ts == nil && stopping {
 		if !r.hold(m.GetTopic(), m, sender) {
@@ -900,14 +906,13 @@ func (r *routerActor) publishFor(c actor.Context, m *pubsubv1.Publish, sender *a
 		return
 	}
 	if ts == nil {
-		var err error
 		if ts, err = r.spawnTopic(c, m.GetTopic(), r.cfg.Mesh); err != nil {
 			fail("topic", err)
 			return
 		}
 		r.announce(c, m.GetTopic())
 	}
-	r.toTopic(c, m.GetTopic(), ts.pid, &pubsubv1.PublishLocal{Message: &pubsubv1.IdentifiedMessage{Id: r.msgID(m.GetTopic())(msg), Message: msg}}, sender)
+	r.toTopic(c, m.GetTopic(), ts.pid, &pubsubv1.PublishLocal{Message: &pubsubv1.IdentifiedMessage{Id: id, Message: msg}}, sender)
 }
 
 // forward passes a topic request to its actor with the caller as sender, or

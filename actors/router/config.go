@@ -47,6 +47,14 @@ type Config struct {
 	// WakuMessage rules. It is called from topic actors concurrently, so it
 	// must be safe for concurrent use.
 	MessageValidator func(topic string, msg *gossipsubv1.Message, now time.Time) (mesh.ValidationResult, string)
+	// SubscriptionFilter, when set, says which topics a peer may subscribe
+	// to (go-libp2p-pubsub's subscription filter): a SUBSCRIBE to another
+	// topic is dropped and counted (inbound_drops{topic_filtered}) and the
+	// router keeps no state for it. Topics the node has joined or publishes
+	// to are always accepted. The waku profile of a node accepts the shard
+	// topics of its cluster and its configured topics. Called by every
+	// session: it must be safe for concurrent use.
+	SubscriptionFilter func(topic string) bool
 	// ValidationTimeout is how long a validator actor may take (then IGNORE).
 	ValidationTimeout time.Duration
 	// AcceptTimeout bounds the stream handler's wait for the router to

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
@@ -221,4 +222,52 @@ func RandomFrames(rng *rand.Rand, n, maxBody int) []byte {
 // field tag with wire type 7, which does not exist.
 func GarbageFrame() []byte {
 	return wire.AppendEncodedFrame(nil, []byte{0x0f, 0xff, 0xff, 0xff})
+}
+
+// UnknownFieldsFrame encodes rpc as a frame and adds fields this version of
+// the protocol does not define, as a newer peer would send them: on the RPC
+// (field 100, a varint, and field 6492434, go-libp2p-pubsub's test
+// extension), on its control message (field 6, the v1.3 extensions, and
+// field 99), and on each message (field 50). A reader must skip them, and
+// act on the rest of the RPC as if they were not there.
+func UnknownFieldsFrame(rpc *gossipsubv1.RPC) ([]byte, error) {
+	rest := proto.Clone(rpc).(*gossipsubv1.RPC)
+	rest.Publish = nil // appended below, each with a field of its own
+	body, err := proto.Marshal(rest)
+	if err != nil {
+		return nil, fmt.Errorf("attacker: encode rpc: %w", err)
+	}
+	body = protowire.AppendTag(body, 100, protowire.VarintType)
+	body = protowire.AppendVarint(body, 7)
+	body = protowire.AppendTag(body, 6492434, protowire.VarintType)
+	body = protowire.AppendVarint(body, 1)
+	// Fields of a nested message in a second occurrence of it are merged
+	// into the first by every protobuf decoder.
+	var ctrl []byte
+	ctrl = protowire.AppendTag(ctrl, 6, protowire.BytesType)
+	ctrl = protowire.AppendBytes(ctrl, nil)
+	ctrl = protowire.AppendTag(ctrl, 99, protowire.BytesType)
+	ctrl = protowire.AppendBytes(ctrl, []byte("future control"))
+	body = protowire.AppendTag(body, 3, protowire.BytesType)
+	body = protowire.AppendBytes(body, ctrl)
+	for _, m := range rpc.GetPublish() {
+		mb, err := proto.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("attacker: encode message: %w", err)
+		}
+		mb = protowire.AppendTag(mb, 50, protowire.BytesType)
+		mb = protowire.AppendBytes(mb, []byte("future message field"))
+		body = protowire.AppendTag(body, 2, protowire.BytesType)
+		body = protowire.AppendBytes(body, mb)
+	}
+	return wire.AppendEncodedFrame(nil, body), nil
+}
+
+// LongTopic is a topic name of n bytes.
+func LongTopic(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return string(b)
 }

@@ -97,12 +97,17 @@ func TestIHaveFloodBeyondBudget(t *testing.T) {
 }
 
 // TestIWantSpamUnknownIDs (b.30 P16): 50 IWANTs of 1,000 ids node 0 never
-// advertised are not answered (not one message reaches the attacker), each
-// id is counted as dropped, the heap stays flat, delivery is 100 %.
+// advertised are not answered (not one message reaches the attacker). Each
+// RPC is looked at only up to MaxInvalidIWant (20) unknown ids, the rest
+// skipped (nim's handleIWant), and an RPC cut off that way by a peer that
+// asked for more unknown ids than node 0 ever advertised to it costs a
+// behaviour penalty: the spammer ends graylisted and ignored. The heap stays
+// flat and delivery is 100 %.
 func TestIWantSpamUnknownIDs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
+		cfg := c.Nodes[0].Config.Session
 		before := heap()
 		const rpcs, ids = 50, 1000
 		var published []string
@@ -117,9 +122,21 @@ func TestIWantSpamUnknownIDs(t *testing.T) {
 		if r := c.atk.Record(target); r.MessageCount != 0 {
 			t.Fatalf("node 0 sent %d messages to an IWANT spammer", r.MessageCount)
 		}
-		if d := c.Metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "iwant_not_advertised"); d != rpcs*ids {
-			t.Fatalf("%v unadvertised IWANT ids counted, want %d", d, rpcs*ids)
+		looked := c.Metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "iwant_not_advertised")
+		skipped := c.Metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "iwant_skipped")
+		ignored := c.Metric(0, "libp2p_pubsub_inbound_drops_total", "reason", "graylisted")
+		handled := (looked + skipped) / ids
+		if looked != handled*float64(cfg.MaxInvalidIWant) || handled+ignored != rpcs {
+			t.Fatalf("%v ids looked up, %v skipped, %v RPCs ignored as graylisted: want %d looked up per RPC handled and every one of %d RPCs accounted for",
+				looked, skipped, ignored, cfg.MaxInvalidIWant, rpcs)
 		}
+		pen := c.Metric(0, "libp2p_gossipsub_behaviour_penalties_total", "reason", "iwant_unsolicited")
+		t.Logf("%d IWANT RPCs of %d unknown ids: %v handled (%v ids looked up, %v skipped), %v penalties, %v ignored once graylisted",
+			rpcs, ids, handled, looked, skipped, pen, ignored)
+		if pen != handled {
+			t.Fatalf("%v penalties for %v RPCs cut off", pen, handled)
+		}
+		c.expectGraylisted(0, attacker.IWantRPC(attacker.BogusIDs("late", 0, ids)...))
 		c.ExpectDelivered(published, deliveryTimeout)
 		c.expectHeapGrowth(before, 4<<20, "IWANT spam")
 	})

@@ -381,6 +381,17 @@ func (s *sessionActor) subscriptions(c actor.Context, subs []*gossipsubv1.SubOpt
 			s.deps.Metrics.Dropped("empty_topic", 1)
 			continue
 		}
+		if sub.GetSubscribe() && !s.peerTopics[t] {
+			// Only a new topic costs state: checked once, when it arrives.
+			if len(t) > s.cfg.MaxTopicLength {
+				s.deps.Metrics.Dropped("topic_too_long", 1)
+				continue
+			}
+			if s.deps.AcceptTopic != nil && !s.tracked[t] && !s.deps.AcceptTopic(t) {
+				s.deps.Metrics.Dropped("topic_filtered", 1)
+				continue
+			}
+		}
 		if sub.GetSubscribe() {
 			if !s.peerTopics[t] && len(s.peerTopics) >= s.cfg.Limits.MaxSubscriptions {
 				s.deps.Metrics.Dropped("peer_topics_full", 1)
@@ -504,7 +515,13 @@ func (s *sessionActor) control(c actor.Context, ctrl *gossipsubv1.ControlMessage
 	}
 	if iwant := ctrl.GetIwant(); len(iwant) > 0 {
 		clear(s.iwantRoute)
-		s.deps.Metrics.Dropped("iwant_not_advertised", s.state.RouteIWant(iwant, s.iwantRoute))
+		r := s.state.RouteIWant(iwant, s.iwantRoute)
+		s.deps.Metrics.Dropped("iwant_not_advertised", r.Unknown)
+		s.deps.Metrics.Dropped("iwant_skipped", r.Skipped)
+		if r.Abusive && s.cfg.PenaltyUnsolicitedIWant > 0 {
+			// P7 is the router's (ADR 0012); the session only reports.
+			c.Send(c.Parent(), &pubsubv1.PeerBehaviourPenalty{Peer: s.peer, Penalty: s.cfg.PenaltyUnsolicitedIWant, Reason: "iwant_unsolicited"})
+		}
 		// Any topic with an actor, joined or not: we advertise the
 		// fanout's messages too, and a peer that asks for one and gets
 		// nothing counts a broken promise against us.
@@ -523,6 +540,27 @@ func (s *sessionActor) control(c actor.Context, ctrl *gossipsubv1.ControlMessage
 // and writes each batch of frames the actor hands it with one flush. It reports back only
 // with messages to the session.
 func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cfg Config, deps Deps, in <-chan []*gossipsubv1.RPC, idle *atomic.Bool) {
+	var st Stream
+	// A panic here (an encoder's, a stream implementation's) would take
+	// the process down (reliability case F8): it fails this outbound
+	// stream like a write error, so the session reopens it or gives up.
+	defer func() {
+		if p := recover(); p != nil {
+			if st != nil {
+				_ = st.Reset()
+			}
+			deps.Metrics.Panicked("outbound")
+			err := fmt.Errorf("write to %s: %w", deps.Peer, recovered(p))
+			log := deps.Logger
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Error("outbound stream writer panicked: stream reset, session kept", "peer", deps.Peer, "err", err)
+			root.Send(self, &pubsubv1.StreamFailed{Outbound: true, Error: err.Error()})
+			for range in { // drain until the actor stops the writer
+			}
+		}
+	}()
 	octx, cancel := context.WithTimeout(ctx, cfg.OpenTimeout)
 	st, err := deps.Opener.OpenStream(octx, deps.Peer, cfg.Protocols...)
 	cancel()

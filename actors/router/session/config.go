@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -68,6 +69,22 @@ type Config struct {
 	MaxAdvertised int
 	// AdvertisedTTL is how many heartbeats an advertised id may be asked for.
 	AdvertisedTTL int
+	// MaxTopicLength bounds a topic name the peer subscribes to, bytes: a
+	// longer one is refused and counted (inbound_drops{topic_too_long}), as
+	// the peer's topics are kept for its whole session (MaxSubscriptions of
+	// them). 256: Waku shard topics are ~20 bytes, Ethereum's ~60.
+	MaxTopicLength int
+	// MaxInvalidIWant is how many ids of one RPC's IWANTs that we cannot
+	// answer (never advertised, or expired) are looked up; the rest of the
+	// RPC's IWANT ids are skipped and counted (nim's handleIWant: 20).
+	MaxInvalidIWant int
+	// PenaltyUnsolicitedIWant is the behaviour penalty (P7) charged for an
+	// RPC cut off at MaxInvalidIWant by a peer that has asked for more
+	// unknown ids than we ever advertised to it (an honest peer asks only
+	// for advertised ids, so it never gets there even when its IWANTs come
+	// too late); counted in libp2p_gossipsub_behaviour_penalties_total
+	// {reason="iwant_unsolicited"}. 0 disables it.
+	PenaltyUnsolicitedIWant float64
 	// OpenTimeout bounds opening and negotiating the outbound stream.
 	OpenTimeout time.Duration
 	// MaxOutboundReopens is how many times in a row the session reopens a
@@ -107,6 +124,9 @@ func DefaultConfig() Config {
 		IDontWantTTL:             3,
 		MaxAdvertised:            50000,
 		AdvertisedTTL:            3,
+		MaxTopicLength:           256,
+		MaxInvalidIWant:          20,
+		PenaltyUnsolicitedIWant:  1,
 		OpenTimeout:              10 * time.Second,
 		MaxOutboundReopens:       3,
 		WriteTimeout:             30 * time.Second,
@@ -130,6 +150,7 @@ func (c Config) Validate() error {
 		{"MaxIHaveMessages", c.MaxIHaveMessages}, {"MaxIHaveLength", c.MaxIHaveLength},
 		{"MaxIDontWant", c.MaxIDontWant}, {"MaxIDontWantPerHeartbeat", c.MaxIDontWantPerHeartbeat},
 		{"IDontWantTTL", c.IDontWantTTL}, {"MaxAdvertised", c.MaxAdvertised}, {"AdvertisedTTL", c.AdvertisedTTL},
+		{"MaxInvalidIWant", c.MaxInvalidIWant}, {"MaxTopicLength", c.MaxTopicLength},
 		{"InboundWindow", c.InboundWindow},
 	}
 	for _, p := range positive {
@@ -148,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxOutboundReopens < 0 {
 		errs = append(errs, fmt.Errorf("session: MaxOutboundReopens must be >= 0, got %d", c.MaxOutboundReopens))
+	}
+	if !(c.PenaltyUnsolicitedIWant >= 0) || math.IsInf(c.PenaltyUnsolicitedIWant, 0) {
+		errs = append(errs, fmt.Errorf("session: PenaltyUnsolicitedIWant must be a finite value >= 0, got %v", c.PenaltyUnsolicitedIWant))
 	}
 	if c.OpenTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("session: OpenTimeout must be > 0, got %s", c.OpenTimeout))

@@ -48,6 +48,13 @@ type Deps struct {
 	// of ours (the router's copy), when this one replaces it while the
 	// peer stays connected: the peer does not repeat its hello.
 	PeerTopics []string
+	// AcceptTopic, when set, says which topics the peer may subscribe to
+	// (a subscription filter, e.g. the shards of the node's Waku cluster);
+	// a refused subscription is dropped and counted
+	// (inbound_drops{topic_filtered}). Topics with an actor of ours are
+	// always accepted. Called from the session's goroutine; it must be safe
+	// for concurrent use (every session calls it).
+	AcceptTopic func(topic string) bool
 	// Topics and Tracked are the router's topic actors at spawn (as in
 	// LocalTopics), so the first RPCs of the peer are routed before the
 	// router's next LocalTopics.

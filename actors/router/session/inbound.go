@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -41,16 +42,33 @@ func RejectReason(err error) string {
 		return "stalled"
 	case errors.Is(err, errSessionGone):
 		return "session_gone"
+	case errors.Is(err, ErrPanicked):
+		return "panic"
 	}
 	return ""
 }
 
 // OurFault reports whether a stream ended for reason because of us, not the
 // peer: our session did not keep up ("stalled") or is gone
-// ("session_gone"). Such a reset must never cost the peer a behaviour
+// ("session_gone"), or our reader panicked ("panic": a bug of ours until
+// proven otherwise). Such a reset must never cost the peer a behaviour
 // penalty (issue 11 item 8: our own overload for InboundSyncTimeout used to
 // charge P7 to every peer).
-func OurFault(reason string) bool { return reason == "stalled" || reason == "session_gone" }
+func OurFault(reason string) bool {
+	return reason == "stalled" || reason == "session_gone" || reason == "panic"
+}
+
+// ErrPanicked wraps a panic recovered in a stream goroutine (the inbound
+// reader, the outbound writer): protoactor recovers panics only inside an
+// actor's Receive, and a panic in any other goroutine would end the process
+// (reliability case F8). The error text carries the panic value and stack.
+var ErrPanicked = errors.New("stream goroutine panicked")
+
+// recovered turns a recovered panic value into an ErrPanicked error with
+// the stack of the panic.
+func recovered(p any) error {
+	return fmt.Errorf("%w: %v\n%s", ErrPanicked, p, debug.Stack())
+}
 
 // errStalled: the session did not answer an InboundSync in time.
 var errStalled = errors.New("session did not keep up with the inbound stream")
@@ -69,19 +87,32 @@ var errSessionGone = errors.New("session stopped")
 // truncated frame, undecodable bytes, too many entries) resets the stream,
 // is counted in libp2p_pubsub_frame_rejections_total{reason} and returned as
 // an error; a clean end of stream returns nil. Either way the session is told
-// with StreamFailed.
+// with StreamFailed. A panic in the goroutine is recovered: the stream is
+// reset, counted in libp2p_pubsub_stream_panics_total and reported as
+// reason "panic" (ErrPanicked).
 //
 // Flow control: after every cfg.InboundWindow RPCs the reader sends an
 // InboundSync request and, before sending more, waits for the answer to the
 // previous one, so at most two windows wait in the session's mailbox and a
 // slow session slows the peer down through TCP instead of growing memory.
-func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, streamID uint64, cfg Config, m *Metrics) error {
+func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, streamID uint64, cfg Config, m *Metrics) (err error) {
+	// A panic in this goroutine (a decoder bug, a stream implementation's)
+	// would take the process down: it ends this stream only, the session
+	// learns it as any failed stream (reason "panic"), and it is counted.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("inbound stream %d: %w", streamID, recovered(p))
+			root.Send(to, &pubsubv1.StreamFailed{Stream: streamID, Error: err.Error(), RejectReason: "panic"})
+			_ = st.Reset()
+			m.Panicked("inbound")
+		}
+	}()
 	r := wire.NewReader(st, cfg.MaxFrame, wire.WithLimits(cfg.Limits))
 	var pending *actor.Future // the barrier of the previous window
 	sent := 0
 	for {
 		rpc := &gossipsubv1.RPC{}
-		err := r.ReadRPC(rpc)
+		err = r.ReadRPC(rpc)
 		if err == nil {
 			root.Send(to, &pubsubv1.InboundRPC{Rpc: rpc, Stream: streamID})
 			if sent++; sent%cfg.InboundWindow == 0 {

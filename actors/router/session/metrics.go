@@ -23,6 +23,7 @@ type Metrics struct {
 	writtenRPCs     prometheus.Counter
 	writtenBytes    prometheus.Counter
 	mailbox         prometheus.Gauge
+	panics          *prometheus.CounterVec
 }
 
 var priorityLabels = [numLanes]string{"control", "forward", "gossip"}
@@ -63,10 +64,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		writtenBytes: counter("libp2p_pubsub_written_bytes_total", "Bytes written to outbound pubsub streams."),
 		mailbox: gauge("libp2p_pubsub_session_mailbox_backlog",
 			"Messages waiting in peer session mailboxes (before the byte-bounded queue)."),
+		panics: byLabel("libp2p_pubsub_stream_panics_total",
+			"Panics recovered in pubsub stream goroutines (the stream failed, the process went on), by direction.", "direction"),
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.queueDrops, m.queueExpired, m.queueBytes, m.frameRejections, m.rpcDrops,
-		m.idontwantSaved, m.idontwantElided, m.cancelledByCopy, m.writes, m.reopens, m.writtenRPCs, m.writtenBytes, m.mailbox} {
+		m.idontwantSaved, m.idontwantElided, m.cancelledByCopy, m.writes, m.reopens, m.writtenRPCs, m.writtenBytes, m.mailbox, m.panics} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -126,6 +129,14 @@ func (m *Metrics) queueDelta(d int) {
 func (m *Metrics) FrameRejected(reason string) {
 	if m != nil {
 		m.frameRejections.WithLabelValues(reason).Inc()
+	}
+}
+
+// Panicked counts a panic recovered in a stream goroutine ("inbound" reader,
+// "outbound" writer).
+func (m *Metrics) Panicked(direction string) {
+	if m != nil {
+		m.panics.WithLabelValues(direction).Inc()
 	}
 }
 

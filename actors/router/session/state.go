@@ -23,6 +23,10 @@ type State struct {
 	// advertised: message id → topic and heartbeat it was advertised in.
 	advertised map[string]advert
 
+	// advertisedIDs counts every id we advertised to the peer, unknownIWant
+	// every id it asked for that we could not answer (RouteIWant).
+	advertisedIDs, unknownIWant uint64
+
 	ihaveMessages int // IHAVE control entries accepted this heartbeat
 	ihaveIDs      int // IHAVE ids accepted this heartbeat
 	dontWantIDs   int // IDONTWANT ids accepted this heartbeat
@@ -156,6 +160,7 @@ func (s *State) pushIDontWant(entries []*gossipsubv1.ControlIDontWant) Drops {
 
 func (s *State) rememberIHave(ihaves []*gossipsubv1.ControlIHave, c *Counts) {
 	for _, ih := range ihaves {
+		s.advertisedIDs += uint64(len(ih.GetMessageIDs()))
 		for _, id := range ih.GetMessageIDs() {
 			if len(s.advertised) >= s.cfg.MaxAdvertised {
 				c.OverBudget++
@@ -286,21 +291,47 @@ func (s *State) AcceptIHave(entries []*gossipsubv1.ControlIHave) (accepted []*go
 	return accepted, refused
 }
 
+// IWantResult is what RouteIWant did with the IWANT ids of one RPC.
+type IWantResult struct {
+	// Unknown ids were never advertised to this peer (or expired): not
+	// answered (nim's canAskIWant).
+	Unknown int
+	// Skipped ids were not looked at: the RPC had passed MaxInvalidIWant
+	// unknown ids, and processing stopped there (nim's handleIWant).
+	Skipped int
+	// Abusive: the RPC was cut off, and the peer has asked for more unknown
+	// ids than we ever advertised to it. An honest peer asks only for what
+	// we advertised, so even if all its requests came too late (expired) it
+	// cannot pass that count; the session charges a behaviour penalty.
+	Abusive bool
+}
+
 // RouteIWant groups the requested ids by the topic we advertised them in;
 // ids we never advertised to this peer (or that expired) are counted as
-// unknown and not answered (nim's canAskIWant).
-func (s *State) RouteIWant(entries []*gossipsubv1.ControlIWant, out map[string][][]byte) (unknown int) {
+// unknown and not answered, and after MaxInvalidIWant of them the rest of
+// the RPC is skipped.
+func (s *State) RouteIWant(entries []*gossipsubv1.ControlIWant, out map[string][][]byte) (r IWantResult) {
 	for _, e := range entries {
-		for _, id := range e.GetMessageIDs() {
+		for k, id := range e.GetMessageIDs() {
+			if r.Skipped > 0 {
+				r.Skipped += len(e.GetMessageIDs()) - k
+				break
+			}
 			a, ok := s.advertised[string(id)]
 			if !ok {
-				unknown++
+				if r.Unknown >= s.cfg.MaxInvalidIWant {
+					r.Skipped = len(e.GetMessageIDs()) - k
+					break
+				}
+				r.Unknown++
 				continue
 			}
 			out[a.topic] = append(out[a.topic], id)
 		}
 	}
-	return unknown
+	s.unknownIWant += uint64(r.Unknown + r.Skipped)
+	r.Abusive = r.Skipped > 0 && s.unknownIWant > s.advertisedIDs
+	return r
 }
 
 // Heartbeat starts a new heartbeat: budgets reset, IDONTWANT entries older

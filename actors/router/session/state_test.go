@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -117,9 +118,39 @@ func TestStateGossip(t *testing.T) {
 		s.Enqueue(&pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{
 			Ihave: []*gossipsubv1.ControlIHave{ihave("a", "x"), ihave("b", "y")}}}, true)
 		out := map[string][][]byte{}
-		unknown := s.RouteIWant([]*gossipsubv1.ControlIWant{{MessageIDs: ids("x", "y", "z")}}, out)
+		unknown := s.RouteIWant([]*gossipsubv1.ControlIWant{{MessageIDs: ids("x", "y", "z")}}, out).Unknown
 		if unknown != 1 || len(out["a"]) != 1 || len(out["b"]) != 1 {
 			t.Fatalf("unknown=%d routes=%v", unknown, out)
+		}
+	})
+	t.Run("IWANT ids past MaxInvalidIWant unknown ones are skipped (nim: 20)", func(t *testing.T) {
+		s := testState()
+		s.Enqueue(&pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{Ihave: []*gossipsubv1.ControlIHave{ihave("a", "x")}}}, true)
+		var bogus []string
+		for i := range 30 {
+			bogus = append(bogus, fmt.Sprintf("bogus-%d", i))
+		}
+		out := map[string][][]byte{}
+		r := s.RouteIWant([]*gossipsubv1.ControlIWant{{MessageIDs: ids("x")}, {MessageIDs: ids(bogus...)}, {MessageIDs: ids("x")}}, out)
+		if r.Unknown != 20 || r.Skipped != 11 || len(out["a"]) != 1 {
+			t.Fatalf("%+v routes %v: want 20 unknown looked up, the other 10 and the last entry skipped, x routed once", r, out)
+		}
+		if !r.Abusive {
+			t.Fatal("cut off after asking 31 unknown ids with 1 advertised: want Abusive")
+		}
+	})
+	t.Run("a peer asking only for ids we advertised is never abusive, even when they expired", func(t *testing.T) {
+		s := testState()
+		var adv []string
+		for i := range 40 {
+			adv = append(adv, fmt.Sprintf("adv-%d", i))
+		}
+		s.Enqueue(&pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{Ihave: []*gossipsubv1.ControlIHave{ihave("a", adv...)}}}, true)
+		s.Heartbeat()
+		s.Heartbeat() // expired (AdvertisedTTL 2): every IWANT for them comes too late
+		r := s.RouteIWant([]*gossipsubv1.ControlIWant{{MessageIDs: ids(adv[:30]...)}}, map[string][][]byte{})
+		if r.Skipped != 10 || r.Abusive {
+			t.Fatalf("%+v: want the RPC cut off (10 skipped) but not abusive: 30 asked of 40 advertised", r)
 		}
 	})
 	t.Run("advertised ids expire after AdvertisedTTL heartbeats", func(t *testing.T) {
@@ -127,7 +158,7 @@ func TestStateGossip(t *testing.T) {
 		s.Enqueue(&pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{Ihave: []*gossipsubv1.ControlIHave{ihave("a", "x")}}}, true)
 		s.Heartbeat()
 		s.Heartbeat()
-		if unknown := s.RouteIWant([]*gossipsubv1.ControlIWant{{MessageIDs: ids("x")}}, map[string][][]byte{}); unknown != 1 {
+		if r := s.RouteIWant([]*gossipsubv1.ControlIWant{{MessageIDs: ids("x")}}, map[string][][]byte{}); r.Unknown != 1 || r.Abusive {
 			t.Fatal("advertised id still answerable after its TTL")
 		}
 	})
