@@ -106,6 +106,13 @@ type Config struct {
 	// PeerPersistence keeps peer records in DataDir (ignored without one)
 	// and reconnects to them after a restart.
 	PeerPersistence bool
+	// MoveCorruptPeerStore: when the peer store file is corrupt (it fails
+	// to open or its checks, storage.ErrCorrupt), rename it to
+	// "peers.db.corrupt-<UTC time>" and start with an empty store, still
+	// dialing StaticNodes. Off (the default), New refuses to start naming
+	// the file, which under a supervisor that restarts on exit is a restart
+	// loop until an operator looks (reliability case F12).
+	MoveCorruptPeerStore bool
 	// IPColocationLimit is the most peers accepted from one IP (0: off).
 	IPColocationLimit int
 	// RelayPeerExchange enables gossipsub peer exchange on PRUNE.

@@ -146,7 +146,7 @@ func newNode(cfg Config, d deps) (*Node, error) {
 		n.storageCfg.Backend = storage.BackendMemory
 	}
 	if n.backend == nil {
-		if n.backend, err = storage.Open(n.storageCfg); err != nil {
+		if n.backend, err = openPeerStore(n.storageCfg, cfg.MoveCorruptPeerStore, log); err != nil {
 			return nil, fmt.Errorf("open peer store: %w", err)
 		}
 		n.ownsBackend = true

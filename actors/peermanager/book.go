@@ -94,6 +94,25 @@ func (e *entry) isConnected() bool {
 	return e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CONNECTED
 }
 
+// knownRank orders peers by what we know of them first hand, best first:
+// 0 we were connected to it and learnt of it ourselves (static, discovery,
+// peer exchange, the API), 1 we were connected to it but only because it
+// dialed us (an attacker's sybils can do that at will), 2 never connected
+// (anybody can hand us such records, through discovery or PX). A stopped
+// connection leaves a disconnect time; one cut by a crash leaves the record
+// CanConnect (LoadFromStorage). Restart under eclipse (reliability case
+// F16): outbound slots go to the peers we know before the strangers that
+// filled the store.
+func (e *entry) knownRank() int {
+	switch {
+	case e.disconnectTime == 0 && e.connectedness != peerv1.Connectedness_CONNECTEDNESS_CAN_CONNECT:
+		return 2
+	case e.origin == peerv1.Origin_ORIGIN_INBOUND:
+		return 1
+	}
+	return 0
+}
+
 // ProtocolMatcher is nwaku's protocolMatcher: codec matches every protocol
 // that starts with it, so "/vac/waku/filter/2.0.0" matches
 // "/vac/waku/filter/2.0.0-beta3".

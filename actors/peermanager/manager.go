@@ -730,8 +730,13 @@ func (m *Manager) answerWaiters(pd *pendingDial, id peer.ID, dc *dialerv1.DialCo
 // ReconnectPeers answers ReconnectPeers (nwaku's reconnectPeers): every
 // stored peer (loaded from storage in this incarnation, as
 // logos-delivery#4029 settled; its origin is kept) supporting the protocol
-// that is not connected, not CannotConnect and outside its failure backoff
-// is dialed through the pool at once; a peer that disconnected less than `backoff` ago is deferred
+// that we were connected to before and learnt of ourselves (knownRank 0),
+// not connected, not CannotConnect and outside its failure backoff
+// is dialed through the pool at once. Unlike nwaku, the other stored peers
+// are left to the connectivity rounds, which keep the outbound target and
+// dial known peers first: a store filled by an eclipse attacker (never
+// connected records, or sybils that dialed us) would otherwise be dialed
+// whole at once on a restart (reliability case F16); a peer that disconnected less than `backoff` ago is deferred
 // until then and dialed by a later connectivity round. Nothing waits on one
 // peer (the seed's TODO).
 func (m *Manager) ReconnectPeers(token uint64, req *pmv1.ReconnectPeers, now time.Time) Effects {
@@ -745,7 +750,7 @@ func (m *Manager) ReconnectPeers(token uint64, req *pmv1.ReconnectPeers, now tim
 	backoff := req.GetBackoff().AsDuration()
 	res := &pmv1.ReconnectStarted{}
 	for _, e := range m.sortedPeers() {
-		if !e.fromStore || !e.supports(match) || e.isConnected() ||
+		if !e.fromStore || !e.supports(match) || e.isConnected() || e.knownRank() != 0 ||
 			e.connectedness == peerv1.Connectedness_CONNECTEDNESS_CANNOT_CONNECT || !m.canBeConnected(e, now) || m.isDialing(e.id) {
 			continue
 		}
@@ -1339,7 +1344,8 @@ func (m *Manager) PruneInRelayConns(now time.Time, eff *Effects) {
 // seed's shard-aware selection; peers known to serve only other shards come
 // last: nwaku and go-waku would drop a relay link without a shared shard),
 // then the least recently attempted (never attempted first), then fewer
-// failures, then peers we were connected to before, then the oldest
+// failures, then peers we were connected to before (those that dialed us
+// after those we dialed, knownRank), then the oldest
 // failure, then a hash of the id (so nodes do not all prefer the same
 // peers), then the id. Least recently attempted before the rest rotates the
 // candidates: a round takes the MaxParallelDials that waited longest, so
@@ -1360,20 +1366,13 @@ func candidateBefore(a, b *entry) int {
 	if c := cmp.Compare(a.failedAttempts, b.failedAttempts); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(neverConnected(a), neverConnected(b)); c != 0 {
+	if c := cmp.Compare(a.knownRank(), b.knownRank()); c != 0 {
 		return c
 	}
 	if c := cmp.Compare(a.lastFailure, b.lastFailure); c != 0 {
 		return c
 	}
 	return idBefore(a, b)
-}
-
-func neverConnected(e *entry) int {
-	if e.disconnectTime == 0 {
-		return 1
-	}
-	return 0
 }
 
 func staticRank(e *entry) int {
@@ -1435,6 +1434,15 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 	}
 	for _, e := range m.conn {
 		if e.relayDial && !e.protocolsKnown() && e.direction == peerv1.Direction_DIRECTION_OUTBOUND {
+			inflight++
+		}
+	}
+	// Peers ReconnectPeers deferred hold their slots while they wait out
+	// the backoff: else a restart would give the outbound quota to
+	// whatever else the store holds (an eclipse attacker's records) before
+	// the peers we were connected to are due (reliability case F16).
+	for id := range m.deferred {
+		if e := m.peers[id]; e != nil && !e.isConnected() && !m.isDialing(id) {
 			inflight++
 		}
 	}

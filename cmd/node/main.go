@@ -118,6 +118,7 @@ func nodeConfig(s config.Settings, log *slog.Logger, reg prometheus.Registerer) 
 	cfg.MaxConnections = s.MaxConnections
 	cfg.PeerStoreCapacity = s.PeerStoreCapacity // 0: peermesh.Config resolves 5 × MaxConnections
 	cfg.PeerPersistence = s.PeerPersistence
+	cfg.MoveCorruptPeerStore = s.PeerStoreMoveCorrupt
 	cfg.IPColocationLimit = s.IPColocationLimit
 	cfg.RelayPeerExchange = s.RelayPeerExchange
 	cfg.StrictScoring = s.StrictScoring

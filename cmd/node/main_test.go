@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"net"
 	"os"
 	"os/exec"
@@ -42,7 +43,7 @@ func TestHelpListsEverySettingWithDefault(t *testing.T) {
 	}
 	for _, want := range []string{"--nodekey", "--listen-address", "--tcp-port", "default: 60000", "--staticnode",
 		"--pubsub-topic", "--cluster-id", "--shard\n", "--num-shards-in-network", "--relay\n", "--websocket-support", "default: 8000", "default: 150KiB", "--max-connections", "default: 50", "--peer-store-capacity",
-		"--peer-persistence", "--ip-colocation-limit", "default: 5", "--relay-peer-exchange", "--rest\n",
+		"--peer-persistence", "--peer-store-move-corrupt", "--ip-colocation-limit", "default: 5", "--relay-peer-exchange", "--rest\n",
 		"--rest-address", "--rest-port", "default: 8645", "--metrics-server\n", "--metrics-server-address",
 		"--metrics-server-port", "default: 8008", "--log-level", "--log-format", "--data-dir",
 		"default: ./peermesh-data", "--profile", "--config-file", "PEERMESH_TCP_PORT"} {
@@ -206,6 +207,39 @@ func TestBadPeerStoreFileFailsNamingThePath(t *testing.T) {
 	code, _, stderr := runBinary(t, nil, baseArgs(data)...)
 	if code != 1 || !strings.Contains(stderr, db) {
 		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+}
+
+// TestCorruptPeerStoreMovedAsideOnRequest (reliability case F12): with
+// --peer-store-move-corrupt a corrupt peers.db does not stop the node (by
+// default it exits 1, which a supervisor turns into a restart loop): the file
+// is renamed peers.db.corrupt-<time> with its bytes intact, the node starts
+// with a new, empty store and still reaches its static node.
+func TestCorruptPeerStoreMovedAsideOnRequest(t *testing.T) {
+	dir := t.TempDir()
+	a := startProc(t, nil, baseArgs(filepath.Join(dir, "a"))...)
+	aAddr, aID := a.addr(), a.peerID()
+	data := filepath.Join(dir, "b")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(data, "peers.db")
+	garbage := []byte("this is not a bbolt file, it is much too short and wrong")
+	if err := os.WriteFile(db, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := startProc(t, nil, append(baseArgs(data), "--peer-store-move-corrupt", "--staticnode="+aAddr)...)
+	moved := b.waitLog(15*time.Second, "peer store is corrupt: moved aside, starting with an empty store (static nodes are still dialed)", "moved_to")
+	if dir, name := filepath.Split(moved); filepath.Clean(dir) != data || !strings.HasPrefix(name, "peers.db.corrupt-") {
+		t.Fatalf("moved to %q, want %s/peers.db.corrupt-<time>", moved, data)
+	}
+	if kept, err := os.ReadFile(moved); err != nil || !bytes.Equal(kept, garbage) {
+		t.Fatalf("the corrupt file was not kept as it was: %q, %v", kept, err)
+	}
+	bREST := b.restURL()
+	eventually(t, e2eWait, "B reaches its static node A", func() bool { return hasPeer(peers(t, bREST), aID, "Connected", "static") })
+	if fi, err := os.Stat(db); err != nil || fi.Size() == int64(len(garbage)) {
+		t.Fatalf("no new peer store in place of the corrupt one: %v, %v", fi, err)
 	}
 }
 

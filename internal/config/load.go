@@ -62,6 +62,7 @@ var table = []setting{
 	{"max-connections", "maximum number of libp2p connections", func(s *Settings) any { return &s.MaxConnections }},
 	{"peer-store-capacity", "maximum number of peers in the peer store; 0 means 5 × max-connections", func(s *Settings) any { return &s.PeerStoreCapacity }},
 	{"peer-persistence", "keep peers in the data directory and reconnect to them after a restart", func(s *Settings) any { return &s.PeerPersistence }},
+	{"peer-store-move-corrupt", "if the peer store file is corrupt, rename it to peers.db.corrupt-<time> and start with an empty store (static nodes are still dialed); false refuses to start", func(s *Settings) any { return &s.PeerStoreMoveCorrupt }},
 	{"ip-colocation-limit", "maximum peers from one IP address; 0 disables the limit", func(s *Settings) any { return &s.IPColocationLimit }},
 	{"relay-peer-exchange", "send and accept gossipsub peer exchange on PRUNE", func(s *Settings) any { return &s.RelayPeerExchange }},
 	{"strict-scoring", "waku profile: score mesh message deliveries (P3, P3b) so silent mesh peers are pruned; off scores like nwaku", func(s *Settings) any { return &s.StrictScoring }},

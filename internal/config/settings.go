@@ -85,8 +85,11 @@ type Settings struct {
 	// peermesh.Config).
 	PeerStoreCapacity int
 	PeerPersistence   bool
-	IPColocationLimit int
-	RelayPeerExchange bool
+	// PeerStoreMoveCorrupt moves a corrupt peer store aside and starts empty
+	// instead of refusing to start (peermesh.Config.MoveCorruptPeerStore).
+	PeerStoreMoveCorrupt bool
+	IPColocationLimit    int
+	RelayPeerExchange    bool
 	// StrictScoring turns P3/P3b on in the waku profile (ADR 0013).
 	StrictScoring bool
 
