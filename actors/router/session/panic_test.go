@@ -66,26 +66,20 @@ func TestServeInboundSurvivesAPanic(t *testing.T) {
 	})
 }
 
-// panicOnceOpener hands out a stream whose Write panics first, then the
-// client ends of pipes whose server ends go to servers.
+// panicOnceOpener hands out a stream whose Write panics first, then those
+// of seqOpener.
 type panicOnceOpener struct {
+	seqOpener
 	reset    bool
 	panicked bool
-	servers  chan net.Conn
 }
 
-func (o *panicOnceOpener) OpenStream(ctx context.Context, _ peer.ID, _ ...protocol.ID) (Stream, error) {
+func (o *panicOnceOpener) OpenStream(ctx context.Context, p peer.ID, protos ...protocol.ID) (Stream, error) {
 	if !o.panicked {
 		o.panicked = true
 		return panicStream{reset: &o.reset}, nil
 	}
-	client, server := net.Pipe()
-	select {
-	case o.servers <- server:
-		return pipeStream{Conn: client, proto: wire.ProtocolMeshsub12}, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return o.seqOpener.OpenStream(ctx, p, protos...)
 }
 
 // TestWriterSurvivesAPanic (reliability case F8): a panic in the session's
@@ -94,7 +88,7 @@ func (o *panicOnceOpener) OpenStream(ctx context.Context, _ peer.ID, _ ...protoc
 // next heartbeat with a new hello; the process goes on.
 func TestWriterSurvivesAPanic(t *testing.T) {
 	bubble(t, func(t *testing.T) {
-		op := &panicOnceOpener{servers: make(chan net.Conn)}
+		op := &panicOnceOpener{seqOpener: seqOpener{servers: make(chan net.Conn)}}
 		h := newHarnessDeps(t, DefaultConfig(), func(d *Deps) { d.Opener = op }, "a")
 		h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: []string{"a"}})
 		synctest.Wait() // the hello's write panicked
