@@ -333,11 +333,13 @@ func (s *sessionActor) dispatch(rpc *gossipsubv1.RPC, hello bool) {
 
 // maxFramesPerWrite and maxWriteBytes bound what is handed to the writer at
 // once (what does not fit waits for the next write, in the queue, where it
-// can still expire or be cancelled): 256 KiB is already a few Yamux frames
-// per write, and a write blocked on a full stream window holds no more.
+// can still expire or be cancelled). 64 KiB is one default OutboundFrame,
+// about 60 forwarded 1 KiB messages, and what Noise encrypts in one record
+// anyway: a larger write saves no syscall, but a writer blocked on a full
+// stream window holds its whole batch in a pooled buffer (ADR 0021).
 const (
 	maxFramesPerWrite = 16
-	maxWriteBytes     = 256 << 10
+	maxWriteBytes     = 64 << 10
 )
 
 func (s *sessionActor) reportQueue() {
