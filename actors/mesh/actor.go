@@ -318,9 +318,10 @@ func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
 	st.MailboxDepth, st.MailboxDropped, st.MailboxDroppedGossip = int(high), dropMsgs, dropGossip
 	report.Mesh, report.Fanout = uint32(st.MeshPeers), uint32(st.FanoutPeers)
 	report.Idle = a.core.Idle(now)
-	c.Send(c.Parent(), report)
 	a.deps.Metrics.observe(a.deps.Topic, a.stats, st)
 	a.stats = st
+	// The report goes last: whoever reads it may read the gauges next.
+	c.Send(c.Parent(), report)
 }
 
 // exec carries out one Effects in its documented order. Sends to peers are
