@@ -26,6 +26,11 @@ type gossipsubImpl struct{}
 func (gossipsubImpl) Name() string { return "go-libp2p-pubsub" }
 
 func (gossipsubImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench.ImplConfig, deliver func(int, []byte)) (meshbench.Network, error) {
+	if cfg.PublishWindow != meshbench.DefaultPublishWindow {
+		// Its Publish always blocks once 32 messages wait for the event loop.
+		return nil, fmt.Errorf("-publish-window %d: %w (go-libp2p-pubsub's is %d)",
+			cfg.PublishWindow, meshbench.ErrNotSupported, meshbench.DefaultPublishWindow)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	n := &network{cancel: cancel, mesh: make([]map[string]int, len(hosts))}
 	for i := range n.mesh {

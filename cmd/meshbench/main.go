@@ -42,9 +42,6 @@ func (peermeshImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench.
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet })))
 	n := &network{sys: sys}
 	hb := sys.Root.Spawn(heartbeat.Props(heartbeat.DefaultConfig(), heartbeat.Deps{Logger: quiet}))
-	// The publisher's answers (Published) land here, so publishing never
-	// waits for a round trip and errors are still counted.
-	n.sink = sys.Root.Spawn(actorkit.Props(func() actor.Actor { return &publishSink{errors: &n.publishErrors} }))
 	profile := wire.ProfileWaku
 	if cfg.Sign {
 		profile = wire.ProfileLibp2p
@@ -56,6 +53,16 @@ func (peermeshImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench.
 		pid := sys.Root.Spawn(router.Props(rc, router.Deps{Host: h, Registerer: reg, Logger: quiet}))
 		n.routers = append(n.routers, pid)
 		n.regs = append(n.regs, reg)
+		// The node's answers to Publish (Published) land in its sink, which
+		// counts errors and frees a place in the node's publish window.
+		var window chan struct{}
+		if cfg.PublishWindow > 0 {
+			window = make(chan struct{}, cfg.PublishWindow)
+		}
+		n.windows = append(n.windows, window)
+		n.sinks = append(n.sinks, sys.Root.Spawn(actorkit.Props(func() actor.Actor {
+			return &publishSink{errors: &n.publishErrors, window: window}
+		})))
 		// The subscriber must be the Subscribe's sender: deliveries go to it.
 		ready := make(chan string, 1)
 		sub := sys.Root.Spawn(actorkit.Props(func() actor.Actor { return &subscriber{node: i, deliver: deliver, ready: ready} }))
@@ -103,15 +110,38 @@ func expectNoError(f *actor.Future) error {
 }
 
 type network struct {
-	sys           *actor.ActorSystem
-	routers       []*actor.PID
-	regs          []*watchedRegistry
-	sink          *actor.PID
+	sys     *actor.ActorSystem
+	routers []*actor.PID
+	regs    []*watchedRegistry
+	sinks   []*actor.PID
+	// windows[i] holds a token per publish of node i awaiting its answer
+	// (nil: publishes never wait).
+	windows       []chan struct{}
 	publishErrors atomic.Int64
 }
 
-func (n *network) Publish(_ context.Context, node int, topic string, data []byte) error {
-	n.sys.Root.RequestWithCustomSender(n.routers[node], &pubsubv1.Publish{Topic: topic, Data: data}, n.sink)
+// Publish asks node's router to publish. With a publish window it first
+// waits, at most requestTimeout, for a place among the node's publishes
+// awaiting their answer: an application calling Node.Publish (which returns
+// with the Published answer) from that many goroutines is held back the same
+// way, as go-libp2p-pubsub's Publish is by its queue to the event loop.
+func (n *network) Publish(ctx context.Context, node int, topic string, data []byte) error {
+	if w := n.windows[node]; w != nil {
+		select {
+		case w <- struct{}{}:
+		default:
+			t := time.NewTimer(requestTimeout)
+			defer t.Stop()
+			select {
+			case w <- struct{}{}:
+			case <-t.C:
+				return fmt.Errorf("node %d: %d publishes unanswered for %s", node, cap(w), requestTimeout)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	n.sys.Root.RequestWithCustomSender(n.routers[node], &pubsubv1.Publish{Topic: topic, Data: data}, n.sinks[node])
 	return nil
 }
 
@@ -282,11 +312,25 @@ func (s *subscriber) Receive(c actor.Context) {
 	}
 }
 
-// publishSink counts failed publishes.
-type publishSink struct{ errors *atomic.Int64 }
+// publishSink receives one node's Published answers: it counts the failed
+// ones and frees a place in the node's publish window for each.
+type publishSink struct {
+	errors *atomic.Int64
+	window chan struct{} // nil: no window
+}
 
 func (p *publishSink) Receive(c actor.Context) {
-	if m, ok := c.Message().(*pubsubv1.Published); ok && m.GetError() != "" {
+	m, ok := c.Message().(*pubsubv1.Published)
+	if !ok {
+		return
+	}
+	if m.GetError() != "" {
 		p.errors.Add(1)
+	}
+	if p.window != nil {
+		select {
+		case <-p.window:
+		default: // an answer without a token: nothing to free
+		}
 	}
 }

@@ -12,24 +12,45 @@ import (
 // M1 (6 nodes, 1 s of load at a low rate) must deliver every message in
 // both variants. It asserts correctness only; speed lives in the benchmark.
 func TestSmallRunDeliversEverything(t *testing.T) {
+	rows := runRows(t, "-n", "6", "-degree", "3", "-rates", "20", "-duration", "1s", "-drain", "5s",
+		"-warmup", "10s", "-min-mesh", "2")
+	if len(rows) != 2 {
+		t.Fatalf("want a nosign and a sign row, got %+v", rows)
+	}
+	for _, r := range rows {
+		if r.Published != 20 || r.DeliveryPct != 100 || r.Drops != 0 {
+			t.Errorf("%s: published %d, delivery %.2f%%, drops %d; want 20, 100%%, 0", r.Variant, r.Published, r.DeliveryPct, r.Drops)
+		}
+	}
+}
+
+// With a publish window of one, every publish waits for the previous one's
+// Published answer: the run still delivers everything, so each answer frees
+// its place (a lost one would stall the publisher for requestTimeout and
+// fail the publish), and the row says which window it ran with.
+func TestPublishWindowFreesOnAnswer(t *testing.T) {
+	rows := runRows(t, "-n", "4", "-degree", "2", "-rates", "50", "-duration", "1s", "-drain", "5s",
+		"-warmup", "10s", "-min-mesh", "2", "-variant", "nosign", "-publish-window", "1")
+	if len(rows) != 1 {
+		t.Fatalf("want one row, got %+v", rows)
+	}
+	r := rows[0]
+	if r.Published != 50 || r.DeliveryPct != 100 || r.PublishWindow != 1 || r.LoadSeconds > 5 {
+		t.Errorf("published %d, delivery %.2f%%, window %d, load %.1f s; want 50, 100%%, 1, about 1 s",
+			r.Published, r.DeliveryPct, r.PublishWindow, r.LoadSeconds)
+	}
+}
+
+// runRows runs meshbench with args (JSON, quiet) and returns its rows.
+func runRows(t *testing.T, args ...string) []meshbench.RateResult {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code := meshbench.Main(peermeshImpl{}, []string{
-		"-n", "6", "-degree", "3", "-rates", "20", "-duration", "1s", "-drain", "5s",
-		"-warmup", "10s", "-min-mesh", "2", "-json", "-log-level", "warn",
-	}, &out, &errOut)
-	if code != 0 {
+	if code := meshbench.Main(peermeshImpl{}, append(args, "-json", "-log-level", "warn"), &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	var res struct{ Rows []meshbench.RateResult }
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("decode %q: %v", out.String(), err)
 	}
-	if len(res.Rows) != 2 {
-		t.Fatalf("want a nosign and a sign row, got %+v", res.Rows)
-	}
-	for _, r := range res.Rows {
-		if r.Published != 20 || r.DeliveryPct != 100 || r.Drops != 0 {
-			t.Errorf("%s: published %d, delivery %.2f%%, drops %d; want 20, 100%%, 0", r.Variant, r.Published, r.DeliveryPct, r.Drops)
-		}
-	}
+	return res.Rows
 }

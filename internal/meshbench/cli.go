@@ -45,8 +45,13 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 	topics := fs.Int("topics", 200, "m2: number of topics")
 	perNode := fs.Int("topics-per-node", 50, "m2: topics each node joins")
 	m2Rate := fs.Int("m2-rate", 100, "m2: publish rate under load, msg/s over all topics")
+	window := fs.Int("publish-window", def.Impl.PublishWindow, "peermesh: publishes per node awaiting their Published answer before Publish blocks, as go-libp2p-pubsub's Publish blocks on its 32-deep queue (0: never wait; ignored by the reference)")
 	contend := fs.Int("contend", 0, "start a separate CPU-burner process with this many busy threads for the whole run (M1-contended; 0: none)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *window < 0 {
+		fmt.Fprintf(stderr, "invalid -publish-window %d: want 0 or more\n", *window)
 		return 2
 	}
 	if *contend < 0 || *contend > MaxContend {
@@ -122,7 +127,7 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 		p := DefaultParams(sign)
 		p.N, p.Degree, p.Seed, p.Rates = *n, *degree, *seed, rateList
 		p.Duration, p.Drain, p.Warmup, p.MinMesh = *duration, *drain, *warmup, *minMesh
-		p.Impl.Profile = *profile
+		p.Impl.Profile, p.Impl.PublishWindow = *profile, *window
 		p.Log = log
 		p.HeapProfile = *memprofile
 		p.Trace, p.TraceWindow = *traceFile, *traceWindow

@@ -38,6 +38,12 @@ type ImplConfig struct {
 	Dhi       int
 	Heartbeat time.Duration
 	Profile   string // peermesh only: "waku" or "libp2p"
+	// PublishWindow (peermesh only) is how many publishes per node may
+	// await their Published answer before Publish blocks, as an
+	// application calling Node.Publish from that many goroutines would
+	// see; go-libp2p-pubsub's Publish blocks the same way on its 32-deep
+	// queue to the event loop. 0: Publish never waits (fire and forget).
+	PublishWindow int
 }
 
 // Network is a running implementation.
@@ -112,10 +118,16 @@ func DefaultParams(sign bool) Params {
 		Rates:    []int{100, 250, 500, 1000, 2000, 4000},
 		Duration: 10 * time.Second, Drain: 5 * time.Second, Warmup: 15 * time.Second,
 		MinMesh: 5, PayloadSize: 1024,
-		Impl: ImplConfig{Sign: sign, D: 6, Dlo: 5, Dhi: 12, Heartbeat: time.Second, Profile: "libp2p"},
-		Log:  slog.Default(),
+		Impl: ImplConfig{Sign: sign, D: 6, Dlo: 5, Dhi: 12, Heartbeat: time.Second, Profile: "libp2p",
+			PublishWindow: DefaultPublishWindow},
+		Log: slog.Default(),
 	}
 }
+
+// DefaultPublishWindow matches go-libp2p-pubsub's Publish, which blocks
+// once 32 messages wait for its event loop (its sendMsg queue), so both
+// implementations' publishers are held back by the same rule.
+const DefaultPublishWindow = 32
 
 // RateResult is one row of the M1 table.
 type RateResult struct {
@@ -147,6 +159,10 @@ type RateResult struct {
 	// Contend is the number of busy threads of the CPU-burner process that
 	// ran beside the network (0: none).
 	Contend int `json:"contend"`
+	// PublishWindow is the publishes per node that may await their answer
+	// before Publish blocks (ImplConfig.PublishWindow; go-libp2p-pubsub's
+	// is always 32).
+	PublishWindow int `json:"publish_window"`
 	// LoadAvg1 is the 1-minute load average at the end of the measured
 	// window (-1 where the system does not tell).
 	LoadAvg1 float64 `json:"load_avg_1m"`
@@ -290,7 +306,7 @@ func (e *env) measureLoad(ctx context.Context, p Params, rate int, rec *Recorder
 		LoadSeconds: loadTime.Seconds(), PublishLagMaxMs: ms(s.PublishLagMax),
 		HeapMiBPerNode: float64(heap) / float64(p.N) / (1 << 20),
 		Duplicates:     s.Duplicates, Drops: -1,
-		Contend: p.Contend, LoadAvg1: LoadAverage(),
+		Contend: p.Contend, PublishWindow: p.Impl.PublishWindow, LoadAvg1: LoadAverage(),
 		MaxQueueBytes: -1, MaxQueueMessages: -1,
 	}
 	if samples != nil {
