@@ -2,14 +2,14 @@ package actortest_test
 
 import (
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 )
 
 func TestCounterWaitFor(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		var c actortest.Counter
 		go func() {
 			for range 5 {

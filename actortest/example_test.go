@@ -2,7 +2,6 @@ package actortest_test
 
 import (
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/bubble"
 )
 
 // greeter is the actor under test: it answers a name with a greeting.
@@ -28,7 +28,7 @@ func greeter() *actor.Props {
 // own _test.go file; examples cannot receive a *testing.T.)
 func Example() {
 	_ = func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
+		bubble.Test(t, func(t *testing.T) {
 			sys := actortest.NewSystem(t)
 			probe := actortest.NewProbe(t, sys)
 			pid := sys.Root.Spawn(greeter())

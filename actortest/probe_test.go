@@ -13,6 +13,7 @@ import (
 
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/bubble"
 )
 
 // echo answers every StringValue with the same value upper-cased, after the
@@ -35,7 +36,7 @@ func echoProps() *actor.Props {
 }
 
 func TestRequestAndExpectMessage(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
 		pid := sys.Root.Spawn(echoProps())
@@ -45,7 +46,7 @@ func TestRequestAndExpectMessage(t *testing.T) {
 }
 
 func TestExpectNoMessageIsExactInVirtualTime(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
 		pid := sys.Root.Spawn(echoProps())
@@ -61,7 +62,7 @@ func TestExpectNoMessageIsExactInVirtualTime(t *testing.T) {
 }
 
 func TestFishSkipsUntilMatch(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
 		pid := sys.Root.Spawn(echoProps())
@@ -77,7 +78,7 @@ func TestFishSkipsUntilMatch(t *testing.T) {
 }
 
 func TestWatchAndExpectTerminated(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
 		pid := sys.Root.Spawn(echoProps())
@@ -88,7 +89,7 @@ func TestWatchAndExpectTerminated(t *testing.T) {
 }
 
 func TestRespondAnswersLastSender(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		asker := actortest.NewProbe(t, sys)
 		answerer := actortest.NewProbe(t, sys)
@@ -100,7 +101,7 @@ func TestRespondAnswersLastSender(t *testing.T) {
 }
 
 func TestTapRecordsSendsAndReceives(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
 		tap := actortest.NewTap()
@@ -175,7 +176,7 @@ func runFailing(fn func()) (fatal bool) {
 }
 
 func TestNonProtobufSendFailsTheTest(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		rec := &recordingTB{TB: t}
 		sys := actortest.NewSystem(rec)
 		p := actortest.NewProbe(t, sys)
@@ -235,7 +236,7 @@ func TestFailuresSayWhatWasExpectedAndWhatArrived(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
+			bubble.Test(t, func(t *testing.T) {
 				sys := actortest.NewSystem(t)
 				rec := &recordingTB{TB: t}
 				p := actortest.NewProbe(rec, sys)
@@ -263,7 +264,7 @@ func TestFailuresSayWhatWasExpectedAndWhatArrived(t *testing.T) {
 }
 
 func TestProbeStoppedByTheTestIsNotStoppedAgain(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		watcher := actortest.NewProbe(t, sys)
 		p := actortest.NewProbe(t, sys)
@@ -274,7 +275,7 @@ func TestProbeStoppedByTheTestIsNotStoppedAgain(t *testing.T) {
 }
 
 func TestExpectTerminatedOfAnotherActorFails(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		rec := &recordingTB{TB: t}
 		p := actortest.NewProbe(rec, sys)
@@ -291,7 +292,7 @@ func TestExpectTerminatedOfAnotherActorFails(t *testing.T) {
 }
 
 func TestUnwatchStopsTheTerminated(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
 		pid := sys.Root.Spawn(echoProps())
@@ -303,7 +304,7 @@ func TestUnwatchStopsTheTerminated(t *testing.T) {
 }
 
 func TestWatchOfAStoppedActorTerminatesAtOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
 		pid := sys.Root.Spawn(echoProps())
@@ -316,7 +317,7 @@ func TestWatchOfAStoppedActorTerminatesAtOnce(t *testing.T) {
 }
 
 func TestReceiveNKeepsArrivalOrder(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
 		pid := sys.Root.Spawn(echoProps())
@@ -334,7 +335,7 @@ func TestReceiveNKeepsArrivalOrder(t *testing.T) {
 }
 
 func TestNewSystemLogsIntoTheTest(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		rec := &recordingTB{TB: t}
 		sys := actortest.NewSystem(rec)
 		pid := sys.Root.Spawn(actorkit.Props(func() actor.Actor {
@@ -356,7 +357,7 @@ func TestNewSystemLogsIntoTheTest(t *testing.T) {
 // the last thing a test does must not leave protoactor's dead-letter
 // throttle goroutine behind in the bubble (synctest would report a deadlock).
 func TestDeadLetterAtTheEndOfABubbleIsHarmless(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
 		pid := sys.Root.Spawn(echoProps())
@@ -370,7 +371,7 @@ func TestDeadLetterAtTheEndOfABubbleIsHarmless(t *testing.T) {
 // TestNonProtobufFromAnActorsOwnGoroutineFailsTheTest: the rule covers an
 // actor's I/O goroutines reporting back to it through the root context.
 func TestNonProtobufFromAnActorsOwnGoroutineFailsTheTest(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		rec := &recordingTB{TB: t}
 		sys := actortest.NewSystem(rec)
 		type result struct{ n int }
@@ -393,7 +394,7 @@ func TestNonProtobufFromAnActorsOwnGoroutineFailsTheTest(t *testing.T) {
 // TestTapIsBoundedAndCountsWhatItLeavesOut: beyond TapLimit records a
 // direction stops growing, and Dropped says how many were left out.
 func TestTapIsBoundedAndCountsWhatItLeavesOut(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		tap := actortest.NewTap()
 		sink := sys.Root.Spawn(actorkit.Props(func() actor.Actor {

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 )
 
@@ -65,7 +66,7 @@ func completed(p peer.ID, o dialerv1.DialOutcome, reason string, d time.Duration
 }
 
 func TestActorAnswersConnectedAfterTheDial(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(300*time.Millisecond, nil)))
 		p := e.p
 		p.Request(e.pid, dialMsg(testPeer(1), static, "/ip4/127.0.0.1/tcp/4001"))
@@ -79,7 +80,7 @@ func TestActorAnswersConnectedAfterTheDial(t *testing.T) {
 }
 
 func TestActorMapsDialErrorsToOutcomes(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		refusedErr := fmt.Errorf("dial: %w", syscall.ECONNREFUSED)
 		d := newFakeDialer(func(_ int, p peer.ID, _ string) (time.Duration, error) {
 			if p == testPeer(1) {
@@ -97,7 +98,7 @@ func TestActorMapsDialErrorsToOutcomes(t *testing.T) {
 }
 
 func TestActorTimesOutADialAtItsTimeout(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Hour, nil)))
 		p := e.p
 		m := dialMsg(testPeer(1), api)
@@ -138,7 +139,7 @@ func TestActorRejectsBadInput(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
+			bubble.Test(t, func(t *testing.T) {
 				e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Second, nil)))
 				p := e.p
 				p.Request(e.pid, row.msg)
@@ -160,7 +161,7 @@ func TestActorRejectsBadInput(t *testing.T) {
 }
 
 func TestActorAnswersAConnectedPeerAtOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		d := newFakeDialer(fixed(time.Second, nil))
 		d.connected[testPeer(1)] = true
 		e := newEnv(t, DefaultConfig(), d)
@@ -174,7 +175,7 @@ func TestActorAnswersAConnectedPeerAtOnce(t *testing.T) {
 }
 
 func TestActorJoinsRequestsForThePeerInFlight(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(5*time.Second, nil)))
 		first, second := e.p, actortest.NewProbe(t, e.sys)
 		first.Request(e.pid, dialMsg(testPeer(1), relay))
@@ -189,7 +190,7 @@ func TestActorJoinsRequestsForThePeerInFlight(t *testing.T) {
 }
 
 func TestActorCancelAnswersCancelledOnceAndStopsTheDial(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Hour, nil)))
 		p := e.p
 		p.Request(e.pid, dialMsg(testPeer(1), api))
@@ -205,7 +206,7 @@ func TestActorCancelAnswersCancelledOnceAndStopsTheDial(t *testing.T) {
 }
 
 func TestActorCountsAnInvalidCancel(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Second, nil)))
 		p := e.p
 		p.Request(e.pid, &dialerv1.CancelDial{PeerId: []byte("not a multihash")})
@@ -215,7 +216,7 @@ func TestActorCountsAnInvalidCancel(t *testing.T) {
 }
 
 func TestActorRejectsWhenTheQueueIsFull(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxInFlight, cfg.MaxQueued = 1, 1
 		e := newEnv(t, cfg, newFakeDialer(fixed(time.Second, nil)))
@@ -235,7 +236,7 @@ func TestActorRejectsWhenTheQueueIsFull(t *testing.T) {
 }
 
 func TestActorStatusReportsInFlightAndQueued(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxInFlight = 2
 		e := newEnv(t, cfg, newFakeDialer(fixed(time.Second, nil)))
@@ -257,7 +258,7 @@ func TestActorStatusReportsInFlightAndQueued(t *testing.T) {
 }
 
 func TestActorStopCancelsEveryDialAndAnswersEveryWaiter(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxInFlight = 2
 		e := newEnv(t, cfg, newFakeDialer(fixed(time.Hour, nil)))
@@ -292,7 +293,7 @@ func (panicDialer) Dial(context.Context, peer.ID, []ma.Multiaddr, string) error 
 }
 
 func TestActorSurvivesAPanickingDialer(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		pid := sys.Root.Spawn(Props(DefaultConfig(), Deps{Dialer: panicDialer{newFakeDialer(fixed(0, nil))}}))
 		p := actortest.NewProbe(t, sys)
@@ -315,7 +316,7 @@ func TestActorWithABadConfigRejectsEveryRequest(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
+			bubble.Test(t, func(t *testing.T) {
 				sys := actortest.NewSystem(t)
 				reg := prometheus.NewRegistry()
 				pid := sys.Root.Spawn(Props(row.cfg, Deps{Dialer: row.dialer, Registerer: reg}))
@@ -336,7 +337,7 @@ func TestActorWithABadConfigRejectsEveryRequest(t *testing.T) {
 // TestActorWorksWhenItsMetricsCannotRegister: a name clash on the registry
 // is logged, and the pool dials as usual.
 func TestActorWorksWhenItsMetricsCannotRegister(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "waku_peers_dials", Help: "someone else's"}))
@@ -351,7 +352,7 @@ func TestActorWorksWhenItsMetricsCannotRegister(t *testing.T) {
 // TestActorSendsOnlyProtobuf taps the actor through a busy run (answers,
 // joins, rejections, cancels, status) and checks every message it sent.
 func TestActorSendsOnlyProtobuf(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxInFlight, cfg.MaxQueued = 2, 2
 		e := newEnv(t, cfg, newFakeDialer(randomPlan(1, time.Second, nil, errors.New("x"))))
@@ -385,7 +386,7 @@ func TestActorSendsOnlyProtobuf(t *testing.T) {
 // with random latency and outcomes; the dialer never sees more than 10 dials
 // at once, every request gets exactly one answer, none is lost.
 func TestActorNeverExceedsMaxInFlight(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		const n = 1000
 		d := newFakeDialer(randomPlan(7, 3*time.Second, nil, nil, errors.New("failed"),
 			fmt.Errorf("x: %w", syscall.ECONNREFUSED)))
@@ -424,7 +425,7 @@ func TestActorNeverExceedsMaxInFlight(t *testing.T) {
 // a restart carries the old incarnation and must neither answer nor free a
 // slot of the new one.
 func TestActorIgnoresAReportOfAnotherIncarnation(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		e := newEnv(t, DefaultConfig(), newFakeDialer(fixed(time.Hour, nil)))
 		p := e.p
 		p.Request(e.pid, dialMsg(testPeer(1), api))
@@ -441,7 +442,7 @@ func TestActorIgnoresAReportOfAnotherIncarnation(t *testing.T) {
 // TestPropsOnOneRegistryShareTheSeries: two pools (or one pool's props used
 // twice) on the same registry do not fail registration; they share series.
 func TestPropsOnOneRegistryShareTheSeries(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		reg := prometheus.NewRegistry()
 		d := newFakeDialer(fixed(time.Second, nil))
@@ -459,7 +460,7 @@ func TestPropsOnOneRegistryShareTheSeries(t *testing.T) {
 // the core's priorities: with one slot, a static request that arrives after
 // three px requests runs right after the dial already running.
 func TestActorServesStaticBeforeQueuedPeerExchange(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxInFlight = 1
 		e := newEnv(t, cfg, newFakeDialer(fixed(time.Second, nil)))
@@ -484,7 +485,7 @@ type connPanicDialer struct{ *fakeDialer }
 func (connPanicDialer) IsConnected(peer.ID) bool { panic("boom") }
 
 func TestActorSurvivesAPanickingIsConnected(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
 		pid := sys.Root.Spawn(Props(DefaultConfig(), Deps{Dialer: connPanicDialer{newFakeDialer(fixed(time.Second, nil))}}))
@@ -497,7 +498,7 @@ func TestActorSurvivesAPanickingIsConnected(t *testing.T) {
 // crash) answers every waiter CANCELLED, cancels the running dials, and the
 // new incarnation serves new requests with a fresh pool.
 func TestActorRestartCancelsEverythingAndServesAgain(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxInFlight = 1
 		var slow atomic.Bool

@@ -16,6 +16,7 @@ import (
 	"github.com/peermesh/peermesh/actors/heartbeat"
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/bubble"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 )
 
@@ -77,7 +78,7 @@ func sample(t *testing.T, reg *prometheus.Registry, name string, labels ...strin
 }
 
 func TestOneVirtualHourIsExactly3600Ticks(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		f := start(t, heartbeat.DefaultConfig(), nil)
 		p := actortest.NewProbe(t, f.sys)
 		t0 := time.Now()
@@ -100,7 +101,7 @@ func TestOneVirtualHourIsExactly3600Ticks(t *testing.T) {
 }
 
 func TestInitialDelayIsHonoured(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		f := start(t, heartbeat.DefaultConfig(), nil)
 		p := actortest.NewProbe(t, f.sys)
 		t0 := time.Now()
@@ -112,7 +113,7 @@ func TestInitialDelayIsHonoured(t *testing.T) {
 }
 
 func TestZeroInitialDelayTicksRightAfterRegistered(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		f := start(t, heartbeat.DefaultConfig(), nil)
 		p := actortest.NewProbe(t, f.sys)
 		t0 := time.Now()
@@ -125,7 +126,7 @@ func TestZeroInitialDelayTicksRightAfterRegistered(t *testing.T) {
 }
 
 func TestTwoRegistrationsOfOneTargetInterleave(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		f := start(t, heartbeat.DefaultConfig(), nil)
 		p := actortest.NewProbe(t, f.sys)
 		t0 := time.Now()
@@ -143,7 +144,7 @@ func TestTwoRegistrationsOfOneTargetInterleave(t *testing.T) {
 }
 
 func TestUnregisterStopsTicks(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		f := start(t, heartbeat.DefaultConfig(), nil)
 		p := actortest.NewProbe(t, f.sys)
 		register(p, f.hb, "a", time.Second, time.Second)
@@ -179,7 +180,7 @@ func relay(hb, to *actor.PID, regs ...*heartbeatv1.Register) *actor.Props {
 }
 
 func TestStoppedTargetIsUnregistered(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		f := start(t, heartbeat.DefaultConfig(), nil)
 		p := actortest.NewProbe(t, f.sys)
 		t0 := time.Now()
@@ -216,7 +217,7 @@ type skewClock struct{ skew atomic.Int64 }
 func (c *skewClock) Now() time.Time { return time.Now().Add(time.Duration(c.skew.Load())) }
 
 func TestStallCoalescesMissedTicks(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		clock := &skewClock{}
 		f := start(t, heartbeat.DefaultConfig(), clock)
 		p := actortest.NewProbe(t, f.sys)
@@ -257,7 +258,7 @@ func TestBadRegisterIsAnsweredWithAClearError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
+			bubble.Test(t, func(t *testing.T) {
 				f := start(t, heartbeat.DefaultConfig(), nil)
 				p := actortest.NewProbe(t, f.sys)
 				p.Request(f.hb, tt.msg)
@@ -275,7 +276,7 @@ func TestBadRegisterIsAnsweredWithAClearError(t *testing.T) {
 }
 
 func TestRegisterWhenFullIsRejected(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := heartbeat.DefaultConfig()
 		cfg.MaxRegistrations = 1
 		f := start(t, cfg, nil)
@@ -298,7 +299,7 @@ func TestRegisterWhenFullIsRejected(t *testing.T) {
 }
 
 func TestRequestsWithoutSenderAndStrayMessagesAreCountedAndDropped(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		f := start(t, heartbeat.DefaultConfig(), nil)
 		p := actortest.NewProbe(t, f.sys)
 		p.Send(f.hb, &heartbeatv1.Register{Name: "a", Interval: durationpb.New(time.Second)})
@@ -334,7 +335,7 @@ func supervise(child *actor.Props, to *actor.PID) *actor.Props {
 }
 
 func TestInvalidConfigStopsTheActor(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := heartbeat.DefaultConfig()
 		cfg.MinInterval = 0
 		sys := actortest.NewSystem(t)
@@ -345,7 +346,7 @@ func TestInvalidConfigStopsTheActor(t *testing.T) {
 }
 
 func TestTwoActorsShareOneRegistry(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		reg := prometheus.NewRegistry()
 		a := sys.Root.Spawn(heartbeat.Props(heartbeat.DefaultConfig(), heartbeat.Deps{Registerer: reg}))
@@ -368,7 +369,7 @@ func TestTwoActorsShareOneRegistry(t *testing.T) {
 // different metric under one of the heartbeat's names is logged, and the
 // heartbeat still ticks (every other actor depends on it).
 func TestMetricNameClashDoesNotStopTheClock(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "peermesh_heartbeat_registrations", Help: "someone else's"}))

@@ -17,6 +17,7 @@ import (
 	"github.com/peermesh/peermesh/actors/router/session"
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/bubble"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
@@ -140,7 +141,7 @@ func actorCfg() Config {
 }
 
 func TestTopicActorJoinGraftsAndReports(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := newTopicHarness(t, actorCfg(), 3)
 		h.subscribeAll()
 		h.router.Request(h.topic, &pubsubv1.Join{Topic: actorTopic})
@@ -190,7 +191,7 @@ func meshOfWith(t *testing.T, n int, with func(*Deps)) *topicHarness {
 }
 
 func TestTopicActorDeliversAndForwards(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := meshOf(t, 3)
 		sub := h.subscriber(t)
 		msg := h.receive(actorPeer(0), "hello")
@@ -212,7 +213,7 @@ func TestTopicActorDeliversAndForwards(t *testing.T) {
 }
 
 func TestTopicActorValidator(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := meshOf(t, 2)
 		val := actortest.NewProbe(t, h.sys)
 		val.Request(h.topic, &pubsubv1.RegisterValidator{Topic: actorTopic})
@@ -259,7 +260,7 @@ func TestTopicActorValidator(t *testing.T) {
 // sender P4, Ignore drops without a penalty, neither is delivered or
 // forwarded; Accept goes on to delivery.
 func TestTopicActorSynchronousValidate(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := meshOfWith(t, 2, func(d *Deps) {
 			d.Validate = func(m *gossipsubv1.Message, _ time.Time) (ValidationResult, string) {
 				switch string(m.GetData()) {
@@ -304,7 +305,7 @@ func TestTopicActorSynchronousValidate(t *testing.T) {
 }
 
 func TestTopicActorPublishAndIWant(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := meshOf(t, 2)
 		msg := &gossipsubv1.Message{Topic: proto.String(actorTopic), Data: []byte("mine")}
 		h.router.Request(h.topic, &pubsubv1.PublishLocal{Message: &pubsubv1.IdentifiedMessage{Id: []byte("mine"), Message: msg}})
@@ -325,7 +326,7 @@ func TestTopicActorPublishAndIWant(t *testing.T) {
 }
 
 func TestTopicActorPassesPeerExchangeToRouter(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := actorCfg()
 		cfg.EnablePX, cfg.Thresholds.AcceptPX = true, 0
 		h := newTopicHarness(t, cfg, 2)
@@ -343,7 +344,7 @@ func TestTopicActorPassesPeerExchangeToRouter(t *testing.T) {
 }
 
 func TestTopicActorVerifiesEachMessageOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		var verified, refused atomic.Int32
 		cfg := actorCfg()
 		cfg.D, cfg.Dhi = 3, 3
@@ -391,7 +392,7 @@ func TestTopicActorVerifiesEachMessageOnce(t *testing.T) {
 // session charges the sender P4 (reported to the router at the next
 // heartbeat) without anything being delivered, forwarded or marked seen.
 func TestTopicActorChargesInvalidMessages(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := meshOf(t, 3)
 		sub := h.subscriber(t)
 		h.router.Send(h.topic, &pubsubv1.InvalidMessagesReceived{Peer: []byte(actorPeer(0)), Topic: actorTopic, Count: 3})
@@ -414,7 +415,7 @@ func TestTopicActorChargesInvalidMessages(t *testing.T) {
 // A PRUNE's peer exchange carries the signed peer records Deps.PeerRecord
 // holds, so the pruned peer can dial them without trusting us.
 func TestTopicActorPrunePXCarriesSignedRecords(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := actorCfg()
 		cfg.D, cfg.Dlo, cfg.Dhi = 2, 1, 2
 		cfg.EnablePX = true
@@ -452,7 +453,7 @@ func TestTopicActorPrunePXCarriesSignedRecords(t *testing.T) {
 // The seed's topic-health gauges follow the mesh: a joined topic with no
 // peers counts as no_peers; once its mesh reaches Dlo it counts as healthy.
 func TestTopicActorHealthGauges(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := newTopicHarness(t, actorCfg(), 3)
 		h.router.Request(h.topic, &pubsubv1.Join{Topic: actorTopic})
 		h.router.ExpectMessage(&pubsubv1.Joined{Topic: actorTopic})

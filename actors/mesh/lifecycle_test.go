@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
@@ -85,7 +86,7 @@ func (h *topicHarness) retiredAndTerminated(t *testing.T) *pubsubv1.TopicRetired
 // the actor reports itself idle; RetireTopic stops it and TopicRetired
 // carries its unexpired backoffs to the router.
 func TestTopicActorLeaveKeepsBackoffsUntilRetired(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := actorCfg()
 		cfg.UnsubscribeBackoff = 2 * time.Minute // longer than FanoutTTL (1 min)
 		t0 := time.Now()
@@ -134,7 +135,7 @@ func TestTopicActorLeaveKeepsBackoffsUntilRetired(t *testing.T) {
 // backoffs the router kept (Deps.Backoffs): no GRAFT to those peers until
 // they end.
 func TestTopicActorRestoresBackoffs(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		until := t0.Add(90 * time.Second)
 		h := newTopicHarnessWith(t, actorCfg(), 2, func(d *Deps) {
@@ -162,7 +163,7 @@ func TestTopicActorRestoresBackoffs(t *testing.T) {
 // actor is stopped, not restarted in place as an empty core, and its
 // Stopping still hands its backoffs to the parent.
 func TestTopicActorPanicHandsOverBackoffs(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		starts := 0
 		h := newTopicHarnessWith(t, actorCfg(), 2, func(d *Deps) {
@@ -199,7 +200,7 @@ func TestTopicActorPanicHandsOverBackoffs(t *testing.T) {
 // exported; and an IWANT promise that expires while we were dropping is
 // forgiven, not charged to the peer.
 func TestTopicMailboxDropsGossipNotMembership(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := actorCfg()
 		cfg.MaxMailbox = 4
 		t0 := time.Now()

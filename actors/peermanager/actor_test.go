@@ -17,6 +17,7 @@ import (
 
 	"github.com/peermesh/peermesh/actors/storage"
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
@@ -149,7 +150,7 @@ func TestActorConnectivityRoundAsksForMinOfCandidatesAndGap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
+			bubble.Test(t, func(t *testing.T) {
 				var recs []*peerv1.PeerRecord
 				for i := 1; i <= tt.candidates+tt.connected; i++ {
 					recs = append(recs, relayRecord(i))
@@ -180,7 +181,7 @@ func TestActorConnectivityRoundAsksForMinOfCandidatesAndGap(t *testing.T) {
 }
 
 func TestActorBackoffOverHoursOfVirtualTime(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		r := newRig(t, testConfig(), relayRecord(1))
 		r.connected(50, out, "") // online: failures count
 		at := time.Duration(0)
@@ -214,7 +215,7 @@ func TestActorBackoffOverHoursOfVirtualTime(t *testing.T) {
 }
 
 func TestActorOfflineFailuresAreNotCounted(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		r := newRig(t, testConfig(), relayRecord(1))
 		r.tick(TickConnectivity, 0)
 		if d := r.dials(); len(d) != 1 {
@@ -238,7 +239,7 @@ func TestActorOfflineFailuresAreNotCounted(t *testing.T) {
 }
 
 func TestActorRelayPeerLeavingDialsAtOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		r := newRig(t, testConfig(), relayRecord(1), relayRecord(2))
 		// The round ran 10 s ago (tick time), so the debounce has passed.
 		r.tick(TickConnectivity, -10*time.Second)
@@ -262,7 +263,7 @@ func TestActorRelayPeerLeavingDialsAtOnce(t *testing.T) {
 }
 
 func TestActorInboundAndColocationLimitsDisconnect(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := testConfig()
 		c.ColocationLimit = 3
 		r := newRig(t, c, relayRecord(1), relayRecord(2), relayRecord(3), relayRecord(4))
@@ -316,7 +317,7 @@ func TestActorBadInputIsAnErrorAndCounted(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
+			bubble.Test(t, func(t *testing.T) {
 				r := newRig(t, testConfig())
 				tt.req(r)
 				m, ok := r.client.Next(time.Second)
@@ -339,7 +340,7 @@ func TestActorBadInputIsAnErrorAndCounted(t *testing.T) {
 }
 
 func TestActorConnectToNodesAnswersWhenDialsComplete(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		r := newRig(t, testConfig())
 		r.client.Request(r.pm, &pmv1.ConnectToNodes{Nodes: []string{maddr(1), "not a multiaddr", maddr(2)}})
 		d := r.dials()
@@ -363,7 +364,7 @@ func TestActorConnectToNodesAnswersWhenDialsComplete(t *testing.T) {
 }
 
 func TestActorServicePeerAndSelectPeer(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		const store = "/vac/waku/store/2.0.0"
 		r := newRig(t, testConfig())
 		r.client.Request(r.pm, &pmv1.AddServicePeer{Peer: &pmv1.PeerInfo{Multiaddr: maddr(1)}, Protocol: store})
@@ -387,7 +388,7 @@ func TestActorServicePeerAndSelectPeer(t *testing.T) {
 }
 
 func TestActorRegistersTicksWithHeartbeat(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		hb, dialer := actortest.NewProbe(t, sys), actortest.NewProbe(t, sys)
 		sys.Root.Spawn(Props(DefaultConfig(), Deps{Self: pid(self), Dialer: dialer.PID(), Heartbeat: hb.PID()}))
@@ -406,7 +407,7 @@ func TestActorRegistersTicksWithHeartbeat(t *testing.T) {
 }
 
 func TestActorMisconfiguredRefusesRequests(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		client, dialer := actortest.NewProbe(t, sys), actortest.NewProbe(t, sys)
 		c := DefaultConfig()
@@ -425,7 +426,7 @@ func TestActorMisconfiguredRefusesRequests(t *testing.T) {
 // with its failure and honours the remaining backoff.
 func TestActorRestartRestoresPeersAndBackoffFromBolt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "peers.db")
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		scfg := storage.DefaultConfig()
 		scfg.Path = path
 		start := time.Now()
@@ -491,7 +492,7 @@ func TestActorRestartRestoresPeersAndBackoffFromBolt(t *testing.T) {
 // A storage actor that never answers LoadAll does not keep the node from
 // connecting: a round LoadTimeout after the start dials without it.
 func TestActorLoadTimeoutDialsWithoutStorage(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		dialer, st, client := actortest.NewProbe(t, sys), actortest.NewProbe(t, sys), actortest.NewProbe(t, sys)
 		reg := prometheus.NewRegistry()
@@ -514,7 +515,7 @@ func TestActorLoadTimeoutDialsWithoutStorage(t *testing.T) {
 
 // Stopping the manager answers the requests waiting on dials.
 func TestActorStopAnswersWaitingRequests(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		r := newRig(t, testConfig())
 		r.client.Request(r.pm, &pmv1.ConnectToNodes{Nodes: []string{maddr(1)}})
 		if d := r.dials(); len(d) != 1 {
@@ -531,7 +532,7 @@ func TestActorStopAnswersWaitingRequests(t *testing.T) {
 // A dial pool or storage actor that is gone does not leave requests
 // waiting, nor the load unfinished: the dead letters say so.
 func TestActorDeadDialPoolAndStorage(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		client := actortest.NewProbe(t, sys)
 		dead := func() *actor.PID {
@@ -568,7 +569,7 @@ func (f fakeConnections) Connections() []*pmv1.PeerConnected { return f }
 // A (re)started manager learns the connections that outlived it; the stored
 // record of a connected peer does not overwrite its live state.
 func TestActorStartAdoptsLiveConnections(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		dialer, st, client := actortest.NewProbe(t, sys), actortest.NewProbe(t, sys), actortest.NewProbe(t, sys)
 		live := fakeConnections{
@@ -595,7 +596,7 @@ type fakeStreams struct{}
 func (fakeStreams) NumStreams(protocol string) (in, out int) { return 2, 3 }
 
 func TestActorLogAndMetricsTickSetsGauges(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		dialer, client := actortest.NewProbe(t, sys), actortest.NewProbe(t, sys)
 		reg := prometheus.NewRegistry()
@@ -651,7 +652,7 @@ func TestActorLogAndMetricsTickSetsGauges(t *testing.T) {
 // books cannot keep at load reach the storage actor as Deletes, so they do
 // not stay on disk forever.
 func TestActorLoadBeyondCapacityDeletesOnDisk(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		var recs []*peerv1.PeerRecord
 		for i := 1; i <= 30; i++ {
 			recs = append(recs, relayRecord(i))

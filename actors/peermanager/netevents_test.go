@@ -21,6 +21,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peermesh/peermesh/internal/bubble"
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
 	pmv1 "github.com/peermesh/peermesh/messages/peermanager/v1"
 )
@@ -144,7 +145,7 @@ func TestNetEventsConnectionsPerPeer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
+			bubble.Test(t, func(t *testing.T) {
 				s := &sink{}
 				fh := &fakeHost{net: &fakeNet{conns: tt.initial}, bus: eventbus.NewBus()}
 				n, err := startNetEvents(fh, s.send)
@@ -216,7 +217,7 @@ func identifyRig(t *testing.T) (*sink, *NetEvents, event.Emitter) {
 }
 
 func TestNetEventsIdentify(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		s, n, em := identifyRig(t)
 		_, pub, _ := crypto.GenerateEd25519Key(rand.New(rand.NewSource(7)))
 		c := newFakeConn(1, network.DirInbound)
@@ -281,7 +282,7 @@ func TestNetEventsIdentify(t *testing.T) {
 // valid UTF-8 only (invalid sequences replaced, invalid protocol ids
 // dropped), so the message, and the record built from it, encodes.
 func TestNetEventsSanitisesIdentifyStrings(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		s, n, em := identifyRig(t)
 		c := newFakeConn(1, network.DirInbound)
 		n.Connected(nil, c)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
@@ -76,7 +77,7 @@ func (p *simPair) tick() {
 }
 
 func TestRouterJoinPublishDeliver(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		p := newSimPair(t, router.DefaultConfig(wire.ProfileWaku))
 		sub := actortest.NewProbe(t, p.sys)
 		for _, r := range p.router {
@@ -112,7 +113,7 @@ func joinBoth(t *testing.T, p *simPair, topic string) {
 }
 
 func TestRouterSubscriptionsAndLeave(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		p := newSimPair(t, router.DefaultConfig(wire.ProfileLibp2p))
 		joinBoth(t, p, "t")
 		p.connect(t)
@@ -137,7 +138,7 @@ func TestRouterSubscriptionsAndLeave(t *testing.T) {
 }
 
 func TestRouterFanoutPublish(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		p := newSimPair(t, router.DefaultConfig(wire.ProfileLibp2p))
 		p.probe.Request(p.router[0], &pubsubv1.Join{Topic: "t"})
 		p.probe.ExpectMessage(&pubsubv1.Joined{Topic: "t"})
@@ -161,7 +162,7 @@ func TestRouterFanoutPublish(t *testing.T) {
 }
 
 func TestRouterRefusesBadRequests(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := router.DefaultConfig(wire.ProfileWaku)
 		p := newSimPair(t, cfg)
 		p.probe.Request(p.router[0], &pubsubv1.Publish{Topic: "t", Data: make([]byte, cfg.MaxMessageSize+1)})
@@ -175,7 +176,7 @@ func TestRouterRefusesBadRequests(t *testing.T) {
 }
 
 func TestRouterValidators(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := router.DefaultConfig(wire.ProfileWaku)
 		cfg.ValidationTimeout = time.Second
 		p := newSimPair(t, cfg)
@@ -242,7 +243,7 @@ func TestRouterValidators(t *testing.T) {
 }
 
 func TestRouterRegistersWithHeartbeat(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		// The network closes before the actor system is waited out at cleanup
 		// (cleanups run last first): its disconnect events reach stopped actors.
 		sys := actortest.NewSystem(t)
@@ -276,7 +277,7 @@ func expectError[T interface{ GetError() string }](t *testing.T, p *actortest.Pr
 }
 
 func TestRouterRejoinAfterLeave(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		p := newSimPair(t, router.DefaultConfig(wire.ProfileWaku))
 		p.probe.Request(p.router[0], &pubsubv1.Join{Topic: "t"})
 		p.probe.ExpectMessage(&pubsubv1.Joined{Topic: "t"})
@@ -306,7 +307,7 @@ func TestRouterRejoinAfterLeave(t *testing.T) {
 }
 
 func TestRouterMessageIDPerTopic(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := router.DefaultConfig(wire.ProfileWaku)
 		firstByte := func(m *gossipsubv1.Message) []byte { return m.GetData()[:1] }
 		cfg.TopicMsgID = map[string]wire.MsgIDFn{"short": firstByte}
@@ -340,7 +341,7 @@ func TestRouterMessageIDPerTopic(t *testing.T) {
 // is joined with its own parameters (here invalid ones, which Join refuses
 // naming the parameter), every other topic with the default.
 func TestRouterPerTopicScoreParams(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := router.DefaultConfig(wire.ProfileWaku)
 		bad := cfg.Mesh.Score
 		bad.MeshMessageDeliveriesWeight = 1 // a penalty weight must be ≤ 0

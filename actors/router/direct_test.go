@@ -18,6 +18,7 @@ import (
 
 	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
@@ -67,7 +68,7 @@ func TestDirectPeerRedial(t *testing.T) {
 		return connect, pool, tick, reg, direct
 	}
 	t.Run("every DirectConnectTicks heartbeats while disconnected", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
+		bubble.Test(t, func(t *testing.T) {
 			connect, pool, tick, reg, direct := setup(t, true)
 			expectDial := func(beat int) {
 				t.Helper()
@@ -101,7 +102,7 @@ func TestDirectPeerRedial(t *testing.T) {
 		})
 	})
 	t.Run("no dial pool: skipped and counted", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
+		bubble.Test(t, func(t *testing.T) {
 			_, pool, tick, reg, _ := setup(t, false)
 			tick()
 			pool.ExpectNoMessage(time.Second)
@@ -134,7 +135,7 @@ func (s *syncBuffer) String() string {
 // does not know it and GRAFTs. Router 0 keeps it out of its mesh, charges
 // the penalty, logs a warning, and still sends it what it publishes.
 func TestDirectPeerGraftWarns(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		// The network closes before the actor system is waited out at cleanup
 		// (cleanups run last first): its disconnect events reach stopped actors.
 		sys := actortest.NewSystem(t)

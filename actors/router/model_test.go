@@ -7,13 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peermesh/peermesh/actors/router"
+	"github.com/peermesh/peermesh/internal/bubble"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
 )
@@ -67,7 +67,7 @@ func TestModelSeams(t *testing.T) {
 	for _, seed := range seeds {
 		var log []string
 		ok := t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { log = runModel(t, seed) })
+			bubble.Test(t, func(t *testing.T) { log = runModel(t, seed) })
 		})
 		if !ok {
 			t.Fatalf("seed %d failed after:\n%s", seed, strings.Join(log, "\n"))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -143,7 +144,7 @@ func (s *simNet) counter(t *testing.T, i int, name, label, value string) float64
 // GRAFT the peers that back off from us (they would PRUNE us and charge
 // P7). Router 1 checks it: its penalty counter for GRAFTs in backoff stays 0.
 func TestLeaveJoinHonoursBackoffs(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		const topic = "t"
 		backoff := 3 * time.Minute // longer than FanoutTTL (1 min): it must survive the retirement
 		s := newSimNet(t, 2, func(int) router.Config { return router.DefaultConfig(wire.ProfileLibp2p) })
@@ -198,7 +199,7 @@ func TestLeaveJoinHonoursBackoffs(t *testing.T) {
 // publish (never joined) is retired FanoutTTL after its last publish, so
 // publishing to many topics over time does not exhaust MaxTopics.
 func TestPublishOnlyTopicsExpire(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := router.DefaultConfig(wire.ProfileLibp2p)
 		cfg.MaxTopics = 2
 		s := newSimNet(t, 2, func(int) router.Config { return cfg })
@@ -238,7 +239,7 @@ func TestPublishOnlyTopicsExpire(t *testing.T) {
 // is kept for RetainScore after it disconnects: reconnecting does not lift
 // it back to 0, and its new session starts graylisted.
 func TestScoreRetainedAcrossReconnect(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		s := meshedPair(t, wire.ProfileWaku, "t")
 		s.probe.Send(s.router[0], &pubsubv1.PeerBehaviourPenalty{Peer: []byte(s.id(1)), Penalty: 40, Reason: "test"})
 		s.tick(100 * time.Millisecond)
@@ -275,7 +276,7 @@ func TestScoreRetainedAcrossReconnect(t *testing.T) {
 // one) is respawned, joined again, and the sessions introduce their peers
 // to the new actor, so the mesh forms again.
 func TestTopicActorRespawnedAfterFailure(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		s := meshedPair(t, wire.ProfileLibp2p, "t")
 		if !s.inMesh(t, 0, "t", 1) {
 			t.Fatal("no mesh")

@@ -3,13 +3,13 @@ package router
 import (
 	"sync/atomic"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/bubble"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 )
 
@@ -46,7 +46,7 @@ func (p *parentOf) Receive(c actor.Context) {
 // (Props installs it) stops a panicking child instead of restarting it in
 // place (issue 11 item 13); the router then sees its Terminated.
 func TestRouterStrategyStopsAFailedChild(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		probe := actortest.NewProbe(t, sys)
 		var starts atomic.Int32

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	storagev1 "github.com/peermesh/peermesh/messages/storage/v1"
 )
 
@@ -15,7 +16,7 @@ import (
 // new actor on the reopened file loads the good records and counts the bad.
 func TestActorOnBoltRoundTripAndCorruptRecord(t *testing.T) {
 	cfg := testConfig(t)
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		be := mustOpenBolt(t, cfg)
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
@@ -34,7 +35,7 @@ func TestActorOnBoltRoundTripAndCorruptRecord(t *testing.T) {
 		}
 	})
 	rawPut(t, cfg.Path, peersBucket, testID(9), []byte("rotten"))
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		be := mustOpenBolt(t, cfg)
 		defer be.Close()
 		sys := actortest.NewSystem(t)
@@ -57,7 +58,7 @@ func TestActorOnBoltRoundTripAndCorruptRecord(t *testing.T) {
 // supervisor restarts it, the changes it had accepted are written before the
 // new incarnation starts, and the new incarnation works.
 func TestActorRestartWritesPendingChanges(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		be := &panickyBackend{fakeBackend: newFakeBackend()}
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/peermesh/peermesh/actors/heartbeat"
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
 	storagev1 "github.com/peermesh/peermesh/messages/storage/v1"
@@ -59,7 +60,7 @@ func (h *harness) errorsOf(typ string) float64 {
 }
 
 func TestActorFlushIsAnsweredOnlyAfterTheWriteReturned(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), Deps{})
 		h.be.hold()
 		h.put(testRecord(1), testRecord(2), testRecord(3))
@@ -86,7 +87,7 @@ func TestActorFlushIsAnsweredOnlyAfterTheWriteReturned(t *testing.T) {
 }
 
 func TestActorCoalescesOneWritePerPeer(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), Deps{})
 		v1, v2 := testRecord(1), testRecord(1)
 		v2.FailedAttempts = 4
@@ -109,7 +110,7 @@ func TestActorCoalescesOneWritePerPeer(t *testing.T) {
 }
 
 func TestActorTickFlushes(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		h := newHarness(t, cfg, Deps{})
 		h.put(testRecord(1))
@@ -134,7 +135,7 @@ func TestActorTickFlushes(t *testing.T) {
 }
 
 func TestActorPendingThresholdFlushes(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.FlushThreshold = 3
 		h := newHarness(t, cfg, Deps{})
@@ -158,7 +159,7 @@ func TestActorPendingThresholdFlushes(t *testing.T) {
 }
 
 func TestActorLoadAllBatchesAndOverlaysPending(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), Deps{})
 		var stored []*peerv1.PeerRecord
 		for i := range 10 {
@@ -212,7 +213,7 @@ func TestActorLoadAllBatchesAndOverlaysPending(t *testing.T) {
 }
 
 func TestActorLoadAllSkipsAndCountsCorruptRecord(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), Deps{})
 		if err := h.be.Memory.WriteBatch([]*peerv1.PeerRecord{testRecord(1), testRecord(3)}, nil); err != nil {
 			t.Fatal(err)
@@ -231,7 +232,7 @@ func TestActorLoadAllSkipsAndCountsCorruptRecord(t *testing.T) {
 }
 
 func TestActorWriteFailureKeepsChangesAndReportsIt(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.FlushThreshold = 2
 		h := newHarness(t, cfg, Deps{})
@@ -263,7 +264,7 @@ func TestActorWriteFailureKeepsChangesAndReportsIt(t *testing.T) {
 }
 
 func TestActorPendingFullDropsNewPeersAndFlushSaysSo(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.FlushThreshold, cfg.MaxPending = 2, 3
 		h := newHarness(t, cfg, Deps{})
@@ -291,7 +292,7 @@ func TestActorPendingFullDropsNewPeersAndFlushSaysSo(t *testing.T) {
 }
 
 func TestActorInvalidPutIsCountedNotFatal(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), Deps{})
 		bad := testRecord(1)
 		bad.Protocols = []string{"\xff"}
@@ -310,7 +311,7 @@ func TestActorInvalidPutIsCountedNotFatal(t *testing.T) {
 }
 
 func TestActorStopFlushesPendingChanges(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), Deps{})
 		h.be.hold()
 		h.put(testRecord(1))
@@ -344,7 +345,7 @@ func TestActorStopFlushesPendingChanges(t *testing.T) {
 }
 
 func TestActorRegistersItsTickWithTheHeartbeat(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		hb := actortest.NewProbe(t, sys)
 		cfg := DefaultConfig()
@@ -376,7 +377,7 @@ func TestActorMetricsSurviveASecondProps(t *testing.T) {
 }
 
 func TestActorLoadAllWithoutSenderIsCounted(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), Deps{})
 		h.p.Send(h.pid, &storagev1.LoadAll{})
 		h.p.ExpectNoMessage(time.Second)
@@ -387,7 +388,7 @@ func TestActorLoadAllWithoutSenderIsCounted(t *testing.T) {
 }
 
 func TestActorInvalidConfigStops(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		cfg := DefaultConfig()
 		cfg.FlushThreshold = 0
@@ -407,7 +408,7 @@ func TestActorInvalidConfigStops(t *testing.T) {
 // TestActorLoadAllSeesTheWriteInFlight: a record whose write has started but
 // not returned is neither lost nor stale in a LoadAll.
 func TestActorLoadAllSeesTheWriteInFlight(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), Deps{})
 		old := testRecord(2)
 		if err := h.be.Memory.WriteBatch([]*peerv1.PeerRecord{old}, nil); err != nil {
@@ -433,7 +434,7 @@ func TestActorLoadAllSeesTheWriteInFlight(t *testing.T) {
 // TestActorMetricNameClashIsNotFatal: a registry holding a different metric
 // under one of storage's names does not keep the actor from storing.
 func TestActorMetricNameClashIsNotFatal(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "peermesh_storage_errors_total", Help: "someone else's"}))
 		if _, err := newMetrics(reg); err == nil || !strings.Contains(err.Error(), "storage metrics") {
@@ -458,7 +459,7 @@ func TestActorMetricNameClashIsNotFatal(t *testing.T) {
 // by the first tick, Config.FlushInterval (1 s by default) later, in one
 // transaction, and not before.
 func TestActorFlushesOnTheHeartbeatsTick(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		hb := sys.Root.Spawn(heartbeat.Props(heartbeat.DefaultConfig(), heartbeat.Deps{}))
 		be := newFakeBackend()

@@ -11,12 +11,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
 	storagev1 "github.com/peermesh/peermesh/messages/storage/v1"
 )
@@ -178,7 +178,7 @@ func loadWithActor(t *testing.T, path string) (recs []*peerv1.PeerRecord, skippe
 		t.Fatalf("reopen after SIGKILL: %v", err)
 	}
 	defer be.Close()
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		p := actortest.NewProbe(t, sys)
 		pid := sys.Root.Spawn(Props(cfg, Deps{Backend: be}))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/bubble"
 )
 
 func TestIsAllowed(t *testing.T) {
@@ -40,7 +41,7 @@ func TestIsAllowed(t *testing.T) {
 }
 
 func TestViolationWithoutReporterIsCountedAndDelivered(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		// A bare system (no actortest reporter) behaves as in production.
 		sys := actor.NewActorSystem()
 		defer sys.Shutdown()
@@ -69,7 +70,7 @@ func TestViolationWithoutReporterIsCountedAndDelivered(t *testing.T) {
 }
 
 func TestMailboxMetricsTrackDepth(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		reg := prometheus.NewRegistry()
 		mm, err := actorkit.NewMailboxMetrics(reg)
@@ -171,7 +172,7 @@ func TestRegistrarWithoutRegistererRegistersNothing(t *testing.T) {
 // reports to its actor through the root context, which has no sender
 // middleware; the receiving peermesh actor still catches a plain Go value.
 func TestViolationFromOutsideAnyActorIsCaughtOnReceipt(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actor.NewActorSystem()
 		defer sys.Shutdown()
 		got := make(chan any, 1)

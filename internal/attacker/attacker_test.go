@@ -7,7 +7,6 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/internal/sim"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -220,7 +220,7 @@ func TestCraftedRPCsOverLoopback(t *testing.T) {
 // resets the stream. The attacker's record holds all of it, bounded by
 // MaxRecorded, and WaitFor sees each step without sleeping.
 func TestRecordsWhatTheTargetSends(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		nw, err := sim.New(t, sim.Config{Nodes: 2})
 		if err != nil {
@@ -300,7 +300,7 @@ func TestRecordsWhatTheTargetSends(t *testing.T) {
 // with a 30 s backoff it grafts again 30 s + RegraftDelay later, not before;
 // it never sends a message. Simulated, so the backoff costs no wall time.
 func TestSybilRegraftsAfterEachPrune(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		nw, err := sim.New(t, sim.Config{Nodes: 2, Latency: 10 * time.Millisecond, Jitter: -1})
 		if err != nil {
@@ -361,7 +361,7 @@ func TestSybilRegraftsAfterEachPrune(t *testing.T) {
 // relayed again, a censored one never) until ForwardFor has passed, then
 // relays nothing.
 func TestCovertFlashForwardsThenGoesSilent(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		nw, err := sim.New(t, sim.Config{Nodes: 3})
 		if err != nil {

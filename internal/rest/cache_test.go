@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"testing/synctest"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,12 +11,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	wakuv1 "github.com/peermesh/peermesh/messages/waku/v1"
 )
 
 func TestCacheKeepsNewestAndCountsDrops(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		sys := actortest.NewSystem(t)
 		reg := prometheus.NewRegistry()
 		cfg := DefaultConfig()

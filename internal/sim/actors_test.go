@@ -3,10 +3,10 @@ package sim_test
 import (
 	"context"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/internal/sim"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -19,7 +19,7 @@ import (
 // with every actor, host and link goroutine gone (synctest.Test fails
 // otherwise).
 func TestActorsShareTheBubble(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		nw, err := sim.New(t, sim.Config{Nodes: 2, Latency: 40 * time.Millisecond, Jitter: -1})
 		if err != nil {
 			t.Fatal(err)
@@ -56,7 +56,7 @@ func TestActorsShareTheBubble(t *testing.T) {
 // report what the routers say: meshes within [Dlo, Dhi], a known peer's
 // score, and a metric by name and label.
 func TestRoutersDeliverAndReport(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		const n = 5
 		nw, err := sim.New(t, sim.Config{Nodes: n, Seed: 3})
 		if err != nil {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/internal/sim"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -28,7 +28,7 @@ type received struct {
 // arrives intact and in order, no earlier than the link's one-way latency
 // after it was written, and a large frame is paced by the link bandwidth.
 func TestWireFramesOverSimulatedLinks(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		lat := map[[2]int]time.Duration{{0, 1}: 10 * time.Millisecond, {0, 2}: 80 * time.Millisecond, {1, 2}: 5 * time.Millisecond}
 		nw, err := sim.New(t, sim.Config{
 			Nodes: 3,
@@ -112,7 +112,7 @@ func TestWireFramesOverSimulatedLinks(t *testing.T) {
 func TestTopologyIsSeeded(t *testing.T) {
 	graph := func(seed uint64) map[int]map[int]bool {
 		var nb map[int]map[int]bool
-		synctest.Test(t, func(t *testing.T) {
+		bubble.Test(t, func(t *testing.T) {
 			nw, err := sim.New(t, sim.Config{Nodes: 8, Seed: 1})
 			if err != nil {
 				t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/peermesh/peermesh"
 	"github.com/peermesh/peermesh/actors/peermanager"
 	"github.com/peermesh/peermesh/actors/storage"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/internal/sim"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 	peerv1 "github.com/peermesh/peermesh/messages/peer/v1"
@@ -291,7 +292,7 @@ func TestChurnSoak(t *testing.T) {
 	if *soakFull {
 		plan = fullPlan()
 	}
-	synctest.Test(t, func(t *testing.T) { runSoak(t, plan, 1) })
+	bubble.Test(t, func(t *testing.T) { runSoak(t, plan, 1) })
 }
 
 // event is something the soak does at a protocol time.

@@ -3,9 +3,9 @@ package attacks
 import (
 	"fmt"
 	"testing"
-	"testing/synctest"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	"github.com/peermesh/peermesh/wire"
 )
@@ -16,7 +16,7 @@ import (
 // budget, the heap stays within what those bounds allow, and honest delivery
 // is 100 %.
 func TestIDontWantFlood(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		cfg := c.Nodes[0].Config.Session
@@ -56,7 +56,7 @@ func TestIDontWantFlood(t *testing.T) {
 // as dropped) and ends each round without state for them: the heap returns
 // to its level and honest delivery is 100 %.
 func TestSubscriptionFlood(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		limit := c.Nodes[0].Config.Session.Limits.MaxSubscriptions

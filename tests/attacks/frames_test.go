@@ -4,10 +4,10 @@ import (
 	"context"
 	"math/rand/v2"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/wire"
 )
 
@@ -16,7 +16,7 @@ import (
 // prefix declares (a 16 MiB prefix leaves the heap flat). The attacker can
 // open a new stream after each reset, and honest delivery is untouched.
 func TestMalformedFrames(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 3, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		truncated, err := attacker.TruncatedFrame(attacker.GraftRPC(topic), 3)

@@ -2,9 +2,9 @@ package attacks
 
 import (
 	"testing"
-	"testing/synctest"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/internal/sim"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -15,7 +15,7 @@ import (
 // mesh once, the mesh stays within Dhi, no PRUNE or penalty follows, the heap
 // stays flat and honest delivery is 100 %.
 func TestGraftSpam(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		c.send(target, attacker.JoinRPC(topic))
@@ -59,7 +59,7 @@ func TestGraftSpam(t *testing.T) {
 // MaxIHaveLength ids per heartbeat, and the promises the attacker breaks
 // cost it behaviour penalties until it is graylisted and ignored.
 func TestIHaveFloodBeyondBudget(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		c.send(target, attacker.SubscribeRPC(true, topic))
@@ -104,7 +104,7 @@ func TestIHaveFloodBeyondBudget(t *testing.T) {
 // behaviour penalty: the spammer ends graylisted and ignored. The heap stays
 // flat and delivery is 100 %.
 func TestIWantSpamUnknownIDs(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		cfg := c.Nodes[0].Config.Session
@@ -146,7 +146,7 @@ func TestIWantSpamUnknownIDs(t *testing.T) {
 // 0's mesh, receives node 0's IHAVE for a message and asks for it 100 times;
 // node 0 sends it at most GossipRetransmission times.
 func TestRepeatedIWant(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		c.send(target, attacker.SubscribeRPC(true, topic))

@@ -3,10 +3,10 @@ package attacks
 import (
 	"fmt"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/internal/sim"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -19,7 +19,7 @@ import (
 // falls below the graylist threshold; from then on it is out of the mesh and
 // ignored. Honest delivery stays 100 % and the heap flat.
 func TestGraftDuringBackoff(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		c.send(target, attacker.JoinRPC(topic))
@@ -66,7 +66,7 @@ func TestGraftDuringBackoff(t *testing.T) {
 // 10,000 distinct ones, are ignored: no PRUNE back, no penalty, no topic
 // state, each counted as dropped; honest delivery is untouched.
 func TestGraftUnknownTopic(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		before := heap()

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"testing/synctest"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -76,7 +76,7 @@ func (c *cluster) invalidSpam(dropMetric, label, value string, graylist bool, ba
 // TestInvalidSignatureSpam (b.8 M8, b.20 P6): StrictSign (libp2p profile);
 // the attacker's messages carry signatures that do not verify.
 func TestInvalidSignatureSpam(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		priv, _, err := crypto.GenerateEd25519Key(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -102,7 +102,7 @@ func TestInvalidSignatureSpam(t *testing.T) {
 // profile); each message carries one author field the policy forbids (from,
 // seqno, signature, key, or an empty from), in turn.
 func TestForbiddenFieldsUnderStrictNoSign(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		c.invalidSpam("libp2p_pubsub_inbound_drops_total", "reason", "invalid_message", sessionPenalisesInvalidMessages,
 			func(k int) *gossipsubv1.Message {
@@ -116,7 +116,7 @@ func TestForbiddenFieldsUnderStrictNoSign(t *testing.T) {
 // application validator REJECTs. Rejections are P4, so the spammer's score
 // falls below the graylist threshold; it is pruned and ignored.
 func TestRejectedMessageSpam(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		// The validator accepts honest messages and rejects everything else.
 		validator := c.Sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {

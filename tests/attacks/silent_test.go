@@ -2,11 +2,11 @@ package attacks
 
 import (
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/score"
 	"github.com/peermesh/peermesh/wire"
 )
@@ -30,7 +30,7 @@ func TestSilentMeshPeerPrunedByScore(t *testing.T) {
 		{"libp2p", wire.ProfileLibp2p, score.DefaultLibp2pTopicParams(), nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { silentMeshPeerPruned(t, tt.profile, tt.params, tt.configure) })
+			bubble.Test(t, func(t *testing.T) { silentMeshPeerPruned(t, tt.profile, tt.params, tt.configure) })
 		})
 	}
 }

@@ -3,10 +3,10 @@ package sim
 import (
 	"strings"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/internal/sim"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 )
@@ -23,7 +23,7 @@ func TestCensorOnePublisher(t *testing.T) {
 		sc.run = 25
 	}
 	censored := sim.PublisherMark + "0"
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		rs, isSybil, _ := atDawn(t, sc, attacker.Config{Join: []string{topic}, MaxRecorded: 8, RegraftDelay: 2 * time.Second,
 			ForwardFor: time.Hour,
 			Censor:     func(m *gossipsubv1.Message) bool { return strings.HasSuffix(string(m.GetData()), censored) }})

@@ -2,10 +2,10 @@ package sim
 
 import (
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 )
 
 // covertDeadline bounds delivery in the covert-flash scenario (see below).
@@ -30,7 +30,7 @@ func TestCovertFlash(t *testing.T) {
 	if testing.Short() {
 		sc.run, flash = 40, 20*time.Second
 	}
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		rs, isSybil, _ := atDawn(t, sc, attacker.Config{Join: []string{topic}, MaxRecorded: 8, RegraftDelay: 2 * time.Second,
 			ForwardFor: flash})
 		var published []string

@@ -5,13 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/internal/sim"
 	"github.com/peermesh/peermesh/score"
 	"github.com/peermesh/peermesh/wire"
@@ -50,7 +50,7 @@ func TestSybilEclipse(t *testing.T) {
 	case testing.Short():
 		sc = eclipse{honest: 12, sybils: 48, honestDegree: 6, attackDegree: 4, run: 40, perBeat: 2}
 	}
-	synctest.Test(t, func(t *testing.T) { runEclipse(t, sc) })
+	bubble.Test(t, func(t *testing.T) { runEclipse(t, sc) })
 }
 
 // topic is the scenarios' one topic.

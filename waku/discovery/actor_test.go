@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/peermesh/peermesh/actortest"
+	"github.com/peermesh/peermesh/internal/bubble"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 	discoveryv1 "github.com/peermesh/peermesh/messages/discovery/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
@@ -78,7 +78,7 @@ func (e actorEnv) tick(now time.Time) {
 // A round asks the peer manager for its status; a hungry peer manager gets
 // the records the lookup found, then a kick to dial them at once.
 func TestActorRoundHandsFoundRecordsToThePeerManager(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := testConfig()
 		e := startActor(t, cfg)
 		a, b, other := relay(t), relay(t), makeRecord(t, rec{waku2: 1, cluster: 9, shards: []uint16{0}})
@@ -112,7 +112,7 @@ func TestActorRoundHandsFoundRecordsToThePeerManager(t *testing.T) {
 // Peer exchange is served from what discv5 found, within the round's
 // budget.
 func TestActorServesPeerExchange(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := testConfig()
 		cfg.ServePerRound = 1
 		e := startActor(t, cfg)
@@ -136,7 +136,7 @@ func TestActorServesPeerExchange(t *testing.T) {
 // A hungry node dials its peer-exchange node through the peer manager; a
 // failed dial ends the request (a later round may try again).
 func TestActorDialsThePeerExchangeNodeThroughThePeerManager(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		cfg := testConfig()
 		cfg.Discv5 = false
 		cfg.PeerExchangeNode = "/ip4/127.0.0.1/tcp/60000/p2p/16Uiu2HAmG7ivSKKkNyh3Eq5wrUBmdrvqtF6iFYkDFhYrK98mNgKW"

@@ -28,7 +28,7 @@ func subscribedTopics(rpc *gossipsubv1.RPC) map[string]bool {
 }
 
 func TestSessionHelloCarriesAllSubscriptions(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig())
 		h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: []string{"a", "b"}})
 		synctest.Wait()
@@ -59,7 +59,7 @@ func blockedAfterHello(t *testing.T, h *harness) {
 }
 
 func TestSessionBatchesQueuedItemsByPriority(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig())
 		blockedAfterHello(t, h)
 		h.probe.Send(h.session, &pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{
@@ -80,7 +80,7 @@ func TestSessionBatchesQueuedItemsByPriority(t *testing.T) {
 }
 
 func TestSessionDropsLowestPriorityFirstAndCountsIt(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxQueueBytes = 4 * (fieldCost(proto.Size(testMsg(0, 10))) + ItemOverhead)
 		h := newHarness(t, cfg)
@@ -109,7 +109,7 @@ func TestSessionDropsLowestPriorityFirstAndCountsIt(t *testing.T) {
 // blocked) is dropped and counted, not written; a fresh one still goes out
 // (ADR 0021).
 func TestSessionExpiresStaleForwards(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		var clock atomic.Int64 // ms since an arbitrary origin
 		origin := time.Unix(1000, 0)
 		h := newHarnessDeps(t, DefaultConfig(), func(d *Deps) {
@@ -133,7 +133,7 @@ func TestSessionExpiresStaleForwards(t *testing.T) {
 }
 
 func TestSessionIDontWantCancelsQueuedSend(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig())
 		blockedAfterHello(t, h)
 		h.probe.Send(h.session, send(pFwd, "a", "b"))
@@ -158,7 +158,7 @@ func TestSessionIDontWantCancelsQueuedSend(t *testing.T) {
 }
 
 func TestSessionRoutesInboundByTopic(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), "a")
 		h.joined(t, "a")
 		sub := true
@@ -205,7 +205,7 @@ func TestSessionRoutesInboundByTopic(t *testing.T) {
 }
 
 func TestSessionIgnoresGraylistedPeer(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), "a")
 		h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: []string{"a"}})
 		h.probe.Send(h.session, &pubsubv1.PeerStatus{Graylisted: true})
@@ -237,7 +237,7 @@ func TestServeInboundResetsOnBadFrames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bubble(t, func(t *testing.T) {
+			inBubble(t, func(t *testing.T) {
 				drainDeadLetters(t)
 				sys := actortest.NewSystem(t)
 				probe := actortest.NewProbe(t, sys)

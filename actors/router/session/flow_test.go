@@ -16,7 +16,7 @@ import (
 // A session that does not keep up stops the reader after two windows: the
 // rest of the peer's frames stay in the peer's TCP stream, not in memory.
 func TestServeInboundHoldsAtMostTwoWindows(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		drainDeadLetters(t)
 		sys := actortest.NewSystem(t)
 		session := actortest.NewProbe(t, sys) // stands for a stalled session

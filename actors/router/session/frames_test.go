@@ -43,7 +43,7 @@ func readFrames(t *testing.T, h *harness, want int, count func(*gossipsubv1.RPC)
 // writer used to refuse the whole item. It is split into frames of at most
 // OutboundFrame (64 KiB, rust-libp2p's limit) and every id arrives.
 func TestSessionSplitsControlToTheFrame(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		cfg := DefaultConfig()
 		cfg.MaxFrame = wire.ProfileWaku.MaxFrame()
 		h := newHarness(t, cfg, "a")
@@ -78,7 +78,7 @@ func TestSessionSplitsControlToTheFrame(t *testing.T) {
 // honours only the first MaxIDontWantLength (10) IDONTWANT ids of an RPC;
 // 25 ids queued at once leave at once in frames of at most 10 ids each.
 func TestSessionIDontWantInFramesGoHonours(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), "a")
 		h.joined(t, "a")
 		var entries []*gossipsubv1.ControlIDontWant

@@ -15,6 +15,7 @@ import (
 
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/bubble"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -152,10 +153,10 @@ func (h *harness) read(t *testing.T) *gossipsubv1.RPC {
 	return rpc
 }
 
-// bubble runs f in a synctest bubble.
-func bubble(t *testing.T, f func(t *testing.T)) {
+// inBubble runs f in a synctest bubble.
+func inBubble(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	synctest.Test(t, f)
+	bubble.Test(t, f)
 }
 
 // drainDeadLetters registers (to run last, after the actor system shut

@@ -82,7 +82,7 @@ func helloRPC(topics ...string) *pubsubv1.InboundRPC {
 // introduced the peer to is PeerLeft. The router gets only observer copies,
 // and an answer to LocalTopics that started topics.
 func TestSessionIsTheOnlyMembershipPath(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), "a", "f", "z", "n")
 		h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: []string{"a", "n"}, Tracked: []string{"f"}})
 		h.probe.Send(h.session, helloRPC("a", "f", "z"))
@@ -132,7 +132,7 @@ func TestSessionIsTheOnlyMembershipPath(t *testing.T) {
 // stop, every topic actor ends without the peer.
 func TestSessionStoppedAroundTheHelloLeavesNoGhost(t *testing.T) {
 	for _, stopFirst := range []bool{false, true} {
-		bubble(t, func(t *testing.T) {
+		inBubble(t, func(t *testing.T) {
 			h := newHarness(t, DefaultConfig(), "a")
 			h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: []string{"a"}})
 			synctest.Wait()
@@ -155,7 +155,7 @@ func TestSessionStoppedAroundTheHelloLeavesNoGhost(t *testing.T) {
 // peer does not repeat its hello) and introduces the peer to the topic
 // actors at once.
 func TestSessionSeedsARestartedSession(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		h := newHarnessDeps(t, DefaultConfig(), func(d *Deps) {
 			d.PeerTopics, d.Topics, d.Tracked = []string{"a", "f", "x"}, []string{"a"}, []string{"f"}
 		}, "a", "f")
@@ -176,7 +176,7 @@ func TestSessionSeedsARestartedSession(t *testing.T) {
 // peer's IWANT for them must reach that actor, or go and rust peers count a
 // broken promise against us.
 func TestSessionRoutesFanoutIWant(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		h := newHarness(t, DefaultConfig(), "f")
 		h.probe.Send(h.session, &pubsubv1.LocalTopics{Tracked: []string{"f"}})
 		h.open()
@@ -201,7 +201,7 @@ func TestSessionRoutesFanoutIWant(t *testing.T) {
 // place, the old writer leaked, which the bubble would report) and tells its
 // topic actors the peer left.
 func TestSessionPanicStopsCleanly(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		failures := 0
 		stop := actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { failures++; return actor.StopDirective })
 		h := newHarnessOpts(t, DefaultConfig(), func(d *Deps) {
@@ -252,7 +252,7 @@ func (o *seqOpener) OpenStream(ctx context.Context, _ peer.ID, _ ...protocol.ID)
 // inbound stream as "stalled" and charge the peer P7). After
 // MaxOutboundReopens failures in a row it gives up.
 func TestSessionReopensFailedOutboundStream(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		op := &seqOpener{servers: make(chan net.Conn)}
 		cfg := DefaultConfig()
 		cfg.MaxOutboundReopens = 2
@@ -299,7 +299,7 @@ func TestSessionReopensFailedOutboundStream(t *testing.T) {
 // TestServeInboundSessionGone: a reader whose session stopped ends the
 // stream as "session_gone", which like "stalled" is our fault: no penalty.
 func TestServeInboundSessionGone(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		drainDeadLetters(t)
 		sys := actortest.NewSystem(t)
 		m, _ := NewMetrics(nil)
