@@ -481,7 +481,7 @@ func TestTopicActorHealthGauges(t *testing.T) {
 // sends of the whole run leave as one SendToPeer per peer (ADR 0021), and
 // nothing is held once the mailbox is empty.
 func TestTopicActorBatchesSendsPerActivation(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
 		var blocked atomic.Bool
 		h := meshOfWith(t, 3, func(d *Deps) {

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"testing/synctest"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/internal/sim"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
@@ -41,7 +41,7 @@ func (c *cluster) subscribedAt(i int, t string, p peer.ID) bool {
 // subscribed, and the heap stays flat: before the topic-length bound, 1,024
 // topics of 64 KiB per peer were kept), while the legitimate one is kept.
 func TestTopicAbuse(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		const cluster = 1
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku, configure: func(cfg *router.Config) {
 			cfg.SubscriptionFilter = func(topic string) bool {
@@ -91,7 +91,7 @@ func TestTopicAbuse(t *testing.T) {
 // subscribed). Rejecting a 1 MiB bomb costs 12–190 µs of CPU
 // (BenchmarkRejectBomb in wire).
 func TestFieldBombLeavesNoTopicState(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 3, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		names := make([]string, 2000)
@@ -133,7 +133,7 @@ func TestFieldBombLeavesNoTopicState(t *testing.T) {
 // any actor; publishing one locally is refused with an error; honest
 // messages keep flowing.
 func TestMessageIDFailure(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		id := func(m *gossipsubv1.Message) []byte {
 			switch string(m.GetData()) {
 			case "":
@@ -191,7 +191,7 @@ func TestMessageIDFailure(t *testing.T) {
 // say takes effect (the subscription, the GRAFT, a message delivered to
 // every honest node), as from any interoperable peer.
 func TestUnknownFieldsChangeNothing(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		join, err := attacker.UnknownFieldsFrame(attacker.JoinRPC(topic))

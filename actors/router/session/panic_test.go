@@ -40,7 +40,7 @@ func (panicStream) SetWriteDeadline(time.Time) error { return nil }
 // is told with StreamFailed (reason "panic", our fault: no penalty for the
 // peer), the panic is counted and ServeInbound returns ErrPanicked.
 func TestServeInboundSurvivesAPanic(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		drainDeadLetters(t)
 		sys := actortest.NewSystem(t)
 		probe := actortest.NewProbe(t, sys)
@@ -87,7 +87,7 @@ func (o *panicOnceOpener) OpenStream(ctx context.Context, p peer.ID, protos ...p
 // counted, StreamFailed to the session — and the session reopens it at the
 // next heartbeat with a new hello; the process goes on.
 func TestWriterSurvivesAPanic(t *testing.T) {
-	bubble(t, func(t *testing.T) {
+	inBubble(t, func(t *testing.T) {
 		op := &panicOnceOpener{seqOpener: seqOpener{servers: make(chan net.Conn)}}
 		h := newHarnessDeps(t, DefaultConfig(), func(d *Deps) { d.Opener = op }, "a")
 		h.probe.Send(h.session, &pubsubv1.LocalTopics{Topics: []string{"a"}})
