@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -127,5 +128,21 @@ func BenchmarkQueuePushPop(b *testing.B) {
 			rpc.Publish = rpc.Publish[:0]
 			q.PopBatch(rpc, 1<<20)
 		}
+	}
+}
+
+// BenchmarkWithoutSentBatch is the IDONTWANT elision of the command a topic
+// actor sends a mesh peer for a batch of 64 received messages (ADR 0021): 64
+// forwards and 64 IDONTWANTs for other messages, with 32-byte ids.
+func BenchmarkWithoutSentBatch(b *testing.B) {
+	id := func(i int) []byte { return fmt.Appendf(nil, "%032d", i) }
+	var msgs []*pubsubv1.IdentifiedMessage
+	var idw []*gossipsubv1.ControlIDontWant
+	for i := range 64 {
+		msgs = append(msgs, &pubsubv1.IdentifiedMessage{Id: id(i)})
+		idw = append(idw, &gossipsubv1.ControlIDontWant{MessageIDs: [][]byte{id(1000 + i)}})
+	}
+	for b.Loop() {
+		withoutSent(idw, msgs)
 	}
 }

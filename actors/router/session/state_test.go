@@ -198,6 +198,9 @@ func TestStateElidesRedundantSends(t *testing.T) {
 		{name: "only the ids being sent are left out", msgs: []string{"a"},
 			dontWant: [][]string{{"b"}, {"a"}, {"c", "a"}}, wantQueued: []string{"b", "c"}, wantElided: 2},
 		{name: "other ids are kept", msgs: []string{"x"}, dontWant: [][]string{{"a", "b"}}, wantQueued: []string{"a", "b"}},
+		{name: "a topic actor's batch (more messages than withoutSentScan) is looked up in a set",
+			msgs:     []string{"m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"},
+			dontWant: [][]string{{"m0"}, {"x"}, {"m9", "y"}, {"m5"}}, wantQueued: []string{"x", "y"}, wantElided: 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
