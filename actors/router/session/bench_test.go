@@ -146,3 +146,18 @@ func BenchmarkWithoutSentBatch(b *testing.B) {
 		withoutSent(idw, msgs)
 	}
 }
+
+// BenchmarkRememberIHave is what a session keeps per id it advertises to its
+// peer (ADR 0021): one IHAVE of 5,000 32-byte ids into an empty State.
+func BenchmarkRememberIHave(b *testing.B) {
+	ih := &gossipsubv1.ControlIHave{TopicID: proto.String("t")}
+	for i := range 5000 {
+		ih.MessageIDs = append(ih.MessageIDs, fmt.Appendf(nil, "%032d", i))
+	}
+	cfg := DefaultConfig()
+	var c Counts
+	for b.Loop() {
+		s := NewState(cfg)
+		s.rememberIHave([]*gossipsubv1.ControlIHave{ih}, &c)
+	}
+}
