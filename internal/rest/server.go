@@ -496,17 +496,23 @@ func (s *Server) scores(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]peerScore, 0, len(sc))
 	for _, p := range sc {
-		ps := peerScore{PeerID: p.GetPeerId(), Score: p.GetScore(), TopicScore: p.GetTopicScore(), AppSpecific: p.GetAppSpecific(),
-			IPColocationFactor: p.GetIpColocationFactor(), BehaviourPenalty: p.GetBehaviourPenalty(), Topics: []topicScore{}}
+		ps := peerScore{PeerID: p.GetPeerId(), Score: pos0(p.GetScore()), TopicScore: pos0(p.GetTopicScore()),
+			AppSpecific: pos0(p.GetAppSpecific()), IPColocationFactor: pos0(p.GetIpColocationFactor()),
+			BehaviourPenalty: pos0(p.GetBehaviourPenalty()), Topics: []topicScore{}}
 		for _, t := range p.GetTopics() {
-			ps.Topics = append(ps.Topics, topicScore{t.GetTopic(), t.GetTimeInMesh(), t.GetFirstMessageDeliveries(),
-				t.GetMeshMessageDeliveries(), t.GetMeshFailurePenalty(), t.GetInvalidMessageDeliveries(), t.GetTotal()})
+			ps.Topics = append(ps.Topics, topicScore{t.GetTopic(), pos0(t.GetTimeInMesh()), pos0(t.GetFirstMessageDeliveries()),
+				pos0(t.GetMeshMessageDeliveries()), pos0(t.GetMeshFailurePenalty()), pos0(t.GetInvalidMessageDeliveries()),
+				pos0(t.GetTotal())})
 		}
 		out = append(out, ps)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// pos0 turns -0 (a negative weight times a zero counter) into 0, so an
+// operator reading the scores sees "0", not "-0".
+func pos0(f float64) float64 { return f + 0 }
 
 func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
 	return s.eachTopic(w, r, s.relay.Subscribe)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -76,8 +77,9 @@ func (f *fakeNode) Mesh(context.Context) ([]*apiv1.TopicMesh, error) {
 }
 
 func (f *fakeNode) Scores(context.Context) ([]*apiv1.PeerScore, error) {
-	return []*apiv1.PeerScore{{PeerId: peerID, Score: 1.5, BehaviourPenalty: -0.5, TopicScore: 2,
-		Topics: []*apiv1.TopicScore{{Topic: topic, TimeInMesh: 2.97, MeshFailurePenalty: -0.97, Total: 2}}}}, nil
+	negZero := math.Copysign(0, -1) // a negative weight times a zero counter
+	return []*apiv1.PeerScore{{PeerId: peerID, Score: 1.5, BehaviourPenalty: -0.5, TopicScore: 2, IpColocationFactor: negZero,
+		Topics: []*apiv1.TopicScore{{Topic: topic, TimeInMesh: 2.97, MeshFailurePenalty: -0.97, InvalidMessageDeliveries: negZero, Total: 2}}}}, nil
 }
 
 func (f *fakeNode) Publish(_ context.Context, t string, data []byte) ([]byte, error) {
@@ -216,7 +218,7 @@ func TestRoutesAnswerLikeNwaku(t *testing.T) {
 		{"GET", "/info", "", []string{`"enrUri":"enr:-test"`}},
 		{"GET", "/version", "", []string{version}},
 		{"GET", "/admin/v1/scores", "", []string{`"score":1.5`, `"behaviourPenalty":-0.5`, `"timeInMesh":2.97`,
-			`"meshFailurePenalty":-0.97`, `"total":2`, `"topicScore":2`}},
+			`"meshFailurePenalty":-0.97`, `"total":2`, `"topicScore":2`, `"ipColocationFactor":0,`, `"invalidMessageDeliveries":0,`}},
 		{"POST", "/relay/v1/subscriptions", `["/waku/2/rs/0/1"]`, []string{"OK"}},
 		{"DELETE", "/relay/v1/subscriptions", `["/waku/2/rs/0/1"]`, []string{"OK"}},
 	}
