@@ -57,6 +57,9 @@ type Manager struct {
 	deferred map[peer.ID]int64
 	waiters  int
 	loaded   bool
+	// unsaved are the entries save was asked for before the load
+	// completed, written then (saveDeferred).
+	unsaved map[peer.ID]*entry
 	// startedAt is when Start ran; LoadTimeout counts from it.
 	startedAt time.Time
 	// lastRound is when the last connectivity round ran, for KickDebounce.
@@ -235,8 +238,35 @@ func (m *Manager) save(e *entry, eff *Effects) {
 	if e.origin == peerv1.Origin_ORIGIN_INBOUND && e.seen < 2 {
 		return
 	}
+	if !m.loaded {
+		// Until the load completes a live entry may know less than its
+		// stored record (a connection adopted at a restart has no
+		// protocols yet): writing it now would overwrite the record before
+		// LoadFromStorage merges the two (reliability case F9).
+		if m.unsaved == nil {
+			m.unsaved = map[peer.ID]*entry{}
+		}
+		m.unsaved[e.id] = e
+		return
+	}
 	e.persisted = true
 	eff.put(e.toRecord())
+}
+
+// saveDeferred writes what save was asked for before the load completed,
+// for the entries still in the books.
+func (m *Manager) saveDeferred(eff *Effects) {
+	ids := make([]peer.ID, 0, len(m.unsaved))
+	for id := range m.unsaved {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // map order is random; effects must not be
+	for _, id := range ids {
+		if e := m.unsaved[id]; m.peers[id] == e {
+			m.save(e, eff)
+		}
+	}
+	m.unsaved = nil
 }
 
 // forget removes e from the books, and from disk when it was written.
@@ -305,6 +335,7 @@ func (m *Manager) LoadFromStorage(b *storagev1.LoadBatch) Effects {
 		case e.id == m.self:
 			continue
 		case m.peers[e.id] != nil:
+			m.fillFromStore(m.peers[e.id], e, &eff)
 			continue
 		case len(m.peers) >= m.storeLimit:
 			// Nothing evictable (every peer connected or protected): the
@@ -342,10 +373,44 @@ func (m *Manager) LoadFromStorage(b *storagev1.LoadBatch) Effects {
 	return eff
 }
 
+// fillFromStore completes a live entry with what its stored record knows
+// and the live one does not (yet): a peer connected before the load — a
+// connection adopted at a restart, or one that came up while the store was
+// loading — has no protocols, shards or addresses until identify and the
+// metadata exchange run again, which they do not for a connection that is
+// already up. Without them a relay peer the previous incarnation dialed was
+// never counted as one again (reliability case F9), and saving the live
+// entry overwrote the stored facts. Live facts win: only empty fields are
+// filled.
+func (m *Manager) fillFromStore(live, stored *entry, eff *Effects) {
+	changed := false
+	if !live.protocolsKnown() && stored.protocolsKnown() {
+		m.setProtocols(live, stored.protocols, eff)
+		changed = true
+	}
+	if len(live.shards) == 0 && len(stored.shards) > 0 {
+		live.shards = stored.shards[:min(len(stored.shards), m.cfg.MaxShardsPerPeer)]
+		m.rankShards(live)
+		changed = true
+	}
+	if len(live.addrs) == 0 && len(stored.addrs) > 0 {
+		live.addrs = m.boundAddrs(live.id, stored.addrs, eff)
+		changed = true
+	}
+	if live.agent == "" && stored.agent != "" {
+		live.agent, live.protoVersion = m.strs.get(stored.agent), m.strs.get(stored.protoVersion)
+		changed = true
+	}
+	if changed {
+		m.save(live, eff)
+	}
+}
+
 // LoadCompleted ends the load: from now on connectivity rounds dial.
 func (m *Manager) LoadCompleted(c *storagev1.LoadCompleted) Effects {
 	var eff Effects
 	m.loaded = true
+	m.saveDeferred(&eff)
 	if c.GetError() != "" {
 		eff.errorf(errStorageLoad, "failed to load peers from storage", "err", c.GetError(), "loaded", c.GetLoaded())
 	}
@@ -1402,6 +1467,7 @@ func (m *Manager) ConnectToRelayPeers(now time.Time) Effects {
 			return eff
 		}
 		m.loaded = true
+		m.saveDeferred(&eff)
 		eff.errorf(errStorageLoad, "stored peers not loaded within LoadTimeout; connecting without them",
 			"waited", now.Sub(m.startedAt), "loadTimeout", m.cfg.LoadTimeout, "peers", len(m.peers))
 	}
