@@ -3,6 +3,8 @@ package dialer
 import (
 	"context"
 	"crypto/rand"
+	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -75,9 +77,11 @@ func TestLibp2pDialsToClosedPortsStayUnderTheCap(t *testing.T) {
 	pid := sys.Root.Spawn(Props(DefaultConfig(), Deps{Dialer: d, Registerer: reg}))
 	p := actortest.NewProbe(t, sys)
 
+	ports := closedPorts(t, n)
+	goroutines, fds := runtime.NumGoroutine(), openFiles(t)
 	start := time.Now()
 	want := map[peer.ID]bool{}
-	for _, port := range closedPorts(t, n) {
+	for _, port := range ports {
 		id := randomPeer(t)
 		want[id] = true
 		addr := ma.StringCast("/ip4/127.0.0.1/tcp/" + strconv.Itoa(port))
@@ -109,7 +113,32 @@ func TestLibp2pDialsToClosedPortsStayUnderTheCap(t *testing.T) {
 		t.Fatalf("50 refused dials took %s", took)
 	}
 	wantMetric(t, reg, n, "waku_peers_dials", "outcome", "refused")
-	t.Logf("50 closed ports: max %d in flight, %s", d.running.peak(), time.Since(start))
+	// Reliability case R8: the refused dials leave no socket and no
+	// goroutine behind (the swarm's dial workers end with their dials).
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	g, f := runtime.NumGoroutine(), openFiles(t)
+	for (g > goroutines+2 || f > fds) && time.Now().Before(deadline) {
+		<-tick.C
+		g, f = runtime.NumGoroutine(), openFiles(t)
+	}
+	if g > goroutines+2 || f > fds {
+		t.Fatalf("after 50 refused dials: %d goroutines (%d before), %d open files (%d before)", g, goroutines, f, fds)
+	}
+	t.Logf("50 closed ports: max %d in flight, %s; goroutines %d → %d, open files %d → %d",
+		d.running.peak(), time.Since(start), goroutines, g, fds, f)
+}
+
+// openFiles counts the process's open file descriptors (/proc/self/fd;
+// -1 where there is no /proc, which then never counts as a leak).
+func openFiles(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(entries)
 }
 
 // TestLibp2pDialChecksTheProtocol dials a real listening host: without a

@@ -52,6 +52,10 @@ type Config struct {
 	// MaxSeen bounds the ids remembered for that check (oldest forgotten
 	// first). Default 4096.
 	MaxSeen int
+	// ResetInbound makes the attacker reset every stream a target opens to
+	// it, right after accepting it (counted in Record.InboundStreams): a
+	// peer whose end of our stream keeps failing.
+	ResetInbound bool
 	// OpenTimeout bounds opening an outbound stream. Default 10 s.
 	OpenTimeout time.Duration
 	// Logger defaults to slog.Default().
@@ -102,11 +106,13 @@ type Attacker struct {
 
 	mu      sync.Mutex
 	out     map[peer.ID]*outStream
+	stale   map[*outStream]struct{} // replaced by OpenAnother, until the target ends them
 	in      map[peer.ID]network.Stream
 	rec     map[peer.ID]*Record
 	changed chan struct{} // closed and replaced on every record change
 	timers  map[*time.Timer]struct{}
 	closed  bool
+	stalled map[peer.ID]bool // StopReading: their inbound streams are not read
 	wg      sync.WaitGroup
 
 	// Forwarding (Config.ForwardFor): until forwardUntil, each new id in
@@ -122,8 +128,8 @@ func New(h host.Host, cfg Config) *Attacker {
 	cfg.defaults()
 	a := &Attacker{
 		h: h, cfg: cfg, log: cfg.Logger.With("attacker", h.ID().ShortString()),
-		out: map[peer.ID]*outStream{}, in: map[peer.ID]network.Stream{}, rec: map[peer.ID]*Record{},
-		changed: make(chan struct{}), timers: map[*time.Timer]struct{}{},
+		out: map[peer.ID]*outStream{}, stale: map[*outStream]struct{}{}, in: map[peer.ID]network.Stream{}, rec: map[peer.ID]*Record{},
+		changed: make(chan struct{}), timers: map[*time.Timer]struct{}{}, stalled: map[peer.ID]bool{},
 		seen: map[string]struct{}{},
 	}
 	if cfg.ForwardFor > 0 {
@@ -154,13 +160,20 @@ func (a *Attacker) Connect(ctx context.Context, target peer.AddrInfo) error {
 
 // Open opens the attacker's gossipsub stream to an already connected peer,
 // unless one is open.
-func (a *Attacker) Open(ctx context.Context, p peer.ID) error {
+func (a *Attacker) Open(ctx context.Context, p peer.ID) error { return a.open(ctx, p, false) }
+
+// OpenAnother opens a new gossipsub stream to p even when one is open, and
+// sends on the new one from then on; the old one is left to the target (a
+// stream flood).
+func (a *Attacker) OpenAnother(ctx context.Context, p peer.ID) error { return a.open(ctx, p, true) }
+
+func (a *Attacker) open(ctx context.Context, p peer.ID, another bool) error {
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
 		return errors.New("attacker: closed")
 	}
-	if _, ok := a.out[p]; ok {
+	if _, ok := a.out[p]; ok && !another {
 		a.mu.Unlock()
 		return nil
 	}
@@ -173,10 +186,13 @@ func (a *Attacker) Open(ctx context.Context, p peer.ID) error {
 	}
 	os := &outStream{s: s, w: wire.NewWriter(s, 1<<62, wire.WithFlushThreshold(0))}
 	a.mu.Lock()
-	if a.closed || a.out[p] != nil {
+	if a.closed || (a.out[p] != nil && !another) {
 		a.mu.Unlock()
 		_ = s.Reset() // lost a race with Close or another Open
 		return nil
+	}
+	if old := a.out[p]; old != nil {
+		a.stale[old] = struct{}{}
 	}
 	a.out[p] = os
 	r := a.recordLocked(p)
@@ -202,6 +218,7 @@ func (a *Attacker) watchOutbound(p peer.ID, os *outStream) {
 	_, err := os.s.Read(b[:])
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	delete(a.stale, os)
 	if a.out[p] != os {
 		return
 	}
@@ -292,6 +309,15 @@ func (a *Attacker) handleStream(s network.Stream) {
 	if old != nil {
 		_ = old.Reset()
 	}
+	if a.cfg.ResetInbound {
+		_ = s.Reset()
+		a.mu.Lock()
+		if a.in[p] == s {
+			delete(a.in, p)
+		}
+		a.mu.Unlock()
+		return
+	}
 	if len(a.cfg.Join) > 0 {
 		if err := a.Open(context.Background(), p); err != nil {
 			a.log.Debug("sybil cannot open stream back", "peer", p, "err", err)
@@ -300,7 +326,7 @@ func (a *Attacker) handleStream(s network.Stream) {
 	rd := wire.NewReader(s, a.cfg.MaxFrame, wire.WithLimits(wire.Limits{
 		MaxSubscriptions: -1, MaxMessages: -1, MaxControlEntries: -1, MaxControlIDs: -1, MaxPrunePeers: -1}))
 	var err error
-	for {
+	for a.waitReading(p) {
 		rpc := &gossipsubv1.RPC{}
 		if err = rd.ReadRPC(rpc); err != nil {
 			break
@@ -328,6 +354,42 @@ func (a *Attacker) handleStream(s network.Stream) {
 			r.InboundErr = err.Error()
 		}
 		a.notifyLocked()
+	}
+}
+
+// StopReading makes the attacker a slow reader of p: from the next RPC on,
+// nothing p sends on its streams to the attacker is read (the transport's
+// flow control then blocks p's writes), until ResumeReading or Close.
+func (a *Attacker) StopReading(p peer.ID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stalled[p] = true
+	a.notifyLocked()
+}
+
+// ResumeReading undoes StopReading.
+func (a *Attacker) ResumeReading(p peer.ID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.stalled, p)
+	a.notifyLocked()
+}
+
+// waitReading blocks while p is stalled; false once the attacker closed.
+func (a *Attacker) waitReading(p peer.ID) bool {
+	for {
+		a.mu.Lock()
+		if a.closed {
+			a.mu.Unlock()
+			return false
+		}
+		if !a.stalled[p] {
+			a.mu.Unlock()
+			return true
+		}
+		ch := a.changed
+		a.mu.Unlock()
+		<-ch
 	}
 }
 
@@ -459,11 +521,15 @@ func (a *Attacker) Close() error {
 		return nil
 	}
 	a.closed = true
+	a.notifyLocked() // wakes stalled readers
 	for tm := range a.timers {
 		tm.Stop()
 	}
 	clear(a.timers)
-	streams := make([]network.Stream, 0, len(a.out)+len(a.in))
+	streams := make([]network.Stream, 0, len(a.out)+len(a.in)+len(a.stale))
+	for os := range a.stale {
+		streams = append(streams, os.s)
+	}
 	for _, os := range a.out {
 		streams = append(streams, os.s)
 	}
@@ -479,4 +545,18 @@ func (a *Attacker) Close() error {
 	}
 	a.wg.Wait()
 	return nil
+}
+
+// ResetInboundStream resets the stream p opened to the attacker, as a peer
+// that crashes mid-read does (its end of the connection stays up); false
+// when there is none.
+func (a *Attacker) ResetInboundStream(p peer.ID) bool {
+	a.mu.Lock()
+	s := a.in[p]
+	a.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	_ = s.Reset()
+	return true
 }

@@ -17,7 +17,19 @@ import (
 // the test ends.
 func LoopbackHost(tb testing.TB) host.Host {
 	tb.Helper()
-	h, err := libp2p.New(
+	h, err := NewLoopbackHost()
+	if err != nil {
+		tb.Fatalf("sim: loopback host: %v", err)
+	}
+	tb.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// NewLoopbackHost is LoopbackHost for a caller that closes the host itself
+// (a test holding thousands of short-lived hosts would otherwise keep them
+// all in memory until it ends).
+func NewLoopbackHost() (host.Host, error) {
+	return libp2p.New(
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
 		libp2p.NoTransports,
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -27,9 +39,4 @@ func LoopbackHost(tb testing.TB) host.Host {
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 	)
-	if err != nil {
-		tb.Fatalf("sim: loopback host: %v", err)
-	}
-	tb.Cleanup(func() { _ = h.Close() })
-	return h
 }

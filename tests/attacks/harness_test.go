@@ -76,6 +76,18 @@ func (c *cluster) connectAttacker(i int) peer.ID {
 	return c.Nodes[i].ID
 }
 
+// meshAttacker connects the attacker (a sybil: Config.Join) to node i and
+// waits until it is in node i's mesh.
+func (c *cluster) meshAttacker(i int) peer.ID {
+	c.t.Helper()
+	target := c.connectAttacker(i)
+	c.Heartbeats(2)
+	if !c.InMesh(i, c.atk.ID()) {
+		c.t.Fatalf("the attacker is not in node %d's mesh", i)
+	}
+	return target
+}
+
 // send makes the attacker send rpcs to p or fails the test.
 func (c *cluster) send(p peer.ID, rpcs ...*gossipsubv1.RPC) {
 	c.t.Helper()
@@ -84,8 +96,10 @@ func (c *cluster) send(p peer.ID, rpcs ...*gossipsubv1.RPC) {
 	}
 }
 
-// heap returns the live heap after a collection, for growth bounds.
+// heap returns the live heap after two collections (the second empties
+// sync.Pool's victim cache, e.g. pooled frame buffers), for growth bounds.
 func heap() uint64 {
+	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

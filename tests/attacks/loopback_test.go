@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/peermesh/peermesh/actors/router"
 	"github.com/peermesh/peermesh/internal/attacker"
 	"github.com/peermesh/peermesh/internal/sim"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
@@ -36,6 +37,33 @@ func eventually(t *testing.T, rs *sim.Routers, d time.Duration, what string, con
 	}
 }
 
+// loopbackPair starts two routers on real hosts on 127.0.0.1, node 1
+// connected to node 0.
+func loopbackPair(t *testing.T, ctx context.Context, configure ...func(*router.Config)) ([]host.Host, *sim.Routers) {
+	t.Helper()
+	hosts := []host.Host{sim.LoopbackHost(t), sim.LoopbackHost(t)}
+	rs := sim.StartRouters(t, hosts, wire.ProfileWaku, topic, 9, configure...)
+	if err := hosts[1].Connect(ctx, peer.AddrInfo{ID: hosts[0].ID(), Addrs: hosts[0].Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	return hosts, rs
+}
+
+// loopbackAttacker connects an attacker on its own loopback host to h and
+// waits for the router's own stream and hello.
+func loopbackAttacker(t *testing.T, ctx context.Context, h host.Host) (*attacker.Attacker, peer.ID) {
+	t.Helper()
+	a := attacker.New(sim.LoopbackHost(t), attacker.Config{})
+	t.Cleanup(func() { _ = a.Close() })
+	if err := a.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.WaitFor(ctx, h.ID(), func(r attacker.Record) bool { return r.Subscribed[topic] }); err != nil {
+		t.Fatal(err)
+	}
+	return a, h.ID()
+}
+
 // TestGraftDuringBackoffLoopback is TestGraftDuringBackoff on real go-libp2p
 // hosts on 127.0.0.1 (TCP, Noise, Yamux), bounded in wall time: the attacker
 // receives the router's own stream and subscriptions, each of its GRAFTs
@@ -45,21 +73,8 @@ func eventually(t *testing.T, rs *sim.Routers, d time.Duration, what string, con
 func TestGraftDuringBackoffLoopback(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	hosts := []host.Host{sim.LoopbackHost(t), sim.LoopbackHost(t)}
-	rs := sim.StartRouters(t, hosts, wire.ProfileWaku, topic, 9)
-	a := attacker.New(sim.LoopbackHost(t), attacker.Config{})
-	defer a.Close()
-	if err := hosts[1].Connect(ctx, peer.AddrInfo{ID: hosts[0].ID(), Addrs: hosts[0].Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	target := hosts[0].ID()
-	if err := a.Connect(ctx, peer.AddrInfo{ID: target, Addrs: hosts[0].Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	// The router opens its own stream to the attacker with its hello.
-	if _, err := a.WaitFor(ctx, target, func(r attacker.Record) bool { return r.Subscribed[topic] }); err != nil {
-		t.Fatal(err)
-	}
+	hosts, rs := loopbackPair(t, ctx)
+	a, target := loopbackAttacker(t, ctx, hosts[0])
 	if err := a.Send(target, attacker.JoinRPC(topic)); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -146,7 +148,7 @@ func (s *sessionActor) Receive(c actor.Context) {
 		s.flush()
 	case *pubsubv1.StreamFailed:
 		if m.GetOutbound() {
-			s.outboundFailed(c, m.GetError())
+			s.outboundFailed(c, m)
 		}
 	}
 }
@@ -155,9 +157,23 @@ func (s *sessionActor) Receive(c actor.Context) {
 // heartbeat, keeping the session (and so its PID, which the peer's inbound
 // stream sends to, and its queue): at most MaxOutboundReopens times in a
 // row, then the session gives up and the router stops it.
-func (s *sessionActor) outboundFailed(c actor.Context, reason string) {
+//
+// A write that timed out (the peer did not read for WriteTimeout) ends
+// the session at once, with a behaviour penalty: the peer is slow, not
+// its stream broken, and a new stream would block the same way.
+func (s *sessionActor) outboundFailed(c actor.Context, m *pubsubv1.StreamFailed) {
 	s.stopWriter()
 	s.opened = false
+	reason := m.GetError()
+	if m.GetRejectReason() == writeTimeout {
+		s.log.Info("peer did not read for WriteTimeout: session ended", "timeout", s.cfg.WriteTimeout, "err", reason)
+		if s.cfg.PenaltyWriteTimeout > 0 {
+			c.Send(c.Parent(), &pubsubv1.PeerBehaviourPenalty{Peer: s.peer, Penalty: s.cfg.PenaltyWriteTimeout, Reason: writeTimeout})
+		}
+		c.Send(c.Parent(), &pubsubv1.SessionClosed{Peer: s.peer, Reason: reason})
+		c.Stop(c.Self())
+		return
+	}
 	if s.reopens >= s.cfg.MaxOutboundReopens {
 		c.Send(c.Parent(), &pubsubv1.SessionClosed{Peer: s.peer, Reason: reason})
 		c.Stop(c.Self())
@@ -610,7 +626,11 @@ func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cf
 		if err != nil {
 			failed = true
 			_ = st.Reset()
-			root.Send(self, &pubsubv1.StreamFailed{Outbound: true, Error: fmt.Sprintf("write to %s: %v", deps.Peer, err)})
+			sf := &pubsubv1.StreamFailed{Outbound: true, Error: fmt.Sprintf("write to %s: %v", deps.Peer, err)}
+			if timedOut(err) {
+				sf.RejectReason = writeTimeout
+			}
+			root.Send(self, sf)
 			continue
 		}
 		deps.Metrics.wrote(items, n)
@@ -620,6 +640,16 @@ func runWriter(ctx context.Context, root *actor.RootContext, self *actor.PID, cf
 	if !failed {
 		_ = st.Close()
 	}
+}
+
+// writeTimeout is the StreamFailed reason of a write that missed its
+// WriteTimeout deadline, and the penalty reason it costs.
+const writeTimeout = "write_timeout"
+
+// timedOut reports whether a write failed at its deadline.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 func controlEntries(c *gossipsubv1.ControlMessage) int {

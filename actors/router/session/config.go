@@ -85,6 +85,17 @@ type Config struct {
 	// too late); counted in libp2p_gossipsub_behaviour_penalties_total
 	// {reason="iwant_unsolicited"}. 0 disables it.
 	PenaltyUnsolicitedIWant float64
+	// PenaltyWriteTimeout is the behaviour penalty (P7) charged when a
+	// write to the peer's stream did not finish within WriteTimeout: the
+	// peer has not read for that long (reliability case R4, rust-libp2p
+	// downscores slow peers too). The session then ends at once instead of
+	// reopening the stream (a reopened stream to a peer that does not read
+	// blocks again), so the peer leaves the mesh, and while its score is
+	// negative it is not grafted again. Counted in
+	// libp2p_gossipsub_behaviour_penalties_total{reason="write_timeout"}.
+	// A peer slow for less than WriteTimeout is not charged. 0 disables
+	// the penalty (the session still ends).
+	PenaltyWriteTimeout float64
 	// OpenTimeout bounds opening and negotiating the outbound stream.
 	OpenTimeout time.Duration
 	// MaxOutboundReopens is how many times in a row the session reopens a
@@ -127,6 +138,7 @@ func DefaultConfig() Config {
 		MaxTopicLength:           256,
 		MaxInvalidIWant:          20,
 		PenaltyUnsolicitedIWant:  1,
+		PenaltyWriteTimeout:      1,
 		OpenTimeout:              10 * time.Second,
 		MaxOutboundReopens:       3,
 		WriteTimeout:             30 * time.Second,
@@ -170,8 +182,13 @@ func (c Config) Validate() error {
 	if c.MaxOutboundReopens < 0 {
 		errs = append(errs, fmt.Errorf("session: MaxOutboundReopens must be >= 0, got %d", c.MaxOutboundReopens))
 	}
-	if !(c.PenaltyUnsolicitedIWant >= 0) || math.IsInf(c.PenaltyUnsolicitedIWant, 0) {
-		errs = append(errs, fmt.Errorf("session: PenaltyUnsolicitedIWant must be a finite value >= 0, got %v", c.PenaltyUnsolicitedIWant))
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"PenaltyUnsolicitedIWant", c.PenaltyUnsolicitedIWant}, {"PenaltyWriteTimeout", c.PenaltyWriteTimeout}} {
+		if !(p.v >= 0) || math.IsInf(p.v, 0) {
+			errs = append(errs, fmt.Errorf("session: %s must be a finite value >= 0, got %v", p.name, p.v))
+		}
 	}
 	if c.OpenTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("session: OpenTimeout must be > 0, got %s", c.OpenTimeout))
