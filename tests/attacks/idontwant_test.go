@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/internal/sim"
 	"testing"
-	"testing/synctest"
 
 	"github.com/peermesh/peermesh/internal/attacker"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
@@ -21,7 +21,7 @@ import (
 // its session ends, and after three such peers the heap holds at most one
 // peer's worth more than before.
 func TestIDontWantEmptyAndFreedOnDisconnect(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku, attacker: attacker.Config{Join: []string{topic}}})
 		target := c.meshAttacker(0)
 		c.send(target,

@@ -3,10 +3,10 @@ package attacks
 import (
 	"flag"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/internal/sim"
 	"github.com/peermesh/peermesh/wire"
 )
@@ -26,7 +26,7 @@ func TestMaxSizeMessagesAtRate(t *testing.T) {
 	if *maxSizeFull {
 		seconds = 600
 	}
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		// The attacker is a plain mesh member of node 0 here: it counts the
 		// IDONTWANTs node 0 sends it.
 		c := newCluster(t, setup{honest: 5, profile: wire.ProfileWaku, attacker: attacker.Config{Join: []string{topic}, MaxRecorded: 1}})

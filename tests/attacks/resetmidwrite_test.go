@@ -2,9 +2,9 @@ package attacks
 
 import (
 	"testing"
-	"testing/synctest"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/wire"
 )
 
@@ -18,7 +18,7 @@ import (
 // and every message published afterwards reaches it whole, as well as
 // every honest node.
 func TestResetMidWrite(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku, attacker: attacker.Config{Join: []string{topic}}})
 		target := c.meshAttacker(0)
 		c.atk.StopReading(target)

@@ -2,10 +2,10 @@ package attacks
 
 import (
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/wire"
 )
 
@@ -19,7 +19,7 @@ import (
 // The honest nodes get every message, and their p99 latency stays within
 // 10 % of the same load before the peer stopped reading.
 func TestSlowReader(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku, attacker: attacker.Config{Join: []string{topic}}})
 		target := c.meshAttacker(0)
 		cfg := c.Nodes[0].Config.Session

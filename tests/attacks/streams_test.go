@@ -4,11 +4,11 @@ import (
 	"context"
 	"runtime"
 	"testing"
-	"testing/synctest"
 
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/peermesh/peermesh/internal/attacker"
+	"github.com/peermesh/peermesh/internal/bubble"
 	"github.com/peermesh/peermesh/wire"
 )
 
@@ -19,7 +19,7 @@ import (
 // the peer open, and as many goroutines as after the first stream; honest
 // delivery goes on.
 func TestStreamFlood(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 3, profile: wire.ProfileWaku})
 		target := c.connectAttacker(0)
 		c.send(target, attacker.SubscribeRPC(true, topic))
@@ -71,7 +71,7 @@ func TestStreamFlood(t *testing.T) {
 // over two virtual minutes it opens a bounded number of streams and then
 // stops trying, while the peer stays connected.
 func TestOutboundRetryCap(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 3, profile: wire.ProfileWaku, attacker: attacker.Config{ResetInbound: true}})
 		target := c.connectAttacker(0)
 		c.send(target, attacker.SubscribeRPC(true, topic))
