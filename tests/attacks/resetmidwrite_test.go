@@ -2,16 +2,18 @@ package attacks
 
 import (
 	"testing"
+	"time"
 
 	"github.com/peermesh/peermesh/internal/attacker"
 	"github.com/peermesh/peermesh/internal/bubble"
+	"github.com/peermesh/peermesh/internal/sim"
 	"github.com/peermesh/peermesh/wire"
 )
 
-// TestResetMidWrite (b.45 F5): a mesh peer stops reading while node 1
-// publishes 100 KiB messages, so node 0's write to it blocks inside a
-// frame, and then resets that stream — a peer process that crashed and
-// came back on the same connection. Node 0 leaves no stale state: its
+// TestResetMidWrite (b.45 F5): while node 0 is sending a mesh peer 1 MB
+// of 100 KiB messages, the peer resets that stream 20 ms in, a frame half
+// sent — a peer process that crashed and came back on the same
+// connection. Node 0 leaves no stale state: its
 // session reopens the stream once (the peer sees a second stream, which
 // stays up, and node 0's subscriptions), the
 // peer stays in the mesh without a penalty (a reset is no misbehaviour),
@@ -21,16 +23,13 @@ func TestResetMidWrite(t *testing.T) {
 	bubble.Test(t, func(t *testing.T) {
 		c := newCluster(t, setup{honest: 4, profile: wire.ProfileWaku, attacker: attacker.Config{Join: []string{topic}}})
 		target := c.meshAttacker(0)
-		c.atk.StopReading(target)
-		var published []string
-		for range 12 {
-			published = append(published, c.PublishSized(1, 10, 100<<10)...)
-			c.Heartbeats(1)
-		}
+		// 1 MB to send at 100 Mbit/s takes node 0 ~80 ms: 20 ms in, a
+		// 100 KiB frame is on its way.
+		published := c.PublishSized(1, 10, 100<<10)
+		sim.Advance(20 * time.Millisecond)
 		if !c.atk.ResetInboundStream(target) {
 			t.Fatal("no stream from node 0 to reset")
 		}
-		c.atk.ResumeReading(target)
 		c.Heartbeats(2)
 		before := c.atk.Record(target)
 		after := c.PublishFrom(1, 5)

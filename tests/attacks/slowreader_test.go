@@ -37,10 +37,10 @@ func TestSlowReader(t *testing.T) {
 			}
 			return all
 		}
-		_, base := c.Latency(load(5))
+		_, base := c.Latency(load(3))
 		stopped := time.Now()
 		c.atk.StopReading(target)
-		slow := load(12) // 12 MB: more than the transport's receive window
+		slow := load(11) // 11 MB: more than the transport's receive window (10 MB)
 		_, p99 := c.Latency(slow)
 		dropped := c.Metric(0, "libp2p_pubsub_queue_drops_total") + c.Metric(0, "libp2p_pubsub_queue_expired_total")
 		t.Logf("honest p99: %s before, %s with the slow reader; node 0 dropped %v queued items", base, p99, dropped)
