@@ -54,3 +54,32 @@ func runRows(t *testing.T, args ...string) []meshbench.RateResult {
 	}
 	return res.Rows
 }
+
+// TestReportWorkloadPath runs the L3 report workload's code path
+// (reliability-anchors b.5: 120 msg/s of 2 KiB messages, the PL gossipsub
+// evaluation's baseline) for one second instead of three minutes: every
+// message delivered, no queue drops, and the rows say the payload size. The
+// full run and its figures are in docs/RELIABILITY.md (L3).
+func TestReportWorkloadPath(t *testing.T) {
+	rows := runRows(t, "-n", "8", "-degree", "3", "-rates", "120", "-size", "2048", "-duration", "1s", "-drain", "5s",
+		"-warmup", "10s", "-min-mesh", "2", "-variant", "nosign", "-profile", "waku")
+	if len(rows) != 1 {
+		t.Fatalf("want one row, got %+v", rows)
+	}
+	r := rows[0]
+	if r.Published != 120 || r.DeliveryPct != 100 || r.Drops != 0 || r.PayloadBytes != 2048 {
+		t.Errorf("published %d, delivery %.2f%%, drops %d, payload %d B; want 120, 100%%, 0, 2048 B",
+			r.Published, r.DeliveryPct, r.Drops, r.PayloadBytes)
+	}
+}
+
+// A -size that cannot hold the harness's header, or above the message
+// limit, is refused before anything runs.
+func TestSizeOutOfRangeIsRefused(t *testing.T) {
+	for _, size := range []string{"8", "2000000"} {
+		var out, errOut bytes.Buffer
+		if code := meshbench.Main(peermeshImpl{}, []string{"-size", size}, &out, &errOut); code != 2 {
+			t.Errorf("-size %s: exit %d, want 2 (%s)", size, code, errOut.String())
+		}
+	}
+}

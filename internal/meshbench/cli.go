@@ -46,12 +46,17 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 	perNode := fs.Int("topics-per-node", 50, "m2: topics each node joins")
 	m2Rate := fs.Int("m2-rate", 100, "m2: publish rate under load, msg/s over all topics")
 	window := fs.Int("publish-window", def.Impl.PublishWindow, "peermesh: publishes per node awaiting their Published answer before Publish blocks, as go-libp2p-pubsub's Publish blocks on its 32-deep queue (0: never wait; ignored by the reference)")
+	size := fs.Int("size", def.PayloadSize, fmt.Sprintf("message payload bytes, %d to %d (the PL evaluation's report workload: 2048)", HeaderSize, MaxPayloadSize))
 	contend := fs.Int("contend", 0, "start a separate CPU-burner process with this many busy threads for the whole run (M1-contended; 0: none)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *window < 0 {
 		fmt.Fprintf(stderr, "invalid -publish-window %d: want 0 or more\n", *window)
+		return 2
+	}
+	if *size < HeaderSize || *size > MaxPayloadSize {
+		fmt.Fprintf(stderr, "invalid -size %d: want %d..%d bytes\n", *size, HeaderSize, MaxPayloadSize)
 		return 2
 	}
 	if *contend < 0 || *contend > MaxContend {
@@ -132,6 +137,7 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 		p.HeapProfile = *memprofile
 		p.Trace, p.TraceWindow = *traceFile, *traceWindow
 		p.Contend = *contend
+		p.PayloadSize = *size
 		if *scenario == "m2" {
 			mp := DefaultM2Params(sign)
 			mp.Params, mp.Topics, mp.PerNode, mp.Rate = p, *topics, *perNode, *m2Rate

@@ -9,6 +9,10 @@ import (
 // message index and the publish time in Unix nanoseconds, big-endian.
 const HeaderSize = 16
 
+// MaxPayloadSize bounds Main's -size: 1 MiB, the default gossipsub message
+// limit, less room for the RPC framing around one message.
+const MaxPayloadSize = 1<<20 - 1024
+
 // EncodePayload fills p (at least HeaderSize bytes) with the header; the
 // rest of p is left as is.
 func EncodePayload(p []byte, index uint64, publishedUnixNano int64) {

@@ -163,6 +163,8 @@ type RateResult struct {
 	// before Publish blocks (ImplConfig.PublishWindow; go-libp2p-pubsub's
 	// is always 32).
 	PublishWindow int `json:"publish_window"`
+	// PayloadBytes is each message's data size (Params.PayloadSize).
+	PayloadBytes int `json:"payload_bytes"`
 	// LoadAvg1 is the 1-minute load average at the end of the measured
 	// window (-1 where the system does not tell).
 	LoadAvg1 float64 `json:"load_avg_1m"`
@@ -306,7 +308,7 @@ func (e *env) measureLoad(ctx context.Context, p Params, rate int, rec *Recorder
 		LoadSeconds: loadTime.Seconds(), PublishLagMaxMs: ms(s.PublishLagMax),
 		HeapMiBPerNode: float64(heap) / float64(p.N) / (1 << 20),
 		Duplicates:     s.Duplicates, Drops: -1,
-		Contend: p.Contend, PublishWindow: p.Impl.PublishWindow, LoadAvg1: LoadAverage(),
+		Contend: p.Contend, PublishWindow: p.Impl.PublishWindow, PayloadBytes: p.PayloadSize, LoadAvg1: LoadAverage(),
 		MaxQueueBytes: -1, MaxQueueMessages: -1,
 	}
 	if samples != nil {
