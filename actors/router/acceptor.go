@@ -26,6 +26,11 @@ import (
 // router only with messages. The one piece of shared state, the current
 // inbound stream per peer, is touched only by these handler goroutines (so a
 // second stream from a peer can reset the first); no actor reads it.
+//
+// "Newer" is the order in which streams reached the handler (seq), not the
+// order in which the router answered: two streams opened at once wait on the
+// router concurrently and may return in either order, and keeping whichever
+// returned last could keep the older one while the peer writes on the newer.
 type acceptor struct {
 	root    *actor.RootContext
 	router  *actor.PID
@@ -38,7 +43,7 @@ type acceptor struct {
 	seq          atomic.Uint64
 
 	mu      sync.Mutex
-	current map[peer.ID]network.Stream
+	current map[peer.ID]inbound
 	closed  bool
 
 	bundle *network.NotifyBundle
@@ -57,16 +62,14 @@ func (a *acceptor) handleStream(s network.Stream) {
 		return
 	}
 	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
-		_ = s.Reset()
-		return
-	}
-	old := a.current[p]
-	a.current[p] = s
+	loser, keep := a.install(p, inbound{s: s, seq: id})
 	a.mu.Unlock()
-	if old != nil {
-		_ = old.Reset() // the newer stream replaces it (go-libp2p-pubsub does the same)
+	if loser != nil {
+		_ = loser.Reset() // the newer stream replaces the older (go-libp2p-pubsub does the same)
+	}
+	if !keep {
+		a.log.Debug("inbound stream superseded before it started", "peer", p, "stream", id)
+		return
 	}
 	err = session.ServeInbound(a.root, session.PeerPID(a.router, p.String()), s, id, a.cfg, a.metrics)
 	if errors.Is(err, session.ErrPanicked) {
@@ -80,10 +83,35 @@ func (a *acceptor) handleStream(s network.Stream) {
 		}
 	}
 	a.mu.Lock()
-	if a.current[p] == s {
+	if a.current[p].s == s {
 		delete(a.current, p)
 	}
 	a.mu.Unlock()
+}
+
+// inbound is a peer's current inbound stream and its arrival order.
+type inbound struct {
+	s   network.Stream
+	seq uint64
+}
+
+// install makes in the peer's current inbound stream unless a newer one
+// (higher seq) is already current or the acceptor is closed. It returns the
+// stream to reset (the older of the two, or in itself when it is refused)
+// and whether in is to be served. Called with a.mu held.
+func (a *acceptor) install(p peer.ID, in inbound) (reset network.Stream, keep bool) {
+	if a.closed {
+		return in.s, false
+	}
+	old, ok := a.current[p]
+	if ok && old.seq > in.seq {
+		return in.s, false
+	}
+	a.current[p] = in
+	if ok {
+		return old.s, true
+	}
+	return nil, true
 }
 
 // penalisedFrame reports whether a frame refused for reason costs the peer a
@@ -100,8 +128,8 @@ func (a *acceptor) close() {
 	a.mu.Lock()
 	a.closed = true
 	streams := make([]network.Stream, 0, len(a.current))
-	for _, s := range a.current {
-		streams = append(streams, s)
+	for _, in := range a.current {
+		streams = append(streams, in.s)
 	}
 	a.mu.Unlock()
 	for _, s := range streams {

@@ -273,7 +273,7 @@ func (r *routerActor) start(c actor.Context) error {
 	}
 	h := r.deps.Host
 	r.acceptor = &acceptor{root: c.ActorSystem().Root, router: c.Self(), cfg: r.cfg.Session,
-		timeout: r.cfg.AcceptTimeout, framePenalty: r.cfg.PenaltyMalformedFrame, metrics: m.session, log: r.log, current: map[peer.ID]network.Stream{}}
+		timeout: r.cfg.AcceptTimeout, framePenalty: r.cfg.PenaltyMalformedFrame, metrics: m.session, log: r.log, current: map[peer.ID]inbound{}}
 	for _, p := range r.cfg.Session.Protocols {
 		h.SetStreamHandler(p, r.acceptor.handleStream)
 	}

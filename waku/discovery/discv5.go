@@ -53,6 +53,7 @@ type Discv5 struct {
 	db   *enode.DB
 	conn *net.UDPConn
 	self enode.ID
+	boot []*enode.Node
 }
 
 // ListenDiscv5 binds the UDP socket, builds the node record (the
@@ -125,7 +126,7 @@ func ListenDiscv5(cfg Discv5Config) (*Discv5, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("discv5: %w", err)
 	}
-	return &Discv5{udp: udp, ln: ln, db: db, conn: conn, self: ln.ID()}, nil
+	return &Discv5{udp: udp, ln: ln, db: db, conn: conn, self: ln.ID(), boot: boot}, nil
 }
 
 // ENR is the node record discv5 announces, in text form.
@@ -139,14 +140,26 @@ func (d *Discv5) UDPPort() int { return d.conn.LocalAddr().(*net.UDPAddr).Port }
 // or ctx ended. It returns at once when the routing table is empty after
 // the bootstrap refresh.
 func (d *Discv5) Find(ctx context.Context, n, maxReads int, timeout time.Duration) ([][]byte, int, error) {
-	// RandomNodes refreshes an empty table first (bootstrapping); when it
-	// is still empty there is nothing to look up: return rather than spin
-	// on empty lookups until the timeout.
-	it := d.udp.RandomNodes()
-	defer it.Close()
+	// An empty table (the bootstrap nodes failed revalidation, e.g. they
+	// were not up yet) is seeded again with the bootstrap nodes here,
+	// through the table's own loop. RandomNodes would refresh it instead,
+	// and go-ethereum's refresh (v1.16.3 to v1.17.10) re-adds them from a
+	// goroutine of its own, writing the revalidation schedule the table loop
+	// reads unlocked: a data race the race detector reported in 2 of 8
+	// loopback discovery runs (p2p/discover/table_reval.go:221 against :81).
+	if len(d.udp.AllNodes()) == 0 {
+		for _, b := range d.boot {
+			d.udp.AddKnownNode(b)
+		}
+	}
+	// Still empty (no bootstrap nodes): nothing to look up, return rather
+	// than refresh or spin on empty lookups until the timeout; peers that
+	// contact us fill the table meanwhile.
 	if len(d.udp.AllNodes()) == 0 {
 		return nil, 0, nil
 	}
+	it := d.udp.RandomNodes()
+	defer it.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, it.Close)
