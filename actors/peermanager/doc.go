@@ -55,7 +55,12 @@
 //     NetEvents), keep a relay peer whose first identify was answered
 //     before it registered relay (it had just started). (Issue 10: peers
 //     from peer exchange were never dialed because only peers known to
-//     speak relay were candidates.)
+//     speak relay were candidates.) An outbound connection dialed for relay
+//     that still has no protocols IdentifyGrace (30 s) after connecting —
+//     its identify failed — is closed the same way (reason
+//     "identify_timeout"): it counted toward the outbound target and would
+//     hold the slot for ever (the seed's identify is part of the upgrade; a
+//     connection without it does not exist there).
 //   - Static peers (--staticnode) are kept connected: every connectivity
 //     round redials those not connected and outside their backoff, whatever
 //     the outbound target; their backoff is 10 s · 4^(n−1) capped at 2 min

@@ -1184,21 +1184,41 @@ func (m *Manager) noteRelay(e *entry, now time.Time) {
 // first identify answered before the peer registered relay.
 const NotRelayGrace = 5 * time.Second
 
+// IdentifyGrace is how long an outbound connection we made for relay may
+// stay without protocols, identify never having completed, before a round
+// closes it. Until then it counts toward the outbound target (the round
+// must not overshoot while identify runs), so a connection whose identify
+// failed would hold a slot for ever: seen on a loaded machine, where
+// go-libp2p's identify (5 s timeout) failed and a node sat at 2 of 3
+// outbound with undialed candidates. Six times that timeout: only a failed
+// identify, never a slow one, is cut.
+const IdentifyGrace = 30 * time.Second
+
 // disconnectNotRelay closes the connections we made for relay to peers
-// that, NotRelayGrace after identify, still do not speak relay.
+// that, NotRelayGrace after identify, still do not speak relay, and those
+// whose identify has not told anything IdentifyGrace after connecting.
 func (m *Manager) disconnectNotRelay(now time.Time, eff *Effects) {
-	var ids []peer.ID
+	type victim struct {
+		id     peer.ID
+		reason string
+	}
+	var vs []victim
 	for id, e := range m.conn {
-		if e.notRelayAt != 0 && now.Sub(time.Unix(0, e.notRelayAt)) >= NotRelayGrace {
-			ids = append(ids, id)
+		switch {
+		case e.notRelayAt != 0 && now.Sub(time.Unix(0, e.notRelayAt)) >= NotRelayGrace:
+			vs = append(vs, victim{id, "not_relay"})
+		case e.relayDial && !e.protocolsKnown() && e.direction == peerv1.Direction_DIRECTION_OUTBOUND &&
+			e.connectedAt != 0 && now.Sub(time.Unix(0, e.connectedAt)) >= IdentifyGrace:
+			vs = append(vs, victim{id, "identify_timeout"})
 		}
 	}
-	slices.Sort(ids) // map order is random; effects must not be
-	for _, id := range ids {
-		e := m.conn[id]
+	// map order is random; effects must not be
+	slices.SortFunc(vs, func(a, b victim) int { return strings.Compare(string(a.id), string(b.id)) })
+	for _, v := range vs {
+		e := m.conn[v.id]
 		e.notRelayAt, e.relayDial = 0, false
-		if _, c := m.closing[id]; !c && !e.relay && !m.protected(id) {
-			m.disconnect(e, "not_relay", now, eff)
+		if _, c := m.closing[v.id]; !c && !e.relay && !m.protected(v.id) {
+			m.disconnect(e, v.reason, now, eff)
 		}
 	}
 }

@@ -1546,3 +1546,56 @@ func TestAConnectionClearsFailures(t *testing.T) {
 		t.Fatalf("a peer that was connected an hour is still in backoff: dialed %v", d)
 	}
 }
+
+// TestIdentifyThatNeverCompletesFreesTheSlot: an outbound connection made
+// for relay whose identify never completes (go-libp2p's identify failed)
+// counts toward the target only IdentifyGrace; the round after that closes
+// it and the next round dials another candidate. Before, such a connection
+// held its slot for ever (a loopback discovery run sat at 2 of 3 outbound
+// with undialed candidates).
+func TestIdentifyThatNeverCompletesFreesTheSlot(t *testing.T) {
+	now := at(time.Hour)
+	c := testConfig()
+	m := newTestManager(t, c)
+	for i := 1; i <= 11; i++ {
+		m.AddPeer(0, &pmv1.AddPeer{Peer: &pmv1.PeerInfo{PeerId: []byte(pid(i)), Addresses: [][]byte{addr(i)}},
+			Origin: peerv1.Origin_ORIGIN_PX}, now)
+	}
+	first := dialedPeers(m.ConnectToRelayPeers(now))
+	if len(first) != 10 {
+		t.Fatalf("first round dialed %d, want the outbound target 10", len(first))
+	}
+	silent := first[0]
+	for _, id := range first {
+		m.OnPeerConnected(&pmv1.PeerConnected{PeerId: []byte(id), Direction: peerv1.Direction_DIRECTION_OUTBOUND}, now)
+		m.OnDialCompleted(&dialerv1.DialCompleted{PeerId: []byte(id), Outcome: dialerv1.DialOutcome_DIAL_OUTCOME_CONNECTED}, now)
+		if id != silent {
+			m.OnIdentifyCompleted(&pmv1.IdentifyCompleted{PeerId: []byte(id), Protocols: []string{WakuRelayCodec}}, now)
+		}
+	}
+	// While identify may still run, the silent connection holds its slot.
+	for _, dt := range []time.Duration{10 * time.Second, IdentifyGrace - time.Second} {
+		eff := m.ConnectToRelayPeers(now.Add(dt))
+		if len(eff.Dials) != 0 || len(eff.Disconnects) != 0 {
+			t.Fatalf("round at +%s: dials %v, disconnects %v; want none while identify may still complete", dt, dialedPeers(eff), eff.Disconnects)
+		}
+	}
+	eff := m.ConnectToRelayPeers(now.Add(IdentifyGrace))
+	if len(eff.Disconnects) != 1 || eff.Disconnects[0].Peer != silent || eff.Disconnects[0].Reason != "identify_timeout" {
+		t.Fatalf("round at +IdentifyGrace: disconnects %v, want %s for identify_timeout", eff.Disconnects, silent)
+	}
+	// The slot is free in that same round: the untried candidate is dialed.
+	var untried peer.ID
+	for i := 1; i <= 11; i++ {
+		if !slices.Contains(first, pid(i)) {
+			untried = pid(i)
+		}
+	}
+	if got := dialedPeers(eff); len(got) != 1 || got[0] != untried {
+		t.Fatalf("round at +IdentifyGrace dialed %v, want the untried candidate %s", got, untried)
+	}
+	m.OnPeerDisconnected(&pmv1.PeerDisconnected{PeerId: []byte(silent)}, now.Add(IdentifyGrace))
+	if eff := m.ConnectToRelayPeers(now.Add(IdentifyGrace + 10*time.Second)); len(eff.Dials) != 0 {
+		t.Fatalf("round after: dialed %v beyond the target", dialedPeers(eff))
+	}
+}
