@@ -58,6 +58,7 @@ type topicActor struct {
 
 	// scratch, reused across calls
 	out         map[peer.ID]*pubsubv1.SendToPeer // control and forwarded messages
+	publishOut  map[peer.ID]*pubsubv1.SendToPeer // our own publishes
 	gossipOut   map[peer.ID]*pubsubv1.SendToPeer // messages sent as gossip (IWANT replies)
 	prio        pubsubv1.Priority                // of the effects being executed
 	validations []Validation
@@ -85,8 +86,9 @@ func newTopicActor(cfg Config, deps Deps) *topicActor {
 	return &topicActor{
 		cfg: cfg, deps: deps, log: log.With("topic", deps.Topic), topic: proto.String(deps.Topic),
 		subscribers: map[string]*actor.PID{}, sessions: map[peer.ID]*actor.PID{},
-		out: map[peer.ID]*pubsubv1.SendToPeer{}, gossipOut: map[peer.ID]*pubsubv1.SendToPeer{},
-		scores: map[peer.ID]float64{},
+		out: map[peer.ID]*pubsubv1.SendToPeer{}, publishOut: map[peer.ID]*pubsubv1.SendToPeer{},
+		gossipOut: map[peer.ID]*pubsubv1.SendToPeer{},
+		scores:    map[peer.ID]float64{},
 	}
 }
 
@@ -291,7 +293,10 @@ func (a *topicActor) publish(c actor.Context, m *pubsubv1.PublishLocal) {
 	for _, s := range fx.Sends {
 		peers += len(s.To)
 	}
-	a.exec(c, fx, pubsubv1.Priority_PRIORITY_FORWARD)
+	// Our own publishes have a lane of their own in the session's queue,
+	// above forwards and without their age limit: no other node has the
+	// message yet, so one shed here is lost (ADR 0024).
+	a.exec(c, fx, pubsubv1.Priority_PRIORITY_PUBLISH)
 	if a.core.Joined() {
 		a.deliver(c, &pubsubv1.Delivered{Topic: a.deps.Topic, MessageId: im.GetId(), Message: im.GetMessage()})
 	}
@@ -421,32 +426,37 @@ func (a *topicActor) cmd(to peer.ID) *pubsubv1.SendToPeer {
 }
 
 // msgCmd is the SendToPeer for messages of the current exec's priority:
-// messages sent as gossip (IWANT replies) travel apart from forwards, so a
-// batch of both keeps each at its own priority and age limit.
+// our own publishes and messages sent as gossip (IWANT replies) travel
+// apart from forwards, so a batch of them keeps each at its own priority and
+// age limit.
 func (a *topicActor) msgCmd(to peer.ID) *pubsubv1.SendToPeer {
-	if a.prio != pubsubv1.Priority_PRIORITY_GOSSIP {
+	var apart map[peer.ID]*pubsubv1.SendToPeer
+	switch a.prio {
+	case pubsubv1.Priority_PRIORITY_GOSSIP:
+		apart = a.gossipOut
+	case pubsubv1.Priority_PRIORITY_PUBLISH:
+		apart = a.publishOut
+	default:
 		return a.cmd(to)
 	}
-	cmd := a.gossipOut[to]
+	cmd := apart[to]
 	if cmd == nil {
-		cmd = &pubsubv1.SendToPeer{Priority: pubsubv1.Priority_PRIORITY_GOSSIP}
-		a.gossipOut[to] = cmd
+		cmd = &pubsubv1.SendToPeer{Priority: a.prio}
+		apart[to] = cmd
 	}
 	return cmd
 }
 
 // flush sends what exec collected: per peer its control and forwards, then
-// its gossip replies.
+// its own publishes, then its gossip replies.
 func (a *topicActor) flush(c actor.Context) {
 	a.handled = 0
-	for to, cmd := range a.out {
-		c.Send(a.session(c, to), cmd)
+	for _, out := range []map[peer.ID]*pubsubv1.SendToPeer{a.out, a.publishOut, a.gossipOut} {
+		for to, cmd := range out {
+			c.Send(a.session(c, to), cmd)
+		}
+		clear(out)
 	}
-	for to, cmd := range a.gossipOut {
-		c.Send(a.session(c, to), cmd)
-	}
-	clear(a.out)
-	clear(a.gossipOut)
 }
 
 func (a *topicActor) session(c actor.Context, id peer.ID) *actor.PID {

@@ -312,8 +312,13 @@ func TestTopicActorPublishAndIWant(t *testing.T) {
 		if p := actortest.Expect[*pubsubv1.Published](h.router); p.GetPeers() != 2 {
 			t.Fatalf("published to %d peers, want 2", p.GetPeers())
 		}
+		// Our own publish travels in its own lane (ADR 0024): above
+		// forwards, without their age limit.
 		for _, p := range h.peers {
-			actortest.Expect[*pubsubv1.SendToPeer](p)
+			if s := actortest.Expect[*pubsubv1.SendToPeer](p); len(s.GetMessages()) != 1 ||
+				s.GetPriority() != pubsubv1.Priority_PRIORITY_PUBLISH {
+				t.Fatalf("publish sent as %v, want one message at PRIORITY_PUBLISH", s)
+			}
 		}
 		// IHAVE from a peer for an unseen id → IWANT back to it.
 		h.router.Send(h.topic, &pubsubv1.ReceivedControl{Peer: []byte(actorPeer(0)),

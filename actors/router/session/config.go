@@ -38,8 +38,8 @@ type Config struct {
 	// ItemOverhead per item). When full the lowest priority is dropped
 	// first and counted (libp2p_pubsub_queue_drops_total{priority}).
 	MaxQueueBytes int
-	// MaxForwardAge bounds how long a forwarded or published message may
-	// wait in the outbound queue; older ones are dropped and counted
+	// MaxForwardAge bounds how long a forwarded message may wait in the
+	// outbound queue; older ones are dropped and counted
 	// (libp2p_pubsub_queue_expired_total{priority="forward"}): by then the
 	// peer has the message from its other mesh peers or gets it by gossip,
 	// and under overload a queue bounded only in bytes held seconds of
@@ -52,6 +52,14 @@ type Config struct {
 	// into a broken promise (P7); one later is a broken promise anyway.
 	// 0: no age limit.
 	MaxGossipAge time.Duration
+	// MaxPublishAge bounds how long one of our own publishes may wait in
+	// the outbound queue (counted as priority="publish"). 0, the default:
+	// no age limit, only the byte bound (a publish evicts forwards and
+	// gossip, never control). No other node has the message yet, so a
+	// publish shed at the publisher is lost where every peer is in the
+	// mesh (no gossip brings it back): a burst of ten 149 KiB publishes
+	// outlasted the forward age (ADR 0024).
+	MaxPublishAge time.Duration
 	// MaxIHaveMessages is how many IHAVE entries of the peer are accepted
 	// per heartbeat; more are ignored and counted.
 	MaxIHaveMessages int
@@ -176,8 +184,9 @@ func (c Config) Validate() error {
 	if c.MaxQueueBytes < c.MaxFrame {
 		errs = append(errs, fmt.Errorf("session: MaxQueueBytes (%d) must be >= MaxFrame (%d)", c.MaxQueueBytes, c.MaxFrame))
 	}
-	if c.MaxForwardAge < 0 || c.MaxGossipAge < 0 {
-		errs = append(errs, fmt.Errorf("session: MaxForwardAge (%s) and MaxGossipAge (%s) must be >= 0", c.MaxForwardAge, c.MaxGossipAge))
+	if c.MaxForwardAge < 0 || c.MaxGossipAge < 0 || c.MaxPublishAge < 0 {
+		errs = append(errs, fmt.Errorf("session: MaxForwardAge (%s), MaxGossipAge (%s) and MaxPublishAge (%s) must be >= 0",
+			c.MaxForwardAge, c.MaxGossipAge, c.MaxPublishAge))
 	}
 	if c.MaxOutboundReopens < 0 {
 		errs = append(errs, fmt.Errorf("session: MaxOutboundReopens must be >= 0, got %d", c.MaxOutboundReopens))

@@ -5,11 +5,13 @@
 //
 //   - The outbound stream, opened and written only by the session's writer
 //     goroutine. The first RPC on it carries all local subscriptions.
-//   - The outbound [Queue]: bounded in bytes, three priority lanes (control >
-//     forwarded data > gossip), lowest priority dropped first when full, every
-//     drop counted; forwards and gossip are also bounded in age
-//     (Config.MaxForwardAge, MaxGossipAge, measured with Deps.Clock): what
-//     waited longer is dropped and counted (ADR 0021). While the writer is busy, queued items accumulate and the
+//   - The outbound [Queue]: bounded in bytes, four priority lanes (control >
+//     our own publishes > forwarded data > gossip), lowest priority dropped
+//     first when full, every drop counted; forwards and gossip are also
+//     bounded in age (Config.MaxForwardAge, MaxGossipAge, measured with
+//     Deps.Clock): what waited longer is dropped and counted (ADR 0021). Our
+//     own publishes are not (Config.MaxPublishAge, 0 by default): no other
+//     node has them yet (ADR 0024). While the writer is busy, queued items accumulate and the
 //     next write coalesces them into one RPC frame (up to the peer's frame
 //     limit): under load the number of frames, syscalls and Noise/Yamux
 //     frames per message falls instead of the queue overflowing.

@@ -26,7 +26,7 @@ type Metrics struct {
 	panics          *prometheus.CounterVec
 }
 
-var priorityLabels = [numLanes]string{"control", "forward", "gossip"}
+var priorityLabels = [numLanes]string{"control", "publish", "forward", "gossip"}
 
 // NewMetrics registers the session metrics on reg (nil: a private registry,
 // for tests and benchmarks that do not look at metrics).

@@ -16,19 +16,24 @@ import (
 // one-byte ids) is bounded in memory as well as in wire bytes.
 const ItemOverhead = 64
 
-// numLanes is the number of priorities (control, forward, gossip).
-const numLanes = 3
+// numLanes is the number of priorities (control, publish, forward, gossip).
+const numLanes = 4
 
-// lane maps a priority to its lane index; unknown priorities are treated as
-// the lowest, so a caller bug costs delivery, never memory.
+// lane maps a priority to its lane index, highest priority first; unknown
+// priorities are treated as the lowest, so a caller bug costs delivery,
+// never memory. Our own publishes rank above forwards: no other node has
+// them yet, so a publish shed at the publisher is a message lost, while a
+// shed forward is repaired by the peer's other mesh peers or by gossip.
 func lane(p pubsubv1.Priority) int {
 	switch p {
 	case pubsubv1.Priority_PRIORITY_CONTROL:
 		return 0
-	case pubsubv1.Priority_PRIORITY_FORWARD:
+	case pubsubv1.Priority_PRIORITY_PUBLISH:
 		return 1
-	default:
+	case pubsubv1.Priority_PRIORITY_FORWARD:
 		return 2
+	default:
+		return 3
 	}
 }
 
@@ -71,14 +76,20 @@ func (f *fifo) pop() *item {
 	return it
 }
 
-// Drops counts what one Push evicted or refused, by lane (control, forward,
-// gossip).
+// Drops counts what one Push evicted or refused, by lane (control, publish,
+// forward, gossip).
 type Drops [numLanes]int
 
 // Total is the number of dropped items.
-func (d Drops) Total() int { return d[0] + d[1] + d[2] }
+func (d Drops) Total() int {
+	n := 0
+	for _, v := range d {
+		n += v
+	}
+	return n
+}
 
-// Queue is a peer's outbound queue: bounded in bytes and in age, three
+// Queue is a peer's outbound queue: bounded in bytes and in age, four
 // priority lanes, cancellation by message id. It is a pure data structure
 // owned by one session actor; it does no I/O and reads no clock: Expire
 // gives it the time.

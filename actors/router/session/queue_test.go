@@ -15,6 +15,7 @@ const (
 	pCtl = pubsubv1.Priority_PRIORITY_CONTROL
 	pFwd = pubsubv1.Priority_PRIORITY_FORWARD
 	pGsp = pubsubv1.Priority_PRIORITY_GOSSIP
+	pPub = pubsubv1.Priority_PRIORITY_PUBLISH
 )
 
 func testMsg(i int, size int) *gossipsubv1.Message {
@@ -52,29 +53,56 @@ func TestQueueRules(t *testing.T) {
 			name:      "full queue evicts the oldest of the lowest priority first",
 			limit:     3 * msgCost,
 			steps:     []step{{pGsp, "g1"}, {pGsp, "g2"}, {pFwd, "f1"}, {pFwd, "f2"}},
-			wantDrops: Drops{0, 0, 1},
+			wantDrops: Drops{0, 0, 0, 1},
 			wantOrder: []string{"f1", "f2", "g2"},
 		},
 		{
 			name:      "forward evicts gossip before forward",
 			limit:     2 * msgCost,
 			steps:     []step{{pFwd, "f1"}, {pGsp, "g1"}, {pFwd, "f2"}, {pFwd, "f3"}},
-			wantDrops: Drops{0, 1, 1},
+			wantDrops: Drops{0, 0, 1, 1},
 			wantOrder: []string{"f2", "f3"},
 		},
 		{
 			name:      "gossip never evicts forward: the new gossip item is refused",
 			limit:     2 * msgCost,
 			steps:     []step{{pFwd, "f1"}, {pFwd, "f2"}, {pGsp, "g1"}},
-			wantDrops: Drops{0, 0, 1},
+			wantDrops: Drops{0, 0, 0, 1},
 			wantOrder: []string{"f1", "f2"},
 		},
 		{
 			name:      "control evicts data",
 			limit:     2 * msgCost,
 			steps:     []step{{pFwd, "f1"}, {pFwd, "f2"}, {pCtl, ""}},
-			wantDrops: Drops{0, 1, 0},
+			wantDrops: Drops{0, 0, 1, 0},
 			wantOrder: []string{"G", "f2"},
+		},
+		{
+			name:      "own publishes go after control, before forwards",
+			limit:     1 << 20,
+			steps:     []step{{pGsp, "g1"}, {pFwd, "f1"}, {pPub, "p1"}, {pCtl, ""}, {pPub, "p2"}},
+			wantOrder: []string{"G", "p1", "p2", "f1", "g1"},
+		},
+		{
+			name:      "a publish evicts forwards and gossip",
+			limit:     2 * msgCost,
+			steps:     []step{{pFwd, "f1"}, {pGsp, "g1"}, {pPub, "p1"}, {pPub, "p2"}},
+			wantDrops: Drops{0, 0, 1, 1},
+			wantOrder: []string{"p1", "p2"},
+		},
+		{
+			name:      "a forward never evicts a publish: the new forward is refused",
+			limit:     2 * msgCost,
+			steps:     []step{{pPub, "p1"}, {pPub, "p2"}, {pFwd, "f1"}},
+			wantDrops: Drops{0, 0, 1, 0},
+			wantOrder: []string{"p1", "p2"},
+		},
+		{
+			name:      "control evicts a publish last",
+			limit:     2 * msgCost,
+			steps:     []step{{pPub, "p1"}, {pPub, "p2"}, {pCtl, ""}},
+			wantDrops: Drops{0, 1, 0, 0},
+			wantOrder: []string{"G", "p2"},
 		},
 		{
 			name:      "same id is queued once",
@@ -93,7 +121,7 @@ func TestQueueRules(t *testing.T) {
 			name:      "an item larger than the limit is refused",
 			limit:     msgCost - 1,
 			steps:     []step{{pFwd, "f1"}},
-			wantDrops: Drops{0, 1, 0},
+			wantDrops: Drops{0, 0, 1, 0},
 		},
 	}
 	for _, tt := range tests {
@@ -215,7 +243,7 @@ func TestQueueExpire(t *testing.T) {
 			name:        "forward older than its limit expires, younger stays",
 			pushes:      []push{{0, pFwd, "f1"}, {200, pFwd, "f2"}},
 			expireAt:    350,
-			wantExpired: Drops{0, 1, 0},
+			wantExpired: Drops{0, 0, 1, 0},
 			wantOrder:   []string{"f2"},
 		},
 		{
@@ -228,8 +256,15 @@ func TestQueueExpire(t *testing.T) {
 			name:        "gossip has its own limit",
 			pushes:      []push{{0, pGsp, "g1"}, {0, pFwd, "f1"}},
 			expireAt:    800,
-			wantExpired: Drops{0, 1, 0},
+			wantExpired: Drops{0, 0, 1, 0},
 			wantOrder:   []string{"g1"},
+		},
+		{
+			name:        "own publishes have no age limit by default",
+			pushes:      []push{{0, pPub, "p1"}, {0, pFwd, "f1"}},
+			expireAt:    60_000,
+			wantExpired: Drops{0, 0, 1, 0},
+			wantOrder:   []string{"p1"},
 		},
 		{
 			name:      "control never expires",

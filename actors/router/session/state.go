@@ -45,7 +45,7 @@ type advert struct {
 type Counts struct {
 	Drops Drops
 	// Expired queued items: they waited longer than their lane's age
-	// limit (Config.MaxForwardAge, MaxGossipAge).
+	// limit (Config.MaxForwardAge, MaxGossipAge, MaxPublishAge).
 	Expired Drops
 	// Skipped messages: the peer said it does not want them.
 	DontWantSkipped int
@@ -70,6 +70,7 @@ func NewState(cfg Config) *State {
 	q := NewQueue(cfg.MaxQueueBytes)
 	q.SetMaxAge(pubsubv1.Priority_PRIORITY_FORWARD, cfg.MaxForwardAge)
 	q.SetMaxAge(pubsubv1.Priority_PRIORITY_GOSSIP, cfg.MaxGossipAge)
+	q.SetMaxAge(pubsubv1.Priority_PRIORITY_PUBLISH, cfg.MaxPublishAge)
 	return &State{
 		cfg:        cfg,
 		Queue:      q,

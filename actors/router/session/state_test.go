@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -166,10 +167,34 @@ func TestStateGossip(t *testing.T) {
 		s := NewState(Config{MaxQueueBytes: 1 << 20, MaxAdvertised: 10})
 		s.Enqueue(&pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{
 			Ihave: []*gossipsubv1.ControlIHave{ihave("a", "x")}, Graft: graft("a").Graft}}, true)
-		if s.Queue.lanes[0].empty() || s.Queue.lanes[2].empty() {
+		if s.Queue.lanes[lane(pCtl)].empty() || s.Queue.lanes[lane(pGsp)].empty() {
 			t.Fatal("want GRAFT in the control lane and IHAVE in the gossip lane")
 		}
 	})
+}
+
+// TestStatePublishAge: own publishes keep no age limit unless
+// MaxPublishAge sets one, while forwards expire at MaxForwardAge (ADR 0024).
+func TestStatePublishAge(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, tt := range []struct {
+		name       string
+		publishAge time.Duration
+		want       Drops
+	}{
+		{"default: no limit", 0, Drops{0, 0, 1, 0}},
+		{"MaxPublishAge 2s", 2 * time.Second, Drops{0, 1, 1, 0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewState(Config{MaxQueueBytes: 1 << 20, MaxForwardAge: 300 * time.Millisecond, MaxPublishAge: tt.publishAge})
+			s.Expire(t0)
+			s.Enqueue(&pubsubv1.SendToPeer{Priority: pPub, Messages: []*pubsubv1.IdentifiedMessage{{Id: []byte("p"), Message: testMsg(0, 10)}}}, true)
+			s.Enqueue(&pubsubv1.SendToPeer{Priority: pFwd, Messages: []*pubsubv1.IdentifiedMessage{{Id: []byte("f"), Message: testMsg(1, 10)}}}, true)
+			if got := s.Expire(t0.Add(time.Minute)).Expired; got != tt.want {
+				t.Fatalf("expired %v after a minute, want %v", got, tt.want)
+			}
+		})
+	}
 }
 
 func TestStateElidesRedundantSends(t *testing.T) {

@@ -103,10 +103,13 @@ const (
 	Priority_PRIORITY_UNSPECIFIED Priority = 0
 	// Subscriptions, GRAFT, PRUNE, IDONTWANT, IWANT.
 	Priority_PRIORITY_CONTROL Priority = 1
-	// Mesh push and our own publishes.
+	// Mesh push of other nodes' messages.
 	Priority_PRIORITY_FORWARD Priority = 2
 	// IHAVE and IWANT replies: the peer can recover them otherwise.
 	Priority_PRIORITY_GOSSIP Priority = 3
+	// Our own publishes: no other node has them yet, so they rank above
+	// forwards and are not shed for age (a forward is; gossip repairs it).
+	Priority_PRIORITY_PUBLISH Priority = 4
 )
 
 // Enum value maps for Priority.
@@ -116,12 +119,14 @@ var (
 		1: "PRIORITY_CONTROL",
 		2: "PRIORITY_FORWARD",
 		3: "PRIORITY_GOSSIP",
+		4: "PRIORITY_PUBLISH",
 	}
 	Priority_value = map[string]int32{
 		"PRIORITY_UNSPECIFIED": 0,
 		"PRIORITY_CONTROL":     1,
 		"PRIORITY_FORWARD":     2,
 		"PRIORITY_GOSSIP":      3,
+		"PRIORITY_PUBLISH":     4,
 	}
 )
 
@@ -3495,12 +3500,13 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\x1eVALIDATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19VALIDATION_OUTCOME_ACCEPT\x10\x01\x12\x1d\n" +
 	"\x19VALIDATION_OUTCOME_REJECT\x10\x02\x12\x1d\n" +
-	"\x19VALIDATION_OUTCOME_IGNORE\x10\x03*e\n" +
+	"\x19VALIDATION_OUTCOME_IGNORE\x10\x03*{\n" +
 	"\bPriority\x12\x18\n" +
 	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PRIORITY_CONTROL\x10\x01\x12\x14\n" +
 	"\x10PRIORITY_FORWARD\x10\x02\x12\x13\n" +
-	"\x0fPRIORITY_GOSSIP\x10\x03B:Z8github.com/peermesh/peermesh/messages/pubsub/v1;pubsubv1b\x06proto3"
+	"\x0fPRIORITY_GOSSIP\x10\x03\x12\x14\n" +
+	"\x10PRIORITY_PUBLISH\x10\x04B:Z8github.com/peermesh/peermesh/messages/pubsub/v1;pubsubv1b\x06proto3"
 
 var (
 	file_pubsub_v1_pubsub_proto_rawDescOnce sync.Once
