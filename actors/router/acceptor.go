@@ -78,7 +78,7 @@ func (a *acceptor) handleStream(s network.Stream) {
 		a.log.Debug("inbound stream ended", "peer", p, "err", err)
 	}
 	if err != nil {
-		if reason := session.RejectReason(err); penalisedFrame(reason) && a.framePenalty > 0 {
+		if reason := session.RejectReason(err); session.PeerFault(reason) && a.framePenalty > 0 {
 			a.root.Send(a.router, &pubsubv1.PeerBehaviourPenalty{Peer: []byte(p), Penalty: a.framePenalty, Reason: "frame_" + reason})
 		}
 	}
@@ -112,15 +112,6 @@ func (a *acceptor) install(p peer.ID, in inbound) (reset network.Stream, keep bo
 		return old.s, true
 	}
 	return nil, true
-}
-
-// penalisedFrame reports whether a frame refused for reason costs the peer a
-// behaviour penalty besides the stream reset: a frame that is oversized,
-// undecodable or over the entry limits was built that way by the peer. A
-// truncated frame is not: a connection that drops mid-frame looks the same;
-// nor is a stream our own session stalled on or stopped under (OurFault).
-func penalisedFrame(reason string) bool {
-	return reason != "" && reason != "truncated" && !session.OurFault(reason)
 }
 
 // close resets every inbound stream (router stopping).

@@ -334,7 +334,7 @@ func (r *routerActor) ensureSession(c actor.Context, id peer.ID, outbound bool) 
 	// PeerTopics: what the peer announced to a previous session of ours
 	// (the book's copy; empty after a disconnect), as it will not repeat
 	// its hello on the stream it already has.
-	deps := session.Deps{Peer: id, Outbound: outbound, Opener: hostOpener{r.deps.Host}, Inspect: r.inspect,
+	deps := session.Deps{Peer: id, Outbound: outbound, Opener: hostOpener{r.deps.Host}, Closer: r.deps.Host.Network(), Inspect: r.inspect,
 		Metrics: r.m.session, Logger: r.log, PeerTopics: r.book.Topics(id), Topics: joined, Tracked: tracked,
 		AcceptTopic: r.cfg.SubscriptionFilter}
 	pid, err := c.SpawnNamed(session.Props(r.cfg.Session, deps), "peer/"+id.String())

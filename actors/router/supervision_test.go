@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/peermesh/peermesh/actors/router/session"
 	"github.com/peermesh/peermesh/actortest"
 	"github.com/peermesh/peermesh/internal/actorkit"
 	"github.com/peermesh/peermesh/internal/bubble"
@@ -72,8 +73,8 @@ func TestNoPenaltyForOurFailures(t *testing.T) {
 		"stalled": false, "session_gone": false, "truncated": false, "": false,
 		"malformed": true, "too_large": true, "limit": true,
 	} {
-		if got := penalisedFrame(reason); got != want {
-			t.Errorf("penalisedFrame(%q) = %v, want %v", reason, got, want)
+		if got := session.PeerFault(reason); got != want {
+			t.Errorf("session.PeerFault(%q) = %v, want %v", reason, got, want)
 		}
 	}
 }

@@ -219,6 +219,31 @@ func (r *Routers) record(i int, d *pubsubv1.Delivered) {
 // node and message of want that Collect or ExpectDelivered saw, and the 99th
 // percentile.
 func (r *Routers) Latency(want []string) (maxLatency, p99 time.Duration) {
+	all := r.latencies(want)
+	if len(all) == 0 {
+		return 0, 0
+	}
+	return all[len(all)-1], all[(len(all)*99)/100]
+}
+
+// LatencyStats returns the mean and the 95th percentile of the times from
+// publication to delivery over every node and message of want that Collect
+// or ExpectDelivered saw (rounded to the millisecond, as Latency), and how
+// many deliveries they cover.
+func (r *Routers) LatencyStats(want []string) (mean, p95 time.Duration, n int) {
+	all := r.latencies(want)
+	if len(all) == 0 {
+		return 0, 0, 0
+	}
+	var sum time.Duration
+	for _, d := range all {
+		sum += d
+	}
+	return sum / time.Duration(len(all)), all[(len(all)*95)/100], len(all)
+}
+
+// latencies are the delivery times of want, sorted.
+func (r *Routers) latencies(want []string) []time.Duration {
 	var all []time.Duration
 	for i := range r.Nodes {
 		for _, w := range want {
@@ -229,11 +254,8 @@ func (r *Routers) Latency(want []string) (maxLatency, p99 time.Duration) {
 			}
 		}
 	}
-	if len(all) == 0 {
-		return 0, 0
-	}
 	slices.Sort(all)
-	return all[len(all)-1], all[(len(all)*99)/100]
+	return all
 }
 
 // Score returns node i's view of p's score (zero for a peer it does not know).

@@ -149,6 +149,8 @@ func (s *sessionActor) Receive(c actor.Context) {
 	case *pubsubv1.StreamFailed:
 		if m.GetOutbound() {
 			s.outboundFailed(c, m)
+		} else if PeerFault(m.GetRejectReason()) && s.state.BadFrame() {
+			s.disconnectBadFrames(m.GetRejectReason())
 		}
 	}
 }
@@ -182,6 +184,26 @@ func (s *sessionActor) outboundFailed(c actor.Context, m *pubsubv1.StreamFailed)
 	s.reopens++
 	s.reopen = true
 	s.log.Debug("outbound stream failed: reopening it at the next heartbeat", "err", reason, "attempt", s.reopens)
+}
+
+// disconnectBadFrames closes the peer's connections: it sent more bad
+// frames in one heartbeat than MaxBadFramesPerHeartbeat (ADR 0025). The
+// router and the peer manager learn of it as of any disconnect, through the
+// network's events; the peer's score already carries a behaviour penalty
+// per frame (kept for RetainScore). ClosePeer waits for the transport, so
+// it runs on a goroutine of its own, at most once per heartbeat.
+func (s *sessionActor) disconnectBadFrames(reason string) {
+	s.log.Info("peer sent too many bad frames in a heartbeat: disconnecting it", "limit", s.cfg.MaxBadFramesPerHeartbeat, "last_reason", reason)
+	s.deps.Metrics.badFrameDisconnect()
+	if s.deps.Closer == nil {
+		return
+	}
+	closer, p, log := s.deps.Closer, s.deps.Peer, s.log
+	go func() {
+		if err := closer.ClosePeer(p); err != nil {
+			log.Warn("disconnect after bad frames failed", "err", err)
+		}
+	}()
 }
 
 // start takes what the router knew (the peer's topics, if this session

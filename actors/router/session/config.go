@@ -112,6 +112,14 @@ type Config struct {
 	// resets the count. Reopening in place keeps the session's PID alive,
 	// so the peer's inbound RPCs never meet a dead letter (issue 11 item 8).
 	MaxOutboundReopens int
+	// MaxBadFramesPerHeartbeat is how many inbound frames the peer built
+	// wrong (PeerFault: oversized, undecodable, over the entry limits —
+	// each already resets its stream and costs PenaltyMalformedFrame) it
+	// may send within one heartbeat; one more and the session disconnects
+	// the peer (Deps.Closer), counted in
+	// libp2p_pubsub_bad_frame_disconnects_total (ADR 0025). An honest peer
+	// sends none. 0 disables it.
+	MaxBadFramesPerHeartbeat int
 	// WriteTimeout bounds one batched write; a peer that does not read for
 	// this long loses its session.
 	WriteTimeout time.Duration
@@ -149,6 +157,7 @@ func DefaultConfig() Config {
 		PenaltyWriteTimeout:      1,
 		OpenTimeout:              10 * time.Second,
 		MaxOutboundReopens:       3,
+		MaxBadFramesPerHeartbeat: 10,
 		WriteTimeout:             30 * time.Second,
 		InboundWindow:            64,
 		InboundSyncTimeout:       30 * time.Second,
@@ -190,6 +199,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxOutboundReopens < 0 {
 		errs = append(errs, fmt.Errorf("session: MaxOutboundReopens must be >= 0, got %d", c.MaxOutboundReopens))
+	}
+	if c.MaxBadFramesPerHeartbeat < 0 {
+		errs = append(errs, fmt.Errorf("session: MaxBadFramesPerHeartbeat must be >= 0, got %d", c.MaxBadFramesPerHeartbeat))
 	}
 	for _, p := range []struct {
 		name string

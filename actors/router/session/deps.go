@@ -28,6 +28,11 @@ type Opener interface {
 	OpenStream(ctx context.Context, p peer.ID, protocols ...protocol.ID) (Stream, error)
 }
 
+// PeerCloser closes every connection to a peer.
+type PeerCloser interface {
+	ClosePeer(p peer.ID) error
+}
+
 // InspectFunc checks a received message against the signature policy and the
 // size limit and returns its id. It must be safe for concurrent use (every
 // session calls it) and must not keep msg.
@@ -59,6 +64,11 @@ type Deps struct {
 	// LocalTopics), so the first RPCs of the peer are routed before the
 	// router's next LocalTopics.
 	Topics, Tracked []string
+	// Closer disconnects the peer (host.Network() in production) when it
+	// sends more than Config.MaxBadFramesPerHeartbeat bad frames in a
+	// heartbeat; nil: such a peer is only penalised and reset, frame by
+	// frame. Called on a goroutine of its own, once per session.
+	Closer PeerCloser
 	// Clock is the monotonic clock the outbound queue's age limits are
 	// measured with (nil: time.Now). It is never compared with a Tick's
 	// now, scores or backoffs: like WriteTimeout, it times local I/O only.

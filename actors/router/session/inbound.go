@@ -58,6 +58,16 @@ func OurFault(reason string) bool {
 	return reason == "stalled" || reason == "session_gone" || reason == "panic"
 }
 
+// PeerFault reports whether a stream ended for reason because the peer
+// built a bad frame (oversized, undecodable, over the entry limits, too
+// many empty frames): it costs the peer a behaviour penalty and counts
+// towards Config.MaxBadFramesPerHeartbeat. A truncated frame does not (a
+// connection that drops mid-frame looks the same), nor does our own fault
+// (OurFault).
+func PeerFault(reason string) bool {
+	return reason != "" && reason != "truncated" && !OurFault(reason)
+}
+
 // ErrPanicked wraps a panic recovered in a stream goroutine (the inbound
 // reader, the outbound writer): protoactor recovers panics only inside an
 // actor's Receive, and a panic in any other goroutine would end the process

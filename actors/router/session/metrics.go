@@ -24,6 +24,7 @@ type Metrics struct {
 	writtenBytes    prometheus.Counter
 	mailbox         prometheus.Gauge
 	panics          *prometheus.CounterVec
+	badFrameCloses  prometheus.Counter
 }
 
 var priorityLabels = [numLanes]string{"control", "publish", "forward", "gossip"}
@@ -66,10 +67,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"Messages waiting in peer session mailboxes (before the byte-bounded queue)."),
 		panics: byLabel("libp2p_pubsub_stream_panics_total",
 			"Panics recovered in pubsub stream goroutines (the stream failed, the process went on), by direction.", "direction"),
+		badFrameCloses: counter("libp2p_pubsub_bad_frame_disconnects_total",
+			"Peers disconnected for sending more than MaxBadFramesPerHeartbeat bad frames in a heartbeat."),
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.queueDrops, m.queueExpired, m.queueBytes, m.frameRejections, m.rpcDrops,
-		m.idontwantSaved, m.idontwantElided, m.cancelledByCopy, m.writes, m.reopens, m.writtenRPCs, m.writtenBytes, m.mailbox, m.panics} {
+		m.idontwantSaved, m.idontwantElided, m.cancelledByCopy, m.writes, m.reopens, m.writtenRPCs, m.writtenBytes, m.mailbox, m.panics, m.badFrameCloses} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -144,6 +147,12 @@ func (m *Metrics) Panicked(direction string) {
 func (m *Metrics) Dropped(reason string, n int) {
 	if m != nil && n > 0 {
 		m.rpcDrops.WithLabelValues(reason).Add(float64(n))
+	}
+}
+
+func (m *Metrics) badFrameDisconnect() {
+	if m != nil {
+		m.badFrameCloses.Inc()
 	}
 }
 

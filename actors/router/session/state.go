@@ -34,6 +34,7 @@ type State struct {
 	ihaveMessages int // IHAVE control entries accepted this heartbeat
 	ihaveIDs      int // IHAVE ids accepted this heartbeat
 	dontWantIDs   int // IDONTWANT ids accepted this heartbeat
+	badFrames     int // inbound frames the peer built wrong this heartbeat
 }
 
 type advert struct {
@@ -374,7 +375,7 @@ func (s *State) RouteIWant(entries []*gossipsubv1.ControlIWant, out map[string][
 // heartbeats expire.
 func (s *State) Heartbeat() {
 	s.heartbeat++
-	s.ihaveMessages, s.ihaveIDs, s.dontWantIDs = 0, 0, 0
+	s.ihaveMessages, s.ihaveIDs, s.dontWantIDs, s.badFrames = 0, 0, 0, 0
 	for id, hb := range s.dontWant {
 		if s.heartbeat-hb >= uint64(s.cfg.IDontWantTTL) {
 			delete(s.dontWant, id)
@@ -385,6 +386,14 @@ func (s *State) Heartbeat() {
 			delete(s.advertised, id)
 		}
 	}
+}
+
+// BadFrame counts an inbound frame the peer built wrong (PeerFault) and
+// reports whether this heartbeat's count just passed
+// Config.MaxBadFramesPerHeartbeat: the peer is to be disconnected (once).
+func (s *State) BadFrame() (disconnect bool) {
+	s.badFrames++
+	return s.cfg.MaxBadFramesPerHeartbeat > 0 && s.badFrames == s.cfg.MaxBadFramesPerHeartbeat+1
 }
 
 func add(a, b Drops) Drops {
