@@ -20,7 +20,10 @@
 // id (on the store it kept), Replace puts a fresh id at an address (a flood
 // of short-lived peers), and Partition cuts links until it is healed. The
 // churn soak (TestChurnSoak, soak_test.go; docs/RELIABILITY.md) is built on
-// them.
+// them, and so are the partition-and-heal scenario (TestPartitionAndHeal),
+// the 24-hour soak (TestLongSoak) and the baseline at scale
+// (TestBaselineAtScale, routers only), each with a short CI version and a
+// flag for the long one.
 //
 // LoopbackHost is the fallback for what must run on real sockets: a TCP host on
 // 127.0.0.1 only, as the project's integration tests require.

@@ -83,11 +83,17 @@ const (
 	soakRound          = 15 * time.Second // the peer manager's connectivity interval
 )
 
-// soakKey is node i's identity, from the seed.
+// soakKey is node i's identity, from the seed: a secp256k1 key (as waku
+// nodes use) made from 32 seeded bytes. Not crypto.GenerateSecp256k1Key,
+// which ignores the reader it is given and draws a fresh key: with it a
+// "restarted" node came back under a new id (found by TestLongSoak, whose
+// peer stores grew by one id per restart).
 func soakKey(seed uint64) func(int) crypto.PrivKey {
 	return func(i int) crypto.PrivKey {
 		r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(i), byte(i >> 8), 0x50, 0xa1})
-		k, _, err := crypto.GenerateSecp256k1Key(r)
+		var b [32]byte
+		_, _ = r.Read(b[:])
+		k, err := crypto.UnmarshalSecp256k1PrivateKey(b[:])
 		if err != nil {
 			panic(err)
 		}
