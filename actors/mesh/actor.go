@@ -30,7 +30,8 @@ import (
 // the router retires it), RetireTopic (it stops), PeerSubscriptions and
 // PeerLeft (from the peer's session only: ADR 0012), ReceivedMessages,
 // ReceivedControl, InvalidMessagesReceived, PublishLocal (answers
-// Published), ScoresSnapshot, heartbeatv1.Tick, Subscribe/Unsubscribe and
+// Published), ScoresSnapshot, TopicTick (the router's heartbeat: now and
+// scores; a bare heartbeatv1.Tick is taken too), Subscribe/Unsubscribe and
 // RegisterValidator (the sender is the subscriber / validator; the router
 // forwards them with the original sender), GetMesh (answers Mesh). Emits to
 // its parent TopicReport after each Tick (idle when it may be retired) and,
@@ -55,6 +56,7 @@ type topicActor struct {
 	validator   *actor.PID
 	sessions    map[peer.ID]*actor.PID
 	stats       Stats
+	observed    bool // stats were published to the metrics once
 
 	// scratch, reused across calls
 	out         map[peer.ID]*pubsubv1.SendToPeer // control and forwarded messages
@@ -63,6 +65,7 @@ type topicActor struct {
 	prio        pubsubv1.Priority                // of the effects being executed
 	validations []Validation
 	scores      map[peer.ID]float64
+	applied     *pubsubv1.ScoresSnapshot // the scores last applied
 	counters    []CounterReport
 	handled     int // messages handled since the last flush
 }
@@ -141,11 +144,14 @@ func (a *topicActor) handle(c actor.Context) {
 	case *pubsubv1.PeerLeft:
 		a.removePeer(peer.ID(m.GetPeer()))
 	case *pubsubv1.ScoresSnapshot:
-		clear(a.scores)
-		for k, v := range m.GetScores() {
-			a.scores[peer.ID(k)] = v
+		a.setScores(m)
+	case *pubsubv1.TopicTick:
+		// The router shares one snapshot between heartbeats while no score
+		// changes: applied once (ADR 0026).
+		if m.GetScores() != a.applied {
+			a.setScores(m.GetScores())
 		}
-		a.core.SetScores(a.scores)
+		a.heartbeat(c, a.clock.tick(m.GetNow().AsTime()))
 	case *heartbeatv1.Tick:
 		a.heartbeat(c, a.clock.tick(m.GetNow().AsTime()))
 	case *pubsubv1.Join:
@@ -182,6 +188,15 @@ func (a *topicActor) handle(c actor.Context) {
 	case *actor.Stopping:
 		a.retired(c)
 	}
+}
+
+func (a *topicActor) setScores(m *pubsubv1.ScoresSnapshot) {
+	clear(a.scores)
+	for k, v := range m.GetScores() {
+		a.scores[peer.ID(k)] = v
+	}
+	a.core.SetScores(a.scores)
+	a.applied = m
 }
 
 func (a *topicActor) respond(c actor.Context, msg proto.Message) {
@@ -323,8 +338,8 @@ func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
 	st.MailboxDepth, st.MailboxDropped, st.MailboxDroppedGossip = int(high), dropMsgs, dropGossip
 	report.Mesh, report.Fanout = uint32(st.MeshPeers), uint32(st.FanoutPeers)
 	report.Idle = a.core.Idle(now)
-	a.deps.Metrics.observe(a.deps.Topic, a.stats, st)
-	a.stats = st
+	a.deps.Metrics.observe(a.deps.Topic, a.stats, st, !a.observed)
+	a.stats, a.observed = st, true
 	// The report goes last: whoever reads it may read the gauges next.
 	c.Send(c.Parent(), report)
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/peermesh/peermesh/internal/actorkit"
 	"github.com/peermesh/peermesh/internal/bubble"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
-	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
 )
@@ -123,8 +122,9 @@ func (h *topicHarness) subscriber(t *testing.T) *actortest.Probe {
 	return sub
 }
 
+// tick sends the router's heartbeat, a TopicTick (tickAt sends a bare Tick).
 func (h *topicHarness) tick() {
-	h.router.Send(h.topic, &heartbeatv1.Tick{Now: timestamppb.Now()})
+	h.router.Send(h.topic, &pubsubv1.TopicTick{Now: timestamppb.Now()})
 }
 
 func (h *topicHarness) receive(from peer.ID, data string) *gossipsubv1.Message {

@@ -30,6 +30,9 @@ type mailboxLoad struct {
 	high  atomic.Int64 // highest depth since the actor last read it
 	// drops by kind: received messages, gossip control.
 	droppedMessages, droppedGossip atomic.Uint64
+	// inline: the next activation runs in the poster's goroutine
+	// (tickDispatcher).
+	inline atomic.Bool
 }
 
 func newMailboxLoad(max int) *mailboxLoad { return &mailboxLoad{max: int64(max)} }
@@ -56,6 +59,14 @@ func (l *mailboxLoad) droppable(msg any) *atomic.Uint64 {
 
 func (b *topicMailbox) PostUserMessage(msg any) {
 	l := b.load
+	if _, tick := actor.UnwrapEnvelopeMessage(msg).(*pubsubv1.TopicTick); tick && l.depth.Load() == 0 {
+		// The router's heartbeat to an idle topic actor: run it here, in
+		// the router's goroutine, instead of starting a goroutine for it
+		// (ADR 0026). Cleared after the post: if the mailbox was already
+		// running, nothing was scheduled and the next post is not inlined.
+		l.inline.Store(true)
+		defer l.inline.Store(false)
+	}
 	if d := l.depth.Load(); d >= l.max {
 		if c := l.droppable(msg); c != nil {
 			c.Add(1)
@@ -69,7 +80,32 @@ func (b *topicMailbox) PostUserMessage(msg any) {
 }
 
 func (b *topicMailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
-	b.Mailbox.RegisterHandlers(countingInvoker{invoker, b.load}, dispatcher)
+	b.Mailbox.RegisterHandlers(countingInvoker{invoker, b.load}, tickDispatcher{dispatcher, b.load})
+}
+
+// tickDispatcher runs the activation a TopicTick scheduled in the poster's
+// goroutine (the router's) and every other activation as the props'
+// dispatcher does (a goroutine each). With hundreds of idle topic actors
+// per node, starting a goroutine per actor per heartbeat, growing its stack
+// and scheduling it was about half of the process's idle CPU (M2 profile,
+// ADR 0026); inline, one goroutine runs every idle topic's heartbeat. Only
+// an idle mailbox is inlined (depth 0 before the Tick), so the router does
+// not become the worker of a topic that has a backlog; the activation ends
+// when the mailbox is empty, as any does. A session's post that races with
+// the router's between the two may be the one inlined: it then runs that
+// short activation in its own goroutine, which is as correct (the actor
+// runs on one goroutine at a time either way).
+type tickDispatcher struct {
+	actor.Dispatcher
+	load *mailboxLoad
+}
+
+func (d tickDispatcher) Schedule(fn func()) {
+	if d.load.inline.CompareAndSwap(true, false) {
+		fn()
+		return
+	}
+	d.Dispatcher.Schedule(fn)
 }
 
 // countingInvoker counts the user messages taken out of the mailbox.

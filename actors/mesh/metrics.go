@@ -74,15 +74,26 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 // observe publishes the difference between two Stats snapshots of a topic.
-func (m *Metrics) observe(topic string, prev, cur Stats) {
+// A per-topic gauge is set only when its value changed (or on the first
+// observation, first): looking a labelled series up is most of the cost,
+// and with hundreds of topic actors per node an idle heartbeat's gauge
+// updates were 12 % of the process's idle CPU (M2).
+func (m *Metrics) observe(topic string, prev, cur Stats, first bool) {
 	if m == nil {
 		return
 	}
-	m.meshPeers.WithLabelValues(topic).Set(float64(cur.MeshPeers))
-	m.fanoutPeers.WithLabelValues(topic).Set(float64(cur.FanoutPeers))
-	m.topicPeers.WithLabelValues(topic).Set(float64(cur.TopicPeers))
-	m.seenBytes.WithLabelValues(topic).Set(float64(cur.SeenBytes))
-	m.mailboxDepth.WithLabelValues(topic).Set(float64(cur.MailboxDepth))
+	for _, g := range []struct {
+		vec     *prometheus.GaugeVec
+		was, is int
+	}{
+		{m.meshPeers, prev.MeshPeers, cur.MeshPeers}, {m.fanoutPeers, prev.FanoutPeers, cur.FanoutPeers},
+		{m.topicPeers, prev.TopicPeers, cur.TopicPeers}, {m.seenBytes, prev.SeenBytes, cur.SeenBytes},
+		{m.mailboxDepth, prev.MailboxDepth, cur.MailboxDepth},
+	} {
+		if first || g.was != g.is {
+			g.vec.WithLabelValues(topic).Set(float64(g.is))
+		}
+	}
 	if d := cur.MailboxDropped - prev.MailboxDropped; d > 0 {
 		m.mailboxDrops.WithLabelValues("messages").Add(float64(d))
 	}
@@ -143,7 +154,7 @@ func (m *Metrics) forget(topic string, last Stats) {
 		SeenEvicted: last.SeenEvicted, CacheDropped: last.CacheDropped, ValidationDropped: last.ValidationDropped,
 		PromisesDropped: last.PromisesDropped, IDontWantDropped: last.IDontWantDropped, PromisesForgiven: last.PromisesForgiven,
 		MailboxDropped: last.MailboxDropped, MailboxDroppedGossip: last.MailboxDroppedGossip,
-		IWantRetransmitIgnored: last.IWantRetransmitIgnored, PXIgnored: last.PXIgnored})
+		IWantRetransmitIgnored: last.IWantRetransmitIgnored, PXIgnored: last.PXIgnored}, false)
 	m.meshPeers.DeleteLabelValues(topic)
 	m.fanoutPeers.DeleteLabelValues(topic)
 	m.topicPeers.DeleteLabelValues(topic)

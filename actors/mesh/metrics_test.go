@@ -19,13 +19,13 @@ func TestMetricsSumOverTopics(t *testing.T) {
 	}
 	a1 := Stats{CacheWindowSize: 30, AboveDhiConditions: 2}
 	b1 := Stats{CacheWindowSize: 12}
-	m.observe("a", Stats{}, a1)
-	m.observe("b", Stats{}, b1)
+	m.observe("a", Stats{}, a1, true)
+	m.observe("b", Stats{}, b1, true)
 	if got := testutil.ToFloat64(m.cacheWindow); got != 42 {
 		t.Fatalf("cache window = %v, want 30 + 12", got)
 	}
 	a2 := Stats{CacheWindowSize: 5, AboveDhiConditions: 3}
-	m.observe("a", a1, a2)
+	m.observe("a", a1, a2, false)
 	if got := testutil.ToFloat64(m.cacheWindow); got != 17 {
 		t.Fatalf("cache window after a shrinks to 5 = %v, want 17", got)
 	}

@@ -97,6 +97,7 @@ type routerActor struct {
 	sessions    map[peer.ID]*actor.PID
 	topics      map[string]*topicState
 	scores      map[peer.ID]float64
+	snap        *pubsubv1.ScoresSnapshot // the scores sent with the last TopicTick
 	failed      error
 	// retry: peers whose session failed while still connected, with the
 	// attempts made; retried at the next heartbeats (at most maxRetries).
@@ -447,10 +448,15 @@ func (r *routerActor) heartbeat(c actor.Context, tick *heartbeatv1.Tick) {
 			r.topicGone(c, topic, st)
 		}
 	}
-	snap := r.scoresSnapshot()
+	// One message per topic actor per heartbeat, shared by all of them;
+	// the scores are the previous heartbeat's message when none changed,
+	// so a topic actor does not apply them again.
+	if !r.snapshotCurrent() {
+		r.snap = r.scoresSnapshot()
+	}
+	tt := &pubsubv1.TopicTick{Now: tick.GetNow(), Scores: r.snap}
 	for _, ts := range r.topics {
-		c.Send(ts.pid, snap)
-		c.Send(ts.pid, tick)
+		c.Send(ts.pid, tt)
 	}
 	for _, pid := range r.sessions {
 		c.Send(pid, tick)
@@ -640,6 +646,19 @@ func (r *routerActor) spawnTopic(c actor.Context, topic string, cfg mesh.Config)
 		c.Send(pid, r.scoresSnapshot())
 	}
 	return ts, nil
+}
+
+// snapshotCurrent reports whether r.snap holds exactly the current scores.
+func (r *routerActor) snapshotCurrent() bool {
+	if r.snap == nil || len(r.snap.GetScores()) != len(r.scores) {
+		return false
+	}
+	for id, s := range r.scores {
+		if v, ok := r.snap.GetScores()[string(id)]; !ok || v != s {
+			return false
+		}
+	}
+	return true
 }
 
 // scoresSnapshot is the current peer scores as the message the topic actors

@@ -47,7 +47,7 @@
 //     once per copy; IDONTWANT, validator actor, deliver, forward) →
 //     sessions. The router is not on the data path.
 //   - Heartbeat: heartbeatv1.Tick → router: retained scores expired, scores
-//     recomputed, ScoresSnapshot then the Tick to each topic actor, the Tick
+//     recomputed, one TopicTick (now and the scores) to each topic actor, the Tick
 //     to each session (budgets), PeerStatus to sessions whose graylist
 //     status changed; idle unjoined topic actors retired from their reports.
 //     The Tick's now is the only clock of scores and backoffs.

@@ -45,6 +45,8 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 	topics := fs.Int("topics", 200, "m2: number of topics")
 	perNode := fs.Int("topics-per-node", 50, "m2: topics each node joins")
 	m2Rate := fs.Int("m2-rate", 100, "m2: publish rate under load, msg/s over all topics")
+	m2Idle := fs.Duration("m2-idle", DefaultM2Params(false).Idle, "m2: length of the idle measurement window")
+	idleProfile := fs.String("idle-cpuprofile", "", "m2: write a CPU profile of the idle window only to this file (not with -cpuprofile)")
 	window := fs.Int("publish-window", def.Impl.PublishWindow, "peermesh: publishes per node awaiting their Published answer before Publish blocks, as go-libp2p-pubsub's Publish blocks on its 32-deep queue (0: never wait; ignored by the reference)")
 	size := fs.Int("size", def.PayloadSize, fmt.Sprintf("message payload bytes, %d to %d (the PL evaluation's report workload: 2048)", HeaderSize, MaxPayloadSize))
 	contend := fs.Int("contend", 0, "start a separate CPU-burner process with this many busy threads for the whole run (M1-contended; 0: none)")
@@ -94,6 +96,14 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "invalid -profile %q: want waku or libp2p\n", *profile)
 		return 2
 	}
+	if *cpuprofile != "" && *idleProfile != "" {
+		fmt.Fprintln(stderr, "-cpuprofile and -idle-cpuprofile exclude each other (one CPU profile at a time)")
+		return 2
+	}
+	if *m2Idle <= 0 {
+		fmt.Fprintf(stderr, "invalid -m2-idle %s: want > 0\n", *m2Idle)
+		return 2
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -140,7 +150,8 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 		p.PayloadSize = *size
 		if *scenario == "m2" {
 			mp := DefaultM2Params(sign)
-			mp.Params, mp.Topics, mp.PerNode, mp.Rate = p, *topics, *perNode, *m2Rate
+			mp.Params, mp.Topics, mp.PerNode, mp.Rate, mp.Idle = p, *topics, *perNode, *m2Rate, *m2Idle
+			mp.IdleCPUProfile = *idleProfile
 			got, err := RunM2(ctx, impl, mp)
 			if err != nil {
 				log.Error("run failed", "err", err)

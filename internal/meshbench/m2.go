@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 )
 
@@ -18,6 +20,10 @@ type M2Params struct {
 	Settle  time.Duration // protocol time before measuring (meshes form)
 	Idle    time.Duration // idle measurement window
 	Rate    int
+	// IdleCPUProfile, if set, is the file a CPU profile of the idle window
+	// alone is written to (the whole run's profile is dominated by start-up
+	// and load).
+	IdleCPUProfile string
 }
 
 // DefaultM2Params returns M2 as specified in BENCHMARKS.md.
@@ -68,9 +74,14 @@ func RunM2(ctx context.Context, impl Impl, p M2Params) (M2Result, error) {
 	member := membership(p.N, p.Topics, subs)
 	res.TopicPeerPairs = topicPeerPairs(e.edges, subs, member)
 	waitMeters()
+	stopProfile, err := startCPUProfile(p.IdleCPUProfile)
+	if err != nil {
+		return M2Result{}, err
+	}
 	cpu0, bytes0 := cpuTime(), e.bw.GetBandwidthTotals().TotalOut
 	time.Sleep(p.Idle)
 	cpu1 := cpuTime()
+	stopProfile()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	waitMeters()
@@ -89,6 +100,23 @@ func RunM2(ctx context.Context, impl Impl, p M2Params) (M2Result, error) {
 	})
 	res.Load.Impl, res.Load.Variant = res.Impl, res.Variant
 	return res, nil
+}
+
+// startCPUProfile starts a CPU profile to file ("": none) and returns the
+// function that stops it.
+func startCPUProfile(file string) (stop func(), err error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("idle cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("idle cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func topicName(t int) string { return fmt.Sprintf("meshbench-%03d", t) }

@@ -2377,6 +2377,64 @@ func (x *ScoresSnapshot) GetScores() map[string]float64 {
 	return nil
 }
 
+// TopicTick is a heartbeat for a topic actor (router → topic, every Tick):
+// the Tick's now and the scores of this heartbeat in one message, so each
+// topic actor is posted and activated once per heartbeat, not twice. One
+// TopicTick is shared by all topic actors (they only read it); scores is
+// the same message as at the previous heartbeat when no score changed, so
+// a topic actor applies it only when it differs.
+type TopicTick struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Now           *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=now,proto3" json:"now,omitempty"`
+	Scores        *ScoresSnapshot        `protobuf:"bytes,2,opt,name=scores,proto3" json:"scores,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopicTick) Reset() {
+	*x = TopicTick{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopicTick) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopicTick) ProtoMessage() {}
+
+func (x *TopicTick) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopicTick.ProtoReflect.Descriptor instead.
+func (*TopicTick) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *TopicTick) GetNow() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
+func (x *TopicTick) GetScores() *ScoresSnapshot {
+	if x != nil {
+		return x.Scores
+	}
+	return nil
+}
+
 // TopicReport is what a topic actor reports after each heartbeat: its mesh
 // sizes and the per-peer score counters (P1–P4) for the router's scoring.
 type TopicReport struct {
@@ -2395,7 +2453,7 @@ type TopicReport struct {
 
 func (x *TopicReport) Reset() {
 	*x = TopicReport{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2407,7 +2465,7 @@ func (x *TopicReport) String() string {
 func (*TopicReport) ProtoMessage() {}
 
 func (x *TopicReport) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2420,7 +2478,7 @@ func (x *TopicReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicReport.ProtoReflect.Descriptor instead.
 func (*TopicReport) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{36}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TopicReport) GetTopic() string {
@@ -2467,7 +2525,7 @@ type RetireTopic struct {
 
 func (x *RetireTopic) Reset() {
 	*x = RetireTopic{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2537,7 @@ func (x *RetireTopic) String() string {
 func (*RetireTopic) ProtoMessage() {}
 
 func (x *RetireTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2550,7 @@ func (x *RetireTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireTopic.ProtoReflect.Descriptor instead.
 func (*RetireTopic) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{37}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{38}
 }
 
 // TopicRetired is the last message of a topic actor, from its Stopping
@@ -2509,7 +2567,7 @@ type TopicRetired struct {
 
 func (x *TopicRetired) Reset() {
 	*x = TopicRetired{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2521,7 +2579,7 @@ func (x *TopicRetired) String() string {
 func (*TopicRetired) ProtoMessage() {}
 
 func (x *TopicRetired) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2534,7 +2592,7 @@ func (x *TopicRetired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicRetired.ProtoReflect.Descriptor instead.
 func (*TopicRetired) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{38}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TopicRetired) GetTopic() string {
@@ -2562,7 +2620,7 @@ type Backoff struct {
 
 func (x *Backoff) Reset() {
 	*x = Backoff{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2574,7 +2632,7 @@ func (x *Backoff) String() string {
 func (*Backoff) ProtoMessage() {}
 
 func (x *Backoff) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2587,7 +2645,7 @@ func (x *Backoff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backoff.ProtoReflect.Descriptor instead.
 func (*Backoff) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{39}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Backoff) GetPeer() []byte {
@@ -2620,7 +2678,7 @@ type TopicPeerCounters struct {
 
 func (x *TopicPeerCounters) Reset() {
 	*x = TopicPeerCounters{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2632,7 +2690,7 @@ func (x *TopicPeerCounters) String() string {
 func (*TopicPeerCounters) ProtoMessage() {}
 
 func (x *TopicPeerCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2645,7 +2703,7 @@ func (x *TopicPeerCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicPeerCounters.ProtoReflect.Descriptor instead.
 func (*TopicPeerCounters) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{40}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TopicPeerCounters) GetPeer() []byte {
@@ -2716,7 +2774,7 @@ type PublishLocal struct {
 
 func (x *PublishLocal) Reset() {
 	*x = PublishLocal{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2728,7 +2786,7 @@ func (x *PublishLocal) String() string {
 func (*PublishLocal) ProtoMessage() {}
 
 func (x *PublishLocal) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2741,7 +2799,7 @@ func (x *PublishLocal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishLocal.ProtoReflect.Descriptor instead.
 func (*PublishLocal) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{41}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PublishLocal) GetMessage() *IdentifiedMessage {
@@ -2762,7 +2820,7 @@ type InboundRPC struct {
 
 func (x *InboundRPC) Reset() {
 	*x = InboundRPC{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2774,7 +2832,7 @@ func (x *InboundRPC) String() string {
 func (*InboundRPC) ProtoMessage() {}
 
 func (x *InboundRPC) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2787,7 +2845,7 @@ func (x *InboundRPC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundRPC.ProtoReflect.Descriptor instead.
 func (*InboundRPC) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{42}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *InboundRPC) GetRpc() *v1.RPC {
@@ -2818,7 +2876,7 @@ type StreamFailed struct {
 
 func (x *StreamFailed) Reset() {
 	*x = StreamFailed{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2830,7 +2888,7 @@ func (x *StreamFailed) String() string {
 func (*StreamFailed) ProtoMessage() {}
 
 func (x *StreamFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2843,7 +2901,7 @@ func (x *StreamFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFailed.ProtoReflect.Descriptor instead.
 func (*StreamFailed) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{43}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StreamFailed) GetOutbound() bool {
@@ -2884,7 +2942,7 @@ type OutboundOpened struct {
 
 func (x *OutboundOpened) Reset() {
 	*x = OutboundOpened{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2896,7 +2954,7 @@ func (x *OutboundOpened) String() string {
 func (*OutboundOpened) ProtoMessage() {}
 
 func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2909,7 +2967,7 @@ func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboundOpened.ProtoReflect.Descriptor instead.
 func (*OutboundOpened) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{44}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *OutboundOpened) GetProtocol() string {
@@ -2931,7 +2989,7 @@ type WriteDone struct {
 
 func (x *WriteDone) Reset() {
 	*x = WriteDone{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2943,7 +3001,7 @@ func (x *WriteDone) String() string {
 func (*WriteDone) ProtoMessage() {}
 
 func (x *WriteDone) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2956,7 +3014,7 @@ func (x *WriteDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteDone.ProtoReflect.Descriptor instead.
 func (*WriteDone) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{45}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *WriteDone) GetRpcs() uint32 {
@@ -2993,7 +3051,7 @@ type PeerConnected struct {
 
 func (x *PeerConnected) Reset() {
 	*x = PeerConnected{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3005,7 +3063,7 @@ func (x *PeerConnected) String() string {
 func (*PeerConnected) ProtoMessage() {}
 
 func (x *PeerConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3018,7 +3076,7 @@ func (x *PeerConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerConnected.ProtoReflect.Descriptor instead.
 func (*PeerConnected) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{46}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PeerConnected) GetPeer() []byte {
@@ -3045,7 +3103,7 @@ type PeerDisconnected struct {
 
 func (x *PeerDisconnected) Reset() {
 	*x = PeerDisconnected{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3057,7 +3115,7 @@ func (x *PeerDisconnected) String() string {
 func (*PeerDisconnected) ProtoMessage() {}
 
 func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3070,7 +3128,7 @@ func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerDisconnected.ProtoReflect.Descriptor instead.
 func (*PeerDisconnected) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{47}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PeerDisconnected) GetPeer() []byte {
@@ -3095,7 +3153,7 @@ type InboundStreamOpened struct {
 
 func (x *InboundStreamOpened) Reset() {
 	*x = InboundStreamOpened{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3107,7 +3165,7 @@ func (x *InboundStreamOpened) String() string {
 func (*InboundStreamOpened) ProtoMessage() {}
 
 func (x *InboundStreamOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3120,7 +3178,7 @@ func (x *InboundStreamOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundStreamOpened.ProtoReflect.Descriptor instead.
 func (*InboundStreamOpened) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{48}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *InboundStreamOpened) GetPeer() []byte {
@@ -3161,7 +3219,7 @@ type InboundStreamAccepted struct {
 
 func (x *InboundStreamAccepted) Reset() {
 	*x = InboundStreamAccepted{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3231,7 @@ func (x *InboundStreamAccepted) String() string {
 func (*InboundStreamAccepted) ProtoMessage() {}
 
 func (x *InboundStreamAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3244,7 @@ func (x *InboundStreamAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundStreamAccepted.ProtoReflect.Descriptor instead.
 func (*InboundStreamAccepted) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{49}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *InboundStreamAccepted) GetAccepted() bool {
@@ -3218,7 +3276,7 @@ type PeerExchangeReceived struct {
 
 func (x *PeerExchangeReceived) Reset() {
 	*x = PeerExchangeReceived{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3230,7 +3288,7 @@ func (x *PeerExchangeReceived) String() string {
 func (*PeerExchangeReceived) ProtoMessage() {}
 
 func (x *PeerExchangeReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3243,7 +3301,7 @@ func (x *PeerExchangeReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerExchangeReceived.ProtoReflect.Descriptor instead.
 func (*PeerExchangeReceived) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{50}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PeerExchangeReceived) GetTopic() string {
@@ -3439,7 +3497,10 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\x06scores\x18\x01 \x03(\v2..peermesh.pubsub.v1.ScoresSnapshot.ScoresEntryR\x06scores\x1a9\n" +
 	"\vScoresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xa0\x01\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"u\n" +
+	"\tTopicTick\x12,\n" +
+	"\x03now\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12:\n" +
+	"\x06scores\x18\x02 \x01(\v2\".peermesh.pubsub.v1.ScoresSnapshotR\x06scores\"\xa0\x01\n" +
 	"\vTopicReport\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12;\n" +
 	"\x05peers\x18\x02 \x03(\v2%.peermesh.pubsub.v1.TopicPeerCountersR\x05peers\x12\x12\n" +
@@ -3521,7 +3582,7 @@ func file_pubsub_v1_pubsub_proto_rawDescGZIP() []byte {
 }
 
 var file_pubsub_v1_pubsub_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(ValidationOutcome)(0),          // 0: peermesh.pubsub.v1.ValidationOutcome
 	(Priority)(0),                   // 1: peermesh.pubsub.v1.Priority
@@ -3561,67 +3622,70 @@ var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(*InvalidMessagesReceived)(nil), // 35: peermesh.pubsub.v1.InvalidMessagesReceived
 	(*ReceivedControl)(nil),         // 36: peermesh.pubsub.v1.ReceivedControl
 	(*ScoresSnapshot)(nil),          // 37: peermesh.pubsub.v1.ScoresSnapshot
-	(*TopicReport)(nil),             // 38: peermesh.pubsub.v1.TopicReport
-	(*RetireTopic)(nil),             // 39: peermesh.pubsub.v1.RetireTopic
-	(*TopicRetired)(nil),            // 40: peermesh.pubsub.v1.TopicRetired
-	(*Backoff)(nil),                 // 41: peermesh.pubsub.v1.Backoff
-	(*TopicPeerCounters)(nil),       // 42: peermesh.pubsub.v1.TopicPeerCounters
-	(*PublishLocal)(nil),            // 43: peermesh.pubsub.v1.PublishLocal
-	(*InboundRPC)(nil),              // 44: peermesh.pubsub.v1.InboundRPC
-	(*StreamFailed)(nil),            // 45: peermesh.pubsub.v1.StreamFailed
-	(*OutboundOpened)(nil),          // 46: peermesh.pubsub.v1.OutboundOpened
-	(*WriteDone)(nil),               // 47: peermesh.pubsub.v1.WriteDone
-	(*PeerConnected)(nil),           // 48: peermesh.pubsub.v1.PeerConnected
-	(*PeerDisconnected)(nil),        // 49: peermesh.pubsub.v1.PeerDisconnected
-	(*InboundStreamOpened)(nil),     // 50: peermesh.pubsub.v1.InboundStreamOpened
-	(*InboundStreamAccepted)(nil),   // 51: peermesh.pubsub.v1.InboundStreamAccepted
-	(*PeerExchangeReceived)(nil),    // 52: peermesh.pubsub.v1.PeerExchangeReceived
-	nil,                             // 53: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	(*durationpb.Duration)(nil),     // 54: google.protobuf.Duration
-	(*v1.Message)(nil),              // 55: peermesh.gossipsub.v1.Message
-	(*v1.SubOpts)(nil),              // 56: peermesh.gossipsub.v1.SubOpts
-	(*v1.ControlMessage)(nil),       // 57: peermesh.gossipsub.v1.ControlMessage
-	(*v1.ControlGraft)(nil),         // 58: peermesh.gossipsub.v1.ControlGraft
-	(*v1.ControlPrune)(nil),         // 59: peermesh.gossipsub.v1.ControlPrune
-	(*v1.ControlIHave)(nil),         // 60: peermesh.gossipsub.v1.ControlIHave
-	(*timestamppb.Timestamp)(nil),   // 61: google.protobuf.Timestamp
-	(*v1.RPC)(nil),                  // 62: peermesh.gossipsub.v1.RPC
-	(*v1.PeerInfo)(nil),             // 63: peermesh.gossipsub.v1.PeerInfo
+	(*TopicTick)(nil),               // 38: peermesh.pubsub.v1.TopicTick
+	(*TopicReport)(nil),             // 39: peermesh.pubsub.v1.TopicReport
+	(*RetireTopic)(nil),             // 40: peermesh.pubsub.v1.RetireTopic
+	(*TopicRetired)(nil),            // 41: peermesh.pubsub.v1.TopicRetired
+	(*Backoff)(nil),                 // 42: peermesh.pubsub.v1.Backoff
+	(*TopicPeerCounters)(nil),       // 43: peermesh.pubsub.v1.TopicPeerCounters
+	(*PublishLocal)(nil),            // 44: peermesh.pubsub.v1.PublishLocal
+	(*InboundRPC)(nil),              // 45: peermesh.pubsub.v1.InboundRPC
+	(*StreamFailed)(nil),            // 46: peermesh.pubsub.v1.StreamFailed
+	(*OutboundOpened)(nil),          // 47: peermesh.pubsub.v1.OutboundOpened
+	(*WriteDone)(nil),               // 48: peermesh.pubsub.v1.WriteDone
+	(*PeerConnected)(nil),           // 49: peermesh.pubsub.v1.PeerConnected
+	(*PeerDisconnected)(nil),        // 50: peermesh.pubsub.v1.PeerDisconnected
+	(*InboundStreamOpened)(nil),     // 51: peermesh.pubsub.v1.InboundStreamOpened
+	(*InboundStreamAccepted)(nil),   // 52: peermesh.pubsub.v1.InboundStreamAccepted
+	(*PeerExchangeReceived)(nil),    // 53: peermesh.pubsub.v1.PeerExchangeReceived
+	nil,                             // 54: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	(*durationpb.Duration)(nil),     // 55: google.protobuf.Duration
+	(*v1.Message)(nil),              // 56: peermesh.gossipsub.v1.Message
+	(*v1.SubOpts)(nil),              // 57: peermesh.gossipsub.v1.SubOpts
+	(*v1.ControlMessage)(nil),       // 58: peermesh.gossipsub.v1.ControlMessage
+	(*v1.ControlGraft)(nil),         // 59: peermesh.gossipsub.v1.ControlGraft
+	(*v1.ControlPrune)(nil),         // 60: peermesh.gossipsub.v1.ControlPrune
+	(*v1.ControlIHave)(nil),         // 61: peermesh.gossipsub.v1.ControlIHave
+	(*timestamppb.Timestamp)(nil),   // 62: google.protobuf.Timestamp
+	(*v1.RPC)(nil),                  // 63: peermesh.gossipsub.v1.RPC
+	(*v1.PeerInfo)(nil),             // 64: peermesh.gossipsub.v1.PeerInfo
 }
 var file_pubsub_v1_pubsub_proto_depIdxs = []int32{
 	6,  // 0: peermesh.pubsub.v1.Join.params:type_name -> peermesh.pubsub.v1.TopicParams
-	54, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
-	54, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
-	54, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
-	54, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
-	55, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
+	55, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
+	55, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
+	55, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
+	55, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
+	56, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
 	18, // 6: peermesh.pubsub.v1.Scores.peers:type_name -> peermesh.pubsub.v1.PeerScore
 	19, // 7: peermesh.pubsub.v1.PeerScore.topics:type_name -> peermesh.pubsub.v1.TopicScore
-	55, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	56, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	0,  // 9: peermesh.pubsub.v1.ValidationResult.outcome:type_name -> peermesh.pubsub.v1.ValidationOutcome
-	55, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	56, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	1,  // 11: peermesh.pubsub.v1.SendToPeer.priority:type_name -> peermesh.pubsub.v1.Priority
-	56, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	57, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 13: peermesh.pubsub.v1.SendToPeer.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	57, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
-	56, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	58, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
+	57, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 16: peermesh.pubsub.v1.ReceivedMessages.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	58, // 17: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
-	59, // 18: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
-	60, // 19: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
-	53, // 20: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	42, // 21: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
-	41, // 22: peermesh.pubsub.v1.TopicRetired.backoffs:type_name -> peermesh.pubsub.v1.Backoff
-	61, // 23: peermesh.pubsub.v1.Backoff.until:type_name -> google.protobuf.Timestamp
-	54, // 24: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
-	24, // 25: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	62, // 26: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
-	63, // 27: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	59, // 17: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
+	60, // 18: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
+	61, // 19: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
+	54, // 20: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	62, // 21: peermesh.pubsub.v1.TopicTick.now:type_name -> google.protobuf.Timestamp
+	37, // 22: peermesh.pubsub.v1.TopicTick.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot
+	43, // 23: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
+	42, // 24: peermesh.pubsub.v1.TopicRetired.backoffs:type_name -> peermesh.pubsub.v1.Backoff
+	62, // 25: peermesh.pubsub.v1.Backoff.until:type_name -> google.protobuf.Timestamp
+	55, // 26: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
+	24, // 27: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
+	63, // 28: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
+	64, // 29: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_pubsub_v1_pubsub_proto_init() }
@@ -3636,7 +3700,7 @@ func file_pubsub_v1_pubsub_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pubsub_v1_pubsub_proto_rawDesc), len(file_pubsub_v1_pubsub_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   52,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
