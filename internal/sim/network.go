@@ -44,6 +44,12 @@ type Config struct {
 	NodeBandwidth func(i int) int
 	// Seed drives link jitter (and Topology when it is given no seed of its own).
 	Seed uint64
+	// SharesIPWith, if set, puts node i at the IP of node SharesIPWith(i)
+	// (on a port of its own): hosts packed on few addresses, as the
+	// evaluation's IP-colocation sybils (reliability-anchors a.2 scenario
+	// 9). A node for which it returns i, or an index out of range, keeps its
+	// own IP.
+	SharesIPWith func(i int) int
 	// Key, if set, is node i's identity; otherwise go-libp2p draws one. A
 	// seeded Key makes peer ids, and so every ordering by id, reproducible;
 	// Restart needs it to bring a node back under the same id.
@@ -70,13 +76,14 @@ const SettleAtEnd = 3 * time.Second
 
 // Network is a set of hosts on one simulated network.
 type Network struct {
-	// Hosts are the nodes, index i at IP simnet.IntToPublicIPv4(i).
+	// Hosts are the nodes, index i at IP simnet.IntToPublicIPv4(i) (or the
+	// IP Config.SharesIPWith gives it).
 	Hosts []host.Host
 
 	cfg     Config
 	tb      testing.TB
 	net     *simnet.Simnet
-	byIP    map[string]int
+	byAddr  map[string]int // "ip:port" → node
 	latency [][]time.Duration
 
 	// cut, when set, says which links are down (Partition).
@@ -93,7 +100,7 @@ func New(tb testing.TB, cfg Config) (*Network, error) {
 	if cfg.Nodes <= 0 {
 		return nil, fmt.Errorf("sim: Nodes must be > 0, got %d", cfg.Nodes)
 	}
-	n := &Network{cfg: cfg, tb: tb, byIP: make(map[string]int, cfg.Nodes)}
+	n := &Network{cfg: cfg, tb: tb, byAddr: make(map[string]int, cfg.Nodes)}
 	n.latency = latencyMatrix(cfg)
 	n.net = &simnet.Simnet{LatencyFunc: n.packetLatency}
 	// Registered first so it runs last: hosts close before the network stops
@@ -119,7 +126,7 @@ func New(tb testing.TB, cfg Config) (*Network, error) {
 		if err != nil {
 			return nil, err
 		}
-		n.byIP[simnet.IntToPublicIPv4(i).String()] = i
+		n.byAddr[n.addr(i).String()] = i
 		n.Hosts = append(n.Hosts, h)
 	}
 	n.net.Start()
@@ -146,8 +153,9 @@ func (n *Network) newHostWith(i int, key crypto.PrivKey) (host.Host, error) {
 		Downlink: simnet.LinkSettings{BitsPerSecond: bw},
 		Uplink:   simnet.LinkSettings{BitsPerSecond: bw},
 	}
+	a := n.addr(i)
 	opts := []libp2p.Option{
-		libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/8000/quic-v1", simnet.IntToPublicIPv4(i))),
+		libp2p.ListenAddrStrings(fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", a.IP, a.Port)),
 		simlibp2p.QUICSimnet(n.net, link),
 		// Identify's address discovery stalls synctest (see x/simlibp2p).
 		libp2p.DisableIdentifyAddressDiscovery(),
@@ -163,6 +171,17 @@ func (n *Network) newHostWith(i int, key crypto.PrivKey) (host.Host, error) {
 		return nil, fmt.Errorf("sim: host %d: %w", i, err)
 	}
 	return h, nil
+}
+
+// addr is node i's UDP address: port 8000 at its own IP, or, sharing
+// another node's IP (Config.SharesIPWith), port 8000+i there.
+func (n *Network) addr(i int) *net.UDPAddr {
+	if n.cfg.SharesIPWith != nil {
+		if j := n.cfg.SharesIPWith(i); j != i && j >= 0 && j < n.cfg.Nodes {
+			return &net.UDPAddr{IP: simnet.IntToPublicIPv4(j), Port: 8000 + i}
+		}
+	}
+	return &net.UDPAddr{IP: simnet.IntToPublicIPv4(i), Port: 8000}
 }
 
 // Restart gives node i a new host at the same address with the same
@@ -251,7 +270,7 @@ func (n *Network) index(a net.Addr) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	i, ok := n.byIP[u.IP.String()]
+	i, ok := n.byAddr[u.String()]
 	return i, ok
 }
 

@@ -3,6 +3,7 @@ package sim_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +139,47 @@ func TestTopologyIsSeeded(t *testing.T) {
 	if fmt.Sprint(a) == fmt.Sprint(c) {
 		t.Fatalf("different seeds, same graph: %v", a)
 	}
+}
+
+// TestSharedIP: with Config.SharesIPWith, nodes 2 and 3 live at node 1's IP
+// on ports of their own; they connect to node 0 and to each other, node 0
+// sees them at node 1's IP (what IP colocation scoring reads), and the link
+// latency is still each node's own.
+func TestSharedIP(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
+		nw, err := sim.New(t, sim.Config{Nodes: 4, Latency: 20 * time.Millisecond, Jitter: -1,
+			SharesIPWith: func(i int) int { return min(i, 1) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		for _, e := range [][2]int{{1, 0}, {2, 0}, {3, 0}, {2, 3}} {
+			if err := nw.Connect(ctx, e[0], e[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ip := func(a fmt.Stringer) string {
+			s := a.String() // /ip4/<ip>/udp/<port>/quic-v1
+			return strings.Split(s, "/")[2]
+		}
+		want := ip(nw.Hosts[1].Addrs()[0])
+		for _, i := range []int{2, 3} {
+			if got := ip(nw.Hosts[i].Addrs()[0]); got != want {
+				t.Errorf("node %d listens at %s, want node 1's IP %s", i, got, want)
+			}
+			conns := nw.Hosts[0].Network().ConnsToPeer(nw.Hosts[i].ID())
+			if len(conns) != 1 {
+				t.Fatalf("node 0 has %d connections to node %d, want 1", len(conns), i)
+			}
+			if got := ip(conns[0].RemoteMultiaddr()); got != want {
+				t.Errorf("node 0 sees node %d at %s, want %s", i, got, want)
+			}
+		}
+		if nw.Hosts[2].Addrs()[0].Equal(nw.Hosts[3].Addrs()[0]) {
+			t.Errorf("nodes 2 and 3 share an address %s", nw.Hosts[2].Addrs()[0])
+		}
+		if d := nw.Latency(2, 0); d != 20*time.Millisecond {
+			t.Errorf("latency 2 → 0 is %s, want 20ms", d)
+		}
+	})
 }

@@ -219,11 +219,11 @@ func (r *Routers) record(i int, d *pubsubv1.Delivered) {
 // node and message of want that Collect or ExpectDelivered saw, and the 99th
 // percentile.
 func (r *Routers) Latency(want []string) (maxLatency, p99 time.Duration) {
-	all := r.latencies(want)
+	all := r.Latencies(want)
 	if len(all) == 0 {
 		return 0, 0
 	}
-	return all[len(all)-1], all[(len(all)*99)/100]
+	return all[len(all)-1], Percentile(all, 99)
 }
 
 // LatencyStats returns the mean and the 95th percentile of the times from
@@ -231,7 +231,7 @@ func (r *Routers) Latency(want []string) (maxLatency, p99 time.Duration) {
 // or ExpectDelivered saw (rounded to the millisecond, as Latency), and how
 // many deliveries they cover.
 func (r *Routers) LatencyStats(want []string) (mean, p95 time.Duration, n int) {
-	all := r.latencies(want)
+	all := r.Latencies(want)
 	if len(all) == 0 {
 		return 0, 0, 0
 	}
@@ -242,8 +242,19 @@ func (r *Routers) LatencyStats(want []string) (mean, p95 time.Duration, n int) {
 	return sum / time.Duration(len(all)), all[(len(all)*95)/100], len(all)
 }
 
-// latencies are the delivery times of want, sorted.
-func (r *Routers) latencies(want []string) []time.Duration {
+// Percentile returns the p-th percentile (0..100) of sorted, nearest rank
+// rounded down; zero for none.
+func Percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, (len(sorted)*p)/100)]
+}
+
+// Latencies returns, sorted, the time from publication to delivery of every
+// (node, message of want) delivery that Collect or ExpectDelivered saw: the
+// delivery-latency distribution.
+func (r *Routers) Latencies(want []string) []time.Duration {
 	var all []time.Duration
 	for i := range r.Nodes {
 		for _, w := range want {
