@@ -31,8 +31,7 @@ func TestCensorOnePublisher(t *testing.T) {
 		for range sc.run {
 			published = append(published, rs.Publish(sc.perBeat)...)
 			published = append(published, rs.PublishFrom(0, 1)...) // the censored publisher
-			rs.Heartbeats(1)
-			rs.Collect()
+			beat(rs)
 		}
 		expectOnTime(t, rs, published, deadline)
 		t.Logf("sybil mesh share at the end %.0f %%", 100*meshShare(rs, isSybil))

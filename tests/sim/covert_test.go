@@ -35,13 +35,12 @@ func TestCovertFlash(t *testing.T) {
 			ForwardFor: flash})
 		var published []string
 		flashed := false
-		for beat := range sc.run {
+		for hb := range sc.run {
 			published = append(published, rs.Publish(sc.perBeat)...)
-			rs.Heartbeats(1)
-			rs.Collect()
-			if !flashed && time.Duration(beat+3)*time.Second >= flash {
+			beat(rs)
+			if !flashed && time.Duration(hb+3)*time.Second >= flash {
 				flashed = true
-				t.Logf("sybils go silent at heartbeat %d holding %.0f %% of the honest meshes", beat, 100*meshShare(rs, isSybil))
+				t.Logf("sybils go silent at heartbeat %d holding %.0f %% of the honest meshes", hb, 100*meshShare(rs, isSybil))
 			}
 		}
 		expectOnTime(t, rs, published, covertDeadline)
