@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	gethcrypto "github.com/ethereum/go-ethereum/crypto"
@@ -17,6 +18,14 @@ import (
 
 	"github.com/peermesh/peermesh/internal/slogx"
 	"github.com/peermesh/peermesh/waku/enr"
+)
+
+// seedCount and seedMaxAge are go-ethereum's refresh parameters for the
+// database's seed nodes (p2p/discover table.go): at most 30 nodes that
+// answered within 5 days.
+const (
+	seedCount  = 30
+	seedMaxAge = 5 * 24 * time.Hour
 )
 
 // ProtocolID is the discv5 packet header's protocol id of the Waku
@@ -141,25 +150,35 @@ func (d *Discv5) UDPPort() int { return d.conn.LocalAddr().(*net.UDPAddr).Port }
 // the bootstrap refresh.
 func (d *Discv5) Find(ctx context.Context, n, maxReads int, timeout time.Duration) ([][]byte, int, error) {
 	// An empty table (the bootstrap nodes failed revalidation, e.g. they
-	// were not up yet) is seeded again with the bootstrap nodes here,
-	// through the table's own loop. RandomNodes would refresh it instead,
-	// and go-ethereum's refresh (v1.16.3 to v1.17.10) re-adds them from a
-	// goroutine of its own, writing the revalidation schedule the table loop
-	// reads unlocked: a data race the race detector reported in 2 of 8
-	// loopback discovery runs (p2p/discover/table_reval.go:221 against :81).
+	// were not up yet; or a node without bootstrap nodes that peers have
+	// contacted) is seeded here through the table's own loop, with what
+	// go-ethereum's refresh would load: the bootstrap nodes and the
+	// database's recently answering nodes. RandomNodes would refresh it
+	// instead, and go-ethereum's refresh (v1.16.3 to v1.17.10) adds them
+	// from a goroutine of its own, writing the revalidation schedule the
+	// table loop reads unlocked: a data race the race detector reported in
+	// 3 of 12 loopback discovery runs (p2p/discover/table_reval.go:221
+	// against :81).
 	if len(d.udp.AllNodes()) == 0 {
-		for _, b := range d.boot {
-			d.udp.AddKnownNode(b)
+		seeds := append(slices.Clone(d.boot), d.db.QuerySeeds(seedCount, seedMaxAge)...)
+		for _, s := range seeds {
+			if s.ID() != d.self {
+				d.udp.AddKnownNode(s)
+			}
 		}
 	}
-	// Still empty (no bootstrap nodes): nothing to look up, return rather
-	// than refresh or spin on empty lookups until the timeout; peers that
-	// contact us fill the table meanwhile.
+	// Still empty (no bootstrap nodes, nothing in the database):
+	// RandomNodes refreshes, loading nothing (so it cannot race), and waits
+	// for the table's initial refresh, before which go-ethereum's table
+	// refuses inbound contacts: a seed's first round ends after it, so
+	// peers that contact the seed after that round are kept. When the
+	// table is still empty, there is nothing to look up: return rather
+	// than spin on empty lookups until the timeout.
+	it := d.udp.RandomNodes()
+	defer it.Close()
 	if len(d.udp.AllNodes()) == 0 {
 		return nil, 0, nil
 	}
-	it := d.udp.RandomNodes()
-	defer it.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, it.Close)
