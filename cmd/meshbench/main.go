@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -178,6 +179,34 @@ func (n *network) Drops() int64 {
 		total += v
 	}
 	return int64(total)
+}
+
+// DropsBy splits Drops by counter and label, summed over the nodes.
+func (n *network) DropsBy() map[string]int64 {
+	out := map[string]int64{}
+	for _, reg := range n.regs {
+		mfs, err := reg.Gather()
+		if err != nil {
+			return nil
+		}
+		for _, mf := range mfs {
+			if !slices.Contains(dropCounters, mf.GetName()) {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				key := mf.GetName()
+				if ls := m.GetLabel(); len(ls) > 0 {
+					parts := make([]string, 0, len(ls))
+					for _, l := range ls {
+						parts = append(parts, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+					}
+					key += "{" + strings.Join(parts, ",") + "}"
+				}
+				out[key] += int64(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return out
 }
 
 // queueMessageGauges are the gauges that count messages waiting to be

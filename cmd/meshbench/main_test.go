@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/peermesh/peermesh/internal/meshbench"
 )
@@ -81,5 +84,37 @@ func TestSizeOutOfRangeIsRefused(t *testing.T) {
 		if code := meshbench.Main(peermeshImpl{}, []string{"-size", size}, &out, &errOut); code != 2 {
 			t.Errorf("-size %s: exit %d, want 2 (%s)", size, code, errOut.String())
 		}
+	}
+}
+
+// TestDropsByNamesTheBound: DropsBy splits the drops of every node by
+// counter and label, summed over nodes, so a row with drops says which
+// bound shed the work; Drops is their sum.
+func TestDropsByNamesTheBound(t *testing.T) {
+	n := &network{}
+	for range 2 {
+		reg := &watchedRegistry{Registry: prometheus.NewRegistry()}
+		expired := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_pubsub_queue_expired_total"}, []string{"priority"})
+		drops := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_pubsub_queue_drops_total"}, []string{"priority"})
+		mailbox := prometheus.NewCounter(prometheus.CounterOpts{Name: "libp2p_gossipsub_topic_mailbox_drops_total"})
+		other := prometheus.NewCounter(prometheus.CounterOpts{Name: "libp2p_pubsub_unrelated_total"})
+		reg.MustRegister(expired, drops, mailbox, other)
+		expired.WithLabelValues("PRIORITY_FORWARD").Add(3)
+		drops.WithLabelValues("PRIORITY_GOSSIP").Add(1)
+		mailbox.Add(2)
+		other.Add(100)
+		n.regs = append(n.regs, reg)
+	}
+	got := n.DropsBy()
+	want := map[string]int64{
+		`libp2p_pubsub_queue_expired_total{priority="PRIORITY_FORWARD"}`: 6,
+		`libp2p_pubsub_queue_drops_total{priority="PRIORITY_GOSSIP"}`:    2,
+		`libp2p_gossipsub_topic_mailbox_drops_total`:                     4,
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("DropsBy = %v, want %v", got, want)
+	}
+	if d := n.Drops(); d != 12 {
+		t.Fatalf("Drops = %d, want the sum 12", d)
 	}
 }

@@ -58,6 +58,13 @@ type Network interface {
 	Close() error
 }
 
+// DropBreakdowner is implemented by networks that can tell their drops
+// apart: by counter and label (e.g. `libp2p_pubsub_queue_expired_total{priority="PRIORITY_FORWARD"}`),
+// so a row with drops says which bound shed the work.
+type DropBreakdowner interface {
+	DropsBy() map[string]int64
+}
+
 // QueueDepther is implemented by networks that can tell how much work waits
 // in their queues. The harness samples it through the load and the drain, so
 // a latency figure comes with the backlog that explains it.
@@ -155,7 +162,10 @@ type RateResult struct {
 	HeapMiBPerNode       float64 `json:"heap_mib_per_node"`
 	Duplicates           int64   `json:"duplicates"`
 	Drops                int64   `json:"drops"`
-	WarmupSeconds        float64 `json:"warmup_s"`
+	// DropsBy splits Drops by counter and label (DropBreakdowner; only the
+	// non-zero ones).
+	DropsBy       map[string]int64 `json:"drops_by,omitempty"`
+	WarmupSeconds float64          `json:"warmup_s"`
 	// Contend is the number of busy threads of the CPU-burner process that
 	// ran beside the network (0: none).
 	Contend int `json:"contend"`
@@ -285,6 +295,7 @@ type pick func(rng *rand.Rand) (node int, topic string, want []bool)
 func (e *env) measureLoad(ctx context.Context, p Params, rate int, rec *Recorder, choose pick) RateResult {
 	waitMeters()
 	cpu0, bytes0, drops0 := cpuTime(), e.bw.GetBandwidthTotals().TotalOut, e.net.Drops()
+	by0 := dropsBy(e.net)
 	sampler := startQueueSampler(e.net, p.Duration+p.Drain)
 	loadStart := time.Now()
 	heap := load(ctx, e.net, p, rate, rec, choose)
@@ -321,6 +332,14 @@ func (e *env) measureLoad(ctx context.Context, p Params, rate int, rec *Recorder
 	}
 	if drops0 >= 0 && drops1 >= 0 {
 		row.Drops = drops1 - drops0
+	}
+	for k, v := range dropsBy(e.net) {
+		if d := v - by0[k]; d != 0 {
+			if row.DropsBy == nil {
+				row.DropsBy = map[string]int64{}
+			}
+			row.DropsBy[k] = d
+		}
 	}
 	if s.Expected > 0 {
 		row.DeliveryPct = 100 * float64(s.Deliveries) / float64(s.Expected)
@@ -528,4 +547,13 @@ func (t *traceWindow) stop() {
 		trace.Stop()
 		_ = t.f.Close()
 	})
+}
+
+// dropsBy returns the network's drops by counter and label, or nil when it
+// cannot split them.
+func dropsBy(n Network) map[string]int64 {
+	if b, ok := n.(DropBreakdowner); ok {
+		return b.DropsBy()
+	}
+	return nil
 }
