@@ -149,24 +149,19 @@ func (d *Discv5) UDPPort() int { return d.conn.LocalAddr().(*net.UDPAddr).Port }
 // or ctx ended. It returns at once when the routing table is empty after
 // the bootstrap refresh.
 func (d *Discv5) Find(ctx context.Context, n, maxReads int, timeout time.Duration) ([][]byte, int, error) {
-	// An empty table (the bootstrap nodes failed revalidation, e.g. they
-	// were not up yet; or a node without bootstrap nodes that peers have
-	// contacted) is seeded here through the table's own loop, with what
-	// go-ethereum's refresh would load: the bootstrap nodes and the
-	// database's recently answering nodes. RandomNodes would refresh it
-	// instead, and go-ethereum's refresh (v1.16.3 to v1.17.10) adds them
-	// from a goroutine of its own, writing the revalidation schedule the
-	// table loop reads unlocked: a data race the race detector reported in
-	// 3 of 12 loopback discovery runs (p2p/discover/table_reval.go:221
-	// against :81).
-	if len(d.udp.AllNodes()) == 0 {
-		seeds := append(slices.Clone(d.boot), d.db.QuerySeeds(seedCount, seedMaxAge)...)
-		for _, s := range seeds {
-			if s.ID() != d.self {
-				d.udp.AddKnownNode(s)
-			}
-		}
-	}
+	// A bootstrap node missing from the table (it failed revalidation, e.g.
+	// it was not up yet or did not answer in time on a loaded machine) is
+	// put back here, each round, through the table's own loop; an empty
+	// table also gets the database's recently answering nodes — what
+	// go-ethereum's refresh loads. Without it a node that lost its bootstrap
+	// node keeps only the peers that found it and can stay an island
+	// (seen: 4 of 12 loopback nodes never learnt of the other 8); and
+	// RandomNodes' refresh of an empty table adds them from a goroutine of
+	// its own, writing the revalidation schedule the table loop reads
+	// unlocked (go-ethereum v1.16.3 to v1.17.10): a data race the race
+	// detector reported in 3 of 12 loopback discovery runs
+	// (p2p/discover/table_reval.go:221 against :81).
+	d.reseed()
 	// Still empty (no bootstrap nodes, nothing in the database):
 	// RandomNodes refreshes, loading nothing (so it cannot race), and waits
 	// for the table's initial refresh, before which go-ethereum's table
@@ -200,6 +195,26 @@ func (d *Discv5) Find(ctx context.Context, n, maxReads int, timeout time.Duratio
 		out = append(out, b)
 	}
 	return out, len(d.udp.AllNodes()), errors.Join(errs...)
+}
+
+// reseed adds the bootstrap nodes missing from the table, and the
+// database's seed nodes when the table is empty, through the table's loop
+// (UDPv5.AddKnownNode).
+func (d *Discv5) reseed() {
+	in := map[enode.ID]bool{}
+	for _, n := range d.udp.AllNodes() {
+		in[n.ID()] = true
+	}
+	seeds := d.boot
+	if len(in) == 0 {
+		seeds = append(slices.Clone(d.boot), d.db.QuerySeeds(seedCount, seedMaxAge)...)
+	}
+	for _, s := range seeds {
+		if id := s.ID(); id != d.self && !in[id] {
+			in[id] = true
+			d.udp.AddKnownNode(s)
+		}
+	}
 }
 
 // Close stops discv5 and closes its socket.
