@@ -1,6 +1,8 @@
 package mesh
 
 import (
+	"runtime"
+	"sync"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -18,29 +20,43 @@ import (
 // requester. The depth and the drops are shared with the actor itself (it
 // is part of the actor, as a session's writer flag is), which exports them
 // and forgives IWANT promises broken while it was dropping.
+//
+// It is its own mailbox (not protoactor's default one wrapped) because it
+// decides where an activation runs and how long (ADR 0026): the
+// router's TopicTick to an idle topic runs in the router's goroutine and
+// handles that Tick only; whatever arrived meanwhile is left to an
+// activation on the props' dispatcher (a goroutine), so the router is never
+// a busy topic's worker. Protoactor's semantics are kept: system messages
+// first, user messages stopped while suspended, a panic escalated with the
+// message that caused it, the dispatcher's throughput between yields.
 type topicMailbox struct {
-	actor.Mailbox
-	load *mailboxLoad
+	load       *mailboxLoad
+	invoker    actor.MessageInvoker
+	dispatcher actor.Dispatcher
+
+	mu        sync.Mutex
+	user, sys fifo
+	running   bool // an activation is scheduled or running
+	suspended bool
 }
 
 // mailboxLoad is what the mailbox tells its actor.
 type mailboxLoad struct {
 	max   int64
-	depth atomic.Int64
+	depth atomic.Int64 // user messages waiting
 	high  atomic.Int64 // highest depth since the actor last read it
 	// drops by kind: received messages, gossip control.
 	droppedMessages, droppedGossip atomic.Uint64
-	// inline: the next activation runs in the poster's goroutine
-	// (tickDispatcher).
-	inline atomic.Bool
+	// inlined counts activations run in the poster's goroutine, handed
+	// those that left a rest to a goroutine activation (for tests).
+	inlined, handed atomic.Uint64
 }
 
 func newMailboxLoad(max int) *mailboxLoad { return &mailboxLoad{max: int64(max)} }
 
 // producer returns the mailbox producer for the actor's props.
 func (l *mailboxLoad) producer() actor.MailboxProducer {
-	unbounded := actor.Unbounded()
-	return func() actor.Mailbox { return &topicMailbox{Mailbox: unbounded(), load: l} }
+	return func() actor.Mailbox { return &topicMailbox{load: l} }
 }
 
 // droppable reports the drop counter of a message the mailbox may drop when
@@ -59,64 +75,151 @@ func (l *mailboxLoad) droppable(msg any) *atomic.Uint64 {
 
 func (b *topicMailbox) PostUserMessage(msg any) {
 	l := b.load
-	if _, tick := actor.UnwrapEnvelopeMessage(msg).(*pubsubv1.TopicTick); tick && l.depth.Load() == 0 {
-		// The router's heartbeat to an idle topic actor: run it here, in
-		// the router's goroutine, instead of starting a goroutine for it
-		// (ADR 0026). Cleared after the post: if the mailbox was already
-		// running, nothing was scheduled and the next post is not inlined.
-		l.inline.Store(true)
-		defer l.inline.Store(false)
-	}
-	if d := l.depth.Load(); d >= l.max {
+	_, tick := actor.UnwrapEnvelopeMessage(msg).(*pubsubv1.TopicTick)
+	b.mu.Lock()
+	if int64(b.user.len()) >= l.max {
 		if c := l.droppable(msg); c != nil {
+			b.mu.Unlock()
 			c.Add(1)
 			return
 		}
 	}
-	if d := l.depth.Add(1); d > l.high.Load() {
+	b.user.push(msg)
+	d := int64(b.user.len())
+	l.depth.Store(d)
+	start := !b.running
+	b.running = true
+	// Inline only the router's heartbeat to an idle topic: nothing else
+	// waits, so this activation handles the Tick and nothing more.
+	inline := start && tick && d == 1 && b.sys.len() == 0 && !b.suspended
+	b.mu.Unlock()
+	if d > l.high.Load() {
 		l.high.Store(d) // racy max: an estimate for a gauge
 	}
-	b.Mailbox.PostUserMessage(msg)
+	switch {
+	case inline:
+		l.inlined.Add(1)
+		b.process(1)
+	case start:
+		b.dispatcher.Schedule(b.processAll)
+	}
+}
+
+func (b *topicMailbox) PostSystemMessage(msg any) {
+	b.mu.Lock()
+	b.sys.push(msg)
+	start := !b.running
+	b.running = true
+	b.mu.Unlock()
+	if start {
+		b.dispatcher.Schedule(b.processAll)
+	}
 }
 
 func (b *topicMailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
-	b.Mailbox.RegisterHandlers(countingInvoker{invoker, b.load}, tickDispatcher{dispatcher, b.load})
+	b.invoker, b.dispatcher = invoker, dispatcher
 }
 
-// tickDispatcher runs the activation a TopicTick scheduled in the poster's
-// goroutine (the router's) and every other activation as the props'
-// dispatcher does (a goroutine each). With hundreds of idle topic actors
-// per node, starting a goroutine per actor per heartbeat, growing its stack
-// and scheduling it was about half of the process's idle CPU (M2 profile,
-// ADR 0026); inline, one goroutine runs every idle topic's heartbeat. Only
-// an idle mailbox is inlined (depth 0 before the Tick), so the router does
-// not become the worker of a topic that has a backlog; the activation ends
-// when the mailbox is empty, as any does. A session's post that races with
-// the router's between the two may be the one inlined: it then runs that
-// short activation in its own goroutine, which is as correct (the actor
-// runs on one goroutine at a time either way).
-type tickDispatcher struct {
-	actor.Dispatcher
-	load *mailboxLoad
-}
+func (b *topicMailbox) Start() {}
 
-func (d tickDispatcher) Schedule(fn func()) {
-	if d.load.inline.CompareAndSwap(true, false) {
-		fn()
-		return
+func (b *topicMailbox) UserMessageCount() int { return int(b.load.depth.Load()) }
+
+func (b *topicMailbox) processAll() { b.process(-1) }
+
+// process runs one activation: system messages first, then at most budget
+// user messages (all when budget < 0) until the mailbox is empty. An
+// activation that used its budget with messages left hands them to one on
+// the dispatcher; the mailbox stays marked running in between, so no other
+// poster starts a second one.
+func (b *topicMailbox) process(budget int) {
+	for !b.run(&budget) {
+		// run returned after a panic (escalated): go on, as protoactor's
+		// mailbox does; the supervisor's SuspendMailbox is queued.
 	}
-	d.Dispatcher.Schedule(fn)
 }
 
-// countingInvoker counts the user messages taken out of the mailbox.
-type countingInvoker struct {
-	actor.MessageInvoker
-	load *mailboxLoad
+// run handles messages until the mailbox is idle or handed on (true) or a
+// message panicked (false).
+func (b *topicMailbox) run(budget *int) (done bool) {
+	var msg any
+	defer func() {
+		if r := recover(); r != nil {
+			b.invoker.EscalateFailure(r, msg)
+		}
+	}()
+	i, t := 0, b.dispatcher.Throughput()
+	for {
+		if i > t {
+			i = 0
+			runtime.Gosched()
+		}
+		i++
+		b.mu.Lock()
+		if msg = b.sys.pop(); msg != nil {
+			b.mu.Unlock()
+			switch msg.(type) {
+			case *actor.SuspendMailbox:
+				b.mu.Lock()
+				b.suspended = true
+				b.mu.Unlock()
+			case *actor.ResumeMailbox:
+				b.mu.Lock()
+				b.suspended = false
+				b.mu.Unlock()
+			default:
+				b.invoker.InvokeSystemMessage(msg)
+			}
+			continue
+		}
+		if b.suspended || b.user.len() == 0 {
+			b.running = false
+			b.mu.Unlock()
+			return true
+		}
+		if *budget == 0 {
+			b.mu.Unlock()
+			b.load.handed.Add(1)
+			b.dispatcher.Schedule(b.processAll)
+			return true
+		}
+		msg = b.user.pop()
+		b.load.depth.Store(int64(b.user.len()))
+		b.mu.Unlock()
+		if *budget > 0 {
+			*budget--
+		}
+		b.invoker.InvokeUserMessage(msg)
+	}
 }
 
-func (i countingInvoker) InvokeUserMessage(msg any) {
-	i.load.depth.Add(-1)
-	i.MessageInvoker.InvokeUserMessage(msg)
+// fifo is a queue of messages; its backing array is reused once drained.
+type fifo struct {
+	items []any
+	head  int
+}
+
+func (q *fifo) len() int { return len(q.items) - q.head }
+
+func (q *fifo) push(m any) { q.items = append(q.items, m) }
+
+func (q *fifo) pop() any {
+	if q.head == len(q.items) {
+		return nil
+	}
+	m := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	switch {
+	case q.head == len(q.items):
+		q.items, q.head = q.items[:0], 0
+	case q.head >= 256 && 2*q.head >= len(q.items):
+		// A mailbox that never drains: drop the consumed half so the
+		// array does not grow with everything ever queued.
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return m
 }
 
 // sample returns the highest depth since the last sample and the drops so
