@@ -19,7 +19,13 @@ var mergeOpts = proto.UnmarshalOptions{Merge: true}
 // with a Reader's topic cache) instead of seven, and no copy is shared
 // between messages, so keeping one message never pins the rest of its frame.
 // Subscriptions and control messages are rare and small; proto decodes them.
-func unmarshalRPC(b []byte, dst *gossipsubv1.RPC, s *rpcScan, topics *topicCache) error {
+//
+// With a filter (Reader's WithMessageFilter), each published message is
+// first decoded as a view whose byte fields alias b (no copy, no
+// allocation beyond an uncached topic) and shown to the filter; only a
+// message the filter keeps is copied out of b. A dropped message leaves no
+// trace in dst.
+func unmarshalRPC(b []byte, dst *gossipsubv1.RPC, s *rpcScan, topics *topicCache, filter *viewFilter) error {
 	dst.Reset()
 	if s.subs.n > 0 {
 		dst.Subscriptions = make([]*gossipsubv1.SubOpts, 0, s.subs.n)
@@ -58,6 +64,15 @@ func unmarshalRPC(b []byte, dst *gossipsubv1.RPC, s *rpcScan, topics *topicCache
 			// One allocation per message, not one for all of them: a router
 			// that keeps one message of a 5000-message frame in its cache
 			// must not pin the other 4999.
+			if filter != nil {
+				keep, err := filter.show(v, topics)
+				if err != nil {
+					return err
+				}
+				if !keep {
+					continue
+				}
+			}
 			d := new(decodedMessage)
 			if err := unmarshalMessage(v, d, topics); err != nil {
 				return err
@@ -90,8 +105,14 @@ type decodedMessage struct {
 // one never overwrites another. A field that occurs twice keeps the last
 // value; fields with an unexpected wire type are unknown fields, as in proto.
 func unmarshalMessage(b []byte, d *decodedMessage, topics *topicCache) error {
+	return parseMessage(append([]byte(nil), b...), d, topics, true)
+}
+
+// parseMessage decodes the Message in slab into d (zero), its byte fields
+// aliasing slab. keepUnknown false leaves unknown fields out (a view, which
+// must not allocate for them).
+func parseMessage(slab []byte, d *decodedMessage, topics *topicCache, keepUnknown bool) error {
 	msg := &d.msg
-	slab := append([]byte(nil), b...)
 	var unknown []byte
 	for off := 0; off < len(slab); {
 		num, typ, n, err := consumeTag(slab[off:])
@@ -103,7 +124,9 @@ func unmarshalMessage(b []byte, d *decodedMessage, topics *topicCache) error {
 			if m < 0 {
 				return malformed("decode message unknown field", protowire.ParseError(m))
 			}
-			unknown = appendUnknown(unknown, num, typ, slab[off+n:off+n+m])
+			if keepUnknown {
+				unknown = appendUnknown(unknown, num, typ, slab[off+n:off+n+m])
+			}
 			off += n + m
 			continue
 		}
@@ -135,6 +158,36 @@ func unmarshalMessage(b []byte, d *decodedMessage, topics *topicCache) error {
 		msg.ProtoReflect().SetUnknown(unknown)
 	}
 	return nil
+}
+
+// MessageFilter decides, while a frame is being decoded, whether a
+// published message is kept (copied out of the frame buffer into the
+// decoded RPC) or dropped. msg is a view: its byte fields alias the frame
+// buffer, which goes back to the pool when ReadRPC returns, and msg itself
+// is reused for the next message, so the filter must not keep msg or any of
+// its fields (what it computes from them, such as a freshly allocated id,
+// it may keep). The view carries no unknown fields. Messages are shown in
+// frame order, and only messages of frames that pass the limits scan.
+type MessageFilter func(msg *gossipsubv1.Message) (keep bool)
+
+// viewFilter holds a MessageFilter and the view it is shown.
+type viewFilter struct {
+	fn   MessageFilter
+	view decodedMessage
+}
+
+// show decodes the message encoded in b as a view into b and asks the
+// filter whether to keep it. A malformed message is an error here, before
+// the filter sees it, with the error unmarshalMessage would give.
+func (f *viewFilter) show(b []byte, topics *topicCache) (bool, error) {
+	f.view = decodedMessage{}
+	if err := parseMessage(b, &f.view, topics, false); err != nil {
+		return false, err
+	}
+	keep := f.fn(&f.view.msg)
+	// Nothing of the frame stays reachable from the Reader.
+	f.view = decodedMessage{}
+	return keep, nil
 }
 
 // appendUnknown keeps an unknown field as proto does: the tag re-encoded in

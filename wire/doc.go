@@ -15,7 +15,11 @@
 // stream through one reusable buffer; [Writer] batches several RPCs into one
 // write to the underlying stream, because a Yamux/Noise stream write costs
 // about 7 µs of CPU per frame written alone and about 1.3 µs when frames are
-// buffered (BENCHMARKS.md, "Physical ceiling").
+// buffered (BENCHMARKS.md, "Physical ceiling"). A Reader with
+// [WithMessageFilter] shows each published message to a filter as a view
+// into the frame buffer before copying it out, so a duplicate the caller
+// recognises is never copied (ADR 0027); nothing decoded aliases the buffer,
+// which goes back to the pool after each frame.
 //
 // [SplitRPC] cuts an RPC built by the router into parts under the peer's
 // frame limit (IHAVE id lists included), and [AppendMessageFrame] /

@@ -90,17 +90,17 @@ func (l Limits) normalized() Limits {
 //
 // Decoded byte fields never alias b: the caller may reuse b afterwards.
 func DecodeRPC(b []byte, dst *gossipsubv1.RPC, lim Limits) error {
-	return decodeRPC(b, dst, lim.normalized(), nil)
+	return decodeRPC(b, dst, lim.normalized(), nil, nil)
 }
 
 // decodeRPC is DecodeRPC with limits already normalized (the Reader
 // normalizes once, not per frame).
-func decodeRPC(b []byte, dst *gossipsubv1.RPC, lim Limits, topics *topicCache) error {
+func decodeRPC(b []byte, dst *gossipsubv1.RPC, lim Limits, topics *topicCache, filter *viewFilter) error {
 	s, err := scanRPC(b, lim)
 	if err != nil {
 		return err
 	}
-	return unmarshalRPC(b, dst, &s, topics)
+	return unmarshalRPC(b, dst, &s, topics, filter)
 }
 
 // counter enforces one limit during the scan.

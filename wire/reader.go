@@ -40,6 +40,7 @@ type Reader struct {
 	retainCap int
 	buf       []byte
 	topics    topicCache
+	filter    *viewFilter
 }
 
 // ReaderOption configures a Reader.
@@ -59,6 +60,18 @@ func WithMaxEmptyFrames(n int) ReaderOption {
 // WithRetainBuffer sets the largest frame buffer kept between frames.
 func WithRetainBuffer(n int) ReaderOption {
 	return func(r *Reader) { r.retainCap = n }
+}
+
+// WithMessageFilter makes ReadRPC show every published message to f before
+// copying it out of the frame: a message f drops is never copied (a
+// duplicate costs its parse and whatever f computes, not an allocation of
+// its size). See MessageFilter for what f may keep.
+func WithMessageFilter(f MessageFilter) ReaderOption {
+	return func(r *Reader) {
+		if f != nil {
+			r.filter = &viewFilter{fn: f}
+		}
+	}
 }
 
 // NewReader returns a Reader of frames of at most maxFrame bytes (the length
@@ -94,9 +107,10 @@ func (r *Reader) ReadRPC(dst *gossipsubv1.RPC) error {
 	if err != nil {
 		return err
 	}
-	err = decodeRPC(b, dst, r.limits, &r.topics)
-	// The decoded RPC does not alias the frame: the buffer goes back to the
-	// pool now rather than at the next frame, since the reader then blocks,
+	err = decodeRPC(b, dst, r.limits, &r.topics, r.filter)
+	// The decoded RPC does not alias the frame (the message filter saw
+	// views into it and must not have kept them): the buffer goes back to
+	// the pool now rather than at the next frame, since the reader then blocks,
 	// often for long, on an idle stream; a busy reader takes it back at
 	// once (ADR 0021).
 	r.release(0)
@@ -106,10 +120,17 @@ func (r *Reader) ReadRPC(dst *gossipsubv1.RPC) error {
 // release gives the frame buffer back to the pool if it is larger than keep.
 func (r *Reader) release(keep int) {
 	if r.buf != nil && cap(r.buf) > keep {
+		if poisonReleased != nil {
+			poisonReleased(r.buf[:cap(r.buf)])
+		}
 		pool.Put(r.buf)
 		r.buf = nil
 	}
 }
+
+// poisonReleased, set only by tests, overwrites a frame buffer as it goes
+// back to the pool, so that anything still aliasing it shows.
+var poisonReleased func([]byte)
 
 // ReadFrame returns the body of the next non-empty frame. The slice is valid
 // only until the next call; use it to relay or hash a frame without decoding.

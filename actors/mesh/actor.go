@@ -67,7 +67,8 @@ type topicActor struct {
 	scores      map[peer.ID]float64
 	applied     *pubsubv1.ScoresSnapshot // the scores last applied
 	counters    []CounterReport
-	handled     int // messages handled since the last flush
+	handled     int       // messages handled since the last flush
+	known       *KnownIDs // Deps.Known when SeenTTL allows it, else nil
 }
 
 func newTopicActor(cfg Config, deps Deps) *topicActor {
@@ -86,8 +87,12 @@ func newTopicActor(cfg Config, deps Deps) *topicActor {
 	if log == nil {
 		log = slog.Default()
 	}
+	var known *KnownIDs
+	if deps.Known != nil && cfg.SeenTTL >= 4*deps.Known.Window() {
+		known = deps.Known
+	}
 	return &topicActor{
-		cfg: cfg, deps: deps, log: log.With("topic", deps.Topic), topic: proto.String(deps.Topic),
+		cfg: cfg, deps: deps, log: log.With("topic", deps.Topic), topic: proto.String(deps.Topic), known: known,
 		subscribers: map[string]*actor.PID{}, sessions: map[peer.ID]*actor.PID{},
 		out: map[peer.ID]*pubsubv1.SendToPeer{}, publishOut: map[peer.ID]*pubsubv1.SendToPeer{},
 		gossipOut: map[peer.ID]*pubsubv1.SendToPeer{},
@@ -266,7 +271,13 @@ func (a *topicActor) messages(c actor.Context, m *pubsubv1.ReceivedMessages) {
 	from := peer.ID(m.GetPeer())
 	for _, im := range m.GetMessages() {
 		id := MessageID(im.GetId())
-		if a.deps.Verify != nil && !a.core.HasSeen(id) {
+		msg := im.GetMessage()
+		if msg == nil { // a known copy (KnownIDs): its id only
+			a.exec(c, a.core.HandleMessage(now, from, id, nil), pubsubv1.Priority_PRIORITY_FORWARD)
+			continue
+		}
+		seen := a.core.HasSeen(id)
+		if a.deps.Verify != nil && !seen {
 			if err := a.deps.Verify(im.GetMessage()); err != nil {
 				// Not marked seen (the genuine message may follow); charged
 				// as the session charges the messages it refuses.
@@ -278,7 +289,10 @@ func (a *topicActor) messages(c actor.Context, m *pubsubv1.ReceivedMessages) {
 				continue
 			}
 		}
-		a.exec(c, a.core.HandleMessage(now, from, id, im.GetMessage()), pubsubv1.Priority_PRIORITY_FORWARD)
+		a.exec(c, a.core.HandleMessage(now, from, id, msg), pubsubv1.Priority_PRIORITY_FORWARD)
+		if !seen && a.known != nil { // HandleMessage marked it seen
+			a.known.Add(a.deps.Topic, id)
+		}
 	}
 }
 

@@ -45,6 +45,11 @@ type Deps struct {
 	// heartbeat-domain clock (ADR 0012). It must be safe to call from the topic actor (pure, or
 	// counting on concurrency-safe metrics).
 	Validate func(msg *gossipsubv1.Message, now time.Time) (res ValidationResult, label string)
+	// Known, when set, is the node's KnownIDs: the actor adds every id it
+	// marks seen on receipt, so that the readers drop the bodies of later
+	// copies (ADR 0027). Not used when Config.SeenTTL is under 4 of its
+	// windows.
+	Known *KnownIDs
 	// Refused counts a received message refused by Verify, by reason, on
 	// the router's inbound-drop counter (nil: not counted).
 	Refused func(reason string, n int)

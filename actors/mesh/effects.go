@@ -225,6 +225,7 @@ type Stats struct {
 	PeersRejected          uint64 // AddPeer refused: MaxPeers
 	BackoffEvicted         uint64 // MaxBackoff
 	SeenEvicted            uint64 // MaxSeenBytes (early eviction)
+	KnownUnseen            uint64 // bodiless copies (KnownIDs) of ids no longer seen
 	CacheDropped           uint64 // MaxCachedMessages
 	ValidationDropped      uint64 // MaxPendingValidations
 	PromisesDropped        uint64 // MaxPromises

@@ -73,10 +73,19 @@ func (t *Topic) cache(id MessageID, msg *gossipsubv1.Message) {
 // as go-libp2p-pubsub does at a full validation queue: the sender kept its
 // promise (we must not charge it P7 for our overload), and the copies that
 // follow are duplicates rather than more work for a full queue.
+//
+// msg nil is a copy whose body the reader dropped because the id was known
+// (KnownIDs): a duplicate as any other, or, if the seen cache no longer
+// holds the id (evicted early or expired meanwhile), dropped and counted in
+// Stats.KnownUnseen.
 func (t *Topic) HandleMessage(now time.Time, from peer.ID, id MessageID, msg *gossipsubv1.Message) *Effects {
 	fx := t.begin()
 	if e := t.seen.get(id); e != nil {
 		t.duplicate(now, e, from)
+		return fx
+	}
+	if msg == nil {
+		t.stats.KnownUnseen++
 		return fx
 	}
 	t.promises.fulfil(id)

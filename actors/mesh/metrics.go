@@ -130,6 +130,7 @@ func (m *Metrics) observe(topic string, prev, cur Stats, first bool) {
 		{"peers_full", cur.PeersRejected, prev.PeersRejected},
 		{"backoff_evicted", cur.BackoffEvicted, prev.BackoffEvicted},
 		{"seen_evicted", cur.SeenEvicted, prev.SeenEvicted},
+		{"known_unseen", cur.KnownUnseen, prev.KnownUnseen},
 		{"cache_full", cur.CacheDropped, prev.CacheDropped},
 		{"validation_full", cur.ValidationDropped, prev.ValidationDropped},
 		{"promises_full", cur.PromisesDropped, prev.PromisesDropped},
@@ -151,7 +152,7 @@ func (m *Metrics) forget(topic string, last Stats) {
 	}
 	m.observe(topic, last, Stats{AboveDhiConditions: last.AboveDhiConditions, ReceivedIWants: last.ReceivedIWants,
 		BroadcastIHaves: last.BroadcastIHaves, PeersRejected: last.PeersRejected, BackoffEvicted: last.BackoffEvicted,
-		SeenEvicted: last.SeenEvicted, CacheDropped: last.CacheDropped, ValidationDropped: last.ValidationDropped,
+		SeenEvicted: last.SeenEvicted, KnownUnseen: last.KnownUnseen, CacheDropped: last.CacheDropped, ValidationDropped: last.ValidationDropped,
 		PromisesDropped: last.PromisesDropped, IDontWantDropped: last.IDontWantDropped, PromisesForgiven: last.PromisesForgiven,
 		MailboxDropped: last.MailboxDropped, MailboxDroppedGossip: last.MailboxDroppedGossip,
 		IWantRetransmitIgnored: last.IWantRetransmitIgnored, PXIgnored: last.PXIgnored}, false)

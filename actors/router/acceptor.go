@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ type acceptor struct {
 	root    *actor.RootContext
 	router  *actor.PID
 	cfg     session.Config
+	in      session.InboundDeps
 	timeout time.Duration
 	// framePenalty is the P7 charged for a frame that fails to decode.
 	framePenalty float64
@@ -71,7 +73,7 @@ func (a *acceptor) handleStream(s network.Stream) {
 		a.log.Debug("inbound stream superseded before it started", "peer", p, "stream", id)
 		return
 	}
-	err = session.ServeInbound(a.root, session.PeerPID(a.router, p.String()), s, id, a.cfg, a.metrics)
+	err = session.ServeInbound(a.root, session.PeerPID(a.router, p.String()), s, id, a.cfg, a.metrics, a.in)
 	if errors.Is(err, session.ErrPanicked) {
 		a.log.Error("inbound stream reader panicked: stream reset, peer kept", "peer", p, "err", err)
 	} else if err != nil {
@@ -165,6 +167,15 @@ func (o hostOpener) OpenStream(ctx context.Context, p peer.ID, protos ...protoco
 // with the sessions reading it) or the profile's.
 func msgIDs(cfg Config) func(topic string) wire.MsgIDFn {
 	def, per := cfg.Profile.MsgIDFn(), maps.Clone(cfg.TopicMsgID)
+	for t, fn := range per {
+		if fn != nil {
+			// The readers run it on messages that alias the frame buffer
+			// (ADR 0027): an application's function that returned part
+			// of the message would leave the id pointing into a buffer
+			// reused for the next frame.
+			per[t] = func(m *gossipsubv1.Message) []byte { return bytes.Clone(fn(m)) }
+		}
+	}
 	return func(topic string) wire.MsgIDFn {
 		if fn, ok := per[topic]; ok && fn != nil {
 			return fn

@@ -94,6 +94,7 @@ type routerActor struct {
 	msgID       func(topic string) wire.MsgIDFn
 	acceptor    *acceptor
 	inspect     session.InspectFunc
+	known       *mesh.KnownIDs // shared with the readers and topic actors (ADR 0027)
 	sessions    map[peer.ID]*actor.PID
 	topics      map[string]*topicState
 	scores      map[peer.ID]float64
@@ -261,6 +262,7 @@ func (r *routerActor) start(c actor.Context) error {
 	}
 	r.msgID = msgIDs(r.cfg)
 	r.inspect = inspector(r.cfg.Profile, r.cfg.MaxMessageSize, r.msgID)
+	r.known = mesh.NewKnownIDs(0, 0, nil)
 	if r.cfg.Profile.SignaturePolicy() == wire.StrictSign {
 		key := r.deps.Key
 		if key == nil {
@@ -274,6 +276,7 @@ func (r *routerActor) start(c actor.Context) error {
 	}
 	h := r.deps.Host
 	r.acceptor = &acceptor{root: c.ActorSystem().Root, router: c.Self(), cfg: r.cfg.Session,
+		in:      session.InboundDeps{Inspect: r.inspect, Known: r.known.Has},
 		timeout: r.cfg.AcceptTimeout, framePenalty: r.cfg.PenaltyMalformedFrame, metrics: m.session, log: r.log, current: map[peer.ID]inbound{}}
 	for _, p := range r.cfg.Session.Protocols {
 		h.SetStreamHandler(p, r.acceptor.handleStream)
@@ -632,7 +635,7 @@ func (r *routerActor) spawnTopic(c actor.Context, topic string, cfg mesh.Config)
 		validate = func(m *gossipsubv1.Message, now time.Time) (mesh.ValidationResult, string) { return v(topic, m, now) }
 	}
 	pid, err := c.SpawnNamed(mesh.Props(cfg, mesh.Deps{Topic: topic, ValidationTimeout: r.cfg.ValidationTimeout,
-		Verify: verifier(r.cfg.Profile), Validate: validate, Refused: r.m.session.Dropped, PeerRecord: r.records.Get,
+		Verify: verifier(r.cfg.Profile), Validate: validate, Refused: r.m.session.Dropped, PeerRecord: r.records.Get, Known: r.known,
 		Metrics: r.m.mesh, Logger: r.log, Now: r.now, HeartbeatInterval: r.cfg.HeartbeatInterval,
 		Backoffs: r.backoffs[topic]}), "topic/"+topic)
 	if err != nil {

@@ -41,8 +41,9 @@
 //
 // # Flows
 //
-//   - Inbound message: reader goroutine → session (graylist, budgets,
-//     signature policy fields, size, message id) → topic actor (seen; the
+//   - Inbound message: reader goroutine (signature policy fields, size,
+//     message id; a copy of an id in mesh.KnownIDs goes on without its
+//     body, ADR 0027) → session (graylist, budgets) → topic actor (seen; the
 //     signature of an unseen id only, so each message is verified once, not
 //     once per copy; IDONTWANT, validator actor, deliver, forward) →
 //     sessions. The router is not on the data path.

@@ -405,8 +405,8 @@ func (s *sessionActor) inbound(c actor.Context, m *pubsubv1.InboundRPC) {
 	if subs := rpc.GetSubscriptions(); len(subs) > 0 {
 		s.subscriptions(c, subs)
 	}
-	if msgs := rpc.GetPublish(); len(msgs) > 0 {
-		s.messages(c, msgs)
+	if msgs, known := rpc.GetPublish(), m.GetKnown(); len(msgs) > 0 || len(known) > 0 {
+		s.messages(c, msgs, m.GetIds(), known)
 	}
 	if ctrl := rpc.GetControl(); ctrl != nil {
 		s.control(c, ctrl)
@@ -462,52 +462,54 @@ func (s *sessionActor) subscriptions(c actor.Context, subs []*gossipsubv1.SubOpt
 	}
 }
 
-func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message) {
-	var byTopic map[string]*pubsubv1.ReceivedMessages
-	var single *pubsubv1.ReceivedMessages // the common case: one topic per RPC
+// messages hands the peer's messages to their topics, grouped per topic.
+// ids, when the reader computed them, are the ids of msgs in order (nil for
+// a message the reader's check refused); known are copies of messages the
+// node had seen, whose bodies the reader dropped (ADR 0027): they go to the
+// topic as ids only.
+func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message, ids [][]byte, known []*pubsubv1.KnownCopy) {
+	var g topicGroups
 	var invalid map[string]uint32
-	for _, msg := range msgs {
+	for i, msg := range msgs {
 		t := msg.GetTopic()
 		if !s.localTopics[t] {
 			s.deps.Metrics.Dropped("not_subscribed", 1)
 			continue
 		}
-		id, err := s.deps.Inspect(msg)
-		if err != nil {
-			// Not handed to the topic: marking a forged from||seqno id as
-			// seen would let an attacker censor the genuine message.
-			s.deps.Metrics.Dropped("invalid_message", 1)
-			s.log.Debug("message refused", "topic", t, "err", err)
-			if invalid == nil {
-				invalid = map[string]uint32{}
+		var id []byte
+		if len(ids) == len(msgs) {
+			id = ids[i]
+		}
+		if id == nil {
+			var err error
+			if id, err = s.deps.Inspect(msg); err != nil {
+				// Not handed to the topic: marking a forged from||seqno id as
+				// seen would let an attacker censor the genuine message.
+				s.deps.Metrics.Dropped("invalid_message", 1)
+				s.log.Debug("message refused", "topic", t, "err", err)
+				if invalid == nil {
+					invalid = map[string]uint32{}
+				}
+				invalid[t]++
+				continue
 			}
-			invalid[t]++
-			continue
 		}
 		s.deps.Metrics.counts(s.state.Received(string(id)))
-		im := &pubsubv1.IdentifiedMessage{Id: id, Message: msg}
-		switch {
-		case single == nil:
-			single = &pubsubv1.ReceivedMessages{Peer: s.peer}
-			single.Messages = append(single.Messages, im)
-		case msgTopic(single) == t:
-			single.Messages = append(single.Messages, im)
-		default:
-			if byTopic == nil {
-				byTopic = map[string]*pubsubv1.ReceivedMessages{}
-			}
-			rm := byTopic[t]
-			if rm == nil {
-				rm = &pubsubv1.ReceivedMessages{Peer: s.peer}
-				byTopic[t] = rm
-			}
-			rm.Messages = append(rm.Messages, im)
+		g.add(s.peer, t, &pubsubv1.IdentifiedMessage{Id: id, Message: msg})
+	}
+	for _, k := range known {
+		t := k.GetTopic()
+		if !s.localTopics[t] {
+			s.deps.Metrics.Dropped("not_subscribed", 1)
+			continue
 		}
+		s.deps.Metrics.counts(s.state.Received(string(k.GetId())))
+		g.add(s.peer, t, &pubsubv1.IdentifiedMessage{Id: k.GetId()})
 	}
-	if single != nil {
-		c.Send(s.topicPID(c, msgTopic(single)), single)
+	if g.single != nil {
+		c.Send(s.topicPID(c, g.singleTopic), g.single)
 	}
-	for t, rm := range byTopic {
+	for t, rm := range g.byTopic {
 		c.Send(s.topicPID(c, t), rm)
 	}
 	// The topic charges the sender P4 for them (ids withheld, see above).
@@ -516,7 +518,33 @@ func (s *sessionActor) messages(c actor.Context, msgs []*gossipsubv1.Message) {
 	}
 }
 
-func msgTopic(rm *pubsubv1.ReceivedMessages) string { return rm.Messages[0].GetMessage().GetTopic() }
+// topicGroups collects one RPC's messages per topic; the common case, one
+// topic per RPC, needs no map.
+type topicGroups struct {
+	single      *pubsubv1.ReceivedMessages
+	singleTopic string
+	byTopic     map[string]*pubsubv1.ReceivedMessages
+}
+
+func (g *topicGroups) add(from []byte, t string, im *pubsubv1.IdentifiedMessage) {
+	switch {
+	case g.single == nil:
+		g.single, g.singleTopic = &pubsubv1.ReceivedMessages{Peer: from}, t
+		g.single.Messages = append(g.single.Messages, im)
+	case g.singleTopic == t:
+		g.single.Messages = append(g.single.Messages, im)
+	default:
+		if g.byTopic == nil {
+			g.byTopic = map[string]*pubsubv1.ReceivedMessages{}
+		}
+		rm := g.byTopic[t]
+		if rm == nil {
+			rm = &pubsubv1.ReceivedMessages{Peer: from}
+			g.byTopic[t] = rm
+		}
+		rm.Messages = append(rm.Messages, im)
+	}
+}
 
 func (s *sessionActor) control(c actor.Context, ctrl *gossipsubv1.ControlMessage) {
 	if ids := ctrl.GetIdontwant(); len(ids) > 0 {

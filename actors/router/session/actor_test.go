@@ -246,7 +246,7 @@ func TestServeInboundResetsOnBadFrames(t *testing.T) {
 				defer server.Close()
 				done := make(chan error, 1)
 				go func() {
-					done <- ServeInbound(sys.Root, probe.PID(), pipeStream{Conn: server}, 7, DefaultConfig(), m)
+					done <- ServeInbound(sys.Root, probe.PID(), pipeStream{Conn: server}, 7, DefaultConfig(), m, InboundDeps{})
 				}()
 				go func() {
 					_, _ = client.Write(tt.bytes)

@@ -25,10 +25,14 @@
 // Inbound streams are accepted by the router's stream handler, which runs
 // [ServeInbound] in libp2p's handler goroutine: frames are read with the
 // wire package's limits (oversized length prefix: reset before allocating),
-// decoded and sent to the session as InboundRPC messages. The session then
+// decoded and sent to the session as InboundRPC messages. Published messages
+// are checked (the router's InspectFunc: signature policy, size, id) while
+// still views into the frame buffer, and a copy whose id a topic actor has
+// already seen (mesh.KnownIDs) travels on as its topic and id only, never
+// copied out of the frame (ADR 0027). The session then
 // splits each RPC: subscriptions to the topic actors (and an observer copy to
-// the router), messages (after the signature policy, size check and id
-// computation of Deps.Inspect) and GRAFT/PRUNE/IHAVE to the joined topics'
+// the router), messages (with the reader's ids, or after Deps.Inspect when
+// the reader gave none) and GRAFT/PRUNE/IHAVE to the joined topics'
 // actors named "<router>/topic/<t>", IWANT to the actor (joined or not) of
 // the topic that advertised the ids, IDONTWANT into its own state. RPCs of a
 // graylisted peer are dropped and counted.

@@ -26,7 +26,9 @@ func TestServeInboundHoldsAtMostTwoWindows(t *testing.T) {
 		client, server := net.Pipe()
 		defer client.Close()
 		done := make(chan error, 1)
-		go func() { done <- ServeInbound(sys.Root, session.PID(), pipeStream{Conn: server}, 3, cfg, m) }()
+		go func() {
+			done <- ServeInbound(sys.Root, session.PID(), pipeStream{Conn: server}, 3, cfg, m, InboundDeps{})
+		}()
 		written := make(chan int, 1)
 		go func() {
 			w := wire.NewWriter(client, cfg.MaxFrame)

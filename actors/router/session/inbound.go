@@ -105,7 +105,12 @@ var errSessionGone = errors.New("session stopped")
 // InboundSync request and, before sending more, waits for the answer to the
 // previous one, so at most two windows wait in the session's mailbox and a
 // slow session slows the peer down through TCP instead of growing memory.
-func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, streamID uint64, cfg Config, m *Metrics) (err error) {
+//
+// With in.Inspect set, every published message is checked while it is still
+// a view into the frame buffer (wire.WithMessageFilter): its id is computed
+// there, and a copy whose id in.Known reports as seen is not copied out of
+// the frame; only its topic and id go on (InboundRPC.known, ADR 0027).
+func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, streamID uint64, cfg Config, m *Metrics, in InboundDeps) (err error) {
 	// A panic in this goroutine (a decoder bug, a stream implementation's)
 	// would take the process down: it ends this stream only, the session
 	// learns it as any failed stream (reason "panic"), and it is counted.
@@ -117,14 +122,21 @@ func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, stre
 			m.Panicked("inbound")
 		}
 	}()
-	r := wire.NewReader(st, cfg.MaxFrame, wire.WithLimits(cfg.Limits))
+	var check frameCheck
+	opts := []wire.ReaderOption{wire.WithLimits(cfg.Limits)}
+	if in.Inspect != nil {
+		check.in = in
+		opts = append(opts, wire.WithMessageFilter(check.filter))
+	}
+	r := wire.NewReader(st, cfg.MaxFrame, opts...)
 	var pending *actor.Future // the barrier of the previous window
 	sent := 0
 	for {
 		rpc := &gossipsubv1.RPC{}
 		err = r.ReadRPC(rpc)
+		ids, known := check.take()
 		if err == nil {
-			root.Send(to, &pubsubv1.InboundRPC{Rpc: rpc, Stream: streamID})
+			root.Send(to, &pubsubv1.InboundRPC{Rpc: rpc, Stream: streamID, Ids: ids, Known: known})
 			if sent++; sent%cfg.InboundWindow == 0 {
 				next := root.RequestFuture(to, &pubsubv1.InboundSync{Stream: streamID}, cfg.InboundSyncTimeout)
 				if pending != nil {
@@ -152,4 +164,54 @@ func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, stre
 		}
 		return fmt.Errorf("inbound stream %d: %w", streamID, err)
 	}
+}
+
+// KnownFunc reports whether the node's topic actor of topic holds id in its
+// seen cache (mesh.KnownIDs.Has). It must be safe for concurrent use.
+type KnownFunc func(topic string, id []byte) bool
+
+// InboundDeps are what ServeInbound needs to check messages while they are
+// views into the frame buffer. The zero value checks nothing there: every
+// message is copied out and the session checks it.
+type InboundDeps struct {
+	// Inspect is the sessions' InspectFunc.
+	Inspect InspectFunc
+	// Known, when set, lets the reader drop the bodies of copies of
+	// messages the node has already seen.
+	Known KnownFunc
+}
+
+// frameCheck is the reader's message filter: it collects, per frame, the
+// ids of the messages kept and the known copies dropped.
+type frameCheck struct {
+	in    InboundDeps
+	ids   [][]byte
+	known []*pubsubv1.KnownCopy
+}
+
+// filter runs in ReadRPC on a view of each published message; it keeps
+// nothing of the view (Inspect returns a fresh id, the topic string is the
+// decoder's own).
+func (f *frameCheck) filter(msg *gossipsubv1.Message) bool {
+	id, err := f.in.Inspect(msg)
+	if err != nil {
+		// Kept without id: the session refuses it again and charges it
+		// (InvalidMessagesReceived), as without the check.
+		f.ids = append(f.ids, nil)
+		return true
+	}
+	if t := msg.GetTopic(); f.in.Known != nil && f.in.Known(t, id) {
+		f.known = append(f.known, &pubsubv1.KnownCopy{Topic: t, Id: id})
+		return false
+	}
+	f.ids = append(f.ids, id)
+	return true
+}
+
+// take returns what the filter collected for the frame just read and
+// starts afresh (what was taken is sent, never touched again).
+func (f *frameCheck) take() (ids [][]byte, known []*pubsubv1.KnownCopy) {
+	ids, known = f.ids, f.known
+	f.ids, f.known = nil, nil
+	return ids, known
 }

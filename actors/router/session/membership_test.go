@@ -309,7 +309,7 @@ func TestServeInboundSessionGone(t *testing.T) {
 		defer client.Close()
 		gone := actor.NewPID(sys.Address(), "no-such-session")
 		done := make(chan error, 1)
-		go func() { done <- ServeInbound(sys.Root, gone, pipeStream{Conn: server}, 1, cfg, m) }()
+		go func() { done <- ServeInbound(sys.Root, gone, pipeStream{Conn: server}, 1, cfg, m, InboundDeps{}) }()
 		w := wire.NewWriter(client, cfg.MaxFrame)
 		topic := "t"
 		for range 3 {

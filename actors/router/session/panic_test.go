@@ -46,7 +46,7 @@ func TestServeInboundSurvivesAPanic(t *testing.T) {
 		probe := actortest.NewProbe(t, sys)
 		m, _ := NewMetrics(nil)
 		reset := false
-		err := ServeInbound(sys.Root, probe.PID(), panicStream{reset: &reset}, 3, DefaultConfig(), m)
+		err := ServeInbound(sys.Root, probe.PID(), panicStream{reset: &reset}, 3, DefaultConfig(), m, InboundDeps{})
 		if !errors.Is(err, ErrPanicked) || !strings.Contains(err.Error(), "read: boom") {
 			t.Fatalf("ServeInbound returned %v, want ErrPanicked with the panic value", err)
 		}

@@ -2125,7 +2125,9 @@ func (x *PeerBehaviourPenalty) GetReason() string {
 }
 
 // ReceivedMessages carries the messages of one RPC for one topic, already
-// past the signature-policy and size checks, with their ids.
+// past the signature-policy and size checks, with their ids. An entry
+// without message is a copy of an id the topic had marked seen (KnownCopy):
+// the topic counts it as a duplicate from peer.
 // There is no receive time: topic actors stamp events with their own
 // heartbeat-domain clock (ADR 0012).
 type ReceivedMessages struct {
@@ -2809,11 +2811,18 @@ func (x *PublishLocal) GetMessage() *IdentifiedMessage {
 	return nil
 }
 
-// InboundRPC is a decoded RPC read by a session's reader goroutine.
+// InboundRPC is a decoded RPC read by a session's reader goroutine. When
+// the reader checks messages in the frame (ADR 0027), ids holds the id of
+// each of rpc.publish (in order; empty for a message the reader's check
+// refused, which the session checks again and refuses), and known the
+// copies of messages the node had already marked seen, whose bodies the
+// reader dropped (they are not in rpc.publish).
 type InboundRPC struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rpc           *v1.RPC                `protobuf:"bytes,1,opt,name=rpc,proto3" json:"rpc,omitempty"`
 	Stream        uint64                 `protobuf:"varint,3,opt,name=stream,proto3" json:"stream,omitempty"`
+	Ids           [][]byte               `protobuf:"bytes,4,rep,name=ids,proto3" json:"ids,omitempty"`
+	Known         []*KnownCopy           `protobuf:"bytes,5,rep,name=known,proto3" json:"known,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2862,6 +2871,74 @@ func (x *InboundRPC) GetStream() uint64 {
 	return 0
 }
 
+func (x *InboundRPC) GetIds() [][]byte {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *InboundRPC) GetKnown() []*KnownCopy {
+	if x != nil {
+		return x.Known
+	}
+	return nil
+}
+
+// KnownCopy is a received copy of a message whose id a topic actor had
+// already marked seen (mesh.KnownIDs): only its topic and id travel on.
+type KnownCopy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Id            []byte                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KnownCopy) Reset() {
+	*x = KnownCopy{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KnownCopy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KnownCopy) ProtoMessage() {}
+
+func (x *KnownCopy) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KnownCopy.ProtoReflect.Descriptor instead.
+func (*KnownCopy) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *KnownCopy) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *KnownCopy) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
 // StreamFailed is a reader or writer goroutine reporting the end of its stream.
 type StreamFailed struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -2876,7 +2953,7 @@ type StreamFailed struct {
 
 func (x *StreamFailed) Reset() {
 	*x = StreamFailed{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2888,7 +2965,7 @@ func (x *StreamFailed) String() string {
 func (*StreamFailed) ProtoMessage() {}
 
 func (x *StreamFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2901,7 +2978,7 @@ func (x *StreamFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFailed.ProtoReflect.Descriptor instead.
 func (*StreamFailed) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{44}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StreamFailed) GetOutbound() bool {
@@ -2942,7 +3019,7 @@ type OutboundOpened struct {
 
 func (x *OutboundOpened) Reset() {
 	*x = OutboundOpened{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2954,7 +3031,7 @@ func (x *OutboundOpened) String() string {
 func (*OutboundOpened) ProtoMessage() {}
 
 func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2967,7 +3044,7 @@ func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboundOpened.ProtoReflect.Descriptor instead.
 func (*OutboundOpened) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{45}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *OutboundOpened) GetProtocol() string {
@@ -2989,7 +3066,7 @@ type WriteDone struct {
 
 func (x *WriteDone) Reset() {
 	*x = WriteDone{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3001,7 +3078,7 @@ func (x *WriteDone) String() string {
 func (*WriteDone) ProtoMessage() {}
 
 func (x *WriteDone) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3014,7 +3091,7 @@ func (x *WriteDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteDone.ProtoReflect.Descriptor instead.
 func (*WriteDone) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{46}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WriteDone) GetRpcs() uint32 {
@@ -3051,7 +3128,7 @@ type PeerConnected struct {
 
 func (x *PeerConnected) Reset() {
 	*x = PeerConnected{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3063,7 +3140,7 @@ func (x *PeerConnected) String() string {
 func (*PeerConnected) ProtoMessage() {}
 
 func (x *PeerConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3076,7 +3153,7 @@ func (x *PeerConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerConnected.ProtoReflect.Descriptor instead.
 func (*PeerConnected) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{47}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PeerConnected) GetPeer() []byte {
@@ -3103,7 +3180,7 @@ type PeerDisconnected struct {
 
 func (x *PeerDisconnected) Reset() {
 	*x = PeerDisconnected{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3115,7 +3192,7 @@ func (x *PeerDisconnected) String() string {
 func (*PeerDisconnected) ProtoMessage() {}
 
 func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3128,7 +3205,7 @@ func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerDisconnected.ProtoReflect.Descriptor instead.
 func (*PeerDisconnected) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{48}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PeerDisconnected) GetPeer() []byte {
@@ -3153,7 +3230,7 @@ type InboundStreamOpened struct {
 
 func (x *InboundStreamOpened) Reset() {
 	*x = InboundStreamOpened{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3165,7 +3242,7 @@ func (x *InboundStreamOpened) String() string {
 func (*InboundStreamOpened) ProtoMessage() {}
 
 func (x *InboundStreamOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3178,7 +3255,7 @@ func (x *InboundStreamOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundStreamOpened.ProtoReflect.Descriptor instead.
 func (*InboundStreamOpened) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{49}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *InboundStreamOpened) GetPeer() []byte {
@@ -3219,7 +3296,7 @@ type InboundStreamAccepted struct {
 
 func (x *InboundStreamAccepted) Reset() {
 	*x = InboundStreamAccepted{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3231,7 +3308,7 @@ func (x *InboundStreamAccepted) String() string {
 func (*InboundStreamAccepted) ProtoMessage() {}
 
 func (x *InboundStreamAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3244,7 +3321,7 @@ func (x *InboundStreamAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundStreamAccepted.ProtoReflect.Descriptor instead.
 func (*InboundStreamAccepted) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{50}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *InboundStreamAccepted) GetAccepted() bool {
@@ -3276,7 +3353,7 @@ type PeerExchangeReceived struct {
 
 func (x *PeerExchangeReceived) Reset() {
 	*x = PeerExchangeReceived{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[51]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3288,7 +3365,7 @@ func (x *PeerExchangeReceived) String() string {
 func (*PeerExchangeReceived) ProtoMessage() {}
 
 func (x *PeerExchangeReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[51]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3301,7 +3378,7 @@ func (x *PeerExchangeReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerExchangeReceived.ProtoReflect.Descriptor instead.
 func (*PeerExchangeReceived) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{51}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PeerExchangeReceived) GetTopic() string {
@@ -3524,11 +3601,16 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\x14mesh_failure_penalty\x18\a \x01(\x01R\x12meshFailurePenalty\x12<\n" +
 	"\x1ainvalid_message_deliveries\x18\b \x01(\x01R\x18invalidMessageDeliveries\"O\n" +
 	"\fPublishLocal\x12?\n" +
-	"\amessage\x18\x01 \x01(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\amessage\"X\n" +
+	"\amessage\x18\x01 \x01(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\amessage\"\x9f\x01\n" +
 	"\n" +
 	"InboundRPC\x12,\n" +
 	"\x03rpc\x18\x01 \x01(\v2\x1a.peermesh.gossipsub.v1.RPCR\x03rpc\x12\x16\n" +
-	"\x06stream\x18\x03 \x01(\x04R\x06streamJ\x04\b\x02\x10\x03\"}\n" +
+	"\x06stream\x18\x03 \x01(\x04R\x06stream\x12\x10\n" +
+	"\x03ids\x18\x04 \x03(\fR\x03ids\x123\n" +
+	"\x05known\x18\x05 \x03(\v2\x1d.peermesh.pubsub.v1.KnownCopyR\x05knownJ\x04\b\x02\x10\x03\"1\n" +
+	"\tKnownCopy\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\fR\x02id\"}\n" +
 	"\fStreamFailed\x12\x1a\n" +
 	"\boutbound\x18\x01 \x01(\bR\boutbound\x12\x16\n" +
 	"\x06stream\x18\x02 \x01(\x04R\x06stream\x12\x14\n" +
@@ -3582,7 +3664,7 @@ func file_pubsub_v1_pubsub_proto_rawDescGZIP() []byte {
 }
 
 var file_pubsub_v1_pubsub_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(ValidationOutcome)(0),          // 0: peermesh.pubsub.v1.ValidationOutcome
 	(Priority)(0),                   // 1: peermesh.pubsub.v1.Priority
@@ -3630,62 +3712,64 @@ var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(*TopicPeerCounters)(nil),       // 43: peermesh.pubsub.v1.TopicPeerCounters
 	(*PublishLocal)(nil),            // 44: peermesh.pubsub.v1.PublishLocal
 	(*InboundRPC)(nil),              // 45: peermesh.pubsub.v1.InboundRPC
-	(*StreamFailed)(nil),            // 46: peermesh.pubsub.v1.StreamFailed
-	(*OutboundOpened)(nil),          // 47: peermesh.pubsub.v1.OutboundOpened
-	(*WriteDone)(nil),               // 48: peermesh.pubsub.v1.WriteDone
-	(*PeerConnected)(nil),           // 49: peermesh.pubsub.v1.PeerConnected
-	(*PeerDisconnected)(nil),        // 50: peermesh.pubsub.v1.PeerDisconnected
-	(*InboundStreamOpened)(nil),     // 51: peermesh.pubsub.v1.InboundStreamOpened
-	(*InboundStreamAccepted)(nil),   // 52: peermesh.pubsub.v1.InboundStreamAccepted
-	(*PeerExchangeReceived)(nil),    // 53: peermesh.pubsub.v1.PeerExchangeReceived
-	nil,                             // 54: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	(*durationpb.Duration)(nil),     // 55: google.protobuf.Duration
-	(*v1.Message)(nil),              // 56: peermesh.gossipsub.v1.Message
-	(*v1.SubOpts)(nil),              // 57: peermesh.gossipsub.v1.SubOpts
-	(*v1.ControlMessage)(nil),       // 58: peermesh.gossipsub.v1.ControlMessage
-	(*v1.ControlGraft)(nil),         // 59: peermesh.gossipsub.v1.ControlGraft
-	(*v1.ControlPrune)(nil),         // 60: peermesh.gossipsub.v1.ControlPrune
-	(*v1.ControlIHave)(nil),         // 61: peermesh.gossipsub.v1.ControlIHave
-	(*timestamppb.Timestamp)(nil),   // 62: google.protobuf.Timestamp
-	(*v1.RPC)(nil),                  // 63: peermesh.gossipsub.v1.RPC
-	(*v1.PeerInfo)(nil),             // 64: peermesh.gossipsub.v1.PeerInfo
+	(*KnownCopy)(nil),               // 46: peermesh.pubsub.v1.KnownCopy
+	(*StreamFailed)(nil),            // 47: peermesh.pubsub.v1.StreamFailed
+	(*OutboundOpened)(nil),          // 48: peermesh.pubsub.v1.OutboundOpened
+	(*WriteDone)(nil),               // 49: peermesh.pubsub.v1.WriteDone
+	(*PeerConnected)(nil),           // 50: peermesh.pubsub.v1.PeerConnected
+	(*PeerDisconnected)(nil),        // 51: peermesh.pubsub.v1.PeerDisconnected
+	(*InboundStreamOpened)(nil),     // 52: peermesh.pubsub.v1.InboundStreamOpened
+	(*InboundStreamAccepted)(nil),   // 53: peermesh.pubsub.v1.InboundStreamAccepted
+	(*PeerExchangeReceived)(nil),    // 54: peermesh.pubsub.v1.PeerExchangeReceived
+	nil,                             // 55: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	(*durationpb.Duration)(nil),     // 56: google.protobuf.Duration
+	(*v1.Message)(nil),              // 57: peermesh.gossipsub.v1.Message
+	(*v1.SubOpts)(nil),              // 58: peermesh.gossipsub.v1.SubOpts
+	(*v1.ControlMessage)(nil),       // 59: peermesh.gossipsub.v1.ControlMessage
+	(*v1.ControlGraft)(nil),         // 60: peermesh.gossipsub.v1.ControlGraft
+	(*v1.ControlPrune)(nil),         // 61: peermesh.gossipsub.v1.ControlPrune
+	(*v1.ControlIHave)(nil),         // 62: peermesh.gossipsub.v1.ControlIHave
+	(*timestamppb.Timestamp)(nil),   // 63: google.protobuf.Timestamp
+	(*v1.RPC)(nil),                  // 64: peermesh.gossipsub.v1.RPC
+	(*v1.PeerInfo)(nil),             // 65: peermesh.gossipsub.v1.PeerInfo
 }
 var file_pubsub_v1_pubsub_proto_depIdxs = []int32{
 	6,  // 0: peermesh.pubsub.v1.Join.params:type_name -> peermesh.pubsub.v1.TopicParams
-	55, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
-	55, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
-	55, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
-	55, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
-	56, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
+	56, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
+	56, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
+	56, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
+	56, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
+	57, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
 	18, // 6: peermesh.pubsub.v1.Scores.peers:type_name -> peermesh.pubsub.v1.PeerScore
 	19, // 7: peermesh.pubsub.v1.PeerScore.topics:type_name -> peermesh.pubsub.v1.TopicScore
-	56, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	57, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	0,  // 9: peermesh.pubsub.v1.ValidationResult.outcome:type_name -> peermesh.pubsub.v1.ValidationOutcome
-	56, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	57, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	1,  // 11: peermesh.pubsub.v1.SendToPeer.priority:type_name -> peermesh.pubsub.v1.Priority
-	57, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	58, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 13: peermesh.pubsub.v1.SendToPeer.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	58, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
-	57, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	59, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
+	58, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 16: peermesh.pubsub.v1.ReceivedMessages.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	59, // 17: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
-	60, // 18: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
-	61, // 19: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
-	54, // 20: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	62, // 21: peermesh.pubsub.v1.TopicTick.now:type_name -> google.protobuf.Timestamp
+	60, // 17: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
+	61, // 18: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
+	62, // 19: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
+	55, // 20: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	63, // 21: peermesh.pubsub.v1.TopicTick.now:type_name -> google.protobuf.Timestamp
 	37, // 22: peermesh.pubsub.v1.TopicTick.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot
 	43, // 23: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
 	42, // 24: peermesh.pubsub.v1.TopicRetired.backoffs:type_name -> peermesh.pubsub.v1.Backoff
-	62, // 25: peermesh.pubsub.v1.Backoff.until:type_name -> google.protobuf.Timestamp
-	55, // 26: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
+	63, // 25: peermesh.pubsub.v1.Backoff.until:type_name -> google.protobuf.Timestamp
+	56, // 26: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
 	24, // 27: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	63, // 28: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
-	64, // 29: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	64, // 28: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
+	46, // 29: peermesh.pubsub.v1.InboundRPC.known:type_name -> peermesh.pubsub.v1.KnownCopy
+	65, // 30: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_pubsub_v1_pubsub_proto_init() }
@@ -3700,7 +3784,7 @@ func file_pubsub_v1_pubsub_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pubsub_v1_pubsub_proto_rawDesc), len(file_pubsub_v1_pubsub_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   53,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
