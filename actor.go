@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/peermesh/peermesh/internal/actorkit"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
@@ -486,8 +487,7 @@ func ask[T proto.Message](ctx actor.Context, to *actor.PID, req proto.Message, t
 		then(zero, fmt.Errorf("%T: the actor for it is not running in this node", req))
 		return
 	}
-	f := ctx.RequestFuture(to, req, timeout)
-	ctx.ReenterAfter(f, func(res any, err error) {
+	actorkit.Ask(ctx, to, req, timeout, func(res any, err error) {
 		if err != nil {
 			then(zero, fmt.Errorf("%T: %w", req, err))
 			return

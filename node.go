@@ -340,7 +340,7 @@ func callChild[T proto.Message](ctx context.Context, n *Node, name string, msg p
 	if timeout <= 0 {
 		return zero, fmt.Errorf("%T: %w", msg, context.DeadlineExceeded)
 	}
-	res, err := sys.Root.RequestFuture(pid, msg, timeout).Result()
+	res, err := actorkit.Request(sys.Root, pid, msg, timeout).Wait(ctx)
 	if err != nil {
 		return zero, fmt.Errorf("%T: %w", msg, err)
 	}

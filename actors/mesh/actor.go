@@ -526,9 +526,8 @@ func (a *topicActor) validate(c actor.Context, v Validation) {
 		return
 	}
 	req := &pubsubv1.ValidateMessage{Topic: a.deps.Topic, MessageId: []byte(v.ID), Message: v.Msg, ReceivedFrom: []byte(v.From)}
-	f := c.RequestFuture(a.validator, req, a.deps.ValidationTimeout)
 	id := v.ID
-	c.ReenterAfter(f, func(res any, err error) {
+	actorkit.Ask(c, a.validator, req, a.deps.ValidationTimeout, func(res any, err error) {
 		defer a.flush(c)
 		r, ok := res.(*pubsubv1.ValidationResult)
 		switch {

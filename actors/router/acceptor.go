@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/peermesh/peermesh/actors/router/session"
+	"github.com/peermesh/peermesh/internal/actorkit"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -54,7 +55,7 @@ type acceptor struct {
 func (a *acceptor) handleStream(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	id := a.seq.Add(1)
-	res, err := a.root.RequestFuture(a.router, &pubsubv1.InboundStreamOpened{
+	res, err := actorkit.Request(a.root, a.router, &pubsubv1.InboundStreamOpened{
 		Peer: []byte(p), Protocol: string(s.Protocol()), Stream: id,
 		Outbound: s.Conn().Stat().Direction == network.DirOutbound,
 	}, a.timeout).Result()

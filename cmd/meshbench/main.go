@@ -83,7 +83,7 @@ func (peermeshImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench.
 }
 
 func joinAndSubscribe(sys *actor.ActorSystem, router, sub *actor.PID, topic string, ready chan string) error {
-	if err := expectNoError(sys.Root.RequestFuture(router, &pubsubv1.Join{Topic: topic}, requestTimeout)); err != nil {
+	if err := expectNoError(actorkit.Request(sys.Root, router, &pubsubv1.Join{Topic: topic}, requestTimeout)); err != nil {
 		return fmt.Errorf("join %s: %w", topic, err)
 	}
 	sys.Root.RequestWithCustomSender(router, &pubsubv1.Subscribe{Topic: topic}, sub)
@@ -99,7 +99,7 @@ func joinAndSubscribe(sys *actor.ActorSystem, router, sub *actor.PID, topic stri
 }
 
 // expectNoError waits for a router answer and returns the error it carries.
-func expectNoError(f *actor.Future) error {
+func expectNoError(f *actorkit.Pending) error {
 	res, err := f.Result()
 	if err != nil {
 		return err
@@ -149,7 +149,7 @@ func (n *network) Publish(ctx context.Context, node int, topic string, data []by
 func (n *network) MeshSizes(_ context.Context, topic string) ([]int, error) {
 	out := make([]int, len(n.routers))
 	for i, pid := range n.routers {
-		res, err := n.sys.Root.RequestFuture(pid, &pubsubv1.GetMesh{Topic: topic}, requestTimeout).Result()
+		res, err := actorkit.Request(n.sys.Root, pid, &pubsubv1.GetMesh{Topic: topic}, requestTimeout).Result()
 		if err != nil {
 			return nil, fmt.Errorf("node %d mesh: %w", i, err)
 		}

@@ -1,4 +1,5 @@
-// Package actorkit holds the few pieces every peermesh actor shares: the
+// Package actorkit holds the few pieces every peermesh actor shares: requests
+// with a timeout that cannot race (Request, Ask; ADR 0028), the
 // protobuf-only check and the Props helper that installs it, mailbox depth
 // metrics, and the registration helper for actor metrics.
 //

@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/peermesh/peermesh/internal/actorkit"
 	apiv1 "github.com/peermesh/peermesh/messages/api/v1"
 )
 
@@ -163,7 +164,7 @@ func request[T proto.Message](ctx context.Context, root *actor.RootContext, pid 
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	res, err := root.RequestFuture(pid, msg, timeout).Result()
+	res, err := actorkit.Request(root, pid, msg, timeout).Wait(ctx)
 	if err != nil {
 		return fmt.Errorf("%T to %s: %w", msg, pid.GetId(), err)
 	}

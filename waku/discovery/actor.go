@@ -135,8 +135,7 @@ func (a *discoveryActor) round(c actor.Context, now time.Time) {
 		a.apply(c, a.core.Round(now, nil))
 		return
 	}
-	f := c.RequestFuture(a.deps.PeerManager, &pmv1.GetStatus{}, a.cfg.RequestTimeout)
-	c.ReenterAfter(f, func(res any, err error) {
+	actorkit.Ask(c, a.deps.PeerManager, &pmv1.GetStatus{}, a.cfg.RequestTimeout, func(res any, err error) {
 		st, _ := res.(*pmv1.Status)
 		if err != nil {
 			a.deps.Logger.Debug("peer manager status not answered", "err", err)
@@ -237,7 +236,7 @@ func (a *discoveryActor) serveStream(root *actor.RootContext, self *actor.PID) n
 		requester := s.Conn().RemotePeer()
 		result := "ok"
 		sent, err := peerexchange.Serve(s, func(n uint64) ([][]byte, uint32, string) {
-			res, err := root.RequestFuture(self, &discoveryv1.ServePeerExchange{Requester: []byte(requester), NumPeers: n},
+			res, err := actorkit.Request(root, self, &discoveryv1.ServePeerExchange{Requester: []byte(requester), NumPeers: n},
 				a.cfg.RequestTimeout).Result()
 			ans, ok := res.(*discoveryv1.PeerExchangeAnswer)
 			if err != nil || !ok {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/peermesh/peermesh/internal/actorkit"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
 	"github.com/peermesh/peermesh/wire"
@@ -129,7 +130,7 @@ func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, stre
 		opts = append(opts, wire.WithMessageFilter(check.filter))
 	}
 	r := wire.NewReader(st, cfg.MaxFrame, opts...)
-	var pending *actor.Future // the barrier of the previous window
+	var pending *actorkit.Pending // the barrier of the previous window
 	sent := 0
 	for {
 		rpc := &gossipsubv1.RPC{}
@@ -138,7 +139,7 @@ func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, stre
 		if err == nil {
 			root.Send(to, &pubsubv1.InboundRPC{Rpc: rpc, Stream: streamID, Ids: ids, Known: known})
 			if sent++; sent%cfg.InboundWindow == 0 {
-				next := root.RequestFuture(to, &pubsubv1.InboundSync{Stream: streamID}, cfg.InboundSyncTimeout)
+				next := actorkit.Request(root, to, &pubsubv1.InboundSync{Stream: streamID}, cfg.InboundSyncTimeout)
 				if pending != nil {
 					if _, err = pending.Result(); errors.Is(err, actor.ErrDeadLetter) {
 						err = fmt.Errorf("%w: %w", errSessionGone, err)
