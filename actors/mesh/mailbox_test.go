@@ -96,9 +96,6 @@ func TestTopicMailboxInlineTickHandsBurstOn(t *testing.T) {
 		t.Fatalf("inline Tick: %d handled in the router's goroutine, %d scheduled, depth %d; want 1, 1, %d",
 			inv.user, len(disp.scheduled), load.depth.Load(), burst)
 	}
-	if load.inlined.Load() != 1 || load.handed.Load() != 1 {
-		t.Fatalf("inlined %d, handed on %d; want 1 and 1", load.inlined.Load(), load.handed.Load())
-	}
 	// Until the handed-on activation runs, the mailbox counts as running:
 	// another Tick neither runs inline nor schedules a second activation.
 	mb.PostUserMessage(&pubsubv1.TopicTick{})

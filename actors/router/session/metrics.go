@@ -5,6 +5,9 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peermesh/peermesh/internal/actorkit"
+	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 )
 
 // Metrics are shared by every session of a router (the collectors are safe
@@ -170,20 +173,39 @@ func (m *Metrics) wrote(items, bytes int) {
 	}
 }
 
-// backlog is a mailbox middleware that keeps a gauge of the messages waiting
-// in the session mailboxes. protoactor mailboxes are unbounded; the session
-// bounds its queue in bytes once a SendToPeer is dequeued, and this gauge
-// shows whether the mailbox in front of it ever builds up (it only can when
-// the CPU is saturated: enqueueing costs well under a microsecond).
-type backlog struct{ g prometheus.Gauge }
+// mailbox is the policy of a session's mailbox (an actorkit.InlineMailbox):
+// the router's heartbeat Tick to an idle session is handled in the router's
+// goroutine, that Tick only (ADR 0027), and a gauge keeps the messages
+// waiting in the session mailboxes. Nothing is dropped: the session bounds
+// its queue in bytes once a SendToPeer is dequeued, and the gauge shows
+// whether the mailbox in front of it ever builds up (it only can when the
+// CPU is saturated: enqueueing costs well under a microsecond).
+type mailbox struct {
+	g    prometheus.Gauge // nil without metrics
+	last int              // depth last told, under the mailbox's lock
+}
 
-func (b backlog) MailboxStarted()     {}
-func (b backlog) MessagePosted(any)   { b.g.Inc() }
-func (b backlog) MessageReceived(any) { b.g.Dec() }
-func (b backlog) MailboxEmpty()       {}
-func (m *Metrics) mailboxOptions() []actor.PropsOption {
-	if m == nil {
-		return nil
+func (b *mailbox) Inline(msg any) bool {
+	_, tick := msg.(*heartbeatv1.Tick)
+	return tick
+}
+
+func (b *mailbox) Admit(any, int) bool { return true }
+
+func (b *mailbox) Depth(d int) {
+	if b.g != nil {
+		b.g.Add(float64(d - b.last))
 	}
-	return []actor.PropsOption{actor.WithMailbox(actor.Unbounded(backlog{m.mailbox}))}
+	b.last = d
+}
+
+func (m *Metrics) mailboxOptions() []actor.PropsOption {
+	var g prometheus.Gauge
+	if m != nil {
+		g = m.mailbox
+	}
+	// One policy per mailbox: it remembers that mailbox's depth.
+	return []actor.PropsOption{actor.WithMailbox(func() actor.Mailbox {
+		return actorkit.NewInlineMailbox(&mailbox{g: g})()
+	})}
 }
