@@ -18,6 +18,7 @@ import (
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
+	"github.com/peermesh/peermesh/score"
 	"github.com/peermesh/peermesh/wire"
 )
 
@@ -67,8 +68,11 @@ type topicActor struct {
 	scores      map[peer.ID]float64
 	applied     *pubsubv1.ScoresSnapshot // the scores last applied
 	counters    []CounterReport
-	handled     int       // messages handled since the last flush
-	known       *KnownIDs // Deps.Known when SeenTTL allows it, else nil
+	reported    map[peer.ID]*reportedCounters // what the router has of each peer
+	reports     uint64                        // heartbeats reported
+	tickNow     *timestamppb.Timestamp        // the TopicTick's now, while it is handled
+	handled     int                           // messages handled since the last flush
+	known       *KnownIDs                     // Deps.Known when SeenTTL allows it, else nil
 }
 
 func newTopicActor(cfg Config, deps Deps) *topicActor {
@@ -97,6 +101,7 @@ func newTopicActor(cfg Config, deps Deps) *topicActor {
 		out: map[peer.ID]*pubsubv1.SendToPeer{}, publishOut: map[peer.ID]*pubsubv1.SendToPeer{},
 		gossipOut: map[peer.ID]*pubsubv1.SendToPeer{},
 		scores:    map[peer.ID]float64{},
+		reported:  map[peer.ID]*reportedCounters{},
 	}
 }
 
@@ -156,7 +161,12 @@ func (a *topicActor) handle(c actor.Context) {
 		if m.GetScores() != a.applied {
 			a.setScores(m.GetScores())
 		}
-		a.heartbeat(c, a.clock.tick(m.GetNow().AsTime()))
+		now := a.clock.tick(m.GetNow().AsTime())
+		if now.Equal(m.GetNow().AsTime()) {
+			a.tickNow = m.GetNow() // shared, read-only: the report carries it
+		}
+		a.heartbeat(c, now)
+		a.tickNow = nil
 	case *heartbeatv1.Tick:
 		a.heartbeat(c, a.clock.tick(m.GetNow().AsTime()))
 	case *pubsubv1.Join:
@@ -343,11 +353,7 @@ func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
 		}
 	}
 	a.exec(c, a.core.Heartbeat(now), pubsubv1.Priority_PRIORITY_GOSSIP)
-	a.counters = a.core.AppendCounters(a.counters[:0])
-	report := &pubsubv1.TopicReport{Topic: a.deps.Topic, Peers: make([]*pubsubv1.TopicPeerCounters, 0, len(a.counters))}
-	for _, r := range a.counters {
-		report.Peers = append(report.Peers, countersProto(r))
-	}
+	report := a.counterReport(now)
 	st := a.core.Stats()
 	st.MailboxDepth, st.MailboxDropped, st.MailboxDroppedGossip = int(high), dropMsgs, dropGossip
 	report.Mesh, report.Fanout = uint32(st.MeshPeers), uint32(st.FanoutPeers)
@@ -356,6 +362,57 @@ func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
 	a.stats, a.observed = st, true
 	// The report goes last: whoever reads it may read the gauges next.
 	c.Send(c.Parent(), report)
+}
+
+// reportedCounters is a peer's counters as last reported to the router, and
+// the heartbeat that last saw the peer.
+type reportedCounters struct {
+	c    score.TopicCounters
+	seen uint64
+}
+
+// counterReport returns the heartbeat's report with the counters that
+// changed since the last one (ADR 0028): an idle topic's report carries no
+// peer. P1's time in mesh changes every heartbeat but is no change: the
+// router derives it from the graft time and the report's now, exactly as
+// Refresh does here.
+func (a *topicActor) counterReport(now time.Time) *pubsubv1.TopicReport {
+	a.reports++
+	at := a.tickNow
+	if at == nil {
+		at = timestamppb.New(now)
+	}
+	report := &pubsubv1.TopicReport{Topic: a.deps.Topic, Now: at, Full: a.reports == 1}
+	a.counters = a.core.AppendCounters(a.counters[:0])
+	for _, r := range a.counters {
+		last := a.reported[r.Peer]
+		if last == nil {
+			last = &reportedCounters{}
+			a.reported[r.Peer] = last
+		} else if last.seen == a.reports-1 && sameCounters(&last.c, &r.Counters) {
+			last.seen = a.reports
+			continue
+		}
+		last.c, last.seen = r.Counters, a.reports
+		report.Peers = append(report.Peers, countersProto(r))
+	}
+	for id, last := range a.reported {
+		if last.seen != a.reports {
+			delete(a.reported, id)
+			report.Peers = append(report.Peers, &pubsubv1.TopicPeerCounters{Peer: []byte(id), Removed: true})
+		}
+	}
+	return report
+}
+
+// sameCounters reports whether the router's copy x of a peer's counters
+// scores as y: equal but for the time in mesh while in the mesh (derived
+// from the graft time).
+func sameCounters(x, y *score.TopicCounters) bool {
+	return x.InMesh == y.InMesh && x.GraftTime.Equal(y.GraftTime) && (x.InMesh || x.MeshTime == y.MeshTime) &&
+		x.FirstMessageDeliveries == y.FirstMessageDeliveries && x.MeshMessageDeliveries == y.MeshMessageDeliveries &&
+		x.MeshMessageDeliveriesActive == y.MeshMessageDeliveriesActive && x.MeshFailurePenalty == y.MeshFailurePenalty &&
+		x.InvalidMessageDeliveries == y.InvalidMessageDeliveries
 }
 
 // exec carries out one Effects in its documented order. Sends to peers are
@@ -554,6 +611,6 @@ func countersProto(r CounterReport) *pubsubv1.TopicPeerCounters {
 		Peer: []byte(r.Peer), InMesh: c.InMesh, MeshTime: durationpb.New(c.MeshTime),
 		FirstMessageDeliveries: c.FirstMessageDeliveries, MeshMessageDeliveries: c.MeshMessageDeliveries,
 		MeshMessageDeliveriesActive: c.MeshMessageDeliveriesActive, MeshFailurePenalty: c.MeshFailurePenalty,
-		InvalidMessageDeliveries: c.InvalidMessageDeliveries,
+		InvalidMessageDeliveries: c.InvalidMessageDeliveries, GraftTime: timestamppb.New(c.GraftTime),
 	}
 }

@@ -518,3 +518,66 @@ func TestTopicActorBatchesSendsPerActivation(t *testing.T) {
 		}
 	})
 }
+
+// TestTopicActorReportsChangedCountersOnly (ADR 0028): the first report
+// carries every peer's counters (full), with the heartbeat's time and each
+// mesh peer's graft time; a heartbeat in which nothing but P1's time in
+// mesh changed reports no peer; a changed counter reports that peer alone;
+// a peer the topic forgets is reported removed, once.
+func TestTopicActorReportsChangedCountersOnly(t *testing.T) {
+	bubble.Test(t, func(t *testing.T) {
+		h := meshOf(t, 3)
+		t0 := time.Now()
+		at := 0
+		tick := func() *pubsubv1.TopicReport {
+			at++
+			h.router.Send(h.topic, &pubsubv1.TopicTick{Now: timestamppb.New(t0.Add(time.Duration(at) * time.Second))})
+			return actortest.Expect[*pubsubv1.TopicReport](h.router)
+		}
+		first := tick()
+		if !first.GetFull() || len(first.GetPeers()) != 3 || !first.GetNow().AsTime().Equal(t0.Add(time.Second)) {
+			t.Fatalf("first report %v: want full, 3 peers, now t0+1s", first)
+		}
+		for _, pc := range first.GetPeers() {
+			if !pc.GetInMesh() || pc.GetGraftTime() == nil || pc.GetRemoved() {
+				t.Fatalf("first report entry %v: want in mesh with a graft time", pc)
+			}
+		}
+		for range 3 {
+			if r := tick(); r.GetFull() || len(r.GetPeers()) != 0 || r.GetMesh() != 3 {
+				t.Fatalf("quiet heartbeat reported %v: want no peer, mesh 3", r)
+			}
+		}
+		h.router.Send(h.topic, &pubsubv1.InvalidMessagesReceived{Peer: []byte(actorPeer(0)), Topic: actorTopic, Count: 2})
+		r := tick()
+		if len(r.GetPeers()) != 1 || peer.ID(r.GetPeers()[0].GetPeer()) != actorPeer(0) || r.GetPeers()[0].GetInvalidMessageDeliveries() <= 0 {
+			t.Fatalf("after P4 of peer 0: report %v, want peer 0 alone with its P4", r)
+		}
+		// Peer 2 leaves: pruned, and forgotten once its counters are idle at
+		// a decay (here in the same heartbeat).
+		h.router.Send(h.topic, &pubsubv1.PeerLeft{Peer: []byte(actorPeer(2))})
+		var seen []*pubsubv1.TopicPeerCounters
+		for range 14 {
+			for _, pc := range tick().GetPeers() {
+				if peer.ID(pc.GetPeer()) == actorPeer(0) {
+					continue // its P4 decaying
+				}
+				if peer.ID(pc.GetPeer()) != actorPeer(2) {
+					t.Fatalf("unexpected entry %v after peer 2 left", pc)
+				}
+				seen = append(seen, pc)
+			}
+		}
+		removed := 0
+		for _, pc := range seen {
+			if pc.GetRemoved() {
+				removed++
+			} else if pc.GetInMesh() {
+				t.Fatalf("peer 2 reported in the mesh after it left: %v", pc)
+			}
+		}
+		if len(seen) == 0 || !seen[len(seen)-1].GetRemoved() || removed != 1 {
+			t.Fatalf("peer 2's entries after it left: %v; want it removed once, last", seen)
+		}
+	})
+}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/peermesh/peermesh/actors/mesh"
 	"github.com/peermesh/peermesh/actors/router/session"
@@ -403,14 +404,29 @@ func (r *routerActor) report(c actor.Context, m *pubsubv1.TopicReport) {
 		r.retire(c, m.GetTopic(), ts)
 		return
 	}
+	// Only the counters that changed since the topic's last report (ADR
+	// 0028); P1 of its mesh peers is derived from its heartbeat time.
+	r.book.ReportTopic(m.GetTopic(), asTime(m.GetNow()), m.GetFull())
 	for _, pc := range m.GetPeers() {
+		if pc.GetRemoved() {
+			r.book.Forget(m.GetTopic(), peer.ID(pc.GetPeer()))
+			continue
+		}
 		r.book.Report(m.GetTopic(), peer.ID(pc.GetPeer()), score.TopicCounters{
-			InMesh: pc.GetInMesh(), MeshTime: pc.GetMeshTime().AsDuration(),
+			InMesh: pc.GetInMesh(), MeshTime: pc.GetMeshTime().AsDuration(), GraftTime: asTime(pc.GetGraftTime()),
 			FirstMessageDeliveries: pc.GetFirstMessageDeliveries(), MeshMessageDeliveries: pc.GetMeshMessageDeliveries(),
 			MeshMessageDeliveriesActive: pc.GetMeshMessageDeliveriesActive(), MeshFailurePenalty: pc.GetMeshFailurePenalty(),
 			InvalidMessageDeliveries: pc.GetInvalidMessageDeliveries(),
 		})
 	}
+}
+
+// asTime is t, or the zero time when unset.
+func asTime(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
 }
 
 func (r *routerActor) heartbeat(c actor.Context, tick *heartbeatv1.Tick) {

@@ -52,6 +52,19 @@ type Book struct {
 	ipPeers    map[netip.Addr]int // connected peers per IP address, for P6
 	lastDecay  time.Time
 	gray       int // graylisted peers (connected or retained) at the last Heartbeat
+	// reported mirrors what each topic actor reported: its counters of every
+	// peer it holds and the time of its last report (ADR 0028).
+	reported map[string]*topicReport
+}
+
+// topicReport is the book's mirror of one topic actor's counters. Reports
+// carry only changes, so the mirror is what a full report used to be: a
+// peer the book forgot and sees again gets its counters back from it, and
+// P1 (time in mesh) is derived from the graft time and asOf, as the topic
+// actor's Refresh does at that heartbeat.
+type topicReport struct {
+	asOf  time.Time
+	peers map[peer.ID]score.TopicCounters
 }
 
 // GraylistedPeers is the number of graylisted peers at the last Heartbeat.
@@ -66,7 +79,7 @@ func NewBook(maxPeers int, params score.Params, thresholds score.Thresholds) *Bo
 		params.Topics = map[string]score.TopicParams{}
 	}
 	return &Book{maxPeers: maxPeers, params: params, thresholds: thresholds, peers: map[peer.ID]*peerInfo{},
-		ipPeers: map[netip.Addr]int{}}
+		ipPeers: map[netip.Addr]int{}, reported: map[string]*topicReport{}}
 }
 
 // AddPeer records a peer with a session, connected from ips (for the IP
@@ -84,6 +97,11 @@ func (b *Book) AddPeer(id peer.ID, outbound bool, ips ...netip.Addr) bool {
 	if !ok {
 		p = &peerInfo{topics: map[string]bool{}, counters: map[string]score.TopicCounters{}}
 		b.peers[id] = p
+		for topic, r := range b.reported {
+			if c, ok := r.peers[id]; ok {
+				p.counters[topic] = c
+			}
+		}
 	}
 	p.connected, p.departed, p.outbound = true, time.Time{}, outbound
 	p.ips = slices.Compact(slices.SortedFunc(slices.Values(ips), netip.Addr.Compare))
@@ -211,15 +229,57 @@ func (b *Book) PeerIDs() []peer.ID { return slices.Sorted(maps.Keys(b.peers)) }
 // SetTopicParams scores topic with tp (called when the router joins it).
 func (b *Book) SetTopicParams(topic string, tp score.TopicParams) { b.params.Topics[topic] = tp }
 
+// ReportTopic starts a topic actor's report of its heartbeat at now: P1 of
+// its peers in the mesh is derived from now from here on (unless now is
+// zero). full: the report
+// carries every counter the actor holds, the mirror of the topic restarts.
+func (b *Book) ReportTopic(topic string, now time.Time, full bool) {
+	r := b.topicReport(topic)
+	if !now.IsZero() {
+		r.asOf = now
+	}
+	if full {
+		clear(r.peers)
+	}
+}
+
+func (b *Book) topicReport(topic string) *topicReport {
+	r := b.reported[topic]
+	if r == nil {
+		r = &topicReport{peers: map[peer.ID]score.TopicCounters{}}
+		b.reported[topic] = r
+	}
+	return r
+}
+
 // Report stores a topic actor's counters for one peer.
 func (b *Book) Report(topic string, id peer.ID, c score.TopicCounters) {
+	r := b.topicReport(topic)
+	r.peers[id] = c
 	if p, ok := b.peers[id]; ok {
-		p.counters[topic] = c
+		p.counters[topic] = r.refresh(c)
+	}
+}
+
+// refresh returns c with P1's time in mesh as of the topic's last report.
+func (r *topicReport) refresh(c score.TopicCounters) score.TopicCounters {
+	if c.InMesh && !r.asOf.IsZero() {
+		c.MeshTime = max(r.asOf.Sub(c.GraftTime), 0)
+	}
+	return c
+}
+
+// Forget records that a topic actor forgot a peer (its counters idle). The
+// peer's last counters stay with it, as before reports carried changes.
+func (b *Book) Forget(topic string, id peer.ID) {
+	if r := b.reported[topic]; r != nil {
+		delete(r.peers, id)
 	}
 }
 
 // ForgetTopic drops every peer's counters of a topic we left.
 func (b *Book) ForgetTopic(topic string) {
+	delete(b.reported, topic)
 	delete(b.params.Topics, topic)
 	for _, p := range b.peers {
 		delete(p.counters, topic)
@@ -261,6 +321,13 @@ func (b *Book) Heartbeat(now time.Time, scores map[peer.ID]float64) []StatusChan
 	for id, p := range b.peers {
 		if decay {
 			p.pc.Decay(b.params)
+		}
+		for topic, c := range p.counters {
+			if r := b.reported[topic]; r != nil && c.InMesh {
+				if f := r.refresh(c); f.MeshTime != c.MeshTime {
+					p.counters[topic] = f
+				}
+			}
 		}
 		p.score = score.Score(&b.params, p.counters, p.pc, b.colocation(p))
 		scores[id] = p.score

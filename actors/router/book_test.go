@@ -227,3 +227,71 @@ func TestBookRetainScore(t *testing.T) {
 		}
 	})
 }
+
+// TestBookReportedCounters (ADR 0028): topic reports carry changes only.
+// The book derives P1's time in mesh from the graft time and the topic's
+// report time, exactly what a full report carried; a peer the book forgot
+// gets its counters back from the mirror when it returns; a full report
+// restarts the mirror and a removed entry leaves the peer's last counters.
+func TestBookReportedCounters(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	a, c := peer.ID("a"), peer.ID("c")
+	tp := score.TopicParams{TopicWeight: 1, TimeInMeshWeight: 0.01, TimeInMeshQuantum: time.Second, TimeInMeshCap: 3600,
+		InvalidMessageDeliveriesWeight: -1, InvalidMessageDeliveriesDecay: 0.5}
+	graft := t0.Add(-30 * time.Second)
+	setup := func() *Book {
+		bk := testBook(10)
+		bk.SetTopicParams("x", tp)
+		bk.AddPeer(a, true)
+		return bk
+	}
+	t.Run("P1 from the graft time and the report's now", func(t *testing.T) {
+		for _, at := range []time.Duration{0, time.Second, 10 * time.Second, 2 * time.Hour} {
+			full, delta := setup(), setup()
+			now := t0.Add(at)
+			// Before: every heartbeat's report carried the refreshed time in mesh.
+			full.Report("x", a, score.TopicCounters{InMesh: true, GraftTime: graft, MeshTime: now.Sub(graft)})
+			// Now: the counters once, then only the report time advances.
+			delta.ReportTopic("x", t0, true)
+			delta.Report("x", a, score.TopicCounters{InMesh: true, GraftTime: graft, MeshTime: t0.Sub(graft)})
+			delta.ReportTopic("x", now, false)
+			sf, sd := map[peer.ID]float64{}, map[peer.ID]float64{}
+			full.Heartbeat(now.Add(time.Second), sf)
+			delta.Heartbeat(now.Add(time.Second), sd)
+			if sf[a] != sd[a] || sd[a] <= 0 {
+				t.Fatalf("at +%v: score %v from changes, want %v as from full reports", at, sd[a], sf[a])
+			}
+		}
+	})
+	t.Run("a forgotten peer gets its counters back from the mirror", func(t *testing.T) {
+		bk := setup()
+		bk.ReportTopic("x", t0, true)
+		bk.Report("x", c, score.TopicCounters{InvalidMessageDeliveries: 2}) // c has no session yet
+		bk.AddPeer(c, false)
+		scores := map[peer.ID]float64{}
+		bk.Heartbeat(t0, scores)
+		if scores[c] != -4 {
+			t.Fatalf("returning peer's score %v, want -4 (P4 2² × -1)", scores[c])
+		}
+		bk.Forget("x", c) // the topic forgot c: its last counters stay with it
+		bk.Heartbeat(t0, scores)
+		if scores[c] != -4 {
+			t.Fatalf("score after the topic forgot c %v, want -4 still", scores[c])
+		}
+		bk.RemovePeer(c)
+		bk.AddPeer(c, false)
+		bk.Heartbeat(t0, scores)
+		if scores[c] != 0 {
+			t.Fatalf("score of c back after removal %v, want 0 (the topic holds nothing of it)", scores[c])
+		}
+		bk.ReportTopic("x", t0, false)
+		bk.Report("x", c, score.TopicCounters{InvalidMessageDeliveries: 1})
+		bk.ReportTopic("x", t0, true) // a restarted topic actor, holding nothing of c
+		bk.RemovePeer(c)
+		bk.AddPeer(c, false)
+		bk.Heartbeat(t0, scores)
+		if scores[c] != 0 {
+			t.Fatalf("score of c after a full report without it %v, want 0", scores[c])
+		}
+	})
+}

@@ -2439,6 +2439,11 @@ func (x *TopicTick) GetScores() *ScoresSnapshot {
 
 // TopicReport is what a topic actor reports after each heartbeat: its mesh
 // sizes and the per-peer score counters (P1–P4) for the router's scoring.
+// peers carries only the counters that changed since the previous report
+// (all of them in an actor's first report, full set), and a removed entry
+// for a peer the topic forgot (ADR 0028). A peer's time in mesh (P1) is not
+// a change: the router derives it from graft_time and now, as the topic
+// does.
 type TopicReport struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Topic  string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
@@ -2448,7 +2453,12 @@ type TopicReport struct {
 	// idle: not joined, no fanout (FanoutTTL has passed since the last
 	// publish or the Leave) and no validation pending: the router may retire
 	// the actor (RetireTopic).
-	Idle          bool `protobuf:"varint,5,opt,name=idle,proto3" json:"idle,omitempty"`
+	Idle bool `protobuf:"varint,5,opt,name=idle,proto3" json:"idle,omitempty"`
+	// now: the heartbeat time the counters were refreshed at.
+	Now *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=now,proto3" json:"now,omitempty"`
+	// full: peers is every counter the topic holds (an actor's first report):
+	// whatever the router kept of this topic and is not in it is gone.
+	Full          bool `protobuf:"varint,7,opt,name=full,proto3" json:"full,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2514,6 +2524,20 @@ func (x *TopicReport) GetFanout() uint32 {
 func (x *TopicReport) GetIdle() bool {
 	if x != nil {
 		return x.Idle
+	}
+	return false
+}
+
+func (x *TopicReport) GetNow() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
+func (x *TopicReport) GetFull() bool {
+	if x != nil {
+		return x.Full
 	}
 	return false
 }
@@ -2674,8 +2698,12 @@ type TopicPeerCounters struct {
 	MeshMessageDeliveriesActive bool                   `protobuf:"varint,6,opt,name=mesh_message_deliveries_active,json=meshMessageDeliveriesActive,proto3" json:"mesh_message_deliveries_active,omitempty"`
 	MeshFailurePenalty          float64                `protobuf:"fixed64,7,opt,name=mesh_failure_penalty,json=meshFailurePenalty,proto3" json:"mesh_failure_penalty,omitempty"`
 	InvalidMessageDeliveries    float64                `protobuf:"fixed64,8,opt,name=invalid_message_deliveries,json=invalidMessageDeliveries,proto3" json:"invalid_message_deliveries,omitempty"`
-	unknownFields               protoimpl.UnknownFields
-	sizeCache                   protoimpl.SizeCache
+	GraftTime                   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=graft_time,json=graftTime,proto3" json:"graft_time,omitempty"`
+	// removed: the topic forgot the peer (its counters idle after it left);
+	// the other fields are unset.
+	Removed       bool `protobuf:"varint,10,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopicPeerCounters) Reset() {
@@ -2762,6 +2790,20 @@ func (x *TopicPeerCounters) GetInvalidMessageDeliveries() float64 {
 		return x.InvalidMessageDeliveries
 	}
 	return 0
+}
+
+func (x *TopicPeerCounters) GetGraftTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.GraftTime
+	}
+	return nil
+}
+
+func (x *TopicPeerCounters) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
 }
 
 // PublishLocal is the router asking a topic actor (joined or fanout) to
@@ -3577,20 +3619,22 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"u\n" +
 	"\tTopicTick\x12,\n" +
 	"\x03now\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12:\n" +
-	"\x06scores\x18\x02 \x01(\v2\".peermesh.pubsub.v1.ScoresSnapshotR\x06scores\"\xa0\x01\n" +
+	"\x06scores\x18\x02 \x01(\v2\".peermesh.pubsub.v1.ScoresSnapshotR\x06scores\"\xe2\x01\n" +
 	"\vTopicReport\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12;\n" +
 	"\x05peers\x18\x02 \x03(\v2%.peermesh.pubsub.v1.TopicPeerCountersR\x05peers\x12\x12\n" +
 	"\x04mesh\x18\x03 \x01(\rR\x04mesh\x12\x16\n" +
 	"\x06fanout\x18\x04 \x01(\rR\x06fanout\x12\x12\n" +
-	"\x04idle\x18\x05 \x01(\bR\x04idle\"\r\n" +
+	"\x04idle\x18\x05 \x01(\bR\x04idle\x12,\n" +
+	"\x03now\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x03now\x12\x12\n" +
+	"\x04full\x18\a \x01(\bR\x04full\"\r\n" +
 	"\vRetireTopic\"]\n" +
 	"\fTopicRetired\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x127\n" +
 	"\bbackoffs\x18\x02 \x03(\v2\x1b.peermesh.pubsub.v1.BackoffR\bbackoffs\"O\n" +
 	"\aBackoff\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x120\n" +
-	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\x9f\x03\n" +
+	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xf4\x03\n" +
 	"\x11TopicPeerCounters\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x17\n" +
 	"\ain_mesh\x18\x02 \x01(\bR\x06inMesh\x126\n" +
@@ -3599,7 +3643,11 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\x17mesh_message_deliveries\x18\x05 \x01(\x01R\x15meshMessageDeliveries\x12C\n" +
 	"\x1emesh_message_deliveries_active\x18\x06 \x01(\bR\x1bmeshMessageDeliveriesActive\x120\n" +
 	"\x14mesh_failure_penalty\x18\a \x01(\x01R\x12meshFailurePenalty\x12<\n" +
-	"\x1ainvalid_message_deliveries\x18\b \x01(\x01R\x18invalidMessageDeliveries\"O\n" +
+	"\x1ainvalid_message_deliveries\x18\b \x01(\x01R\x18invalidMessageDeliveries\x129\n" +
+	"\n" +
+	"graft_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tgraftTime\x12\x18\n" +
+	"\aremoved\x18\n" +
+	" \x01(\bR\aremoved\"O\n" +
 	"\fPublishLocal\x12?\n" +
 	"\amessage\x18\x01 \x01(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\amessage\"\x9f\x01\n" +
 	"\n" +
@@ -3758,18 +3806,20 @@ var file_pubsub_v1_pubsub_proto_depIdxs = []int32{
 	63, // 21: peermesh.pubsub.v1.TopicTick.now:type_name -> google.protobuf.Timestamp
 	37, // 22: peermesh.pubsub.v1.TopicTick.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot
 	43, // 23: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
-	42, // 24: peermesh.pubsub.v1.TopicRetired.backoffs:type_name -> peermesh.pubsub.v1.Backoff
-	63, // 25: peermesh.pubsub.v1.Backoff.until:type_name -> google.protobuf.Timestamp
-	56, // 26: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
-	24, // 27: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	64, // 28: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
-	46, // 29: peermesh.pubsub.v1.InboundRPC.known:type_name -> peermesh.pubsub.v1.KnownCopy
-	65, // 30: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	63, // 24: peermesh.pubsub.v1.TopicReport.now:type_name -> google.protobuf.Timestamp
+	42, // 25: peermesh.pubsub.v1.TopicRetired.backoffs:type_name -> peermesh.pubsub.v1.Backoff
+	63, // 26: peermesh.pubsub.v1.Backoff.until:type_name -> google.protobuf.Timestamp
+	56, // 27: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
+	63, // 28: peermesh.pubsub.v1.TopicPeerCounters.graft_time:type_name -> google.protobuf.Timestamp
+	24, // 29: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
+	64, // 30: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
+	46, // 31: peermesh.pubsub.v1.InboundRPC.known:type_name -> peermesh.pubsub.v1.KnownCopy
+	65, // 32: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_pubsub_v1_pubsub_proto_init() }
