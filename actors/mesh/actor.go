@@ -372,7 +372,7 @@ type reportedCounters struct {
 }
 
 // counterReport returns the heartbeat's report with the counters that
-// changed since the last one (ADR 0028): an idle topic's report carries no
+// changed since the last one (ADR 0029): an idle topic's report carries no
 // peer. P1's time in mesh changes every heartbeat but is no change: the
 // router derives it from the graft time and the report's now, exactly as
 // Refresh does here.

@@ -519,7 +519,7 @@ func TestTopicActorBatchesSendsPerActivation(t *testing.T) {
 	})
 }
 
-// TestTopicActorReportsChangedCountersOnly (ADR 0028): the first report
+// TestTopicActorReportsChangedCountersOnly (ADR 0029): the first report
 // carries every peer's counters (full), with the heartbeat's time and each
 // mesh peer's graft time; a heartbeat in which nothing but P1's time in
 // mesh changed reports no peer; a changed counter reports that peer alone;

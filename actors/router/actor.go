@@ -405,7 +405,7 @@ func (r *routerActor) report(c actor.Context, m *pubsubv1.TopicReport) {
 		return
 	}
 	// Only the counters that changed since the topic's last report (ADR
-	// 0028); P1 of its mesh peers is derived from its heartbeat time.
+	// 0029); P1 of its mesh peers is derived from its heartbeat time.
 	r.book.ReportTopic(m.GetTopic(), asTime(m.GetNow()), m.GetFull())
 	for _, pc := range m.GetPeers() {
 		if pc.GetRemoved() {

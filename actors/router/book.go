@@ -53,7 +53,7 @@ type Book struct {
 	lastDecay  time.Time
 	gray       int // graylisted peers (connected or retained) at the last Heartbeat
 	// reported mirrors what each topic actor reported: its counters of every
-	// peer it holds and the time of its last report (ADR 0028).
+	// peer it holds and the time of its last report (ADR 0029).
 	reported map[string]*topicReport
 }
 

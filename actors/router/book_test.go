@@ -228,7 +228,7 @@ func TestBookRetainScore(t *testing.T) {
 	})
 }
 
-// TestBookReportedCounters (ADR 0028): topic reports carry changes only.
+// TestBookReportedCounters (ADR 0029): topic reports carry changes only.
 // The book derives P1's time in mesh from the graft time and the topic's
 // report time, exactly what a full report carried; a peer the book forgot
 // gets its counters back from the mirror when it returns; a full report

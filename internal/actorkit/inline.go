@@ -11,7 +11,7 @@ import (
 // which it may run in the poster's goroutine.
 type InlinePolicy interface {
 	// Inline reports whether msg, posted to an idle mailbox, is handled in
-	// the poster's goroutine (a heartbeat from the router: ADR 0026, 0028).
+	// the poster's goroutine (a heartbeat from the router: ADR 0026, 0029).
 	Inline(msg any) bool
 	// Admit reports whether msg is queued behind depth waiting messages;
 	// false drops it (the policy counts it).

@@ -175,7 +175,7 @@ func (m *Metrics) wrote(items, bytes int) {
 
 // mailbox is the policy of a session's mailbox (an actorkit.InlineMailbox):
 // the router's heartbeat Tick to an idle session is handled in the router's
-// goroutine, that Tick only (ADR 0028), and a gauge keeps the messages
+// goroutine, that Tick only (ADR 0029), and a gauge keeps the messages
 // waiting in the session mailboxes. Nothing is dropped: the session bounds
 // its queue in bytes once a SendToPeer is dequeued, and the gauge shows
 // whether the mailbox in front of it ever builds up (it only can when the

@@ -2441,7 +2441,7 @@ func (x *TopicTick) GetScores() *ScoresSnapshot {
 // sizes and the per-peer score counters (P1–P4) for the router's scoring.
 // peers carries only the counters that changed since the previous report
 // (all of them in an actor's first report, full set), and a removed entry
-// for a peer the topic forgot (ADR 0028). A peer's time in mesh (P1) is not
+// for a peer the topic forgot (ADR 0029). A peer's time in mesh (P1) is not
 // a change: the router derives it from graft_time and now, as the topic
 // does.
 type TopicReport struct {
