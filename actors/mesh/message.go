@@ -20,7 +20,7 @@ func (t *Topic) Publish(now time.Time, id MessageID, msg *gossipsubv1.Message) *
 		t.stats.Duplicates++
 		return fx
 	}
-	t.seen.add(now, seenEntry{id: id, state: seenPublished, validated: now}, &t.stats)
+	t.seen.add(now, seenEntry{id: id, state: seenPublished, validated: now.UnixNano()}, &t.stats)
 	t.promises.fulfil(id)
 	t.cache(id, msg)
 	if !t.joined {
@@ -91,10 +91,10 @@ func (t *Topic) HandleMessage(now time.Time, from peer.ID, id MessageID, msg *go
 	t.promises.fulfil(id)
 	if t.seen.pending >= t.cfg.MaxPendingValidations {
 		t.stats.ValidationDropped++
-		t.seen.add(now, seenEntry{id: id, state: seenIgnored, from: from, validated: now}, &t.stats)
+		t.seen.add(now, seenEntry{id: id, state: seenIgnored, validated: now.UnixNano()}, &t.stats)
 		return fx
 	}
-	t.seen.add(now, seenEntry{id: id, state: seenPending, from: from, msg: msg}, &t.stats)
+	t.seen.add(now, seenEntry{id: id, state: seenPending, pend: &pendingEntry{from: from, msg: msg}}, &t.stats)
 	if len(msg.GetData()) >= t.cfg.IDontWantMinSize {
 		start := len(t.toBuf)
 		for _, ps := range t.mesh {
@@ -115,11 +115,11 @@ func (t *Topic) duplicate(now time.Time, e *seenEntry, from peer.ID) {
 	ps := t.peers[from]
 	switch e.state {
 	case seenPending:
-		if from != e.from && len(e.dups) < t.cfg.MaxDuplicateSources && !slices.Contains(e.dups, from) {
-			e.dups = append(e.dups, from)
+		if p := e.pend; from != p.from && len(p.dups) < t.cfg.MaxDuplicateSources && !slices.Contains(p.dups, from) {
+			p.dups = append(p.dups, from)
 		}
 	case seenAccepted:
-		if ps != nil && now.Sub(e.validated) <= t.cfg.Score.MeshMessageDeliveriesWindow {
+		if ps != nil && now.UnixNano()-e.validated <= int64(t.cfg.Score.MeshMessageDeliveriesWindow) {
 			ps.counters.MeshDelivery(t.cfg.Score)
 		}
 	case seenRejected:
@@ -144,32 +144,33 @@ func (t *Topic) HandleValidated(now time.Time, id MessageID, res ValidationResul
 	if e == nil || e.state != seenPending {
 		return fx
 	}
-	msg := e.msg
-	e.msg = nil
-	e.validated = now
+	p := e.pend
+	msg := p.msg
+	e.pend = nil
+	e.validated = now.UnixNano()
 	t.seen.pending--
 	switch res {
 	case ValidationAccept:
 		e.state = seenAccepted
-		if ps := t.peers[e.from]; ps != nil {
+		if ps := t.peers[p.from]; ps != nil {
 			ps.counters.FirstDelivery(t.cfg.Score)
 		}
-		for _, d := range e.dups {
+		for _, d := range p.dups {
 			if ps := t.peers[d]; ps != nil {
 				ps.counters.MeshDelivery(t.cfg.Score)
 			}
 		}
 		if t.joined {
-			fx.Deliveries = append(fx.Deliveries, Delivery{ID: id, Msg: msg, From: e.from})
+			fx.Deliveries = append(fx.Deliveries, Delivery{ID: id, Msg: msg, From: p.from})
 		}
 		t.cache(id, msg)
-		t.forward(fx, id, msg, e)
+		t.forward(fx, id, msg, p)
 	case ValidationReject:
 		e.state = seenRejected
-		if ps := t.peers[e.from]; ps != nil {
+		if ps := t.peers[p.from]; ps != nil {
 			ps.counters.Invalid()
 		}
-		for _, d := range e.dups {
+		for _, d := range p.dups {
 			if ps := t.peers[d]; ps != nil {
 				ps.counters.Invalid()
 			}
@@ -177,7 +178,6 @@ func (t *Topic) HandleValidated(now time.Time, id MessageID, res ValidationResul
 	default:
 		e.state = seenIgnored
 	}
-	e.dups = nil
 	return fx
 }
 
@@ -186,7 +186,7 @@ func (t *Topic) HandleValidated(now time.Time, id MessageID, res ValidationResul
 // own message coming back as an invalid delivery, P4, and prunes the peer
 // with a backoff), those that sent a copy, and those that sent IDONTWANT for
 // it.
-func (t *Topic) forward(fx *Effects, id MessageID, msg *gossipsubv1.Message, e *seenEntry) {
+func (t *Topic) forward(fx *Effects, id MessageID, msg *gossipsubv1.Message, e *pendingEntry) {
 	start := len(t.toBuf)
 	author := peer.ID(msg.GetFrom())
 	add := func(ps *peerState) {

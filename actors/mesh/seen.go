@@ -18,27 +18,35 @@ const (
 	seenPublished // our own message
 )
 
-// seenEntry is what we remember about a message id.
+// seenEntry is what we remember about a message id: 48 bytes, since a
+// node holds one for every message of the last SeenTTL (two minutes of
+// traffic). Times are the heartbeat clock's, in Unix nanoseconds.
 type seenEntry struct {
 	id      MessageID
 	state   seenState
-	expires time.Time
+	expires int64
 	// validated is when validation finished: copies from mesh peers within
 	// the P3 window after it still count as mesh deliveries.
-	validated time.Time
-	from      peer.ID
-	// msg is held only while pending validation.
-	msg *gossipsubv1.Message
+	validated int64
+	// pend is held only while pending validation.
+	pend *pendingEntry
+}
+
+// pendingEntry is what a message pending validation needs besides its id.
+type pendingEntry struct {
+	from peer.ID
+	msg  *gossipsubv1.Message
 	// dups are the other peers that sent a copy (bounded): credited or
 	// penalised with the first sender, and never forwarded the message.
 	dups []peer.ID
 }
 
 // seenEntryBytes is what one seen entry costs besides its id's bytes: the
-// ring slot (about 120 B) and the index's map entry (key header, slot and
-// the map's own overhead, about 60 B). An estimate: the bound is on memory,
-// so it need not be exact, only proportional.
-const seenEntryBytes = 180
+// ring slot (48 B, twice that while the ring is half full after growing)
+// and the index's map entry (key header, slot and the map's own overhead,
+// about 60 B). An estimate: the bound is on memory, so it need not be
+// exact, only proportional.
+const seenEntryBytes = 140
 
 // seenCache remembers message ids for SeenTTL (the seed's salted seen
 // table), however many arrive in that time: it is sized by time, not by a
@@ -87,7 +95,7 @@ func (s *seenCache) add(now time.Time, e seenEntry, st *Stats) {
 	if s.n == len(s.ring) {
 		s.grow()
 	}
-	e.expires = now.Add(s.ttl)
+	e.expires = now.Add(s.ttl).UnixNano()
 	slot := (s.head + s.n) % len(s.ring)
 	s.ring[slot] = e
 	s.index[e.id] = slot
@@ -123,7 +131,7 @@ func (s *seenCache) popOldest() {
 // expire removes entries whose TTL has passed, and gives back the ring's
 // memory once a burst has drained (a quarter full: halve it).
 func (s *seenCache) expire(now time.Time) {
-	for s.n > 0 && !now.Before(s.ring[s.head].expires) {
+	for s.n > 0 && now.UnixNano() >= s.ring[s.head].expires {
 		s.popOldest()
 	}
 	if len(s.ring) > 64 && s.n < len(s.ring)/4 {
