@@ -137,6 +137,7 @@ func ServeInbound(root *actor.RootContext, to *actor.PID, st InboundStream, stre
 		err = r.ReadRPC(rpc)
 		ids, known := check.take()
 		if err == nil {
+			m.knownCopiesRead(len(known))
 			root.Send(to, &pubsubv1.InboundRPC{Rpc: rpc, Stream: streamID, Ids: ids, Known: known})
 			if sent++; sent%cfg.InboundWindow == 0 {
 				next := actorkit.Request(root, to, &pubsubv1.InboundSync{Stream: streamID}, cfg.InboundSyncTimeout)

@@ -68,6 +68,9 @@ func TestServeInboundDropsBodiesOfKnownCopies(t *testing.T) {
 			t.Fatalf("got %v\nwant %v", got, want)
 		}
 		actortest.Expect[*pubsubv1.StreamFailed](probe) // the clean end
+		if n := testutil.ToFloat64(m.knownCopies); n != 1 {
+			t.Fatalf("known copies counted %v, want 1", n)
+		}
 	})
 }
 

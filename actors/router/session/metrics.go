@@ -28,6 +28,7 @@ type Metrics struct {
 	mailbox         prometheus.Gauge
 	panics          *prometheus.CounterVec
 	badFrameCloses  prometheus.Counter
+	knownCopies     prometheus.Counter
 }
 
 var priorityLabels = [numLanes]string{"control", "publish", "forward", "gossip"}
@@ -72,10 +73,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"Panics recovered in pubsub stream goroutines (the stream failed, the process went on), by direction.", "direction"),
 		badFrameCloses: counter("libp2p_pubsub_bad_frame_disconnects_total",
 			"Peers disconnected for sending more than MaxBadFramesPerHeartbeat bad frames in a heartbeat."),
+		knownCopies: counter("libp2p_pubsub_known_copies_total",
+			"Received message copies passed on as topic and id only, never copied out of the frame: a topic actor had already seen their id (ADR 0027)."),
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.queueDrops, m.queueExpired, m.queueBytes, m.frameRejections, m.rpcDrops,
-		m.idontwantSaved, m.idontwantElided, m.cancelledByCopy, m.writes, m.reopens, m.writtenRPCs, m.writtenBytes, m.mailbox, m.panics, m.badFrameCloses} {
+		m.idontwantSaved, m.idontwantElided, m.cancelledByCopy, m.writes, m.reopens, m.writtenRPCs, m.writtenBytes, m.mailbox, m.panics, m.badFrameCloses, m.knownCopies} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -151,6 +154,13 @@ func (m *Metrics) Dropped(reason string, n int) {
 	if m != nil && n > 0 {
 		m.rpcDrops.WithLabelValues(reason).Add(float64(n))
 	}
+}
+
+func (m *Metrics) knownCopiesRead(n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.knownCopies.Add(float64(n))
 }
 
 func (m *Metrics) badFrameDisconnect() {
