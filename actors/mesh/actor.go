@@ -73,6 +73,19 @@ type topicActor struct {
 	tickNow     *timestamppb.Timestamp        // the TopicTick's now, while it is handled
 	handled     int                           // messages handled since the last flush
 	known       *KnownIDs                     // Deps.Known when SeenTTL allows it, else nil
+
+	// publish admission (ADR 0027), on the local-I/O clock (Deps.Clock)
+	admission *Admission[heldPublishReq]
+	congested map[peer.ID]struct{} // peers whose session reports a congested queue
+	admStats  AdmissionStats       // as last published to the metrics
+	admTimer  *time.Timer          // armed while publishes are held
+	released  []heldPublishReq
+}
+
+// heldPublishReq is a publish waiting for admission and whom to answer.
+type heldPublishReq struct {
+	msg    *pubsubv1.PublishLocal
+	sender *actor.PID
 }
 
 func newTopicActor(cfg Config, deps Deps) *topicActor {
@@ -97,7 +110,7 @@ func newTopicActor(cfg Config, deps Deps) *topicActor {
 	}
 	return &topicActor{
 		cfg: cfg, deps: deps, log: log.With("topic", deps.Topic), topic: proto.String(deps.Topic), known: known,
-		subscribers: map[string]*actor.PID{}, sessions: map[peer.ID]*actor.PID{},
+		subscribers: map[string]*actor.PID{}, sessions: map[peer.ID]*actor.PID{}, congested: map[peer.ID]struct{}{},
 		out: map[peer.ID]*pubsubv1.SendToPeer{}, publishOut: map[peer.ID]*pubsubv1.SendToPeer{},
 		gossipOut: map[peer.ID]*pubsubv1.SendToPeer{},
 		scores:    map[peer.ID]float64{},
@@ -118,6 +131,7 @@ func (a *topicActor) Receive(c actor.Context) {
 		}
 		a.core = core
 		a.clock = newTickClock(a.deps.Now, a.deps.HeartbeatInterval, a.deps.Clock)
+		a.admission = NewAdmission[heldPublishReq](a.cfg.Admission)
 		for id, until := range a.deps.Backoffs {
 			core.RestoreBackoff(id, until)
 		}
@@ -148,7 +162,18 @@ func (a *topicActor) handle(c actor.Context) {
 	case *pubsubv1.InvalidMessagesReceived:
 		a.core.ChargeInvalid(a.clock.now(), peer.ID(m.GetPeer()), int(m.GetCount()))
 	case *pubsubv1.PublishLocal:
-		a.publish(c, m)
+		a.offer(c, m)
+	case *pubsubv1.PeerCongestion:
+		if id := peer.ID(m.GetPeer()); m.GetCongested() {
+			a.congested[id] = struct{}{}
+		} else {
+			delete(a.congested, id)
+		}
+		a.signal()
+		a.release(c, a.deps.Clock())
+	case *pubsubv1.AdmitHeld:
+		a.admTimer = nil
+		a.release(c, a.deps.Clock())
 	case *pubsubv1.PeerSubscriptions:
 		a.peerSubscriptions(m)
 	case *pubsubv1.PeerLeft:
@@ -201,6 +226,14 @@ func (a *topicActor) handle(c actor.Context) {
 		a.respond(c, &pubsubv1.Mesh{Topic: a.deps.Topic, Mesh: peerBytes(a.core.MeshPeers()),
 			Fanout: peerBytes(a.core.FanoutPeers()), Peers: a.topicPeers()})
 	case *actor.Stopping:
+		// Held publishes were promised an answer: they go out now.
+		a.admitAll(c, a.admission.Drain(a.released[:0]))
+		if a.admTimer != nil {
+			a.admTimer.Stop()
+		}
+		st := a.admission.Stats()
+		st.Congested = false // this topic leaves the gauge
+		a.deps.Metrics.admitted(a.admStats, st)
 		a.retired(c)
 	}
 }
@@ -274,6 +307,7 @@ func (a *topicActor) retired(c actor.Context) {
 func (a *topicActor) removePeer(id peer.ID) {
 	a.core.RemovePeer(a.clock.now(), id)
 	delete(a.sessions, id)
+	delete(a.congested, id)
 }
 
 func (a *topicActor) messages(c actor.Context, m *pubsubv1.ReceivedMessages) {
@@ -324,7 +358,85 @@ func (a *topicActor) control(c actor.Context, m *pubsubv1.ReceivedControl) {
 	}
 }
 
-func (a *topicActor) publish(c actor.Context, m *pubsubv1.PublishLocal) {
+// offer passes a publish through admission (ADR 0027): published now,
+// held until the node is healthy again (or MaxHold), or refused with
+// ErrAdmissionFull when the admission queue is full.
+func (a *topicActor) offer(c actor.Context, m *pubsubv1.PublishLocal) {
+	req := heldPublishReq{msg: m, sender: c.Sender()}
+	t := a.deps.Clock()
+	a.signal() // the mesh may have changed since the last report
+	switch a.admission.Offer(t, req) {
+	case Admit:
+		a.publish(c, req)
+	case Hold:
+		a.arm(c, t)
+	case Refuse:
+		a.answer(c, req.sender, &pubsubv1.Published{Topic: a.deps.Topic, MessageId: m.GetMessage().GetId(), Error: ErrAdmissionFull.Error()})
+	}
+	a.admissionMetrics()
+}
+
+// release publishes the held publishes admission lets go at t and re-arms
+// the timer for the rest.
+func (a *topicActor) release(c actor.Context, t time.Time) {
+	if a.admission.Stats().Holding == 0 {
+		return
+	}
+	a.admitAll(c, a.admission.Release(t, a.released[:0]))
+	a.arm(c, t)
+	a.admissionMetrics()
+}
+
+// signal gives admission the congested share of the mesh. A peer outside
+// the mesh carries no forwards of ours: its queue does not count.
+func (a *topicActor) signal() {
+	if !a.admission.Enabled() {
+		return
+	}
+	n := 0
+	for id := range a.congested {
+		if a.core.InMesh(id) {
+			n++
+		}
+	}
+	a.admission.Signal(n, a.core.meshSize())
+}
+
+func (a *topicActor) admitAll(c actor.Context, reqs []heldPublishReq) {
+	for i, r := range reqs {
+		a.publish(c, r)
+		reqs[i] = heldPublishReq{}
+	}
+	a.released = reqs[:0]
+}
+
+// arm starts the timer that admits the oldest held publish at MaxHold,
+// unless one is armed or nothing is held. The timer's message is the only
+// way the timer acts on the actor.
+func (a *topicActor) arm(c actor.Context, t time.Time) {
+	d, ok := a.admission.Due(t)
+	if !ok || a.admTimer != nil {
+		return
+	}
+	self, root := c.Self(), c.ActorSystem().Root
+	a.admTimer = time.AfterFunc(d, func() { root.Send(self, &pubsubv1.AdmitHeld{}) })
+}
+
+func (a *topicActor) admissionMetrics() {
+	if st := a.admission.Stats(); st != a.admStats {
+		a.deps.Metrics.admitted(a.admStats, st)
+		a.admStats = st
+	}
+}
+
+func (a *topicActor) answer(c actor.Context, to *actor.PID, msg proto.Message) {
+	if to != nil {
+		c.Send(to, msg)
+	}
+}
+
+func (a *topicActor) publish(c actor.Context, req heldPublishReq) {
+	m := req.msg
 	im := m.GetMessage()
 	id := MessageID(im.GetId())
 	fx := a.core.Publish(a.clock.now(), id, im.GetMessage())
@@ -339,7 +451,7 @@ func (a *topicActor) publish(c actor.Context, m *pubsubv1.PublishLocal) {
 	if a.core.Joined() {
 		a.deliver(c, &pubsubv1.Delivered{Topic: a.deps.Topic, MessageId: im.GetId(), Message: im.GetMessage()})
 	}
-	a.respond(c, &pubsubv1.Published{Topic: a.deps.Topic, MessageId: im.GetId(), Peers: uint32(peers)})
+	a.answer(c, req.sender, &pubsubv1.Published{Topic: a.deps.Topic, MessageId: im.GetId(), Peers: uint32(peers)})
 }
 
 func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
@@ -353,6 +465,10 @@ func (a *topicActor) heartbeat(c actor.Context, now time.Time) {
 		}
 	}
 	a.exec(c, a.core.Heartbeat(now), pubsubv1.Priority_PRIORITY_GOSSIP)
+	if len(a.congested) > 0 || a.admission.Stats().Holding > 0 {
+		a.signal() // the heartbeat may have changed the mesh
+		a.release(c, a.deps.Clock())
+	}
 	report := a.counterReport(now)
 	st := a.core.Stats()
 	st.MailboxDepth, st.MailboxDropped, st.MailboxDroppedGossip = int(high), dropMsgs, dropGossip

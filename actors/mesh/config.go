@@ -138,6 +138,9 @@ type Config struct {
 	// MaxDuplicateSources bounds the peers remembered per message as having
 	// sent a copy (used for P3 credit and to skip them when forwarding).
 	MaxDuplicateSources int
+	// Admission holds our own publishes while the node's forwarding path
+	// is congested (ADR 0027); a zero Target turns it off.
+	Admission AdmissionConfig
 }
 
 // DefaultConfig returns the defaults of a profile. An unknown profile gets ProfileWaku.
@@ -180,6 +183,7 @@ func DefaultConfig(p Profile) Config {
 		MaxPromises:              10_000,
 		MaxDuplicateSources:      8,
 		MaxMailbox:               8192,
+		Admission:                DefaultAdmission(),
 	}
 	if p == ProfileLibp2p {
 		c.Dlo, c.Dhi, c.Dscore, c.Dout = 5, 12, 4, 2
@@ -292,6 +296,9 @@ func (c Config) Validate() error {
 	pos("MaxMailbox", c.MaxMailbox)
 	if c.MaxDuplicateSources < 0 {
 		bad("MaxDuplicateSources", c.MaxDuplicateSources, "must be ≥ 0")
+	}
+	if err := c.Admission.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -22,6 +22,8 @@ type Metrics struct {
 	broadcastIHave                     prometheus.Counter
 	drops                              *prometheus.CounterVec
 	validation                         *prometheus.CounterVec
+	admission                          *prometheus.CounterVec
+	publishHeld, congestedTopics       prometheus.Gauge
 }
 
 // NewMetrics registers the topic metrics on reg (nil: a private registry).
@@ -61,10 +63,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Entries refused or evicted by a topic's bounds, by reason"}, []string{"reason"}),
 		validation: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_validation_results_total",
 			Help: "Validation outcomes of received messages (timeout counts as ignore)"}, []string{"outcome"}),
+		admission: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_publish_admission_total",
+			Help: "Our own publishes by admission outcome (ADR 0027): admitted at once, held, refused (admission queue full), released_early (healthy again), released_late (after MaxHold)"},
+			[]string{"outcome"}),
+		publishHeld: g("libp2p_gossipsub_publish_held", "our own publishes held by admission now, summed over topics (bounded by Admission.MaxHeld per topic)"),
+		congestedTopics: g("libp2p_gossipsub_publish_congested_topics",
+			"topics whose actor holds publishes because received messages wait longer than Admission.Target"),
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.meshPeers, m.fanoutPeers, m.topicPeers, m.seenBytes, m.mailboxDepth, m.mailboxDrops, m.cacheWindow, m.noPeers,
-		m.lowPeers, m.healthy, m.underD, m.aboveDhi, m.receivedIWants, m.broadcastIHave, m.drops, m.validation} {
+		m.lowPeers, m.healthy, m.underD, m.aboveDhi, m.receivedIWants, m.broadcastIHave, m.drops, m.validation,
+		m.admission, m.publishHeld, m.congestedTopics} {
 		errs = append(errs, reg.Register(c))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -167,5 +176,34 @@ func (m *Metrics) forget(topic string, last Stats) {
 func (m *Metrics) validated(outcome string) {
 	if m != nil {
 		m.validation.WithLabelValues(outcome).Inc()
+	}
+}
+
+// admitted publishes the difference between two admission snapshots of a
+// topic (called only when admission changed something).
+func (m *Metrics) admitted(prev, cur AdmissionStats) {
+	if m == nil {
+		return
+	}
+	for _, d := range []struct {
+		outcome  string
+		cur, old uint64
+	}{
+		{"admitted", cur.Admitted, prev.Admitted}, {"held", cur.Held, prev.Held}, {"refused", cur.Refused, prev.Refused},
+		{"released_early", cur.ReleasedEarly, prev.ReleasedEarly}, {"released_late", cur.ReleasedLate, prev.ReleasedLate},
+	} {
+		if d.cur > d.old {
+			m.admission.WithLabelValues(d.outcome).Add(float64(d.cur - d.old))
+		}
+	}
+	if cur.Holding != prev.Holding {
+		m.publishHeld.Add(float64(cur.Holding - prev.Holding))
+	}
+	if cur.Congested != prev.Congested {
+		if cur.Congested {
+			m.congestedTopics.Inc()
+		} else {
+			m.congestedTopics.Dec()
+		}
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/peermesh/peermesh/internal/meshbench"
 )
 
-// go-libp2p-pubsub's Publish always blocks once 32 messages wait for its
-// event loop: a run asking for another publish window is refused rather
+// go-libp2p-pubsub's Publish always waits for its event loop to take the
+// message in: a run asking for another publish window is refused rather
 // than reported with a window it did not have.
 func TestPublishWindowIsFixed(t *testing.T) {
 	cfg := meshbench.DefaultParams(false).Impl

@@ -168,6 +168,11 @@ func (n *network) MeshSizes(_ context.Context, topic string) ([]int, error) {
 var dropCounters = []string{"libp2p_pubsub_queue_drops_total", "libp2p_pubsub_queue_expired_total",
 	"libp2p_gossipsub_topic_mailbox_drops_total"}
 
+// admissionCounter counts our own publishes by admission outcome (ADR 0027):
+// listed in drops_by beside the drops (only its "refused" are lost
+// publishes, and they are publish errors too), not summed into Drops.
+const admissionCounter = "libp2p_gossipsub_publish_admission_total"
+
 // Drops sums every drop peermesh counted (dropCounters).
 func (n *network) Drops() int64 {
 	var total float64
@@ -181,7 +186,8 @@ func (n *network) Drops() int64 {
 	return int64(total)
 }
 
-// DropsBy splits Drops by counter and label, summed over the nodes.
+// DropsBy splits Drops by counter and label, summed over the nodes, and
+// adds the publish admission outcomes (admissionCounter).
 func (n *network) DropsBy() map[string]int64 {
 	out := map[string]int64{}
 	for _, reg := range n.regs {
@@ -190,7 +196,7 @@ func (n *network) DropsBy() map[string]int64 {
 			return nil
 		}
 		for _, mf := range mfs {
-			if !slices.Contains(dropCounters, mf.GetName()) {
+			if !slices.Contains(dropCounters, mf.GetName()) && mf.GetName() != admissionCounter {
 				continue
 			}
 			for _, m := range mf.GetMetric() {

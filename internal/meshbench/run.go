@@ -41,8 +41,8 @@ type ImplConfig struct {
 	// PublishWindow (peermesh only) is how many publishes per node may
 	// await their Published answer before Publish blocks, as an
 	// application calling Node.Publish from that many goroutines would
-	// see; go-libp2p-pubsub's Publish blocks the same way on its 32-deep
-	// queue to the event loop. 0: Publish never waits (fire and forget).
+	// see. 0: Publish never waits (fire and forget). See
+	// DefaultPublishWindow.
 	PublishWindow int
 }
 
@@ -131,10 +131,15 @@ func DefaultParams(sign bool) Params {
 	}
 }
 
-// DefaultPublishWindow matches go-libp2p-pubsub's Publish, which blocks
-// once 32 messages wait for its event loop (its sendMsg queue), so both
-// implementations' publishers are held back by the same rule.
-const DefaultPublishWindow = 32
+// DefaultPublishWindow matches go-libp2p-pubsub's Publish, which hands
+// every message to its node's event loop through an unbuffered channel
+// (Topic.validate sends a closure on PubSub.eval, v0.16.0) before it
+// returns: a publish call waits until the node took the previous one in,
+// as Node.Publish waits for its Published answer (ADR 0027). The reference
+// has one such call in flight in the whole harness; peermesh one per node.
+// Until ADR 0027 this was 32, read from the reference's sendMsg queue,
+// which comes after that rendezvous and rarely fills.
+const DefaultPublishWindow = 1
 
 // RateResult is one row of the M1 table.
 type RateResult struct {
@@ -171,7 +176,8 @@ type RateResult struct {
 	Contend int `json:"contend"`
 	// PublishWindow is the publishes per node that may await their answer
 	// before Publish blocks (ImplConfig.PublishWindow; go-libp2p-pubsub's
-	// is always 32).
+	// is always DefaultPublishWindow: one rendezvous with its event loop
+	// per call).
 	PublishWindow int `json:"publish_window"`
 	// PayloadBytes is each message's data size (Params.PayloadSize).
 	PayloadBytes int `json:"payload_bytes"`

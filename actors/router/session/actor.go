@@ -109,7 +109,11 @@ func newSession(cfg Config, deps Deps) *sessionActor {
 func (s *sessionActor) Receive(c actor.Context) {
 	// Once per handled message: what waited too long in the queue goes
 	// before anything is added to it or handed to the writer.
-	s.deps.Metrics.counts(s.state.Expire(s.deps.Clock()))
+	expired := s.state.Expire(s.deps.Clock())
+	s.deps.Metrics.counts(expired)
+	if on, changed := s.state.Congestion(expired.Expired[lane(pubsubv1.Priority_PRIORITY_FORWARD)]); changed {
+		s.tellCongestion(c, on)
+	}
 	switch m := c.Message().(type) {
 	case *actor.Started:
 		s.start(c)
@@ -280,6 +284,17 @@ func (s *sessionActor) introduce(c actor.Context, t string) {
 	s.introduced[t] = true
 	c.Send(s.topicPID(c, t), &pubsubv1.PeerSubscriptions{Peer: s.peer,
 		Subscriptions: []*gossipsubv1.SubOpts{subOpts(t, true)}, Outbound: s.deps.Outbound, Protocol: s.protocol})
+	if s.state.Congested() {
+		c.Send(s.topicPID(c, t), &pubsubv1.PeerCongestion{Peer: s.peer, Congested: true})
+	}
+}
+
+// tellCongestion tells the topic actors the peer was introduced to that its
+// outbound queue turned congested or healthy (publish admission, ADR 0027).
+func (s *sessionActor) tellCongestion(c actor.Context, on bool) {
+	for t := range s.introduced {
+		c.Send(s.topicPID(c, t), &pubsubv1.PeerCongestion{Peer: s.peer, Congested: on})
+	}
 }
 
 // setLocalTopics takes the router's topic actors: it announces the change

@@ -45,6 +45,14 @@ type Config struct {
 	// and under overload a queue bounded only in bytes held seconds of
 	// traffic (ADR 0021). 0: no age limit.
 	MaxForwardAge time.Duration
+	// CongestedAge: the session reports its peer congested to its topic
+	// actors (PeerCongestion) once the oldest forward or own publish in the
+	// outbound queue has waited longer than this, or forwards expired, and
+	// healthy again once the oldest has waited at most half of it and none
+	// expired. Topic actors hold their node's own publishes while enough of
+	// their mesh is congested (publish admission, ADR 0027). 0: never
+	// reported.
+	CongestedAge time.Duration
 	// MaxGossipAge bounds the wait of gossip (IHAVE, IWANT replies) the
 	// same way. It stays below the follow-up time within which a peer
 	// expects the reply to its IWANT (3 s in go-libp2p-pubsub) less the
@@ -143,6 +151,7 @@ func DefaultConfig() Config {
 		Limits:                   wire.DefaultLimits(),
 		MaxQueueBytes:            8 << 20,
 		MaxForwardAge:            300 * time.Millisecond,
+		CongestedAge:             100 * time.Millisecond,
 		MaxGossipAge:             2 * time.Second,
 		MaxIHaveMessages:         10,
 		MaxIHaveLength:           5000,
@@ -192,6 +201,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxQueueBytes < c.MaxFrame {
 		errs = append(errs, fmt.Errorf("session: MaxQueueBytes (%d) must be >= MaxFrame (%d)", c.MaxQueueBytes, c.MaxFrame))
+	}
+	if c.CongestedAge < 0 {
+		errs = append(errs, fmt.Errorf("session: CongestedAge (%s) must be >= 0", c.CongestedAge))
 	}
 	if c.MaxForwardAge < 0 || c.MaxGossipAge < 0 || c.MaxPublishAge < 0 {
 		errs = append(errs, fmt.Errorf("session: MaxForwardAge (%s), MaxGossipAge (%s) and MaxPublishAge (%s) must be >= 0",

@@ -150,6 +150,17 @@ func (q *Queue) Expire(now time.Time) Drops {
 	return d
 }
 
+// OldestAge is how long the oldest live item of priority p has waited, by
+// the queue's clock (the latest Expire); false when the lane is empty.
+// Cancelled placeholders at the lane's head are discarded on the way.
+func (q *Queue) OldestAge(p pubsubv1.Priority) (time.Duration, bool) {
+	l := lane(p)
+	if q.dropCancelledHead(l); q.lanes[l].empty() {
+		return 0, false
+	}
+	return q.now.Sub(q.lanes[l].peek().at), true
+}
+
 // Bytes is the number of bytes currently charged.
 func (q *Queue) Bytes() int { return q.bytes }
 

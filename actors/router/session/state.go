@@ -35,6 +35,8 @@ type State struct {
 	ihaveIDs      int // IHAVE ids accepted this heartbeat
 	dontWantIDs   int // IDONTWANT ids accepted this heartbeat
 	badFrames     int // inbound frames the peer built wrong this heartbeat
+
+	congested bool // the outbound queue is congested (Congestion)
 }
 
 type advert struct {
@@ -83,6 +85,37 @@ func NewState(cfg Config) *State {
 // Expire gives the outbound queue the time (the session's monotonic clock,
 // read once per handled message) and drops what waited too long.
 func (s *State) Expire(now time.Time) Counts { return Counts{Expired: s.Queue.Expire(now)} }
+
+// Congestion updates whether the outbound queue is congested, after an
+// Expire that expired expired forwards: congested once the oldest forward
+// or own publish has waited longer than Config.CongestedAge or forwards
+// expired; healthy again once neither lane holds anything older than half
+// of it and nothing expired (hysteresis: a queue near the limit does not
+// flap). It returns the state and whether it changed; with CongestedAge 0
+// the queue is never congested.
+func (s *State) Congestion(expired int) (congested, changed bool) {
+	limit := s.cfg.CongestedAge
+	if limit <= 0 {
+		return false, false
+	}
+	var oldest time.Duration
+	for _, p := range []pubsubv1.Priority{pubsubv1.Priority_PRIORITY_FORWARD, pubsubv1.Priority_PRIORITY_PUBLISH} {
+		if age, ok := s.Queue.OldestAge(p); ok {
+			oldest = max(oldest, age)
+		}
+	}
+	was := s.congested
+	switch {
+	case expired > 0 || oldest > limit:
+		s.congested = true
+	case oldest <= limit/2:
+		s.congested = false
+	}
+	return s.congested, s.congested != was
+}
+
+// Congested reports the state of the last Congestion.
+func (s *State) Congested() bool { return s.congested }
 
 // Enqueue queues the parts of cmd. Messages the peer told us it does not want
 // are skipped; IHAVE ids are remembered with their topic so that an IWANT can

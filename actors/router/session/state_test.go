@@ -257,3 +257,77 @@ func TestStateElidesRedundantSends(t *testing.T) {
 		}
 	})
 }
+
+// TestStateCongestion: the queue turns congested once its oldest forward or
+// own publish waited longer than CongestedAge or forwards expired, and
+// healthy again once nothing waited more than half of it (ADR 0027).
+func TestStateCongestion(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	type step struct {
+		at            time.Duration // since t0: Expire, then Congestion
+		push          pubsubv1.Priority
+		pop           int // frames the writer takes, one item each
+		want, changed bool
+	}
+	for _, tt := range []struct {
+		name  string
+		age   time.Duration
+		steps []step
+	}{
+		{"an old forward congests, draining heals", 100 * time.Millisecond, []step{
+			{push: pFwd},
+			{at: 100 * time.Millisecond},
+			{at: 101 * time.Millisecond, want: true, changed: true},
+			{at: 150 * time.Millisecond, push: pFwd, want: true},
+			{at: 160 * time.Millisecond, pop: 2, changed: true},
+		}},
+		{"hysteresis: between half and the limit keeps the state", 100 * time.Millisecond, []step{
+			{push: pPub},
+			{at: 40 * time.Millisecond, push: pFwd},
+			{at: 101 * time.Millisecond, want: true, changed: true},
+			{at: 101 * time.Millisecond, pop: 1, want: true}, // the forward waited 61 ms
+			{at: 140 * time.Millisecond, want: true},
+			{at: 140 * time.Millisecond, pop: 1, changed: true},
+			{at: 140 * time.Millisecond, push: pFwd},
+			{at: 200 * time.Millisecond}, // 60 ms: healthy stays healthy
+		}},
+		{"expired forwards congest", 100 * time.Millisecond, []step{
+			{push: pFwd},
+			{at: 400 * time.Millisecond, want: true, changed: true}, // expired (300 ms) and gone
+			{at: 401 * time.Millisecond, want: false, changed: true},
+		}},
+		{"control and gossip never count", 100 * time.Millisecond, []step{
+			{push: pCtl},
+			{push: pGsp},
+			{at: time.Second},
+		}},
+		{"CongestedAge 0: never", 0, []step{
+			{push: pFwd},
+			{at: 250 * time.Millisecond},
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewState(Config{MaxQueueBytes: 1 << 20, MaxForwardAge: 300 * time.Millisecond, CongestedAge: tt.age})
+			n := 0
+			for i, st := range tt.steps {
+				exp := s.Expire(t0.Add(st.at))
+				for range st.pop {
+					s.Queue.PopBatch(&gossipsubv1.RPC{}, 1)
+				}
+				switch st.push {
+				case pCtl:
+					s.Enqueue(&pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{Graft: []*gossipsubv1.ControlGraft{{}}}}, true)
+				case pGsp:
+					s.Enqueue(&pubsubv1.SendToPeer{Control: &gossipsubv1.ControlMessage{Ihave: []*gossipsubv1.ControlIHave{ihave("t", "x")}}}, true)
+				case pFwd, pPub:
+					n++
+					s.Enqueue(send(st.push, fmt.Sprint("m", n)), true)
+				}
+				on, changed := s.Congestion(exp.Expired[lane(pFwd)])
+				if on != st.want || changed != st.changed || s.Congested() != on {
+					t.Fatalf("step %d: Congestion = %v, changed %v; want %v, %v", i, on, changed, st.want, st.changed)
+				}
+			}
+		})
+	}
+}

@@ -2063,6 +2063,65 @@ func (x *PeerLeft) GetPeer() []byte {
 	return nil
 }
 
+// PeerCongestion: the session's outbound queue towards peer turned congested
+// (its oldest forward or own publish has waited longer than
+// session.Config.CongestedAge, or forwards expired) or healthy again (at
+// most half that, nothing expired), edge-triggered (session → each topic
+// actor it introduced the peer to; sent on introduction while congested).
+// Topic actors hold their node's own publishes while enough of their mesh
+// is congested (publish admission, ADR 0027).
+type PeerCongestion struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Congested     bool                   `protobuf:"varint,2,opt,name=congested,proto3" json:"congested,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerCongestion) Reset() {
+	*x = PeerCongestion{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerCongestion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerCongestion) ProtoMessage() {}
+
+func (x *PeerCongestion) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerCongestion.ProtoReflect.Descriptor instead.
+func (*PeerCongestion) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *PeerCongestion) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *PeerCongestion) GetCongested() bool {
+	if x != nil {
+		return x.Congested
+	}
+	return false
+}
+
 // PeerBehaviourPenalty: a session observed misbehaviour (P7) (session → router).
 type PeerBehaviourPenalty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2075,7 +2134,7 @@ type PeerBehaviourPenalty struct {
 
 func (x *PeerBehaviourPenalty) Reset() {
 	*x = PeerBehaviourPenalty{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[31]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2087,7 +2146,7 @@ func (x *PeerBehaviourPenalty) String() string {
 func (*PeerBehaviourPenalty) ProtoMessage() {}
 
 func (x *PeerBehaviourPenalty) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[31]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2100,7 +2159,7 @@ func (x *PeerBehaviourPenalty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerBehaviourPenalty.ProtoReflect.Descriptor instead.
 func (*PeerBehaviourPenalty) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{31}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PeerBehaviourPenalty) GetPeer() []byte {
@@ -2140,7 +2199,7 @@ type ReceivedMessages struct {
 
 func (x *ReceivedMessages) Reset() {
 	*x = ReceivedMessages{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2211,7 @@ func (x *ReceivedMessages) String() string {
 func (*ReceivedMessages) ProtoMessage() {}
 
 func (x *ReceivedMessages) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[32]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2224,7 @@ func (x *ReceivedMessages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedMessages.ProtoReflect.Descriptor instead.
 func (*ReceivedMessages) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{32}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReceivedMessages) GetPeer() []byte {
@@ -2198,7 +2257,7 @@ type InvalidMessagesReceived struct {
 
 func (x *InvalidMessagesReceived) Reset() {
 	*x = InvalidMessagesReceived{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2269,7 @@ func (x *InvalidMessagesReceived) String() string {
 func (*InvalidMessagesReceived) ProtoMessage() {}
 
 func (x *InvalidMessagesReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[33]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2282,7 @@ func (x *InvalidMessagesReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidMessagesReceived.ProtoReflect.Descriptor instead.
 func (*InvalidMessagesReceived) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{33}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *InvalidMessagesReceived) GetPeer() []byte {
@@ -2263,7 +2322,7 @@ type ReceivedControl struct {
 
 func (x *ReceivedControl) Reset() {
 	*x = ReceivedControl{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2334,7 @@ func (x *ReceivedControl) String() string {
 func (*ReceivedControl) ProtoMessage() {}
 
 func (x *ReceivedControl) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[34]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2347,7 @@ func (x *ReceivedControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceivedControl.ProtoReflect.Descriptor instead.
 func (*ReceivedControl) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{34}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReceivedControl) GetPeer() []byte {
@@ -2344,7 +2403,7 @@ type ScoresSnapshot struct {
 
 func (x *ScoresSnapshot) Reset() {
 	*x = ScoresSnapshot{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2356,7 +2415,7 @@ func (x *ScoresSnapshot) String() string {
 func (*ScoresSnapshot) ProtoMessage() {}
 
 func (x *ScoresSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[35]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2369,7 +2428,7 @@ func (x *ScoresSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoresSnapshot.ProtoReflect.Descriptor instead.
 func (*ScoresSnapshot) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{35}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ScoresSnapshot) GetScores() map[string]float64 {
@@ -2395,7 +2454,7 @@ type TopicTick struct {
 
 func (x *TopicTick) Reset() {
 	*x = TopicTick{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2407,7 +2466,7 @@ func (x *TopicTick) String() string {
 func (*TopicTick) ProtoMessage() {}
 
 func (x *TopicTick) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[36]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2420,7 +2479,7 @@ func (x *TopicTick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicTick.ProtoReflect.Descriptor instead.
 func (*TopicTick) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{36}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TopicTick) GetNow() *timestamppb.Timestamp {
@@ -2465,7 +2524,7 @@ type TopicReport struct {
 
 func (x *TopicReport) Reset() {
 	*x = TopicReport{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2477,7 +2536,7 @@ func (x *TopicReport) String() string {
 func (*TopicReport) ProtoMessage() {}
 
 func (x *TopicReport) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[37]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2490,7 +2549,7 @@ func (x *TopicReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicReport.ProtoReflect.Descriptor instead.
 func (*TopicReport) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{37}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TopicReport) GetTopic() string {
@@ -2551,7 +2610,7 @@ type RetireTopic struct {
 
 func (x *RetireTopic) Reset() {
 	*x = RetireTopic{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2563,7 +2622,7 @@ func (x *RetireTopic) String() string {
 func (*RetireTopic) ProtoMessage() {}
 
 func (x *RetireTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[38]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2576,7 +2635,7 @@ func (x *RetireTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireTopic.ProtoReflect.Descriptor instead.
 func (*RetireTopic) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{38}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{39}
 }
 
 // TopicRetired is the last message of a topic actor, from its Stopping
@@ -2593,7 +2652,7 @@ type TopicRetired struct {
 
 func (x *TopicRetired) Reset() {
 	*x = TopicRetired{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +2664,7 @@ func (x *TopicRetired) String() string {
 func (*TopicRetired) ProtoMessage() {}
 
 func (x *TopicRetired) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[39]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +2677,7 @@ func (x *TopicRetired) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicRetired.ProtoReflect.Descriptor instead.
 func (*TopicRetired) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{39}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TopicRetired) GetTopic() string {
@@ -2646,7 +2705,7 @@ type Backoff struct {
 
 func (x *Backoff) Reset() {
 	*x = Backoff{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2658,7 +2717,7 @@ func (x *Backoff) String() string {
 func (*Backoff) ProtoMessage() {}
 
 func (x *Backoff) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[40]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2671,7 +2730,7 @@ func (x *Backoff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backoff.ProtoReflect.Descriptor instead.
 func (*Backoff) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{40}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Backoff) GetPeer() []byte {
@@ -2708,7 +2767,7 @@ type TopicPeerCounters struct {
 
 func (x *TopicPeerCounters) Reset() {
 	*x = TopicPeerCounters{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2779,7 @@ func (x *TopicPeerCounters) String() string {
 func (*TopicPeerCounters) ProtoMessage() {}
 
 func (x *TopicPeerCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[41]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2792,7 @@ func (x *TopicPeerCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicPeerCounters.ProtoReflect.Descriptor instead.
 func (*TopicPeerCounters) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{41}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TopicPeerCounters) GetPeer() []byte {
@@ -2818,7 +2877,7 @@ type PublishLocal struct {
 
 func (x *PublishLocal) Reset() {
 	*x = PublishLocal{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2830,7 +2889,7 @@ func (x *PublishLocal) String() string {
 func (*PublishLocal) ProtoMessage() {}
 
 func (x *PublishLocal) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[42]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2843,7 +2902,7 @@ func (x *PublishLocal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishLocal.ProtoReflect.Descriptor instead.
 func (*PublishLocal) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{42}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PublishLocal) GetMessage() *IdentifiedMessage {
@@ -2851,6 +2910,44 @@ func (x *PublishLocal) GetMessage() *IdentifiedMessage {
 		return x.Message
 	}
 	return nil
+}
+
+// AdmitHeld is a topic actor's own timer firing: a publish it holds for
+// admission (ADR 0027) has reached its longest hold. Sent only to itself.
+type AdmitHeld struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdmitHeld) Reset() {
+	*x = AdmitHeld{}
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdmitHeld) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdmitHeld) ProtoMessage() {}
+
+func (x *AdmitHeld) ProtoReflect() protoreflect.Message {
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdmitHeld.ProtoReflect.Descriptor instead.
+func (*AdmitHeld) Descriptor() ([]byte, []int) {
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{44}
 }
 
 // InboundRPC is a decoded RPC read by a session's reader goroutine. When
@@ -2871,7 +2968,7 @@ type InboundRPC struct {
 
 func (x *InboundRPC) Reset() {
 	*x = InboundRPC{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2883,7 +2980,7 @@ func (x *InboundRPC) String() string {
 func (*InboundRPC) ProtoMessage() {}
 
 func (x *InboundRPC) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[43]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2896,7 +2993,7 @@ func (x *InboundRPC) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundRPC.ProtoReflect.Descriptor instead.
 func (*InboundRPC) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{43}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *InboundRPC) GetRpc() *v1.RPC {
@@ -2939,7 +3036,7 @@ type KnownCopy struct {
 
 func (x *KnownCopy) Reset() {
 	*x = KnownCopy{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2951,7 +3048,7 @@ func (x *KnownCopy) String() string {
 func (*KnownCopy) ProtoMessage() {}
 
 func (x *KnownCopy) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[44]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2964,7 +3061,7 @@ func (x *KnownCopy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KnownCopy.ProtoReflect.Descriptor instead.
 func (*KnownCopy) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{44}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *KnownCopy) GetTopic() string {
@@ -2995,7 +3092,7 @@ type StreamFailed struct {
 
 func (x *StreamFailed) Reset() {
 	*x = StreamFailed{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3104,7 @@ func (x *StreamFailed) String() string {
 func (*StreamFailed) ProtoMessage() {}
 
 func (x *StreamFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[45]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3117,7 @@ func (x *StreamFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFailed.ProtoReflect.Descriptor instead.
 func (*StreamFailed) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{45}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StreamFailed) GetOutbound() bool {
@@ -3061,7 +3158,7 @@ type OutboundOpened struct {
 
 func (x *OutboundOpened) Reset() {
 	*x = OutboundOpened{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3073,7 +3170,7 @@ func (x *OutboundOpened) String() string {
 func (*OutboundOpened) ProtoMessage() {}
 
 func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[46]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3086,7 +3183,7 @@ func (x *OutboundOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboundOpened.ProtoReflect.Descriptor instead.
 func (*OutboundOpened) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{46}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *OutboundOpened) GetProtocol() string {
@@ -3108,7 +3205,7 @@ type WriteDone struct {
 
 func (x *WriteDone) Reset() {
 	*x = WriteDone{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3120,7 +3217,7 @@ func (x *WriteDone) String() string {
 func (*WriteDone) ProtoMessage() {}
 
 func (x *WriteDone) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[47]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3133,7 +3230,7 @@ func (x *WriteDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteDone.ProtoReflect.Descriptor instead.
 func (*WriteDone) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{47}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WriteDone) GetRpcs() uint32 {
@@ -3170,7 +3267,7 @@ type PeerConnected struct {
 
 func (x *PeerConnected) Reset() {
 	*x = PeerConnected{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3182,7 +3279,7 @@ func (x *PeerConnected) String() string {
 func (*PeerConnected) ProtoMessage() {}
 
 func (x *PeerConnected) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[48]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3292,7 @@ func (x *PeerConnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerConnected.ProtoReflect.Descriptor instead.
 func (*PeerConnected) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{48}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PeerConnected) GetPeer() []byte {
@@ -3222,7 +3319,7 @@ type PeerDisconnected struct {
 
 func (x *PeerDisconnected) Reset() {
 	*x = PeerDisconnected{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3234,7 +3331,7 @@ func (x *PeerDisconnected) String() string {
 func (*PeerDisconnected) ProtoMessage() {}
 
 func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[49]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3247,7 +3344,7 @@ func (x *PeerDisconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerDisconnected.ProtoReflect.Descriptor instead.
 func (*PeerDisconnected) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{49}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *PeerDisconnected) GetPeer() []byte {
@@ -3272,7 +3369,7 @@ type InboundStreamOpened struct {
 
 func (x *InboundStreamOpened) Reset() {
 	*x = InboundStreamOpened{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3284,7 +3381,7 @@ func (x *InboundStreamOpened) String() string {
 func (*InboundStreamOpened) ProtoMessage() {}
 
 func (x *InboundStreamOpened) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[50]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3297,7 +3394,7 @@ func (x *InboundStreamOpened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundStreamOpened.ProtoReflect.Descriptor instead.
 func (*InboundStreamOpened) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{50}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *InboundStreamOpened) GetPeer() []byte {
@@ -3338,7 +3435,7 @@ type InboundStreamAccepted struct {
 
 func (x *InboundStreamAccepted) Reset() {
 	*x = InboundStreamAccepted{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[51]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3350,7 +3447,7 @@ func (x *InboundStreamAccepted) String() string {
 func (*InboundStreamAccepted) ProtoMessage() {}
 
 func (x *InboundStreamAccepted) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[51]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3363,7 +3460,7 @@ func (x *InboundStreamAccepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundStreamAccepted.ProtoReflect.Descriptor instead.
 func (*InboundStreamAccepted) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{51}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *InboundStreamAccepted) GetAccepted() bool {
@@ -3395,7 +3492,7 @@ type PeerExchangeReceived struct {
 
 func (x *PeerExchangeReceived) Reset() {
 	*x = PeerExchangeReceived{}
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[52]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3407,7 +3504,7 @@ func (x *PeerExchangeReceived) String() string {
 func (*PeerExchangeReceived) ProtoMessage() {}
 
 func (x *PeerExchangeReceived) ProtoReflect() protoreflect.Message {
-	mi := &file_pubsub_v1_pubsub_proto_msgTypes[52]
+	mi := &file_pubsub_v1_pubsub_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3420,7 +3517,7 @@ func (x *PeerExchangeReceived) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerExchangeReceived.ProtoReflect.Descriptor instead.
 func (*PeerExchangeReceived) Descriptor() ([]byte, []int) {
-	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{52}
+	return file_pubsub_v1_pubsub_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *PeerExchangeReceived) GetTopic() string {
@@ -3593,7 +3690,10 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\boutbound\x18\x03 \x01(\bR\boutbound\x12\x1a\n" +
 	"\bprotocol\x18\x04 \x01(\tR\bprotocol\"\x1e\n" +
 	"\bPeerLeft\x12\x12\n" +
-	"\x04peer\x18\x01 \x01(\fR\x04peer\"\\\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\"B\n" +
+	"\x0ePeerCongestion\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x1c\n" +
+	"\tcongested\x18\x02 \x01(\bR\tcongested\"\\\n" +
 	"\x14PeerBehaviourPenalty\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x18\n" +
 	"\apenalty\x18\x02 \x01(\x01R\apenalty\x12\x16\n" +
@@ -3649,7 +3749,8 @@ const file_pubsub_v1_pubsub_proto_rawDesc = "" +
 	"\aremoved\x18\n" +
 	" \x01(\bR\aremoved\"O\n" +
 	"\fPublishLocal\x12?\n" +
-	"\amessage\x18\x01 \x01(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\amessage\"\x9f\x01\n" +
+	"\amessage\x18\x01 \x01(\v2%.peermesh.pubsub.v1.IdentifiedMessageR\amessage\"\v\n" +
+	"\tAdmitHeld\"\x9f\x01\n" +
 	"\n" +
 	"InboundRPC\x12,\n" +
 	"\x03rpc\x18\x01 \x01(\v2\x1a.peermesh.gossipsub.v1.RPCR\x03rpc\x12\x16\n" +
@@ -3712,7 +3813,7 @@ func file_pubsub_v1_pubsub_proto_rawDescGZIP() []byte {
 }
 
 var file_pubsub_v1_pubsub_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_pubsub_v1_pubsub_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(ValidationOutcome)(0),          // 0: peermesh.pubsub.v1.ValidationOutcome
 	(Priority)(0),                   // 1: peermesh.pubsub.v1.Priority
@@ -3747,74 +3848,76 @@ var file_pubsub_v1_pubsub_proto_goTypes = []any{
 	(*SessionClosed)(nil),           // 30: peermesh.pubsub.v1.SessionClosed
 	(*PeerSubscriptions)(nil),       // 31: peermesh.pubsub.v1.PeerSubscriptions
 	(*PeerLeft)(nil),                // 32: peermesh.pubsub.v1.PeerLeft
-	(*PeerBehaviourPenalty)(nil),    // 33: peermesh.pubsub.v1.PeerBehaviourPenalty
-	(*ReceivedMessages)(nil),        // 34: peermesh.pubsub.v1.ReceivedMessages
-	(*InvalidMessagesReceived)(nil), // 35: peermesh.pubsub.v1.InvalidMessagesReceived
-	(*ReceivedControl)(nil),         // 36: peermesh.pubsub.v1.ReceivedControl
-	(*ScoresSnapshot)(nil),          // 37: peermesh.pubsub.v1.ScoresSnapshot
-	(*TopicTick)(nil),               // 38: peermesh.pubsub.v1.TopicTick
-	(*TopicReport)(nil),             // 39: peermesh.pubsub.v1.TopicReport
-	(*RetireTopic)(nil),             // 40: peermesh.pubsub.v1.RetireTopic
-	(*TopicRetired)(nil),            // 41: peermesh.pubsub.v1.TopicRetired
-	(*Backoff)(nil),                 // 42: peermesh.pubsub.v1.Backoff
-	(*TopicPeerCounters)(nil),       // 43: peermesh.pubsub.v1.TopicPeerCounters
-	(*PublishLocal)(nil),            // 44: peermesh.pubsub.v1.PublishLocal
-	(*InboundRPC)(nil),              // 45: peermesh.pubsub.v1.InboundRPC
-	(*KnownCopy)(nil),               // 46: peermesh.pubsub.v1.KnownCopy
-	(*StreamFailed)(nil),            // 47: peermesh.pubsub.v1.StreamFailed
-	(*OutboundOpened)(nil),          // 48: peermesh.pubsub.v1.OutboundOpened
-	(*WriteDone)(nil),               // 49: peermesh.pubsub.v1.WriteDone
-	(*PeerConnected)(nil),           // 50: peermesh.pubsub.v1.PeerConnected
-	(*PeerDisconnected)(nil),        // 51: peermesh.pubsub.v1.PeerDisconnected
-	(*InboundStreamOpened)(nil),     // 52: peermesh.pubsub.v1.InboundStreamOpened
-	(*InboundStreamAccepted)(nil),   // 53: peermesh.pubsub.v1.InboundStreamAccepted
-	(*PeerExchangeReceived)(nil),    // 54: peermesh.pubsub.v1.PeerExchangeReceived
-	nil,                             // 55: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	(*durationpb.Duration)(nil),     // 56: google.protobuf.Duration
-	(*v1.Message)(nil),              // 57: peermesh.gossipsub.v1.Message
-	(*v1.SubOpts)(nil),              // 58: peermesh.gossipsub.v1.SubOpts
-	(*v1.ControlMessage)(nil),       // 59: peermesh.gossipsub.v1.ControlMessage
-	(*v1.ControlGraft)(nil),         // 60: peermesh.gossipsub.v1.ControlGraft
-	(*v1.ControlPrune)(nil),         // 61: peermesh.gossipsub.v1.ControlPrune
-	(*v1.ControlIHave)(nil),         // 62: peermesh.gossipsub.v1.ControlIHave
-	(*timestamppb.Timestamp)(nil),   // 63: google.protobuf.Timestamp
-	(*v1.RPC)(nil),                  // 64: peermesh.gossipsub.v1.RPC
-	(*v1.PeerInfo)(nil),             // 65: peermesh.gossipsub.v1.PeerInfo
+	(*PeerCongestion)(nil),          // 33: peermesh.pubsub.v1.PeerCongestion
+	(*PeerBehaviourPenalty)(nil),    // 34: peermesh.pubsub.v1.PeerBehaviourPenalty
+	(*ReceivedMessages)(nil),        // 35: peermesh.pubsub.v1.ReceivedMessages
+	(*InvalidMessagesReceived)(nil), // 36: peermesh.pubsub.v1.InvalidMessagesReceived
+	(*ReceivedControl)(nil),         // 37: peermesh.pubsub.v1.ReceivedControl
+	(*ScoresSnapshot)(nil),          // 38: peermesh.pubsub.v1.ScoresSnapshot
+	(*TopicTick)(nil),               // 39: peermesh.pubsub.v1.TopicTick
+	(*TopicReport)(nil),             // 40: peermesh.pubsub.v1.TopicReport
+	(*RetireTopic)(nil),             // 41: peermesh.pubsub.v1.RetireTopic
+	(*TopicRetired)(nil),            // 42: peermesh.pubsub.v1.TopicRetired
+	(*Backoff)(nil),                 // 43: peermesh.pubsub.v1.Backoff
+	(*TopicPeerCounters)(nil),       // 44: peermesh.pubsub.v1.TopicPeerCounters
+	(*PublishLocal)(nil),            // 45: peermesh.pubsub.v1.PublishLocal
+	(*AdmitHeld)(nil),               // 46: peermesh.pubsub.v1.AdmitHeld
+	(*InboundRPC)(nil),              // 47: peermesh.pubsub.v1.InboundRPC
+	(*KnownCopy)(nil),               // 48: peermesh.pubsub.v1.KnownCopy
+	(*StreamFailed)(nil),            // 49: peermesh.pubsub.v1.StreamFailed
+	(*OutboundOpened)(nil),          // 50: peermesh.pubsub.v1.OutboundOpened
+	(*WriteDone)(nil),               // 51: peermesh.pubsub.v1.WriteDone
+	(*PeerConnected)(nil),           // 52: peermesh.pubsub.v1.PeerConnected
+	(*PeerDisconnected)(nil),        // 53: peermesh.pubsub.v1.PeerDisconnected
+	(*InboundStreamOpened)(nil),     // 54: peermesh.pubsub.v1.InboundStreamOpened
+	(*InboundStreamAccepted)(nil),   // 55: peermesh.pubsub.v1.InboundStreamAccepted
+	(*PeerExchangeReceived)(nil),    // 56: peermesh.pubsub.v1.PeerExchangeReceived
+	nil,                             // 57: peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	(*durationpb.Duration)(nil),     // 58: google.protobuf.Duration
+	(*v1.Message)(nil),              // 59: peermesh.gossipsub.v1.Message
+	(*v1.SubOpts)(nil),              // 60: peermesh.gossipsub.v1.SubOpts
+	(*v1.ControlMessage)(nil),       // 61: peermesh.gossipsub.v1.ControlMessage
+	(*v1.ControlGraft)(nil),         // 62: peermesh.gossipsub.v1.ControlGraft
+	(*v1.ControlPrune)(nil),         // 63: peermesh.gossipsub.v1.ControlPrune
+	(*v1.ControlIHave)(nil),         // 64: peermesh.gossipsub.v1.ControlIHave
+	(*timestamppb.Timestamp)(nil),   // 65: google.protobuf.Timestamp
+	(*v1.RPC)(nil),                  // 66: peermesh.gossipsub.v1.RPC
+	(*v1.PeerInfo)(nil),             // 67: peermesh.gossipsub.v1.PeerInfo
 }
 var file_pubsub_v1_pubsub_proto_depIdxs = []int32{
 	6,  // 0: peermesh.pubsub.v1.Join.params:type_name -> peermesh.pubsub.v1.TopicParams
-	56, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
-	56, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
-	56, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
-	56, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
-	57, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
+	58, // 1: peermesh.pubsub.v1.TopicParams.fanout_ttl:type_name -> google.protobuf.Duration
+	58, // 2: peermesh.pubsub.v1.TopicParams.prune_backoff:type_name -> google.protobuf.Duration
+	58, // 3: peermesh.pubsub.v1.TopicParams.unsubscribe_backoff:type_name -> google.protobuf.Duration
+	58, // 4: peermesh.pubsub.v1.TopicParams.seen_ttl:type_name -> google.protobuf.Duration
+	59, // 5: peermesh.pubsub.v1.Delivered.message:type_name -> peermesh.gossipsub.v1.Message
 	18, // 6: peermesh.pubsub.v1.Scores.peers:type_name -> peermesh.pubsub.v1.PeerScore
 	19, // 7: peermesh.pubsub.v1.PeerScore.topics:type_name -> peermesh.pubsub.v1.TopicScore
-	57, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	59, // 8: peermesh.pubsub.v1.ValidateMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	0,  // 9: peermesh.pubsub.v1.ValidationResult.outcome:type_name -> peermesh.pubsub.v1.ValidationOutcome
-	57, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
+	59, // 10: peermesh.pubsub.v1.IdentifiedMessage.message:type_name -> peermesh.gossipsub.v1.Message
 	1,  // 11: peermesh.pubsub.v1.SendToPeer.priority:type_name -> peermesh.pubsub.v1.Priority
-	58, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	60, // 12: peermesh.pubsub.v1.SendToPeer.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 13: peermesh.pubsub.v1.SendToPeer.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	59, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
-	58, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
+	61, // 14: peermesh.pubsub.v1.SendToPeer.control:type_name -> peermesh.gossipsub.v1.ControlMessage
+	60, // 15: peermesh.pubsub.v1.PeerSubscriptions.subscriptions:type_name -> peermesh.gossipsub.v1.SubOpts
 	24, // 16: peermesh.pubsub.v1.ReceivedMessages.messages:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	60, // 17: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
-	61, // 18: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
-	62, // 19: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
-	55, // 20: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
-	63, // 21: peermesh.pubsub.v1.TopicTick.now:type_name -> google.protobuf.Timestamp
-	37, // 22: peermesh.pubsub.v1.TopicTick.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot
-	43, // 23: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
-	63, // 24: peermesh.pubsub.v1.TopicReport.now:type_name -> google.protobuf.Timestamp
-	42, // 25: peermesh.pubsub.v1.TopicRetired.backoffs:type_name -> peermesh.pubsub.v1.Backoff
-	63, // 26: peermesh.pubsub.v1.Backoff.until:type_name -> google.protobuf.Timestamp
-	56, // 27: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
-	63, // 28: peermesh.pubsub.v1.TopicPeerCounters.graft_time:type_name -> google.protobuf.Timestamp
+	62, // 17: peermesh.pubsub.v1.ReceivedControl.graft:type_name -> peermesh.gossipsub.v1.ControlGraft
+	63, // 18: peermesh.pubsub.v1.ReceivedControl.prune:type_name -> peermesh.gossipsub.v1.ControlPrune
+	64, // 19: peermesh.pubsub.v1.ReceivedControl.ihave:type_name -> peermesh.gossipsub.v1.ControlIHave
+	57, // 20: peermesh.pubsub.v1.ScoresSnapshot.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot.ScoresEntry
+	65, // 21: peermesh.pubsub.v1.TopicTick.now:type_name -> google.protobuf.Timestamp
+	38, // 22: peermesh.pubsub.v1.TopicTick.scores:type_name -> peermesh.pubsub.v1.ScoresSnapshot
+	44, // 23: peermesh.pubsub.v1.TopicReport.peers:type_name -> peermesh.pubsub.v1.TopicPeerCounters
+	65, // 24: peermesh.pubsub.v1.TopicReport.now:type_name -> google.protobuf.Timestamp
+	43, // 25: peermesh.pubsub.v1.TopicRetired.backoffs:type_name -> peermesh.pubsub.v1.Backoff
+	65, // 26: peermesh.pubsub.v1.Backoff.until:type_name -> google.protobuf.Timestamp
+	58, // 27: peermesh.pubsub.v1.TopicPeerCounters.mesh_time:type_name -> google.protobuf.Duration
+	65, // 28: peermesh.pubsub.v1.TopicPeerCounters.graft_time:type_name -> google.protobuf.Timestamp
 	24, // 29: peermesh.pubsub.v1.PublishLocal.message:type_name -> peermesh.pubsub.v1.IdentifiedMessage
-	64, // 30: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
-	46, // 31: peermesh.pubsub.v1.InboundRPC.known:type_name -> peermesh.pubsub.v1.KnownCopy
-	65, // 32: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
+	66, // 30: peermesh.pubsub.v1.InboundRPC.rpc:type_name -> peermesh.gossipsub.v1.RPC
+	48, // 31: peermesh.pubsub.v1.InboundRPC.known:type_name -> peermesh.pubsub.v1.KnownCopy
+	67, // 32: peermesh.pubsub.v1.PeerExchangeReceived.peers:type_name -> peermesh.gossipsub.v1.PeerInfo
 	33, // [33:33] is the sub-list for method output_type
 	33, // [33:33] is the sub-list for method input_type
 	33, // [33:33] is the sub-list for extension type_name
@@ -3834,7 +3937,7 @@ func file_pubsub_v1_pubsub_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pubsub_v1_pubsub_proto_rawDesc), len(file_pubsub_v1_pubsub_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   54,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
