@@ -400,7 +400,14 @@ func (n *Node) Scores(ctx context.Context) ([]*apiv1.PeerScore, error) {
 	return out.GetScores(), answerError(out.GetError())
 }
 
-// Publish sends data on topic and returns the message id.
+// Publish sends data on topic and returns the message id. It returns once
+// the topic's actor has queued the message to its peers; while at least
+// half of the topic's mesh cannot take our forwards in time the node holds
+// the publish first (publish admission, ADR 0027), at most 1 s by default,
+// so a caller publishing as fast as Publish returns is slowed to what the
+// node forwards. A held publish whose ctx ends is still published; Publish
+// returns ctx's error. When 256 publishes are already held the answer is an
+// error (mesh.ErrAdmissionFull's text) and the message is not published.
 func (n *Node) Publish(ctx context.Context, topic string, data []byte) ([]byte, error) {
 	out, err := call[*apiv1.Published](ctx, n, &apiv1.Publish{Topic: topic, Data: data})
 	if err != nil {
