@@ -403,7 +403,7 @@ func (n *Node) Scores(ctx context.Context) ([]*apiv1.PeerScore, error) {
 // Publish sends data on topic and returns the message id. It returns once
 // the topic's actor has queued the message to its peers; while at least
 // half of the topic's mesh cannot take our forwards in time the node holds
-// the publish first (publish admission, ADR 0029), at most 1 s by default,
+// the publish first (publish admission, ADR 0030), at most 1 s by default,
 // so a caller publishing as fast as Publish returns is slowed to what the
 // node forwards. A held publish whose ctx ends is still published; Publish
 // returns ctx's error. When 256 publishes are already held the answer is an

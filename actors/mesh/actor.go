@@ -74,7 +74,7 @@ type topicActor struct {
 	handled     int                           // messages handled since the last flush
 	known       *KnownIDs                     // Deps.Known when SeenTTL allows it, else nil
 
-	// publish admission (ADR 0029), on the local-I/O clock (Deps.Clock)
+	// publish admission (ADR 0030), on the local-I/O clock (Deps.Clock)
 	admission *Admission[heldPublishReq]
 	congested map[peer.ID]struct{} // peers whose session reports a congested queue
 	admStats  AdmissionStats       // as last published to the metrics
@@ -358,7 +358,7 @@ func (a *topicActor) control(c actor.Context, m *pubsubv1.ReceivedControl) {
 	}
 }
 
-// offer passes a publish through admission (ADR 0029): published now,
+// offer passes a publish through admission (ADR 0030): published now,
 // held until the node is healthy again (or MaxHold), or refused with
 // ErrAdmissionFull when the admission queue is full.
 func (a *topicActor) offer(c actor.Context, m *pubsubv1.PublishLocal) {

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Publish admission (ADR 0029): a topic actor accepts a new publish of its
+// Publish admission (ADR 0030): a topic actor accepts a new publish of its
 // own node only while the node's forwarding path keeps up. The signal is
 // its sessions' outbound queues: each session reports, edge-triggered, when
 // the oldest forward or own publish queued for its peer has waited longer
@@ -20,7 +20,7 @@ import (
 // ErrAdmissionFull) when MaxHeld publishes are already held.
 
 // AdmissionConfig bounds publish admission. Quorum 0 turns it off: every
-// publish is admitted at once, as before ADR 0029.
+// publish is admitted at once, as before ADR 0030.
 type AdmissionConfig struct {
 	// Quorum is the share of the mesh whose sessions must report
 	// congestion for the topic to hold publishes; MinPeers the fewest
@@ -39,7 +39,7 @@ type AdmissionConfig struct {
 }
 
 // DefaultAdmission is the admission every topic actor runs unless
-// configured otherwise (the figures behind it: ADR 0029).
+// configured otherwise (the figures behind it: ADR 0030).
 func DefaultAdmission() AdmissionConfig {
 	return AdmissionConfig{Quorum: 0.5, MinPeers: 2, MaxHold: time.Second, MaxHeld: 256}
 }

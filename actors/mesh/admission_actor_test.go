@@ -43,7 +43,7 @@ func (h *topicHarness) admissions(outcome string) float64 {
 
 // A topic actor whose mesh reports congestion holds its node's publishes
 // (no Published, nothing sent) and publishes them when the mesh is healthy
-// again, or after MaxHold at the latest (ADR 0029).
+// again, or after MaxHold at the latest (ADR 0030).
 func TestTopicActorHoldsPublishesWhileCongested(t *testing.T) {
 	bubble.Test(t, func(t *testing.T) {
 		h := meshOf(t, 4)

@@ -139,7 +139,7 @@ type Config struct {
 	// sent a copy (used for P3 credit and to skip them when forwarding).
 	MaxDuplicateSources int
 	// Admission holds our own publishes while the node's forwarding path
-	// is congested (ADR 0029); a zero Quorum turns it off.
+	// is congested (ADR 0030); a zero Quorum turns it off.
 	Admission AdmissionConfig
 }
 

@@ -64,7 +64,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		validation: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_validation_results_total",
 			Help: "Validation outcomes of received messages (timeout counts as ignore)"}, []string{"outcome"}),
 		admission: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_publish_admission_total",
-			Help: "Our own publishes by admission outcome (ADR 0029): admitted at once, held, refused (admission queue full), released_early (healthy again), released_late (after MaxHold)"},
+			Help: "Our own publishes by admission outcome (ADR 0030): admitted at once, held, refused (admission queue full), released_early (healthy again), released_late (after MaxHold)"},
 			[]string{"outcome"}),
 		publishHeld: g("libp2p_gossipsub_publish_held", "our own publishes held by admission now, summed over topics (bounded by Admission.MaxHeld per topic)"),
 		congestedTopics: g("libp2p_gossipsub_publish_congested_topics",

@@ -28,7 +28,7 @@ func (gossipsubImpl) Name() string { return "go-libp2p-pubsub" }
 func (gossipsubImpl) Start(ctx context.Context, hosts []host.Host, cfg meshbench.ImplConfig, deliver func(int, []byte)) (meshbench.Network, error) {
 	if cfg.PublishWindow != meshbench.DefaultPublishWindow {
 		// Its Publish always waits for its event loop to take the message
-		// in (an unbuffered rendezvous, ADR 0029): one window, fixed.
+		// in (an unbuffered rendezvous, ADR 0030): one window, fixed.
 		return nil, fmt.Errorf("-publish-window %d: %w (go-libp2p-pubsub's is %d)",
 			cfg.PublishWindow, meshbench.ErrNotSupported, meshbench.DefaultPublishWindow)
 	}

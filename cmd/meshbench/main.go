@@ -168,7 +168,7 @@ func (n *network) MeshSizes(_ context.Context, topic string) ([]int, error) {
 var dropCounters = []string{"libp2p_pubsub_queue_drops_total", "libp2p_pubsub_queue_expired_total",
 	"libp2p_gossipsub_topic_mailbox_drops_total"}
 
-// admissionCounter counts our own publishes by admission outcome (ADR 0029):
+// admissionCounter counts our own publishes by admission outcome (ADR 0030):
 // listed in drops_by beside the drops (only its "refused" are lost
 // publishes, and they are publish errors too), not summed into Drops.
 const admissionCounter = "libp2p_gossipsub_publish_admission_total"

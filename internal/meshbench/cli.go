@@ -47,7 +47,7 @@ func Main(impl Impl, args []string, stdout, stderr io.Writer) int {
 	m2Rate := fs.Int("m2-rate", 100, "m2: publish rate under load, msg/s over all topics")
 	m2Idle := fs.Duration("m2-idle", DefaultM2Params(false).Idle, "m2: length of the idle measurement window")
 	idleProfile := fs.String("idle-cpuprofile", "", "m2: write a CPU profile of the idle window only to this file (not with -cpuprofile)")
-	window := fs.Int("publish-window", def.Impl.PublishWindow, "peermesh: publishes per node awaiting their Published answer before Publish blocks; 1, the default, is go-libp2p-pubsub's rule (its Publish waits for its event loop to take the message in, ADR 0029) (0: never wait; the reference accepts only the default)")
+	window := fs.Int("publish-window", def.Impl.PublishWindow, "peermesh: publishes per node awaiting their Published answer before Publish blocks; 1, the default, is go-libp2p-pubsub's rule (its Publish waits for its event loop to take the message in, ADR 0030) (0: never wait; the reference accepts only the default)")
 	size := fs.Int("size", def.PayloadSize, fmt.Sprintf("message payload bytes, %d to %d (the PL evaluation's report workload: 2048)", HeaderSize, MaxPayloadSize))
 	contend := fs.Int("contend", 0, "start a separate CPU-burner process with this many busy threads for the whole run (M1-contended; 0: none)")
 	if err := fs.Parse(args); err != nil {

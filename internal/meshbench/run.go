@@ -135,9 +135,9 @@ func DefaultParams(sign bool) Params {
 // every message to its node's event loop through an unbuffered channel
 // (Topic.validate sends a closure on PubSub.eval, v0.16.0) before it
 // returns: a publish call waits until the node took the previous one in,
-// as Node.Publish waits for its Published answer (ADR 0029). The reference
+// as Node.Publish waits for its Published answer (ADR 0030). The reference
 // has one such call in flight in the whole harness; peermesh one per node.
-// Until ADR 0029 this was 32, read from the reference's sendMsg queue,
+// Until ADR 0030 this was 32, read from the reference's sendMsg queue,
 // which comes after that rendezvous and rarely fills.
 const DefaultPublishWindow = 1
 

@@ -290,7 +290,7 @@ func (s *sessionActor) introduce(c actor.Context, t string) {
 }
 
 // tellCongestion tells the topic actors the peer was introduced to that its
-// outbound queue turned congested or healthy (publish admission, ADR 0029).
+// outbound queue turned congested or healthy (publish admission, ADR 0030).
 func (s *sessionActor) tellCongestion(c actor.Context, on bool) {
 	for t := range s.introduced {
 		c.Send(s.topicPID(c, t), &pubsubv1.PeerCongestion{Peer: s.peer, Congested: on})

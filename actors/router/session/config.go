@@ -50,7 +50,7 @@ type Config struct {
 	// outbound queue has waited longer than this, or forwards expired, and
 	// healthy again once the oldest has waited at most half of it and none
 	// expired. Topic actors hold their node's own publishes while enough of
-	// their mesh is congested (publish admission, ADR 0029). 0: never
+	// their mesh is congested (publish admission, ADR 0030). 0: never
 	// reported.
 	CongestedAge time.Duration
 	// MaxGossipAge bounds the wait of gossip (IHAVE, IWANT replies) the

@@ -260,7 +260,7 @@ func TestStateElidesRedundantSends(t *testing.T) {
 
 // TestStateCongestion: the queue turns congested once its oldest forward or
 // own publish waited longer than CongestedAge or forwards expired, and
-// healthy again once nothing waited more than half of it (ADR 0029).
+// healthy again once nothing waited more than half of it (ADR 0030).
 func TestStateCongestion(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	type step struct {

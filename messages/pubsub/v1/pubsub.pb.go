@@ -2069,7 +2069,7 @@ func (x *PeerLeft) GetPeer() []byte {
 // most half that, nothing expired), edge-triggered (session → each topic
 // actor it introduced the peer to; sent on introduction while congested).
 // Topic actors hold their node's own publishes while enough of their mesh
-// is congested (publish admission, ADR 0029).
+// is congested (publish admission, ADR 0030).
 type PeerCongestion struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
@@ -2913,7 +2913,7 @@ func (x *PublishLocal) GetMessage() *IdentifiedMessage {
 }
 
 // AdmitHeld is a topic actor's own timer firing: a publish it holds for
-// admission (ADR 0029) has reached its longest hold. Sent only to itself.
+// admission (ADR 0030) has reached its longest hold. Sent only to itself.
 type AdmitHeld struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
