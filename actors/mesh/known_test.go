@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"sync"
@@ -149,4 +150,24 @@ func TestTopicActorKnownCopies(t *testing.T) {
 			t.Fatal("a copy without body added its id")
 		}
 	})
+}
+
+// BenchmarkKnownIDsHas: one reader's look-up of a 32-byte id, as for every
+// received copy.
+func BenchmarkKnownIDsHas(b *testing.B) {
+	k := NewKnownIDs(0, 0, nil)
+	ids := make([][]byte, 1024)
+	for i := range ids {
+		sum := sha256.Sum256(fmt.Append(nil, i))
+		ids[i] = sum[:]
+		if i%2 == 0 {
+			k.Add("/waku/2/rs/1/0", MessageID(ids[i]))
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k.Has("/waku/2/rs/1/0", ids[i%len(ids)])
+		i++
+	}
 }
