@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,10 +71,21 @@ func TestReportWorkloadPath(t *testing.T) {
 		t.Fatalf("want one row, got %+v", rows)
 	}
 	r := rows[0]
-	if r.Published != 120 || r.DeliveryPct != 100 || r.Drops != 0 || r.PayloadBytes != 2048 {
-		t.Errorf("published %d, delivery %.2f%%, drops %d, payload %d B; want 120, 100%%, 0, 2048 B",
-			r.Published, r.DeliveryPct, r.Drops, r.PayloadBytes)
+	if r.Published != 120 || r.DeliveryPct != 100 || r.PayloadBytes != 2048 {
+		t.Errorf("published %d, delivery %.2f%%, payload %d B; want 120, 100%%, 2048 B",
+			r.Published, r.DeliveryPct, r.PayloadBytes)
 	}
+	// No bound in bytes or count may shed this light load. The age bound
+	// may: a forward that waited 300 ms on a starved CI machine is shed by
+	// design (ADR 0021) and gossip repairs it — delivery stays 100 %, as
+	// asserted above. (One run at load average 7 under -race shed 3.) The
+	// quiet machine's 0 drops is a benchmark figure (docs/RELIABILITY.md, L3).
+	for k, v := range r.DropsBy {
+		if v > 0 && !strings.HasPrefix(k, "libp2p_pubsub_queue_expired_total") && !strings.HasPrefix(k, admissionCounter) {
+			t.Errorf("%s: %d dropped", k, v)
+		}
+	}
+	t.Logf("drops %d %v", r.Drops, r.DropsBy)
 }
 
 // A -size that cannot hold the harness's header, or above the message
