@@ -161,7 +161,24 @@ func (r *Routers) ExpectDelivered(want []string, timeout time.Duration) {
 	for i, n := range r.Nodes {
 		for _, w := range want {
 			for r.got[i][Key(w)].IsZero() {
-				r.record(i, actortest.ExpectWithin[*pubsubv1.Delivered](n.Sub, timeout))
+				rec, ok := n.Sub.Next(timeout)
+				if !ok {
+					// Name the node and every message it lacks: a flake is
+					// diagnosed from this line.
+					var missing []string
+					for _, m := range want {
+						if r.got[i][Key(m)].IsZero() {
+							missing = append(missing, m)
+						}
+					}
+					r.tb.Fatalf("sim: node %d (%s) got no delivery within %s; missing %d of %d: %q",
+						i, n.ID, timeout, len(missing), len(want), missing)
+				}
+				d, isDelivery := rec.Message.(*pubsubv1.Delivered)
+				if !isDelivery {
+					r.tb.Fatalf("sim: node %d subscriber got %T", i, rec.Message)
+				}
+				r.record(i, d)
 			}
 		}
 	}
