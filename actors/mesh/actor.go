@@ -440,9 +440,6 @@ func (a *topicActor) publish(c actor.Context, req heldPublishReq) {
 	im := m.GetMessage()
 	id := MessageID(im.GetId())
 	fx := a.core.Publish(a.clock.now(), id, im.GetMessage())
-	if a.known != nil { // Publish marked it seen: copies coming back need no body (ADR 0027)
-		a.known.Add(a.deps.Topic, id)
-	}
 	peers := 0
 	for _, s := range fx.Sends {
 		peers += len(s.To)
