@@ -106,7 +106,9 @@ func TestInteropJSScoresAfterChurn(t *testing.T) {
 						t.Fatalf("js scores: %v", err)
 					}
 					for _, n := range nodes {
-						if s, ok := sc[n.host.ID().String()]; !ok || s < 0 {
+						s, ok := sc[n.host.ID().String()]
+						t.Logf("%s: js %s scores %s %.3f (known %v)", when, j.ID.ShortString(), n, s, ok) // what js-libp2p says about us (0 with no topic score params, as js-waku runs it: only P5–P7 apply)
+						if !ok || s < 0 {
 							var evs []string
 							for _, e := range j.Events() {
 								if (e.Event == "graft" || e.Event == "prune" || e.Event == "peer-connect" || e.Event == "peer-disconnect") && e.Peer == n.host.ID().String() {
