@@ -57,6 +57,7 @@ type Routers struct {
 	// subscriber received it (as seen by Collect or ExpectDelivered).
 	publishedAt map[string]time.Time
 	got         []map[string]time.Time
+	start       time.Time // when StartRouters began, for diagnose's times
 }
 
 // StartRouters spawns a router (router.DefaultConfig(profile), a fresh one
@@ -68,7 +69,7 @@ type Routers struct {
 func StartRouters(tb testing.TB, hosts []host.Host, profile wire.Profile, topic string, seed uint64, configure ...func(*router.Config)) *Routers {
 	tb.Helper()
 	r := &Routers{Sys: actortest.NewSystem(tb), Topic: topic, tb: tb, rng: rand.New(rand.NewPCG(seed, 0xb0b)),
-		publishedAt: map[string]time.Time{}}
+		publishedAt: map[string]time.Time{}, start: time.Now()}
 	for i, h := range hosts {
 		n := &Node{Index: i, ID: h.ID(), Config: router.DefaultConfig(profile), Registry: prometheus.NewRegistry(),
 			API: actortest.NewProbe(tb, r.Sys), Sub: actortest.NewProbe(tb, r.Sys)}
@@ -171,8 +172,8 @@ func (r *Routers) ExpectDelivered(want []string, timeout time.Duration) {
 							missing = append(missing, m)
 						}
 					}
-					r.tb.Fatalf("sim: node %d (%s) got no delivery within %s; missing %d of %d: %q",
-						i, n.ID, timeout, len(missing), len(want), missing)
+					r.tb.Fatalf("sim: node %d (%s) got no delivery within %s; missing %d of %d: %q\n%s",
+						i, n.ID, timeout, len(missing), len(want), missing, r.diagnose(i, missing))
 				}
 				d, isDelivery := rec.Message.(*pubsubv1.Delivered)
 				if !isDelivery {
@@ -182,6 +183,44 @@ func (r *Routers) ExpectDelivered(want []string, timeout time.Duration) {
 			}
 		}
 	}
+}
+
+// diagnose describes why node i may lack the messages missing: when each
+// was published and which nodes got it how long after, and every non-zero
+// counter of node i's router (drops by reason, IWANTs, promises) — what a
+// flake report needs to tell a lost copy from gossip that never came.
+func (r *Routers) diagnose(i int, missing []string) string {
+	var b strings.Builder
+	for _, m := range missing {
+		at := r.publishedAt[Key(m)]
+		fmt.Fprintf(&b, "%q published at +%s (protocol time); delivered to:", m, at.Sub(r.start).Round(time.Millisecond))
+		for j := range r.Nodes {
+			if got := r.got[j][Key(m)]; !got.IsZero() {
+				fmt.Fprintf(&b, " %d@+%s", j, got.Sub(at).Round(time.Millisecond))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	mfs, err := r.Nodes[i].Registry.Gather()
+	if err != nil {
+		fmt.Fprintf(&b, "gather node %d metrics: %v\n", i, err)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "node %d counters:", i)
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			if v == 0 {
+				continue
+			}
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			fmt.Fprintf(&b, " %s{%s}=%g", mf.GetName(), strings.Join(labels, ","), v)
+		}
+	}
+	return b.String()
 }
 
 // Collect takes every delivery already queued at the subscribers without
