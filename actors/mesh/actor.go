@@ -1,9 +1,7 @@
 package mesh
 
 import (
-	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/peermesh/peermesh/actors/router/session"
 	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/seedrand"
 	gossipsubv1 "github.com/peermesh/peermesh/messages/gossipsub/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
 	pubsubv1 "github.com/peermesh/peermesh/messages/pubsub/v1"
@@ -96,9 +95,7 @@ func newTopicActor(cfg Config, deps Deps) *topicActor {
 		deps.Clock = time.Now
 	}
 	if deps.Rand == nil {
-		h := fnv.New64a()
-		_, _ = h.Write([]byte(deps.Topic))
-		deps.Rand = rand.New(rand.NewPCG(h.Sum64(), 1))
+		deps.Rand = seedrand.New()
 	}
 	log := deps.Logger
 	if log == nil {

@@ -581,3 +581,24 @@ func TestTopicActorReportsChangedCountersOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestTopicActorsDrawIndependently: two topic actors of one topic without
+// Deps.Rand (two nodes) shuffle the same peer list differently. They once
+// seeded from the topic name, so every node drew the same permutations and
+// a peer at the same place in its neighbours' peer order was left out of
+// gossip by all of them (tests/sim TestSybilEclipse, ADR 0031).
+func TestTopicActorsDrawIndependently(t *testing.T) {
+	a := newTopicActor(testConfig(), Deps{Topic: "blocks"})
+	b := newTopicActor(testConfig(), Deps{Topic: "blocks"})
+	const n = 32
+	pa, pb := a.deps.Rand.Perm(n), b.deps.Rand.Perm(n)
+	same := 0
+	for i := range n {
+		if pa[i] == pb[i] {
+			same++
+		}
+	}
+	if same == n {
+		t.Fatalf("two nodes' topic actors drew the same permutation %v", pa)
+	}
+}

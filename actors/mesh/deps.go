@@ -13,8 +13,10 @@ import (
 type Deps struct {
 	// Topic is the topic name (the actor's identity, not a tunable).
 	Topic string
-	// Rand feeds the core's randomness; nil seeds one from the topic name,
-	// so runs are reproducible.
+	// Rand feeds the core's randomness (mesh and gossip peer selection,
+	// IWANT order, PX samples). nil seeds one from crypto/rand: every node
+	// must choose independently and unpredictably (ADR 0031); a test that
+	// needs a reproducible actor passes a seeded one.
 	Rand *rand.Rand
 	// ValidationTimeout bounds a registered validator's answer; after it the
 	// message is treated as IGNORE. Zero means DefaultValidationTimeout.

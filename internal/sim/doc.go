@@ -5,9 +5,11 @@
 // per-node bandwidth, meant to run inside a testing/synctest bubble: there every
 // host, QUIC connection, actor and timer runs on the bubble's virtual clock, so a
 // scenario of minutes of protocol time (backoffs, P3 activation windows, score
-// decay) costs only the CPU of the packets and messages it really exchanges, and
-// a run is reproducible from its seed. Topology connects the hosts in a seeded
-// random graph; Advance and Run move protocol time forward.
+// decay) costs only the CPU of the packets and messages it really exchanges.
+// The network is reproducible from its seeds (Topology connects the hosts in a
+// seeded random graph); the routers on it are not: each draws its own random
+// choices (ADR 0031) and goroutines interleave differently from run to run.
+// Advance and Run move protocol time forward.
 //
 // StartRouters puts honest peermesh routers (router.DefaultConfig of a
 // profile) on chosen hosts, joined to one topic, with helpers to run

@@ -1,6 +1,9 @@
 // Package sim holds peermesh's simulation scenarios: tens to hundreds of
 // nodes on a simulated network (internal/sim) inside a synctest bubble, so
-// minutes of protocol time run in seconds and every run is reproducible.
+// minutes of protocol time run in seconds. The network and the publishers
+// are seeded; each node's gossipsub choices are its own (crypto/rand, ADR
+// 0031) and goroutine interleavings differ between runs, so every scenario
+// asserts what must hold in every run, not one run's outcome.
 //
 // The scenarios are scaled versions of the gossipsub v1.1 evaluation's
 // attacks (reliability-anchors a.2), all starting "at dawn": the sybils are

@@ -2,11 +2,8 @@ package discovery
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/binary"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/peermesh/peermesh/internal/actorkit"
+	"github.com/peermesh/peermesh/internal/seedrand"
 	dialerv1 "github.com/peermesh/peermesh/messages/dialer/v1"
 	discoveryv1 "github.com/peermesh/peermesh/messages/discovery/v1"
 	heartbeatv1 "github.com/peermesh/peermesh/messages/heartbeat/v1"
@@ -106,9 +104,7 @@ func (a *discoveryActor) start(c actor.Context) {
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	rng := a.deps.Rand
 	if rng == nil {
-		var seed [16]byte
-		_, _ = crand.Read(seed[:])
-		rng = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+		rng = seedrand.New()
 	}
 	self := peer.ID("")
 	if a.deps.Host != nil {
