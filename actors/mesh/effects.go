@@ -221,6 +221,7 @@ type Stats struct {
 	AboveDhiConditions     uint64
 	ReceivedIWants         [numIWantKinds]uint64
 	BroadcastIHaves        uint64 // IHAVE messages emitted (one per peer)
+	IWantsRepeated         uint64 // ids asked again of another advertiser a heartbeat later (ADR 0032)
 	Duplicates             uint64
 	PeersRejected          uint64 // AddPeer refused: MaxPeers
 	BackoffEvicted         uint64 // MaxBackoff

@@ -50,11 +50,18 @@ func (t *Topic) sweepSampled() {
 type promise struct {
 	peer     peer.ID
 	deadline time.Time
+	// round is the heartbeat (Topic.heartbeats) of the last IWANT for the
+	// id, to whichever advertiser: within one heartbeat an id is asked once.
+	round uint64
 }
 
-// promises tracks our outstanding IWANTs, one per id: we never ask two peers
-// for the same id while a promise is open (rust's 1:1 tracking, which saves
-// the duplicate downloads of go's approach). Bounded by max.
+// promises tracks our outstanding IWANTs, one promise per id, charged to
+// the first peer asked (P7). Within a heartbeat an id is asked of one peer
+// only (the duplicate downloads of asking every advertiser at once, as the
+// seed and go do, saved); an id still missing at a later heartbeat is asked
+// of the next peer that advertises it, since the first may never answer and
+// the others advertise it for only HistoryGossip heartbeats, less than
+// IWantFollowupTime (ADR 0032). Bounded by max.
 type promises struct {
 	byID map[MessageID]promise
 	max  int
@@ -143,8 +150,8 @@ func (t *Topic) getGossipPeers(fx *Effects) {
 }
 
 // HandleIHave handles an IHAVE for this topic (seed: handleIHave): it asks
-// (IWANT) for the advertised ids we have not seen and have not already asked
-// anyone for, at most budget of them, in random order (a peer truncating a
+// (IWANT) for the advertised ids we have not seen and have not asked anyone
+// for in this heartbeat (see promises), at most budget of them, in random order (a peer truncating a
 // long IWANT then still answers a fair sample). Each id asked becomes a
 // promise the peer must keep within IWantFollowupTime. IHAVEs are ignored
 // from peers below the gossip threshold, from unknown peers, and while we
@@ -170,7 +177,16 @@ func (t *Topic) HandleIHave(now time.Time, from peer.ID, ids [][]byte, budget in
 		if t.seen.get(MessageID(raw)) != nil {
 			continue
 		}
-		if _, asked := t.promises.byID[MessageID(raw)]; asked {
+		if pr, asked := t.promises.byID[MessageID(raw)]; asked {
+			if pr.round == t.heartbeats {
+				continue
+			}
+			// Asked in an earlier heartbeat and still missing: ask this
+			// advertiser too; the first peer's promise stands.
+			pr.round = t.heartbeats
+			t.promises.byID[MessageID(raw)] = pr
+			t.stats.IWantsRepeated++
+			want = append(want, MessageID(raw))
 			continue
 		}
 		if len(t.promises.byID) >= t.promises.max {
@@ -178,7 +194,7 @@ func (t *Topic) HandleIHave(now time.Time, from peer.ID, ids [][]byte, budget in
 			break
 		}
 		id := MessageID(raw)
-		t.promises.byID[id] = promise{peer: from, deadline: deadline}
+		t.promises.byID[id] = promise{peer: from, deadline: deadline, round: t.heartbeats}
 		want = append(want, id)
 	}
 	t.wantBuf = want

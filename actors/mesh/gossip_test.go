@@ -106,6 +106,59 @@ func TestIWantPromises(t *testing.T) {
 	}
 }
 
+// TestIWantAskedAgainNextHeartbeat (ADR 0032): an id is asked of one
+// advertiser per heartbeat; still missing a heartbeat later, it is asked of
+// the next advertiser (the others advertise it for only HistoryGossip
+// heartbeats, fewer than IWantFollowupTime), while the first peer's promise
+// stands: charged if nobody delivers by its deadline, closed if anyone does.
+func TestIWantAskedAgainNextHeartbeat(t *testing.T) {
+	asked := func(fx *Effects, to peer.ID) bool {
+		for _, w := range fx.IWants {
+			if w.To == to && slices.Contains(w.IDs, MessageID("m-0")) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, delivered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("delivered=%v", delivered), func(t *testing.T) {
+			tp := joinedTopic(t, testConfig(), 4)
+			if !asked(tp.HandleIHave(t0, pid(0), rawIDs("m", 1), 10), pid(0)) {
+				t.Fatal("first advertiser not asked")
+			}
+			if asked(tp.HandleIHave(t0, pid(1), rawIDs("m", 1), 10), pid(1)) {
+				t.Fatal("asked a second advertiser within the same heartbeat")
+			}
+			if fx := tp.Heartbeat(t0.Add(time.Second)); len(fx.Penalties) > 0 {
+				t.Fatalf("penalty before the follow-up time: %+v", fx.Penalties)
+			}
+			if !asked(tp.HandleIHave(t0.Add(1100*time.Millisecond), pid(1), rawIDs("m", 1), 10), pid(1)) {
+				t.Fatal("a heartbeat later the missing id was not asked of the next advertiser")
+			}
+			if asked(tp.HandleIHave(t0.Add(1200*time.Millisecond), pid(2), rawIDs("m", 1), 10), pid(2)) {
+				t.Fatal("asked a third advertiser within the same heartbeat")
+			}
+			if got := tp.Stats().IWantsRepeated; got != 1 {
+				t.Errorf("IWantsRepeated = %d, want 1", got)
+			}
+			if delivered {
+				tp.HandleMessage(t0.Add(1300*time.Millisecond), pid(1), "m-0", msg(10))
+			}
+			fx := tp.Heartbeat(t0.Add(3 * time.Second))
+			var charged []peer.ID
+			for _, p := range fx.Penalties {
+				charged = append(charged, p.Peer)
+			}
+			switch {
+			case delivered && len(charged) > 0:
+				t.Errorf("delivered by the second advertiser, yet charged %v", charged)
+			case !delivered && !slices.Equal(charged, []peer.ID{pid(0)}):
+				t.Errorf("charged %v, want the first advertiser only", charged)
+			}
+		})
+	}
+}
+
 func TestHandleIWant(t *testing.T) {
 	// peer-000 was sent IHAVE for m-0..m-2; m-2 has left the cache.
 	setup := func(t *testing.T) *Topic {

@@ -20,6 +20,7 @@ type Metrics struct {
 	aboveDhi                           *prometheus.CounterVec
 	receivedIWants                     *prometheus.GaugeVec
 	broadcastIHave                     prometheus.Counter
+	iwantsRepeated                     prometheus.Counter
 	drops                              *prometheus.CounterVec
 	validation                         *prometheus.CounterVec
 	admission                          *prometheus.CounterVec
@@ -59,6 +60,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "received iwants"}, []string{"kind"}),
 		broadcastIHave: prometheus.NewCounter(prometheus.CounterOpts{Name: "libp2p_pubsub_broadcast_ihave",
 			Help: "IHAVE messages broadcast (one per peer)"}),
+		iwantsRepeated: prometheus.NewCounter(prometheus.CounterOpts{Name: "libp2p_gossipsub_iwants_repeated_total",
+			Help: "ids asked (IWANT) of a second advertiser because the peer asked in an earlier heartbeat has not delivered them yet (ADR 0032)"}),
 		drops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_topic_drops_total",
 			Help: "Entries refused or evicted by a topic's bounds, by reason"}, []string{"reason"}),
 		validation: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "libp2p_gossipsub_validation_results_total",
@@ -72,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{m.meshPeers, m.fanoutPeers, m.topicPeers, m.seenBytes, m.mailboxDepth, m.mailboxDrops, m.cacheWindow, m.noPeers,
-		m.lowPeers, m.healthy, m.underD, m.aboveDhi, m.receivedIWants, m.broadcastIHave, m.drops, m.validation,
+		m.lowPeers, m.healthy, m.underD, m.aboveDhi, m.receivedIWants, m.broadcastIHave, m.iwantsRepeated, m.drops, m.validation,
 		m.admission, m.publishHeld, m.congestedTopics} {
 		errs = append(errs, reg.Register(c))
 	}
@@ -132,6 +135,7 @@ func (m *Metrics) observe(topic string, prev, cur Stats, first bool) {
 		}
 	}
 	m.broadcastIHave.Add(float64(cur.BroadcastIHaves - prev.BroadcastIHaves))
+	m.iwantsRepeated.Add(float64(cur.IWantsRepeated - prev.IWantsRepeated))
 	for _, d := range []struct {
 		reason   string
 		cur, old uint64
@@ -160,7 +164,7 @@ func (m *Metrics) forget(topic string, last Stats) {
 		return
 	}
 	m.observe(topic, last, Stats{AboveDhiConditions: last.AboveDhiConditions, ReceivedIWants: last.ReceivedIWants,
-		BroadcastIHaves: last.BroadcastIHaves, PeersRejected: last.PeersRejected, BackoffEvicted: last.BackoffEvicted,
+		BroadcastIHaves: last.BroadcastIHaves, IWantsRepeated: last.IWantsRepeated, PeersRejected: last.PeersRejected, BackoffEvicted: last.BackoffEvicted,
 		SeenEvicted: last.SeenEvicted, KnownUnseen: last.KnownUnseen, CacheDropped: last.CacheDropped, ValidationDropped: last.ValidationDropped,
 		PromisesDropped: last.PromisesDropped, IDontWantDropped: last.IDontWantDropped, PromisesForgiven: last.PromisesForgiven,
 		MailboxDropped: last.MailboxDropped, MailboxDroppedGossip: last.MailboxDroppedGossip,
