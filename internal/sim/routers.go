@@ -201,13 +201,30 @@ func (r *Routers) diagnose(i int, missing []string) string {
 		}
 		b.WriteByte('\n')
 	}
+	fmt.Fprintf(&b, "node %d counters:%s\n", i, r.nonZero(i, nil))
+	// What the other nodes shed or repeated: a reply one of them dropped
+	// is where a message another node lacks may have been lost.
+	lossy := []string{"drop", "expire", "shed", "promise", "repeated", "refus"}
+	for j := range r.Nodes {
+		if c := r.nonZero(j, lossy); j != i && c != "" {
+			fmt.Fprintf(&b, "node %d:%s\n", j, c)
+		}
+	}
+	return b.String()
+}
+
+// nonZero lists node i's non-zero counters and gauges (with labels), only
+// those whose name contains one of filter when filter is set.
+func (r *Routers) nonZero(i int, filter []string) string {
 	mfs, err := r.Nodes[i].Registry.Gather()
 	if err != nil {
-		fmt.Fprintf(&b, "gather node %d metrics: %v\n", i, err)
-		return b.String()
+		return fmt.Sprintf(" (gather: %v)", err)
 	}
-	fmt.Fprintf(&b, "node %d counters:", i)
+	var b strings.Builder
 	for _, mf := range mfs {
+		if filter != nil && !slices.ContainsFunc(filter, func(f string) bool { return strings.Contains(mf.GetName(), f) }) {
+			continue
+		}
 		for _, m := range mf.GetMetric() {
 			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			if v == 0 {
