@@ -151,11 +151,11 @@ func (t *Topic) getGossipPeers(fx *Effects) {
 
 // HandleIHave handles an IHAVE for this topic (seed: handleIHave): it asks
 // (IWANT) for the advertised ids we have not seen and have not asked anyone
-// for in this heartbeat (see promises), at most budget of them, in random order (a peer truncating a
-// long IWANT then still answers a fair sample). Each id asked becomes a
-// promise the peer must keep within IWantFollowupTime. IHAVEs are ignored
-// from peers below the gossip threshold, from unknown peers, and while we
-// have not joined the topic.
+// for in this heartbeat (see promises), at most budget of them, in random
+// order (a peer truncating a long IWANT then still answers a fair sample).
+// Each id asked becomes a promise the peer must keep within
+// IWantFollowupTime. IHAVEs are ignored from peers below the gossip
+// threshold, from unknown peers, and while we have not joined the topic.
 //
 // Budget: the IHAVE budgets are per peer across topics (the seed's
 // iHaveBudget, go's MaxIHaveMessages/MaxIHaveLength), so the peer session
