@@ -180,6 +180,9 @@ func (c *conn) OpenStream(ctx context.Context) (network.MuxedStream, error) {
 	s := newStream(c, k)
 	c.streams[k] = s
 	c.mu.Unlock()
+	// Awaited, not only queued: the writer sends control frames (close,
+	// reset) before queued data, so a close or reset of this stream must not
+	// be able to overtake its opening.
 	if err := c.send(ctx.Done(), time.Time{}, frame{k: k, flag: flagNewStream, data: []byte(strconv.FormatUint(k.id, 10))}); err != nil {
 		c.remove(k)
 		return nil, err
@@ -223,18 +226,27 @@ func (c *conn) send(cancel <-chan struct{}, deadline time.Time, f frame) error {
 		defer timer.Stop()
 		timeout = timer.C
 	}
-	select {
-	case c.out <- f:
-	case <-timeout:
-		return os.ErrDeadlineExceeded
-	case <-cancel:
-		return context.Canceled
-	case <-c.done:
-		return c.err
+	if err := c.queue(cancel, timeout, f); err != nil {
+		return err
 	}
 	select {
 	case err := <-f.sent:
 		return err
+	case <-c.done:
+		return c.err
+	}
+}
+
+// queue hands f to the writer, waiting for room in its queue until timeout
+// fires (os.ErrDeadlineExceeded), cancel closes or the connection ends.
+func (c *conn) queue(cancel <-chan struct{}, timeout <-chan time.Time, f frame) error {
+	select {
+	case c.out <- f:
+		return nil
+	case <-timeout:
+		return os.ErrDeadlineExceeded
+	case <-cancel:
+		return context.Canceled
 	case <-c.done:
 		return c.err
 	}
@@ -256,36 +268,66 @@ func (c *conn) sendControl(f frame) {
 	}
 }
 
+// writeBatch bounds the bytes the writer collects before it flushes: one
+// write syscall carries many small frames (a stream's open, close and reset
+// are a few bytes each) instead of one syscall per frame.
+const writeBatch = 64 << 10
+
+// writeLoop writes queued frames, control frames first, batching whatever is
+// already queued into one write; each frame's sender learns the result of the
+// flush that carried it.
 func (c *conn) writeLoop() {
-	buf := make([]byte, 0, 64)
-	write := func(f frame) bool {
-		buf = binary.AppendUvarint(buf[:0], f.header())
-		buf = binary.AppendUvarint(buf, uint64(len(f.data)))
-		_, err := c.nc.Write(append(buf, f.data...))
+	w := bufio.NewWriterSize(c.nc, writeBatch)
+	hdr := make([]byte, 0, 2*binary.MaxVarintLen64)
+	var waiting []chan error
+	put := func(f frame) {
+		hdr = binary.AppendUvarint(hdr[:0], f.header())
+		hdr = binary.AppendUvarint(hdr, uint64(len(f.data)))
+		// A write error sticks in the bufio.Writer: Flush reports it.
+		_, _ = w.Write(hdr)
+		_, _ = w.Write(f.data)
 		if f.sent != nil {
-			f.sent <- err
+			waiting = append(waiting, f.sent)
 		}
-		if err != nil {
-			c.shutdown(fmt.Errorf("mplex: write: %w", err))
-			return false
-		}
-		return true
 	}
-	for {
+	takeControl := func() int {
 		c.ctlMu.Lock()
 		ctl := c.ctl
 		c.ctl = nil
 		c.ctlMu.Unlock()
 		for _, f := range ctl {
-			if !write(f) {
+			put(f)
+		}
+		return len(ctl)
+	}
+	for {
+		// Collect what is queued now, without waiting, up to writeBatch.
+		for w.Buffered() < writeBatch {
+			n := takeControl()
+			select {
+			case f := <-c.out:
+				put(f)
+				continue
+			default:
+			}
+			if n == 0 {
+				break
+			}
+		}
+		if w.Buffered() > 0 || len(waiting) > 0 {
+			err := w.Flush()
+			for _, ch := range waiting {
+				ch <- err
+			}
+			waiting = waiting[:0]
+			if err != nil {
+				c.shutdown(fmt.Errorf("mplex: write: %w", err))
 				return
 			}
 		}
 		select {
 		case f := <-c.out:
-			if !write(f) {
-				return
-			}
+			put(f)
 		case <-c.ctlReady:
 		case <-c.done:
 			return
@@ -349,6 +391,11 @@ func (c *conn) dispatch(k key, flag uint64, data []byte) bool {
 		s := newStream(c, k)
 		c.streams[k] = s
 		c.mu.Unlock()
+		select {
+		case c.accept <- s: // the common case: room in the backlog, no timer
+			return true
+		default:
+		}
 		// Back-pressure as for data: wait for AcceptStream a while, then
 		// refuse the stream.
 		t := time.NewTimer(c.t.ReceiveTimeout)
