@@ -215,11 +215,11 @@ func TestInteropScoresAfterChurn(t *testing.T) {
 						continue
 					}
 					// What go-libp2p-pubsub says about us, also when it is fine.
-					t.Logf("%s scores %s %.3f (lowest seen %.3f), largest behaviour penalty %.2f: %s",
+					said := fmt.Sprintf("%s scores %s %.3f (lowest seen %.3f), largest behaviour penalty %.2f: %s",
 						g, pm, snap.Score, minScore, maxP7, g.tr.summary(pm.host.ID()))
+					t.Log(said)
 					if snap.Score < 0 || maxP7 > 0 {
-						t.Errorf("%s scores %s %.3f (lowest seen %.3f), largest behaviour penalty %.2f: %s",
-							g, pm, snap.Score, minScore, maxP7, g.tr.summary(pm.host.ID()))
+						t.Error(said)
 						g.tr.mu.Lock()
 						rejects := fmt.Sprint(g.tr.rejects)
 						g.tr.mu.Unlock()

@@ -175,11 +175,7 @@ func (r *Routers) ExpectDelivered(want []string, timeout time.Duration) {
 					r.tb.Fatalf("sim: node %d (%s) got no delivery within %s; missing %d of %d: %q\n%s",
 						i, n.ID, timeout, len(missing), len(want), missing, r.diagnose(i, missing))
 				}
-				d, isDelivery := rec.Message.(*pubsubv1.Delivered)
-				if !isDelivery {
-					r.tb.Fatalf("sim: node %d subscriber got %T", i, rec.Message)
-				}
-				r.record(i, d)
+				r.record(i, rec.Message)
 			}
 		}
 	}
@@ -254,11 +250,7 @@ func (r *Routers) Collect() {
 			if !ok {
 				break
 			}
-			d, isDelivery := rec.Message.(*pubsubv1.Delivered)
-			if !isDelivery {
-				r.tb.Fatalf("sim: node %d subscriber got %T", i, rec.Message)
-			}
-			r.record(i, d)
+			r.record(i, rec.Message)
 		}
 	}
 }
@@ -277,8 +269,14 @@ func Key(data string) string {
 
 const keyLen = 128
 
-func (r *Routers) record(i int, d *pubsubv1.Delivered) {
+// record notes node i's delivery of what its subscriber received, which
+// must be an honest message's Delivered.
+func (r *Routers) record(i int, got any) {
 	r.tb.Helper()
+	d, isDelivery := got.(*pubsubv1.Delivered)
+	if !isDelivery {
+		r.tb.Fatalf("sim: node %d subscriber got %T", i, got)
+	}
 	data := string(d.GetMessage().GetData())
 	if !strings.HasPrefix(data, HonestPrefix) {
 		r.tb.Fatalf("sim: node %d delivered a message no honest node published: %q", r.Nodes[i].Index, data)
